@@ -1,0 +1,126 @@
+"""The one Settings object: every value comes from `HEIRLOOM_*` variables or defaults."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from heirloom.domain.pricing import Prices
+from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier, TierRules
+
+
+class FaultSettings(BaseModel):
+    """Faults the local RunPod endpoint injects: probabilities 0..1, times in ms.
+
+    Set with HEIRLOOM_FAULTS__<NAME>, or at run time through the endpoint's admin route.
+    """
+
+    latency_ms: int = Field(default=0, ge=0)
+    http_5xx: float = Field(default=0.0, ge=0, le=1)
+    http_429: float = Field(default=0.0, ge=0, le=1)
+    failed: float = Field(default=0.0, ge=0, le=1)
+    stuck_in_queue: float = Field(default=0.0, ge=0, le=1)
+    timeout: float = Field(default=0.0, ge=0, le=1)
+    execution_ms: int = Field(default=0, ge=0, description="extra simulated GPU time per job")
+
+
+class Settings(BaseSettings):
+    """Heirloom's configuration; the defaults run the whole stack locally under HEIRLOOM_HOME."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEIRLOOM_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Path(".heirloom")
+    database_url: str | None = None
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+
+    # Storage
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_dir: Path | None = None
+    s3_bucket: str = "heirloom"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+
+    # RunPod
+    runpod_api_key: str = "local-dev-key"
+    runpod_endpoint_id: str = "heirloom-local"
+    runpod_base_url: str = "http://127.0.0.1:8300/v2"
+    runpod_poll_interval_s: float = Field(default=0.5, gt=0)
+    runpod_execution_timeout_s: int = Field(default=600, gt=0)
+    runpod_ttl_s: int = Field(default=3600, gt=0)
+    runpod_request_timeout_s: float = Field(default=10.0, gt=0)
+
+    # The engine the RunPod handler runs: the GPU model, or the CPU stand-in for local runs.
+    engine: Literal["cpu", "qwen"] = "cpu"
+
+    # Local RunPod-compatible endpoint
+    devstack_runpod_host: str = "127.0.0.1"
+    devstack_runpod_port: int = 8300
+    devstack_runpod_workers: int = Field(default=2, ge=1)
+    faults: FaultSettings = Field(default_factory=FaultSettings)
+
+    # API (api_url and api_key are what `heirloom submit` talks to and with)
+    api_url: str | None = None
+    api_key: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(default=40_000_000, gt=0)
+
+    # Worker
+    worker_tiers: list[Tier] = Field(default_factory=lambda: list(Tier))
+    worker_activity_threads: int = Field(default=16, ge=1)
+    worker_max_concurrent_activities: dict[Tier, int] = Field(
+        default_factory=lambda: {Tier.FREE: 4, Tier.PAID: 8, Tier.FOREVER: 8}
+    )
+    activity_start_to_close_s: int = Field(default=120, gt=0)
+    model_start_to_close_s: int = Field(default=900, gt=0)
+    model_heartbeat_timeout_s: int = Field(default=30, gt=0)
+
+    # Business rules
+    prices: Prices = Field(default_factory=Prices)
+    tier_rules: dict[Tier, TierRules] = Field(default_factory=lambda: dict(DEFAULT_TIER_RULES))
+
+    @field_validator("tier_rules")
+    @classmethod
+    def _every_tier_has_rules(cls, value: dict[Tier, TierRules]) -> dict[Tier, TierRules]:
+        return {**DEFAULT_TIER_RULES, **value}
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'heirloom.db').resolve()}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return (self.storage_dir or self.home / "storage").resolve()
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def dev_api_key_file(self) -> Path:
+        return self.home / "dev-api-key"
+
+    @property
+    def admin_api_key_file(self) -> Path:
+        return self.home / "admin-api-key"
+
+    @property
+    def api_base_url(self) -> str:
+        return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def devstack_runpod_base_url(self) -> str:
+        return f"http://{self.devstack_runpod_host}:{self.devstack_runpod_port}/v2"

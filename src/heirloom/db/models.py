@@ -1,0 +1,97 @@
+"""SQLModel tables. Constraints live here so the database, not the code, keeps the invariants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC; every stored timestamp is UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were written as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> sa.Column[datetime]:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class User(SQLModel, table=True):
+    """A customer (or an admin) with a tier, a credit balance and one hashed API key."""
+
+    __tablename__ = "users"
+    __table_args__ = (sa.CheckConstraint("balance >= 0", name="ck_users_balance_non_negative"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    email: str = Field(max_length=320, unique=True)
+    tier: str = Field(max_length=16)
+    role: str = Field(default="user", max_length=16)
+    balance: int = Field(default=0)
+    api_key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class CreditEntry(SQLModel, table=True):
+    """One append-only ledger row: a reserve (negative), a refund or a grant (positive).
+
+    (job_id, kind) is unique, so a job is charged and refunded at most once whatever retries
+    happen; idempotency_key is unique across the ledger for grants.
+    """
+
+    __tablename__ = "credit_ledger"
+    __table_args__ = (
+        sa.UniqueConstraint("job_id", "kind", name="uq_credit_ledger_job_kind"),
+        sa.CheckConstraint("kind IN ('reserve', 'refund', 'grant')", name="ck_credit_ledger_kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    job_id: str | None = Field(default=None, max_length=32)
+    kind: str = Field(max_length=16)
+    amount: int
+    reason: str = Field(max_length=200)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Job(SQLModel, table=True):
+    """A processing job: what was asked, where it is, what it cost and where its files are."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_jobs_user_idempotency_key"),
+        sa.Index("ix_jobs_user_created", "user_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="users.id", max_length=32)
+    operations: str = Field(max_length=32)
+    tier: str = Field(max_length=16)
+    status: str = Field(max_length=16, index=True)
+    stage: str = Field(max_length=16)
+    progress: int = Field(default=0)
+    cost: int
+    refunded: int = Field(default=0)
+    runpod_job_id: str | None = Field(default=None, max_length=100)
+    original_key: str = Field(max_length=300)
+    input_key: str | None = Field(default=None, max_length=300)
+    result_key: str | None = Field(default=None, max_length=300)
+    thumbnail_key: str | None = Field(default=None, max_length=300)
+    comparison_key: str | None = Field(default=None, max_length=300)
+    width: int | None = None
+    height: int | None = None
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, max_length=500)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
+    retry_of: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

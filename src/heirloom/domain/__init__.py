@@ -1,0 +1,1 @@
+"""Pure business rules: tiers, pricing, job states, errors. Imports nothing of Heirloom's."""

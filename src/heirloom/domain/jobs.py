@@ -1,0 +1,80 @@
+"""Job vocabulary shared by the API, the workflow and the database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Operation(StrEnum):
+    """What the model is asked to do with a photo."""
+
+    RESTORE = "restore"
+    COLORIZE = "colorize"
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life; exactly one of the last three ends it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Stage(StrEnum):
+    """The step a running job is in, with the progress it starts at."""
+
+    QUEUED = "queued"
+    RESERVING = "reserving"
+    PREPARING = "preparing"
+    PROCESSING = "processing"
+    POSTPROCESSING = "postprocessing"
+    FINALIZING = "finalizing"
+    DONE = "done"
+
+    @property
+    def progress(self) -> int:
+        return _STAGE_PROGRESS[self]
+
+
+_STAGE_PROGRESS: dict[Stage, int] = {
+    Stage.QUEUED: 0,
+    Stage.RESERVING: 2,
+    Stage.PREPARING: 5,
+    Stage.PROCESSING: 15,
+    Stage.POSTPROCESSING: 85,
+    Stage.FINALIZING: 95,
+    Stage.DONE: 100,
+}
+
+# The model step spans this share of the progress bar; RunPod progress maps into it.
+MODEL_PROGRESS_SPAN = (Stage.PROCESSING.progress, Stage.POSTPROCESSING.progress)
+
+
+def parse_operations(raw: str) -> tuple[Operation, ...]:
+    """Parse `restore`, `colorize` or `restore,colorize` into a canonical, ordered tuple.
+
+    Raises ValueError with a message meant for the user on anything else.
+    """
+    names = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    if not names:
+        raise ValueError("operations must name at least one of: restore, colorize")
+    ops: set[Operation] = set()
+    for name in names:
+        try:
+            ops.add(Operation(name))
+        except ValueError:
+            raise ValueError(
+                f"unknown operation {name!r}; choose restore, colorize or restore,colorize"
+            ) from None
+    return tuple(op for op in Operation if op in ops)
+
+
+def operations_label(ops: tuple[Operation, ...]) -> str:
+    """The canonical comma-separated form stored on the job row."""
+    return ",".join(op.value for op in ops)

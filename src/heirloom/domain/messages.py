@@ -1,0 +1,147 @@
+"""Inputs and results of the restoration workflow and its activities.
+
+Small frozen dataclasses, one argument each, so fields can be added without breaking running
+workflows. They carry storage keys, never image bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobRules:
+    """The tier's rules as they were when the job was submitted."""
+
+    output_long_side: int
+    watermark: bool
+    model_attempts: int
+    activity_timeout_s: int = 120
+    model_timeout_s: int = 900
+    model_heartbeat_timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class RestorationInput:
+    """Everything the workflow needs; the workflow id is the job id."""
+
+    job_id: str
+    user_id: str
+    tier: str
+    operations: str
+    original_key: str
+    rules: JobRules
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    retry_of: str | None = None
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    """The reservation's answer, which the API returns as 202 or as a refusal."""
+
+    accepted: bool
+    cost: int = 0
+    balance: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    error_details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """Identifies a job and what it asks for; enough for every pipeline step."""
+
+    job_id: str
+    user_id: str
+    operations: str
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    job: JobRef
+    original_key: str
+    long_side: int
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    input_key: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    job: JobRef
+    input_key: str
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    model_key: str
+    runpod_job_id: str
+    execution_time_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class PostprocessRequest:
+    job: JobRef
+    input_key: str
+    model_key: str
+    long_side: int
+    watermark: bool
+
+
+@dataclass(frozen=True)
+class PostprocessResult:
+    result_key: str
+    thumbnail_key: str
+    comparison_key: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class CompleteRequest:
+    job_id: str
+    input_key: str
+    result: PostprocessResult
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    job_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FinishRequest:
+    """Ends a job as failed or cancelled."""
+
+    job_id: str
+    status: str
+    error_code: str
+    error_message: str
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What the progress query answers."""
+
+    status: str
+    stage: str
+    progress: int
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How the workflow ended."""
+
+    status: str
+    cost: int = 0
+    refunded: int = 0
+    error_code: str | None = None
+    error_message: str | None = None

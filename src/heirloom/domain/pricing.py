@@ -1,0 +1,71 @@
+"""Prices per operation set and the one rule deciding whether a job may run, and at what cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from heirloom.domain.errors import DailyLimitReached, InsufficientCredits
+from heirloom.domain.jobs import Operation
+from heirloom.domain.tiers import Tier, TierRules
+
+
+class Prices(BaseModel):
+    """Credits per job: single operations, and the discounted price for both together."""
+
+    model_config = ConfigDict(frozen=True)
+
+    restore: int = 2
+    colorize: int = 3
+    restore_colorize: int = 4
+
+    def cost(self, operations: tuple[Operation, ...]) -> int:
+        ops = set(operations)
+        if ops == {Operation.RESTORE, Operation.COLORIZE}:
+            return self.restore_colorize
+        if ops == {Operation.RESTORE}:
+            return self.restore
+        if ops == {Operation.COLORIZE}:
+            return self.colorize
+        raise ValueError(f"no price for operations {sorted(ops)}")
+
+
+@dataclass(frozen=True)
+class JobQuote:
+    """The answer to "may this user run this job now, and at what cost"."""
+
+    cost: int
+    tier: Tier
+    rules: TierRules
+
+
+def day_start(now: datetime) -> datetime:
+    """Daily limits count jobs per UTC day, from midnight UTC."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_daily_reset(now: datetime) -> datetime:
+    """When today's daily limit resets: the next UTC midnight."""
+    return day_start(now) + timedelta(days=1)
+
+
+def quote_job(
+    *,
+    operations: tuple[Operation, ...],
+    tier: Tier,
+    balance: int,
+    jobs_today: int,
+    prices: Prices,
+    tier_rules: dict[Tier, TierRules],
+    now: datetime,
+) -> JobQuote:
+    """Decide whether a job may run now and what it costs; raise the refusal otherwise."""
+    rules = tier_rules[tier]
+    cost = prices.cost(operations)
+    if rules.daily_job_limit is not None and jobs_today >= rules.daily_job_limit:
+        raise DailyLimitReached(limit=rules.daily_job_limit, resets_at=next_daily_reset(now))
+    if balance < cost:
+        raise InsufficientCredits(cost=cost, balance=balance)
+    return JobQuote(cost=cost, tier=tier, rules=rules)
