@@ -1,0 +1,1 @@
+"""Services: the logic behind activities and routes, testable without Temporal."""

@@ -1,0 +1,43 @@
+"""Services: every long-lived dependency of a process, built once from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from heirloom.config import Settings
+from heirloom.db.engine import Database
+from heirloom.services.accounts import Accounts
+from heirloom.services.credits import CreditManager
+from heirloom.services.jobs import JobStore
+from heirloom.services.runpod_client import RunPodService
+from heirloom.services.storage import Storage, make_storage
+
+
+@dataclass
+class Services:
+    """What activities and routes need, wired to one database and one storage."""
+
+    settings: Settings
+    db: Database
+    credits: CreditManager
+    accounts: Accounts
+    jobs: JobStore
+    storage: Storage
+    runpod: RunPodService
+
+    @classmethod
+    def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
+        db = Database(settings.resolved_database_url, pool_size=pool_size)
+        credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
+        return cls(
+            settings=settings,
+            db=db,
+            credits=credits,
+            accounts=Accounts(db, credits),
+            jobs=JobStore(db),
+            storage=make_storage(settings),
+            runpod=RunPodService.from_settings(settings),
+        )
+
+    def close(self) -> None:
+        self.db.dispose()

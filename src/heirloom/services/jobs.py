@@ -1,0 +1,143 @@
+"""JobStore: reads and state changes of job rows (charging lives in CreditManager)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from heirloom.db.engine import Database
+from heirloom.db.models import Job, utcnow
+from heirloom.domain.errors import NotFound
+from heirloom.domain.jobs import JobStatus, Stage
+
+
+@dataclass(frozen=True)
+class ResultKeys:
+    """Where a completed job's files are."""
+
+    input_key: str
+    result_key: str
+    thumbnail_key: str
+    comparison_key: str
+    width: int
+    height: int
+
+
+class JobStore:
+    """Job rows: owner-scoped reads for the API, one-statement updates for activities."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, job_id: str) -> Job:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound()
+            return job
+
+    def get_owned(self, user_id: str, job_id: str) -> Job:
+        """A job as its owner sees it; anyone else gets NotFound, never a hint it exists."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.user_id != user_id:
+                raise NotFound()
+            return job
+
+    def find(self, job_id: str) -> Job | None:
+        with self.db.session() as session:
+            return session.get(Job, job_id)
+
+    def by_idempotency_key(self, user_id: str, key: str) -> Job | None:
+        with self.db.session() as session:
+            return session.exec(
+                select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)
+            ).one_or_none()
+
+    def list_owned(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[Job]:
+        with self.db.session() as session:
+            statement = (
+                select(Job)
+                .where(Job.user_id == user_id)
+                .order_by(col(Job.created_at).desc(), col(Job.id))
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(session.exec(statement))
+
+    def set_stage(self, job_id: str, stage: Stage, *, progress: int | None = None) -> None:
+        """Mark a job running at `stage`; never moves a finished job."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "status": JobStatus.RUNNING.value,
+            "stage": stage.value,
+            "progress": stage.progress if progress is None else progress,
+            "updated_at": now,
+            "started_at": sa.func.coalesce(Job.started_at, now),
+        }
+        self._update_unfinished(job_id, values)
+
+    def set_progress(self, job_id: str, progress: int) -> None:
+        self._update_unfinished(job_id, {"progress": progress, "updated_at": utcnow()})
+
+    def set_runpod_job(self, job_id: str, runpod_job_id: str) -> None:
+        self._update_unfinished(job_id, {"runpod_job_id": runpod_job_id, "updated_at": utcnow()})
+
+    def complete(self, job_id: str, keys: ResultKeys) -> None:
+        """Mark a job completed with its files; a job already refunded can never complete."""
+        now = utcnow()
+        self._update_unfinished(
+            job_id,
+            {
+                "status": JobStatus.COMPLETED.value,
+                "stage": Stage.DONE.value,
+                "progress": 100,
+                "input_key": keys.input_key,
+                "result_key": keys.result_key,
+                "thumbnail_key": keys.thumbnail_key,
+                "comparison_key": keys.comparison_key,
+                "width": keys.width,
+                "height": keys.height,
+                "finished_at": now,
+                "updated_at": now,
+            },
+            only_if=col(Job.refunded) == 0,
+        )
+
+    def finish_unsuccessfully(
+        self, job_id: str, status: JobStatus, *, code: str, message: str
+    ) -> None:
+        """End a job as failed or cancelled with a code and a message a person understands."""
+        assert status in (JobStatus.FAILED, JobStatus.CANCELLED)
+        now = utcnow()
+        self._update_unfinished(
+            job_id,
+            {
+                "status": status.value,
+                "stage": Stage.DONE.value,
+                "error_code": code,
+                "error_message": message[:500],
+                "finished_at": now,
+                "updated_at": now,
+            },
+        )
+
+    def _update_unfinished(
+        self,
+        job_id: str,
+        values: dict[str, Any],
+        only_if: sa.ColumnElement[bool] | None = None,
+    ) -> None:
+        finished = [s.value for s in JobStatus if s.is_final]
+        with self.db.session() as session:
+            statement = (
+                sa.update(Job)
+                .where(col(Job.id) == job_id, col(Job.status).not_in(finished))
+                .where(only_if if only_if is not None else sa.true())
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(statement)

@@ -1,0 +1,52 @@
+"""Storage keys are deterministic, per user and job, and refuse anything unsafe."""
+
+from __future__ import annotations
+
+import pytest
+
+from heirloom.services.storage import KEY_KINDS, job_key, job_prefix
+
+
+def test_job_key_has_the_documented_layout() -> None:
+    assert job_key("u_1", "job-9", "result", "jpg") == "users/u_1/jobs/job-9/result.jpg"
+
+
+@pytest.mark.parametrize("kind", KEY_KINDS)
+def test_every_kind_lives_under_the_job_prefix(kind: str) -> None:
+    key = job_key("u1", "j1", kind, "png")
+    assert key.startswith(job_prefix("u1", "j1"))
+    assert key.endswith(f"/{kind}.png")
+
+
+def test_job_key_is_deterministic() -> None:
+    assert job_key("u1", "j1", "original", "webp") == job_key("u1", "j1", "original", "webp")
+
+
+def test_job_prefix_ends_with_a_slash_so_one_job_never_matches_another() -> None:
+    assert job_prefix("u1", "j1") == "users/u1/jobs/j1/"
+    assert not job_key("u1", "j10", "result", "jpg").startswith(job_prefix("u1", "j1"))
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        job_key("u1", "j1", "secret", "jpg")
+
+
+@pytest.mark.parametrize(
+    "unsafe_id", ["", "..", ".", "a/b", "a\\b", "a b", "a.b", "ü", "id\n", "x" * 129]
+)
+def test_unsafe_ids_are_refused(unsafe_id: str) -> None:
+    with pytest.raises(ValueError, match="user_id"):
+        job_prefix(unsafe_id, "j1")
+    with pytest.raises(ValueError, match="job_id"):
+        job_prefix("u1", unsafe_id)
+    with pytest.raises(ValueError, match="unsafe"):
+        job_key(unsafe_id, "j1", "result", "jpg")
+    with pytest.raises(ValueError, match="unsafe"):
+        job_key("u1", unsafe_id, "result", "jpg")
+
+
+@pytest.mark.parametrize("unsafe_ext", ["", "JPG", ".jpg", "tar.gz", "jp/g", "jp_g", "png\n"])
+def test_unsafe_extensions_are_refused(unsafe_ext: str) -> None:
+    with pytest.raises(ValueError, match="extension"):
+        job_key("u1", "j1", "result", unsafe_ext)
