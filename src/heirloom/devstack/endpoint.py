@@ -1,0 +1,381 @@
+"""A local RunPod-compatible serverless endpoint that runs the real handler with the CPU engine.
+
+It speaks RunPod's `/v2/{endpoint_id}/...` API so the `runpod` SDK talks to it unchanged, runs
+jobs on `devstack_runpod_workers` simulated GPU workers, and injects the faults in
+`FaultSettings`, changeable at run time through the local-only `/_admin/...` routes (which
+take no API key and get no injected latency).
+Webhooks in `/run` bodies are accepted and ignored: Heirloom polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from heirloom.config import FaultSettings, Settings
+from heirloom.runpod_worker.engines import CpuEngine
+from heirloom.runpod_worker.handler import run_job
+
+# RunPod's defaults when a request sets no policy.
+_DEFAULT_EXECUTION_TIMEOUT_MS = 600_000
+_DEFAULT_TTL_MS = 86_400_000
+# How often simulated GPU time checks for cancellation, timeouts and shutdown.
+_SLICE_S = 0.02
+
+
+class RunPodStatus(StrEnum):
+    """RunPod's job states."""
+
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (RunPodStatus.IN_QUEUE, RunPodStatus.IN_PROGRESS)
+
+
+class Policy(BaseModel):
+    """The per-job policy of a `/run` request; times in ms."""
+
+    execution_timeout_ms: int = Field(
+        default=_DEFAULT_EXECUTION_TIMEOUT_MS, alias="executionTimeout", gt=0
+    )
+    ttl_ms: int = Field(default=_DEFAULT_TTL_MS, alias="ttl", gt=0)
+
+
+class RunRequest(BaseModel):
+    """The body of `POST /run`."""
+
+    input: dict[str, Any]
+    policy: Policy = Field(default_factory=Policy)
+
+
+@dataclass
+class _Job:
+    id: str
+    input: dict[str, Any]
+    policy: Policy
+    submitted_at: float
+    extra_execution_s: float
+    injected: RunPodStatus | None
+    status: RunPodStatus = RunPodStatus.IN_QUEUE
+    started_at: float | None = None
+    finished_at: float | None = None
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+
+    def expired(self, now: float) -> bool:
+        return now - self.submitted_at > self.policy.ttl_ms / 1000
+
+    def to_status(self, now: float) -> dict[str, Any]:
+        end = self.finished_at if self.finished_at is not None else now
+        started = self.started_at if self.started_at is not None else end
+        body: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status.value,
+            "delayTime": _ms(started - self.submitted_at),
+            "executionTime": _ms(end - started),
+        }
+        if self.status is RunPodStatus.COMPLETED:
+            body["output"] = self.output
+        if self.status is RunPodStatus.FAILED:
+            body["error"] = self.error
+        return body
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+class _Endpoint:
+    """The endpoint's in-memory state: jobs, simulated GPU workers, faults and counters."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.faults = settings.faults
+        self.workers = settings.devstack_runpod_workers
+        self._engine = CpuEngine()
+        # Only request handlers on the event loop draw from it, so a run is reproducible.
+        self._rng = random.Random(0)
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+        self._busy = 0
+        self._stats: Counter[str] = Counter()
+        self._submitted_by_ref: Counter[str] = Counter()
+        self._stopping = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fake-gpu")
+
+    def chance(self, probability: float) -> bool:
+        return probability > 0 and self._rng.random() < probability
+
+    def http_fault(self) -> JSONResponse | None:
+        """An injected 429 or 5xx answer for `/run` and `/status`, if the dice say so."""
+        if self.chance(self.faults.http_429):
+            return JSONResponse({"error": "injected fault: too many requests"}, status_code=429)
+        if self.chance(self.faults.http_5xx):
+            code = self._rng.choice((500, 503))
+            return JSONResponse({"error": "injected fault: server error"}, status_code=code)
+        return None
+
+    def submit(self, request: RunRequest) -> _Job:
+        faults = self.faults
+        injected = None
+        if self.chance(faults.stuck_in_queue):
+            injected = RunPodStatus.IN_QUEUE
+        elif self.chance(faults.failed):
+            injected = RunPodStatus.FAILED
+        elif self.chance(faults.timeout):
+            injected = RunPodStatus.TIMED_OUT
+        now = time.monotonic()
+        job = _Job(
+            id=str(uuid.uuid4()),
+            input=request.input,
+            policy=request.policy,
+            submitted_at=now,
+            extra_execution_s=faults.execution_ms / 1000,
+            injected=injected,
+        )
+        with self._lock:
+            self._forget_expired(now)
+            self._jobs[job.id] = job
+            self._stats["submitted"] += 1
+            job_ref = request.input.get("job_ref")
+            if isinstance(job_ref, str):
+                self._submitted_by_ref[job_ref] += 1
+        if injected is not RunPodStatus.IN_QUEUE:
+            self._pool.submit(self._work, job)
+        return job
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._find(job_id).to_status(time.monotonic())
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._find(job_id)
+            job.cancel_requested.set()
+            self._finish_locked(job, RunPodStatus.CANCELLED)
+            return {"id": job.id, "status": job.status.value}
+
+    def purge_queue(self) -> int:
+        with self._lock:
+            queued = [job for job in self._jobs.values() if job.status is RunPodStatus.IN_QUEUE]
+            for job in queued:
+                self._finish_locked(job, RunPodStatus.CANCELLED)
+        return len(queued)
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            counts = Counter(job.status for job in self._jobs.values())
+            busy = self._busy
+        return {
+            "jobs": {
+                "completed": counts[RunPodStatus.COMPLETED],
+                "failed": counts[RunPodStatus.FAILED] + counts[RunPodStatus.TIMED_OUT],
+                "inProgress": counts[RunPodStatus.IN_PROGRESS],
+                "inQueue": counts[RunPodStatus.IN_QUEUE],
+                "retried": 0,
+            },
+            "workers": {"idle": self.workers - busy, "running": busy},
+        }
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "submitted": self._stats["submitted"],
+                "submitted_by_ref": dict(self._submitted_by_ref),
+                "cancelled": self._stats[RunPodStatus.CANCELLED],
+                "completed": self._stats[RunPodStatus.COMPLETED],
+                "failed": self._stats[RunPodStatus.FAILED],
+                "timed_out": self._stats[RunPodStatus.TIMED_OUT],
+            }
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats.clear()
+            self._submitted_by_ref.clear()
+
+    def close(self) -> None:
+        """Stop the workers: queued jobs are dropped, running ones stop at their next slice."""
+        self._stopping.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _find(self, job_id: str) -> _Job:
+        job = self._jobs.get(job_id)
+        if job is None or job.expired(time.monotonic()):
+            self._jobs.pop(job_id, None)
+            raise HTTPException(status_code=404, detail=f"job {job_id} does not exist")
+        return job
+
+    def _forget_expired(self, now: float) -> None:
+        for job_id in [job.id for job in self._jobs.values() if job.expired(now)]:
+            del self._jobs[job_id]
+
+    def _finish_locked(
+        self,
+        job: _Job,
+        status: RunPodStatus,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        # The first ending wins: a cancel that lands while the handler runs keeps CANCELLED.
+        if job.status.terminal:
+            return
+        job.status, job.output, job.error = status, output, error
+        job.finished_at = time.monotonic()
+        self._stats[status] += 1
+
+    def _work(self, job: _Job) -> None:
+        with self._lock:
+            if job.status is not RunPodStatus.IN_QUEUE or self._stopping.is_set():
+                return
+            job.status = RunPodStatus.IN_PROGRESS
+            job.started_at = time.monotonic()
+            self._busy += 1
+        try:
+            status, output, error = self._execute(job, job.started_at)
+        finally:
+            with self._lock:
+                self._busy -= 1
+        if status is not None:
+            with self._lock:
+                self._finish_locked(job, status, output, error)
+
+    def _execute(
+        self, job: _Job, started_at: float
+    ) -> tuple[RunPodStatus | None, dict[str, Any] | None, str | None]:
+        deadline = started_at + job.policy.execution_timeout_ms / 1000
+        if not self._simulate_gpu_time(job, deadline):
+            if time.monotonic() >= deadline:
+                return RunPodStatus.TIMED_OUT, None, None
+            return None, None, None
+        if job.injected is RunPodStatus.FAILED:
+            return RunPodStatus.FAILED, None, "injected fault: the worker failed this job"
+        if job.injected is RunPodStatus.TIMED_OUT:
+            return RunPodStatus.TIMED_OUT, None, None
+        try:
+            output = run_job({"id": job.id, "input": job.input}, self._engine)
+        except Exception as exc:  # RunPod turns any handler exception into a FAILED job.
+            return RunPodStatus.FAILED, None, f"handler: {type(exc).__name__}: {exc}"
+        if time.monotonic() >= deadline:
+            return RunPodStatus.TIMED_OUT, None, None
+        error = output.pop("error", None)
+        if error is not None:
+            return RunPodStatus.FAILED, None, str(error)
+        return RunPodStatus.COMPLETED, output, None
+
+    def _simulate_gpu_time(self, job: _Job, deadline: float) -> bool:
+        """Sleep the injected extra time in slices; False if cancelled, timed out or stopping."""
+        end = time.monotonic() + job.extra_execution_s
+        while (now := time.monotonic()) < end:
+            if job.cancel_requested.is_set() or self._stopping.is_set() or now >= deadline:
+                return False
+            time.sleep(min(_SLICE_S, end - now))
+        return time.monotonic() < deadline
+
+
+def create_endpoint_app(settings: Settings) -> FastAPI:
+    """Build the local RunPod endpoint app; its lifespan owns the simulated GPU workers."""
+    state = _Endpoint(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(title="Heirloom local RunPod endpoint", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def add_latency(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.url.path.startswith("/v2/") and state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
+        return await call_next(request)
+
+    def check_access(
+        endpoint_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> None:
+        # The runpod SDK sends "Bearer <key>"; RunPod also takes the bare key, as curl examples do.
+        key = settings.runpod_api_key
+        if authorization not in (f"Bearer {key}", key):
+            raise HTTPException(status_code=401, detail="invalid or missing API key")
+        if endpoint_id != settings.runpod_endpoint_id:
+            raise HTTPException(status_code=404, detail=f"endpoint {endpoint_id} does not exist")
+
+    access = [Depends(check_access)]
+
+    @app.post("/v2/{endpoint_id}/run", dependencies=access, response_model=None)
+    async def run(request: RunRequest) -> dict[str, Any] | JSONResponse:
+        if (fault := state.http_fault()) is not None:
+            return fault
+        job = state.submit(request)
+        return {"id": job.id, "status": job.status.value}
+
+    @app.get("/v2/{endpoint_id}/status/{job_id}", dependencies=access, response_model=None)
+    async def status(job_id: str) -> dict[str, Any] | JSONResponse:
+        if (fault := state.http_fault()) is not None:
+            return fault
+        return state.status(job_id)
+
+    @app.post("/v2/{endpoint_id}/cancel/{job_id}", dependencies=access)
+    async def cancel(job_id: str) -> dict[str, Any]:
+        return state.cancel(job_id)
+
+    @app.get("/v2/{endpoint_id}/health", dependencies=access)
+    async def health() -> dict[str, Any]:
+        return state.health()
+
+    @app.post("/v2/{endpoint_id}/purge-queue", dependencies=access)
+    async def purge_queue() -> dict[str, Any]:
+        return {"removed": state.purge_queue(), "status": "completed"}
+
+    @app.get("/_admin/faults")
+    async def get_faults() -> FaultSettings:
+        return state.faults
+
+    @app.put("/_admin/faults")
+    async def put_faults(faults: FaultSettings) -> FaultSettings:
+        state.faults = faults
+        return faults
+
+    @app.get("/_admin/stats")
+    async def get_stats() -> dict[str, Any]:
+        return state.stats()
+
+    @app.post("/_admin/reset-stats", status_code=204)
+    async def reset_stats() -> None:
+        state.reset_stats()
+
+    return app
+
+
+def serve_endpoint(settings: Settings) -> None:
+    """Serve the local RunPod endpoint on the devstack host and port until interrupted."""
+    uvicorn.run(
+        create_endpoint_app(settings),
+        host=settings.devstack_runpod_host,
+        port=settings.devstack_runpod_port,
+        log_level="warning",
+    )
