@@ -1,0 +1,1 @@
+"""Temporal activities: thin wrappers that call services and translate their errors."""

@@ -1,0 +1,256 @@
+"""The restoration activities. Each is idempotent: Temporal may run any of them again."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from heirloom.domain.errors import (
+    HeirloomError,
+    ModelFailed,
+    ModelTimedOut,
+    ModelUnavailable,
+)
+from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, JobStatus, Stage
+from heirloom.domain.messages import (
+    CompleteRequest,
+    FinishRequest,
+    JobRef,
+    ModelRequest,
+    ModelResult,
+    PostprocessRequest,
+    PostprocessResult,
+    PreparedInput,
+    PrepareRequest,
+    RefundRequest,
+    ReserveResult,
+    RestorationInput,
+)
+from heirloom.domain.tiers import Tier
+from heirloom.services import imaging
+from heirloom.services.context import Services
+from heirloom.services.credits import NewJob
+from heirloom.services.jobs import ResultKeys
+from heirloom.services.runpod_client import RunPodJobState
+from heirloom.services.storage import KEY_KINDS, job_key
+
+log = logging.getLogger(__name__)
+
+# RunPod states after which a stored job id cannot be resumed and a new job is submitted.
+_DEAD_STATES = frozenset({"FAILED", "TIMED_OUT", "CANCELLED"})
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn Heirloom errors into ApplicationErrors whose type is the stable code."""
+    try:
+        yield
+    except HeirloomError as err:
+        raise ApplicationError(
+            err.message, err.to_dict(), type=err.code, non_retryable=not err.retryable
+        ) from err
+
+
+class RestorationActivities:
+    """Activities over one set of services; registered on every tier's worker."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+
+    @activity.defn
+    def reserve_credits(self, job: RestorationInput) -> ReserveResult:
+        """Charge and create the job row; a refusal is an answer, not a failure."""
+        try:
+            reservation = self.services.credits.reserve(
+                NewJob(
+                    job_id=job.job_id,
+                    user_id=job.user_id,
+                    operations=job.operations,
+                    tier=Tier(job.tier),
+                    original_key=job.original_key,
+                    idempotency_key=job.idempotency_key,
+                    request_hash=job.request_hash,
+                    retry_of=job.retry_of,
+                )
+            )
+        except HeirloomError as err:
+            if err.retryable:
+                with _reported():
+                    raise
+            body = err.to_dict()
+            return ReserveResult(
+                accepted=False,
+                error_code=err.code,
+                error_message=err.message,
+                error_details=body.get("details", {}),
+            )
+        return ReserveResult(accepted=True, cost=reservation.cost, balance=reservation.balance)
+
+    @activity.defn
+    def prepare_input(self, request: PrepareRequest) -> PreparedInput:
+        """Decode, orient and shrink the original to the tier's size; store it as the input."""
+        job = request.job
+        with _reported():
+            self.services.jobs.set_stage(job.job_id, Stage.PREPARING)
+            original = self.services.storage.get(request.original_key)
+            prepared = imaging.prepare_input(
+                original, long_side=request.long_side, max_pixels=self.settings.max_image_pixels
+            )
+            key = job_key(job.user_id, job.job_id, "input", "jpg")
+            self.services.storage.put(key, prepared.data, content_type="image/jpeg")
+        return PreparedInput(input_key=key, width=prepared.width, height=prepared.height)
+
+    @activity.defn
+    def run_model(self, request: ModelRequest) -> ModelResult:
+        """Run the model on RunPod once per attempt, resuming a job a crashed attempt started."""
+        job = request.job
+        runpod = self.services.runpod
+        with _reported():
+            runpod_job_id = self._resumable_runpod_job(job.job_id)
+            if runpod_job_id is None:
+                self.services.jobs.set_stage(job.job_id, Stage.PROCESSING)
+                image = self.services.storage.get(request.input_key)
+                runpod_job_id = runpod.submit(
+                    {
+                        "image_base64": base64.b64encode(image).decode("ascii"),
+                        "operations": job.operations.split(","),
+                        "output_format": "PNG",
+                        "job_ref": job.job_id,
+                    },
+                    execution_timeout_s=self.settings.runpod_execution_timeout_s,
+                    ttl_s=self.settings.runpod_ttl_s,
+                )
+                # Heartbeat first: it survives a crash of this worker, the row is the backup.
+                activity.heartbeat(runpod_job_id)
+                self.services.jobs.set_runpod_job(job.job_id, runpod_job_id)
+            else:
+                log.info("job %s resumes RunPod job %s", job.job_id, runpod_job_id)
+            try:
+                state = self._poll_until_done(job.job_id, runpod_job_id)
+            except CancelledError:
+                if not activity.is_worker_shutdown():
+                    with activity.shield_thread_cancel_exception():
+                        runpod.cancel(runpod_job_id)
+                raise
+            return self._store_model_output(job, state)
+
+    @activity.defn
+    def postprocess(self, request: PostprocessRequest) -> PostprocessResult:
+        """Resize, watermark for the free tier, and store result, thumbnail and before/after."""
+        job = request.job
+        storage = self.services.storage
+        with _reported():
+            self.services.jobs.set_stage(job.job_id, Stage.POSTPROCESSING)
+            done = imaging.postprocess(
+                storage.get(request.model_key),
+                storage.get(request.input_key),
+                long_side=request.long_side,
+                watermark=request.watermark,
+            )
+            keys = {
+                kind: job_key(job.user_id, job.job_id, kind, "jpg")
+                for kind in ("result", "thumbnail", "comparison")
+            }
+            storage.put(keys["result"], done.result, content_type="image/jpeg")
+            storage.put(keys["thumbnail"], done.thumbnail, content_type="image/jpeg")
+            storage.put(keys["comparison"], done.comparison, content_type="image/jpeg")
+        return PostprocessResult(
+            result_key=keys["result"],
+            thumbnail_key=keys["thumbnail"],
+            comparison_key=keys["comparison"],
+            width=done.width,
+            height=done.height,
+        )
+
+    @activity.defn
+    def complete_job(self, request: CompleteRequest) -> None:
+        result = request.result
+        self.services.jobs.complete(
+            request.job_id,
+            ResultKeys(
+                input_key=request.input_key,
+                result_key=result.result_key,
+                thumbnail_key=result.thumbnail_key,
+                comparison_key=result.comparison_key,
+                width=result.width,
+                height=result.height,
+            ),
+        )
+
+    @activity.defn
+    def refund_credits(self, request: RefundRequest) -> int:
+        """Refund what the job was charged; repeats refund nothing more."""
+        return self.services.credits.refund(request.job_id, request.reason).amount
+
+    @activity.defn
+    def discard_outputs(self, job: JobRef) -> None:
+        """Remove what a failed or cancelled job produced; the original stays for a retry."""
+        storage = self.services.storage
+        for kind in KEY_KINDS:
+            if kind == "original":
+                continue
+            for ext in ("jpg", "png"):
+                storage.delete(job_key(job.user_id, job.job_id, kind, ext))
+
+    @activity.defn
+    def finish_job(self, request: FinishRequest) -> None:
+        self.services.jobs.finish_unsuccessfully(
+            request.job_id,
+            JobStatus(request.status),
+            code=request.error_code,
+            message=request.error_message,
+        )
+
+    def _resumable_runpod_job(self, job_id: str) -> str | None:
+        """The RunPod job an earlier attempt submitted, if it can still deliver a result."""
+        details = activity.info().heartbeat_details
+        runpod_job_id = str(details[0]) if details else self.services.jobs.get(job_id).runpod_job_id
+        if runpod_job_id is None:
+            return None
+        try:
+            state = self.services.runpod.status(runpod_job_id)
+        except ModelFailed:  # RunPod no longer knows the job (past its TTL)
+            return None
+        return None if state.status in _DEAD_STATES else runpod_job_id
+
+    def _poll_until_done(self, job_id: str, runpod_job_id: str) -> RunPodJobState:
+        low, high = MODEL_PROGRESS_SPAN
+        progress = low
+        while True:
+            activity.heartbeat(runpod_job_id)
+            state = self.services.runpod.status(runpod_job_id)
+            if state.terminal:
+                return state
+            if state.status == "IN_PROGRESS" and progress < high - 5:
+                # RunPod reports no percentage; creep towards the end of the model span.
+                progress += max(1, (high - progress) // 6)
+                self.services.jobs.set_progress(job_id, progress)
+            activity.wait_for_cancelled_sync(self.settings.runpod_poll_interval_s)
+
+    def _store_model_output(self, job: JobRef, state: RunPodJobState) -> ModelResult:
+        attempt = activity.info().attempt
+        if state.status == "COMPLETED" and state.output and "image_base64" in state.output:
+            key = job_key(job.user_id, job.job_id, "model", "png")
+            image = base64.b64decode(state.output["image_base64"])
+            self.services.storage.put(key, image, content_type="image/png")
+            return ModelResult(
+                model_key=key,
+                runpod_job_id=state.job_id,
+                execution_time_ms=state.execution_time_ms,
+            )
+        if state.status == "COMPLETED":
+            raise ModelFailed("The model returned no image.", attempt=attempt)
+        if state.status == "CANCELLED":
+            raise ModelUnavailable("The RunPod job was cancelled by the provider.")
+        error_type = ModelTimedOut if state.status == "TIMED_OUT" else ModelFailed
+        error = error_type(error_type.default_message, runpod_error=state.error or state.status)
+        # A model failure is retried once with a fresh RunPod job; twice is permanent.
+        raise ApplicationError(
+            error.message, error.to_dict(), type=error.code, non_retryable=attempt >= 2
+        )

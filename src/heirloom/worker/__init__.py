@@ -1,0 +1,1 @@
+"""The worker process: which task queues it polls and with what capacity."""

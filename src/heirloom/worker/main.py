@@ -1,0 +1,86 @@
+"""Run Temporal workers for the configured tiers, one per tier task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from heirloom.activities.restoration import RestorationActivities
+from heirloom.config import Settings
+from heirloom.domain.tiers import Tier
+from heirloom.services.context import Services
+from heirloom.workflows.restoration import RestorationWorkflow
+
+log = logging.getLogger(__name__)
+
+# Long enough for short steps to finish; a model call still polling resumes on restart.
+GRACEFUL_SHUTDOWN = timedelta(seconds=5)
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+
+
+def activity_functions(activities: RestorationActivities) -> list[Callable[..., Any]]:
+    return [
+        activities.reserve_credits,
+        activities.prepare_input,
+        activities.run_model,
+        activities.postprocess,
+        activities.complete_job,
+        activities.refund_credits,
+        activities.discard_outputs,
+        activities.finish_job,
+    ]
+
+
+def build_workers(
+    client: Client,
+    services: Services,
+    executor: ThreadPoolExecutor,
+    tiers: Sequence[Tier],
+) -> list[Worker]:
+    """One worker per tier queue, sharing the activity thread pool and the services."""
+    activities = RestorationActivities(services)
+    settings = services.settings
+    return [
+        Worker(
+            client,
+            task_queue=tier.task_queue,
+            workflows=[RestorationWorkflow],
+            activities=activity_functions(activities),
+            activity_executor=executor,
+            max_concurrent_activities=settings.worker_max_concurrent_activities.get(tier, 4),
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            # Heartbeats carry cancellations to activities: keep them frequent.
+            max_heartbeat_throttle_interval=timedelta(seconds=1),
+        )
+        for tier in tiers
+    ]
+
+
+async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) -> None:
+    """Poll the tiers' task queues until SIGINT or SIGTERM, then drain and stop."""
+    tiers = list(tiers or settings.worker_tiers)
+    client = await connect(settings)
+    services = Services.build(settings, pool_size=settings.worker_activity_threads)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
+        workers = build_workers(client, services, executor, tiers)
+        tasks = [asyncio.create_task(worker.run()) for worker in workers]
+        log.info("worker polling %s", ", ".join(t.task_queue for t in tiers))
+        await stop.wait()
+        await asyncio.gather(*(worker.shutdown() for worker in workers))
+        await asyncio.gather(*tasks, return_exceptions=True)
+    services.close()
