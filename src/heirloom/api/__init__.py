@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): starts workflows, reports jobs, serves results."""

@@ -1,0 +1,79 @@
+"""The FastAPI application: routes, one error handler, and the process's connections."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import Client
+
+import heirloom
+from heirloom.api.routes import admin, jobs, me, pricing
+from heirloom.config import Settings
+from heirloom.domain.errors import HeirloomError, InternalError
+from heirloom.services.context import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, *, services: Services | None = None, temporal: Client | None = None
+) -> FastAPI:
+    """Build the API; connects to the database and Temporal on start-up unless handed them."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or Services.build(settings)
+        app.state.temporal = temporal or await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        yield
+        if owned:
+            app.state.services.close()
+
+    app = FastAPI(
+        title="Heirloom",
+        version=heirloom.__version__,
+        description="Old-photo restoration and colourization jobs, run as Temporal workflows.",
+        lifespan=lifespan,
+    )
+    app.include_router(jobs.router)
+    app.include_router(me.router)
+    app.include_router(pricing.router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.exception_handler(HeirloomError)
+    async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'] if p != 'body')}: {err['msg']}"
+            for err in exc.errors()
+        )
+        body = {"code": "invalid_request", "message": f"Invalid request: {problems}"}
+        return JSONResponse({"error": body}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        body = {"code": code, "message": str(exc.detail)}
+        return JSONResponse({"error": body}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse({"error": InternalError().to_dict()}, status_code=500)
+
+    return app

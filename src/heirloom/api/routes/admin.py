@@ -1,0 +1,51 @@
+"""/v1/admin: create users, grant credits, change tiers (admin API keys only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, status
+
+from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.schemas import (
+    GrantIn,
+    GrantOut,
+    LedgerLineOut,
+    UserCreate,
+    UserCreated,
+    UserOut,
+    UserUpdate,
+)
+from heirloom.domain.errors import InvalidRequest
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
+def create_user(body: UserCreate, _admin: AdminUser, services: ServicesDep) -> UserCreated:
+    """Create a user; the API key in the answer is shown this once."""
+    account = services.accounts.create(email=body.email, tier=body.tier, credits=body.credits)
+    return UserCreated(**UserOut.from_user(account.user).model_dump(), api_key=account.api_key)
+
+
+@router.post("/users/{user_id}/credits", response_model=GrantOut)
+def grant_credits(
+    user_id: str,
+    body: GrantIn,
+    _admin: AdminUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> GrantOut:
+    """Grant credits once per Idempotency-Key; a repeat returns the first grant."""
+    if not idempotency_key:
+        raise InvalidRequest("Granting credits needs an Idempotency-Key header.")
+    services.accounts.get(user_id)
+    line = services.credits.grant(user_id, body.amount, body.reason, idempotency_key)
+    return GrantOut(entry=LedgerLineOut(**vars(line)), balance=services.credits.balance(user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(
+    user_id: str, body: UserUpdate, _admin: AdminUser, services: ServicesDep
+) -> UserOut:
+    return UserOut.from_user(services.accounts.set_tier(user_id, body.tier))

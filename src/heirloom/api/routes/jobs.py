@@ -1,0 +1,137 @@
+"""/v1/jobs: submit, read, list, cancel, retry and download results."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from temporalio.service import RPCError
+
+from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep
+from heirloom.api.schemas import JobList, JobOut
+from heirloom.api.submissions import Submitter
+from heirloom.domain.errors import Conflict, ImageTooLarge, JobAlreadyFinished, ResultNotReady
+from heirloom.domain.jobs import JobStatus
+from heirloom.workflows.restoration import RestorationWorkflow
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+# Highest Temporal task priority: a retry overtakes queued first attempts.
+RETRY_PRIORITY = 1
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+async def create_job(
+    user: CurrentUser,
+    services: ServicesDep,
+    temporal: TemporalDep,
+    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF or BMP")],
+    operations: Annotated[str, Form(description="restore, colorize or restore,colorize")],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response | JobOut:
+    """Charge for and start a job; 202 means charged, any 4xx means nothing charged."""
+    limit = services.settings.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ImageTooLarge(f"The photo is larger than the {limit / 1e6:.0f} MB limit.")
+    submission = await Submitter(services, temporal).submit(
+        user, data=data, operations=operations, idempotency_key=idempotency_key
+    )
+    body = JobOut.from_job(submission.job)
+    if not submission.created:
+        return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_200_OK)
+    return body
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    user: CurrentUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    jobs = services.jobs.list_owned(user.id, limit=limit, offset=offset)
+    return JobList(jobs=[JobOut.from_job(job) for job in jobs], limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, user: CurrentUser, services: ServicesDep) -> JobOut:
+    return JobOut.from_job(services.jobs.get_owned(user.id, job_id))
+
+
+@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+async def cancel_job(
+    job_id: str, user: CurrentUser, services: ServicesDep, temporal: TemporalDep
+) -> JobOut:
+    """Ask a queued or running job to stop; it ends cancelled and refunded."""
+    job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
+    if JobStatus(job.status).is_final:
+        raise JobAlreadyFinished(f"The job is already {job.status} and cannot be cancelled.")
+    try:
+        await temporal.get_workflow_handle(job_id).signal(RestorationWorkflow.cancel, "user")
+    except RPCError:
+        # The workflow closed between our read and the signal: it finished first.
+        job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
+        raise JobAlreadyFinished(
+            f"The job is already {job.status} and cannot be cancelled."
+        ) from None
+    return JobOut.from_job(job)
+
+
+@router.post("/{job_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+async def retry_job(
+    job_id: str, user: CurrentUser, services: ServicesDep, temporal: TemporalDep
+) -> JobOut:
+    """Run a failed job again as a new, newly charged job at the highest queue priority."""
+    job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
+    if job.status != JobStatus.FAILED:
+        raise Conflict("Only failed jobs can be retried.")
+    data = await run_in_threadpool(services.storage.get, job.original_key)
+    submission = await Submitter(services, temporal).submit(
+        user,
+        data=data,
+        operations=job.operations,
+        idempotency_key=f"retry:{job.id}",
+        retry_of=job.id,
+        priority=RETRY_PRIORITY,
+    )
+    return JobOut.from_job(submission.job)
+
+
+def _download(services: ServicesDep, user_id: str, job_id: str, kind: str) -> StreamingResponse:
+    job = services.jobs.get_owned(user_id, job_id)
+    key = {
+        "result": job.result_key,
+        "thumbnail": job.thumbnail_key,
+        "comparison": job.comparison_key,
+    }[kind]
+    if job.status != JobStatus.COMPLETED or key is None:
+        raise ResultNotReady(f"The job is {job.status}; its {kind} is not available.")
+    return StreamingResponse(
+        services.storage.iter_chunks(key),
+        media_type="image/jpeg",
+        headers={
+            "Content-Length": str(services.storage.size(key)),
+            "Content-Disposition": f'inline; filename="{job_id}-{kind}.jpg"',
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+@router.get("/{job_id}/result", response_class=StreamingResponse)
+def get_result(job_id: str, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
+    """The restored photo (owner only; anyone else gets 404)."""
+    return _download(services, user.id, job_id, "result")
+
+
+@router.get("/{job_id}/thumbnail", response_class=StreamingResponse)
+def get_thumbnail(job_id: str, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
+    return _download(services, user.id, job_id, "thumbnail")
+
+
+@router.get("/{job_id}/comparison", response_class=StreamingResponse)
+def get_comparison(job_id: str, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
+    """Before and after, side by side."""
+    return _download(services, user.id, job_id, "comparison")

@@ -1,0 +1,27 @@
+"""/v1/pricing: public prices and the tier table, straight from settings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from heirloom.api.deps import ServicesDep
+from heirloom.api.schemas import PricingOut, TierOut
+
+router = APIRouter(prefix="/v1/pricing", tags=["pricing"])
+
+
+@router.get("", response_model=PricingOut)
+def pricing(services: ServicesDep) -> PricingOut:
+    settings = services.settings
+    prices = settings.prices
+    return PricingOut(
+        prices={
+            "restore": prices.restore,
+            "colorize": prices.colorize,
+            "restore,colorize": prices.restore_colorize,
+        },
+        tiers=[
+            TierOut(tier=tier.value, task_queue=tier.task_queue, **rules.model_dump())
+            for tier, rules in settings.tier_rules.items()
+        ],
+    )

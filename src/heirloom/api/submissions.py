@@ -1,0 +1,165 @@
+"""Submitting a job: validate the upload, store it, and let the workflow's reservation answer."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from fastapi.concurrency import run_in_threadpool
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import (
+    Priority,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.service import RPCError
+
+from heirloom.db.models import Job, User
+from heirloom.domain.errors import (
+    HeirloomError,
+    IdempotencyKeyReused,
+    ImageTooLarge,
+    InvalidRequest,
+    ServiceUnavailable,
+)
+from heirloom.domain.jobs import operations_label, parse_operations
+from heirloom.domain.messages import JobRules, ReserveResult, RestorationInput
+from heirloom.domain.tiers import Tier
+from heirloom.services import imaging
+from heirloom.services.context import Services
+from heirloom.services.storage import job_key
+from heirloom.workflows import search_attributes
+from heirloom.workflows.restoration import RestorationWorkflow
+
+# Idempotent submissions derive the job id from (user, key): concurrent duplicates then
+# meet on the same workflow id and the same ledger row instead of racing.
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c8f0e-6a43-4d8e-9a57-2d1f0c7b9e11")
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    created: bool
+
+
+class Submitter:
+    """Turns an upload into a charged, running job, or into a refusal with nothing charged."""
+
+    def __init__(self, services: Services, temporal: Client) -> None:
+        self.services = services
+        self.temporal = temporal
+        self.settings = services.settings
+
+    async def submit(
+        self,
+        user: User,
+        *,
+        data: bytes,
+        operations: str,
+        idempotency_key: str | None,
+        retry_of: str | None = None,
+        priority: int | None = None,
+    ) -> Submission:
+        try:
+            ops = parse_operations(operations)
+        except ValueError as err:
+            raise InvalidRequest(str(err)) from None
+        if len(data) > self.settings.max_upload_bytes:
+            raise ImageTooLarge(
+                f"The photo is {len(data) / 1e6:.1f} MB; the limit is "
+                f"{self.settings.max_upload_bytes / 1e6:.0f} MB."
+            )
+        label = operations_label(ops)
+        request_hash = hashlib.sha256(label.encode() + b"\0" + data).hexdigest()
+        if idempotency_key is not None:
+            if not 1 <= len(idempotency_key) <= 200:
+                raise InvalidRequest("Idempotency-Key must be 1 to 200 characters.")
+            existing = await run_in_threadpool(
+                self.services.jobs.by_idempotency_key, user.id, idempotency_key
+            )
+            if existing is not None:
+                if existing.request_hash != request_hash:
+                    raise IdempotencyKeyReused()
+                return Submission(job=existing, created=False)
+        info = await run_in_threadpool(
+            imaging.probe_upload, data, max_pixels=self.settings.max_image_pixels
+        )
+        # Fast refusal before anything is stored; the reservation re-checks under a lock.
+        await run_in_threadpool(self.services.credits.quote, user.id, label)
+
+        job_id = (
+            uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}").hex
+            if idempotency_key
+            else uuid.uuid4().hex
+        )
+        original_key = job_key(user.id, job_id, "original", info.extension)
+        await run_in_threadpool(
+            self.services.storage.put, original_key, data, content_type=f"image/{info.extension}"
+        )
+        tier = Tier(user.tier)
+        result = await self._start(
+            RestorationInput(
+                job_id=job_id,
+                user_id=user.id,
+                tier=tier.value,
+                operations=label,
+                original_key=original_key,
+                rules=self._rules(tier),
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                retry_of=retry_of,
+            ),
+            priority=priority,
+        )
+        if not result.accepted:
+            await run_in_threadpool(self.services.storage.delete, original_key)
+            raise HeirloomError.from_code(
+                result.error_code or "internal_error",
+                result.error_message or "The job was refused.",
+                result.error_details,
+            )
+        job = await run_in_threadpool(self.services.jobs.get, job_id)
+        if idempotency_key is not None and job.request_hash != request_hash:
+            raise IdempotencyKeyReused()
+        return Submission(job=job, created=True)
+
+    def _rules(self, tier: Tier) -> JobRules:
+        rules = self.settings.tier_rules[tier]
+        return JobRules(
+            output_long_side=rules.output_long_side,
+            watermark=rules.watermark,
+            model_attempts=rules.model_attempts,
+            activity_timeout_s=self.settings.activity_start_to_close_s,
+            model_timeout_s=self.settings.model_start_to_close_s,
+            model_heartbeat_timeout_s=self.settings.model_heartbeat_timeout_s,
+        )
+
+    async def _start(self, job: RestorationInput, *, priority: int | None) -> ReserveResult:
+        start = WithStartWorkflowOperation(
+            RestorationWorkflow.run,
+            job,
+            id=job.job_id,
+            task_queue=Tier(job.tier).task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(search_attributes.USER_ID, job.user_id),
+                    SearchAttributePair(search_attributes.TIER, job.tier),
+                    SearchAttributePair(search_attributes.JOB_STATUS, "queued"),
+                ]
+            ),
+            priority=Priority(priority_key=priority) if priority else Priority.default,
+        )
+        try:
+            return await self.temporal.execute_update_with_start_workflow(
+                RestorationWorkflow.reserve,
+                start_workflow_operation=start,
+                id=f"reserve-{job.job_id}",
+            )
+        except (RPCError, WorkflowUpdateFailedError) as err:
+            raise ServiceUnavailable(
+                "The job service is temporarily unavailable; please retry. Send an "
+                "Idempotency-Key header so a retry can never create or charge a second job."
+            ) from err
