@@ -1,0 +1,195 @@
+"""A restoration job through the real stack: HTTP API, Temporal, the RunPod endpoint, storage."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import httpx
+from PIL import Image
+from sqlmodel import select
+
+from heirloom.db.models import CreditEntry
+from heirloom.domain.tiers import Tier
+from tests.conftest import Stack
+from tests.support import photo_bytes
+
+FINAL = {"completed", "failed", "cancelled"}
+
+
+def submit(
+    client: httpx.Client, data: bytes, operations: str = "restore", **headers: str
+) -> httpx.Response:
+    return client.post(
+        "/v1/jobs",
+        files={"file": ("photo.jpg", data, "image/jpeg")},
+        data={"operations": operations},
+        headers=headers,
+    )
+
+
+def wait_final(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in FINAL:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+
+
+def wait_stage(client: httpx.Client, job_id: str, stage: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get(f"/v1/jobs/{job_id}").json()["stage"] == stage:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached stage {stage}")
+
+
+def ledger(stack: Stack, job_id: str) -> list[tuple[str, int]]:
+    with stack.services.db.session() as session:
+        rows = session.exec(select(CreditEntry).where(CreditEntry.job_id == job_id)).all()
+        return sorted((row.kind, row.amount) for row in rows)
+
+
+def balance(client: httpx.Client) -> int:
+    value: int = client.get("/v1/me").json()["balance"]
+    return value
+
+
+def test_free_job_completes_with_watermarked_854px_result(stack: Stack) -> None:
+    _, key = stack.new_user(tier=Tier.FREE, credits=20)
+    with stack.client(key) as client:
+        response = submit(client, photo_bytes(2000, 1500))
+        assert response.status_code == 202, response.text
+        job = response.json()
+        assert job["status"] in ("queued", "running")
+        assert job["credits_charged"] == 2
+        assert job["operations"] == ["restore"]
+        assert balance(client) == 18
+
+        done = wait_final(client, job["id"])
+        assert done["status"] == "completed", done
+        assert done["progress"] == 100
+        assert done["error"] is None
+
+        result = client.get(done["result_url"])
+        assert result.status_code == 200
+        assert result.headers["content-type"] == "image/jpeg"
+        image = Image.open(io.BytesIO(result.content))
+        assert image.format == "JPEG"
+        assert max(image.size) <= 854
+        assert image.size == (done["width"], done["height"])
+        thumbnail = Image.open(io.BytesIO(client.get(done["thumbnail_url"]).content))
+        assert max(thumbnail.size) <= 256
+        assert client.get(done["comparison_url"]).status_code == 200
+        assert balance(client) == 18
+    assert ledger(stack, job["id"]) == [("reserve", -2)]
+
+
+def test_paid_job_keeps_1280px_and_both_operations_cost_4(stack: Stack) -> None:
+    _, key = stack.new_user(tier=Tier.PAID, credits=10)
+    with stack.client(key) as client:
+        response = submit(client, photo_bytes(2000, 1000), "restore,colorize")
+        assert response.status_code == 202, response.text
+        assert response.json()["credits_charged"] == 4
+        done = wait_final(client, response.json()["id"])
+        assert done["status"] == "completed", done
+        image = Image.open(io.BytesIO(client.get(done["result_url"]).content))
+        assert max(image.size) == 1280
+        assert balance(client) == 6
+
+
+def test_job_whose_model_fails_for_good_is_failed_and_refunded_once(faults: Stack) -> None:
+    stack = faults
+    stack.set_faults(failed=1.0)
+    _, key = stack.new_user(tier=Tier.FREE, credits=20)
+    with stack.client(key) as client:
+        response = submit(client, photo_bytes())
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        done = wait_final(client, job_id)
+        assert done["status"] == "failed"
+        assert done["error"]["code"] == "model_failed"
+        assert "refunded" in done["error"]["message"]
+        assert done["credits_refunded"] == 2
+        assert client.get(f"/v1/jobs/{job_id}/result").status_code == 409
+        assert balance(client) == 20
+    assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
+    submitted = stack.runpod_stats()["submitted_by_ref"]
+    assert isinstance(submitted, dict)
+    assert submitted[job_id] == 2  # free tier: the model call gets two attempts
+
+
+def test_cancelled_job_is_cancelled_and_refunded_once(faults: Stack) -> None:
+    stack = faults
+    stack.set_faults(execution_ms=20_000)
+    _, key = stack.new_user(tier=Tier.FREE, credits=20)
+    with stack.client(key) as client:
+        job_id = submit(client, photo_bytes()).json()["id"]
+        wait_stage(client, job_id, "processing")
+        cancelled = client.post(f"/v1/jobs/{job_id}/cancel")
+        assert cancelled.status_code == 202, cancelled.text
+        done = wait_final(client, job_id, timeout=15)
+        assert done["status"] == "cancelled"
+        assert done["error"]["code"] == "cancelled"
+        assert balance(client) == 20
+        again = client.post(f"/v1/jobs/{job_id}/cancel")
+        assert again.status_code == 409
+    assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
+    assert stack.runpod_stats()["cancelled"] >= 1  # type: ignore[operator]
+
+
+def test_non_image_upload_is_refused_without_charge(stack: Stack) -> None:
+    _, key = stack.new_user(credits=20)
+    with stack.client(key) as client:
+        response = submit(client, b"%PDF-1.7 definitely not a photo")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "not_an_image"
+        assert balance(client) == 20
+        assert client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_insufficient_credits_is_402_and_leaves_no_job(stack: Stack) -> None:
+    _, key = stack.new_user(credits=1)
+    with stack.client(key) as client:
+        response = submit(client, photo_bytes())
+        assert response.status_code == 402
+        error = response.json()["error"]
+        assert error["code"] == "insufficient_credits"
+        assert "costs 2 credits" in error["message"]
+        assert balance(client) == 1
+        assert client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_bad_operations_are_400(stack: Stack) -> None:
+    _, key = stack.new_user()
+    with stack.client(key) as client:
+        response = submit(client, photo_bytes(), "sharpen")
+        assert response.status_code == 400
+        assert "unknown operation" in response.json()["error"]["message"]
+
+
+def test_other_users_cannot_see_a_job_or_its_result(stack: Stack) -> None:
+    _, owner_key = stack.new_user()
+    _, other_key = stack.new_user()
+    with stack.client(owner_key) as owner:
+        job_id = submit(owner, photo_bytes()).json()["id"]
+        assert wait_final(owner, job_id)["status"] == "completed"
+    with stack.client(other_key) as other:
+        for path in ("", "/result", "/thumbnail", "/comparison"):
+            response = other.get(f"/v1/jobs/{job_id}{path}")
+            assert response.status_code == 404, path
+            assert response.json()["error"]["code"] == "not_found"
+        assert other.post(f"/v1/jobs/{job_id}/cancel").status_code == 404
+
+
+def test_requests_without_a_valid_key_are_401(stack: Stack) -> None:
+    with stack.client() as anonymous:
+        assert anonymous.get("/v1/me").status_code == 401
+    with stack.client("hl_wrong") as wrong:
+        response = wrong.get("/v1/jobs")
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"

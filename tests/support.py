@@ -1,0 +1,119 @@
+"""Helpers shared by the test suite: servers in threads, free ports, generated photos."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import uvicorn
+from PIL import Image, ImageDraw
+from temporalio.client import Client
+
+from heirloom.services.context import Services
+from heirloom.worker.main import build_workers
+
+
+@contextlib.contextmanager
+def serve_app(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its URL."""
+    sock = socket.socket()
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("server failed to start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+class WorkerThread:
+    """Temporal workers for every tier queue, running in their own thread and event loop."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError(f"worker did not start: {self._error!r}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as err:
+            self._error = err
+            self._ready.set()
+            raise
+
+    async def _main(self) -> None:
+        settings = self.services.settings
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
+            workers = build_workers(client, self.services, executor, settings.worker_tiers)
+            async with contextlib.AsyncExitStack() as stack:
+                for worker in workers:
+                    await stack.enter_async_context(worker)
+                self._ready.set()
+                await asyncio.get_running_loop().run_in_executor(None, self._stop.wait)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def photo_bytes(
+    width: int = 640, height: int = 480, *, fmt: str = "JPEG", seed: int = 1, mode: str = "RGB"
+) -> bytes:
+    """A photo-like image (gradients, shapes, grain) encoded as `fmt`; Pillow only."""
+    rng = random.Random(seed)
+    gradient = Image.linear_gradient("L").resize((width, height))
+    grain = Image.effect_noise((width, height), 40)
+    image = Image.merge(
+        "RGB",
+        (
+            gradient,
+            Image.blend(gradient.rotate(90).resize((width, height)), grain, 0.3),
+            Image.blend(gradient, grain, 0.5),
+        ),
+    )
+    draw = ImageDraw.Draw(image)
+    for i in range(6):
+        x0, y0 = rng.randrange(0, width - 10), rng.randrange(0, height - 10)
+        draw.ellipse(
+            (x0, y0, x0 + width // 5, y0 + height // 5),
+            fill=(40 * i % 255, 90, 200 - 20 * i),
+        )
+    if mode != "RGB":
+        image = image.convert(mode)
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
