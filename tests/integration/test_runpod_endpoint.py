@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image
 
 from heirloom.config import FaultSettings, Settings
 from heirloom.devstack.endpoint import create_endpoint_app
+from heirloom.devstack.serving import serve_app
 from heirloom.domain.errors import ModelFailed, ModelUnavailable
 from heirloom.services.runpod_client import RunPodJobState, RunPodService
 
@@ -29,25 +28,8 @@ ENDPOINT_ID = "test-endpoint"
 @contextmanager
 def running_endpoint(settings: Settings) -> Iterator[str]:
     """Serve the local RunPod endpoint on a free loopback port; yields its `/v2` base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_endpoint_app(settings), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "endpoint failed to start"
-        assert time.monotonic() < deadline, "endpoint did not start in time"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/v2"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
-        assert not thread.is_alive(), "endpoint did not shut down"
+    with serve_app(create_endpoint_app(settings)) as url:
+        yield f"{url}/v2"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import httpx
 
 from heirloom.config import Settings
 from heirloom.db import migrate
-from heirloom.devstack.temporal_server import TemporalDevServer, port_open
+from heirloom.devstack.serving import port_open
+from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts import ROLE_ADMIN, ROLE_USER, new_api_key
 from heirloom.services.context import Services

