@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     runpod_execution_timeout_s: int = Field(default=600, gt=0)
     runpod_ttl_s: int = Field(default=3600, gt=0)
     runpod_request_timeout_s: float = Field(default=10.0, gt=0)
+    runpod_status_error_limit: int = Field(
+        default=10, ge=0, description="consecutive failed status polls before an attempt fails"
+    )
 
     # The engine the RunPod handler runs: the GPU model, or the CPU stand-in for local runs.
     engine: Literal["cpu", "qwen"] = "cpu"

@@ -222,9 +222,20 @@ class RestorationActivities:
     def _poll_until_done(self, job_id: str, runpod_job_id: str) -> RunPodJobState:
         low, high = MODEL_PROGRESS_SPAN
         progress = low
+        failed_polls = 0
         while True:
             activity.heartbeat(runpod_job_id)
-            state = self.services.runpod.status(runpod_job_id)
+            try:
+                state = self.services.runpod.status(runpod_job_id)
+            except ModelUnavailable:
+                # A failed status check is not a failed model call: the GPU job runs on.
+                # Only a provider that stays unreachable fails this attempt.
+                failed_polls += 1
+                if failed_polls > self.settings.runpod_status_error_limit:
+                    raise
+                activity.wait_for_cancelled_sync(self.settings.runpod_poll_interval_s)
+                continue
+            failed_polls = 0
             if state.terminal:
                 return state
             if state.status == "IN_PROGRESS" and progress < high - 5:
