@@ -1,0 +1,84 @@
+"""Chaos benchmark: jobs in flight while the worker is SIGKILLed and restarted.
+
+Prints jobs, kills, completed, failed, double charges (must be 0) and lost jobs (must be 0),
+and writes them to bench/results/chaos.json. Run: `python bench/chaos.py [--jobs N --kills K]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from PIL import Image
+
+from heirloom.devstack.chaos import run_chaos
+from heirloom.devstack.serving import free_port
+from heirloom.devstack.temporal_server import TemporalDevServer
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def small_photo() -> bytes:
+    gradient = Image.linear_gradient("L").resize((320, 240))
+    image = Image.merge("RGB", (gradient, gradient.rotate(90), Image.effect_noise((320, 240), 30)))
+    out = io.BytesIO()
+    image.save(out, "JPEG")
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--model-ms", type=int, default=1500)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        server = TemporalDevServer(
+            port=free_port(), ui_port=None, db_file=home / "temporal.db", namespaces=["chaos"]
+        )
+        server.start()
+        try:
+            report = asyncio.run(
+                run_chaos(
+                    home=home,
+                    temporal_address=server.address,
+                    namespace="chaos",
+                    photo=small_photo(),
+                    jobs=args.jobs,
+                    kills=args.kills,
+                    model_ms=args.model_ms,
+                    seed=args.seed,
+                )
+            )
+        finally:
+            server.stop()
+    rows = [
+        ("jobs", report.jobs),
+        ("kills", report.kills),
+        ("completed", report.completed),
+        ("failed", report.failed),
+        ("cancelled", report.cancelled),
+        ("double charges (must be 0)", report.double_charges),
+        ("lost jobs (must be 0)", report.lost_jobs),
+        ("RunPod double submissions", report.double_submissions),
+        ("model calls resumed after a kill", report.model_calls_resumed),
+        ("ledger == balance", report.ledger_consistent),
+        ("credits expected / actual", f"{report.credits_expected} / {report.credits_actual}"),
+        ("seconds", f"{report.seconds:.1f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "chaos.json").write_text(json.dumps(asdict(report), indent=2))
+
+
+if __name__ == "__main__":
+    main()

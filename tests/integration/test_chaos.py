@@ -1,0 +1,62 @@
+"""Crash-proofing: worker processes killed mid-job, and the Temporal server restarted."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from heirloom.devstack.chaos import run_chaos
+from heirloom.devstack.serving import free_port
+from heirloom.devstack.temporal_server import TemporalDevServer
+from tests.conftest import CHAOS_NAMESPACE
+from tests.support import photo_bytes
+
+
+def test_killed_workers_never_lose_double_charge_or_double_submit(
+    temporal_server: TemporalDevServer, tmp_path: Path
+) -> None:
+    report = asyncio.run(
+        run_chaos(
+            home=tmp_path,
+            temporal_address=temporal_server.address,
+            namespace=CHAOS_NAMESPACE,
+            photo=photo_bytes(320, 240),
+            jobs=20,
+            kills=5,
+        )
+    )
+    assert report.kills >= 5
+    assert report.lost_jobs == 0, report
+    assert report.completed == 20, report
+    assert report.double_charges == 0
+    assert report.double_submissions == 0, report
+    assert report.ledger_consistent
+    assert report.credits_actual == report.credits_expected == 0
+
+
+def test_restarting_the_temporal_server_mid_load_loses_no_job(tmp_path: Path) -> None:
+    server = TemporalDevServer(
+        port=free_port(), ui_port=None, db_file=tmp_path / "temporal.db", namespaces=["restart"]
+    )
+    server.start()
+    try:
+        report = asyncio.run(
+            run_chaos(
+                home=tmp_path,
+                temporal_address=server.address,
+                namespace="restart",
+                photo=photo_bytes(320, 240),
+                jobs=10,
+                kills=0,
+                server=server,
+                server_restarts=2,
+            )
+        )
+    finally:
+        server.stop()
+    assert report.server_restarts == 2
+    assert report.lost_jobs == 0, report
+    assert report.completed == 10, report
+    assert report.double_charges == 0
+    assert report.ledger_consistent
+    assert report.credits_actual == report.credits_expected == 0
