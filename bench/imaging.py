@@ -63,12 +63,12 @@ def photo(width: int, height: int, seed: int = 1) -> Image.Image:
 def write_fixtures(directory: Path) -> dict[str, int]:
     """A 12 MP JPEG upload (q90, like a phone's) and a 2 MP PNG standing in for the model output."""
     sizes = {}
-    for name, size, fmt in (
-        ("upload.jpg", (4000, 3000), "JPEG"),
-        ("model.png", (1732, 1155), "PNG"),
+    for name, size, fmt, seed in (
+        ("upload.jpg", (4000, 3000), "JPEG", 1),
+        ("model.png", (1732, 1155), "PNG", 2),
     ):
         buf = io.BytesIO()
-        photo(*size, seed=len(name)).save(buf, fmt, quality=90)
+        photo(*size, seed=seed).save(buf, fmt, quality=90)
         (directory / name).write_bytes(buf.getvalue())
         sizes[name] = len(buf.getvalue())
     return sizes
