@@ -1,0 +1,171 @@
+"""Failure handling on the real stack: injected provider faults, and cancellation at each step."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from heirloom.domain.tiers import Tier
+from heirloom.services.storage import Storage
+from tests.conftest import Stack
+from tests.integration.test_jobs_api import balance, ledger, submit, wait_final, wait_stage
+from tests.support import photo_bytes
+
+
+def test_injected_faults_end_every_job_once_with_credits_right(faults: Stack) -> None:
+    """30% HTTP 5xx and 10% FAILED jobs: retries up to the paid limit, refunds exactly once."""
+    stack = faults
+    stack.set_faults(http_5xx=0.3, failed=0.1)
+    _, key = stack.new_user(tier=Tier.PAID, credits=100)
+    photo = photo_bytes(320, 240)
+    with stack.client(key) as client:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            responses = list(pool.map(lambda _: submit(client, photo), range(12)))
+        accepted = [r.json()["id"] for r in responses if r.status_code == 202]
+        # A 5xx can only hit the model step; submission itself never touches RunPod.
+        assert len(accepted) == 12, [r.text for r in responses if r.status_code != 202]
+        jobs = [wait_final(client, job_id, timeout=90) for job_id in accepted]
+        final_balance = balance(client)
+    completed = [job for job in jobs if job["status"] == "completed"]
+    failed = [job for job in jobs if job["status"] == "failed"]
+    assert len(completed) + len(failed) == 12
+    assert completed, "with 10% FAILED and four attempts most jobs complete"
+    submitted: dict[str, int] = stack.runpod_stats()["submitted_by_ref"]  # type: ignore[assignment]
+    for job in jobs:
+        assert submitted.get(job["id"], 0) <= 4, "paid tier: at most four model attempts"
+        if job["status"] == "failed":
+            assert job["error"]["code"] in ("model_failed", "model_unavailable")
+            assert job["credits_refunded"] == 2
+            assert ledger(stack, job["id"]) == [("refund", 2), ("reserve", -2)]
+        else:
+            assert ledger(stack, job["id"]) == [("reserve", -2)]
+    assert final_balance == 100 - 2 * len(completed)
+    assert stack.services.credits.check_consistency() == []
+
+
+def test_cancel_while_waiting_in_the_gpu_queue(faults: Stack) -> None:
+    stack = faults
+    stack.set_faults(stuck_in_queue=1.0)
+    _, key = stack.new_user(credits=20)
+    with stack.client(key) as client:
+        job_id = submit(client, photo_bytes()).json()["id"]
+        runpod_job = wait_for_runpod_job(stack, job_id)
+        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+        done = wait_final(client, job_id, timeout=20)
+        assert done["status"] == "cancelled"
+        assert balance(client) == 20
+    assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
+    assert runpod_status(stack, runpod_job) == "CANCELLED"
+
+
+def test_cancel_right_after_submission_before_any_step(stack: Stack) -> None:
+    _, key = stack.new_user(credits=20)
+    with stack.client(key) as client:
+        job_id = submit(client, photo_bytes()).json()["id"]
+        response = client.post(f"/v1/jobs/{job_id}/cancel")
+        if response.status_code == 409:
+            pytest.skip("the job finished before the cancel could be sent")
+        done = wait_final(client, job_id, timeout=20)
+        assert done["status"] == "cancelled"
+        assert done["credits_refunded"] == 2
+        assert balance(client) == 20
+    assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
+
+
+def test_cancel_during_the_model_call_cancels_the_runpod_job(faults: Stack) -> None:
+    stack = faults
+    stack.set_faults(execution_ms=20_000)
+    _, key = stack.new_user(credits=20)
+    with stack.client(key) as client:
+        job_id = submit(client, photo_bytes()).json()["id"]
+        runpod_job = wait_for_runpod_job(stack, job_id)
+        wait_stage(client, job_id, "processing")
+        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+        done = wait_final(client, job_id, timeout=20)
+        assert done["status"] == "cancelled"
+        assert balance(client) == 20
+    assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
+    assert runpod_status(stack, runpod_job) == "CANCELLED"
+
+
+class SlowResults:
+    """Storage whose result uploads take a while, so a cancel lands during post-processing."""
+
+    def __init__(self, inner: Storage, started: threading.Event) -> None:
+        self.inner = inner
+        self.started = started
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        if key.endswith("/result.jpg"):
+            self.started.set()
+            time.sleep(1.5)
+        self.inner.put(key, data, content_type=content_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def slow_results(stack: Stack) -> Iterator[threading.Event]:
+    started = threading.Event()
+    original = stack.services.storage
+    stack.services.storage = SlowResults(original, started)  # type: ignore[assignment]
+    yield started
+    stack.services.storage = original
+
+
+def test_cancel_during_post_processing_removes_partial_outputs(
+    stack: Stack, slow_results: threading.Event
+) -> None:
+    user_id, key = stack.new_user(credits=20)
+    with stack.client(key) as client:
+        job_id = submit(client, photo_bytes()).json()["id"]
+        assert slow_results.wait(30), "post-processing never started"
+        assert client.get(f"/v1/jobs/{job_id}").json()["stage"] == "postprocessing"
+        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+        done = wait_final(client, job_id, timeout=20)
+        assert done["status"] == "cancelled"
+        assert done["result_url"] is None
+        assert balance(client) == 20
+    assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
+    storage = stack.services.storage
+    for kind in ("input", "result", "thumbnail", "comparison"):
+        assert not storage.exists(f"users/{user_id}/jobs/{job_id}/{kind}.jpg"), kind
+    assert not storage.exists(f"users/{user_id}/jobs/{job_id}/model.png")
+
+
+def test_retry_of_a_failed_job_is_a_new_charged_job(faults: Stack) -> None:
+    stack = faults
+    stack.set_faults(failed=1.0)
+    _, key = stack.new_user(tier=Tier.PAID, credits=10)
+    with stack.client(key) as client:
+        job_id = submit(client, photo_bytes()).json()["id"]
+        assert wait_final(client, job_id)["status"] == "failed"
+        stack.set_faults()
+        retry = client.post(f"/v1/jobs/{job_id}/retry")
+        assert retry.status_code == 202, retry.text
+        again = retry.json()
+        assert again["id"] != job_id
+        assert again["retry_of"] == job_id
+        assert wait_final(client, again["id"])["status"] == "completed"
+        assert balance(client) == 8
+        assert client.post(f"/v1/jobs/{again['id']}/retry").status_code == 409
+
+
+def wait_for_runpod_job(stack: Stack, job_id: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runpod_job = stack.services.jobs.get(job_id).runpod_job_id
+        if runpod_job:
+            return runpod_job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached RunPod")
+
+
+def runpod_status(stack: Stack, runpod_job: str) -> str:
+    return stack.services.runpod.status(runpod_job).status
