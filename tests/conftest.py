@@ -30,6 +30,14 @@ CHAOS_NAMESPACE = "heirloom-chaos"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-histories",
+        action="store_true",
+        help="save the replay test's workflow histories to tests/histories/",
+    )
+
+
 def _postgres_url() -> str | None:
     """The PostgreSQL server URL for tests, or None (with the reason printed) when absent."""
     url = os.environ.get(PG_ENV)
