@@ -114,7 +114,7 @@ class SlowResults:
 def slow_results(stack: Stack) -> Iterator[threading.Event]:
     started = threading.Event()
     original = stack.services.storage
-    stack.services.storage = SlowResults(original, started)  # type: ignore[assignment]
+    stack.services.storage = SlowResults(original, started)
     yield started
     stack.services.storage = original
 
