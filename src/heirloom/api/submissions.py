@@ -33,8 +33,10 @@ from heirloom.services.storage import job_key
 from heirloom.workflows import search_attributes
 from heirloom.workflows.restoration import RestorationWorkflow
 
-# Idempotent submissions derive the job id from (user, key): concurrent duplicates then
-# meet on the same workflow id and the same ledger row instead of racing.
+# Idempotent submissions derive the job id from (user, key, request): concurrent duplicates
+# then meet on the same workflow id and the same ledger row instead of racing, while a
+# different body under the same key gets its own job id, so its upload never overwrites the
+# first one's original; the unique (user, key) on jobs then refuses its reservation.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c8f0e-6a43-4d8e-9a57-2d1f0c7b9e11")
 
 
@@ -90,7 +92,7 @@ class Submitter:
         await run_in_threadpool(self.services.credits.quote, user.id, label)
 
         job_id = (
-            uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}").hex
+            uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}:{request_hash}").hex
             if idempotency_key
             else uuid.uuid4().hex
         )
@@ -121,8 +123,6 @@ class Submitter:
                 result.error_details,
             )
         job = await run_in_threadpool(self.services.jobs.get, job_id)
-        if idempotency_key is not None and job.request_hash != request_hash:
-            raise IdempotencyKeyReused()
         return Submission(job=job, created=True)
 
     def _rules(self, tier: Tier) -> JobRules:

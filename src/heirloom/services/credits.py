@@ -167,7 +167,8 @@ class CreditManager:
     def reserve(self, job: NewJob, *, now: datetime | None = None) -> Reservation:
         """Charge for a job and create its row, atomically; a repeat returns the first charge.
 
-        Raises InsufficientCredits or DailyLimitReached, with nothing written.
+        Raises InsufficientCredits, DailyLimitReached or IdempotencyKeyReused, with nothing
+        written.
         """
         now = now or utcnow()
         operations = parse_operations(job.operations)
@@ -231,7 +232,14 @@ class CreditManager:
                     updated_at=now,
                 )
             )
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError:
+                if job.idempotency_key is None:
+                    raise
+                # Unique (user, idempotency key): another body under this key was charged
+                # first. Leaving the block rolls this charge back.
+                raise IdempotencyKeyReused() from None
             balance = session.exec(select(User.balance).where(User.id == job.user_id)).one()
             return Reservation(job_id=job.job_id, cost=cost, balance=balance)
 
