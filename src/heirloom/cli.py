@@ -21,8 +21,11 @@ from heirloom.domain.tiers import Tier
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # `submit` draws a progress bar; request logs would tear it.
+    quiet = args.run in (_submit, _dev)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     code: int = args.run(args)
     return code

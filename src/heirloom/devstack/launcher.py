@@ -152,6 +152,8 @@ def run_dev(settings: Settings) -> int:
     def _terminate(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # Installed explicitly: a launcher started in the background inherits an ignored SIGINT.
+    signal.signal(signal.SIGINT, _terminate)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         stack.start()
