@@ -152,6 +152,31 @@ def test_non_image_upload_is_refused_without_charge(stack: Stack) -> None:
         assert client.get("/v1/jobs").json()["jobs"] == []
 
 
+def test_photo_with_too_many_pixels_is_413_without_charge(stack: Stack) -> None:
+    _, key = stack.new_user(credits=20)
+    huge = Image.new("L", (8000, 6000))  # 48 MP, over the 40 MP default; compresses to ~50 KB
+    out = io.BytesIO()
+    huge.save(out, "PNG")
+    with stack.client(key) as client:
+        response = submit(client, out.getvalue())
+        assert response.status_code == 413
+        error = response.json()["error"]
+        assert error["code"] == "image_too_large"
+        assert "megapixel" in error["message"].lower()
+        assert balance(client) == 20
+
+
+def test_upload_over_the_size_limit_is_413_before_it_is_read(stack: Stack) -> None:
+    _, key = stack.new_user(credits=20)
+    too_big = b"\xff" * (stack.settings.max_upload_bytes + 128 * 1024)
+    with stack.client(key) as client:
+        response = submit(client, too_big)
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "image_too_large"
+        assert balance(client) == 20
+        assert client.get("/v1/jobs").json()["jobs"] == []
+
+
 def test_insufficient_credits_is_402_and_leaves_no_job(stack: Stack) -> None:
     _, key = stack.new_user(credits=1)
     with stack.client(key) as client:

@@ -10,15 +10,39 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 import heirloom
 from heirloom.api.routes import admin, jobs, me, pricing
 from heirloom.config import Settings
-from heirloom.domain.errors import HeirloomError, InternalError
+from heirloom.domain.errors import HeirloomError, ImageTooLarge, InternalError
 from heirloom.services.context import Services
 
 log = logging.getLogger(__name__)
+
+
+# Multipart framing around the photo: boundaries, part headers, the operations field.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+class UploadLimit:
+    """Refuse a declared body larger than the upload limit before anything is read or spooled."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes + _MULTIPART_OVERHEAD
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                limit = (self.max_bytes - _MULTIPART_OVERHEAD) / 1e6
+                error = ImageTooLarge(f"The upload is larger than the {limit:.0f} MB limit.")
+                response = JSONResponse({"error": error.to_dict()}, status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -43,6 +67,7 @@ def create_app(
         description="Old-photo restoration and colourization jobs, run as Temporal workflows.",
         lifespan=lifespan,
     )
+    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(jobs.router)
     app.include_router(me.router)
     app.include_router(pricing.router)
