@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -93,10 +93,20 @@ class Settings(BaseSettings):
     prices: Prices = Field(default_factory=Prices)
     tier_rules: dict[Tier, TierRules] = Field(default_factory=lambda: dict(DEFAULT_TIER_RULES))
 
-    @field_validator("tier_rules")
+    @field_validator("tier_rules", mode="before")
     @classmethod
-    def _every_tier_has_rules(cls, value: dict[Tier, TierRules]) -> dict[Tier, TierRules]:
-        return {**DEFAULT_TIER_RULES, **value}
+    def _merge_tier_rules(cls, value: Any) -> Any:
+        """Fields given for a tier override its defaults; the rest (and other tiers) stay."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[Any, Any] = {
+            tier: rules.model_dump() for tier, rules in DEFAULT_TIER_RULES.items()
+        }
+        for tier, rules in value.items():
+            key = Tier(tier)
+            update = rules.model_dump() if isinstance(rules, TierRules) else rules
+            merged[key] = {**merged[key], **update} if isinstance(update, dict) else update
+        return merged
 
     @cached_property
     def resolved_database_url(self) -> str:
