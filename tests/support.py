@@ -7,13 +7,56 @@ import contextlib
 import io
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import httpx
 from PIL import Image, ImageDraw
 from temporalio.client import Client
 
 from heirloom.services.context import Services
 from heirloom.worker.main import build_workers
+
+FINAL_STATUSES = ("completed", "failed", "cancelled")
+
+
+def submit(
+    client: httpx.Client, data: bytes, operations: str = "restore", key: str | None = None
+) -> httpx.Response:
+    """POST /v1/jobs with a photo, as a client app would."""
+    return client.post(
+        "/v1/jobs",
+        files={"file": ("photo.jpg", data, "image/jpeg")},
+        data={"operations": operations},
+        headers={"Idempotency-Key": key} if key is not None else {},
+    )
+
+
+def wait_final(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Poll GET /v1/jobs/{id} until the job is completed, failed or cancelled."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in FINAL_STATUSES:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+
+
+def wait_stage(client: httpx.Client, job_id: str, stage: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get(f"/v1/jobs/{job_id}").json()["stage"] == stage:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached stage {stage}")
+
+
+def balance(client: httpx.Client) -> int:
+    value: int = client.get("/v1/me").json()["balance"]
+    return value
 
 
 class WorkerThread:

@@ -13,8 +13,8 @@ import pytest
 from heirloom.domain.tiers import Tier
 from heirloom.services.storage import Storage
 from tests.conftest import Stack
-from tests.integration.test_jobs_api import balance, ledger, submit, wait_final, wait_stage
-from tests.support import photo_bytes
+from tests.integration.test_jobs_api import ledger
+from tests.support import balance, photo_bytes, submit, wait_final, wait_stage
 
 
 def test_injected_faults_end_every_job_once_with_credits_right(faults: Stack) -> None:

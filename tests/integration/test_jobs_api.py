@@ -3,60 +3,20 @@
 from __future__ import annotations
 
 import io
-import time
-from typing import Any
 
-import httpx
 from PIL import Image
 from sqlmodel import select
 
 from heirloom.db.models import CreditEntry
 from heirloom.domain.tiers import Tier
 from tests.conftest import Stack
-from tests.support import photo_bytes
-
-FINAL = {"completed", "failed", "cancelled"}
-
-
-def submit(
-    client: httpx.Client, data: bytes, operations: str = "restore", **headers: str
-) -> httpx.Response:
-    return client.post(
-        "/v1/jobs",
-        files={"file": ("photo.jpg", data, "image/jpeg")},
-        data={"operations": operations},
-        headers=headers,
-    )
-
-
-def wait_final(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in FINAL:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
-
-
-def wait_stage(client: httpx.Client, job_id: str, stage: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.get(f"/v1/jobs/{job_id}").json()["stage"] == stage:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached stage {stage}")
+from tests.support import balance, photo_bytes, submit, wait_final, wait_stage
 
 
 def ledger(stack: Stack, job_id: str) -> list[tuple[str, int]]:
     with stack.services.db.session() as session:
         rows = session.exec(select(CreditEntry).where(CreditEntry.job_id == job_id)).all()
         return sorted((row.kind, row.amount) for row in rows)
-
-
-def balance(client: httpx.Client) -> int:
-    value: int = client.get("/v1/me").json()["balance"]
-    return value
 
 
 def test_free_job_completes_with_watermarked_854px_result(stack: Stack) -> None:

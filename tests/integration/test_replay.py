@@ -15,8 +15,7 @@ from temporalio.worker import Replayer
 from heirloom.domain.tiers import Tier
 from heirloom.workflows.restoration import RestorationWorkflow
 from tests.conftest import Stack
-from tests.integration.test_jobs_api import submit, wait_final, wait_stage
-from tests.support import photo_bytes
+from tests.support import photo_bytes, submit, wait_final, wait_stage
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 KINDS = ("completed", "failed", "cancelled")
