@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +54,9 @@ def _postgres_url() -> str | None:
         engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A fresh PostgreSQL database for this session, dropped at the end."""
+@contextmanager
+def _postgres_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, dropped afterwards; skips when none is set up."""
     url = _postgres_url()
     if url is None:
         pytest.skip(
@@ -68,10 +69,26 @@ def postgres_server() -> Iterator[str]:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     test_url = make_url(url).set(database=name).render_as_string(hide_password=False)
     migrate.upgrade(test_url)
-    yield test_url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield test_url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The session's PostgreSQL database for service-level tests (emptied before each)."""
+    with _postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_stack_database() -> Iterator[str]:
+    """A separate PostgreSQL database for the running stack, never truncated under it."""
+    with _postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -166,7 +183,7 @@ def stack(
         migrate.upgrade(database_url)
         namespace = "default"
     else:
-        database_url = str(request.getfixturevalue("postgres_server"))
+        database_url = str(request.getfixturevalue("postgres_stack_database"))
         namespace = PG_NAMESPACE
     endpoint_settings = Settings(home=home, runpod_api_key="stack-key", devstack_runpod_workers=4)
     with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
