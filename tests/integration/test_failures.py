@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from heirloom.domain.tiers import Tier
 from heirloom.services.storage import Storage
@@ -169,3 +170,21 @@ def wait_for_runpod_job(stack: Stack, job_id: str, timeout: float = 20) -> str:
 
 def runpod_status(stack: Stack, runpod_job: str) -> str:
     return stack.services.runpod.status(runpod_job).status
+
+
+def test_a_reservation_that_cannot_reach_the_database_is_503_and_charges_nothing(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, key = stack.new_user(credits=20)
+
+    def database_down(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("UPDATE users", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(stack.services.credits, "reserve", database_down)
+    with stack.client(key) as client:
+        response = submit(client, photo_bytes())
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "service_unavailable"
+        monkeypatch.undo()
+        assert balance(client) == 20
+        assert client.get("/v1/jobs").json()["jobs"] == []

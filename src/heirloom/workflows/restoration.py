@@ -55,6 +55,9 @@ IMAGE_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=list(NON_RETRYABLE_CODES),
 )
+# The reservation's own failure code: nothing may have been charged, or a charge is undone.
+UNRESERVED = "service_unavailable"
+
 # A cancelled step gets to clean up (the model step cancels its RunPod job) before the
 # workflow refunds and ends.
 WAIT_FOR_CLEANUP = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
@@ -83,6 +86,8 @@ class RestorationWorkflow:
         await workflow.wait_condition(lambda: self._reservation is not None)
         assert self._reservation is not None
         if not self._reservation.accepted:
+            if self._reservation.error_code == UNRESERVED:
+                await self._give_up(JobStatus.FAILED, UNRESERVED, message_for(UNRESERVED), 0)
             self._set_status("rejected")
             return JobOutcome(
                 status="rejected",
@@ -165,12 +170,21 @@ class RestorationWorkflow:
         """Charge for the job; update-with-start lets the API answer from this result."""
         if self._reservation is None and not self._reserving:
             self._reserving = True
-            self._reservation = await workflow.execute_activity_method(
-                RestorationActivities.reserve_credits,
-                self._job,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=DB_RETRY,
-            )
+            try:
+                self._reservation = await workflow.execute_activity_method(
+                    RestorationActivities.reserve_credits,
+                    self._job,
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError:
+                # The database stayed away through every retry: refuse, so the API answers
+                # 503 and the run can end (undoing a charge that may have landed unseen).
+                self._reservation = ReserveResult(
+                    accepted=False,
+                    error_code=UNRESERVED,
+                    error_message=message_for(UNRESERVED),
+                )
         await workflow.wait_condition(lambda: self._reservation is not None)
         assert self._reservation is not None
         return self._reservation
