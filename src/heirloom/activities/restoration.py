@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError
 
 from heirloom.domain.errors import (
     HeirloomError,
@@ -40,6 +42,9 @@ from heirloom.services.runpod_client import RunPodJobState
 from heirloom.services.storage import KEY_KINDS, job_key
 
 log = logging.getLogger(__name__)
+
+# The first wait between status polls; it grows by half each poll up to the setting.
+FIRST_POLL_WAIT_S = 0.02
 
 # RunPod states after which a stored job id cannot be resumed and a new job is submitted.
 _DEAD_STATES = frozenset({"FAILED", "TIMED_OUT", "CANCELLED"})
@@ -107,38 +112,34 @@ class RestorationActivities:
         return PreparedInput(input_key=key, width=prepared.width, height=prepared.height)
 
     @activity.defn
-    def run_model(self, request: ModelRequest) -> ModelResult:
-        """Run the model on RunPod once per attempt, resuming a job a crashed attempt started."""
+    async def run_model(self, request: ModelRequest) -> ModelResult:
+        """Run the model on RunPod once per attempt, resuming a job a crashed attempt started.
+
+        Async, so the minutes of GPU time hold no thread: the blocking calls borrow one briefly.
+        """
         job = request.job
         runpod = self.services.runpod
         with _reported():
-            runpod_job_id = self._resumable_runpod_job(job.job_id)
+            runpod_job_id = await asyncio.to_thread(self._resumable_runpod_job, job.job_id)
             if runpod_job_id is None:
-                self.services.jobs.set_stage(job.job_id, Stage.PROCESSING)
-                image = self.services.storage.get(request.input_key)
-                runpod_job_id = runpod.submit(
-                    {
-                        "image_base64": base64.b64encode(image).decode("ascii"),
-                        "operations": job.operations.split(","),
-                        "output_format": "PNG",
-                        "job_ref": job.job_id,
-                    },
-                    execution_timeout_s=self.settings.runpod_execution_timeout_s,
-                    ttl_s=self.settings.runpod_ttl_s,
-                )
+                runpod_job_id = await asyncio.to_thread(self._submit, request)
                 # Heartbeat first: it survives a crash of this worker, the row is the backup.
                 activity.heartbeat(runpod_job_id)
-                self.services.jobs.set_runpod_job(job.job_id, runpod_job_id)
+                await asyncio.to_thread(
+                    self.services.jobs.set_stage,
+                    job.job_id,
+                    Stage.PROCESSING,
+                    runpod_job_id=runpod_job_id,
+                )
             else:
                 log.info("job %s resumes RunPod job %s", job.job_id, runpod_job_id)
             try:
-                state = self._poll_until_done(job.job_id, runpod_job_id)
-            except CancelledError:
+                state = await self._poll_until_done(job.job_id, runpod_job_id)
+            except asyncio.CancelledError:
                 if not activity.is_worker_shutdown():
-                    with activity.shield_thread_cancel_exception():
-                        runpod.cancel(runpod_job_id)
+                    await asyncio.to_thread(runpod.cancel, runpod_job_id)
                 raise
-            return self._store_model_output(job, state)
+            return await asyncio.to_thread(self._store_model_output, job, state)
 
     @activity.defn
     def postprocess(self, request: PostprocessRequest) -> PostprocessResult:
@@ -209,8 +210,13 @@ class RestorationActivities:
 
     def _resumable_runpod_job(self, job_id: str) -> str | None:
         """The RunPod job an earlier attempt submitted, if it can still deliver a result."""
-        details = activity.info().heartbeat_details
-        runpod_job_id = str(details[0]) if details else self.services.jobs.get(job_id).runpod_job_id
+        info = activity.info()
+        if info.heartbeat_details:
+            runpod_job_id: str | None = str(info.heartbeat_details[0])
+        elif info.attempt > 1:  # the attempt may have died before its first heartbeat
+            runpod_job_id = self.services.jobs.get(job_id).runpod_job_id
+        else:
+            return None
         if runpod_job_id is None:
             return None
         try:
@@ -219,30 +225,52 @@ class RestorationActivities:
             return None
         return None if state.status in _DEAD_STATES else runpod_job_id
 
-    def _poll_until_done(self, job_id: str, runpod_job_id: str) -> RunPodJobState:
+    def _submit(self, request: ModelRequest) -> str:
+        job = request.job
+        image = self.services.storage.get(request.input_key)
+        runpod_job_id = self.services.runpod.submit(
+            {
+                "image_base64": base64.b64encode(image).decode("ascii"),
+                "operations": job.operations.split(","),
+                "output_format": "PNG",
+                "job_ref": job.job_id,
+            },
+            execution_timeout_s=self.settings.runpod_execution_timeout_s,
+            ttl_s=self.settings.runpod_ttl_s,
+        )
+        return runpod_job_id
+
+    async def _poll_until_done(self, job_id: str, runpod_job_id: str) -> RunPodJobState:
+        """Poll until RunPod finishes: promptly at first, then every `runpod_poll_interval_s`."""
         low, high = MODEL_PROGRESS_SPAN
-        progress = low
+        progress, progress_written = low, time.monotonic()
+        wait = FIRST_POLL_WAIT_S
         failed_polls = 0
         while True:
             activity.heartbeat(runpod_job_id)
             try:
-                state = self.services.runpod.status(runpod_job_id)
+                state = await asyncio.to_thread(self.services.runpod.status, runpod_job_id)
             except ModelUnavailable:
                 # A failed status check is not a failed model call: the GPU job runs on.
                 # Only a provider that stays unreachable fails this attempt.
                 failed_polls += 1
                 if failed_polls > self.settings.runpod_status_error_limit:
                     raise
-                activity.wait_for_cancelled_sync(self.settings.runpod_poll_interval_s)
-                continue
-            failed_polls = 0
-            if state.terminal:
-                return state
-            if state.status == "IN_PROGRESS" and progress < high - 5:
-                # RunPod reports no percentage; creep towards the end of the model span.
-                progress += max(1, (high - progress) // 6)
-                self.services.jobs.set_progress(job_id, progress)
-            activity.wait_for_cancelled_sync(self.settings.runpod_poll_interval_s)
+                state = None
+            if state is not None:
+                failed_polls = 0
+                if state.terminal:
+                    return state
+                if state.status == "IN_PROGRESS" and progress < high - 5:
+                    # RunPod reports no percentage; creep towards the end of the model span,
+                    # writing it at most once a second.
+                    progress += max(1, (high - progress) // 6)
+                    if time.monotonic() - progress_written >= 1.0:
+                        await asyncio.to_thread(self.services.jobs.set_progress, job_id, progress)
+                        progress_written = time.monotonic()
+            await asyncio.sleep(wait)
+            # Short jobs finish between polls: start fast, back off to the configured interval.
+            wait = min(wait * 1.5, self.settings.runpod_poll_interval_s)
 
     def _store_model_output(self, job: JobRef, state: RunPodJobState) -> ModelResult:
         attempt = activity.info().attempt

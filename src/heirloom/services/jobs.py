@@ -68,8 +68,15 @@ class JobStore:
             )
             return list(session.exec(statement))
 
-    def set_stage(self, job_id: str, stage: Stage, *, progress: int | None = None) -> None:
-        """Mark a job running at `stage`; never moves a finished job."""
+    def set_stage(
+        self,
+        job_id: str,
+        stage: Stage,
+        *,
+        progress: int | None = None,
+        runpod_job_id: str | None = None,
+    ) -> None:
+        """Mark a job running at `stage` (recording its RunPod job); never moves a finished job."""
         now = utcnow()
         values: dict[str, Any] = {
             "status": JobStatus.RUNNING.value,
@@ -78,13 +85,12 @@ class JobStore:
             "updated_at": now,
             "started_at": sa.func.coalesce(Job.started_at, now),
         }
+        if runpod_job_id is not None:
+            values["runpod_job_id"] = runpod_job_id
         self._update_unfinished(job_id, values)
 
     def set_progress(self, job_id: str, progress: int) -> None:
         self._update_unfinished(job_id, {"progress": progress, "updated_at": utcnow()})
-
-    def set_runpod_job(self, job_id: str, runpod_job_id: str) -> None:
-        self._update_unfinished(job_id, {"runpod_job_id": runpod_job_id, "updated_at": utcnow()})
 
     def complete(self, job_id: str, keys: ResultKeys) -> None:
         """Mark a job completed with its files; a job already refunded can never complete."""
