@@ -24,7 +24,13 @@ from heirloom.domain.errors import (
     InvalidRequest,
     NotFound,
 )
-from heirloom.domain.jobs import JobStatus, Stage, operations_label, parse_operations
+from heirloom.domain.jobs import (
+    JobStatus,
+    Operation,
+    Stage,
+    operations_label,
+    parse_operations,
+)
 from heirloom.domain.pricing import JobQuote, Prices, day_start, quote_job
 from heirloom.domain.tiers import Tier, TierRules
 
@@ -174,14 +180,22 @@ class CreditManager:
         operations = parse_operations(job.operations)
         cost = self.prices.cost(operations)
         with self.db.session() as session:
-            # Lock the user row first (PostgreSQL; a no-op read on SQLite): reservations of
-            # one user then run one at a time, and the ledger insert below cannot deadlock
-            # with another transaction's foreign-key lock on the same row.
-            user = _lock_user(session, job.user_id)
-            if user is None:
-                raise NotFound("No such user.")
+            # The charge is one conditional statement: it cannot overdraw, and it locks the
+            # user row (SQLite: the database) so this user's reservations run one at a time.
+            charged = session.execute(
+                sa.update(User)
+                .where(col(User.id) == job.user_id, col(User.balance) >= cost)
+                .values(balance=User.balance - cost)
+                .returning(col(User.balance))
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
+            if charged is None:
+                session.rollback()
+                return self._refused_or_existing(session, job, operations, now)
+            balance = int(charged[0])
             try:
-                # Unique (job_id, kind): a retried reservation stops here, before any charge.
+                # Unique (job_id, kind): a retried reservation stops here and gets the
+                # first charge back; the rollback undoes this attempt's.
                 session.add(
                     CreditEntry(
                         user_id=job.user_id,
@@ -197,24 +211,8 @@ class CreditManager:
             except IntegrityError:
                 session.rollback()
                 return self._existing_reservation(session, job.job_id)
-            session.refresh(user)  # read again under the write lock SQLite took with the insert
-            quote_job(
-                operations=operations,
-                tier=job.tier,
-                balance=user.balance,
-                jobs_today=self.jobs_today(session, job.user_id, now),
-                prices=self.prices,
-                tier_rules=self.tier_rules,
-                now=now,
-            )
-            charged = _update(
-                session,
-                sa.update(User)
-                .where(col(User.id) == job.user_id, col(User.balance) >= cost)
-                .values(balance=User.balance - cost),
-            )
-            if charged != 1:
-                raise InsufficientCredits(cost=cost, balance=user.balance)
+            # The same rule as the API's pre-check, now decided under the lock.
+            self._quote(session, job, operations, balance=balance + cost, now=now)
             session.add(
                 Job(
                     id=job.job_id,
@@ -240,8 +238,46 @@ class CreditManager:
                 # Unique (user, idempotency key): another body under this key was charged
                 # first. Leaving the block rolls this charge back.
                 raise IdempotencyKeyReused() from None
-            balance = session.exec(select(User.balance).where(User.id == job.user_id)).one()
             return Reservation(job_id=job.job_id, cost=cost, balance=balance)
+
+    def _quote(
+        self,
+        session: Session,
+        job: NewJob,
+        operations: tuple[Operation, ...],
+        *,
+        balance: int,
+        now: datetime,
+    ) -> JobQuote:
+        limited = self.tier_rules[job.tier].daily_job_limit is not None
+        return quote_job(
+            operations=operations,
+            tier=job.tier,
+            balance=balance,
+            jobs_today=self.jobs_today(session, job.user_id, now) if limited else 0,
+            prices=self.prices,
+            tier_rules=self.tier_rules,
+            now=now,
+        )
+
+    def _refused_or_existing(
+        self, session: Session, job: NewJob, operations: tuple[Operation, ...], now: datetime
+    ) -> Reservation:
+        """Why a charge did not apply: already made (a retry), an unknown user, or a refusal."""
+        if self._has_reservation(session, job.job_id):
+            return self._existing_reservation(session, job.job_id)
+        user = session.get(User, job.user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        self._quote(session, job, operations, balance=user.balance, now=now)
+        # The rule passed on a fresher read: the balance moved; refuse with what it is now.
+        raise InsufficientCredits(cost=self.prices.cost(operations), balance=user.balance)
+
+    def _has_reservation(self, session: Session, job_id: str) -> bool:
+        statement = select(CreditEntry.id).where(
+            CreditEntry.job_id == job_id, CreditEntry.kind == RESERVE
+        )
+        return session.exec(statement).first() is not None
 
     def refund(self, job_id: str, reason: str) -> Refund:
         """Give back what a job was charged, once, unless the job completed."""
