@@ -23,7 +23,7 @@ from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.context import Services
-from tests.support import WorkerThread
+from heirloom.worker.main import WorkerThread
 
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import random
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from PIL import Image, ImageDraw
-from temporalio.client import Client
-
-from heirloom.services.context import Services
-from heirloom.worker.main import build_workers
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 
@@ -57,47 +49,6 @@ def wait_stage(client: httpx.Client, job_id: str, stage: str, timeout: float = 3
 def balance(client: httpx.Client) -> int:
     value: int = client.get("/v1/me").json()["balance"]
     return value
-
-
-class WorkerThread:
-    """Temporal workers for every tier queue, running in their own thread and event loop."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError(f"worker did not start: {self._error!r}")
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as err:
-            self._error = err
-            self._ready.set()
-            raise
-
-    async def _main(self) -> None:
-        settings = self.services.settings
-        client = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
-        )
-        with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
-            workers = build_workers(client, self.services, executor, settings.worker_tiers)
-            async with contextlib.AsyncExitStack() as stack:
-                for worker in workers:
-                    await stack.enter_async_context(worker)
-                self._ready.set()
-                await asyncio.get_running_loop().run_in_executor(None, self._stop.wait)
 
 
 def photo_bytes(

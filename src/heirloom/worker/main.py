@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -84,3 +86,52 @@ async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) ->
         await asyncio.gather(*(worker.shutdown() for worker in workers))
         await asyncio.gather(*tasks, return_exceptions=True)
     services.close()
+
+
+class WorkerThread:
+    """The workers of `settings.worker_tiers` in a thread with its own event loop.
+
+    For tests and benchmarks that drive the stack from synchronous code in one process.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError(f"worker did not start: {self._error!r}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> WorkerThread:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as err:
+            self._error = err
+            self._ready.set()
+            raise
+
+    async def _main(self) -> None:
+        settings = self.services.settings
+        client = await connect(settings)
+        with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
+            workers = build_workers(client, self.services, executor, settings.worker_tiers)
+            async with contextlib.AsyncExitStack() as stack:
+                for worker in workers:
+                    await stack.enter_async_context(worker)
+                self._ready.set()
+                await asyncio.get_running_loop().run_in_executor(None, self._stop.wait)
