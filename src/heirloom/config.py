@@ -82,8 +82,10 @@ class Settings(BaseSettings):
     # Worker
     worker_tiers: list[Tier] = Field(default_factory=lambda: list(Tier))
     worker_activity_threads: int = Field(default=16, ge=1)
+    # Per-tier capacity of one worker. Model calls are async and hold no thread while the GPU
+    # works, so a slot is mostly a RunPod job in flight; image steps share the thread pool.
     worker_max_concurrent_activities: dict[Tier, int] = Field(
-        default_factory=lambda: {Tier.FREE: 4, Tier.PAID: 8, Tier.FOREVER: 8}
+        default_factory=lambda: {Tier.FREE: 8, Tier.PAID: 32, Tier.FOREVER: 32}
     )
     activity_start_to_close_s: int = Field(default=120, gt=0)
     model_start_to_close_s: int = Field(default=900, gt=0)
