@@ -81,7 +81,9 @@ class Settings(BaseSettings):
 
     # Worker
     worker_tiers: list[Tier] = Field(default_factory=lambda: list(Tier))
-    worker_activity_threads: int = Field(default=16, ge=1)
+    # At least the largest tier's slots (Temporal warns otherwise); most threads sit idle.
+    worker_activity_threads: int = Field(default=32, ge=1)
+    worker_db_pool_size: int = Field(default=16, ge=1)
     # Per-tier capacity of one worker. Model calls are async and hold no thread while the GPU
     # works, so a slot is mostly a RunPod job in flight; image steps share the thread pool.
     worker_max_concurrent_activities: dict[Tier, int] = Field(

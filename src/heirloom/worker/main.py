@@ -73,7 +73,7 @@ async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) ->
     """Poll the tiers' task queues until SIGINT or SIGTERM, then drain and stop."""
     tiers = list(tiers or settings.worker_tiers)
     client = await connect(settings)
-    services = Services.build(settings, pool_size=settings.worker_activity_threads)
+    services = Services.build(settings, pool_size=settings.worker_db_pool_size)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -251,7 +251,7 @@ class RestorationWorkflow:
         """Compensate: refund once, drop partial outputs, record why the job ended."""
         refunded = await workflow.execute_activity_method(
             RestorationActivities.refund_credits,
-            RefundRequest(self._job.job_id, f"job {status.value}: {code}"),
+            RefundRequest(self._job.job_id, self._refund_reason(status, code)),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=MUST_LAND_RETRY,
         )
@@ -276,6 +276,12 @@ class RestorationWorkflow:
             error_code=code,
             error_message=message,
         )
+
+    def _refund_reason(self, status: JobStatus, code: str) -> str:
+        """The ledger's words for a refund: who cancelled, or which error ended the job."""
+        if status is JobStatus.CANCELLED:
+            return f"job {self._job.job_id} cancelled by {self._cancel_reason or 'request'}"
+        return f"job {self._job.job_id} {status.value}: {code}"
 
     def _set_status(self, status: str) -> None:
         self._status = str(status)
