@@ -128,13 +128,12 @@ class CreditManager:
             user = session.get(User, user_id)
             if user is None:
                 raise NotFound("No such user.")
-            return quote_job(
-                operations=parse_operations(operations),
-                tier=Tier(user.tier),
+            return self._quote(
+                session,
+                user_id,
+                Tier(user.tier),
+                parse_operations(operations),
                 balance=user.balance,
-                jobs_today=self.jobs_today(session, user_id, now),
-                prices=self.prices,
-                tier_rules=self.tier_rules,
                 now=now,
             )
 
@@ -212,7 +211,7 @@ class CreditManager:
                 session.rollback()
                 return self._existing_reservation(session, job.job_id)
             # The same rule as the API's pre-check, now decided under the lock.
-            self._quote(session, job, operations, balance=balance + cost, now=now)
+            self._quote(session, job.user_id, job.tier, operations, balance=balance + cost, now=now)
             session.add(
                 Job(
                     id=job.job_id,
@@ -243,18 +242,20 @@ class CreditManager:
     def _quote(
         self,
         session: Session,
-        job: NewJob,
+        user_id: str,
+        tier: Tier,
         operations: tuple[Operation, ...],
         *,
         balance: int,
         now: datetime,
     ) -> JobQuote:
-        limited = self.tier_rules[job.tier].daily_job_limit is not None
+        """quote_job with today's job count, read only when the tier has a daily limit."""
+        limited = self.tier_rules[tier].daily_job_limit is not None
         return quote_job(
             operations=operations,
-            tier=job.tier,
+            tier=tier,
             balance=balance,
-            jobs_today=self.jobs_today(session, job.user_id, now) if limited else 0,
+            jobs_today=self.jobs_today(session, user_id, now) if limited else 0,
             prices=self.prices,
             tier_rules=self.tier_rules,
             now=now,
@@ -269,7 +270,7 @@ class CreditManager:
         user = session.get(User, job.user_id)
         if user is None:
             raise NotFound("No such user.")
-        self._quote(session, job, operations, balance=user.balance, now=now)
+        self._quote(session, job.user_id, job.tier, operations, balance=user.balance, now=now)
         # The rule passed on a fresher read: the balance moved; refuse with what it is now.
         raise InsufficientCredits(cost=self.prices.cost(operations), balance=user.balance)
 
