@@ -103,8 +103,8 @@ class WorkerThread:
 
     def start(self) -> None:
         self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError(f"worker did not start: {self._error!r}")
+        if not self._ready.wait(30) or self._error is not None:
+            raise RuntimeError("the worker did not start") from self._error
 
     def stop(self) -> None:
         self._stop.set()
