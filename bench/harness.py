@@ -1,0 +1,272 @@
+"""What the orchestration and API benchmarks share: stack pieces, photos, figures.
+
+The stack is src's own (TemporalDevServer, heirloom.worker.main.WorkerThread, the `heirloom`
+CLI as child processes); this module only adds measuring: SQL statement counters, CPU per
+process, the load average, statistics and the tables and JSON both scripts write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import temporalio
+from PIL import Image, ImageDraw
+from temporalio import activity
+
+from heirloom.devstack.serving import free_port
+from heirloom.devstack.temporal_server import TemporalDevServer
+from heirloom.services import runpod_client
+
+# Importing the runpod SDK (with heirloom's RunPod client, above) points the root logger at
+# stderr at INFO, and alembic then logs its plugin setup as it is imported: keep the tables
+# readable. Both scripts import this module before the rest of heirloom.
+assert runpod_client
+logging.basicConfig(level=logging.WARNING, force=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+
+
+@contextlib.contextmanager
+def temporal_server(home: Path) -> Iterator[TemporalDevServer]:
+    """src's dev server as shipped, on a free port, headless, on a SQLite file under `home`."""
+    server = TemporalDevServer(port=free_port(), ui_port=None, db_file=home / "temporal.db")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def server_flags(server: TemporalDevServer) -> list[str]:
+    """The dev server's command line past the binary, for the results file."""
+    return server.command()[1:]
+
+
+@dataclass
+class StatementCounter:
+    """Counts SQL statements, commits and pool checkouts on an engine, by activity.
+
+    Statements are what SQLAlchemy's before_cursor_execute sees; a COMMIT is one more round trip
+    on PostgreSQL, and so is each checkout there (pool_pre_ping).
+    """
+
+    statements: Counter[str] = field(default_factory=Counter)
+    commits: Counter[str] = field(default_factory=Counter)
+    checkouts: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, engine: sa.Engine) -> None:
+        sa.event.listen(engine, "before_cursor_execute", self._on_statement)
+        sa.event.listen(engine, "commit", self._on_commit)
+        sa.event.listen(engine, "checkout", self._on_checkout)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.statements.clear()
+            self.commits.clear()
+            self.checkouts.clear()
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {
+                "statements": dict(self.statements),
+                "commits": dict(self.commits),
+                "checkouts": dict(self.checkouts),
+            }
+
+    def _on_statement(self, *_args: Any) -> None:
+        with self._lock:
+            self.statements[_caller()] += 1
+
+    def _on_commit(self, *_args: Any) -> None:
+        with self._lock:
+            self.commits[_caller()] += 1
+
+    def _on_checkout(self, *_args: Any) -> None:
+        with self._lock:
+            self.checkouts[_caller()] += 1
+
+
+def _caller() -> str:
+    return activity.info().activity_type if activity.in_activity() else "outside-activities"
+
+
+def photo_jpeg(width: int = 320, height: int = 240, seed: int = 1) -> bytes:
+    """A small photo-like JPEG: gradients, a few shapes and grain."""
+    rng = random.Random(seed)
+    gradient = Image.linear_gradient("L").resize((width, height))
+    grain = Image.effect_noise((width, height), 40)
+    image = Image.merge(
+        "RGB",
+        (gradient, Image.blend(gradient.rotate(90).resize((width, height)), grain, 0.3), grain),
+    )
+    draw = ImageDraw.Draw(image)
+    for i in range(6):
+        x0, y0 = rng.randrange(0, width - 10), rng.randrange(0, height - 10)
+        draw.ellipse((x0, y0, x0 + width // 5, y0 + height // 5), fill=(40 * i, 90, 200 - 20 * i))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100); nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, round(pct / 100 * len(ordered) + 0.5 - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """p50 / p95 / p99 / mean / max of durations given in seconds, as milliseconds."""
+    ms = [s * 1000 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50": percentile(ms, 50),
+        "p95": percentile(ms, 95),
+        "p99": percentile(ms, 99),
+        "mean": statistics.fmean(ms) if ms else float("nan"),
+        "max": max(ms) if ms else float("nan"),
+    }
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w)
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    )
+    for row in cells:
+        print(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+QUIET_LOAD = 1.5
+
+
+def environment() -> dict[str, Any]:
+    """Where the figures were measured; the load average hints at noise from other work."""
+    load = os.getloadavg()[0]
+    if load > QUIET_LOAD:
+        print(
+            f"note: 1-minute load average {load:.2f} > {QUIET_LOAD}: other work shares the "
+            "CPUs; rerun when the machine is quiet for comparable figures",
+            flush=True,
+        )
+    return {
+        "python": platform.python_version(),
+        "temporalio": temporalio.__version__,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def write_results(name: str, report: dict[str, Any]) -> Path:
+    report.setdefault("environment", {})["loadavg_at_end"] = os.getloadavg()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return path
+
+
+class CpuMeter:
+    """CPU seconds used by this process and by named child processes (from /proc)."""
+
+    def __init__(self, children: dict[str, int] | None = None) -> None:
+        self.children = dict(children or {})
+
+    def sample(self) -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        times = {"bench": usage.ru_utime + usage.ru_stime}
+        for name, pid in self.children.items():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            # utime and stime are fields 14 and 15 of /proc/PID/stat (1-based, counting pid
+            # and comm, which the split above removed).
+            times[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return times
+
+    @staticmethod
+    def since(now: dict[str, float], earlier: dict[str, float]) -> dict[str, float]:
+        return {name: now[name] - earlier[name] for name in now}
+
+
+@contextlib.contextmanager
+def child_process(
+    argv: Sequence[str],
+    env: dict[str, str],
+    *,
+    ready: Callable[[], bool],
+    log: Path,
+    timeout_s: float = 60.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`argv` with extra `env`, output to `log`, waited for until `ready()`; stopped on exit."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            list(argv),
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{argv[1:]} exited {process.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{argv[1:]} not ready after {timeout_s}s; see {log}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def heirloom_process(
+    command: Sequence[str],
+    env: dict[str, str],
+    *,
+    ready: Callable[[], bool],
+    log: Path,
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """`python -m heirloom.cli COMMAND` with HEIRLOOM_* env (see child_process)."""
+    argv = [sys.executable, "-m", "heirloom.cli", *command]
+    return child_process(argv, env, ready=ready, log=log)
