@@ -175,7 +175,7 @@ def _wait(client: httpx.Client, job: dict[str, Any], *, timeout: float) -> dict[
             response.raise_for_status()
             job = response.json()
             progress = int(str(job["progress"]))
-            bar.set_description_str(str(job["stage"]))
+            bar.set_description_str(str(job["stage"]), refresh=False)
             bar.update(progress - bar.n)
     return job
 
