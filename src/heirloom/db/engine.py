@@ -42,10 +42,6 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.url.startswith("sqlite")
-
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
