@@ -13,7 +13,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.restoration import RestorationActivities
-    from heirloom.domain.errors import NON_RETRYABLE_CODES, message_for
+    from heirloom.domain.errors import NON_RETRYABLE_CODES, JobCancelled, message_for
     from heirloom.domain.jobs import JobStatus, Stage
     from heirloom.domain.messages import (
         CompleteRequest,
@@ -167,7 +167,7 @@ class RestorationWorkflow:
                 )
         except _CancelRequested:
             outcome = await self._give_up(
-                JobStatus.CANCELLED, "cancelled", message_for("cancelled"), cost
+                JobStatus.CANCELLED, JobCancelled.code, JobCancelled.default_message, cost
             )
         except ActivityError as err:
             code, message = _describe(err)
