@@ -39,7 +39,6 @@ def grant_credits(
     """Grant credits once per Idempotency-Key; a repeat returns the first grant."""
     if not idempotency_key:
         raise InvalidRequest("Granting credits needs an Idempotency-Key header.")
-    services.accounts.get(user_id)
     line = services.credits.grant(user_id, body.amount, body.reason, idempotency_key)
     return GrantOut(entry=LedgerLineOut(**vars(line)), balance=services.credits.balance(user_id))
 

@@ -25,7 +25,7 @@ def me(user: CurrentUser, services: ServicesDep) -> MeOut:
         email=user.email,
         tier=user.tier,
         role=user.role,
-        balance=services.credits.balance(user.id),
+        balance=user.balance,  # read with the key this request authenticated with
         jobs_today=jobs_today,
         daily_job_limit=services.settings.tier_rules[Tier(user.tier)].daily_job_limit,
         daily_limit_resets_at=next_daily_reset(now),
