@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 from PIL import Image
 from sqlmodel import select
@@ -11,6 +12,20 @@ from heirloom.db.models import CreditEntry
 from heirloom.domain.tiers import Tier
 from tests.conftest import Stack
 from tests.support import balance, photo_bytes, submit, wait_final, wait_stage
+
+
+def wait_for_runpod_job(stack: Stack, job_id: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runpod_job = stack.services.jobs.get(job_id).runpod_job_id
+        if runpod_job:
+            return runpod_job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached RunPod")
+
+
+def runpod_status(stack: Stack, runpod_job: str) -> str:
+    return stack.services.runpod.status(runpod_job).status
 
 
 def ledger(stack: Stack, job_id: str) -> list[tuple[str, int]]:
@@ -83,12 +98,15 @@ def test_job_whose_model_fails_for_good_is_failed_and_refunded_once(faults: Stac
     assert submitted[job_id] == 2  # free tier: the model call gets two attempts
 
 
-def test_cancelled_job_is_cancelled_and_refunded_once(faults: Stack) -> None:
+def test_job_cancelled_during_the_model_call_is_refunded_once_and_cancels_runpod(
+    faults: Stack,
+) -> None:
     stack = faults
     stack.set_faults(execution_ms=20_000)
     _, key = stack.new_user(tier=Tier.FREE, credits=20)
     with stack.client(key) as client:
         job_id = submit(client, photo_bytes()).json()["id"]
+        runpod_job = wait_for_runpod_job(stack, job_id)
         wait_stage(client, job_id, "processing")
         cancelled = client.post(f"/v1/jobs/{job_id}/cancel")
         assert cancelled.status_code == 202, cancelled.text
@@ -100,6 +118,7 @@ def test_cancelled_job_is_cancelled_and_refunded_once(faults: Stack) -> None:
         assert again.status_code == 409
     assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
     assert stack.runpod_stats()["cancelled"] >= 1  # type: ignore[operator]
+    assert runpod_status(stack, runpod_job) == "CANCELLED"
 
 
 def test_non_image_upload_is_refused_without_charge(stack: Stack) -> None:
