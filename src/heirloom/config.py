@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: dict[Tier, int] = Field(
         default_factory=lambda: {Tier.FREE: 8, Tier.PAID: 32, Tier.FOREVER: 32}
     )
+    # Periodic work (Temporal Schedules, declared in worker/schedules.py)
+    schedules_enabled: bool = True
+    reconcile_interval_s: int = Field(default=60, gt=0, le=3600)
+    reconcile_grace_s: int = Field(default=30, ge=0)
+    reconcile_batch: int = Field(default=100, ge=1, le=1000)
+    # POST /v1/jobs answers within this even when no worker serves the tier's queue.
+    submit_timeout_s: float = Field(default=10.0, gt=0)
     activity_start_to_close_s: int = Field(default=120, gt=0)
     model_start_to_close_s: int = Field(default=900, gt=0)
     model_heartbeat_timeout_s: int = Field(default=30, gt=0)

@@ -218,6 +218,13 @@ class ModelTimedOut(PermanentError):
     )
 
 
+class Interrupted(PermanentError):
+    code = "interrupted"
+    default_message = (
+        "The job was interrupted on our side before it could finish. Your credits were refunded."
+    )
+
+
 class ContentRejected(PermanentError):
     code = "content_rejected"
     default_message = "This photo cannot be processed. Your credits were refunded."
@@ -265,4 +272,16 @@ NON_RETRYABLE_CODES: tuple[str, ...] = tuple(
 def message_for(code: str) -> str:
     """The plain-language message for a code, falling back to the generic one."""
     cls = ERRORS_BY_CODE.get(code, InternalError)
+    return cls.default_message
+
+
+def public_message(code: str, message: str | None) -> str:
+    """What a user is shown for an error: a user error's own words, else the code's message.
+
+    User errors are written for the person who made them (sizes, limits); every other message
+    may carry provider wording, hosts or HTTP statuses, which belong to logs and operators.
+    """
+    cls = ERRORS_BY_CODE.get(code, InternalError)
+    if cls.kind is ErrorKind.USER and message:
+        return message
     return cls.default_message

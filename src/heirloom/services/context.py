@@ -10,6 +10,7 @@ from heirloom.services.accounts import Accounts
 from heirloom.services.credits import CreditManager
 from heirloom.services.jobs import JobStore
 from heirloom.services.runpod_client import RunPodService
+from heirloom.services.settlement import Settlement
 from heirloom.services.storage import Storage, make_storage
 
 
@@ -24,19 +25,23 @@ class Services:
     jobs: JobStore
     storage: Storage
     runpod: RunPodService
+    settlement: Settlement
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
         db = Database(settings.resolved_database_url, pool_size=pool_size)
         credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
+        jobs = JobStore(db)
+        storage = make_storage(settings)
         return cls(
             settings=settings,
             db=db,
             credits=credits,
             accounts=Accounts(db, credits),
-            jobs=JobStore(db),
-            storage=make_storage(settings),
+            jobs=jobs,
+            storage=storage,
             runpod=RunPodService.from_settings(settings),
+            settlement=Settlement(credits, jobs, storage),
         )
 
     def close(self) -> None:

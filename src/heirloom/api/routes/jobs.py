@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep
 from heirloom.api.schemas import JobList, JobOut
 from heirloom.api.submissions import Submitter
-from heirloom.domain.errors import Conflict, ImageTooLarge, JobAlreadyFinished, ResultNotReady
+from heirloom.domain.errors import (
+    Conflict,
+    ImageTooLarge,
+    JobAlreadyFinished,
+    ResultNotReady,
+    ServiceUnavailable,
+)
 from heirloom.domain.jobs import JobStatus
 from heirloom.workflows.restoration import RestorationWorkflow
 
@@ -65,19 +74,32 @@ def get_job(job_id: str, user: CurrentUser, services: ServicesDep) -> JobOut:
 async def cancel_job(
     job_id: str, user: CurrentUser, services: ServicesDep, temporal: TemporalDep
 ) -> JobOut:
-    """Ask a queued or running job to stop; it ends cancelled and refunded."""
+    """Stop a queued or running job: 202 means it will end cancelled and refunded.
+
+    409 once the job has ended or is past the point of no return (finalizing its result).
+    """
     job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
     if JobStatus(job.status).is_final:
         raise JobAlreadyFinished(f"The job is already {job.status} and cannot be cancelled.")
+    handle = temporal.get_workflow_handle(job_id)
     try:
-        await temporal.get_workflow_handle(job_id).signal(RestorationWorkflow.cancel, "user")
-    except RPCError:
-        # The workflow closed between our read and the signal: it finished first.
+        # The update answers whether the cancel takes effect; the signal alone could not.
+        async with asyncio.timeout(services.settings.submit_timeout_s):
+            await handle.execute_update(RestorationWorkflow.request_cancel, "user")
+    except TimeoutError:
+        raise ServiceUnavailable(
+            "The job service did not answer in time; the job was not cancelled. Please retry."
+        ) from None
+    except (WorkflowUpdateFailedError, RPCError):
+        # Refused (finalizing) or the run closed between our read and the update.
         job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
         raise JobAlreadyFinished(
-            f"The job is already {job.status} and cannot be cancelled."
+            f"The job is {job.status} and can no longer be cancelled."
         ) from None
-    return JobOut.from_job(job)
+    # The same cancel at Temporal's level, so the run closes as cancelled in the Web UI.
+    with contextlib.suppress(RPCError):
+        await handle.cancel()
+    return JobOut.from_job(await run_in_threadpool(services.jobs.get_owned, user.id, job_id))
 
 
 @router.post("/{job_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
