@@ -192,7 +192,14 @@ class RestorationActivities:
 
     @activity.defn
     def discard_outputs(self, job: JobRef) -> None:
-        """Remove what a failed or cancelled job produced; the original stays for a retry."""
+        """Remove what a failed or cancelled job produced; the original stays for a retry.
+
+        A completed job keeps its files: a cancel that reached the run while its completion
+        (a local activity) had already committed must not take the result from a paid job.
+        """
+        row = self.services.jobs.find(job.job_id)
+        if row is not None and row.status == JobStatus.COMPLETED:
+            return
         remove_partial_outputs(self.services.storage, job.user_id, job.job_id)
 
     @activity.defn

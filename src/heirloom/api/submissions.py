@@ -9,7 +9,12 @@ import uuid
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     Priority,
     SearchAttributePair,
@@ -193,7 +198,7 @@ class Submitter:
                     start_workflow_operation=start,
                     id=f"reserve-{job.job_id}",
                 )
-        except TimeoutError:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             await self._withdraw(job.job_id)
             raise unavailable from None
         except (RPCError, WorkflowUpdateFailedError) as err:

@@ -405,7 +405,8 @@ def _describe(err: ActivityError) -> tuple[str, str, str]:
     """The error code, the user's plain message and the operator's detail of a failed step."""
     cause = err.cause
     if isinstance(cause, ApplicationError) and cause.type:
-        return cause.type, public_message(cause.type, cause.message), cause.message
+        detail = " ".join([cause.message, *(str(d) for d in cause.details)])
+        return cause.type, public_message(cause.type, cause.message), detail
     if isinstance(cause, TimeoutError):
         detail = f"{err.activity_type} timed out ({cause.type.name if cause.type else 'timeout'})"
         return "model_timed_out", message_for("model_timed_out"), detail

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep
@@ -86,7 +86,7 @@ async def cancel_job(
         # The update answers whether the cancel takes effect; the signal alone could not.
         async with asyncio.timeout(services.settings.submit_timeout_s):
             await handle.execute_update(RestorationWorkflow.request_cancel, "user")
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise ServiceUnavailable(
             "The job service did not answer in time; the job was not cancelled. Please retry."
         ) from None
