@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    # Where operators open the Temporal Web UI; admin views link each job's workflow there.
+    temporal_ui_url: str | None = None
 
     # Storage
     storage_backend: Literal["local", "s3"] = "local"
@@ -144,6 +146,11 @@ class Settings(BaseSettings):
     @property
     def api_base_url(self) -> str:
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    def workflow_url(self, workflow_id: str) -> str:
+        """The Temporal Web UI page of a workflow (the latest run of that id)."""
+        base = (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+        return f"{base}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
 
     @property
     def devstack_runpod_base_url(self) -> str:

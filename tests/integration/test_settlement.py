@@ -628,6 +628,15 @@ def test_a_failed_job_closes_as_a_failed_run_with_its_code_and_plain_words(env: 
     row = job_row(env, job_id)
     assert row.error_detail is not None
     assert "injected fault" in row.error_detail
+    operator_view = env.client(env.admin_key).get(f"/v1/admin/jobs/{job_id}")
+    assert operator_view.status_code == 200, operator_view.text
+    assert operator_view.json()["error_detail"] == row.error_detail
+    assert operator_view.json()["workflow_url"] == (
+        f"http://127.0.0.1:8233/namespaces/{NAMESPACE}/workflows/{job_id}"
+    )
+    assert "error_detail" not in env.client(key).get(f"/v1/jobs/{job_id}").json()
+    _, other_key = env.new_user()
+    assert env.client(other_key).get(f"/v1/admin/jobs/{job_id}").status_code == 403
 
     async def listed(client: Client) -> list[str]:
         query = f"ExecutionStatus = 'Failed' AND WorkflowId = '{job_id}'"
