@@ -241,6 +241,20 @@ def test_app_services_set_only_variables_that_settings_reads() -> None:
     assert unknown == set()
 
 
+def test_app_reaches_s3_under_the_public_name_the_proxy_answers_inside_the_stack() -> None:
+    # RunPod fetches inputs and stores outputs through URLs presigned for this endpoint, so it
+    # must be the public HTTPS name; inside the stack the proxy answers it as a network alias.
+    services = _services()
+    endpoints = {
+        _app_environment(service)["HEIRLOOM_S3_ENDPOINT_URL"]
+        for service in services.values()
+        if service.get("image") == "heirloom:local"
+    }
+    aliases = services[PROXY]["networks"]["default"]["aliases"]
+    assert endpoints == {f"https://{alias}" for alias in aliases}
+    assert all(alias.startswith("${S3_DOMAIN:?") for alias in aliases)
+
+
 def test_every_service_rotates_logs_and_has_resource_limits() -> None:
     missing = []
     for name, service in _services().items():
