@@ -33,7 +33,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     HEIRLOOM_API_HOST=0.0.0.0 \
     HEIRLOOM_API_PORT=8000
 
-RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/heirloom heirloom
+RUN groupadd --system --gid 10001 heirloom \
+    && useradd --system --no-log-init --uid 10001 --gid heirloom --create-home \
+        --home-dir /home/heirloom heirloom
 COPY --from=build /opt/venv /opt/venv
 
 USER 10001:10001
