@@ -295,6 +295,14 @@ def test_postgresql_volume_is_mounted_where_its_major_version_keeps_data() -> No
     assert targets == ({"/var/lib/postgresql"} if major >= 18 else {"/var/lib/postgresql/data"})
 
 
+def test_postgresql_reports_healthy_only_when_it_answers_over_tcp() -> None:
+    # During initialisation the entrypoint's temporary server listens on its Unix socket only;
+    # a socket check would let Temporal's schema job connect before the roles exist.
+    test = _services()["postgresql"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "pg_isready"]
+    assert test[test.index("-h") + 1] == "127.0.0.1"
+
+
 def test_temporal_dynamic_config_holds_only_what_priority_and_fairness_need() -> None:
     config = yaml.safe_load(DYNAMIC_CONFIG.read_text())
     assert set(config) == {
