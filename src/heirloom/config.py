@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     activity_start_to_close_s: int = Field(default=120, gt=0)
     model_start_to_close_s: int = Field(default=900, gt=0)
     model_heartbeat_timeout_s: int = Field(default=30, gt=0)
+    # On SIGTERM a worker stops polling and gives running steps this long to finish; a model
+    # call still running then is left to its RunPod job, which the next worker resumes.
+    # Container stop grace periods should be a few seconds longer.
+    worker_graceful_shutdown_s: float = Field(default=20.0, ge=0)
 
     # Business rules
     prices: Prices = Field(default_factory=Prices)

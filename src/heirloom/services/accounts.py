@@ -88,6 +88,11 @@ class Accounts:
                 raise NotFound("No such user.")
             return user
 
+    def all(self) -> list[User]:
+        """Every user, oldest first (for operators; the API has no listing)."""
+        with self.db.session() as session:
+            return list(session.exec(select(User).order_by(User.created_at, User.id)).all())  # type: ignore[arg-type]
+
     def by_email(self, email: str) -> User | None:
         with self.db.session() as session:
             return session.exec(select(User).where(User.email == email.lower())).one_or_none()

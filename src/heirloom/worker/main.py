@@ -23,9 +23,6 @@ from heirloom.workflows.restoration import RestorationWorkflow
 
 log = logging.getLogger(__name__)
 
-# Long enough for short steps to finish; a model call still polling resumes on restart.
-GRACEFUL_SHUTDOWN = timedelta(seconds=5)
-
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
@@ -61,7 +58,7 @@ def build_workers(
             activities=activity_functions(activities),
             activity_executor=executor,
             max_concurrent_activities=settings.worker_max_concurrent_activities.get(tier, 4),
-            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
             # Heartbeats carry cancellations to activities: keep them frequent.
             max_heartbeat_throttle_interval=timedelta(seconds=1),
         )
