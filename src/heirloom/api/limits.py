@@ -51,7 +51,7 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if b"\0" in scope["path"].encode() or b"\0" in unquote_to_bytes(scope["query_string"]):
+        if "\0" in scope["path"] or b"\0" in unquote_to_bytes(scope["query_string"]):
             await _refuse(scope, receive, send, InvalidQuery("The address contains a NUL byte."))
             return
         headers = dict(scope["headers"])
