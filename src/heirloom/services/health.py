@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 3.0
 # Pollers change on deploys, not per request: a submission path may ask on every POST.
 POLLER_CACHE_S = 5.0
+# A live worker polls again at least once a minute (the server's long-poll expiry), while the
+# server keeps a stopped worker's poller listed for five minutes: older ones count as gone.
+POLLER_FRESH_S = 120.0
 # Looked up, never written: its absence is a fine answer, an error is not.
 STORAGE_PROBE_KEY = "health/probe"
 
@@ -77,7 +80,10 @@ async def tier_has_pollers(client: Client, task_queue: str) -> bool:
         ),
         timeout=timedelta(seconds=CHECK_TIMEOUT_S),
     )
-    polled = len(response.pollers) > 0
+    fresh_since = datetime.now(UTC) - timedelta(seconds=POLLER_FRESH_S)
+    polled = any(
+        poller.last_access_time.ToDatetime(UTC) >= fresh_since for poller in response.pollers
+    )
     _poller_cache[key] = (now, polled)
     return polled
 
