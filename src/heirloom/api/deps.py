@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from heirloom.api.limits import AUTHENTICATED_USER
 from heirloom.db.models import User
 from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
 from heirloom.services.accounts import ROLE_ADMIN
@@ -34,9 +35,13 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
 async def get_current_user(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
+    authenticated: User | None = getattr(request.state, AUTHENTICATED_USER, None)
+    if authenticated is not None:
+        return authenticated
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
     user = await run_in_threadpool(services.accounts.authenticate, credentials.credentials)
