@@ -52,6 +52,8 @@ from heirloom.workflows.restoration import RestorationWorkflow
 from tests.support import photo_bytes, submit, wait_final
 
 NAMESPACE = "default"
+# A namespace no worker ever polls.
+IDLE_NAMESPACE = "settle-idle"
 DEADLINE_S = 60.0
 
 
@@ -111,7 +113,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     home = tmp_path_factory.mktemp("settlement")
-    server = TemporalDevServer(port=free_port(), ui_port=None)
+    server = TemporalDevServer(port=free_port(), ui_port=None, namespaces=[IDLE_NAMESPACE])
     server.start()
     database_url = f"sqlite:///{home / 'heirloom.db'}"
     migrate.upgrade(database_url)
@@ -558,6 +560,24 @@ def test_without_a_worker_post_answers_503_charges_nothing_and_a_same_key_retry_
         job = wait_final(env.client(key), accepted.json()["id"])
     assert job["status"] == "completed"
     assert env.services.credits.balance(user_id) == 18
+
+
+def test_a_tier_no_worker_polls_is_refused_at_once_with_retry_after(env: Env) -> None:
+    user_id, key = env.new_user()
+    idle = Services.build(env.settings.model_copy(update={"temporal_namespace": IDLE_NAMESPACE}))
+    with (
+        serve_app(create_app(idle.settings, services=idle)) as api_url,
+        httpx.Client(
+            base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as api,
+    ):
+        refused = submit(api, photo_bytes(320, 240, seed=25))
+    idle.close()
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "30"
+    assert "nothing was charged" in refused.json()["error"]["message"]
+    assert env.services.credits.balance(user_id) == 20
+    assert not (env.settings.resolved_storage_dir / "users" / user_id).exists()
 
 
 # --- ids are used once ---------------------------------------------------------------------

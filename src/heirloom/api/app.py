@@ -98,4 +98,6 @@ def create_app(
 
 
 def _error_response(error: HeirloomError) -> JSONResponse:
-    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+    retry_after = error.details.get("retry_after")
+    headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None
+    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)

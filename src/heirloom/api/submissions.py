@@ -37,6 +37,7 @@ from heirloom.domain.messages import JobRules, ReserveResult, RestorationInput
 from heirloom.domain.tiers import Tier
 from heirloom.services import imaging
 from heirloom.services.context import Services
+from heirloom.services.health import tier_has_pollers
 from heirloom.services.storage import job_key
 from heirloom.workflows import search_attributes
 from heirloom.workflows.restoration import RestorationWorkflow
@@ -106,11 +107,17 @@ class Submitter:
             if idempotency_key
             else uuid.uuid4().hex
         )
+        tier = Tier(user.tier)
+        if not await self._served(tier):
+            raise ServiceUnavailable(
+                "No worker is processing jobs for your plan right now; nothing was charged. "
+                "Please retry in a minute.",
+                retry_after=30,
+            )
         original_key = job_key(user.id, job_id, "original", info.extension)
         await run_in_threadpool(
             self.services.storage.put, original_key, data, content_type=f"image/{info.extension}"
         )
-        tier = Tier(user.tier)
         result = await self._start(
             RestorationInput(
                 job_id=job_id,
@@ -138,6 +145,14 @@ class Submitter:
             )
         job = await run_in_threadpool(self.services.jobs.get, job_id)
         return Submission(job=job, created=True)
+
+    async def _served(self, tier: Tier) -> bool:
+        """Whether a worker polls the tier's queue; when Temporal cannot say, assume so and let
+        the submit timeout decide."""
+        try:
+            return await tier_has_pollers(self.temporal, tier.task_queue)
+        except RPCError:
+            return True
 
     def _rules(self, tier: Tier) -> JobRules:
         rules = self.settings.tier_rules[tier]
