@@ -494,12 +494,15 @@ def test_a_terminated_run_is_settled_once_by_reconciliation(env: Env) -> None:
             wait_for(lambda: job_row(env, job_id).runpod_job_id is not None, "the RunPod job")
             env.temporal(lambda c: c.get_workflow_handle(job_id).terminate(reason="test"))
             assert job_row(env, job_id).status == "running"
+            runpod_job_id = job_row(env, job_id).runpod_job_id
+            assert runpod_job_id is not None
             first = reconcile(env)
             second = reconcile(env)
     finally:
         env.set_faults()
     assert job_id in first.settled
     assert job_id not in second.settled
+    assert env.runpod_status(runpod_job_id) == "CANCELLED"
     row = job_row(env, job_id)
     assert (row.status, row.error_code, row.ended_by) == ("failed", "interrupted", "system")
     assert row.error_message is not None

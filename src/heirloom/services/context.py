@@ -33,6 +33,7 @@ class Services:
         credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
         jobs = JobStore(db)
         storage = make_storage(settings)
+        runpod = RunPodService.from_settings(settings)
         return cls(
             settings=settings,
             db=db,
@@ -40,8 +41,8 @@ class Services:
             accounts=Accounts(db, credits),
             jobs=jobs,
             storage=storage,
-            runpod=RunPodService.from_settings(settings),
-            settlement=Settlement(credits, jobs, storage),
+            runpod=runpod,
+            settlement=Settlement(credits, jobs, storage, runpod),
         )
 
     def close(self) -> None:
