@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
     # POST /v1/jobs answers within this even when no worker serves the tier's queue.
     submit_timeout_s: float = Field(default=10.0, gt=0)
+    # Model steps this worker process runs at once on the GPU queue. Summed over all worker
+    # processes it must equal the GPU pool (the RunPod endpoint's max workers): that bound is the
+    # admission control. 0: this process runs no model steps.
+    worker_gpu_slots: int = Field(default=2, ge=0)
     activity_start_to_close_s: int = Field(default=120, gt=0)
     model_start_to_close_s: int = Field(default=900, gt=0)
     model_heartbeat_timeout_s: int = Field(default=30, gt=0)

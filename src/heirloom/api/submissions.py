@@ -163,6 +163,7 @@ class Submitter:
             activity_timeout_s=self.settings.activity_start_to_close_s,
             model_timeout_s=self.settings.model_start_to_close_s,
             model_heartbeat_timeout_s=self.settings.model_heartbeat_timeout_s,
+            gpu_priority=rules.gpu_priority,
         )
 
     async def _start(

@@ -20,6 +20,7 @@ class JobRules:
     activity_timeout_s: int = 120
     model_timeout_s: int = 900
     model_heartbeat_timeout_s: int = 30
+    gpu_priority: int = 3
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from heirloom.domain.errors import (
     ResultNotReady,
     ServiceUnavailable,
 )
+from heirloom.domain.gpu_queue import RETRY_PRIORITY
 from heirloom.domain.jobs import JobStatus
 from heirloom.workflows.restoration import RestorationWorkflow
 
@@ -29,9 +30,6 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 # Deeper pages than this are refused (422) rather than handed to the database to overflow.
 MAX_OFFSET = 1_000_000
-
-# Highest Temporal task priority: a retry overtakes queued first attempts.
-RETRY_PRIORITY = 1
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
