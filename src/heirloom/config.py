@@ -41,6 +41,8 @@ class QwenSettings(BaseModel):
     )
     steps: int = Field(default=40, ge=1)
     true_cfg_scale: float = Field(default=4.0, ge=1.0)
+    # The area the model draws at (input's aspect ratio); GPU seconds grow with it.
+    working_pixels: int = Field(default=1024 * 1024, ge=32 * 32)
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     device: str = "cuda"
     cpu_offload: Literal["none", "model", "sequential"] = "none"
