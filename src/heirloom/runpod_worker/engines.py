@@ -111,7 +111,9 @@ class QwenImageEditEngine:
             options.model_id, dtype=getattr(torch, options.dtype)
         )
         if options.lora_id:
-            pipeline.load_lora_weights(options.lora_id, weight_name=options.lora_weight_name)
+            pipeline.load_lora_weights(
+                options.lora_id, weight_name=options.lora_weight_name or None
+            )
             # Fused, the adapter costs no extra matmuls per step.
             pipeline.fuse_lora()
             if options.lora_shift is not None:
