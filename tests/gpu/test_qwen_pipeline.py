@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,30 @@ def model_dir(cpu_shims: None, tmp_path_factory: pytest.TempPathFactory) -> Path
     return folder
 
 
+@pytest.fixture(scope="module")
+def lora_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random LoRA on the tiny transformer, saved as diffusers saves published LoRAs."""
+    peft = pytest.importorskip("peft", reason="the gpu extra is not installed")
+    transformer = diffusers.QwenImageTransformer2DModel.from_pretrained(
+        model_dir, subfolder="transformer"
+    )
+    torch.manual_seed(1)
+    transformer.add_adapter(
+        peft.LoraConfig(
+            r=2,
+            lora_alpha=2,
+            # Random up-projections: a zero-initialised LoRA would leave the weights as they are.
+            init_lora_weights=False,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
+    )
+    folder = tmp_path_factory.mktemp("tiny-lora")
+    diffusers.QwenImageEditPlusPipeline.save_lora_weights(
+        folder, transformer_lora_layers=peft.get_peft_model_state_dict(transformer)
+    )
+    return folder
+
+
 def options(model_dir: Path, **changes: Any) -> QwenSettings:
     return QwenSettings(
         model_id=str(model_dir),
@@ -244,6 +269,31 @@ def test_without_true_cfg_the_negative_prompt_is_not_encoded(model_dir: Path) ->
         patch.setattr(type(engine.pipeline), "encode_prompt", recording_encode)
         engine.apply(photo(), (Operation.RESTORE,), seed=3)
     assert prompts == [prompt_for((Operation.RESTORE,))]
+
+
+def first_query_weight(engine: QwenImageEditEngine) -> Any:
+    layer = engine.pipeline.transformer.transformer_blocks[0].attn.to_q
+    return getattr(layer, "base_layer", layer).weight
+
+
+def test_a_distilled_lora_is_fused_and_samples_with_its_own_steps_and_schedule(
+    engine: QwenImageEditEngine, model_dir: Path, lora_dir: Path
+) -> None:
+    fast = QwenImageEditEngine.load(
+        options(model_dir, lora_id=str(lora_dir), lora_steps=1, lora_shift=3.0)
+    )
+    assert not torch.equal(first_query_weight(fast), first_query_weight(engine))
+    schedule = fast.pipeline.scheduler.config
+    assert schedule.use_dynamic_shifting
+    assert schedule.time_shift_type == "exponential"
+    assert schedule.base_shift == schedule.max_shift == pytest.approx(math.log(3))
+    reports: list[Progress] = []
+    result = fast.apply(photo(), (Operation.RESTORE,), seed=1, progress=reports.append)
+    assert [(p.stage, p.step, p.total) for p in reports] == [
+        ("encoding", 0, 1),
+        ("denoising", 1, 1),
+    ]
+    assert result.size == (90, 60)
 
 
 def test_the_handler_runs_a_job_on_the_configured_model(
