@@ -135,11 +135,14 @@ def cpu_shims() -> Iterator[None]:
 
     torchvision is not installed beside the CPU torch build, so transformers exports a
     placeholder for BaseVideoProcessor, which the processor's class check would refuse.
-    The Plus pipeline encodes the input at a fixed 1 megapixel for the VAE, minutes on a CPU;
-    the tiny model gets the working area instead.
+    Both pipelines encode the input at a fixed 1 megapixel for the VAE, minutes on a CPU; the
+    tiny model gets the working area instead.
     """
+    from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit as first
     from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_plus as plus
     from transformers import processing_utils
+
+    first_dimensions = first.calculate_dimensions
 
     with pytest.MonkeyPatch.context() as patch:
         # The class check looks the name up in its own handle on the package.
@@ -147,6 +150,11 @@ def cpu_shims() -> Iterator[None]:
             processing_utils.transformers_module, "BaseVideoProcessor", BaseVideoProcessor
         )
         patch.setattr(plus, "VAE_IMAGE_SIZE", WORKING_PIXELS)
+        patch.setattr(
+            first,
+            "calculate_dimensions",
+            lambda area, ratio: first_dimensions(min(area, WORKING_PIXELS), ratio),
+        )
         yield
 
 
@@ -269,6 +277,15 @@ def test_without_true_cfg_the_negative_prompt_is_not_encoded(model_dir: Path) ->
         patch.setattr(type(engine.pipeline), "encode_prompt", recording_encode)
         engine.apply(photo(), (Operation.RESTORE,), seed=3)
     assert prompts == [prompt_for((Operation.RESTORE,))]
+
+
+def test_the_first_release_runs_with_its_own_pipeline(model_dir: Path) -> None:
+    engine = QwenImageEditEngine.load(options(model_dir, pipeline="QwenImageEditPipeline"))
+    assert type(engine.pipeline) is diffusers.QwenImageEditPipeline
+    reports: list[Progress] = []
+    result = engine.apply(photo(), (Operation.COLORIZE,), seed=2, progress=reports.append)
+    assert (result.size, result.mode) == ((90, 60), "RGB")
+    assert [p.step for p in reports] == [0, 1, 2]
 
 
 def first_query_weight(engine: QwenImageEditEngine) -> Any:
