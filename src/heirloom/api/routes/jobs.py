@@ -100,7 +100,9 @@ async def retry_job(
     if new_seed and job.status not in (JobStatus.FAILED, JobStatus.COMPLETED):
         raise Conflict("Only failed or completed jobs can be retried with a new seed.")
     if not new_seed and job.status != JobStatus.FAILED:
-        raise Conflict("Only failed jobs can be retried.")
+        raise Conflict(
+            'Only failed jobs can be retried; {"new_seed": true} also retries a completed one.'
+        )
     data = await run_in_threadpool(services.storage.get, job.original_key)
     # A new-seed retry is its own seed origin: the submission derives its seed from its id.
     seed = None if new_seed else job_seed(await run_in_threadpool(_seed_origin, services, job))
