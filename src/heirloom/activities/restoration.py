@@ -239,6 +239,7 @@ class RestorationActivities:
                 "operations": job.operations.split(","),
                 "output_format": "PNG",
                 "job_ref": job.job_id,
+                "seed": request.seed,
             },
             execution_timeout_s=self.settings.runpod_execution_timeout_s,
             ttl_s=self.settings.runpod_ttl_s,

@@ -15,6 +15,15 @@ class ErrorBody(BaseModel):
     message: str
 
 
+class RetryRequest(BaseModel):
+    """The optional body of `POST /v1/jobs/{id}/retry`."""
+
+    new_seed: bool = Field(
+        default=False,
+        description="draw a different picture instead of repeating the original's seed",
+    )
+
+
 class JobOut(BaseModel):
     """A job as its owner sees it."""
 

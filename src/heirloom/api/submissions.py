@@ -34,6 +34,7 @@ from heirloom.domain.errors import (
 )
 from heirloom.domain.jobs import operations_label, parse_operations
 from heirloom.domain.messages import JobRules, ReserveResult, RestorationInput
+from heirloom.domain.seeds import job_seed
 from heirloom.domain.tiers import Tier
 from heirloom.services import imaging
 from heirloom.services.context import Services
@@ -74,7 +75,9 @@ class Submitter:
         idempotency_key: str | None,
         retry_of: str | None = None,
         priority: int | None = None,
+        seed: int | None = None,
     ) -> Submission:
+        """Charge for and start a job; without a `seed`, the job is its own seed origin."""
         try:
             ops = parse_operations(operations)
         except ValueError as err:
@@ -129,6 +132,7 @@ class Submitter:
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 retry_of=retry_of,
+                seed=job_seed(job_id) if seed is None else seed,
             ),
             priority=priority,
             summary=(

@@ -36,6 +36,8 @@ class RestorationInput:
     idempotency_key: str | None = None
     request_hash: str | None = None
     retry_of: str | None = None
+    # domain/seeds.py: the same on a plain retry; None in runs started before seeds existed.
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class PreparedInput:
 class ModelRequest:
     job: JobRef
     input_key: str
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
