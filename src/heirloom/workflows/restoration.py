@@ -153,7 +153,7 @@ class RestorationWorkflow:
                 Stage.PROCESSING,
                 workflow.start_activity_method(
                     RestorationActivities.run_model,
-                    ModelRequest(ref, prepared.input_key),
+                    ModelRequest(ref, prepared.input_key, seed=job.seed),
                     **self._gpu_dispatch(job),
                     start_to_close_timeout=timedelta(seconds=rules.model_timeout_s),
                     heartbeat_timeout=timedelta(seconds=rules.model_heartbeat_timeout_s),
