@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # processes it must equal the GPU pool (the RunPod endpoint's max workers): that bound is the
     # admission control. 0: this process runs no model steps.
     worker_gpu_slots: int = Field(default=2, ge=0)
+    # The GPU pool (the RunPod endpoint's max workers) and the model time assumed before any job
+    # has completed: wait estimates come from them.
+    gpu_pool_size: int = Field(default=2, ge=1)
+    gpu_default_model_s: float = Field(default=30.0, gt=0)
     activity_start_to_close_s: int = Field(default=120, gt=0)
     model_start_to_close_s: int = Field(default=900, gt=0)
     model_heartbeat_timeout_s: int = Field(default=30, gt=0)

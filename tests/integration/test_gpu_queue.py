@@ -10,6 +10,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
 from tests.gated_stack import Env, GatedWorker, ModelStarts, gated_env, wait_for
 from tests.support import photo_bytes, submit, wait_final
@@ -115,3 +116,55 @@ def test_model_steps_in_flight_never_exceed_the_pool_across_two_workers(env: Env
     assert starts.most_at_once <= 2
     stats = httpx.get(f"{env.runpod_url}/_admin/stats", timeout=10).json()
     assert all(stats["submitted_by_ref"][job_id] == 1 for job_id in jobs)
+
+
+def test_queue_position_and_estimates_count_down_as_jobs_ahead_start(env: Env) -> None:
+    _, blocker_key = env.new_user(Tier.FREE, credits=200)
+    _, key = env.new_user(Tier.FREE, credits=200)
+    _, paid_key = env.new_user(Tier.PAID, credits=200)
+    client = env.client(key)
+
+    def shown(job_id: str) -> dict[str, object]:
+        body: dict[str, object] = client.get(f"/v1/jobs/{job_id}").json()
+        return body
+
+    env.set_faults(execution_ms=300)
+    try:
+        with GatedWorker(env, gated=("run_model",), gpu_slots=1) as worker:
+            blocker = post(env, blocker_key, seed=100)
+            worker.wait_entered("run_model")
+            # What run_model does first, which the gate in front of it holds back.
+            env.services.jobs.set_stage(blocker, Stage.PROCESSING)
+            jobs = [post(env, key, seed=101 + i) for i in range(3)]
+            wait_for(
+                lambda: all(shown(j)["stage"] == "waiting_for_gpu" for j in jobs),
+                "the jobs to wait for the GPU",
+            )
+            assert [shown(j)["queue_position"] for j in jobs] == [0, 1, 2]
+            starts = [str(shown(j)["estimated_start_at"]) for j in jobs]
+            assert starts == sorted(starts)
+            paid = post(env, paid_key, seed=104)
+            wait_for(lambda: env.services.jobs.get(paid).stage == "waiting_for_gpu", "the paid job")
+            assert env.client(paid_key).get(f"/v1/jobs/{paid}").json()["queue_position"] == 0
+            assert [shown(j)["queue_position"] for j in jobs] == [1, 2, 3]
+            queue = {t["tier"]: t for t in client.get("/v1/queue").json()["tiers"]}
+            assert (queue["free"]["waiting"], queue["free"]["on_gpu"]) == (3, 1)
+            assert queue["paid"]["waiting"] == 1
+            worker.release("run_model")
+            last = jobs[-1]
+            seen: list[int] = []
+
+            def started() -> bool:
+                body = shown(last)
+                if body["queue_position"] is not None:
+                    position = body["queue_position"]
+                    assert isinstance(position, int)
+                    seen.append(position)
+                return body["stage"] != "waiting_for_gpu"
+
+            wait_for(started, "the last job's model step to start")
+            assert wait_final(client, last)["status"] == "completed"
+    finally:
+        env.set_faults()
+    assert seen == sorted(seen, reverse=True), seen
+    assert seen[-1] == 0, seen

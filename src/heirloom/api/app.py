@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 import heirloom
 from heirloom.api.limits import RequestLimits
-from heirloom.api.routes import admin, health, jobs, me, pricing
+from heirloom.api.routes import admin, health, jobs, me, pricing, queue
 from heirloom.config import Settings
 from heirloom.domain.errors import (
     HeirloomError,
@@ -57,6 +57,7 @@ def create_app(
     app.include_router(pricing.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(queue.router)
 
     @app.exception_handler(HeirloomError)
     async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:

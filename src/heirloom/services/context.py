@@ -8,6 +8,7 @@ from heirloom.config import Settings
 from heirloom.db.engine import Database
 from heirloom.services.accounts import Accounts
 from heirloom.services.credits import CreditManager
+from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
@@ -26,6 +27,7 @@ class Services:
     storage: Storage
     runpod: RunPodService
     settlement: Settlement
+    gpu_queue: GpuQueue
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -43,6 +45,11 @@ class Services:
             storage=storage,
             runpod=runpod,
             settlement=Settlement(credits, jobs, storage, runpod),
+            gpu_queue=GpuQueue(
+                db,
+                pool_size=settings.gpu_pool_size,
+                default_model_s=settings.gpu_default_model_s,
+            ),
         )
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep
 from heirloom.api.schemas import JobList, JobOut, RetryRequest
 from heirloom.api.submissions import Submitter
-from heirloom.db.models import Job
+from heirloom.db.models import Job, utcnow
 from heirloom.domain.errors import (
     Conflict,
     ImageTooLarge,
@@ -70,7 +70,9 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: str, user: CurrentUser, services: ServicesDep) -> JobOut:
-    return JobOut.from_job(services.jobs.get_owned(user.id, job_id))
+    """The job; while it waits for a GPU, also its queue position and estimated times."""
+    job = services.jobs.get_owned(user.id, job_id)
+    return JobOut.from_job(job, services.gpu_queue.place(job, utcnow()))
 
 
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
