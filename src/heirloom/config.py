@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
     # POST /v1/jobs answers within this even when no worker serves the tier's queue.
     submit_timeout_s: float = Field(default=10.0, gt=0)
+    # Refuse at once (503) when no worker polls the tier's queue. Off for harnesses that submit
+    # on purpose while their worker is down (the chaos run); the submit timeout still holds.
+    submit_checks_workers: bool = True
     # Model steps this worker process runs at once on the GPU queue. Summed over all worker
     # processes it must equal the GPU pool (the RunPod endpoint's max workers): that bound is the
     # admission control. 0: this process runs no model steps.

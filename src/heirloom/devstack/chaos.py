@@ -69,6 +69,8 @@ def chaos_settings(home: Path, temporal_address: str, namespace: str) -> Setting
         model_heartbeat_timeout_s=2,
         tier_rules={Tier.PAID: rules},
         worker_tiers=[Tier.PAID],
+        # Jobs are submitted while the worker is down on purpose.
+        submit_checks_workers=False,
     )
 
 
