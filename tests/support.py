@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 from google.protobuf.message import Message
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 from sqlmodel import select
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
@@ -75,7 +75,10 @@ def photo_bytes(
     """A photo-like image (gradients, shapes, grain) encoded as `fmt`; Pillow only."""
     rng = random.Random(seed)
     gradient = Image.linear_gradient("L").resize((width, height))
-    grain = Image.effect_noise((width, height), 40)
+    # Seeded grain: Image.effect_noise ignores seeds; this grain is
+    # reproducible byte for byte.
+    grain = Image.frombytes("L", (width, height), rng.randbytes(width * height))
+    grain = grain.point(lambda v: 128 + (v - 128) * 40 // 74)  # sigma 40, as effect_noise
     image = Image.merge(
         "RGB",
         (
@@ -216,3 +219,26 @@ def payloads_in(message: Message) -> Iterator[Payload]:
                 yield item
             elif isinstance(item, Message):
                 yield from payloads_in(item)
+
+
+def fitted(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """`size` scaled so its long side is at most `long_side` (never enlarged).
+
+    Tests pick sizes that scale to whole pixels, so no rounding rule is assumed.
+    """
+    width, height = size
+    scale = min(1.0, long_side / max(width, height))
+    assert (width * scale).is_integer(), (size, long_side)
+    assert (height * scale).is_integer(), (size, long_side)
+    return int(width * scale), int(height * scale)
+
+
+def watermark_share(image: bytes, clean: bytes) -> float:
+    """Share of the image's pixels that differ strongly from the clean model output.
+
+    JPEG re-encoding moves pixels by a few levels; the watermark's text strokes by far more.
+    """
+    marked = Image.open(io.BytesIO(image)).convert("RGB")
+    reference = Image.open(io.BytesIO(clean)).convert("RGB").resize(marked.size)
+    levels = ImageChops.difference(marked, reference).convert("L").histogram()
+    return sum(levels[40:]) / (marked.width * marked.height)
