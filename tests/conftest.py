@@ -24,6 +24,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.context import Services
 from heirloom.worker.main import WorkerThread
+from tests.support import ledger_violations
 
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"
@@ -115,7 +116,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def services(settings: Settings) -> Iterator[Services]:
     built = Services.build(settings, pool_size=20)
     yield built
+    problems = ledger_violations(built)
     built.close()
+    assert problems == [], "money invariants broken in the test's database"
 
 
 @pytest.fixture(scope="session")
@@ -208,7 +211,11 @@ def stack(
                 yield Stack(settings, services, api_url, runpod_url, admin.api_key)
         finally:
             worker.stop()
+            # After the whole session on this database (issue 8): balances equal their
+            # ledgers and every job was charged nothing or its price, net of refunds.
+            problems = ledger_violations(services)
             services.close()
+        assert problems == [], f"money invariants broken on the {request.param} stack"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from google.protobuf.message import Message
 from PIL import Image, ImageChops, ImageDraw
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Interceptor as ClientInterceptor
@@ -24,7 +24,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from heirloom.db.models import CreditEntry
+from heirloom.db.models import CreditEntry, Job
 from heirloom.domain.messages import JobOutcome
 from heirloom.services.context import Services
 
@@ -242,3 +242,23 @@ def watermark_share(image: bytes, clean: bytes) -> float:
     reference = Image.open(io.BytesIO(clean)).convert("RGB").resize(marked.size)
     levels = ImageChops.difference(marked, reference).convert("L").histogram()
     return sum(levels[40:]) / (marked.width * marked.height)
+
+
+def ledger_violations(services: Services) -> list[str]:
+    """Money invariants over a whole database: every balance is the sum of its ledger rows,
+    and every job was charged nothing or its price, net of refunds."""
+    problems = [
+        f"user {m.user_id}: balance {m.balance} but ledger sum {m.ledger_sum}"
+        for m in services.credits.check_consistency()
+    ]
+    with services.db.session() as session:
+        net: dict[str, int] = {}
+        for entry in session.exec(select(CreditEntry).where(col(CreditEntry.job_id).is_not(None))):
+            assert entry.job_id is not None
+            net[entry.job_id] = net.get(entry.job_id, 0) - entry.amount
+        for job in session.exec(select(Job)):
+            charged = net.pop(job.id, 0)
+            if charged not in (0, job.cost):
+                problems.append(f"job {job.id}: net charge {charged}, price {job.cost}")
+    problems.extend(f"ledger rows for unknown job {job_id}" for job_id in net)
+    return problems
