@@ -8,10 +8,11 @@ import random
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from google.protobuf.message import Message
@@ -19,16 +20,18 @@ from PIL import Image, ImageChops, ImageDraw
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.client import Interceptor as ClientInterceptor
-from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from heirloom.config import Settings
 from heirloom.db.models import CreditEntry, Job
 from heirloom.domain.messages import JobOutcome
 from heirloom.services.context import Services
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
+T = TypeVar("T")
 
 
 def submit(
@@ -262,3 +265,31 @@ def ledger_violations(services: Services) -> list[str]:
                 problems.append(f"job {job.id}: net charge {charged}, price {job.cost}")
     problems.extend(f"ledger rows for unknown job {job_id}" for job_id in net)
     return problems
+
+
+def temporal_call(settings: Settings, call: Callable[[Client], Awaitable[T]]) -> T:
+    """Run `call` with a Temporal client for the stack, from synchronous test code.
+
+    In a thread of its own: the test session's event loop must stay untouched.
+    """
+
+    async def run() -> T:
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        return await call(client)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def wait_until(
+    condition: Callable[[], T | None], what: str, timeout: float = 30, interval: float = 0.05
+) -> T:
+    """Poll until `condition` returns other than None; the deadline only guards against a hang."""
+    deadline = time.monotonic() + timeout
+    while (value := condition()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not true after {timeout}s")
+        time.sleep(interval)
+    return value
