@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -251,6 +252,28 @@ def stack(
             problems = ledger_violations(services)
             services.close()
         assert problems == [], f"money invariants broken on the {request.param} stack"
+
+
+class Clock:
+    """A settable clock: what "today" is for the daily limit."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(stack: Stack) -> Iterator[Clock]:
+    """The stack's daily-limit clock, 30 s before a UTC midnight; the real one comes back after."""
+    fixed = Clock(datetime(2026, 11, 25, 23, 59, 30, tzinfo=UTC))
+    real = stack.services.credits.clock
+    stack.services.credits.clock = fixed
+    try:
+        yield fixed
+    finally:
+        stack.services.credits.clock = real
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query
 
 from heirloom.api.deps import CurrentUser, ServicesDep
 from heirloom.api.schemas import LedgerLineOut, LedgerPage, MeOut
-from heirloom.db.models import utcnow
 from heirloom.domain.pricing import next_daily_reset
 from heirloom.domain.tiers import Tier
 
@@ -17,7 +16,7 @@ router = APIRouter(prefix="/v1/me", tags=["account"])
 
 @router.get("", response_model=MeOut)
 def me(user: CurrentUser, services: ServicesDep) -> MeOut:
-    now = utcnow()
+    now = services.credits.clock()
     with services.db.session() as session:
         jobs_today = services.credits.jobs_today(session, user.id, now)
     return MeOut(
