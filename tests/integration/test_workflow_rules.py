@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.serving import serve_app
-from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier
+from heirloom.domain.jobs import Stage
+from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.runpod_client import RunPodJobState, RunPodService
 from heirloom.services.storage import KEY_KINDS, job_key
@@ -178,6 +179,7 @@ class Pipeline:
 async def pipeline(
     env: WorkflowEnvironment, runpod_url: str, home: Path, **overrides: Any
 ) -> AsyncIterator[Pipeline]:
+    """Services on a fresh SQLite database, and the real workers on every tier queue."""
     database_url = f"sqlite:///{home / 'heirloom.db'}"
     migrate.upgrade(database_url)
     settings = Settings(
@@ -195,23 +197,14 @@ async def pipeline(
     client = Client(**config)
     piped = Pipeline(env, client, services, runpod_url, Submitter(services, client), attempts)
     try:
-        with ThreadPoolExecutor(max_workers=8) as executor:
-            workers = build_workers(client, services, executor, list(Tier))
-            async with contextlib_workers(workers):
+        with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
+            async with AsyncExitStack() as running:
+                for worker in build_workers(client, services, executor, list(Tier)):
+                    await running.enter_async_context(worker)
                 yield piped
     finally:
         piped.set_faults()
         services.close()
-
-
-@asynccontextmanager
-async def contextlib_workers(workers: list[Any]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(worker.run()) for worker in workers]
-    try:
-        yield
-    finally:
-        await asyncio.gather(*(worker.shutdown() for worker in workers))
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -225,8 +218,8 @@ async def jobs(
 # --- attempts per tier and error kind -------------------------------------------------------
 
 
-def tier_attempts(tier: Tier) -> int:
-    return DEFAULT_TIER_RULES[tier].model_attempts
+def tier_attempts(jobs: Pipeline, tier: Tier) -> int:
+    return jobs.services.settings.tier_rules[tier].model_attempts
 
 
 # A FAILED or TIMED_OUT answer from RunPod is retried once with a fresh RunPod job, then
@@ -263,7 +256,7 @@ async def test_an_unavailable_provider_gets_exactly_the_tiers_model_attempts(
     ending = await jobs.run(user_id)
     job = jobs.services.jobs.get(ending.job_id)
     assert (job.status, job.error_code, job.refunded) == ("failed", "model_unavailable", 2)
-    assert jobs.attempts(ending.job_id, "run_model") == tier_attempts(tier)
+    assert jobs.attempts(ending.job_id, "run_model") == tier_attempts(jobs, tier)
     assert jobs.model_submissions(ending.job_id) == 0  # every submission was answered 5xx
     assert jobs.services.credits.balance(user_id) == 20
 
@@ -283,7 +276,7 @@ async def test_a_model_that_never_finishes_times_out_after_the_tiers_attempts(
         ending = await jobs.run(user_id)
         job = jobs.services.jobs.get(ending.job_id)
         assert (job.status, job.error_code, job.refunded) == ("failed", "model_timed_out", 2)
-        assert jobs.attempts(ending.job_id, "run_model") == tier_attempts(tier)
+        assert jobs.attempts(ending.job_id, "run_model") == tier_attempts(jobs, tier)
         assert jobs.model_submissions(ending.job_id) == 1  # retries resumed the same RunPod job
         assert ledger_rows(jobs.services, ending.job_id) == [("refund", 2), ("reserve", -2)]
 
@@ -331,7 +324,10 @@ async def test_a_photo_that_cannot_be_decoded_fails_once_without_a_model_call(
 
 
 class Gate:
-    """Holds the calls it wraps until opened, and tells the test when one arrived."""
+    """Holds the calls it wraps until opened, and tells the test when one arrived.
+
+    A gate made with holds=False lets calls through and tells after the call returned.
+    """
 
     def __init__(self, *, holds: bool = True) -> None:
         self.reached = threading.Event()
@@ -374,7 +370,11 @@ def gate_stage(jobs: Pipeline, stage: str, monkeypatch: pytest.MonkeyPatch) -> G
         # The RunPod job never leaves the queue: the model step waits for it, heartbeating.
         jobs.set_faults(stuck_in_queue=1.0)
         gate = Gate(holds=False)
-        monkeypatch.setattr(services.runpod, "submit", gate.wrap(services.runpod.submit))
+        # Told once the row records the RunPod job: the step is then visibly processing.
+        records_model_step = lambda _job_id, stage, **_kw: stage == Stage.PROCESSING  # noqa: E731
+        monkeypatch.setattr(
+            services.jobs, "set_stage", gate.wrap(services.jobs.set_stage, records_model_step)
+        )
     elif stage == "postprocessing":
         gate = Gate()
         writes_result = lambda key, *_a, **_k: key.endswith("/result.jpg")  # noqa: E731
@@ -512,7 +512,7 @@ async def test_a_finished_jobs_history_carries_storage_keys_not_image_bytes(
     jobs: Pipeline,
 ) -> None:
     user_id = jobs.new_user(Tier.PAID)
-    ending = await jobs.run(user_id, photo_bytes(1600, 1200))
+    ending = await jobs.run(user_id, photo_bytes(800, 600))
     assert ending.status == "completed"
     sizes: list[int] = []
     async for event in jobs.handle(ending.job_id).fetch_history_events():
@@ -520,7 +520,7 @@ async def test_a_finished_jobs_history_carries_storage_keys_not_image_bytes(
             sizes.append(len(payload.data))
             assert not has_image_bytes(payload.data), event.event_type
     assert sizes, "the history has no payloads to check"
-    assert max(sizes) < 4096  # keys and small dataclasses; the photo is ~200 KB
+    assert max(sizes) < 4096  # keys and small dataclasses; the photo is ~100 KB
 
 
 @pytest.mark.xfail(
