@@ -18,8 +18,15 @@ def test_every_kind_lives_under_the_job_prefix(kind: str) -> None:
     assert key.endswith(f"/{kind}.png")
 
 
-def test_job_key_is_deterministic() -> None:
-    assert job_key("u1", "j1", "original", "webp") == job_key("u1", "j1", "original", "webp")
+def test_keys_of_different_users_jobs_kinds_or_formats_never_collide() -> None:
+    keys = {
+        job_key(user, job, kind, ext)
+        for user in ("u1", "u2")
+        for job in ("j1", "j2")
+        for kind in KEY_KINDS
+        for ext in ("jpg", "png")
+    }
+    assert len(keys) == 2 * 2 * len(KEY_KINDS) * 2
 
 
 def test_job_prefix_ends_with_a_slash_so_one_job_never_matches_another() -> None:
