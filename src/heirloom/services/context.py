@@ -9,6 +9,7 @@ from heirloom.db.engine import Database
 from heirloom.services.accounts import Accounts
 from heirloom.services.credits import CreditManager
 from heirloom.services.jobs import JobStore
+from heirloom.services.model_runs import ModelRuns
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.storage import Storage, make_storage
 
@@ -24,6 +25,7 @@ class Services:
     jobs: JobStore
     storage: Storage
     runpod: RunPodService
+    model_runs: ModelRuns
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -37,6 +39,7 @@ class Services:
             jobs=JobStore(db),
             storage=make_storage(settings),
             runpod=RunPodService.from_settings(settings),
+            model_runs=ModelRuns(db),
         )
 
     def close(self) -> None:
