@@ -59,5 +59,5 @@ def test_claim_keys_are_per_generation_under_the_job_prefix() -> None:
 
 
 def test_negative_claim_generation_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="negative"):
         claim_key("u1", "j1", -1)

@@ -284,7 +284,6 @@ class RestorationActivities:
         if self.settings.fault_exit_after_submit and activity.info().attempt == 1:
             os._exit(FAULT_EXIT_CODE)
         self.services.jobs.set_stage(job.job_id, Stage.PROCESSING, runpod_job_id=runpod_job_id)
-        activity.heartbeat(runpod_job_id)
         return runpod_job_id
 
     def _follow_claimant(
@@ -293,7 +292,6 @@ class RestorationActivities:
         """Record the duplicate with its GPU time and make the claimant the job's RunPod job."""
         self._record_attempt(request, run.generation, duplicate, duplicate_of=claimant)
         self.services.model_runs.record_runpod_job(request.job.job_id, claimant)
-        activity.heartbeat(claimant)
 
     def _record_attempt(
         self,
