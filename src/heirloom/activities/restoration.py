@@ -159,7 +159,7 @@ class RestorationActivities:
                 claimant = _duplicate_of(state)
                 if claimant is not None:
                     await asyncio.to_thread(self._follow_claimant, request, run, state, claimant)
-                    log.info("job %s resumes RunPod job %s, the claimant", job.job_id, claimant)
+                    log.info("job %s follows the claimant RunPod job %s", job.job_id, claimant)
                     polled = claimant
                     state = await self._poll_until_done(job.job_id, polled)
             except asyncio.CancelledError:

@@ -1,13 +1,17 @@
 """The chaos harness: jobs in flight while the worker process is SIGKILLed and restarted.
 
 Used by the chaos integration test and by `bench/chaos.py`. Everything is real: a Temporal
-server, the local RunPod endpoint (counting submissions per job), SQLite, local storage and a
-worker in its own process, killed at random moments.
+server, the local RunPod endpoint (counting submissions and model executions per job), SQLite,
+local storage and a worker in its own process. Kills are aimed at model calls: each waits until
+the endpoint runs a job. With `exit_after_submit` the worker also exits inside the submit window
+(after RunPod accepted a job, before its id is recorded) on every job's first model attempt, and
+is restarted each time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -23,6 +27,7 @@ import httpx
 from sqlmodel import col, func, select
 from temporalio.client import Client
 
+from heirloom.activities.restoration import FAULT_EXIT_CODE
 from heirloom.api.submissions import Submitter
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
@@ -48,6 +53,12 @@ class ChaosReport:
     double_charges: int
     double_submissions: int
     model_calls_resumed: int
+    kills_in_model_calls: int
+    submit_window_exits: int
+    model_executions: int
+    second_model_executions: int
+    duplicate_runs: int
+    duplicate_gpu_ms: int
     ledger_consistent: bool
     credits_expected: int
     credits_actual: int
@@ -73,6 +84,7 @@ def chaos_settings(home: Path, temporal_address: str, namespace: str) -> Setting
 
 
 def _worker_env(settings: Settings) -> dict[str, str]:
+    concurrency = {tier.value: n for tier, n in settings.worker_max_concurrent_activities.items()}
     return {
         **os.environ,
         "HEIRLOOM_HOME": str(settings.home),
@@ -82,6 +94,8 @@ def _worker_env(settings: Settings) -> dict[str, str]:
         "HEIRLOOM_RUNPOD_API_KEY": settings.runpod_api_key,
         "HEIRLOOM_RUNPOD_BASE_URL": settings.runpod_base_url,
         "HEIRLOOM_RUNPOD_POLL_INTERVAL_S": str(settings.runpod_poll_interval_s),
+        "HEIRLOOM_FAULT_EXIT_AFTER_SUBMIT": str(settings.fault_exit_after_submit).lower(),
+        "HEIRLOOM_WORKER_MAX_CONCURRENT_ACTIVITIES": json.dumps(concurrency),
     }
 
 
@@ -102,6 +116,10 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    def exited_with(self) -> int | None:
+        """The exit status if the process ended by itself, else None."""
+        return None if self.process is None else self.process.poll()
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -130,8 +148,12 @@ async def run_chaos(
     model_ms: int = 1500,
     seed: int = 7,
     timeout_s: float = 180.0,
+    exit_after_submit: bool = False,
 ) -> ChaosReport:
-    """Submit `jobs` paid jobs, SIGKILL the worker `kills` times at random moments, report.
+    """Submit `jobs` paid jobs, SIGKILL the worker `kills` times during model calls, report.
+
+    With `exit_after_submit` every job's first model attempt ends its worker process inside
+    the submit window; the worker then runs one activity at a time, so each exit hits one job.
 
     With `server` (a Temporal dev server with a database file, which `temporal_address` must
     point at) it is also stopped and started again `server_restarts` times. `home` must exist;
@@ -146,12 +168,17 @@ async def run_chaos(
         faults=FaultSettings(execution_ms=model_ms),
     )
     with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
-        settings = chaos_settings(home, temporal_address, namespace).model_copy(
-            update={"runpod_base_url": f"{runpod_url}/v2"}
-        )
+        update: dict[str, Any] = {"runpod_base_url": f"{runpod_url}/v2"}
+        if exit_after_submit:
+            update["fault_exit_after_submit"] = True
+            update["worker_max_concurrent_activities"] = {Tier.PAID: 1}
+        settings = chaos_settings(home, temporal_address, namespace).model_copy(update=update)
         migrate.upgrade(settings.resolved_database_url)
         services = Services.build(settings)
         worker = WorkerProcess(settings, home / "worker.log")
+        supervisor: asyncio.Task[None] | None = None
+        exits: list[int] = []
+        kills_in_model_calls = 0
         try:
             credits = 2 * jobs
             user = services.accounts.create(
@@ -169,28 +196,61 @@ async def run_chaos(
                 )
             )
             job_ids = [s.job.id for s in submissions]
+            deadline = started + timeout_s
+            lock = asyncio.Lock()
+            supervisor = asyncio.create_task(_restart_on_exit(worker, lock, exits))
             disruptions = ["worker"] * kills + ["server"] * (server_restarts if server else 0)
             rng.shuffle(disruptions)
-            for target in disruptions:
-                await asyncio.sleep(rng.uniform(0.5, 2.5))
-                if target == "worker":
-                    worker.kill()
-                    await asyncio.sleep(rng.uniform(0.0, 0.5))
-                    worker.start()
-                elif server is not None:
-                    await asyncio.to_thread(server.stop)
-                    await asyncio.to_thread(server.start)
-            statuses = await _wait_final(services, job_ids, started + timeout_s)
-            async with httpx.AsyncClient(timeout=10) as http:
-                stats = (await http.get(f"{runpod_url}/_admin/stats")).json()
+            async with httpx.AsyncClient(base_url=runpod_url, timeout=10) as http:
+                for target in disruptions:
+                    await asyncio.sleep(rng.uniform(0.5, 2.5))
+                    if target == "worker":
+                        in_model_call = await _wait_model_call(http, endpoint_settings, deadline)
+                        async with lock:
+                            worker.kill()
+                            kills_in_model_calls += in_model_call
+                            await asyncio.sleep(rng.uniform(0.0, 0.5))
+                            worker.start()
+                    elif server is not None:
+                        await asyncio.to_thread(server.stop)
+                        await asyncio.to_thread(server.start)
+                statuses = await _wait_final(services, job_ids, deadline)
+                stats = (await http.get("/_admin/stats")).json()
         finally:
+            if supervisor is not None:
+                supervisor.cancel()
             worker.stop()
-        resumed = worker.log.read_text(errors="replace").count("resumes RunPod job")
+        log_text = worker.log.read_text(errors="replace")
         report = _report(services, user.id, job_ids, statuses, stats, credits, kills, started)
-        report.model_calls_resumed = resumed
+        report.model_calls_resumed = log_text.count("resumes RunPod job")
+        report.kills_in_model_calls = kills_in_model_calls
+        report.submit_window_exits = sum(1 for code in exits if code == FAULT_EXIT_CODE)
         report.server_restarts = server_restarts if server else 0
         services.close()
     return report
+
+
+async def _restart_on_exit(worker: WorkerProcess, lock: asyncio.Lock, exits: list[int]) -> None:
+    """Start the worker again whenever it ended by itself, noting how it ended."""
+    while True:
+        async with lock:
+            code = worker.exited_with()
+            if code is not None:
+                exits.append(code)
+                worker.start()
+        await asyncio.sleep(0.05)
+
+
+async def _wait_model_call(http: httpx.AsyncClient, settings: Settings, deadline: float) -> bool:
+    """Wait until the endpoint runs a job (a model call is in flight); False at the deadline."""
+    path = f"/v2/{settings.runpod_endpoint_id}/health"
+    headers = {"Authorization": f"Bearer {settings.runpod_api_key}"}
+    while time.monotonic() < deadline:
+        health = (await http.get(path, headers=headers)).json()
+        if health["jobs"]["inProgress"] > 0:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 async def _wait_final(services: Services, job_ids: list[str], deadline: float) -> dict[str, str]:
@@ -222,6 +282,8 @@ def _report(
             .group_by(col(CreditEntry.job_id))
         ).all()
     submitted: dict[str, int] = stats.get("submitted_by_ref", {})
+    executed: dict[str, int] = stats.get("model_executions_by_ref", {})
+    duplicates = [a for a in services.model_runs.attempts(job_ids) if a.duplicate]
     charged_completed = 2 * counts["completed"]
     actual = services.credits.balance(user_id)
     return ChaosReport(
@@ -235,6 +297,12 @@ def _report(
         double_charges=sum(1 for _job, n in reserves if n > 1),
         double_submissions=sum(1 for job_id in job_ids if submitted.get(job_id, 0) > 1),
         model_calls_resumed=0,
+        kills_in_model_calls=0,
+        submit_window_exits=0,
+        model_executions=sum(executed.get(job_id, 0) for job_id in job_ids),
+        second_model_executions=sum(1 for job_id in job_ids if executed.get(job_id, 0) > 1),
+        duplicate_runs=len(duplicates),
+        duplicate_gpu_ms=sum(a.execution_ms or 0 for a in duplicates),
         ledger_consistent=services.credits.check_consistency([user_id]) == [],
         credits_expected=credits - charged_completed,
         credits_actual=actual,
