@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +15,6 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from heirloom.config import Settings
 from heirloom.domain.errors import StorageUnavailable
@@ -31,29 +29,6 @@ from heirloom.services.storage import (
 )
 
 KEY = job_key("u1", "j1", "original", "jpg")
-
-
-@pytest.fixture(scope="session")
-def aws_credentials() -> Iterator[None]:
-    """Dummy credentials, and no user AWS config leaking into the tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_CONFIG_FILE", os.devnull)
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            mp.delenv(name, raising=False)
-        yield
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint(aws_credentials: None) -> Iterator[str]:
-    """A moto S3 server on a free loopback port for the whole session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def _s3_storage(endpoint: str) -> S3Storage:

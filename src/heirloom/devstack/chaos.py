@@ -52,6 +52,7 @@ class ChaosReport:
     lost_jobs: int
     double_charges: int
     double_submissions: int
+    submissions: int
     model_calls_resumed: int
     kills_in_model_calls: int
     submit_window_exits: int
@@ -296,6 +297,7 @@ def _report(
         lost_jobs=len(job_ids) - counts["completed"] - counts["failed"] - counts["cancelled"],
         double_charges=sum(1 for _job, n in reserves if n > 1),
         double_submissions=sum(1 for job_id in job_ids if submitted.get(job_id, 0) > 1),
+        submissions=sum(submitted.get(job_id, 0) for job_id in job_ids),
         model_calls_resumed=0,
         kills_in_model_calls=0,
         submit_window_exits=0,

@@ -272,17 +272,20 @@ class _Endpoint:
         self, job: _Job, started_at: float
     ) -> tuple[RunPodStatus | None, dict[str, Any] | None, str | None]:
         deadline = started_at + job.policy.execution_timeout_ms / 1000
-        if not self._simulate_gpu_time(job, deadline):
-            if time.monotonic() >= deadline:
-                return RunPodStatus.TIMED_OUT, None, None
-            return None, None, None
-        if job.injected is RunPodStatus.FAILED:
-            return RunPodStatus.FAILED, None, "injected fault: the worker failed this job"
-        if job.injected is RunPodStatus.TIMED_OUT:
+        if job.injected in (RunPodStatus.FAILED, RunPodStatus.TIMED_OUT):
+            # The injected ending comes after the GPU time, without running the handler.
+            if not self._simulate_gpu_time(job, deadline):
+                return self._interrupted(deadline)
+            if job.injected is RunPodStatus.FAILED:
+                return RunPodStatus.FAILED, None, "injected fault: the worker failed this job"
             return RunPodStatus.TIMED_OUT, None, None
+        # The simulated GPU time is the model's: a handler run that stops before the model
+        # (bad input, a claimed job) takes none of it.
+        engine = _CountedEngine(self._engine, lambda: self._model_call(job, deadline))
         try:
-            engine = _CountedEngine(self._engine, lambda: self._count_execution(job))
             output = run_job({"id": job.id, "input": job.input}, engine, self._storage)
+        except _Interrupted:
+            return self._interrupted(deadline)
         except Exception as exc:  # RunPod turns any handler exception into a FAILED job.
             return RunPodStatus.FAILED, None, f"handler: {type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
@@ -291,6 +294,20 @@ class _Endpoint:
         if error is not None:
             return RunPodStatus.FAILED, None, str(error)
         return RunPodStatus.COMPLETED, output, None
+
+    @staticmethod
+    def _interrupted(
+        deadline: float,
+    ) -> tuple[RunPodStatus | None, dict[str, Any] | None, str | None]:
+        if time.monotonic() >= deadline:
+            return RunPodStatus.TIMED_OUT, None, None
+        return None, None, None
+
+    def _model_call(self, job: _Job, deadline: float) -> None:
+        """Count a model execution and spend its simulated GPU time."""
+        self._count_execution(job)
+        if not self._simulate_gpu_time(job, deadline):
+            raise _Interrupted()
 
     def _count_execution(self, job: _Job) -> None:
         job_ref = job.input.get("job_ref")
@@ -307,8 +324,12 @@ class _Endpoint:
         return time.monotonic() < deadline
 
 
+class _Interrupted(Exception):
+    """The simulated model call stopped: cancelled, timed out or shutting down."""
+
+
 class _CountedEngine:
-    """An engine that reports each model run: what the exactly-once guarantee counts."""
+    """An engine whose every model run first calls `on_apply` (counting, simulated GPU time)."""
 
     def __init__(self, engine: Engine, on_apply: Callable[[], None]) -> None:
         self._engine = engine
