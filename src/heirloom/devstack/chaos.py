@@ -204,9 +204,11 @@ async def run_chaos(
             rng.shuffle(disruptions)
             async with httpx.AsyncClient(base_url=runpod_url, timeout=10) as http:
                 for target in disruptions:
-                    await asyncio.sleep(rng.uniform(0.5, 2.5))
+                    await asyncio.sleep(rng.uniform(0.3, 1.5))
                     if target == "worker":
-                        in_model_call = await _wait_model_call(http, endpoint_settings, deadline)
+                        in_model_call = await _wait_model_call(
+                            http, endpoint_settings, services, job_ids, deadline
+                        )
                         async with lock:
                             worker.kill()
                             kills_in_model_calls += in_model_call
@@ -242,25 +244,49 @@ async def _restart_on_exit(worker: WorkerProcess, lock: asyncio.Lock, exits: lis
         await asyncio.sleep(0.05)
 
 
-async def _wait_model_call(http: httpx.AsyncClient, settings: Settings, deadline: float) -> bool:
-    """Wait until the endpoint runs a job (a model call is in flight); False at the deadline."""
+async def _wait_model_call(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    services: Services,
+    job_ids: list[str],
+    deadline: float,
+) -> bool:
+    """Wait until the endpoint runs a job (a model call is in flight).
+
+    False when every job has finished or at the deadline: the kill then lands outside.
+    """
     path = f"/v2/{settings.runpod_endpoint_id}/health"
     headers = {"Authorization": f"Bearer {settings.runpod_api_key}"}
+    polls = 0
     while time.monotonic() < deadline:
         health = (await http.get(path, headers=headers)).json()
         if health["jobs"]["inProgress"] > 0:
             return True
+        polls += 1
+        if polls % 20 == 0 and _all_final(await _statuses(services, job_ids)):
+            return False
         await asyncio.sleep(0.05)
     return False
 
 
-async def _wait_final(services: Services, job_ids: list[str], deadline: float) -> dict[str, str]:
-    while True:
+async def _statuses(services: Services, job_ids: list[str]) -> dict[str, str]:
+    def read() -> dict[str, str]:
         with services.db.session() as session:
             rows = session.exec(select(Job.id, Job.status).where(col(Job.id).in_(job_ids)))
-            statuses = {job_id: status for job_id, status in rows}
-        finished = [s for s in statuses.values() if s in ("completed", "failed", "cancelled")]
-        if len(finished) == len(job_ids) or time.monotonic() > deadline:
+            return {job_id: status for job_id, status in rows}
+
+    statuses = await asyncio.to_thread(read)
+    return {job_id: statuses.get(job_id, "missing") for job_id in job_ids}
+
+
+def _all_final(statuses: dict[str, str]) -> bool:
+    return all(s in ("completed", "failed", "cancelled") for s in statuses.values())
+
+
+async def _wait_final(services: Services, job_ids: list[str], deadline: float) -> dict[str, str]:
+    while True:
+        statuses = await _statuses(services, job_ids)
+        if _all_final(statuses) or time.monotonic() > deadline:
             return statuses
         await asyncio.sleep(0.25)
 
