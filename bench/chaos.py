@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--model-ms", type=int, default=1500)
+    parser.add_argument("--gpus", type=int, default=1, help="simulated GPU workers")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--exit-after-submit",
@@ -60,6 +61,7 @@ def main() -> None:
                     jobs=args.jobs,
                     kills=args.kills,
                     model_ms=args.model_ms,
+                    gpus=args.gpus,
                     seed=args.seed,
                     exit_after_submit=args.exit_after_submit,
                     timeout_s=600 if args.exit_after_submit else 180,

@@ -67,6 +67,10 @@ class ChaosReport:
     statuses: dict[str, int] = field(default_factory=dict)
 
 
+# What `heirloom worker` logs once its workers poll (heirloom.worker.main).
+_READY_LINE = "worker polling"
+
+
 def chaos_settings(home: Path, temporal_address: str, namespace: str) -> Settings:
     """Short timeouts so a killed worker's activities are retried within seconds."""
     rules = DEFAULT_TIER_RULES[Tier.PAID].model_copy(update={"model_attempts": 10})
@@ -107,8 +111,10 @@ class WorkerProcess:
         self.settings = settings
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
     def start(self) -> None:
+        self.starts += 1
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "heirloom.cli", "worker", "--tiers", "paid"],
@@ -117,6 +123,12 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    def ready(self) -> bool:
+        """Whether the latest start has reached polling its task queues."""
+        if not self.log.exists():
+            return False
+        return self.log.read_text(errors="replace").count(_READY_LINE) >= self.starts
 
     def exited_with(self) -> int | None:
         """The exit status if the process ended by itself, else None."""
@@ -147,11 +159,15 @@ async def run_chaos(
     server: TemporalDevServer | None = None,
     server_restarts: int = 0,
     model_ms: int = 1500,
+    gpus: int = 1,
     seed: int = 7,
     timeout_s: float = 180.0,
     exit_after_submit: bool = False,
 ) -> ChaosReport:
     """Submit `jobs` paid jobs, SIGKILL the worker `kills` times during model calls, report.
+
+    The endpoint runs `gpus` jobs at a time for `model_ms` each; one GPU keeps model calls in
+    flight for `jobs * model_ms`, long enough for every kill to find one.
 
     With `exit_after_submit` every job's first model attempt ends its worker process inside
     the submit window; the worker then runs one activity at a time, so each exit hits one job.
@@ -165,7 +181,7 @@ async def run_chaos(
     endpoint_settings = Settings(
         home=home,
         runpod_api_key="chaos-key",
-        devstack_runpod_workers=4,
+        devstack_runpod_workers=gpus,
         faults=FaultSettings(execution_ms=model_ms),
     )
     with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
@@ -204,10 +220,10 @@ async def run_chaos(
             rng.shuffle(disruptions)
             async with httpx.AsyncClient(base_url=runpod_url, timeout=10) as http:
                 for target in disruptions:
-                    await asyncio.sleep(rng.uniform(0.3, 1.5))
+                    await asyncio.sleep(rng.uniform(0.1, 0.6))
                     if target == "worker":
                         in_model_call = await _wait_model_call(
-                            http, endpoint_settings, services, job_ids, deadline
+                            http, worker, services, job_ids, deadline
                         )
                         async with lock:
                             worker.kill()
@@ -246,25 +262,27 @@ async def _restart_on_exit(worker: WorkerProcess, lock: asyncio.Lock, exits: lis
 
 async def _wait_model_call(
     http: httpx.AsyncClient,
-    settings: Settings,
+    worker: WorkerProcess,
     services: Services,
     job_ids: list[str],
     deadline: float,
 ) -> bool:
-    """Wait until the endpoint runs a job (a model call is in flight).
+    """Wait until the running worker polls a job the endpoint is running: a model call in flight.
 
-    False when every job has finished or at the deadline: the kill then lands outside.
+    False when every job has finished or at the deadline: the kill then lands outside one.
     """
-    path = f"/v2/{settings.runpod_endpoint_id}/health"
-    headers = {"Authorization": f"Bearer {settings.runpod_api_key}"}
-    polls = 0
+    baseline: int | None = None
+    checks = 0
     while time.monotonic() < deadline:
-        health = (await http.get(path, headers=headers)).json()
-        if health["jobs"]["inProgress"] > 0:
-            return True
-        polls += 1
-        if polls % 20 == 0 and _all_final(await _statuses(services, job_ids)):
+        checks += 1
+        if checks % 20 == 0 and _all_final(await _statuses(services, job_ids)):
             return False
+        if worker.ready():
+            polls: int = (await http.get("/_admin/stats")).json()["in_progress_polls"]
+            if baseline is None:
+                baseline = polls
+            elif polls >= baseline + 2:
+                return True
         await asyncio.sleep(0.05)
     return False
 

@@ -172,7 +172,11 @@ class _Endpoint:
 
     def status(self, job_id: str) -> dict[str, Any]:
         with self._lock:
-            return self._find(job_id).to_status(time.monotonic())
+            job = self._find(job_id)
+            if job.status is RunPodStatus.IN_PROGRESS:
+                # Someone is waiting on a running model call: what chaos kills aim at.
+                self._stats["in_progress_polls"] += 1
+            return job.to_status(time.monotonic())
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -210,6 +214,7 @@ class _Endpoint:
                 "submitted_by_ref": dict(self._submitted_by_ref),
                 "model_executions": sum(self._executed_by_ref.values()),
                 "model_executions_by_ref": dict(self._executed_by_ref),
+                "in_progress_polls": self._stats["in_progress_polls"],
                 "cancelled": self._stats[RunPodStatus.CANCELLED],
                 "completed": self._stats[RunPodStatus.COMPLETED],
                 "failed": self._stats[RunPodStatus.FAILED],
