@@ -3,6 +3,7 @@ URLs (moto server) or inline base64, through the local RunPod endpoint running t
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tempfile
@@ -16,16 +17,24 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from PIL import Image
+from temporalio.client import Client
 
+from heirloom.api.submissions import Submitter
 from heirloom.config import Settings
+from heirloom.db import migrate
 from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.serving import serve_app
+from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.errors import ModelFailed
 from heirloom.domain.messages import JobRef, ModelRequest
+from heirloom.domain.tiers import Tier
+from heirloom.services.context import Services
 from heirloom.services.model_transfer import ModelTransfer
 from heirloom.services.runpod_client import RunPodJobState, RunPodService
 from heirloom.services.storage import LocalStorage, S3Storage, job_key, make_storage
-from tests.support import photo_bytes
+from heirloom.worker.main import WorkerThread
+from tests.conftest import CHAOS_NAMESPACE
+from tests.support import FINAL_STATUSES, photo_bytes
 
 API_KEY = "transfer-key"
 
@@ -172,3 +181,61 @@ def test_an_input_above_the_inline_limit_without_s3_is_refused(tmp_path: Path) -
 
     with pytest.raises(ModelFailed, match="above the inline limit"):
         ModelTransfer(storage, settings).payload(request, generation=0)
+
+
+def test_a_job_on_s3_runs_end_to_end_with_its_images_through_presigned_urls(
+    s3_endpoint: str,
+    tmp_path: Path,
+    temporal_server: TemporalDevServer,
+    endpoint: tuple[RunPodService, httpx.Client],
+) -> None:
+    _, admin = endpoint
+    settings = s3_settings(
+        s3_endpoint,
+        tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'heirloom.db'}",
+        temporal_address=temporal_server.address,
+        temporal_namespace=CHAOS_NAMESPACE,
+        runpod_api_key=API_KEY,
+        runpod_base_url=f"{str(admin.base_url).rstrip('/')}/v2",
+        runpod_poll_interval_s=0.1,
+        runpod_inline_max_bytes=4096,
+        worker_tiers=[Tier.PAID],
+    )
+    migrate.upgrade(settings.resolved_database_url)
+    services = Services.build(settings)
+    assert isinstance(services.storage, S3Storage)
+    services.storage.ensure_bucket()
+    user = services.accounts.create(email="s3@example.com", tier=Tier.PAID, credits=10).user
+
+    async def submit() -> str:
+        client = await Client.connect(temporal_server.address, namespace=CHAOS_NAMESPACE)
+        submission = await Submitter(services, client).submit(
+            user, data=photo_bytes(640, 480), operations="restore", idempotency_key=None
+        )
+        return submission.job.id
+
+    try:
+        with WorkerThread(services):
+            job_id = asyncio.run(submit())
+            deadline = time.monotonic() + 60
+            while (job := services.jobs.get(job_id)).status not in FINAL_STATUSES:
+                assert time.monotonic() < deadline, f"job {job_id} stuck at {job.stage}"
+                time.sleep(0.1)
+        input_key = job_key(user.id, job_id, "input", "jpg")
+        assert job.status == "completed", job.error_message
+        assert services.storage.size(input_key) > settings.runpod_inline_max_bytes
+        assert job.result_key is not None
+        assert Image.open(io.BytesIO(services.storage.get(job.result_key))).size == (640, 480)
+        claim = json.loads(services.storage.get(f"users/{user.id}/jobs/{job_id}/claims/0.json"))
+        assert claim["runpod_job_id"] == job.runpod_job_id
+        stats = admin.get("/_admin/stats").json()
+        assert stats["model_executions_by_ref"] == {job_id: 1}
+        [attempt] = services.model_runs.attempts([job_id])
+        assert (attempt.runpod_job_id, attempt.status, attempt.duplicate) == (
+            job.runpod_job_id,
+            "COMPLETED",
+            False,
+        )
+    finally:
+        services.close()
