@@ -204,16 +204,25 @@ async def run_chaos(
             client = await Client.connect(temporal_address, namespace=namespace)
             worker.start()
             submitter = Submitter(services, client)
-            submissions = await asyncio.gather(
-                *(
-                    submitter.submit(
-                        user, data=photo, operations="restore", idempotency_key=f"chaos-{i}"
-                    )
-                    for i in range(jobs)
-                )
-            )
-            job_ids = [s.job.id for s in submissions]
             deadline = started + timeout_s
+            # One batch of jobs per worker life, each submitted to a worker that polls, so
+            # every kill finds fresh model calls however slowly the worker restarts.
+            batches = _batches(jobs, kills + 1)
+            job_ids: list[str] = []
+
+            async def submit_batch() -> None:
+                first = len(job_ids)
+                submissions = await asyncio.gather(
+                    *(
+                        submitter.submit(
+                            user, data=photo, operations="restore", idempotency_key=f"chaos-{i}"
+                        )
+                        for i in range(first, first + batches.pop(0))
+                    )
+                )
+                job_ids.extend(s.job.id for s in submissions)
+
+            await submit_batch()
             lock = asyncio.Lock()
             supervisor = asyncio.create_task(_restart_on_exit(worker, lock, exits))
             disruptions = ["worker"] * kills + ["server"] * (server_restarts if server else 0)
@@ -230,6 +239,8 @@ async def run_chaos(
                             kills_in_model_calls += in_model_call
                             await asyncio.sleep(rng.uniform(0.0, 0.5))
                             worker.start()
+                        await _wait_ready(worker, deadline)
+                        await submit_batch()
                     elif server is not None:
                         await asyncio.to_thread(server.stop)
                         await asyncio.to_thread(server.start)
@@ -247,6 +258,19 @@ async def run_chaos(
         report.server_restarts = server_restarts if server else 0
         services.close()
     return report
+
+
+def _batches(jobs: int, count: int) -> list[int]:
+    """`jobs` split into `count` batch sizes as even as can be, the larger ones first."""
+    size, extra = divmod(jobs, count)
+    return [size + (1 if i < extra else 0) for i in range(count)]
+
+
+async def _wait_ready(worker: WorkerProcess, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if worker.ready():
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _restart_on_exit(worker: WorkerProcess, lock: asyncio.Lock, exits: list[int]) -> None:
