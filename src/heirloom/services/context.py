@@ -10,6 +10,7 @@ from heirloom.services.accounts import Accounts
 from heirloom.services.credits import CreditManager
 from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
+from heirloom.services.model_runs import ModelRuns
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
 from heirloom.services.storage import Storage, make_storage
@@ -28,6 +29,7 @@ class Services:
     runpod: RunPodService
     settlement: Settlement
     gpu_queue: GpuQueue
+    model_runs: ModelRuns
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -50,6 +52,7 @@ class Services:
                 pool_size=settings.gpu_pool_size,
                 default_model_s=settings.gpu_default_model_s,
             ),
+            model_runs=ModelRuns(db),
         )
 
     def close(self) -> None:
