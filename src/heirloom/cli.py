@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     api.set_defaults(run=_api)
 
     worker = commands.add_parser("worker", help="run Temporal workers for tier task queues")
-    worker.add_argument("--tiers", help="comma-separated tiers (default: all)")
+    worker.add_argument(
+        "--tiers", help="comma-separated tiers (default: all; none: only the GPU and ops queues)"
+    )
     worker.add_argument(
         "--gpu-slots",
         type=int,
@@ -131,7 +133,12 @@ def _api(_args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from heirloom.worker.main import run_worker
 
-    tiers = [Tier(t.strip()) for t in args.tiers.split(",")] if args.tiers else None
+    # `--tiers none`: no tier queues, e.g. a process that only runs model steps (--gpu-slots).
+    tiers = (
+        [Tier(t.strip()) for t in args.tiers.split(",") if t.strip() != "none"]
+        if args.tiers
+        else None
+    )
     settings = Settings()
     if args.gpu_slots is not None:
         settings = settings.model_copy(update={"worker_gpu_slots": args.gpu_slots})

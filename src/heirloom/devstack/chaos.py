@@ -110,9 +110,12 @@ def _worker_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """`heirloom worker` as a child process that can be killed without warning."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, queues: tuple[str, ...] = ("--tiers", "paid")
+    ) -> None:
         self.settings = settings
         self.log = log
+        self.queues = queues
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -120,7 +123,7 @@ class WorkerProcess:
         self.starts += 1
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "heirloom.cli", "worker", "--tiers", "paid"],
+                [sys.executable, "-m", "heirloom.cli", "worker", *self.queues],
                 env=_worker_env(self.settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -198,6 +201,15 @@ async def run_chaos(
         migrate.upgrade(settings.resolved_database_url)
         services = Services.build(settings)
         worker = WorkerProcess(settings, home / "worker.log")
+        # The submit-window exit takes down whatever else its process runs: there, model steps
+        # get a process of their own (as a GPU worker would be deployed) beside a steady one
+        # for the CPU steps, so the exits hit model calls only.
+        cpu_worker = None
+        if exit_after_submit:
+            worker.queues = ("--tiers", "none", "--gpu-slots", "1")
+            cpu_worker = WorkerProcess(
+                settings, home / "cpu-worker.log", ("--tiers", "paid", "--gpu-slots", "0")
+            )
         supervisor: asyncio.Task[None] | None = None
         exits: list[int] = []
         kills_in_model_calls = 0
@@ -208,6 +220,9 @@ async def run_chaos(
             ).user
             client = await Client.connect(temporal_address, namespace=namespace)
             worker.start()
+            if cpu_worker is not None:
+                cpu_worker.start()
+                await _wait_ready(cpu_worker, started + timeout_s)
             submitter = Submitter(services, client)
             deadline = started + timeout_s
             # One batch of jobs per worker life, each submitted to a worker that polls, so
@@ -255,6 +270,8 @@ async def run_chaos(
             if supervisor is not None:
                 supervisor.cancel()
             worker.stop()
+            if cpu_worker is not None:
+                cpu_worker.stop()
         log_text = worker.log.read_text(errors="replace")
         report = _report(services, user.id, job_ids, statuses, stats, credits, kills, started)
         report.model_calls_resumed = log_text.count("resumes RunPod job")

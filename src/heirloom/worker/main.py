@@ -104,7 +104,7 @@ def build_workers(
 
 async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) -> None:
     """Poll the tiers' task queues until SIGINT or SIGTERM, then drain and stop."""
-    tiers = list(tiers or settings.worker_tiers)
+    tiers = list(settings.worker_tiers if tiers is None else tiers)
     client = await connect(settings)
     services = Services.build(settings, pool_size=settings.worker_db_pool_size)
     if settings.schedules_enabled:
