@@ -279,6 +279,9 @@ async def test_a_model_that_never_finishes_times_out_after_the_tiers_attempts(
         assert jobs.attempts(ending.job_id, "run_model") == tier_attempts(jobs, tier)
         assert jobs.model_submissions(ending.job_id) == 1  # retries resumed the same RunPod job
         assert ledger_rows(jobs.services, ending.job_id) == [("refund", 2), ("reserve", -2)]
+        # The compensation stops the GPU job the last timed-out attempt left running.
+        assert job.runpod_job_id is not None
+        assert jobs.services.runpod.status(job.runpod_job_id).status == "CANCELLED"
 
 
 async def test_a_stalled_attempt_times_out_on_heartbeats_and_the_retry_resumes_its_job(

@@ -44,7 +44,7 @@ from heirloom.services.jobs import ResultKeys
 from heirloom.services.model_runs import AttemptRecord
 from heirloom.services.model_transfer import ModelTransfer
 from heirloom.services.runpod_client import RunPodJobState
-from heirloom.services.settlement import remove_partial_outputs
+from heirloom.services.settlement import remove_partial_outputs, stop_gpu_job
 from heirloom.services.storage import job_key
 
 log = logging.getLogger(__name__)
@@ -239,6 +239,8 @@ class RestorationActivities:
         row = self.services.jobs.find(job.job_id)
         if row is not None and row.status == JobStatus.COMPLETED:
             return
+        if row is not None:
+            stop_gpu_job(self.services.runpod, job.job_id, row.runpod_job_id)
         remove_partial_outputs(self.services.storage, job.user_id, job.job_id)
 
     @activity.defn

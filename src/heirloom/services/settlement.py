@@ -32,6 +32,19 @@ def remove_partial_outputs(storage: Storage, user_id: str, job_id: str) -> None:
             storage.delete(job_key(user_id, job_id, kind, ext))
 
 
+def stop_gpu_job(runpod: RunPodService, job_id: str, runpod_job_id: str | None) -> None:
+    """Cancel a job's RunPod job if it has one; one that has ended is left as it is.
+
+    Nobody will collect its result, and a model step that timed out leaves it running.
+    """
+    if runpod_job_id is None:
+        return
+    try:
+        runpod.cancel(runpod_job_id)
+    except HeirloomError as err:
+        log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
+
+
 @dataclass(frozen=True)
 class Settled:
     """What settling one job did; `refunded` is 0 when nothing was owed or it was paid before."""
@@ -57,12 +70,7 @@ class Settlement:
         job = self.jobs.find(job_id)
         if job is None or JobStatus(job.status).is_final:
             return Settled(job_id=job_id, refunded=0, ended=False)
-        if job.runpod_job_id is not None:
-            # A terminated run leaves its GPU job running; nobody will collect its result.
-            try:
-                self.runpod.cancel(job.runpod_job_id)
-            except HeirloomError as err:
-                log.warning("job %s: cancelling RunPod job failed: %s", job_id, err)
+        stop_gpu_job(self.runpod, job_id, job.runpod_job_id)
         refund = self.credits.refund(job_id, f"job {job_id} interrupted")
         remove_partial_outputs(self.storage, job.user_id, job_id)
         self.jobs.finish_unsuccessfully(
