@@ -14,7 +14,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 import heirloom
-from heirloom.api.routes import admin, jobs, me, pricing
+from heirloom.api import contract, security
+from heirloom.api.abuse import AbuseObserver
+from heirloom.api.ratelimit import RateLimitMiddleware
+from heirloom.api.routes import abuse, admin, jobs, keys, me, pricing
 from heirloom.config import Settings
 from heirloom.domain.errors import HeirloomError, ImageTooLarge, InternalError
 from heirloom.services.context import Services
@@ -68,10 +71,17 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(AbuseObserver)
+    app.add_middleware(RateLimitMiddleware)
+    security.install_cors(app, settings.cors_allow_origins)
+    app.add_middleware(security.SecurityHeaders)
     app.include_router(jobs.router)
     app.include_router(me.router)
+    app.include_router(keys.router)
     app.include_router(pricing.router)
     app.include_router(admin.router)
+    app.include_router(keys.admin_router)
+    app.include_router(abuse.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -91,14 +101,18 @@ def create_app(
         return JSONResponse({"error": body}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not_found" if exc.status_code == 404 else "http_error"
         body = {"code": code, "message": str(exc.detail)}
-        return JSONResponse({"error": body}, status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = security.allowed_methods(app, request.scope)
+        return JSONResponse({"error": body}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse({"error": InternalError().to_dict()}, status_code=500)
 
+    contract.declare_errors(app)
     return app

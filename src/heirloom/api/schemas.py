@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +14,18 @@ from heirloom.domain.tiers import Tier
 class ErrorBody(BaseModel):
     code: str
     message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. rate_limited")
+    message: str = Field(description="plain-language explanation for a person")
+    details: dict[str, Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The one body of every error answer."""
+
+    error: ErrorInfo
 
 
 class JobOut(BaseModel):
@@ -106,6 +119,8 @@ class TierOut(BaseModel):
     storage_days: int | None
     daily_job_limit: int | None
     model_attempts: int
+    max_active_jobs: int | None
+    rate_limit: str
 
 
 class PricingOut(BaseModel):
@@ -150,3 +165,44 @@ class GrantIn(BaseModel):
 class GrantOut(BaseModel):
     entry: LedgerLineOut
     balance: int
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="what the key is for")
+
+
+class KeyOut(BaseModel):
+    """An API key as its owner sees it: a name and a visible prefix, never the key."""
+
+    id: str
+    name: str
+    prefix: str = Field(description="the key's first characters, as logs show it")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+class KeyCreated(KeyOut):
+    api_key: str = Field(description="shown once; store it now")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+class AbuseSignalOut(BaseModel):
+    id: int
+    kind: str
+    key_id: str | None
+    user_id: str | None
+    address: str | None
+    observed: int
+    threshold: str
+    suspended: bool
+    created_at: datetime
+
+
+class AbuseSignalPage(BaseModel):
+    signals: list[AbuseSignalOut]
+    next_before_id: int | None

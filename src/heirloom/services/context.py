@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from heirloom.config import Settings
 from heirloom.db.engine import Database
+from heirloom.services.abuse import AbuseMonitor
 from heirloom.services.accounts import Accounts
+from heirloom.services.api_keys import ApiKeys
 from heirloom.services.credits import CreditManager
 from heirloom.services.jobs import JobStore
+from heirloom.services.limits import RateLimiter
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.storage import Storage, make_storage
 
@@ -24,19 +27,31 @@ class Services:
     jobs: JobStore
     storage: Storage
     runpod: RunPodService
+    keys: ApiKeys
+    limiter: RateLimiter
+    abuse: AbuseMonitor
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
         db = Database(settings.resolved_database_url, pool_size=pool_size)
         credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
+        keys = ApiKeys(
+            db,
+            max_per_user=settings.max_api_keys_per_user,
+            touch_interval_s=settings.api_key_touch_interval_s,
+        )
+        limiter = RateLimiter.from_settings(settings)
         return cls(
             settings=settings,
             db=db,
             credits=credits,
-            accounts=Accounts(db, credits),
+            accounts=Accounts(db, credits, keys),
             jobs=JobStore(db),
             storage=make_storage(settings),
             runpod=RunPodService.from_settings(settings),
+            keys=keys,
+            limiter=limiter,
+            abuse=AbuseMonitor(db, keys, limiter, settings),
         )
 
     def close(self) -> None:

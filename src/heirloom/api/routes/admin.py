@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Header, Path, status
 
+from heirloom.api.contract import errors
 from heirloom.api.deps import AdminUser, ServicesDep
 from heirloom.api.schemas import (
     GrantIn,
@@ -20,17 +21,21 @@ from heirloom.domain.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
+UserId = Annotated[str, Path(min_length=1, max_length=32)]
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
+
+@router.post(
+    "/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated, responses=errors(409)
+)
 def create_user(body: UserCreate, _admin: AdminUser, services: ServicesDep) -> UserCreated:
     """Create a user; the API key in the answer is shown this once."""
     account = services.accounts.create(email=body.email, tier=body.tier, credits=body.credits)
     return UserCreated(**UserOut.from_user(account.user).model_dump(), api_key=account.api_key)
 
 
-@router.post("/users/{user_id}/credits", response_model=GrantOut)
+@router.post("/users/{user_id}/credits", response_model=GrantOut, responses=errors(409))
 def grant_credits(
-    user_id: str,
+    user_id: UserId,
     body: GrantIn,
     _admin: AdminUser,
     services: ServicesDep,
@@ -45,6 +50,6 @@ def grant_credits(
 
 @router.patch("/users/{user_id}", response_model=UserOut)
 def update_user(
-    user_id: str, body: UserUpdate, _admin: AdminUser, services: ServicesDep
+    user_id: UserId, body: UserUpdate, _admin: AdminUser, services: ServicesDep
 ) -> UserOut:
     return UserOut.from_user(services.accounts.set_tier(user_id, body.tier))
