@@ -75,13 +75,18 @@ def create_app(
     app.add_middleware(RateLimitMiddleware)
     security.install_cors(app, settings.cors_allow_origins)
     app.add_middleware(security.SecurityHeaders)
-    app.include_router(jobs.router)
-    app.include_router(me.router)
-    app.include_router(keys.router)
-    app.include_router(pricing.router)
-    app.include_router(admin.router)
-    app.include_router(keys.admin_router)
-    app.include_router(abuse.router)
+    routers = [
+        jobs.router,
+        me.router,
+        keys.router,
+        pricing.router,
+        admin.router,
+        keys.admin_router,
+        abuse.router,
+    ]
+    contract.declare_errors(routers)
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -105,8 +110,9 @@ def create_app(
         code = "not_found" if exc.status_code == 404 else "http_error"
         body = {"code": code, "message": str(exc.detail)}
         headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = security.allowed_methods(app, request.scope)
+        allow = security.allowed_methods(app, request.url.path) if exc.status_code == 405 else None
+        if allow:
+            headers["Allow"] = allow
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
@@ -114,5 +120,5 @@ def create_app(
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse({"error": InternalError().to_dict()}, status_code=500)
 
-    contract.declare_errors(app)
+    contract.declare_errors([app.router])
     return app

@@ -8,11 +8,11 @@ route does (402, 409, ...) are declared on the route with `errors(...)`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
@@ -78,9 +78,13 @@ def statuses_of(route: APIRoute) -> set[int]:
     return statuses
 
 
-def declare_errors(app: FastAPI) -> None:
-    """Add the derived error statuses to every route's OpenAPI responses."""
-    for route in app.routes:
+def declare_errors(routers: Iterable[APIRouter]) -> None:
+    """Add the derived error statuses to the OpenAPI responses of every route of `routers`.
+
+    Run on each router before the app includes it (FastAPI builds the included routes from
+    the router's own); repeating it is harmless.
+    """
+    for route in (route for router in routers for route in router.routes):
         if not isinstance(route, APIRoute):
             continue
         for status in statuses_of(route):

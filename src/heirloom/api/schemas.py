@@ -16,6 +16,10 @@ class ErrorBody(BaseModel):
     message: str
 
 
+# Credits granted at once; keeps balances far inside the database's integer range.
+MAX_GRANT = 1_000_000
+
+
 class ErrorInfo(BaseModel):
     code: str = Field(description="stable machine-readable code, e.g. rate_limited")
     message: str = Field(description="plain-language explanation for a person")
@@ -132,7 +136,7 @@ class PricingOut(BaseModel):
 class UserCreate(BaseModel):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)
     tier: Tier = Tier.FREE
-    credits: int = Field(default=0, ge=0)
+    credits: int = Field(default=0, ge=0, le=MAX_GRANT, strict=True)
 
 
 class UserOut(BaseModel):
@@ -158,7 +162,7 @@ class UserUpdate(BaseModel):
 
 
 class GrantIn(BaseModel):
-    amount: int = Field(gt=0)
+    amount: int = Field(gt=0, le=MAX_GRANT, strict=True)
     reason: str = Field(min_length=1, max_length=200)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # What a browser may do with any answer: never sniff a type, never frame it, send no referrer.
@@ -57,12 +57,11 @@ def install_cors(app: FastAPI, allow_origins: list[str]) -> None:
     )
 
 
-def allowed_methods(app: FastAPI, scope: Scope) -> str:
-    """Every method some route answers at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**scope, "method": "GET"})
-        route_methods = getattr(route, "methods", None)
-        if match is not Match.NONE and route_methods:
-            methods.update(route_methods)
-    return ", ".join(sorted(methods))
+def allowed_methods(app: FastAPI, path: str) -> str | None:
+    """Every method the OpenAPI document names for this path (Starlette names only the first
+    matching route's); None for a path the document does not describe."""
+    for template, operations in app.openapi()["paths"].items():
+        regex, _, _ = compile_path(template)
+        if regex.match(path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return None

@@ -17,7 +17,6 @@ from heirloom.api.schemas import (
     UserOut,
     UserUpdate,
 )
-from heirloom.domain.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -39,11 +38,9 @@ def grant_credits(
     body: GrantIn,
     _admin: AdminUser,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=150)],
 ) -> GrantOut:
     """Grant credits once per Idempotency-Key; a repeat returns the first grant."""
-    if not idempotency_key:
-        raise InvalidRequest("Granting credits needs an Idempotency-Key header.")
     line = services.credits.grant(user_id, body.amount, body.reason, idempotency_key)
     return GrantOut(entry=LedgerLineOut(**vars(line)), balance=services.credits.balance(user_id))
 
