@@ -59,7 +59,7 @@ def list_jobs(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobList:
     jobs = services.jobs.list_owned(user.id, limit=limit, offset=offset)
     return JobList(jobs=[JobOut.from_job(job) for job in jobs], limit=limit, offset=offset)

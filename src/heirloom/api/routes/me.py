@@ -37,7 +37,7 @@ def credit_history(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> LedgerPage:
     """Ledger rows, newest first; pass `next_before_id` back as `before_id` for the next page."""
     lines = services.credits.history(user.id, limit=limit, before_id=before_id)
