@@ -5,10 +5,16 @@ from __future__ import annotations
 import io
 import random
 import time
+import uuid
 from typing import Any
 
 import httpx
 from PIL import Image, ImageDraw
+
+from heirloom.domain.tiers import Tier
+from heirloom.services.context import Services
+from heirloom.services.credits import NewJob
+from heirloom.services.jobs import ResultKeys
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 
@@ -78,3 +84,26 @@ def photo_bytes(
     out = io.BytesIO()
     image.save(out, fmt)
     return out.getvalue()
+
+
+def completed_job(services: Services, user_id: str, size: int) -> str:
+    """A completed job whose result is `size` bytes in storage (no worker needed)."""
+    job_id = uuid.uuid4().hex
+    prefix = f"users/{user_id}/jobs/{job_id}"
+    for name in ("original.jpg", "input.jpg", "result.jpg", "thumb.jpg", "compare.jpg"):
+        services.storage.put(f"{prefix}/{name}", b"\xff" * size, content_type="image/jpeg")
+    services.credits.reserve(
+        NewJob(job_id, user_id, "restore", Tier.PAID, f"{prefix}/original.jpg")
+    )
+    services.jobs.complete(
+        job_id,
+        ResultKeys(
+            input_key=f"{prefix}/input.jpg",
+            result_key=f"{prefix}/result.jpg",
+            thumbnail_key=f"{prefix}/thumb.jpg",
+            comparison_key=f"{prefix}/compare.jpg",
+            width=10,
+            height=10,
+        ),
+    )
+    return job_id

@@ -8,10 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from heirloom.domain.tiers import Tier
-from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.jobs import ResultKeys
 from tests.conftest import ServedApi
+from tests.support import completed_job
 
 ServeApi = Callable[..., ServedApi]
 
@@ -82,35 +80,12 @@ def test_one_key_from_many_addresses_is_detected_and_suspended(serve_api: ServeA
     )
 
 
-def _completed_job(services: Services, user_id: str, size: int) -> str:
-    """A completed job whose result is `size` bytes in storage (no worker needed)."""
-    job_id = uuid.uuid4().hex
-    prefix = f"users/{user_id}/jobs/{job_id}"
-    for name in ("original.jpg", "input.jpg", "result.jpg", "thumb.jpg", "compare.jpg"):
-        services.storage.put(f"{prefix}/{name}", b"\xff" * size, content_type="image/jpeg")
-    services.credits.reserve(
-        NewJob(job_id, user_id, "restore", Tier.PAID, f"{prefix}/original.jpg")
-    )
-    services.jobs.complete(
-        job_id,
-        ResultKeys(
-            input_key=f"{prefix}/input.jpg",
-            result_key=f"{prefix}/result.jpg",
-            thumbnail_key=f"{prefix}/thumb.jpg",
-            comparison_key=f"{prefix}/compare.jpg",
-            width=10,
-            height=10,
-        ),
-    )
-    return job_id
-
-
 def test_download_volume_far_above_the_usual_is_detected_and_suspended(
     serve_api: ServeApi,
 ) -> None:
     api = serve_api(abuse_download_floor_bytes=25_000, abuse_auto_suspend=True)
     user_id, key = api.new_user(tier=Tier.PAID)
-    job_id = _completed_job(api.services, user_id, size=10_000)
+    job_id = completed_job(api.services, user_id, size=10_000)
     with api.client(key) as client:
         sizes = [len(client.get(f"/v1/jobs/{job_id}/result").content) for _ in range(2)]
         assert sizes == [10_000, 10_000]  # 20 kB: under the floor
