@@ -196,6 +196,8 @@ def stack(
             runpod_base_url=f"{runpod_url}/v2",
             runpod_poll_interval_s=0.1,
             model_heartbeat_timeout_s=5,
+            # Tests fire bursts of uploads with one key; the budgets have tests of their own.
+            rate_limit_uploads="10000/minute",
         )
         services = Services.build(settings, pool_size=20)
         admin = services.accounts.create(
