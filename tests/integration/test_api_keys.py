@@ -134,7 +134,7 @@ def test_migration_keeps_every_existing_key_working(tmp_path: Path) -> None:
         caller = services.keys.authenticate(old_key)
         assert caller is not None
         assert caller.user.balance == 7
-        assert [k.name for k in services.keys.list("u1")] == ["default"]
+        assert [k.name for k in services.keys.owned_by("u1")] == ["default"]
         assert services.credits.check_consistency() == []
     finally:
         services.close()

@@ -85,10 +85,10 @@ def world(serve_api: ServeApi) -> World:
     api = serve_api(rate_limit_auth_failures="100000/hour")
     victim_id, victim_key = api.new_user(tier=Tier.PAID, credits=50)
     victim_job = completed_job(api.services, victim_id, size=1000)
-    [victim_key_info] = api.services.keys.list(victim_id)
+    [victim_key_info] = api.services.keys.owned_by(victim_id)
     other_id, other_key = api.new_user(tier=Tier.PAID, credits=50)
     revoked_id, revoked_key = api.new_user(tier=Tier.PAID, credits=50)
-    [revoked_info] = api.services.keys.list(revoked_id)
+    [revoked_info] = api.services.keys.owned_by(revoked_id)
     api.services.keys.revoke(revoked_info.id)
     return World(
         api, victim_id, victim_key, victim_key_info.id, victim_job, other_id, other_key, revoked_key

@@ -106,7 +106,7 @@ class ApiKeys:
                 )
             return self.add(session, user_id, name)
 
-    def list(self, user_id: str) -> list[KeyInfo]:
+    def owned_by(self, user_id: str) -> list[KeyInfo]:
         """A user's keys, revoked ones included, newest first."""
         statement = (
             select(ApiKey)

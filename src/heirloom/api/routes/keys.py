@@ -41,7 +41,7 @@ def create_key(body: KeyCreate, user: CurrentUser, services: ServicesDep) -> Key
 @router.get("", response_model=KeyList)
 def list_keys(user: CurrentUser, services: ServicesDep) -> KeyList:
     """The caller's keys, revoked ones included, newest first."""
-    return KeyList(keys=[_out(info) for info in services.keys.list(user.id)])
+    return KeyList(keys=[_out(info) for info in services.keys.owned_by(user.id)])
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
