@@ -32,9 +32,11 @@ def test_probing_job_ids_is_detected_and_suspends_the_key(serve_api: ServeApi) -
     [signal] = _signals(api)
     assert signal["kind"] == "job_id_probing"
     assert (signal["user_id"], signal["suspended"], signal["observed"]) == (user_id, True, 4)
-    key_info = api.services.keys.get(signal["key_id"])
-    assert key_info is not None
-    assert key_info.revoked_reason == "suspended: job_id_probing"
+    [key_info] = api.services.keys.owned_by(user_id)
+    assert (key_info.id, key_info.revoked_reason) == (
+        signal["key_id"],
+        "suspended: job_id_probing",
+    )
 
 
 def test_probing_without_auto_suspension_is_recorded_once_and_the_key_works(

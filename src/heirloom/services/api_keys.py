@@ -116,11 +116,6 @@ class ApiKeys:
         with self.db.session() as session:
             return [_info(row) for row in session.exec(statement)]
 
-    def get(self, key_id: str) -> KeyInfo | None:
-        with self.db.session() as session:
-            row = session.get(ApiKey, key_id)
-            return _info(row) if row is not None else None
-
     def revoke(self, key_id: str, *, user_id: str | None = None, reason: str = "revoked") -> None:
         """Revoke a key (only the owner's when `user_id` is given); repeating is harmless."""
         with self.db.session() as session:
