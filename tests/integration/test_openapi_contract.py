@@ -129,5 +129,7 @@ def test_schemathesis_finds_no_failure(serve_api: ServeApi, tmp_path: Path) -> N
         "--report-dir",
         str(tmp_path),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-2000:]
