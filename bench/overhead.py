@@ -63,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from heirloom.domain.jobs import JobStatus
     from heirloom.domain.tiers import Tier
     from heirloom.services.context import Services
-    from heirloom.worker.main import GRACEFUL_SHUTDOWN, WorkerThread
+    from heirloom.worker.main import WorkerThread
     from heirloom.workflows import search_attributes
 
 FLOOR_QUEUE = "bench-floor"
@@ -149,7 +149,7 @@ def floor_worker(address: str, settings: Settings) -> Iterator[None]:
                 activities=[floor_step, floor_model],
                 activity_executor=executor,
                 max_concurrent_activities=settings.worker_max_concurrent_activities[TIER],
-                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+                graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
                 max_heartbeat_throttle_interval=timedelta(seconds=1),
             ):
                 ready.set()

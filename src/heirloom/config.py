@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    # Where operators open the Temporal Web UI; admin views link each job's workflow there.
+    temporal_ui_url: str | None = None
 
     # Storage
     storage_backend: Literal["local", "s3"] = "local"
@@ -89,9 +91,20 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: dict[Tier, int] = Field(
         default_factory=lambda: {Tier.FREE: 8, Tier.PAID: 32, Tier.FOREVER: 32}
     )
+    # Periodic work (Temporal Schedules, declared in worker/schedules.py)
+    schedules_enabled: bool = True
+    reconcile_interval_s: int = Field(default=60, gt=0, le=3600)
+    reconcile_grace_s: int = Field(default=30, ge=0)
+    reconcile_batch: int = Field(default=100, ge=1, le=1000)
+    # POST /v1/jobs answers within this even when no worker serves the tier's queue.
+    submit_timeout_s: float = Field(default=10.0, gt=0)
     activity_start_to_close_s: int = Field(default=120, gt=0)
     model_start_to_close_s: int = Field(default=900, gt=0)
     model_heartbeat_timeout_s: int = Field(default=30, gt=0)
+    # On SIGTERM a worker stops polling and gives running steps this long to finish; a model
+    # call still running then is left to its RunPod job, which the next worker resumes.
+    # Container stop grace periods should be a few seconds longer.
+    worker_graceful_shutdown_s: float = Field(default=20.0, ge=0)
 
     # Business rules
     prices: Prices = Field(default_factory=Prices)
@@ -163,6 +176,11 @@ class Settings(BaseSettings):
     @property
     def api_base_url(self) -> str:
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    def workflow_url(self, workflow_id: str) -> str:
+        """The Temporal Web UI page of a workflow (the latest run of that id)."""
+        base = (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+        return f"{base}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
 
     @property
     def devstack_runpod_base_url(self) -> str:

@@ -19,6 +19,8 @@ ServeApi = Callable[..., ServedApi]
 
 SCHEMATHESIS_CONFIG = Path(__file__).parent.parent / "schemathesis.toml"
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorResponse"}
+# The one error status whose body is not an error: /readyz's 503 is the readiness report.
+READINESS_REPORT = {("get", "/readyz"): {503}}
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -38,7 +40,7 @@ def test_every_route_declares_its_error_statuses_with_the_shared_schema(tmp_path
         responses = operation["responses"]
         errors = {int(code) for code in responses if int(code) >= 400}
         assert {429, 500} <= errors, (method, path)
-        for code in errors:
+        for code in errors - READINESS_REPORT.get((method, path), set()):
             schema = responses[str(code)]["content"]["application/json"]["schema"]
             assert schema == ERROR_SCHEMA, (method, path, code)
         if operation.get("security"):
@@ -62,7 +64,7 @@ def test_405_names_every_method_of_the_path(serve_api: ServeApi) -> None:
         answer = client.put("/v1/jobs")
         assert answer.status_code == 405
         assert answer.headers["Allow"] == "GET, POST"
-        assert answer.json()["error"]["code"] == "http_error"
+        assert answer.json()["error"]["code"] == "method_not_allowed"
         assert client.patch("/v1/jobs/abc").headers["Allow"] == "GET"
 
 

@@ -39,7 +39,8 @@ from heirloom.services.context import Services
 from heirloom.services.credits import NewJob
 from heirloom.services.jobs import ResultKeys
 from heirloom.services.runpod_client import RunPodJobState
-from heirloom.services.storage import KEY_KINDS, job_key
+from heirloom.services.settlement import remove_partial_outputs
+from heirloom.services.storage import job_key
 
 log = logging.getLogger(__name__)
 
@@ -191,13 +192,15 @@ class RestorationActivities:
 
     @activity.defn
     def discard_outputs(self, job: JobRef) -> None:
-        """Remove what a failed or cancelled job produced; the original stays for a retry."""
-        storage = self.services.storage
-        for kind in KEY_KINDS:
-            if kind == "original":
-                continue
-            for ext in ("jpg", "png"):
-                storage.delete(job_key(job.user_id, job.job_id, kind, ext))
+        """Remove what a failed or cancelled job produced; the original stays for a retry.
+
+        A completed job keeps its files: a cancel that reached the run while its completion
+        (a local activity) had already committed must not take the result from a paid job.
+        """
+        row = self.services.jobs.find(job.job_id)
+        if row is not None and row.status == JobStatus.COMPLETED:
+            return
+        remove_partial_outputs(self.services.storage, job.user_id, job.job_id)
 
     @activity.defn
     def finish_job(self, request: FinishRequest) -> None:
@@ -206,6 +209,8 @@ class RestorationActivities:
             JobStatus(request.status),
             code=request.error_code,
             message=request.error_message,
+            detail=request.error_detail,
+            ended_by=request.ended_by,
         )
 
     def _resumable_runpod_job(self, job_id: str) -> str | None:

@@ -8,6 +8,7 @@ import time
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from heirloom.api.auth import known_caller
 from heirloom.services.api_keys import Caller
 from heirloom.services.context import Services
 
@@ -31,8 +32,8 @@ class AbuseObserver:
             return
 
         async def observe(message: Message) -> None:
-            caller = scope.get("state", {}).get("caller")
-            if message["type"] == "http.response.start" and isinstance(caller, Caller):
+            caller = known_caller(scope)
+            if message["type"] == "http.response.start" and caller is not None:
                 answer = {"status": message["status"]}
                 for name, value in message.get("headers", []):
                     if name.lower() == b"content-length" and value.isdigit():

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from heirloom.api import ratelimit
+from heirloom.api import auth, ratelimit
 from heirloom.db.models import User
-from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
-from heirloom.domain.tiers import Tier
+from heirloom.domain.errors import Forbidden, ServiceUnavailable
 from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.api_keys import Caller
 from heirloom.services.context import Services
@@ -41,20 +39,10 @@ async def get_caller(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """The key's owner; a missing, unknown or revoked key is a failed authentication."""
-    address = ratelimit.client_address(request)
-    await ratelimit.check_auth_failures(request, services, address)
-    caller = None
-    if credentials is not None and credentials.scheme.lower() == "bearer":
-        caller = await run_in_threadpool(services.keys.authenticate, credentials.credentials)
-    if caller is None:
-        await ratelimit.auth_failed(request, services, address)
-        raise Unauthorized()
-    request.state.caller = caller
-    await run_in_threadpool(services.abuse.key_used, caller.key_id, caller.user.id, address)
-    rules = services.settings.tier_rules[Tier(caller.user.tier)]
-    await ratelimit.spend(request, services, "key", rules.rate_limit, caller.key_id)
-    return caller
+    """The key's owner (already known when the body middleware authenticated the request)."""
+    bearer = credentials is not None and credentials.scheme.lower() == "bearer"
+    api_key = credentials.credentials if credentials is not None and bearer else None
+    return await auth.authenticate(request.scope, services, api_key)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
@@ -79,13 +67,14 @@ AdminUser = Annotated[User, Depends(get_admin_user)]
 async def upload_budget(request: Request, caller: CurrentCaller, services: ServicesDep) -> None:
     """The stricter per-key budget of uploads, on top of the key's request budget."""
     limit = services.settings.rate_limit_uploads
-    await ratelimit.spend(request, services, "upload", limit, caller.key_id)
+    await ratelimit.spend(request.scope, services, "upload", limit, caller.key_id)
 
 
 async def share_budget(request: Request, services: ServicesDep) -> None:
     """The per-address budget of public share routes, which carry no API key."""
     limit = services.settings.rate_limit_share
-    await ratelimit.spend(request, services, "share", limit, ratelimit.client_address(request))
+    address = ratelimit.client_address(request.scope)
+    await ratelimit.spend(request.scope, services, "share", limit, address)
 
 
 UploadBudget = Depends(upload_budget)

@@ -9,7 +9,6 @@ a refusal is 429 `rate_limited` with `Retry-After` no earlier than the window's 
 
 from __future__ import annotations
 
-from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
@@ -22,8 +21,9 @@ from heirloom.services.limits import Verdict
 _VERDICTS = "rate_limits"
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _record(scope_state: dict[str, object], verdict: Verdict) -> None:
@@ -32,20 +32,18 @@ def _record(scope_state: dict[str, object], verdict: Verdict) -> None:
     verdicts.append(verdict)
 
 
-async def spend(
-    request: Request, services: Services, policy: str, limit: str, identifier: str
-) -> None:
+async def spend(scope: Scope, services: Services, policy: str, limit: str, identifier: str) -> None:
     """Spend one unit of a budget; raise 429 `rate_limited` when it is exhausted."""
     limiter = services.limiter
     if not limiter.enabled:
         return
     verdict = await run_in_threadpool(limiter.hit, policy, limit, identifier)
-    _record(request.scope.setdefault("state", {}), verdict)
+    _record(scope.setdefault("state", {}), verdict)
     if not verdict.allowed:
         raise RateLimited(retry_after=verdict.reset_s)
 
 
-async def check_auth_failures(request: Request, services: Services, address: str) -> None:
+async def check_auth_failures(scope: Scope, services: Services, address: str) -> None:
     """An address out of failed-authentication budget is refused before its key is checked."""
     limiter = services.limiter
     if not limiter.enabled:
@@ -53,17 +51,17 @@ async def check_auth_failures(request: Request, services: Services, address: str
     limit = services.settings.rate_limit_auth_failures
     verdict = await run_in_threadpool(limiter.peek, "auth-failure", limit, address)
     if not verdict.allowed:
-        _record(request.scope.setdefault("state", {}), verdict)
+        _record(scope.setdefault("state", {}), verdict)
         raise RateLimited(retry_after=verdict.reset_s)
 
 
-async def auth_failed(request: Request, services: Services, address: str) -> None:
+async def auth_failed(scope: Scope, services: Services, address: str) -> None:
     """Count a failed authentication against the address's budget and the abuse detector."""
     await run_in_threadpool(services.abuse.auth_failed, address)
     if services.limiter.enabled:
         limit = services.settings.rate_limit_auth_failures
         verdict = await run_in_threadpool(services.limiter.hit, "auth-failure", limit, address)
-        _record(request.scope.setdefault("state", {}), verdict)
+        _record(scope.setdefault("state", {}), verdict)
 
 
 def _item(name: str) -> str:
@@ -94,10 +92,10 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or services is None or not services.limiter.enabled:
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
         limit = services.settings.rate_limit_address
-        verdict = await run_in_threadpool(services.limiter.hit, "address", limit, address)
+        verdict = await run_in_threadpool(
+            services.limiter.hit, "address", limit, client_address(scope)
+        )
         state: dict[str, object] = scope.setdefault("state", {})
         _record(state, verdict)
         if not verdict.allowed:

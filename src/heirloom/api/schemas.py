@@ -171,6 +171,27 @@ class GrantOut(BaseModel):
     balance: int
 
 
+class AdminJobOut(JobOut):
+    """A job as an operator sees it: the owner, the provider's job, why and by whom it ended."""
+
+    user_id: str
+    runpod_job_id: str | None
+    error_detail: str | None
+    ended_by: str | None
+    workflow_url: str = Field(description="the job's workflow in the Temporal Web UI")
+
+    @classmethod
+    def for_operator(cls, job: Job, workflow_url: str) -> AdminJobOut:
+        return cls(
+            **JobOut.from_job(job).model_dump(),
+            user_id=job.user_id,
+            runpod_job_id=job.runpod_job_id,
+            error_detail=job.error_detail,
+            ended_by=job.ended_by,
+            workflow_url=workflow_url,
+        )
+
+
 class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="what the key is for")
 

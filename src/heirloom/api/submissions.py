@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
 )
 from temporalio.service import RPCError
 
@@ -32,6 +40,8 @@ from heirloom.services.context import Services
 from heirloom.services.storage import job_key
 from heirloom.workflows import search_attributes
 from heirloom.workflows.restoration import RestorationWorkflow
+
+log = logging.getLogger(__name__)
 
 # Idempotent submissions derive the job id from (user, key, request): concurrent duplicates
 # then meet on the same workflow id and the same ledger row instead of racing, while a
@@ -89,7 +99,7 @@ class Submitter:
             imaging.probe_upload, data, max_pixels=self.settings.max_image_pixels
         )
         # Fast refusal before anything is stored; the reservation re-checks under a lock.
-        await run_in_threadpool(self.services.credits.quote, user.id, label)
+        quote = await run_in_threadpool(self.services.credits.quote, user.id, label)
 
         job_id = (
             uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}:{request_hash}").hex
@@ -114,6 +124,10 @@ class Submitter:
                 retry_of=retry_of,
             ),
             priority=priority,
+            summary=(
+                f"{tier.value} - {label.replace(',', '+')} - {quote.cost} credits - "
+                f"{info.width}x{info.height} {info.format}"
+            ),
         )
         if not result.accepted:
             await run_in_threadpool(self.services.storage.delete, original_key)
@@ -136,13 +150,33 @@ class Submitter:
             model_heartbeat_timeout_s=self.settings.model_heartbeat_timeout_s,
         )
 
-    async def _start(self, job: RestorationInput, *, priority: int | None) -> ReserveResult:
+    async def _start(
+        self, job: RestorationInput, *, priority: int | None, summary: str
+    ) -> ReserveResult:
+        """Start the run and wait for its reservation, at most `submit_timeout_s`.
+
+        A running run with this id (a concurrent same-key submission) gets the update, so both
+        name one job. A closed one may be followed by a new run: only a run that never charged
+        leaves an id free (a refused reservation, or one this method stopped), since a charged
+        job's key finds its row first and a reservation refuses a job that already ended.
+        """
         start = WithStartWorkflowOperation(
             RestorationWorkflow.run,
             job,
             id=job.job_id,
             task_queue=Tier(job.tier).task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=summary,
+            static_details=(
+                f"job `{job.job_id}` of user `{job.user_id}`\n\n"
+                f"tier **{job.tier}**, operations **{job.operations}**\n\n"
+                f"output long side {job.rules.output_long_side} px, "
+                f"watermark {'yes' if job.rules.watermark else 'no'}, "
+                f"model attempts {job.rules.model_attempts}\n\n"
+                f"original `{job.original_key}`"
+                + (f"\n\nretry of `{job.retry_of}`" if job.retry_of else "")
+            ),
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(search_attributes.USER_ID, job.user_id),
@@ -152,14 +186,39 @@ class Submitter:
             ),
             priority=Priority(priority_key=priority) if priority else Priority.default,
         )
+        unavailable = ServiceUnavailable(
+            "The job service is temporarily unavailable; please retry. Send an "
+            "Idempotency-Key header so a retry can never create or charge a second job.",
+            retry_after=5,
+        )
         try:
-            return await self.temporal.execute_update_with_start_workflow(
-                RestorationWorkflow.reserve,
-                start_workflow_operation=start,
-                id=f"reserve-{job.job_id}",
-            )
+            async with asyncio.timeout(self.settings.submit_timeout_s):
+                return await self.temporal.execute_update_with_start_workflow(
+                    RestorationWorkflow.reserve,
+                    start_workflow_operation=start,
+                    id=f"reserve-{job.job_id}",
+                )
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            await self._withdraw(job.job_id)
+            raise unavailable from None
         except (RPCError, WorkflowUpdateFailedError) as err:
-            raise ServiceUnavailable(
-                "The job service is temporarily unavailable; please retry. Send an "
-                "Idempotency-Key header so a retry can never create or charge a second job."
-            ) from err
+            raise unavailable from err
+
+    async def _withdraw(self, job_id: str) -> None:
+        """No worker answered in time: stop the run, and undo a charge that landed anyway.
+
+        The client is told 503, so it must not pay for this job: a charge that commits after
+        the check below is settled by the reconciliation schedule, since the run is closed.
+        """
+        log.warning("job %s: no reservation within the submit timeout; withdrawing", job_id)
+        try:
+            await self.temporal.get_workflow_handle(job_id).terminate(
+                reason="no worker reserved the job within the submit timeout"
+            )
+        except RPCError as err:
+            log.warning("job %s: terminate failed: %s", job_id, err)
+        await run_in_threadpool(
+            self.services.settlement.settle_interrupted,
+            job_id,
+            detail="the API answered 503: no worker reserved the job within the submit timeout",
+        )

@@ -66,6 +66,8 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_jobs_user_idempotency_key"),
         sa.Index("ix_jobs_user_created", "user_id", "created_at"),
+        # The reconciler's query: unfinished jobs, oldest change first.
+        sa.Index("ix_jobs_status_updated", "status", "updated_at"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -87,6 +89,10 @@ class Job(SQLModel, table=True):
     height: int | None = None
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = Field(default=None, max_length=500)
+    # For operators only: provider wording, HTTP statuses, exception text. Never shown to users.
+    error_detail: str | None = Field(default=None, max_length=1000)
+    # Who ended a job that did not complete: user, operator or system.
+    ended_by: str | None = Field(default=None, max_length=16)
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
     retry_of: str | None = Field(default=None, max_length=32)

@@ -70,6 +70,13 @@ class InvalidRequest(UserError):
     default_message = "The request is not valid."
 
 
+class InvalidQuery(InvalidRequest):
+    """A query or path parameter out of its range: same code, the status FastAPI users expect."""
+
+    http_status = 422
+    default_message = "A parameter in the address is not valid."
+
+
 class NotAnImage(UserError):
     code = "not_an_image"
     default_message = (
@@ -87,6 +94,12 @@ class ImageTooLarge(UserError):
     code = "image_too_large"
     http_status = 413
     default_message = "The photo is too large."
+
+
+class RequestTooLarge(UserError):
+    code = "request_too_large"
+    http_status = 413
+    default_message = "The request body is too large."
 
 
 class ImageTooSmall(UserError):
@@ -169,6 +182,16 @@ class NotFound(UserError):
     default_message = "No such job."
 
 
+class RouteNotFound(NotFound):
+    default_message = "There is nothing at this address. See /docs for the routes."
+
+
+class MethodNotAllowed(UserError):
+    code = "method_not_allowed"
+    http_status = 405
+    default_message = "This address does not accept that HTTP method. See /docs for the routes."
+
+
 class Conflict(UserError):
     code = "conflict"
     http_status = 409
@@ -241,6 +264,13 @@ class ModelTimedOut(PermanentError):
     )
 
 
+class Interrupted(PermanentError):
+    code = "interrupted"
+    default_message = (
+        "The job was interrupted on our side before it could finish. Your credits were refunded."
+    )
+
+
 class ContentRejected(PermanentError):
     code = "content_rejected"
     default_message = "This photo cannot be processed. Your credits were refunded."
@@ -249,6 +279,12 @@ class ContentRejected(PermanentError):
 class InternalError(PermanentError):
     code = "internal_error"
     http_status = 500
+
+
+class UnexpectedError(InternalError):
+    """What a request that failed unexpectedly answers: it may not have charged anything."""
+
+    default_message = "Something went wrong on our side. Please try again later."
 
 
 # --- cancellation ------------------------------------------------------------------------
@@ -288,4 +324,16 @@ NON_RETRYABLE_CODES: tuple[str, ...] = tuple(
 def message_for(code: str) -> str:
     """The plain-language message for a code, falling back to the generic one."""
     cls = ERRORS_BY_CODE.get(code, InternalError)
+    return cls.default_message
+
+
+def public_message(code: str, message: str | None) -> str:
+    """What a user is shown for an error: a user error's own words, else the code's message.
+
+    User errors are written for the person who made them (sizes, limits); every other message
+    may carry provider wording, hosts or HTTP statuses, which belong to logs and operators.
+    """
+    cls = ERRORS_BY_CODE.get(code, InternalError)
+    if cls.kind is ErrorKind.USER and message:
+        return message
     return cls.default_message

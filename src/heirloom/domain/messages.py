@@ -118,12 +118,14 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class FinishRequest:
-    """Ends a job as failed or cancelled."""
+    """Ends a job as failed or cancelled; the detail and who ended it are for operators."""
 
     job_id: str
     status: str
     error_code: str
     error_message: str
+    error_detail: str = ""
+    ended_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,3 +147,43 @@ class JobOutcome:
     refunded: int = 0
     error_code: str | None = None
     error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class ReconcileInput:
+    """One reconciliation pass: jobs unchanged for `grace_s` are checked, `batch` at a time."""
+
+    grace_s: int = 60
+    batch: int = 100
+
+
+@dataclass(frozen=True)
+class StrandedQuery:
+    """A page of unfinished jobs unchanged since `cutoff` (a UNIX time), after `after_id`."""
+
+    cutoff: float
+    after_id: str
+    limit: int
+
+
+@dataclass(frozen=True)
+class StrandedPage:
+    """The page's jobs whose workflow is closed or missing, and where the next page starts."""
+
+    checked: int
+    stranded: list[str]
+    next_after: str | None
+
+
+@dataclass(frozen=True)
+class SettleRequest:
+    job_id: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What a reconciliation pass looked at and which jobs it settled."""
+
+    checked: int
+    settled: list[str]

@@ -13,6 +13,7 @@ from heirloom.services.credits import CreditManager
 from heirloom.services.jobs import JobStore
 from heirloom.services.limits import RateLimiter
 from heirloom.services.runpod_client import RunPodService
+from heirloom.services.settlement import Settlement
 from heirloom.services.storage import Storage, make_storage
 
 
@@ -30,11 +31,14 @@ class Services:
     keys: ApiKeys
     limiter: RateLimiter
     abuse: AbuseMonitor
+    settlement: Settlement
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
         db = Database(settings.resolved_database_url, pool_size=pool_size)
         credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
+        jobs = JobStore(db)
+        storage = make_storage(settings)
         keys = ApiKeys(
             db,
             max_per_user=settings.max_api_keys_per_user,
@@ -46,9 +50,10 @@ class Services:
             db=db,
             credits=credits,
             accounts=Accounts(db, credits, keys),
-            jobs=JobStore(db),
-            storage=make_storage(settings),
+            jobs=jobs,
+            storage=storage,
             runpod=RunPodService.from_settings(settings),
+            settlement=Settlement(credits, jobs, storage),
             keys=keys,
             limiter=limiter,
             abuse=AbuseMonitor(db, keys, limiter, settings),

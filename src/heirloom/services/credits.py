@@ -22,6 +22,7 @@ from heirloom.domain.errors import (
     IdempotencyKeyReused,
     InsufficientCredits,
     InvalidRequest,
+    JobAlreadyFinished,
     NotFound,
 )
 from heirloom.domain.jobs import (
@@ -117,7 +118,15 @@ class CreditManager:
         statement = select(func.count()).where(
             Job.user_id == user_id,
             col(Job.created_at) >= day_start(now),
-            col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
+            sa.or_(
+                col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
+                # A job cancelled once its model was submitted used GPU time: it keeps its
+                # slot, so submit-and-cancel cannot burn GPU time for free.
+                sa.and_(
+                    col(Job.status) == JobStatus.CANCELLED.value,
+                    col(Job.runpod_job_id).is_not(None),
+                ),
+            ),
         )
         return int(session.exec(statement).one())
 
@@ -373,11 +382,17 @@ class CreditManager:
             return _line(entry)
 
     def _existing_reservation(self, session: Session, job_id: str) -> Reservation:
+        """A repeat of this run's reservation; a job that already ended is never run again."""
         entry = session.exec(
             select(CreditEntry).where(CreditEntry.job_id == job_id, CreditEntry.kind == RESERVE)
         ).one_or_none()
         if entry is None:  # the insert failed on the user foreign key, not on a repeat
             raise NotFound("No such user.")
+        job = session.get(Job, job_id)
+        if job is not None and JobStatus(job.status).is_final:
+            # A second run under a used id must not re-run the model, re-charge, or touch
+            # the first run's results.
+            raise JobAlreadyFinished(f"The job is already {job.status}.")
         balance = session.exec(select(User.balance).where(User.id == entry.user_id)).one()
         return Reservation(job_id=job_id, cost=-entry.amount, balance=balance)
 

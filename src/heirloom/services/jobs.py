@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -114,9 +115,17 @@ class JobStore:
         )
 
     def finish_unsuccessfully(
-        self, job_id: str, status: JobStatus, *, code: str, message: str
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        code: str,
+        message: str,
+        detail: str = "",
+        ended_by: str = "",
     ) -> None:
-        """End a job as failed or cancelled with a code and a message a person understands."""
+        """End a job as failed or cancelled: a message a person understands, and for
+        operators the detail (provider wording, statuses) and who ended it."""
         assert status in (JobStatus.FAILED, JobStatus.CANCELLED)
         now = utcnow()
         self._update_unfinished(
@@ -126,10 +135,30 @@ class JobStore:
                 "stage": Stage.DONE.value,
                 "error_code": code,
                 "error_message": message[:500],
+                "error_detail": detail[:1000] or None,
+                "ended_by": ended_by or None,
                 "finished_at": now,
                 "updated_at": now,
             },
         )
+
+    def unfinished_before(
+        self, cutoff: datetime, *, after_id: str = "", limit: int = 100
+    ) -> list[Job]:
+        """Unfinished jobs unchanged since `cutoff`, a page at a time in id order.
+
+        Served by ix_jobs_status_updated: cheap when nothing is stranded.
+        """
+        unfinished = [s.value for s in JobStatus if not s.is_final]
+        with self.db.session() as session:
+            statement = (
+                select(Job)
+                .where(col(Job.status).in_(unfinished), col(Job.updated_at) < cutoff)
+                .where(col(Job.id) > after_id)
+                .order_by(col(Job.id))
+                .limit(limit)
+            )
+            return list(session.exec(statement))
 
     def _update_unfinished(
         self,

@@ -15,16 +15,16 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
+from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 
 log = logging.getLogger(__name__)
-
-# Long enough for short steps to finish; a model call still polling resumes on restart.
-GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 
 
 async def connect(settings: Settings) -> Client:
@@ -44,16 +44,30 @@ def activity_functions(activities: RestorationActivities) -> list[Callable[..., 
     ]
 
 
+def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor) -> Worker:
+    """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
+    reconcile = ReconcileActivities(services, client)
+    return Worker(
+        client,
+        task_queue=OPS_TASK_QUEUE,
+        workflows=[ReconcileWorkflow],
+        activities=[reconcile.find_stranded, reconcile.settle_job],
+        activity_executor=executor,
+        max_concurrent_activities=4,
+        graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),
+    )
+
+
 def build_workers(
     client: Client,
     services: Services,
     executor: ThreadPoolExecutor,
     tiers: Sequence[Tier],
 ) -> list[Worker]:
-    """One worker per tier queue, sharing the activity thread pool and the services."""
+    """One worker per tier queue plus the operations queue, sharing threads and services."""
     activities = RestorationActivities(services)
     settings = services.settings
-    return [
+    return [ops_worker(client, services, executor)] + [
         Worker(
             client,
             task_queue=tier.task_queue,
@@ -61,7 +75,7 @@ def build_workers(
             activities=activity_functions(activities),
             activity_executor=executor,
             max_concurrent_activities=settings.worker_max_concurrent_activities.get(tier, 4),
-            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
             # Heartbeats carry cancellations to activities: keep them frequent.
             max_heartbeat_throttle_interval=timedelta(seconds=1),
         )
@@ -74,6 +88,8 @@ async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) ->
     tiers = list(tiers or settings.worker_tiers)
     client = await connect(settings)
     services = Services.build(settings, pool_size=settings.worker_db_pool_size)
+    if settings.schedules_enabled:
+        await ensure_schedules(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -13,7 +14,13 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.restoration import RestorationActivities
-    from heirloom.domain.errors import NON_RETRYABLE_CODES, JobCancelled, message_for
+    from heirloom.domain.errors import (
+        NON_RETRYABLE_CODES,
+        JobAlreadyFinished,
+        JobCancelled,
+        message_for,
+        public_message,
+    )
     from heirloom.domain.jobs import JobStatus, Stage
     from heirloom.domain.messages import (
         CompleteRequest,
@@ -60,6 +67,18 @@ IMAGE_RETRY = RetryPolicy(
 # model time POST /v1/jobs went from 5.7 s to 47 ms p50). Runs started before keep the old path.
 LOCAL_DB_STEPS = "local-db-steps"
 
+# A Temporal-level cancel (Web UI, CLI, WorkflowHandle.cancel) ends the job like the cancel
+# signal, and nothing interrupts the compensation or the completion once they run.
+SETTLE_EVERY_ENDING = "settle-every-ending"
+# The run closes as the job ended: a failed job as a failed workflow whose failure type is the
+# error code, a job cancelled through Temporal as a cancelled workflow.
+CLOSE_AS_OUTCOME = "close-as-outcome"
+
+# Who ended a job that did not complete.
+BY_USER = "user"
+BY_OPERATOR = "operator"
+BY_SYSTEM = "system"
+
 # The reservation's own failure code: nothing may have been charged, or a charge is undone.
 UNRESERVED = "service_unavailable"
 
@@ -85,9 +104,19 @@ class RestorationWorkflow:
         self._stage = Stage.RESERVING
         self._cancel_requested = False
         self._cancel_reason = ""
+        self._temporal_cancel = False
+        self._runpod_job_id: str | None = None
+        self._ending: tuple[str, str] | None = None
 
     @workflow.run
     async def run(self, job: RestorationInput) -> JobOutcome:
+        if not workflow.patched(SETTLE_EVERY_ENDING):
+            return await self._pipeline(job)
+        outcome = await self._uncancellable(self._pipeline(job))
+        return self._close(outcome)
+
+    async def _pipeline(self, job: RestorationInput) -> JobOutcome:
+        """Reserve, prepare, run the model, post-process, complete; compensate on any stop."""
         await workflow.wait_condition(lambda: self._reservation is not None)
         assert self._reservation is not None
         if not self._reservation.accepted:
@@ -132,6 +161,7 @@ class RestorationWorkflow:
                     cancellation_type=WAIT_FOR_CLEANUP,
                 ),
             )
+            self._runpod_job_id = model.runpod_job_id
             result = await self._step(
                 Stage.POSTPROCESSING,
                 workflow.start_activity_method(
@@ -170,8 +200,8 @@ class RestorationWorkflow:
                 JobStatus.CANCELLED, JobCancelled.code, JobCancelled.default_message, cost
             )
         except ActivityError as err:
-            code, message = _describe(err)
-            outcome = await self._give_up(JobStatus.FAILED, code, message, cost)
+            code, message, detail = _describe(err)
+            outcome = await self._give_up(JobStatus.FAILED, code, message, cost, detail=detail)
         else:
             self._stage = Stage.DONE
             self._set_status(JobStatus.COMPLETED)
@@ -214,9 +244,30 @@ class RestorationWorkflow:
     @workflow.signal
     def cancel(self, reason: str) -> None:
         """Ask the job to stop; it refunds and ends cancelled unless it already finished."""
-        if self._stage not in (Stage.FINALIZING, Stage.DONE):
+        self._request_cancel(reason)
+
+    @workflow.update
+    def request_cancel(self, origin: str) -> JobProgress:
+        """The cancel signal with an answer: accepted only while the cancel can take effect."""
+        self._request_cancel(origin)
+        return self.progress()
+
+    @request_cancel.validator
+    def _cancel_applies(self, origin: str) -> None:
+        if not self._cancellable():
+            # Refused before it reaches history: the job completes (or has ended) as it was.
+            raise ApplicationError(JobAlreadyFinished.default_message, type=JobAlreadyFinished.code)
+
+    def _cancellable(self) -> bool:
+        if self._stage in (Stage.FINALIZING, Stage.DONE):
+            return False
+        return self._reservation is None or self._reservation.accepted
+
+    def _request_cancel(self, origin: str) -> None:
+        if self._cancellable() and not self._cancel_requested:
             self._cancel_requested = True
-            self._cancel_reason = reason
+            self._cancel_reason = origin
+            self._show_details()
 
     @workflow.query
     def progress(self) -> JobProgress:
@@ -232,6 +283,8 @@ class RestorationWorkflow:
         self._stage = stage
         if self._status == JobStatus.QUEUED:
             self._set_status(JobStatus.RUNNING)
+        else:
+            self._show_details()
         await workflow.wait_condition(lambda: handle.done() or self._cancel_requested)
         if not handle.done():
             handle.cancel()
@@ -247,7 +300,9 @@ class RestorationWorkflow:
             raise _CancelRequested()
         return result
 
-    async def _give_up(self, status: JobStatus, code: str, message: str, cost: int) -> JobOutcome:
+    async def _give_up(
+        self, status: JobStatus, code: str, message: str, cost: int, *, detail: str = ""
+    ) -> JobOutcome:
         """Compensate: refund once, drop partial outputs, record why the job ended."""
         refunded = await workflow.execute_activity_method(
             RestorationActivities.refund_credits,
@@ -263,11 +318,19 @@ class RestorationWorkflow:
         )
         await workflow.execute_activity_method(
             RestorationActivities.finish_job,
-            FinishRequest(self._job.job_id, status.value, code, message),
+            FinishRequest(
+                self._job.job_id,
+                status.value,
+                code,
+                message,
+                error_detail=detail,
+                ended_by=self._cancel_reason if status is JobStatus.CANCELLED else BY_SYSTEM,
+            ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=MUST_LAND_RETRY,
         )
         self._stage = Stage.DONE
+        self._ending = (code, message)
         self._set_status(status)
         return JobOutcome(
             status=status.value,
@@ -276,6 +339,40 @@ class RestorationWorkflow:
             error_code=code,
             error_message=message,
         )
+
+    async def _uncancellable(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` to its end; a Temporal cancel request becomes the job's own cancel.
+
+        The work runs in its own task, so the request never interrupts a step, the completion
+        or the compensation: it only sets the flag the steps already watch.
+        """
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            try:
+                await workflow.wait([task])
+            except asyncio.CancelledError:
+                # Python 3.11+ counts cancellations: clear it so the next wait waits.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                self._temporal_cancel = True
+                self._request_cancel(BY_OPERATOR)
+        return task.result()
+
+    def _close(self, outcome: JobOutcome) -> JobOutcome:
+        """End the run as the job ended, once its compensation has refunded and recorded why."""
+        if not workflow.patched(CLOSE_AS_OUTCOME):
+            return outcome
+        if outcome.status == JobStatus.FAILED:
+            raise ApplicationError(
+                outcome.error_message or message_for(outcome.error_code or ""),
+                {"refunded": outcome.refunded},
+                type=outcome.error_code,
+                non_retryable=True,
+            )
+        if outcome.status == JobStatus.CANCELLED and self._temporal_cancel:
+            raise asyncio.CancelledError()
+        return outcome
 
     def _refund_reason(self, status: JobStatus, code: str) -> str:
         """The ledger's words for a refund: who cancelled, or which error ended the job."""
@@ -286,13 +383,32 @@ class RestorationWorkflow:
     def _set_status(self, status: str) -> None:
         self._status = str(status)
         workflow.upsert_search_attributes([search_attributes.JOB_STATUS.value_set(self._status)])
+        self._show_details()
+
+    def _show_details(self) -> None:
+        """What the Temporal Web UI shows as the run's current details."""
+        lines = [
+            f"**{self._status}** - {self._stage.value} ({self._stage.progress}%)",
+            f"user {self._job.user_id} - {self._job.tier} - {self._job.operations}",
+        ]
+        if self._runpod_job_id:
+            lines.append(f"RunPod job {self._runpod_job_id}")
+        if self._cancel_requested:
+            lines.append(f"cancel requested by {self._cancel_reason}")
+        if self._ending is not None:
+            code, message = self._ending
+            lines.append(f"error `{code}`: {message}")
+        workflow.set_current_details("\n\n".join(lines))
 
 
-def _describe(err: ActivityError) -> tuple[str, str]:
-    """The error code and user message carried by a failed activity."""
+def _describe(err: ActivityError) -> tuple[str, str, str]:
+    """The error code, the user's plain message and the operator's detail of a failed step."""
     cause = err.cause
     if isinstance(cause, ApplicationError) and cause.type:
-        return cause.type, cause.message or message_for(cause.type)
+        detail = " ".join([cause.message, *(str(d) for d in cause.details)])
+        return cause.type, public_message(cause.type, cause.message), detail
     if isinstance(cause, TimeoutError):
-        return "model_timed_out", message_for("model_timed_out")
-    return "internal_error", message_for("internal_error")
+        detail = f"{err.activity_type} timed out ({cause.type.name if cause.type else 'timeout'})"
+        return "model_timed_out", message_for("model_timed_out"), detail
+    detail = f"{err.activity_type}: {cause}" if cause else str(err)
+    return "internal_error", message_for("internal_error"), detail

@@ -1,4 +1,4 @@
-"""/v1/admin: create users, grant credits, change tiers (admin API keys only)."""
+"""/v1/admin: create users, grant credits, change tiers, inspect jobs (admin API keys only)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Path, status
 from heirloom.api.contract import errors
 from heirloom.api.deps import AdminUser, ServicesDep
 from heirloom.api.schemas import (
+    AdminJobOut,
     GrantIn,
     GrantOut,
     LedgerLineOut,
@@ -21,6 +22,7 @@ from heirloom.api.schemas import (
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 UserId = Annotated[str, Path(min_length=1, max_length=32)]
+JobId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.post(
@@ -50,3 +52,10 @@ def update_user(
     user_id: UserId, body: UserUpdate, _admin: AdminUser, services: ServicesDep
 ) -> UserOut:
     return UserOut.from_user(services.accounts.set_tier(user_id, body.tier))
+
+
+@router.get("/jobs/{job_id}", response_model=AdminJobOut)
+def get_any_job(job_id: JobId, _admin: AdminUser, services: ServicesDep) -> AdminJobOut:
+    """Any user's job with its operator-side record and its Temporal Web UI link."""
+    job = services.jobs.get(job_id)
+    return AdminJobOut.for_operator(job, services.settings.workflow_url(job_id))

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Path, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from heirloom.api.contract import errors
 from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep, UploadBudget
 from heirloom.api.schemas import JobList, JobOut
 from heirloom.api.submissions import Submitter
-from heirloom.domain.errors import Conflict, ImageTooLarge, JobAlreadyFinished, ResultNotReady
+from heirloom.domain.errors import (
+    Conflict,
+    ImageTooLarge,
+    JobAlreadyFinished,
+    ResultNotReady,
+    ServiceUnavailable,
+)
 from heirloom.domain.jobs import JobStatus
 from heirloom.workflows.restoration import RestorationWorkflow
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 JobId = Annotated[str, Path(min_length=1, max_length=64)]
+# Deeper pages than this are refused (422) rather than handed to the database to overflow.
+MAX_OFFSET = 1_000_000
 
 # Highest Temporal task priority: a retry overtakes queued first attempts.
 RETRY_PRIORITY = 1
@@ -59,7 +70,7 @@ def list_jobs(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobList:
     jobs = services.jobs.list_owned(user.id, limit=limit, offset=offset)
     return JobList(jobs=[JobOut.from_job(job) for job in jobs], limit=limit, offset=offset)
@@ -79,19 +90,32 @@ def get_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> JobOut:
 async def cancel_job(
     job_id: JobId, user: CurrentUser, services: ServicesDep, temporal: TemporalDep
 ) -> JobOut:
-    """Ask a queued or running job to stop; it ends cancelled and refunded."""
+    """Stop a queued or running job: 202 means it will end cancelled and refunded.
+
+    409 once the job has ended or is past the point of no return (finalizing its result).
+    """
     job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
     if JobStatus(job.status).is_final:
         raise JobAlreadyFinished(f"The job is already {job.status} and cannot be cancelled.")
+    handle = temporal.get_workflow_handle(job_id)
     try:
-        await temporal.get_workflow_handle(job_id).signal(RestorationWorkflow.cancel, "user")
-    except RPCError:
-        # The workflow closed between our read and the signal: it finished first.
+        # The update answers whether the cancel takes effect; the signal alone could not.
+        async with asyncio.timeout(services.settings.submit_timeout_s):
+            await handle.execute_update(RestorationWorkflow.request_cancel, "user")
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise ServiceUnavailable(
+            "The job service did not answer in time; the job was not cancelled. Please retry."
+        ) from None
+    except (WorkflowUpdateFailedError, RPCError):
+        # Refused (finalizing) or the run closed between our read and the update.
         job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
         raise JobAlreadyFinished(
-            f"The job is already {job.status} and cannot be cancelled."
+            f"The job is {job.status} and can no longer be cancelled."
         ) from None
-    return JobOut.from_job(job)
+    # The same cancel at Temporal's level, so the run closes as cancelled in the Web UI.
+    with contextlib.suppress(RPCError):
+        await handle.cancel()
+    return JobOut.from_job(await run_in_threadpool(services.jobs.get_owned, user.id, job_id))
 
 
 @router.post(

@@ -1,0 +1,89 @@
+"""Every Temporal Schedule Heirloom runs, declared once and kept in sync at worker start.
+
+A periodic job is a workflow module plus one `Periodic` line in `periodic_jobs`. Creating is
+idempotent: an existing schedule is updated to the declared interval and input, so a change of
+settings takes effect on the next worker start. The schedules show in the Web UI's Schedules tab.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from heirloom.config import Settings
+from heirloom.domain.messages import ReconcileInput
+from heirloom.workflows.reconcile import ReconcileWorkflow
+
+# The task queue of periodic (operations) workflows; every worker process polls it.
+OPS_TASK_QUEUE = "heirloom-ops"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """One scheduled workflow: its schedule id, workflow, input and interval."""
+
+    schedule_id: str
+    workflow: str
+    argument: Any
+    every: timedelta
+    summary: str
+
+
+def periodic_jobs(settings: Settings) -> list[Periodic]:
+    """The declared schedules, from settings."""
+    return [
+        Periodic(
+            "heirloom-reconcile",
+            ReconcileWorkflow.__name__,
+            ReconcileInput(grace_s=settings.reconcile_grace_s, batch=settings.reconcile_batch),
+            timedelta(seconds=settings.reconcile_interval_s),
+            "Settle jobs left charged without a live run",
+        ),
+    ]
+
+
+def _schedule(job: Periodic) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            job.workflow,
+            job.argument,
+            id=f"{job.schedule_id}-run",
+            task_queue=OPS_TASK_QUEUE,
+            static_summary=job.summary,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=job.every)]),
+        # A slow pass is never run twice at once; the next tick after it catches up.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> None:
+    """Create each declared schedule, or update it to the declaration."""
+    for job in periodic_jobs(settings):
+        schedule = _schedule(job)
+        try:
+            await client.create_schedule(job.schedule_id, schedule)
+            log.info("created schedule %s every %s", job.schedule_id, job.every)
+        except ScheduleAlreadyRunningError:
+
+            def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=new)
+
+            await client.get_schedule_handle(job.schedule_id).update(replace)

@@ -1,0 +1,62 @@
+"""ReconcileWorkflow: settle every job left charged without a live run. Runs on a Schedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from heirloom.activities.reconcile import ReconcileActivities
+    from heirloom.domain.messages import (
+        ReconcileInput,
+        ReconcileReport,
+        SettleRequest,
+        StrandedQuery,
+    )
+
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+_STEP_TIMEOUT = timedelta(seconds=60)
+# Said in the job's operator-side record, so an operator can tell who ended it and why.
+SETTLE_DETAIL = "settled by reconciliation: the job's workflow run was closed or never started"
+
+
+@workflow.defn
+class ReconcileWorkflow:
+    """One pass over unfinished jobs unchanged for the grace period; idempotent."""
+
+    @workflow.run
+    async def run(self, request: ReconcileInput) -> ReconcileReport:
+        cutoff = workflow.now() - timedelta(seconds=request.grace_s)
+        after_id = ""
+        checked = 0
+        settled: list[str] = []
+        while True:
+            page = await workflow.execute_activity_method(
+                ReconcileActivities.find_stranded,
+                StrandedQuery(cutoff.timestamp(), after_id, request.batch),
+                start_to_close_timeout=_STEP_TIMEOUT,
+                retry_policy=_RETRY,
+            )
+            checked += page.checked
+            for job_id in page.stranded:
+                await workflow.execute_activity_method(
+                    ReconcileActivities.settle_job,
+                    SettleRequest(job_id, SETTLE_DETAIL),
+                    start_to_close_timeout=_STEP_TIMEOUT,
+                    retry_policy=_RETRY,
+                )
+                settled.append(job_id)
+            workflow.set_current_details(
+                f"checked {checked} unfinished jobs, settled {len(settled)}"
+                + (f": {', '.join(settled)}" if settled else "")
+            )
+            if page.next_after is None:
+                return ReconcileReport(checked=checked, settled=settled)
+            after_id = page.next_after
