@@ -54,6 +54,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/v1/jobs/{job_id}/thumbnail"): Row("user", owned=True),
     ("GET", "/v1/jobs/{job_id}/comparison"): Row("user", owned=True),
     ("GET", "/v1/me"): Row("user"),
+    ("GET", "/v1/queue"): Row("user"),
     ("GET", "/v1/me/credits"): Row("user"),
     ("GET", "/v1/me/keys"): Row("user"),
     ("POST", "/v1/me/keys"): Row("user", request={"json": {"name": "walk"}}),

@@ -17,7 +17,7 @@ from heirloom.api import contract, security
 from heirloom.api.abuse import AbuseObserver
 from heirloom.api.limits import RequestLimits
 from heirloom.api.ratelimit import RateLimitMiddleware
-from heirloom.api.routes import abuse, admin, health, jobs, keys, me, pricing
+from heirloom.api.routes import abuse, admin, health, jobs, keys, me, pricing, queue
 from heirloom.config import Settings
 from heirloom.domain.errors import (
     HeirloomError,
@@ -68,6 +68,7 @@ def create_app(
         keys.admin_router,
         abuse.router,
         health.router,
+        queue.router,
     ]
     contract.declare_errors(routers)
     for router in routers:
@@ -117,4 +118,6 @@ def create_app(
 
 
 def _error_response(error: HeirloomError) -> JSONResponse:
-    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+    retry_after = error.details.get("retry_after")
+    headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None
+    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)

@@ -20,6 +20,7 @@ class JobRules:
     activity_timeout_s: int = 120
     model_timeout_s: int = 900
     model_heartbeat_timeout_s: int = 30
+    gpu_priority: int = 3
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class RestorationInput:
     idempotency_key: str | None = None
     request_hash: str | None = None
     retry_of: str | None = None
+    # domain/seeds.py: the same on a plain retry; None in runs started before seeds existed.
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class PreparedInput:
 class ModelRequest:
     job: JobRef
     input_key: str
+    seed: int | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,12 @@ class TierRules(BaseModel):
     rate_limit: str = Field(
         default="1200/minute", description="API requests per key, in the `limits` notation"
     )
+    gpu_priority: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description="Temporal task priority of the model step in the GPU queue (1 goes first)",
+    )
 
 
 DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
@@ -46,11 +52,20 @@ DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
         model_attempts=2,
         max_active_jobs=3,
         rate_limit="600/minute",
+        gpu_priority=4,
     ),
     Tier.PAID: TierRules(
-        output_long_side=1280, watermark=False, model_attempts=4, max_active_jobs=25
+        output_long_side=1280,
+        watermark=False,
+        model_attempts=4,
+        max_active_jobs=25,
+        gpu_priority=2,
     ),
     Tier.FOREVER: TierRules(
-        output_long_side=1280, watermark=False, model_attempts=4, max_active_jobs=25
+        output_long_side=1280,
+        watermark=False,
+        model_attempts=4,
+        max_active_jobs=25,
+        gpu_priority=2,
     ),
 }

@@ -10,6 +10,7 @@ from heirloom.services.abuse import AbuseMonitor
 from heirloom.services.accounts import Accounts
 from heirloom.services.api_keys import ApiKeys
 from heirloom.services.credits import CreditManager
+from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
 from heirloom.services.limits import RateLimiter
 from heirloom.services.runpod_client import RunPodService
@@ -32,6 +33,7 @@ class Services:
     limiter: RateLimiter
     abuse: AbuseMonitor
     settlement: Settlement
+    gpu_queue: GpuQueue
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -45,6 +47,7 @@ class Services:
             touch_interval_s=settings.api_key_touch_interval_s,
         )
         limiter = RateLimiter.from_settings(settings)
+        runpod = RunPodService.from_settings(settings)
         return cls(
             settings=settings,
             db=db,
@@ -52,8 +55,13 @@ class Services:
             accounts=Accounts(db, credits, keys),
             jobs=jobs,
             storage=storage,
-            runpod=RunPodService.from_settings(settings),
-            settlement=Settlement(credits, jobs, storage),
+            runpod=runpod,
+            settlement=Settlement(credits, jobs, storage, runpod),
+            gpu_queue=GpuQueue(
+                db,
+                pool_size=settings.gpu_pool_size,
+                default_model_s=settings.gpu_default_model_s,
+            ),
             keys=keys,
             limiter=limiter,
             abuse=AbuseMonitor(db, keys, limiter, settings),

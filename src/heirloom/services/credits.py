@@ -55,6 +55,7 @@ class NewJob:
     idempotency_key: str | None = None
     request_hash: str | None = None
     retry_of: str | None = None
+    gpu_priority: int = 3
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ class CreditManager:
                     idempotency_key=job.idempotency_key,
                     request_hash=job.request_hash,
                     retry_of=job.retry_of,
+                    gpu_priority=job.gpu_priority,
                     created_at=now,
                     updated_at=now,
                 )
