@@ -143,6 +143,7 @@ class TierOut(BaseModel):
     model_attempts: int
     max_active_jobs: int | None
     rate_limit: str
+    gpu_priority: int
 
 
 class PricingOut(BaseModel):
