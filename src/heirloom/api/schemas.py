@@ -143,7 +143,7 @@ class TierOut(BaseModel):
     model_attempts: int
     max_active_jobs: int | None
     rate_limit: str
-    gpu_priority: int
+    gpu_priority: int = Field(description="the model step's place in the GPU queue; 1 goes first")
 
 
 class PricingOut(BaseModel):

@@ -13,6 +13,7 @@ from heirloom.services.credits import CreditManager
 from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
 from heirloom.services.limits import RateLimiter
+from heirloom.services.model_runs import ModelRuns
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
 from heirloom.services.storage import Storage, make_storage
@@ -34,6 +35,7 @@ class Services:
     abuse: AbuseMonitor
     settlement: Settlement
     gpu_queue: GpuQueue
+    model_runs: ModelRuns
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -65,6 +67,7 @@ class Services:
             keys=keys,
             limiter=limiter,
             abuse=AbuseMonitor(db, keys, limiter, settings),
+            model_runs=ModelRuns(db),
         )
 
     def close(self) -> None:
