@@ -309,6 +309,10 @@ async def run_stack(model_ms: int, home: Path, args: argparse.Namespace) -> dict
             "HEIRLOOM_DEVSTACK_RUNPOD_WORKERS": str(args.gpus),
             "HEIRLOOM_FAULTS__EXECUTION_MS": str(model_ms),
             "HEIRLOOM_API_PORT": str(api_port),
+            # The load comes from one address with a few keys: measure the service, not the
+            # abuse budgets (they are tested in tests/integration/test_rate_limits.py).
+            "HEIRLOOM_RATE_LIMITS_ENABLED": "false",
+            "HEIRLOOM_TIER_RULES": '{"paid": {"max_active_jobs": null}}',
         }
         services = Services.build(Settings(home=home, database_url=database_url), pool_size=2)
         accounts = [

@@ -419,6 +419,7 @@ async def run_real(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         runpod_api_key=RUNPOD_KEY,
         runpod_base_url=f"{stack.runpod_url}/v2",
         worker_tiers=[TIER],
+        tier_rules={TIER: {"max_active_jobs": None}},  # the bench keeps many jobs in flight
     )
     client = await Client.connect(stack.address)
     api_services = Services.build(settings)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,6 +265,8 @@ def stack(
             runpod_base_url=f"{runpod_url}/v2",
             runpod_poll_interval_s=0.1,
             model_heartbeat_timeout_s=5,
+            # Tests fire bursts of uploads with one key; the budgets have tests of their own.
+            rate_limit_uploads="10000/minute",
         )
         services = Services.build(settings, pool_size=20)
         admin = services.accounts.create(
@@ -311,3 +313,60 @@ def faults(stack: Stack) -> Iterator[Stack]:
     """The stack, with the RunPod endpoint's faults reset after the test."""
     yield stack
     stack.set_faults()
+
+
+@dataclass
+class ServedApi:
+    """The API alone (no worker) on its own SQLite database, with its own settings."""
+
+    settings: Settings
+    services: Services
+    url: str
+    admin_key: str
+
+    def client(self, api_key: str | None = None, *, address: str | None = None) -> httpx.Client:
+        """A client, optionally calling from another loopback address (127.0.0.x)."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        transport = httpx.HTTPTransport(local_address=address) if address else None
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, transport=transport)
+
+    def new_user(self, *, tier: Tier = Tier.FREE, credits: int = 20) -> tuple[str, str]:
+        """Create a user directly; returns (user id, API key)."""
+        email = f"{uuid.uuid4().hex[:10]}@example.com"
+        account = self.services.accounts.create(email=email, tier=tier, credits=credits)
+        return account.user.id, account.api_key
+
+
+@pytest.fixture
+def serve_api(
+    temporal_server: TemporalDevServer, tmp_path: Path
+) -> Iterator[Callable[..., ServedApi]]:
+    """Serve API instances with settings overrides; the same `home` shares one database."""
+    with ExitStack() as stack:
+
+        def serve(home: Path | None = None, **overrides: object) -> ServedApi:
+            home = home or tmp_path / uuid.uuid4().hex[:8]
+            database_url = f"sqlite:///{home / 'heirloom.db'}"
+            if not (home / "heirloom.db").exists():
+                home.mkdir(parents=True, exist_ok=True)
+                migrate.upgrade(database_url)
+            settings = Settings(
+                home=home,
+                database_url=database_url,
+                temporal_address=temporal_server.address,
+                **overrides,  # type: ignore[arg-type]
+            )
+            services = Services.build(settings)
+            stack.callback(services.close)
+            admin = services.accounts.ensure(
+                email="admin@example.com",
+                tier=Tier.FOREVER,
+                credits=0,
+                role=ROLE_ADMIN,
+                api_key=f"hl_admin_{uuid.uuid4().hex}",
+            )
+            admin_key = services.keys.create(admin.id, "test admin").api_key
+            url = stack.enter_context(serve_app(create_app(settings, services=services)))
+            return ServedApi(settings, services, url, admin_key)
+
+        yield serve

@@ -7,6 +7,7 @@ import io
 import random
 import sys
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,10 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 from heirloom.config import Settings
 from heirloom.db.models import CreditEntry, Job
 from heirloom.domain.messages import JobOutcome
+from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.credits import NewJob
+from heirloom.services.jobs import ResultKeys
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 T = TypeVar("T")
@@ -293,3 +297,26 @@ def wait_until(
             raise AssertionError(f"{what}: still not true after {timeout}s")
         time.sleep(interval)
     return value
+
+
+def completed_job(services: Services, user_id: str, size: int) -> str:
+    """A completed job whose result is `size` bytes in storage (no worker needed)."""
+    job_id = uuid.uuid4().hex
+    prefix = f"users/{user_id}/jobs/{job_id}"
+    for name in ("original.jpg", "input.jpg", "result.jpg", "thumb.jpg", "compare.jpg"):
+        services.storage.put(f"{prefix}/{name}", b"\xff" * size, content_type="image/jpeg")
+    services.credits.reserve(
+        NewJob(job_id, user_id, "restore", Tier.PAID, f"{prefix}/original.jpg")
+    )
+    services.jobs.complete(
+        job_id,
+        ResultKeys(
+            input_key=f"{prefix}/input.jpg",
+            result_key=f"{prefix}/result.jpg",
+            thumbnail_key=f"{prefix}/thumb.jpg",
+            comparison_key=f"{prefix}/compare.jpg",
+            width=10,
+            height=10,
+        ),
+    )
+    return job_id

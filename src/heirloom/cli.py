@@ -165,12 +165,18 @@ def _migrate(_args: argparse.Namespace) -> int:
 def _accounts() -> tuple[Accounts, CreditManager]:
     from heirloom.db.engine import Database
     from heirloom.services.accounts import Accounts
+    from heirloom.services.api_keys import ApiKeys
     from heirloom.services.credits import CreditManager
 
     settings = Settings()
     db = Database(settings.resolved_database_url, pool_size=1)
     credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
-    return Accounts(db, credits), credits
+    keys = ApiKeys(
+        db,
+        max_per_user=settings.max_api_keys_per_user,
+        touch_interval_s=settings.api_key_touch_interval_s,
+    )
+    return Accounts(db, credits, keys), credits
 
 
 def _user_dict(user: User) -> dict[str, Any]:

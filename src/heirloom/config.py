@@ -160,6 +160,32 @@ class Settings(BaseSettings):
     prices: Prices = Field(default_factory=Prices)
     tier_rules: dict[Tier, TierRules] = Field(default_factory=lambda: dict(DEFAULT_TIER_RULES))
 
+    # Abuse resistance: rate limits in the `limits` notation ("30/minute", "5 per second").
+    # Per-key budgets are per tier (tier_rules.rate_limit); these are the others.
+    redis_url: str | None = Field(
+        default=None, description="shared rate-limit and abuse counters across API processes"
+    )
+    rate_limits_enabled: bool = True
+    rate_limit_namespace: str = Field(
+        default="heirloom", description="prefix of every budget and counter in the storage"
+    )
+    rate_limit_address: str = "3000/minute"
+    rate_limit_uploads: str = "60/minute"
+    rate_limit_auth_failures: str = "30/minute"
+    rate_limit_share: str = "120/minute"
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    max_api_keys_per_user: int = Field(default=20, ge=1)
+    api_key_touch_interval_s: int = Field(
+        default=300, gt=0, description="how stale an API key's last-used time may get"
+    )
+    # Abuse detection: each threshold is "N per window" in the `limits` notation.
+    abuse_not_found_probe: str = "50/10 minutes"
+    abuse_auth_failures: str = "100/10 minutes"
+    abuse_key_addresses: str = "10/hour"
+    abuse_download_factor: float = Field(default=10.0, gt=1)
+    abuse_download_floor_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    abuse_auto_suspend: bool = False
+
     @field_validator("tier_rules", mode="before")
     @classmethod
     def _merge_tier_rules(cls, value: Any) -> Any:

@@ -87,14 +87,18 @@ def test_insufficient_credits_writes_nothing(services: Services) -> None:
 def test_free_tier_fourth_job_of_the_day_is_refused(services: Services) -> None:
     user = new_user(services, tier=Tier.FREE, credits=100)
     now = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
-    for _ in range(3):
-        services.credits.reserve(new_job(user, tier=Tier.FREE), now=now)
+    today = [new_job(user, tier=Tier.FREE) for _ in range(3)]
+    for job in today:
+        services.credits.reserve(job, now=now)
     with pytest.raises(DailyLimitReached) as refused:
         services.credits.reserve(new_job(user, tier=Tier.FREE), now=now)
     assert refused.value.http_status == 429
     assert refused.value.details["resets_at"] == datetime(2026, 11, 26, tzinfo=UTC)
     assert services.credits.balance(user) == 94
-    # The next UTC day the limit starts again.
+    # The next UTC day the limit starts again (once yesterday's jobs are no longer in
+    # progress: the free tier also caps jobs in progress at three).
+    for job in today:
+        services.jobs.complete(job.job_id, ResultKeys("i", "r", "t", "c", 10, 10))
     services.credits.reserve(new_job(user, tier=Tier.FREE), now=now + timedelta(days=1))
 
 

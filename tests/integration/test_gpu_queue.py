@@ -18,9 +18,13 @@ from tests.support import photo_bytes, submit, wait_final
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    # The free tier's daily limit would stop one user's flood before it queues.
+    # The free tier's daily limit, the in-progress caps and the upload budget would stop one
+    # user's flood before it queues.
+    uncapped = {"max_active_jobs": None}
     with gated_env(
-        tmp_path_factory.mktemp("gpu-queue"), tier_rules={"free": {"daily_job_limit": None}}
+        tmp_path_factory.mktemp("gpu-queue"),
+        tier_rules={"free": {"daily_job_limit": None, **uncapped}, "paid": uncapped},
+        rate_limit_uploads="10000/minute",
     ) as built:
         yield built
 

@@ -56,8 +56,9 @@ def test_create_prints_a_working_key_once_and_grants_through_the_ledger(
     )  # fmt: skip
     assert code == 0
     created: dict[str, Any] = json.loads(out)
-    user = services.accounts.authenticate(created["api_key"])
-    assert user is not None
+    caller = services.keys.authenticate(created["api_key"])
+    assert caller is not None
+    user = caller.user
     assert (user.id, user.email, user.tier, user.role) == (
         created["id"],
         "owner@example.com",
@@ -70,8 +71,9 @@ def test_create_prints_a_working_key_once_and_grants_through_the_ledger(
     assert code == 0
     key_lines = [line for line in out.splitlines() if line.startswith("API key")]
     assert len(key_lines) == 1
-    plain = services.accounts.authenticate(key_lines[0].rsplit(" ", 1)[1])
-    assert plain is not None
+    plain_caller = services.keys.authenticate(key_lines[0].rsplit(" ", 1)[1])
+    assert plain_caller is not None
+    plain = plain_caller.user
     assert (plain.role, plain.balance) == (ROLE_USER, 0)
 
     code, out, _ = run(capsys, "users", "list", "--json")
@@ -146,8 +148,9 @@ def test_a_fresh_sqlite_deployment_gets_its_first_admin_from_the_installed_comma
     api_key = json.loads(created.stdout)["api_key"]
     services = Services.build(Settings(home=tmp_path / "fresh"))
     try:
-        user = services.accounts.authenticate(api_key)
-        assert user is not None
+        caller = services.keys.authenticate(api_key)
+        assert caller is not None
+        user = caller.user
         assert (user.role, user.balance) == (ROLE_ADMIN, 10)
     finally:
         services.close()

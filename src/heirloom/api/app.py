@@ -13,8 +13,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 import heirloom
+from heirloom.api import contract, security
+from heirloom.api.abuse import AbuseObserver
 from heirloom.api.limits import RequestLimits
-from heirloom.api.routes import admin, health, jobs, me, pricing, queue
+from heirloom.api.ratelimit import RateLimitMiddleware
+from heirloom.api.routes import abuse, admin, health, jobs, keys, me, pricing, queue
 from heirloom.config import Settings
 from heirloom.domain.errors import (
     HeirloomError,
@@ -52,12 +55,24 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
-    app.include_router(jobs.router)
-    app.include_router(me.router)
-    app.include_router(pricing.router)
-    app.include_router(admin.router)
-    app.include_router(health.router)
-    app.include_router(queue.router)
+    app.add_middleware(AbuseObserver)
+    app.add_middleware(RateLimitMiddleware)
+    security.install_cors(app, settings.cors_allow_origins)
+    app.add_middleware(security.SecurityHeaders)
+    routers = [
+        jobs.router,
+        me.router,
+        keys.router,
+        pricing.router,
+        admin.router,
+        keys.admin_router,
+        abuse.router,
+        health.router,
+        queue.router,
+    ]
+    contract.declare_errors(routers)
+    for router in routers:
+        app.include_router(router)
 
     @app.exception_handler(HeirloomError)
     async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:
@@ -75,7 +90,7 @@ def create_app(
         return _error_response(error_cls(f"Invalid request: {problems}"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Starlette's own words ("Not Found", FastAPI's body-parsing detail) stay out of answers.
         error: HeirloomError
         if exc.status_code == 404:
@@ -86,8 +101,12 @@ def create_app(
             error = InvalidRequest()
         else:
             error = UnexpectedError()
+        headers = dict(exc.headers or {})
+        allow = security.allowed_methods(app, request.url.path) if exc.status_code == 405 else None
+        if allow:
+            headers["Allow"] = allow
         return JSONResponse(
-            {"error": error.to_dict()}, status_code=exc.status_code, headers=exc.headers
+            {"error": error.to_dict()}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(Exception)

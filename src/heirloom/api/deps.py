@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from heirloom.api.limits import AUTHENTICATED_USER
+from heirloom.api import auth, ratelimit
 from heirloom.db.models import User
-from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
+from heirloom.domain.errors import Forbidden, ServiceUnavailable
 from heirloom.services.accounts import ROLE_ADMIN
+from heirloom.services.api_keys import Caller
 from heirloom.services.context import Services
 
 _bearer = HTTPBearer(auto_error=False)
@@ -34,20 +34,22 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
-async def get_current_user(
+async def get_caller(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    authenticated: User | None = getattr(request.state, AUTHENTICATED_USER, None)
-    if authenticated is not None:
-        return authenticated
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized()
-    user = await run_in_threadpool(services.accounts.authenticate, credentials.credentials)
-    if user is None:
-        raise Unauthorized()
-    return user
+) -> Caller:
+    """The key's owner (already known when the body middleware authenticated the request)."""
+    bearer = credentials is not None and credentials.scheme.lower() == "bearer"
+    api_key = credentials.credentials if credentials is not None and bearer else None
+    return await auth.authenticate(request.scope, services, api_key)
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_current_user(caller: CurrentCaller) -> User:
+    return caller.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -60,3 +62,20 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+async def upload_budget(request: Request, caller: CurrentCaller, services: ServicesDep) -> None:
+    """The stricter per-key budget of uploads, on top of the key's request budget."""
+    limit = services.settings.rate_limit_uploads
+    await ratelimit.spend(request.scope, services, "upload", limit, caller.key_id)
+
+
+async def share_budget(request: Request, services: ServicesDep) -> None:
+    """The per-address budget of public share routes, which carry no API key."""
+    limit = services.settings.rate_limit_share
+    address = ratelimit.client_address(request.scope)
+    await ratelimit.spend(request.scope, services, "share", limit, address)
+
+
+UploadBudget = Depends(upload_budget)
+ShareBudget = Depends(share_budget)

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heirloom.db.models import User
+from heirloom.api import auth
 from heirloom.domain.errors import (
     HeirloomError,
     ImageTooLarge,
     InvalidQuery,
     RequestTooLarge,
-    Unauthorized,
 )
 from heirloom.services.context import Services
 
@@ -32,8 +30,6 @@ MULTIPART_OVERHEAD = 64 * 1024
 JSON_BODY_LIMIT = 64 * 1024
 UPLOAD_ROUTES = frozenset({("POST", "/v1/jobs")})
 PUBLIC_PREFIXES = ("/v1/pricing",)
-# Set on the request's state for get_current_user, so the key is looked up once.
-AUTHENTICATED_USER = "authenticated_user"
 
 
 class _BodyTooLarge(Exception):
@@ -59,11 +55,11 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         if _needs_key(scope["path"]):
-            user = await self._authenticate(scope, headers.get(b"authorization"))
-            if user is None:
-                await _refuse(scope, receive, send, Unauthorized())
+            try:
+                await self._authenticate(scope, headers.get(b"authorization"))
+            except HeirloomError as refusal:  # 401, or 429 for an address that failed too often
+                await _refuse(scope, receive, send, refusal)
                 return
-            scope.setdefault("state", {})[AUTHENTICATED_USER] = user
         limit, too_large = self._limit(scope)
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -78,13 +74,11 @@ class RequestLimits:
             return self.max_upload_bytes + MULTIPART_OVERHEAD, error
         return JSON_BODY_LIMIT, RequestTooLarge()
 
-    async def _authenticate(self, scope: Scope, authorization: bytes | None) -> User | None:
+    async def _authenticate(self, scope: Scope, authorization: bytes | None) -> None:
         scheme, _, key = (authorization or b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            return None
+        api_key = key.strip() if scheme.lower() == "bearer" and key.strip() else None
         services: Services = scope["app"].state.services
-        user: User | None = await run_in_threadpool(services.accounts.authenticate, key.strip())
-        return user
+        await auth.authenticate(scope, services, api_key)
 
     async def _counted(
         self, scope: Scope, receive: Receive, send: Send, limit: int, too_large: HeirloomError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +15,22 @@ from heirloom.services.gpu_queue import QueuePlace
 class ErrorBody(BaseModel):
     code: str
     message: str
+
+
+# Credits granted at once; keeps balances far inside the database's integer range.
+MAX_GRANT = 1_000_000
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. rate_limited")
+    message: str = Field(description="plain-language explanation for a person")
+    details: dict[str, Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The one body of every error answer."""
+
+    error: ErrorInfo
 
 
 class RetryRequest(BaseModel):
@@ -124,6 +141,8 @@ class TierOut(BaseModel):
     storage_days: int | None
     daily_job_limit: int | None
     model_attempts: int
+    max_active_jobs: int | None
+    rate_limit: str
     gpu_priority: int = Field(description="the model step's place in the GPU queue; 1 goes first")
 
 
@@ -136,7 +155,7 @@ class PricingOut(BaseModel):
 class UserCreate(BaseModel):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)
     tier: Tier = Tier.FREE
-    credits: int = Field(default=0, ge=0)
+    credits: int = Field(default=0, ge=0, le=MAX_GRANT, strict=True)
 
 
 class UserOut(BaseModel):
@@ -162,7 +181,7 @@ class UserUpdate(BaseModel):
 
 
 class GrantIn(BaseModel):
-    amount: int = Field(gt=0)
+    amount: int = Field(gt=0, le=MAX_GRANT, strict=True)
     reason: str = Field(min_length=1, max_length=200)
 
 
@@ -202,3 +221,44 @@ class TierQueueOut(BaseModel):
 class QueueOut(BaseModel):
     gpu_pool_size: int
     tiers: list[TierQueueOut]
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="what the key is for")
+
+
+class KeyOut(BaseModel):
+    """An API key as its owner sees it: a name and a visible prefix, never the key."""
+
+    id: str
+    name: str
+    prefix: str = Field(description="the key's first characters, as logs show it")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+class KeyCreated(KeyOut):
+    api_key: str = Field(description="shown once; store it now")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+class AbuseSignalOut(BaseModel):
+    id: int
+    kind: str
+    key_id: str | None
+    user_id: str | None
+    address: str | None
+    observed: int
+    threshold: str
+    suspended: bool
+    created_at: datetime
+
+
+class AbuseSignalPage(BaseModel):
+    signals: list[AbuseSignalOut]
+    next_before_id: int | None

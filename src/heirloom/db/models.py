@@ -23,7 +23,7 @@ def _ts(*, nullable: bool = False, index: bool = False) -> sa.Column[datetime]:
 
 
 class User(SQLModel, table=True):
-    """A customer (or an admin) with a tier, a credit balance and one hashed API key."""
+    """A customer (or an admin) with a tier and a credit balance; API keys are in api_keys."""
 
     __tablename__ = "users"
     __table_args__ = (sa.CheckConstraint("balance >= 0", name="ck_users_balance_non_negative"),)
@@ -33,7 +33,6 @@ class User(SQLModel, table=True):
     tier: str = Field(max_length=16)
     role: str = Field(default="user", max_length=16)
     balance: int = Field(default=0)
-    api_key_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
@@ -133,3 +132,35 @@ class ModelAttempt(SQLModel, table=True):
     duplicate: bool = Field(default=False)
     duplicate_of: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ApiKey(SQLModel, table=True):
+    """One of a user's named API keys: only its SHA-256 is stored, and a prefix for logs."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_reason: str | None = Field(default=None, max_length=200)
+
+
+class AbuseSignal(SQLModel, table=True):
+    """An audited abuse detection (or the suspension it caused): who, what, how many."""
+
+    __tablename__ = "abuse_signals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    key_id: str | None = Field(default=None, max_length=32, index=True)
+    user_id: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=64)
+    observed: int
+    threshold: str = Field(max_length=64)
+    suspended: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))

@@ -73,7 +73,9 @@ _READY_LINE = "worker polling"
 
 def chaos_settings(home: Path, temporal_address: str, namespace: str) -> Settings:
     """Short timeouts so a killed worker's activities are retried within seconds."""
-    rules = DEFAULT_TIER_RULES[Tier.PAID].model_copy(update={"model_attempts": 10})
+    rules = DEFAULT_TIER_RULES[Tier.PAID].model_copy(
+        update={"model_attempts": 10, "max_active_jobs": None}  # one user submits every job
+    )
     return Settings(
         home=home,
         database_url=f"sqlite:///{home / 'chaos.db'}",

@@ -141,6 +141,29 @@ class DailyLimitReached(UserError):
         )
 
 
+class TooManyActiveJobs(UserError):
+    code = "too_many_active_jobs"
+    http_status = 429
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(
+            f"Your plan allows {limit} jobs in progress at once. Wait for one to finish, "
+            "then submit again.",
+            limit=limit,
+        )
+
+
+class RateLimited(UserError):
+    code = "rate_limited"
+    http_status = 429
+    default_message = "Too many requests. Wait a moment, then try again."
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(
+            f"Too many requests. Try again in {retry_after} seconds.", retry_after=retry_after
+        )
+
+
 class Unauthorized(UserError):
     code = "unauthorized"
     http_status = 401

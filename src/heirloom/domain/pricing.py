@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from heirloom.domain.errors import DailyLimitReached, InsufficientCredits
+from heirloom.domain.errors import DailyLimitReached, InsufficientCredits, TooManyActiveJobs
 from heirloom.domain.jobs import Operation
 from heirloom.domain.tiers import Tier, TierRules
 
@@ -60,12 +60,15 @@ def quote_job(
     prices: Prices,
     tier_rules: dict[Tier, TierRules],
     now: datetime,
+    active_jobs: int = 0,
 ) -> JobQuote:
     """Decide whether a job may run now and what it costs; raise the refusal otherwise."""
     rules = tier_rules[tier]
     cost = prices.cost(operations)
     if rules.daily_job_limit is not None and jobs_today >= rules.daily_job_limit:
         raise DailyLimitReached(limit=rules.daily_job_limit, resets_at=next_daily_reset(now))
+    if rules.max_active_jobs is not None and active_jobs >= rules.max_active_jobs:
+        raise TooManyActiveJobs(limit=rules.max_active_jobs)
     if balance < cost:
         raise InsufficientCredits(cost=cost, balance=balance)
     return JobQuote(cost=cost, tier=tier, rules=rules)

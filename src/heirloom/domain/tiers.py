@@ -29,6 +29,12 @@ class TierRules(BaseModel):
     storage_days: int | None = Field(default=None, description="None keeps results forever")
     daily_job_limit: int | None = Field(default=None, description="None means no daily limit")
     model_attempts: int = Field(ge=1, description="attempts of the model call, first included")
+    max_active_jobs: int | None = Field(
+        default=None, ge=1, description="queued or running jobs at once; None means no cap"
+    )
+    rate_limit: str = Field(
+        default="1200/minute", description="API requests per key, in the `limits` notation"
+    )
     gpu_priority: int = Field(
         default=3,
         ge=1,
@@ -44,10 +50,22 @@ DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
         storage_days=7,
         daily_job_limit=3,
         model_attempts=2,
+        max_active_jobs=3,
+        rate_limit="600/minute",
         gpu_priority=4,
     ),
-    Tier.PAID: TierRules(output_long_side=1280, watermark=False, model_attempts=4, gpu_priority=2),
+    Tier.PAID: TierRules(
+        output_long_side=1280,
+        watermark=False,
+        model_attempts=4,
+        max_active_jobs=25,
+        gpu_priority=2,
+    ),
     Tier.FOREVER: TierRules(
-        output_long_side=1280, watermark=False, model_attempts=4, gpu_priority=2
+        output_long_side=1280,
+        watermark=False,
+        model_attempts=4,
+        max_active_jobs=25,
+        gpu_priority=2,
     ),
 }

@@ -1,9 +1,7 @@
-"""Users and their API keys. Keys are random and shown once; only their SHA-256 is stored."""
+"""Users: create them (with a first API key), find them, change their tier."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -14,21 +12,12 @@ from heirloom.db.engine import Database
 from heirloom.db.models import User
 from heirloom.domain.errors import Conflict, NotFound
 from heirloom.domain.tiers import Tier
+from heirloom.services.api_keys import ApiKeys
 from heirloom.services.credits import CreditManager
 
-API_KEY_PREFIX = "hl_"
 ROLE_USER = "user"
 ROLE_ADMIN = "admin"
-
-
-def hash_api_key(api_key: str) -> str:
-    # Keys carry 256 random bits, so a fast unsalted hash is enough to make a leaked
-    # table useless while keeping lookup a single indexed equality.
-    return hashlib.sha256(api_key.encode()).hexdigest()
-
-
-def new_api_key() -> str:
-    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+FIRST_KEY_NAME = "default"
 
 
 @dataclass(frozen=True)
@@ -40,11 +29,12 @@ class NewAccount:
 
 
 class Accounts:
-    """Create users, find them by API key, change their tier."""
+    """Create users, find them, change their tier."""
 
-    def __init__(self, db: Database, credits: CreditManager) -> None:
+    def __init__(self, db: Database, credits: CreditManager, keys: ApiKeys) -> None:
         self.db = db
         self.credits = credits
+        self.keys = keys
 
     def create(
         self,
@@ -55,31 +45,21 @@ class Accounts:
         role: str = ROLE_USER,
         api_key: str | None = None,
     ) -> NewAccount:
-        """Create a user; starting credits are a ledger grant like any other."""
-        api_key = api_key or new_api_key()
+        """Create a user with a first API key; starting credits are a ledger grant."""
         user = User(
-            id=uuid.uuid4().hex,
-            email=email.strip().lower(),
-            tier=tier.value,
-            role=role,
-            balance=0,
-            api_key_hash=hash_api_key(api_key),
+            id=uuid.uuid4().hex, email=email.strip().lower(), tier=tier.value, role=role, balance=0
         )
         try:
             with self.db.session() as session:
                 session.add(user)
+                session.flush()
+                api_key = self.keys.add(session, user.id, FIRST_KEY_NAME, api_key).api_key
         except IntegrityError:
             raise Conflict(f"A user with email {user.email} already exists.") from None
         if credits:
             self.credits.grant(user.id, credits, "starting credits", f"signup:{user.id}")
             user.balance = credits
         return NewAccount(user=user, api_key=api_key)
-
-    def authenticate(self, api_key: str) -> User | None:
-        with self.db.session() as session:
-            return session.exec(
-                select(User).where(User.api_key_hash == hash_api_key(api_key))
-            ).one_or_none()
 
     def get(self, user_id: str) -> User:
         with self.db.session() as session:

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from heirloom.config import Settings
 from heirloom.db.engine import Database
+from heirloom.services.abuse import AbuseMonitor
 from heirloom.services.accounts import Accounts
+from heirloom.services.api_keys import ApiKeys
 from heirloom.services.credits import CreditManager
 from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
+from heirloom.services.limits import RateLimiter
 from heirloom.services.model_runs import ModelRuns
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
@@ -27,6 +30,9 @@ class Services:
     jobs: JobStore
     storage: Storage
     runpod: RunPodService
+    keys: ApiKeys
+    limiter: RateLimiter
+    abuse: AbuseMonitor
     settlement: Settlement
     gpu_queue: GpuQueue
     model_runs: ModelRuns
@@ -37,12 +43,18 @@ class Services:
         credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
         jobs = JobStore(db)
         storage = make_storage(settings)
+        keys = ApiKeys(
+            db,
+            max_per_user=settings.max_api_keys_per_user,
+            touch_interval_s=settings.api_key_touch_interval_s,
+        )
+        limiter = RateLimiter.from_settings(settings)
         runpod = RunPodService.from_settings(settings)
         return cls(
             settings=settings,
             db=db,
             credits=credits,
-            accounts=Accounts(db, credits),
+            accounts=Accounts(db, credits, keys),
             jobs=jobs,
             storage=storage,
             runpod=runpod,
@@ -52,6 +64,9 @@ class Services:
                 pool_size=settings.gpu_pool_size,
                 default_model_s=settings.gpu_default_model_s,
             ),
+            keys=keys,
+            limiter=limiter,
+            abuse=AbuseMonitor(db, keys, limiter, settings),
             model_runs=ModelRuns(db),
         )
 

@@ -140,6 +140,14 @@ class CreditManager:
         )
         return int(session.exec(statement).one())
 
+    def active_jobs(self, session: Session, user_id: str) -> int:
+        """Jobs queued or running now, counted against the tier's in-progress cap."""
+        statement = select(func.count()).where(
+            Job.user_id == user_id,
+            col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+        )
+        return int(session.exec(statement).one())
+
     def quote(self, user_id: str, operations: str, *, now: datetime | None = None) -> JobQuote:
         """The API's fast pre-check; the reservation applies the same rule under a lock."""
         now = now or self.clock()
@@ -269,8 +277,9 @@ class CreditManager:
         balance: int,
         now: datetime,
     ) -> JobQuote:
-        """quote_job with today's job count, read only when the tier has a daily limit."""
-        limited = self.tier_rules[tier].daily_job_limit is not None
+        """quote_job with today's and in-progress job counts, each read only when capped."""
+        rules = self.tier_rules[tier]
+        limited = rules.daily_job_limit is not None
         return quote_job(
             operations=operations,
             tier=tier,
@@ -279,6 +288,9 @@ class CreditManager:
             prices=self.prices,
             tier_rules=self.tier_rules,
             now=now,
+            active_jobs=(
+                self.active_jobs(session, user_id) if rules.max_active_jobs is not None else 0
+            ),
         )
 
     def _refused_or_existing(

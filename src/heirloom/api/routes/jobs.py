@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 from typing import Annotated
 
-from fastapi import APIRouter, Body, File, Form, Header, Query, Response, UploadFile, status
+from fastapi import APIRouter, Body, File, Form, Header, Path, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep
+from heirloom.api.contract import errors
+from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep, UploadBudget
 from heirloom.api.schemas import JobList, JobOut, RetryRequest
 from heirloom.api.submissions import Submitter
 from heirloom.db.models import Job, utcnow
@@ -30,11 +31,18 @@ from heirloom.workflows.restoration import RestorationWorkflow
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+JobId = Annotated[str, Path(min_length=1, max_length=64)]
 # Deeper pages than this are refused (422) rather than handed to the database to overflow.
 MAX_OFFSET = 1_000_000
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses=errors(402, 409),
+    dependencies=[UploadBudget],
+)
 async def create_job(
     user: CurrentUser,
     services: ServicesDep,
@@ -69,15 +77,20 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, user: CurrentUser, services: ServicesDep) -> JobOut:
+def get_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> JobOut:
     """The job; while it waits for a GPU, also its queue position and estimated times."""
     job = services.jobs.get_owned(user.id, job_id)
     return JobOut.from_job(job, services.gpu_queue.place(job, utcnow()))
 
 
-@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+@router.post(
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses=errors(409),
+)
 async def cancel_job(
-    job_id: str, user: CurrentUser, services: ServicesDep, temporal: TemporalDep
+    job_id: JobId, user: CurrentUser, services: ServicesDep, temporal: TemporalDep
 ) -> JobOut:
     """Stop a queued or running job: 202 means it will end cancelled and refunded.
 
@@ -107,9 +120,14 @@ async def cancel_job(
     return JobOut.from_job(await run_in_threadpool(services.jobs.get_owned, user.id, job_id))
 
 
-@router.post("/{job_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+@router.post(
+    "/{job_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses=errors(402, 409),
+)
 async def retry_job(
-    job_id: str,
+    job_id: JobId,
     user: CurrentUser,
     services: ServicesDep,
     temporal: TemporalDep,
@@ -167,18 +185,18 @@ def _download(services: ServicesDep, user_id: str, job_id: str, kind: str) -> St
     )
 
 
-@router.get("/{job_id}/result", response_class=StreamingResponse)
-def get_result(job_id: str, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
+@router.get("/{job_id}/result", response_class=StreamingResponse, responses=errors(409))
+def get_result(job_id: JobId, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
     """The restored photo (owner only; anyone else gets 404)."""
     return _download(services, user.id, job_id, "result")
 
 
-@router.get("/{job_id}/thumbnail", response_class=StreamingResponse)
-def get_thumbnail(job_id: str, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
+@router.get("/{job_id}/thumbnail", response_class=StreamingResponse, responses=errors(409))
+def get_thumbnail(job_id: JobId, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
     return _download(services, user.id, job_id, "thumbnail")
 
 
-@router.get("/{job_id}/comparison", response_class=StreamingResponse)
-def get_comparison(job_id: str, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
+@router.get("/{job_id}/comparison", response_class=StreamingResponse, responses=errors(409))
+def get_comparison(job_id: JobId, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
     """Before and after, side by side."""
     return _download(services, user.id, job_id, "comparison")

@@ -23,6 +23,11 @@ def run_migrations() -> None:
         return
     engine = make_engine(url, pool_size=1)
     with engine.connect() as connection:
+        if url.startswith("sqlite"):
+            # SQLite alters a table by copying it and dropping the original, which a
+            # referencing row would refuse; the copy keeps every row, so references stay valid.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -1,0 +1,41 @@
+"""Authenticating a request: the key lookup, the failed-authentication budget, the key's tier
+budget and the abuse signals, in one place for the route dependency and the body middleware."""
+
+from __future__ import annotations
+
+from fastapi.concurrency import run_in_threadpool
+from starlette.types import Scope
+
+from heirloom.api import ratelimit
+from heirloom.domain.errors import Unauthorized
+from heirloom.domain.tiers import Tier
+from heirloom.services.api_keys import Caller
+from heirloom.services.context import Services
+
+# Where the authenticated caller is kept on the request's state (read by routes' dependencies
+# and the abuse observer), so a key is looked up and charged once per request.
+CALLER = "caller"
+
+
+def known_caller(scope: Scope) -> Caller | None:
+    caller = scope.get("state", {}).get(CALLER)
+    return caller if isinstance(caller, Caller) else None
+
+
+async def authenticate(scope: Scope, services: Services, api_key: str | None) -> Caller:
+    """The key's owner; a missing, unknown or revoked key is a failed authentication (401,
+    or 429 once the address has failed too often)."""
+    known = known_caller(scope)
+    if known is not None:
+        return known
+    address = ratelimit.client_address(scope)
+    await ratelimit.check_auth_failures(scope, services, address)
+    caller = await run_in_threadpool(services.keys.authenticate, api_key) if api_key else None
+    if caller is None:
+        await ratelimit.auth_failed(scope, services, address)
+        raise Unauthorized()
+    scope.setdefault("state", {})[CALLER] = caller
+    await run_in_threadpool(services.abuse.key_used, caller.key_id, caller.user.id, address)
+    rules = services.settings.tier_rules[Tier(caller.user.tier)]
+    await ratelimit.spend(scope, services, "key", rules.rate_limit, caller.key_id)
+    return caller

@@ -1,0 +1,58 @@
+"""/v1/me/keys: a user's named API keys; /v1/admin/keys: an admin revokes any key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from heirloom.api.contract import errors
+from heirloom.api.deps import AdminUser, CurrentUser, ServicesDep
+from heirloom.api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
+from heirloom.services.api_keys import KeyInfo
+
+router = APIRouter(prefix="/v1/me/keys", tags=["keys"])
+admin_router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
+
+KeyId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
+
+
+def _out(info: KeyInfo) -> KeyOut:
+    return KeyOut(
+        id=info.id,
+        name=info.name,
+        prefix=info.prefix,
+        created_at=info.created_at,
+        last_used_at=info.last_used_at,
+        revoked_at=info.revoked_at,
+        revoked_reason=info.revoked_reason,
+    )
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=KeyCreated, responses=errors(409)
+)
+def create_key(body: KeyCreate, user: CurrentUser, services: ServicesDep) -> KeyCreated:
+    """Create a named key; the key itself is in this answer only, never again."""
+    new = services.keys.create(user.id, body.name)
+    return KeyCreated(**_out(new.info).model_dump(), api_key=new.api_key)
+
+
+@router.get("", response_model=KeyList)
+def list_keys(user: CurrentUser, services: ServicesDep) -> KeyList:
+    """The caller's keys, revoked ones included, newest first."""
+    return KeyList(keys=[_out(info) for info in services.keys.owned_by(user.id)])
+
+
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def revoke_key(key_id: KeyId, user: CurrentUser, services: ServicesDep) -> Response:
+    """Revoke one of the caller's keys; it is refused from the next request on."""
+    services.keys.revoke(key_id, user_id=user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def admin_revoke_key(key_id: KeyId, _admin: AdminUser, services: ServicesDep) -> Response:
+    """Revoke any user's key (a leaked or abused one)."""
+    services.keys.revoke(key_id, reason="revoked by an admin")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,67 @@
+"""Headers every answer carries, CORS from an allow-list, and complete `Allow` on 405."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# What a browser may do with any answer: never sniff a type, never frame it, send no referrer.
+_ALWAYS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeaders:
+    """Adds the security headers, and `Cache-Control: no-store` to authenticated JSON."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authenticated = "authorization" in Headers(scope=scope)
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _ALWAYS.items():
+                    headers.setdefault(name, value)
+                json = headers.get("content-type", "").startswith("application/json")
+                if authenticated and json:
+                    # A shared cache or the browser's history must never keep account data.
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
+
+
+def install_cors(app: FastAPI, allow_origins: list[str]) -> None:
+    """Cross-origin calls only from the configured origins; none by default."""
+    if not allow_origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=allow_origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
+        max_age=600,
+    )
+
+
+def allowed_methods(app: FastAPI, path: str) -> str | None:
+    """Every method the OpenAPI document names for this path (Starlette names only the first
+    matching route's); None for a path the document does not describe."""
+    for template, operations in app.openapi()["paths"].items():
+        regex, _, _ = compile_path(template)
+        if regex.match(path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return None

@@ -1,0 +1,164 @@
+"""API keys: several named keys per user, shown once, stored as SHA-256, revocable at once.
+
+Every request looks its key up in the database (one indexed read, no per-process cache of
+positive answers), so a revocation holds on every API process from the next request on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from heirloom.db.engine import Database
+from heirloom.db.models import ApiKey, User, as_utc, utcnow
+from heirloom.domain.errors import Conflict, NotFound
+
+API_KEY_PREFIX = "hl_"
+# What logs and key lists show of a key: "hl_" and 8 random characters.
+VISIBLE_PREFIX_LENGTH = len(API_KEY_PREFIX) + 8
+
+
+def hash_api_key(api_key: str) -> str:
+    # Keys carry 256 random bits, so a fast unsalted hash is enough to make a leaked
+    # table useless while keeping lookup a single indexed equality.
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key as its owner sees it: never the key itself, nor its hash."""
+
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A created key and its secret, which is never shown again."""
+
+    info: KeyInfo
+    api_key: str
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request authenticated as: the user and which of their keys."""
+
+    user: User
+    key_id: str
+    key_prefix: str
+
+
+class ApiKeys:
+    """Create, list, revoke and authenticate API keys."""
+
+    def __init__(self, db: Database, *, max_per_user: int, touch_interval_s: int) -> None:
+        self.db = db
+        self.max_per_user = max_per_user
+        self.touch_interval = timedelta(seconds=touch_interval_s)
+
+    def add(self, session: Session, user_id: str, name: str, api_key: str | None = None) -> NewKey:
+        """Add a key inside the caller's transaction (used when a user is created)."""
+        api_key = api_key or new_api_key()
+        row = ApiKey(
+            id=uuid.uuid4().hex,
+            user_id=user_id,
+            name=name,
+            prefix=api_key[:VISIBLE_PREFIX_LENGTH],
+            key_hash=hash_api_key(api_key),
+        )
+        session.add(row)
+        return NewKey(info=_info(row), api_key=api_key)
+
+    def create(self, user_id: str, name: str) -> NewKey:
+        """A new key for a user, within the per-user limit of keys in use."""
+        with self.db.session() as session:
+            # Lock the user so two concurrent creations cannot both pass the count.
+            user = session.exec(
+                select(User).where(User.id == user_id).with_for_update()
+            ).one_or_none()
+            if user is None:
+                raise NotFound("No such user.")
+            in_use = session.exec(
+                select(func.count()).where(
+                    ApiKey.user_id == user_id, col(ApiKey.revoked_at).is_(None)
+                )
+            ).one()
+            if in_use >= self.max_per_user:
+                raise Conflict(
+                    f"You already have {in_use} API keys; revoke one before creating another."
+                )
+            return self.add(session, user_id, name)
+
+    def owned_by(self, user_id: str) -> list[KeyInfo]:
+        """A user's keys, revoked ones included, newest first."""
+        statement = (
+            select(ApiKey)
+            .where(ApiKey.user_id == user_id)
+            .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id))
+        )
+        with self.db.session() as session:
+            return [_info(row) for row in session.exec(statement)]
+
+    def revoke(self, key_id: str, *, user_id: str | None = None, reason: str = "revoked") -> None:
+        """Revoke a key (only the owner's when `user_id` is given); repeating is harmless."""
+        with self.db.session() as session:
+            row = session.get(ApiKey, key_id)
+            if row is None or (user_id is not None and row.user_id != user_id):
+                raise NotFound("No such API key.")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                row.revoked_reason = reason[:200]
+                session.add(row)
+
+    def authenticate(self, api_key: str) -> Caller | None:
+        """The caller behind a key in use, or None; refreshes last-used when it is stale."""
+        now = utcnow()
+        with self.db.session() as session:
+            found = session.exec(
+                select(ApiKey, User)
+                .join(User, col(User.id) == col(ApiKey.user_id))
+                .where(ApiKey.key_hash == hash_api_key(api_key), col(ApiKey.revoked_at).is_(None))
+            ).one_or_none()
+            if found is None:
+                return None
+            key, user = found
+            last = key.last_used_at
+            if last is None or as_utc(last) < now - self.touch_interval:
+                # At most one write per key per interval, not one per request.
+                session.execute(
+                    sa.update(ApiKey)
+                    .where(col(ApiKey.id) == key.id)
+                    .values(last_used_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            return Caller(user=user, key_id=key.id, key_prefix=key.prefix)
+
+
+def _info(row: ApiKey) -> KeyInfo:
+    return KeyInfo(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=as_utc(row.created_at),
+        last_used_at=as_utc(row.last_used_at) if row.last_used_at else None,
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+        revoked_reason=row.revoked_reason,
+    )
