@@ -101,7 +101,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = str(request.getfixturevalue("postgres_server"))
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE credit_ledger, jobs, users RESTART IDENTITY CASCADE"))
+        conn.execute(
+            sa.text("TRUNCATE audit_log, credit_ledger, jobs, users RESTART IDENTITY CASCADE")
+        )
     engine.dispose()
     return url
 

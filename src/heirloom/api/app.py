@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 import heirloom
-from heirloom.api.routes import admin, jobs, me, pricing
+from heirloom.api.routes import admin, jobs, me, pricing, public_shares, shares
 from heirloom.config import Settings
 from heirloom.domain.errors import HeirloomError, ImageTooLarge, InternalError
 from heirloom.services.context import Services
@@ -72,14 +72,18 @@ def create_app(
     app.include_router(me.router)
     app.include_router(pricing.router)
     app.include_router(admin.router)
+    app.include_router(shares.router)
+    app.include_router(public_shares.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.exception_handler(HeirloomError)
-    async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:
-        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+    async def heirloom_error(request: Request, exc: HeirloomError) -> JSONResponse:
+        # A public share's refusals keep its privacy headers too.
+        headers = public_shares.PUBLIC_HEADERS if request.url.path.startswith("/s/") else None
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

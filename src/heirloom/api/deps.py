@@ -12,6 +12,7 @@ from temporalio.client import Client
 from heirloom.db.models import User
 from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
 from heirloom.services.accounts import ROLE_ADMIN
+from heirloom.services.audit import VIA_ADMIN, VIA_API, Caller
 from heirloom.services.context import Services
 
 _bearer = HTTPBearer(auto_error=False)
@@ -55,3 +56,16 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+async def get_caller(request: Request, user: CurrentUser) -> Caller:
+    """The authenticated caller and their client, for the audit log."""
+    return Caller(
+        actor=user.id,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        via=VIA_ADMIN if user.role == ROLE_ADMIN else VIA_API,
+    )
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from heirloom.db.models import Job, User, as_utc
+from heirloom.db.models import AuditEntry, Job, Share, User, as_utc
 from heirloom.domain.tiers import Tier
 
 
@@ -36,10 +37,18 @@ class JobOut(BaseModel):
     result_url: str | None
     thumbnail_url: str | None
     comparison_url: str | None
+    original_url: str | None = None
+    expires_at: datetime | None = Field(
+        default=None, description="when the job's files are deleted; null keeps them"
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="format, size, colour mode, capture date and camera"
+    )
 
     @classmethod
     def from_job(cls, job: Job) -> JobOut:
         done = job.result_key is not None and job.status == "completed"
+        kept = job.status not in ("expired", "deleted")
         base = f"/v1/jobs/{job.id}"
         return cls(
             id=job.id,
@@ -64,6 +73,9 @@ class JobOut(BaseModel):
             result_url=f"{base}/result" if done else None,
             thumbnail_url=f"{base}/thumbnail" if done else None,
             comparison_url=f"{base}/comparison" if done else None,
+            original_url=f"{base}/original" if kept else None,
+            expires_at=as_utc(job.expires_at) if job.expires_at else None,
+            metadata=job.photo_metadata,
         )
 
 
@@ -71,6 +83,15 @@ class JobList(BaseModel):
     jobs: list[JobOut]
     limit: int
     offset: int
+
+
+class StorageOut(BaseModel):
+    """What the caller keeps against the tier's quota (null limits: none)."""
+
+    bytes_used: int
+    bytes_limit: int | None
+    results_kept: int
+    results_limit: int | None
 
 
 class MeOut(BaseModel):
@@ -82,6 +103,7 @@ class MeOut(BaseModel):
     jobs_today: int
     daily_job_limit: int | None
     daily_limit_resets_at: datetime
+    storage: StorageOut | None = None
 
 
 class LedgerLineOut(BaseModel):
@@ -102,10 +124,13 @@ class TierOut(BaseModel):
     tier: str
     task_queue: str
     output_long_side: int
+    output_short_side: int | None = None
     watermark: bool
     storage_days: int | None
     daily_job_limit: int | None
     model_attempts: int
+    storage_quota_bytes: int | None = None
+    storage_quota_results: int | None = None
 
 
 class PricingOut(BaseModel):
@@ -171,3 +196,72 @@ class AdminJobOut(JobOut):
             ended_by=job.ended_by,
             workflow_url=workflow_url,
         )
+
+
+class ShareCreate(BaseModel):
+    expires_in: int | None = Field(
+        default=None, gt=0, description="seconds the link stays valid (default 7 days)"
+    )
+    allow_download: bool = False
+
+
+class ShareOut(BaseModel):
+    """A share link as its owner sees it; `url` carries the token only in the create answer."""
+
+    id: str
+    job_id: str
+    url: str | None
+    allow_download: bool
+    views: int
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    status: str
+
+    @classmethod
+    def from_share(cls, share: Share, *, now: datetime, url: str | None = None) -> ShareOut:
+        expires = as_utc(share.expires_at) if share.expires_at else None
+        if share.revoked_at is not None:
+            state = "revoked"
+        elif expires is not None and expires <= now:
+            state = "expired"
+        else:
+            state = "active"
+        return cls(
+            id=share.id,
+            job_id=share.job_id,
+            url=url,
+            allow_download=share.allow_download,
+            views=share.views,
+            created_at=as_utc(share.created_at),
+            expires_at=expires,
+            revoked_at=as_utc(share.revoked_at) if share.revoked_at else None,
+            status=state,
+        )
+
+
+class ShareList(BaseModel):
+    shares: list[ShareOut]
+
+
+class AuditOut(BaseModel):
+    id: int
+    owner_id: str
+    actor: str
+    action: str
+    job_id: str | None
+    share_id: str | None
+    via: str
+    ip: str | None
+    user_agent: str | None
+    at: datetime
+
+    @classmethod
+    def from_entry(cls, entry: AuditEntry) -> AuditOut:
+        assert entry.id is not None
+        return cls(**{**entry.model_dump(), "id": entry.id, "at": as_utc(entry.at)})
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditOut]
+    next_before_id: int | None

@@ -20,6 +20,8 @@ class JobRules:
     activity_timeout_s: int = 120
     model_timeout_s: int = 900
     model_heartbeat_timeout_s: int = 30
+    # The frame's short side; None for jobs submitted when only the long side was bounded.
+    output_short_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class PrepareRequest:
     job: JobRef
     original_key: str
     long_side: int
+    short_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class PostprocessRequest:
     model_key: str
     long_side: int
     watermark: bool
+    short_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ class PostprocessResult:
     comparison_key: str
     width: int
     height: int
+    # Bytes of result, thumbnail and comparison, for the storage quota.
+    stored_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,3 +193,25 @@ class ReconcileReport:
 
     checked: int
     settled: list[str]
+
+
+@dataclass(frozen=True)
+class CleanupInput:
+    """One retention pass: jobs expired at `now` (a UNIX time; None: the run's start time)
+    lose their files, `batch` jobs per activity."""
+
+    batch: int = 100
+    now: float | None = None
+
+
+@dataclass(frozen=True)
+class ExpireRequest:
+    """Delete the files of up to `limit` jobs whose retention ended at `now`."""
+
+    now: float
+    limit: int
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    expired: int

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from heirloom.config import Settings
 from heirloom.db.engine import Database
 from heirloom.services.accounts import Accounts
+from heirloom.services.audit import AuditLog
 from heirloom.services.credits import CreditManager
 from heirloom.services.jobs import JobStore
+from heirloom.services.retention import Retention
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
+from heirloom.services.shares import Shares
 from heirloom.services.storage import Storage, make_storage
 
 
@@ -26,6 +29,9 @@ class Services:
     storage: Storage
     runpod: RunPodService
     settlement: Settlement
+    retention: Retention
+    audit: AuditLog
+    shares: Shares
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -42,6 +48,9 @@ class Services:
             storage=storage,
             runpod=RunPodService.from_settings(settings),
             settlement=Settlement(credits, jobs, storage),
+            retention=Retention(db, storage, settings.tier_rules),
+            audit=AuditLog(db),
+            shares=Shares(db),
         )
 
     def close(self) -> None:

@@ -15,12 +15,14 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from heirloom.activities.cleanup import CleanupActivities
 from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
+from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 
@@ -47,14 +49,15 @@ def activity_functions(activities: RestorationActivities) -> list[Callable[..., 
 def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor) -> Worker:
     """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
     reconcile = ReconcileActivities(services, client)
+    cleanup = CleanupActivities(services)
     return Worker(
         client,
         task_queue=OPS_TASK_QUEUE,
-        workflows=[ReconcileWorkflow],
-        activities=[reconcile.find_stranded, reconcile.settle_job],
+        workflows=[ReconcileWorkflow, CleanupWorkflow],
+        activities=[reconcile.find_stranded, reconcile.settle_job, cleanup.expire_due],
         activity_executor=executor,
         max_concurrent_activities=4,
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),
     )
 
 

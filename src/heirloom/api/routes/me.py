@@ -1,4 +1,4 @@
-"""/v1/me: the caller's account, balance, daily usage and credit history."""
+"""/v1/me: the caller's account, balance, daily and storage usage, credit history, audit log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from heirloom.api.deps import CurrentUser, ServicesDep
-from heirloom.api.schemas import LedgerLineOut, LedgerPage, MeOut
+from heirloom.api.schemas import (
+    AuditOut,
+    AuditPage,
+    LedgerLineOut,
+    LedgerPage,
+    MeOut,
+    StorageOut,
+)
 from heirloom.db.models import utcnow
 from heirloom.domain.pricing import next_daily_reset
 from heirloom.domain.tiers import Tier
@@ -20,6 +27,7 @@ def me(user: CurrentUser, services: ServicesDep) -> MeOut:
     now = utcnow()
     with services.db.session() as session:
         jobs_today = services.credits.jobs_today(session, user.id, now)
+    usage = services.retention.usage(user.id, Tier(user.tier))
     return MeOut(
         id=user.id,
         email=user.email,
@@ -29,6 +37,7 @@ def me(user: CurrentUser, services: ServicesDep) -> MeOut:
         jobs_today=jobs_today,
         daily_job_limit=services.settings.tier_rules[Tier(user.tier)].daily_job_limit,
         daily_limit_resets_at=next_daily_reset(now),
+        storage=StorageOut(**vars(usage)),
     )
 
 
@@ -44,4 +53,19 @@ def credit_history(
     return LedgerPage(
         entries=[LedgerLineOut(**vars(line)) for line in lines],
         next_before_id=lines[-1].id if len(lines) == limit else None,
+    )
+
+
+@router.get("/audit", response_model=AuditPage)
+def audit_log(
+    user: CurrentUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> AuditPage:
+    """Every access to the caller's photos, newest first; page with `before_id`."""
+    entries = services.audit.query(user.id, before_id=before_id, limit=limit)
+    return AuditPage(
+        entries=[AuditOut.from_entry(entry) for entry in entries],
+        next_before_id=entries[-1].id if len(entries) == limit else None,
     )
