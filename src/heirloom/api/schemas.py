@@ -265,3 +265,10 @@ class AuditOut(BaseModel):
 class AuditPage(BaseModel):
     entries: list[AuditOut]
     next_before_id: int | None
+
+
+class ErasureOut(BaseModel):
+    """The account is closed; its data is being erased by the named workflow."""
+
+    status: str
+    workflow_id: str

@@ -215,3 +215,16 @@ class ExpireRequest:
 @dataclass(frozen=True)
 class CleanupReport:
     expired: int
+
+
+@dataclass(frozen=True)
+class ErasureInput:
+    """Close one account and erase what it owns; the workflow id is `erase-<user_id>`."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    files_deleted: int
+    histories_deleted: int

@@ -9,6 +9,7 @@ from heirloom.db.engine import Database
 from heirloom.services.accounts import Accounts
 from heirloom.services.audit import AuditLog
 from heirloom.services.credits import CreditManager
+from heirloom.services.erasure import Erasure
 from heirloom.services.jobs import JobStore
 from heirloom.services.retention import Retention
 from heirloom.services.runpod_client import RunPodService
@@ -32,6 +33,7 @@ class Services:
     retention: Retention
     audit: AuditLog
     shares: Shares
+    erasure: Erasure
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -51,6 +53,7 @@ class Services:
             retention=Retention(db, storage, settings.tier_rules),
             audit=AuditLog(db),
             shares=Shares(db),
+            erasure=Erasure(db, storage),
         )
 
     def close(self) -> None:

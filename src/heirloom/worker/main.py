@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from heirloom.activities.cleanup import CleanupActivities
+from heirloom.activities.erasure import ErasureActivities
 from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import Settings
@@ -23,6 +24,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
 from heirloom.workflows.cleanup import CleanupWorkflow
+from heirloom.workflows.erasure import ErasureWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 
@@ -46,6 +48,16 @@ def activity_functions(activities: RestorationActivities) -> list[Callable[..., 
     ]
 
 
+def erasure_activities(erasure: ErasureActivities) -> list[Callable[..., Any]]:
+    return [
+        erasure.close_account,
+        erasure.stop_jobs,
+        erasure.delete_files,
+        erasure.delete_histories,
+        erasure.anonymise_records,
+    ]
+
+
 def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor) -> Worker:
     """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
     reconcile = ReconcileActivities(services, client)
@@ -53,8 +65,13 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
     return Worker(
         client,
         task_queue=OPS_TASK_QUEUE,
-        workflows=[ReconcileWorkflow, CleanupWorkflow],
-        activities=[reconcile.find_stranded, reconcile.settle_job, cleanup.expire_due],
+        workflows=[ReconcileWorkflow, CleanupWorkflow, ErasureWorkflow],
+        activities=[
+            reconcile.find_stranded,
+            reconcile.settle_job,
+            cleanup.expire_due,
+            *erasure_activities(ErasureActivities(services, client)),
+        ],
         activity_executor=executor,
         max_concurrent_activities=4,
         graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),

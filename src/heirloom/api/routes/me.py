@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
+from fastapi.concurrency import run_in_threadpool
+from temporalio.common import WorkflowIDConflictPolicy
 
-from heirloom.api.deps import CurrentUser, ServicesDep
+from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep
 from heirloom.api.schemas import (
     AuditOut,
     AuditPage,
+    ErasureOut,
     LedgerLineOut,
     LedgerPage,
     MeOut,
     StorageOut,
 )
 from heirloom.db.models import utcnow
+from heirloom.domain.messages import ErasureInput
 from heirloom.domain.pricing import next_daily_reset
 from heirloom.domain.tiers import Tier
+from heirloom.worker.schedules import OPS_TASK_QUEUE
+from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
 
 router = APIRouter(prefix="/v1/me", tags=["account"])
 
@@ -69,3 +75,24 @@ def audit_log(
         entries=[AuditOut.from_entry(entry) for entry in entries],
         next_before_id=entries[-1].id if len(entries) == limit else None,
     )
+
+
+@router.delete("", status_code=status.HTTP_202_ACCEPTED, response_model=ErasureOut)
+async def close_account(
+    user: CurrentUser, caller: CallerDep, services: ServicesDep, temporal: TemporalDep
+) -> ErasureOut:
+    """Close the account: its key stops working now, and a durable workflow erases its photos,
+    jobs, share links and workflow histories. The ledger stays, anonymised."""
+    workflow_id = erasure_workflow_id(user.id)
+    # Started first: once the key is gone the caller could not ask again.
+    await temporal.start_workflow(
+        ErasureWorkflow.run,
+        ErasureInput(user_id=user.id),
+        id=workflow_id,
+        task_queue=OPS_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"Erase user {user.id}",
+    )
+    await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="erase_account")
+    await run_in_threadpool(services.erasure.close_account, user.id)
+    return ErasureOut(status="erasing", workflow_id=workflow_id)
