@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
+import time
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -344,7 +347,13 @@ def test_every_photo_route_writes_an_audit_row(stack: Stack) -> None:
         job = completed_job(client)
         share = client.post(f"/v1/jobs/{job['id']}/shares", json={"allow_download": True}).json()
         token = share["url"].rpartition("/s/")[2]
-        values = {"job_id": job["id"], "token": token, "share_id": share["id"]}
+        export = ready_export(client)
+        values = {
+            "job_id": job["id"],
+            "token": token,
+            "share_id": share["id"],
+            "export_id": export["id"],
+        }
         # DELETE routes last: they take the photo away.
         for method, path in sorted(app_routes, key=lambda r: (r[0] == "DELETE", r[1])):
             url = path.format(**values)
@@ -364,7 +373,7 @@ def test_every_photo_route_writes_an_audit_row(stack: Stack) -> None:
             assert row.ip == "127.0.0.1"
             assert row.user_agent is not None
             assert "python-httpx" in row.user_agent
-            assert row.job_id == job["id"]
+            assert row.job_id == (None if path.startswith("/v1/me") else job["id"])
 
         own = client.get("/v1/me/audit").json()["entries"]
         assert len(own) == len(audit_rows(stack, user_id))
@@ -405,18 +414,84 @@ _NOT_PHOTO_ACCESS = {
     ("GET", "/v1/jobs/{job_id}/shares"),  # the owner's list of links
     # Reads the original of a failed job only: test_retrying_a_failed_job_is_audited.
     ("POST", "/v1/jobs/{job_id}/retry"),
+    ("GET", "/v1/me/exports/{export_id}"),  # the export's state
 }
 
 
 def _photo_routes(stack: Stack) -> list[tuple[str, str]]:
-    """Every (method, path) of the API under a job or a public share."""
+    """Every (method, path) of the API under a job, a public share or an export.
+
+    DELETE /v1/me (audited as erase_account) is checked in test_erasure.py."""
     paths = create_app(stack.settings, services=stack.services).openapi()["paths"]
     found = [
         (method.upper(), path)
         for path, operations in paths.items()
-        if path.startswith(("/v1/jobs/{job_id}", "/s/"))
+        if path.startswith(("/v1/jobs/{job_id}", "/s/", "/v1/me/export"))
         for method in operations
         if (method.upper(), path) not in _NOT_PHOTO_ACCESS
     ]
-    assert len(found) >= 11, found
+    assert len(found) >= 13, found
     return found
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def ready_export(client: httpx.Client) -> dict[str, Any]:
+    started = client.get("/v1/me/export")
+    assert started.status_code == 202, started.text
+    status_url = started.json()["status_url"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(status_url).json()
+        if body["status"] == "ready":
+            return body
+        time.sleep(0.1)
+    raise AssertionError("the export was never ready")
+
+
+def test_export_zip_holds_the_profile_ledger_jobs_and_every_kept_photo(stack: Stack) -> None:
+    user_id, key = stack.new_user(tier=Tier.FREE, credits=20)
+    data = gps_photo(1200, 900)
+    with stack.client(key) as client:
+        kept = completed_job(client, data)
+        result = client.get(kept["result_url"]).content
+        deleted = completed_job(client)
+        assert client.delete(f"/v1/jobs/{deleted['id']}").status_code == 204
+
+        export = ready_export(client)
+        expires = datetime.fromisoformat(export["expires_at"])
+        assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(days=1)
+        response = client.get(export["download_url"])
+        assert response.status_code == 200
+        assert response.headers["content-disposition"].startswith("attachment")
+        archive = zipfile.ZipFile(io.BytesIO(response.content))
+        photos = f"photos/{kept['id']}"
+        assert sorted(archive.namelist()) == sorted(
+            [
+                "audit.json",
+                "jobs.json",
+                "ledger.json",
+                "profile.json",
+                f"{photos}/comparison.jpg",
+                f"{photos}/original.jpg",
+                f"{photos}/result.jpg",
+                f"{photos}/thumbnail.jpg",
+            ]
+        )
+        assert archive.read(f"{photos}/original.jpg") == data
+        assert archive.read(f"{photos}/result.jpg") == result
+        assert b"Kodak" not in result
+        profile = json.loads(archive.read("profile.json"))
+        assert (profile["id"], profile["tier"], profile["balance"]) == (user_id, "free", 16)
+        assert "api_key_hash" not in profile
+        jobs = {job["id"]: job for job in json.loads(archive.read("jobs.json"))}
+        assert jobs[kept["id"]]["photo_metadata"]["camera"] == "Kodak Brownie"
+        assert jobs[deleted["id"]]["status"] == "deleted"
+        ledger = json.loads(archive.read("ledger.json"))
+        credits = client.get("/v1/me/credits").json()["entries"]
+        assert sorted((e["kind"], e["amount"]) for e in ledger) == sorted(
+            (e["kind"], e["amount"]) for e in credits
+        )
+        actions = {entry["action"] for entry in json.loads(archive.read("audit.json"))}
+        assert {"result", "delete", "export"} <= actions

@@ -272,3 +272,13 @@ class ErasureOut(BaseModel):
 
     status: str
     workflow_id: str
+
+
+class ExportOut(BaseModel):
+    """A data export: `building`, `ready` (download until `expires_at`) or `expired`."""
+
+    id: str
+    status: str
+    status_url: str
+    download_url: str | None = None
+    expires_at: datetime | None = None

@@ -228,3 +228,21 @@ class ErasureInput:
 class ErasureReport:
     files_deleted: int
     histories_deleted: int
+
+
+@dataclass(frozen=True)
+class ExportInput:
+    """Build one export of a user's data; it can be downloaded for `valid_s` seconds."""
+
+    user_id: str
+    export_id: str
+    valid_s: int = 86400
+
+
+@dataclass(frozen=True)
+class ExportStatus:
+    """Where an export is: building, ready (until `expires_at`, a UNIX time) or expired."""
+
+    state: str
+    key: str | None = None
+    expires_at: float | None = None

@@ -10,6 +10,7 @@ from heirloom.services.accounts import Accounts
 from heirloom.services.audit import AuditLog
 from heirloom.services.credits import CreditManager
 from heirloom.services.erasure import Erasure
+from heirloom.services.export import Exporter
 from heirloom.services.jobs import JobStore
 from heirloom.services.retention import Retention
 from heirloom.services.runpod_client import RunPodService
@@ -34,6 +35,7 @@ class Services:
     audit: AuditLog
     shares: Shares
     erasure: Erasure
+    exporter: Exporter
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -54,6 +56,7 @@ class Services:
             audit=AuditLog(db),
             shares=Shares(db),
             erasure=Erasure(db, storage),
+            exporter=Exporter(db, storage),
         )
 
     def close(self) -> None:

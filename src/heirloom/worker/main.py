@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from heirloom.activities.cleanup import CleanupActivities
 from heirloom.activities.erasure import ErasureActivities
+from heirloom.activities.export import ExportActivities
 from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import Settings
@@ -25,6 +26,7 @@ from heirloom.services.context import Services
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.erasure import ErasureWorkflow
+from heirloom.workflows.export import ExportWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 
@@ -62,15 +64,18 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
     """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
     reconcile = ReconcileActivities(services, client)
     cleanup = CleanupActivities(services)
+    export = ExportActivities(services)
     return Worker(
         client,
         task_queue=OPS_TASK_QUEUE,
-        workflows=[ReconcileWorkflow, CleanupWorkflow, ErasureWorkflow],
+        workflows=[ReconcileWorkflow, CleanupWorkflow, ErasureWorkflow, ExportWorkflow],
         activities=[
             reconcile.find_stranded,
             reconcile.settle_job,
             cleanup.expire_due,
             *erasure_activities(ErasureActivities(services, client)),
+            export.build_export,
+            export.remove_export,
         ],
         activity_executor=executor,
         max_concurrent_activities=4,

@@ -1,6 +1,9 @@
-"""Closing an account (DELETE /v1/me) on local disk and on S3 (a moto server): the key fails at
-once, and the erasure workflow, interrupted by a worker restart, leaves no file under the
-user's prefix, no workflow history of the user's jobs, and the ledger anonymised but whole."""
+"""Downloads and account closure on local disk and on S3 (a moto server).
+
+Downloads: S3 answers a short-lived presigned URL (302), local disk streams. Closing an account
+(DELETE /v1/me): the key fails at once, and the erasure workflow, interrupted by a worker
+restart, leaves no file under the user's prefix, no workflow history of the user's jobs, and
+the ledger anonymised but whole."""
 
 from __future__ import annotations
 
@@ -216,9 +219,39 @@ def test_account_erasure_survives_a_worker_restart_and_leaves_nothing_personal(
         assert sum(row.amount for row in ledger) == user.balance
         assert all(row.reason != "starting credits" for row in ledger if row.kind == "grant")
         audit = session.exec(select(AuditEntry).where(AuditEntry.owner_id == user_id)).all()
-        assert audit
+        assert "erase_account" in {row.action for row in audit}
         assert all(row.ip is None and row.user_agent is None for row in audit)
     # Nobody else's data was touched.
     assert env.services.jobs.get(kept["id"]).status == "completed"
     assert env.user_keys(other.user.id)
     assert not history_is_gone(env, kept["id"])
+
+
+def test_downloads_are_presigned_redirects_on_s3_and_streams_on_local_disk(env: Env) -> None:
+    account = env.services.accounts.create(
+        email=f"{uuid.uuid4().hex[:8]}@example.com", tier=Tier.PAID, credits=20
+    )
+    data = photo_bytes(800, 600)
+    with WorkerThread(env.services), env.client(account.api_key) as client:
+        job = wait_final(client, submit(client, data).json()["id"])
+        share = client.post(f"/v1/jobs/{job['id']}/shares", json={}).json()
+    share_image = "/s/" + share["url"].rpartition("/s/")[2] + "/result"
+    on_s3 = env.settings.storage_backend == "s3"
+    with env.client(account.api_key) as client:
+        for path in (job["original_url"], job["result_url"], share_image):
+            response = client.get(path)
+            if on_s3:
+                assert response.status_code == 302, path
+                location = response.headers["location"]
+                assert location.startswith(env.settings.s3_endpoint_url or "")
+                assert "X-Amz-Expires=300" in location or "Expires=" in location
+                image = httpx.get(location, timeout=30)
+                assert image.status_code == 200
+                body = image.content
+            else:
+                assert response.status_code == 200, path
+                body = response.content
+            if path == job["original_url"]:
+                assert body == data
+            else:
+                assert body[:2] == b"\xff\xd8"  # a JPEG
