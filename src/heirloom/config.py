@@ -100,10 +100,10 @@ class Settings(BaseSettings):
     retention_cleanup_interval_s: int = Field(default=3600, gt=0, le=86400)
     retention_batch: int = Field(default=100, ge=1, le=1000)
     # Share links: lifetime when none is asked, the longest allowed, and the public routes'
-    # request budget per client address (a `limits` rate string, e.g. "60/minute").
+    # request budget per client address (a `limits` rate string).
     share_default_ttl_s: int = Field(default=7 * 86400, gt=0)
     share_max_ttl_s: int = Field(default=365 * 86400, gt=0)
-    share_rate_limit: str = "60/minute"
+    rate_limit_share: str = "120/minute"
     # How long a presigned S3 download URL stays valid.
     download_url_ttl_s: int = Field(default=300, gt=0, le=7 * 86400)
     # POST /v1/jobs answers within this even when no worker serves the tier's queue.
