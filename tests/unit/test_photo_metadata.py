@@ -135,3 +135,10 @@ def test_no_exif_reaches_the_input_result_thumbnail_or_comparison() -> None:
             assert "exif" not in img.info
         for marker in (b"Exif\x00\x00", b"Jane Doe", b"SN-123456", b"Kodak"):
             assert marker not in blob
+
+
+def test_a_truncated_photo_still_gets_its_header_metadata() -> None:
+    data = tagged_jpeg(gradient(800, 600))
+    meta = photo_metadata.extract(data[: len(data) // 2])
+    assert (meta["width"], meta["height"], meta["camera"]) == (800, 600, "Kodak Brownie 127")
+    assert meta["black_and_white"] is None

@@ -51,11 +51,15 @@ def extract(data: bytes) -> dict[str, Any]:
         }
 
 
-def _looks_grey(img: Image.Image) -> bool:
+def _looks_grey(img: Image.Image) -> bool | None:
+    """Whether the pixels are (near) grey; None when they cannot be decoded."""
     if img.mode in ("1", "L", "LA", "I", "I;16", "F"):
         return True
     img.draft("RGB", _SAMPLE)
-    rgb = ImageOps.contain(img.convert("RGB"), _SAMPLE)
+    try:
+        rgb = ImageOps.contain(img.convert("RGB"), _SAMPLE)
+    except (OSError, SyntaxError, ValueError):
+        return None  # a damaged body: the pipeline reports it as corrupt_image
     r, g, b = rgb.split()
     spread = ImageChops.lighter(ImageChops.difference(r, g), ImageChops.difference(g, b))
     return float(ImageStat.Stat(spread).mean[0]) < _GREY_SPREAD
