@@ -20,7 +20,14 @@ def gradient(width: int, height: int, *, grey: bool = False) -> Image.Image:
     base = Image.linear_gradient("L").resize((width, height))
     if grey:
         return Image.merge("RGB", (base, base, base))
-    return Image.merge("RGB", (base, base.rotate(90).resize((width, height)), base.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    return Image.merge(
+        "RGB",
+        (
+            base,
+            base.rotate(90).resize((width, height)),
+            base.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        ),
+    )
 
 
 def tagged_jpeg(img: Image.Image, *, orientation: int = 1) -> bytes:
