@@ -40,6 +40,7 @@ CHAOS_NAMESPACE = "heirloom-chaos"
 IDLE_NAMESPACE = "heirloom-idle"
 # Worker processes started and stopped by a test, away from the stack's in-process worker.
 DEPLOY_NAMESPACE = "heirloom-deploy"
+ERASURE_NAMESPACE = "heirloom-erasure"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -113,7 +114,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = str(request.getfixturevalue("postgres_server"))
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE credit_ledger, jobs, users RESTART IDENTITY CASCADE"))
+        conn.execute(
+            sa.text("TRUNCATE audit_log, credit_ledger, jobs, users RESTART IDENTITY CASCADE")
+        )
     engine.dispose()
     return url
 
@@ -168,7 +171,14 @@ def temporal_server() -> Iterator[TemporalDevServer]:
         server = TemporalDevServer(
             port=free_port(),
             ui_port=None,
-            namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE, IDLE_NAMESPACE, DEPLOY_NAMESPACE, marker],
+            namespaces=[
+                PG_NAMESPACE,
+                CHAOS_NAMESPACE,
+                IDLE_NAMESPACE,
+                DEPLOY_NAMESPACE,
+                ERASURE_NAMESPACE,
+                marker,
+            ],
         )
         try:
             server.start()

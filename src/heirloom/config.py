@@ -132,6 +132,15 @@ class Settings(BaseSettings):
     reconcile_interval_s: int = Field(default=60, gt=0, le=3600)
     reconcile_grace_s: int = Field(default=30, ge=0)
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
+    # Retention: the cleanup schedule deletes expired jobs' files, `retention_batch` at a time.
+    retention_cleanup_interval_s: int = Field(default=3600, gt=0, le=86400)
+    retention_batch: int = Field(default=100, ge=1, le=1000)
+    # Share links: lifetime when none is asked, the longest allowed, and the public routes'
+    # request budget per client address (`rate_limit_share`, a `limits` rate string).
+    share_default_ttl_s: int = Field(default=7 * 86400, gt=0)
+    share_max_ttl_s: int = Field(default=365 * 86400, gt=0)
+    # How long a presigned S3 download URL stays valid.
+    download_url_ttl_s: int = Field(default=300, gt=0, le=7 * 86400)
     # POST /v1/jobs answers within this even when no worker serves the tier's queue.
     submit_timeout_s: float = Field(default=10.0, gt=0)
     # Refuse at once (503) when no worker polls the tier's queue. Off for harnesses that submit

@@ -33,6 +33,9 @@ ALL_ERRORS = sorted(ERRORS_BY_CODE.values(), key=lambda cls: cls.code)
         ("daily_limit_reached", 429),
         ("internal_error", 500),
         ("model_unavailable", 503),
+        ("result_expired", 410),
+        ("share_gone", 410),
+        ("storage_quota_exceeded", 403),
     ],
 )
 def test_codes_map_to_their_http_status(code: str, status: int) -> None:

@@ -219,11 +219,14 @@ def test_impossible_tier_rules_are_refused(bad: dict[str, int]) -> None:
         TierRules.model_validate({**values, **bad})
 
 
-def test_job_status_is_final_only_for_the_three_endings() -> None:
-    assert {status for status in JobStatus if status.is_final} == {
-        JobStatus.COMPLETED,
-        JobStatus.FAILED,
-        JobStatus.CANCELLED,
+def test_job_status_is_final_for_the_three_endings_and_what_follows_them() -> None:
+    assert {status for status in JobStatus if not status.is_final} == {
+        JobStatus.QUEUED,
+        JobStatus.RUNNING,
+    }
+    assert {status for status in JobStatus if not status.has_files} == {
+        JobStatus.EXPIRED,
+        JobStatus.DELETED,
     }
 
 

@@ -49,9 +49,11 @@ class ReconcileActivities:
     @activity.defn
     def settle_job(self, request: SettleRequest) -> int:
         """Refund once, remove outputs, end the job failed `interrupted`; returns the refund."""
-        return self.services.settlement.settle_interrupted(
+        refunded = self.services.settlement.settle_interrupted(
             request.job_id, detail=request.detail
         ).refunded
+        self.services.retention.stamp_expiry(request.job_id)
+        return refunded
 
     async def _run_is_gone(self, job_id: str) -> bool:
         # Describe, not visibility: a list query may not show a run started a moment ago yet.

@@ -135,7 +135,10 @@ class RestorationActivities:
             self.services.jobs.set_stage(job.job_id, Stage.PREPARING)
             original = self.services.storage.get(request.original_key)
             prepared = imaging.prepare_input(
-                original, long_side=request.long_side, max_pixels=self.settings.max_image_pixels
+                original,
+                long_side=request.long_side,
+                short_side=request.short_side,
+                max_pixels=self.settings.max_image_pixels,
             )
             key = job_key(job.user_id, job.job_id, "input", "jpg")
             self.services.storage.put(key, prepared.data, content_type="image/jpeg")
@@ -192,6 +195,7 @@ class RestorationActivities:
                 storage.get(request.model_key),
                 storage.get(request.input_key),
                 long_side=request.long_side,
+                short_side=request.short_side,
                 watermark=request.watermark,
             )
             keys = {
@@ -207,6 +211,7 @@ class RestorationActivities:
             comparison_key=keys["comparison"],
             width=done.width,
             height=done.height,
+            stored_bytes=len(done.result) + len(done.thumbnail) + len(done.comparison),
         )
 
     @activity.defn
@@ -221,8 +226,10 @@ class RestorationActivities:
                 comparison_key=result.comparison_key,
                 width=result.width,
                 height=result.height,
+                stored_bytes=result.stored_bytes,
             ),
         )
+        self.services.retention.stamp_expiry(request.job_id)
 
     @activity.defn
     def refund_credits(self, request: RefundRequest) -> int:
@@ -253,6 +260,7 @@ class RestorationActivities:
             detail=request.error_detail,
             ended_by=request.ended_by,
         )
+        self.services.retention.stamp_expiry(request.job_id)
 
     def _resumable_runpod_job(self, request: ModelRequest) -> _ModelRun:
         """Where this attempt starts: a live RunPod job to resume, a stored output, or a submit.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -17,7 +17,18 @@ from heirloom.api import contract, security
 from heirloom.api.abuse import AbuseObserver
 from heirloom.api.limits import RequestLimits
 from heirloom.api.ratelimit import RateLimitMiddleware
-from heirloom.api.routes import abuse, admin, health, jobs, keys, me, pricing, queue
+from heirloom.api.routes import (
+    abuse,
+    admin,
+    health,
+    jobs,
+    keys,
+    me,
+    pricing,
+    public_shares,
+    queue,
+    shares,
+)
 from heirloom.config import Settings
 from heirloom.domain.errors import (
     HeirloomError,
@@ -69,14 +80,18 @@ def create_app(
         abuse.router,
         health.router,
         queue.router,
+        shares.router,
+        public_shares.router,
     ]
     contract.declare_errors(routers)
     for router in routers:
         app.include_router(router)
 
     @app.exception_handler(HeirloomError)
-    async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:
-        return _error_response(exc)
+    async def heirloom_error(request: Request, exc: HeirloomError) -> JSONResponse:
+        # A public share's refusals keep its privacy headers too.
+        public = request.url.path.startswith("/s/")
+        return _error_response(exc, public_shares.PUBLIC_HEADERS if public else None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -117,7 +132,13 @@ def create_app(
     return app
 
 
-def _error_response(error: HeirloomError) -> JSONResponse:
+def _error_response(
+    error: HeirloomError, extra_headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    headers = dict(extra_headers or {})
     retry_after = error.details.get("retry_after")
-    headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None
-    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(
+        {"error": error.to_dict()}, status_code=error.http_status, headers=headers or None
+    )

@@ -13,6 +13,8 @@ from heirloom.db.models import User
 from heirloom.domain.errors import Forbidden, ServiceUnavailable
 from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.api_keys import Caller
+from heirloom.services.audit import VIA_ADMIN, VIA_API
+from heirloom.services.audit import Caller as AuditCaller
 from heirloom.services.context import Services
 
 _bearer = HTTPBearer(auto_error=False)
@@ -79,3 +81,16 @@ async def share_budget(request: Request, services: ServicesDep) -> None:
 
 UploadBudget = Depends(upload_budget)
 ShareBudget = Depends(share_budget)
+
+
+async def get_audit_caller(request: Request, user: CurrentUser) -> AuditCaller:
+    """The authenticated caller and their client, for the audit log."""
+    return AuditCaller(
+        actor=user.id,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        via=VIA_ADMIN if user.role == ROLE_ADMIN else VIA_API,
+    )
+
+
+CallerDep = Annotated[AuditCaller, Depends(get_audit_caller)]

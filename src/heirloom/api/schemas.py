@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from heirloom.db.models import Job, User, as_utc
+from heirloom.db.models import AuditEntry, Job, Share, User, as_utc
 from heirloom.domain.tiers import Tier
 from heirloom.services.gpu_queue import QueuePlace
 
@@ -68,10 +68,18 @@ class JobOut(BaseModel):
     )
     estimated_start_at: datetime | None = None
     estimated_finish_at: datetime | None = None
+    original_url: str | None = None
+    expires_at: datetime | None = Field(
+        default=None, description="when the job's files are deleted; null keeps them"
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="format, size, colour mode, capture date and camera"
+    )
 
     @classmethod
     def from_job(cls, job: Job, place: QueuePlace | None = None) -> JobOut:
         done = job.result_key is not None and job.status == "completed"
+        kept = job.status not in ("expired", "deleted")
         base = f"/v1/jobs/{job.id}"
         return cls(
             id=job.id,
@@ -99,6 +107,9 @@ class JobOut(BaseModel):
             queue_position=place.position if place else None,
             estimated_start_at=place.estimated_start_at if place else None,
             estimated_finish_at=place.estimated_finish_at if place else None,
+            original_url=f"{base}/original" if kept else None,
+            expires_at=as_utc(job.expires_at) if job.expires_at else None,
+            metadata=job.photo_metadata,
         )
 
 
@@ -106,6 +117,15 @@ class JobList(BaseModel):
     jobs: list[JobOut]
     limit: int
     offset: int
+
+
+class StorageOut(BaseModel):
+    """What the caller keeps against the tier's quota (null limits: none)."""
+
+    bytes_used: int
+    bytes_limit: int | None
+    results_kept: int
+    results_limit: int | None
 
 
 class MeOut(BaseModel):
@@ -117,6 +137,7 @@ class MeOut(BaseModel):
     jobs_today: int
     daily_job_limit: int | None
     daily_limit_resets_at: datetime
+    storage: StorageOut | None = None
 
 
 class LedgerLineOut(BaseModel):
@@ -137,6 +158,7 @@ class TierOut(BaseModel):
     tier: str
     task_queue: str
     output_long_side: int
+    output_short_side: int | None = None
     watermark: bool
     storage_days: int | None
     daily_job_limit: int | None
@@ -144,6 +166,8 @@ class TierOut(BaseModel):
     max_active_jobs: int | None
     rate_limit: str
     gpu_priority: int = Field(description="the model step's place in the GPU queue; 1 goes first")
+    storage_quota_bytes: int | None = None
+    storage_quota_results: int | None = None
 
 
 class PricingOut(BaseModel):
@@ -262,3 +286,89 @@ class AbuseSignalOut(BaseModel):
 class AbuseSignalPage(BaseModel):
     signals: list[AbuseSignalOut]
     next_before_id: int | None
+
+
+class ShareCreate(BaseModel):
+    expires_in: int | None = Field(
+        default=None, gt=0, description="seconds the link stays valid (default 7 days)"
+    )
+    allow_download: bool = False
+
+
+class ShareOut(BaseModel):
+    """A share link as its owner sees it; `url` carries the token only in the create answer."""
+
+    id: str
+    job_id: str
+    url: str | None
+    allow_download: bool
+    views: int
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    status: str
+
+    @classmethod
+    def from_share(cls, share: Share, *, now: datetime, url: str | None = None) -> ShareOut:
+        expires = as_utc(share.expires_at) if share.expires_at else None
+        if share.revoked_at is not None:
+            state = "revoked"
+        elif expires is not None and expires <= now:
+            state = "expired"
+        else:
+            state = "active"
+        return cls(
+            id=share.id,
+            job_id=share.job_id,
+            url=url,
+            allow_download=share.allow_download,
+            views=share.views,
+            created_at=as_utc(share.created_at),
+            expires_at=expires,
+            revoked_at=as_utc(share.revoked_at) if share.revoked_at else None,
+            status=state,
+        )
+
+
+class ShareList(BaseModel):
+    shares: list[ShareOut]
+
+
+class AuditOut(BaseModel):
+    id: int
+    owner_id: str
+    actor: str
+    action: str
+    job_id: str | None
+    share_id: str | None
+    via: str
+    ip: str | None
+    user_agent: str | None
+    at: datetime
+
+    @classmethod
+    def from_entry(cls, entry: AuditEntry) -> AuditOut:
+        assert entry.id is not None
+        return cls(**{**entry.model_dump(), "id": entry.id, "at": as_utc(entry.at)})
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditOut]
+    next_before_id: int | None
+
+
+class ErasureOut(BaseModel):
+    """The account is closed; its data is being erased by the named workflow."""
+
+    status: str
+    workflow_id: str
+
+
+class ExportOut(BaseModel):
+    """A data export: `building`, `ready` (download until `expires_at`) or `expired`."""
+
+    id: str
+    status: str
+    status_url: str
+    download_url: str | None = None
+    expires_at: datetime | None = None

@@ -36,7 +36,7 @@ from heirloom.domain.jobs import operations_label, parse_operations
 from heirloom.domain.messages import JobRules, ReserveResult, RestorationInput
 from heirloom.domain.seeds import job_seed
 from heirloom.domain.tiers import Tier
-from heirloom.services import imaging
+from heirloom.services import imaging, photo_metadata
 from heirloom.services.context import Services
 from heirloom.services.health import tier_has_pollers
 from heirloom.services.storage import job_key
@@ -104,6 +104,10 @@ class Submitter:
         )
         # Fast refusal before anything is stored; the reservation re-checks under a lock.
         quote = await run_in_threadpool(self.services.credits.quote, user.id, label)
+        await run_in_threadpool(
+            self.services.retention.check_quota, user.id, Tier(user.tier), len(data)
+        )
+        metadata = await run_in_threadpool(photo_metadata.extract, data)
 
         job_id = (
             uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}:{request_hash}").hex
@@ -147,6 +151,7 @@ class Submitter:
                 result.error_message or "The job was refused.",
                 result.error_details,
             )
+        await run_in_threadpool(self.services.jobs.set_metadata, job_id, metadata, len(data))
         job = await run_in_threadpool(self.services.jobs.get, job_id)
         return Submission(job=job, created=True)
 
@@ -164,6 +169,7 @@ class Submitter:
         rules = self.settings.tier_rules[tier]
         return JobRules(
             output_long_side=rules.output_long_side,
+            output_short_side=rules.output_short_side,
             watermark=rules.watermark,
             model_attempts=rules.model_attempts,
             activity_timeout_s=self.settings.activity_start_to_close_s,
@@ -193,7 +199,7 @@ class Submitter:
             static_details=(
                 f"job `{job.job_id}` of user `{job.user_id}`\n\n"
                 f"tier **{job.tier}**, operations **{job.operations}**\n\n"
-                f"output long side {job.rules.output_long_side} px, "
+                f"output within {job.rules.output_long_side}x{job.rules.output_short_side} px, "
                 f"watermark {'yes' if job.rules.watermark else 'no'}, "
                 f"model attempts {job.rules.model_attempts}\n\n"
                 f"original `{job.original_key}`"

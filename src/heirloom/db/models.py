@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -107,6 +108,50 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # Retention: when the job's files go (None keeps them); the cleanup schedule deletes them.
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
+    # What the upload's header and EXIF say (format, size, mode, capture date, camera); no GPS.
+    photo_metadata: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
+    # Bytes of the job's kept files (original and deliverables), counted against the quota.
+    stored_bytes: int = Field(default=0)
+
+
+class Share(SQLModel, table=True):
+    """A public link to one job's result; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "shares"
+
+    id: str = Field(primary_key=True, max_length=32)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=32)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    allow_download: bool = Field(default=False)
+    views: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One access to a user's photos: whose, by whom, what, when, from where and how."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_owner_at", "owner_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: str = Field(max_length=32)
+    # The caller's user id, "public" for a share link, "system" for scheduled work.
+    actor: str = Field(max_length=32)
+    action: str = Field(max_length=32)
+    job_id: str | None = Field(default=None, max_length=32)
+    share_id: str | None = Field(default=None, max_length=32)
+    # api, share, admin or system
+    via: str = Field(max_length=16)
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=300)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class ModelAttempt(SQLModel, table=True):

@@ -216,6 +216,40 @@ class JobAlreadyFinished(Conflict):
     default_message = "The job has already finished and can no longer be cancelled."
 
 
+class ResultExpired(UserError):
+    code = "result_expired"
+    http_status = 410
+    default_message = (
+        "This job's files were deleted when its retention period ended. "
+        "Upgrade your plan to keep results."
+    )
+
+
+class JobDeleted(UserError):
+    code = "job_deleted"
+    http_status = 410
+    default_message = "This job and its files were deleted."
+
+
+class ShareGone(UserError):
+    code = "share_gone"
+    http_status = 410
+    default_message = "This share link was revoked or has expired."
+
+
+class DownloadNotAllowed(Forbidden):
+    code = "download_not_allowed"
+    default_message = "The owner of this photo did not allow downloading it."
+
+
+class StorageQuotaExceeded(UserError):
+    code = "storage_quota_exceeded"
+    http_status = 403
+    default_message = (
+        "Your storage is full. Delete some jobs or upgrade your plan, then submit again."
+    )
+
+
 # --- transient errors --------------------------------------------------------------------
 
 

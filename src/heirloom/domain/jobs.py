@@ -13,17 +13,25 @@ class Operation(StrEnum):
 
 
 class JobStatus(StrEnum):
-    """Where a job is in its life; exactly one of the last three ends it."""
+    """Where a job is in its life; completed, failed or cancelled ends it, and an ended job's
+    files go when it expires (its tier's retention) or is deleted by its owner."""
 
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    DELETED = "deleted"
 
     @property
     def is_final(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    @property
+    def has_files(self) -> bool:
+        """Whether the job's original (and results, if any) are still kept."""
+        return self not in (JobStatus.EXPIRED, JobStatus.DELETED)
 
 
 class Stage(StrEnum):

@@ -21,6 +21,8 @@ class JobRules:
     model_timeout_s: int = 900
     model_heartbeat_timeout_s: int = 30
     gpu_priority: int = 3
+    # The frame's short side; None for jobs submitted when only the long side was bounded.
+    output_short_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class PrepareRequest:
     job: JobRef
     original_key: str
     long_side: int
+    short_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class PostprocessRequest:
     model_key: str
     long_side: int
     watermark: bool
+    short_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class PostprocessResult:
     comparison_key: str
     width: int
     height: int
+    # Bytes of result, thumbnail and comparison, for the storage quota.
+    stored_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -191,3 +197,56 @@ class ReconcileReport:
 
     checked: int
     settled: list[str]
+
+
+@dataclass(frozen=True)
+class CleanupInput:
+    """One retention pass: jobs expired at `now` (a UNIX time; None: the run's start time)
+    lose their files, `batch` jobs per activity."""
+
+    batch: int = 100
+    now: float | None = None
+
+
+@dataclass(frozen=True)
+class ExpireRequest:
+    """Delete the files of up to `limit` jobs whose retention ended at `now`."""
+
+    now: float
+    limit: int
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    expired: int
+
+
+@dataclass(frozen=True)
+class ErasureInput:
+    """Close one account and erase what it owns; the workflow id is `erase-<user_id>`."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    files_deleted: int
+    histories_deleted: int
+
+
+@dataclass(frozen=True)
+class ExportInput:
+    """Build one export of a user's data; it can be downloaded for `valid_s` seconds."""
+
+    user_id: str
+    export_id: str
+    valid_s: int = 86400
+
+
+@dataclass(frozen=True)
+class ExportStatus:
+    """Where an export is: building, ready (until `expires_at`, a UNIX time) or expired."""
+
+    state: str
+    key: str | None = None
+    expires_at: float | None = None

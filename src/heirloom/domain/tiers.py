@@ -20,11 +20,16 @@ class Tier(StrEnum):
 
 
 class TierRules(BaseModel):
-    """What a tier gets: output size, watermark, retention, limits and model-call attempts."""
+    """What a tier gets: output size, watermark, retention, limits and model-call attempts.
+
+    The output size is a frame in the photo's own orientation: the long side fits
+    `output_long_side`, the short side `output_short_side` (854x480 is "480p").
+    """
 
     model_config = ConfigDict(frozen=True)
 
     output_long_side: int = Field(gt=0)
+    output_short_side: int | None = Field(default=None, gt=0, description="None: long side only")
     watermark: bool
     storage_days: int | None = Field(default=None, description="None keeps results forever")
     daily_job_limit: int | None = Field(default=None, description="None means no daily limit")
@@ -41,11 +46,14 @@ class TierRules(BaseModel):
         le=5,
         description="Temporal task priority of the model step in the GPU queue (1 goes first)",
     )
+    storage_quota_bytes: int | None = Field(default=None, description="None: no byte limit")
+    storage_quota_results: int | None = Field(default=None, description="None: no count limit")
 
 
 DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
     Tier.FREE: TierRules(
         output_long_side=854,
+        output_short_side=480,
         watermark=True,
         storage_days=7,
         daily_job_limit=3,
@@ -53,19 +61,25 @@ DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
         max_active_jobs=3,
         rate_limit="600/minute",
         gpu_priority=4,
+        storage_quota_bytes=500 * 1024 * 1024,
+        storage_quota_results=50,
     ),
     Tier.PAID: TierRules(
         output_long_side=1280,
+        output_short_side=720,
         watermark=False,
         model_attempts=4,
         max_active_jobs=25,
         gpu_priority=2,
+        storage_quota_bytes=20 * 1024**3,
     ),
     Tier.FOREVER: TierRules(
         output_long_side=1280,
+        output_short_side=720,
         watermark=False,
         model_attempts=4,
         max_active_jobs=25,
         gpu_priority=2,
+        storage_quota_bytes=50 * 1024**3,
     ),
 }

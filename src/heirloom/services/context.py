@@ -9,13 +9,18 @@ from heirloom.db.engine import Database
 from heirloom.services.abuse import AbuseMonitor
 from heirloom.services.accounts import Accounts
 from heirloom.services.api_keys import ApiKeys
+from heirloom.services.audit import AuditLog
 from heirloom.services.credits import CreditManager
+from heirloom.services.erasure import Erasure
+from heirloom.services.export import Exporter
 from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
 from heirloom.services.limits import RateLimiter
 from heirloom.services.model_runs import ModelRuns
+from heirloom.services.retention import Retention
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
+from heirloom.services.shares import Shares
 from heirloom.services.storage import Storage, make_storage
 
 
@@ -36,6 +41,11 @@ class Services:
     settlement: Settlement
     gpu_queue: GpuQueue
     model_runs: ModelRuns
+    retention: Retention
+    audit: AuditLog
+    shares: Shares
+    erasure: Erasure
+    exporter: Exporter
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -68,6 +78,11 @@ class Services:
             limiter=limiter,
             abuse=AbuseMonitor(db, keys, limiter, settings),
             model_runs=ModelRuns(db),
+            retention=Retention(db, storage, settings.tier_rules),
+            audit=AuditLog(db),
+            shares=Shares(db),
+            erasure=Erasure(db, storage),
+            exporter=Exporter(db, storage),
         )
 
     def close(self) -> None:

@@ -95,10 +95,15 @@ def probe_upload(data: bytes, *, max_pixels: int) -> ImageInfo:
     return ImageInfo(format=fmt, width=img.width, height=img.height, extension=_EXTENSIONS[fmt])
 
 
-def prepare_input(data: bytes, *, long_side: int, max_pixels: int) -> PreparedImage:
-    """Decode an upload upright, in RGB, with its long side at most long_side, as JPEG q92."""
+def prepare_input(
+    data: bytes, *, long_side: int, max_pixels: int, short_side: int | None = None
+) -> PreparedImage:
+    """Decode an upload upright, in RGB, within the long_side x short_side frame, as JPEG q92.
+
+    Without short_side only the long side is bounded (jobs submitted before frames existed).
+    """
     img = _open(data, max_pixels=max_pixels)
-    rgb = _decode(img, _fit(img.size, long_side), CorruptImage)
+    rgb = _decode(img, _fit(img.size, long_side, short_side), CorruptImage)
     return PreparedImage(data=_jpeg(rgb, 92), width=rgb.width, height=rgb.height)
 
 
@@ -109,13 +114,14 @@ def postprocess(
     long_side: int,
     watermark: bool,
     watermark_text: str = "Heirloom",
+    short_side: int | None = None,
 ) -> PostProcessed:
     """Turn the model's image into the result, a thumbnail and a before|after comparison."""
     try:
         out = _open(model_output, max_pixels=_MODEL_OUTPUT_MAX_PIXELS)
     except HeirloomError as exc:
         raise ModelFailed(reason=exc.code) from exc
-    after = _decode(out, _fit(out.size, long_side), ModelFailed)
+    after = _decode(out, _fit(out.size, long_side, short_side), ModelFailed)
     try:
         before_img = _open(before, max_pixels=_MODEL_OUTPUT_MAX_PIXELS)
     except HeirloomError as exc:
@@ -193,10 +199,13 @@ def _too_large(limit: int, width: int | None = None, height: int | None = None) 
     )
 
 
-def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """The size with the long side at most long_side, aspect kept; never larger than size."""
+def _fit(size: tuple[int, int], long_side: int, short_side: int | None = None) -> tuple[int, int]:
+    """The size within a long_side x short_side frame in the photo's own orientation, aspect
+    kept; never larger than size. Without short_side only the long side is bounded."""
     width, height = size
     scale = long_side / max(width, height)
+    if short_side is not None:
+        scale = min(scale, short_side / min(width, height))
     if scale >= 1:
         return size
     return max(1, round(width * scale)), max(1, round(height * scale))

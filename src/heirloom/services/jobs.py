@@ -25,6 +25,7 @@ class ResultKeys:
     comparison_key: str
     width: int
     height: int
+    stored_bytes: int = 0
 
 
 class JobStore:
@@ -108,6 +109,7 @@ class JobStore:
                 "comparison_key": keys.comparison_key,
                 "width": keys.width,
                 "height": keys.height,
+                "stored_bytes": Job.stored_bytes + keys.stored_bytes,
                 "finished_at": now,
                 "updated_at": now,
             },
@@ -176,3 +178,34 @@ class JobStore:
                 .execution_options(synchronize_session=False)
             )
             session.execute(statement)
+
+    def set_metadata(self, job_id: str, metadata: dict[str, Any], original_bytes: int) -> None:
+        """Record the upload's metadata and count its original against the quota."""
+        with self.db.session() as session:
+            session.execute(
+                sa.update(Job)
+                .where(col(Job.id) == job_id)
+                .values(photo_metadata=metadata, stored_bytes=Job.stored_bytes + original_bytes)
+                .execution_options(synchronize_session=False)
+            )
+
+    def mark_deleted(self, job_id: str) -> None:
+        """An ended job whose files are gone by its owner's request; its ledger rows stay."""
+        finished = [s.value for s in JobStatus if s.is_final]
+        with self.db.session() as session:
+            session.execute(
+                sa.update(Job)
+                .where(col(Job.id) == job_id, col(Job.status).in_(finished))
+                .values(
+                    status=JobStatus.DELETED.value,
+                    original_key="",
+                    input_key=None,
+                    result_key=None,
+                    thumbnail_key=None,
+                    comparison_key=None,
+                    stored_bytes=0,
+                    expires_at=None,
+                    updated_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )

@@ -485,6 +485,23 @@ class S3Storage:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         return _read_body_chunks(body, key, chunk_size)
 
+    def presigned_get_url(
+        self, key: str, *, expires_s: int, content_type: str, disposition: str
+    ) -> str:
+        """A short-lived URL that downloads the object straight from S3, with these headers."""
+        self.size(key)  # a missing object is the caller's 404/410, not S3's error page
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": _check_key(key),
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": disposition,
+                "ResponseCacheControl": "private, no-store",
+            },
+            ExpiresIn=expires_s,
+        )
+
 
 def _is_precondition_failed(exc: ClientError) -> bool:
     error = exc.response.get("Error", {})

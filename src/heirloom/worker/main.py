@@ -15,6 +15,9 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from heirloom.activities.cleanup import CleanupActivities
+from heirloom.activities.erasure import ErasureActivities
+from heirloom.activities.export import ExportActivities
 from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import Settings
@@ -22,6 +25,9 @@ from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
+from heirloom.workflows.cleanup import CleanupWorkflow
+from heirloom.workflows.erasure import ErasureWorkflow
+from heirloom.workflows.export import ExportWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 
@@ -45,14 +51,33 @@ def activity_functions(activities: RestorationActivities) -> list[Callable[..., 
     ]
 
 
+def erasure_activities(erasure: ErasureActivities) -> list[Callable[..., Any]]:
+    return [
+        erasure.close_account,
+        erasure.stop_jobs,
+        erasure.delete_files,
+        erasure.delete_histories,
+        erasure.anonymise_records,
+    ]
+
+
 def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor) -> Worker:
     """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
     reconcile = ReconcileActivities(services, client)
+    cleanup = CleanupActivities(services)
+    export = ExportActivities(services)
     return Worker(
         client,
         task_queue=OPS_TASK_QUEUE,
-        workflows=[ReconcileWorkflow],
-        activities=[reconcile.find_stranded, reconcile.settle_job],
+        workflows=[ReconcileWorkflow, CleanupWorkflow, ErasureWorkflow, ExportWorkflow],
+        activities=[
+            reconcile.find_stranded,
+            reconcile.settle_job,
+            cleanup.expire_due,
+            *erasure_activities(ErasureActivities(services, client)),
+            export.build_export,
+            export.remove_export,
+        ],
         activity_executor=executor,
         max_concurrent_activities=4,
         graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),

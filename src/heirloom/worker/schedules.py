@@ -26,7 +26,8 @@ from temporalio.client import (
 )
 
 from heirloom.config import Settings
-from heirloom.domain.messages import ReconcileInput
+from heirloom.domain.messages import CleanupInput, ReconcileInput
+from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 
 # The task queue of periodic (operations) workflows; every worker process polls it.
@@ -55,6 +56,13 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             ReconcileInput(grace_s=settings.reconcile_grace_s, batch=settings.reconcile_batch),
             timedelta(seconds=settings.reconcile_interval_s),
             "Settle jobs left charged without a live run",
+        ),
+        Periodic(
+            "heirloom-retention-cleanup",
+            CleanupWorkflow.__name__,
+            CleanupInput(batch=settings.retention_batch),
+            timedelta(seconds=settings.retention_cleanup_interval_s),
+            "Delete the files of jobs whose retention ended",
         ),
     ]
 

@@ -144,7 +144,9 @@ class RestorationWorkflow:
                 Stage.PREPARING,
                 workflow.start_activity_method(
                     RestorationActivities.prepare_input,
-                    PrepareRequest(ref, job.original_key, rules.output_long_side),
+                    PrepareRequest(
+                        ref, job.original_key, rules.output_long_side, rules.output_short_side
+                    ),
                     start_to_close_timeout=step_timeout,
                     retry_policy=IMAGE_RETRY,
                     cancellation_type=WAIT_FOR_CLEANUP,
@@ -179,6 +181,7 @@ class RestorationWorkflow:
                         model.model_key,
                         rules.output_long_side,
                         rules.watermark,
+                        rules.output_short_side,
                     ),
                     start_to_close_timeout=step_timeout,
                     retry_policy=IMAGE_RETRY,

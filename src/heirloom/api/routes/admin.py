@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, status
+from fastapi import APIRouter, Header, Path, Query, status
 
 from heirloom.api.contract import errors
-from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.deps import AdminUser, CallerDep, ServicesDep
 from heirloom.api.schemas import (
     AdminJobOut,
+    AuditOut,
+    AuditPage,
     GrantIn,
     GrantOut,
     LedgerLineOut,
@@ -51,11 +54,37 @@ def grant_credits(
 def update_user(
     user_id: UserId, body: UserUpdate, _admin: AdminUser, services: ServicesDep
 ) -> UserOut:
-    return UserOut.from_user(services.accounts.set_tier(user_id, body.tier))
+    """Change a user's tier; retention follows the policy in services/retention.py."""
+    user = services.accounts.set_tier(user_id, body.tier)
+    services.retention.on_tier_change(user_id, body.tier)
+    return UserOut.from_user(user)
 
 
 @router.get("/jobs/{job_id}", response_model=AdminJobOut)
-def get_any_job(job_id: JobId, _admin: AdminUser, services: ServicesDep) -> AdminJobOut:
-    """Any user's job with its operator-side record and its Temporal Web UI link."""
+def get_any_job(
+    job_id: JobId, _admin: AdminUser, caller: CallerDep, services: ServicesDep
+) -> AdminJobOut:
+    """Any user's job with its operator-side record and its Temporal Web UI link (audited)."""
     job = services.jobs.get(job_id)
+    services.audit.record(caller, owner_id=job.user_id, action="admin_view", job_id=job_id)
     return AdminJobOut.for_operator(job, services.settings.workflow_url(job_id))
+
+
+@router.get("/audit", response_model=AuditPage)
+def query_audit(
+    _admin: AdminUser,
+    services: ServicesDep,
+    user_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> AuditPage:
+    """Accesses to one user's photos in [since, until), newest first."""
+    entries = services.audit.query(
+        user_id, since=since, until=until, before_id=before_id, limit=limit
+    )
+    return AuditPage(
+        entries=[AuditOut.from_entry(entry) for entry in entries],
+        next_before_id=entries[-1].id if len(entries) == limit else None,
+    )

@@ -1,19 +1,25 @@
-"""/v1/jobs: submit, read, list, cancel, retry and download results."""
+"""/v1/jobs: submit, read, list, cancel, retry, delete, and download originals and results."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Header, Path, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from fastapi.responses import JSONResponse
+from temporalio.client import (
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError
 
 from heirloom.api.contract import errors
-from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep, UploadBudget
+from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep, UploadBudget
+from heirloom.api.downloads import check_files_kept, file_response, job_file_key
 from heirloom.api.schemas import JobList, JobOut, RetryRequest
 from heirloom.api.submissions import Submitter
 from heirloom.db.models import Job, utcnow
@@ -21,12 +27,12 @@ from heirloom.domain.errors import (
     Conflict,
     ImageTooLarge,
     JobAlreadyFinished,
-    ResultNotReady,
     ServiceUnavailable,
 )
 from heirloom.domain.gpu_queue import RETRY_PRIORITY
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.seeds import job_seed, retry_key, seed_origin
+from heirloom.services.storage import job_prefix
 from heirloom.workflows.restoration import RestorationWorkflow
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -99,7 +105,14 @@ async def cancel_job(
     job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
     if JobStatus(job.status).is_final:
         raise JobAlreadyFinished(f"The job is already {job.status} and cannot be cancelled.")
-    handle = temporal.get_workflow_handle(job_id)
+    await _cancel(temporal.get_workflow_handle(job_id), services, user.id, job_id)
+    return JobOut.from_job(await run_in_threadpool(services.jobs.get_owned, user.id, job_id))
+
+
+async def _cancel(
+    handle: WorkflowHandle[Any, Any], services: ServicesDep, user_id: str, job_id: str
+) -> None:
+    """Ask a running job to stop through its `request_cancel` update, then Temporal's cancel."""
     try:
         # The update answers whether the cancel takes effect; the signal alone could not.
         async with asyncio.timeout(services.settings.submit_timeout_s):
@@ -110,14 +123,13 @@ async def cancel_job(
         ) from None
     except (WorkflowUpdateFailedError, RPCError):
         # Refused (finalizing) or the run closed between our read and the update.
-        job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
+        job = await run_in_threadpool(services.jobs.get_owned, user_id, job_id)
         raise JobAlreadyFinished(
             f"The job is {job.status} and can no longer be cancelled."
         ) from None
     # The same cancel at Temporal's level, so the run closes as cancelled in the Web UI.
     with contextlib.suppress(RPCError):
         await handle.cancel()
-    return JobOut.from_job(await run_in_threadpool(services.jobs.get_owned, user.id, job_id))
 
 
 @router.post(
@@ -129,6 +141,7 @@ async def cancel_job(
 async def retry_job(
     job_id: JobId,
     user: CurrentUser,
+    caller: CallerDep,
     services: ServicesDep,
     temporal: TemporalDep,
     body: Annotated[RetryRequest | None, Body()] = None,
@@ -140,12 +153,16 @@ async def retry_job(
     """
     new_seed = body is not None and body.new_seed
     job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
+    check_files_kept(job)
     if new_seed and job.status not in (JobStatus.FAILED, JobStatus.COMPLETED):
         raise Conflict("Only failed or completed jobs can be retried with a new seed.")
     if not new_seed and job.status != JobStatus.FAILED:
         raise Conflict(
             'Only failed jobs can be retried; {"new_seed": true} also retries a completed one.'
         )
+    await run_in_threadpool(
+        services.audit.record, caller, owner_id=user.id, action="retry", job_id=job_id
+    )
     data = await run_in_threadpool(services.storage.get, job.original_key)
     # A new-seed retry is its own seed origin: the submission derives its seed from its id.
     seed = None if new_seed else job_seed(await run_in_threadpool(_seed_origin, services, job))
@@ -165,38 +182,70 @@ def _seed_origin(services: ServicesDep, job: Job) -> str:
     return seed_origin(job, services.jobs.get)
 
 
-def _download(services: ServicesDep, user_id: str, job_id: str, kind: str) -> StreamingResponse:
+def _download(
+    services: ServicesDep, caller: CallerDep, user_id: str, job_id: str, kind: str
+) -> Response:
     job = services.jobs.get_owned(user_id, job_id)
-    key = {
-        "result": job.result_key,
-        "thumbnail": job.thumbnail_key,
-        "comparison": job.comparison_key,
-    }[kind]
-    if job.status != JobStatus.COMPLETED or key is None:
-        raise ResultNotReady(f"The job is {job.status}; its {kind} is not available.")
-    return StreamingResponse(
-        services.storage.iter_chunks(key),
-        media_type="image/jpeg",
-        headers={
-            "Content-Length": str(services.storage.size(key)),
-            "Content-Disposition": f'inline; filename="{job_id}-{kind}.jpg"',
-            "Cache-Control": "private, max-age=3600",
-        },
-    )
+    key = job_file_key(job, kind)
+    services.audit.record(caller, owner_id=user_id, action=kind, job_id=job_id)
+    ext = key.rpartition(".")[2]
+    return file_response(services, key, filename=f"{job_id}-{kind}.{ext}")
 
 
-@router.get("/{job_id}/result", response_class=StreamingResponse, responses=errors(409))
-def get_result(job_id: JobId, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
+@router.get("/{job_id}/original", response_class=Response, responses=errors(409))
+def get_original(
+    job_id: JobId, user: CurrentUser, caller: CallerDep, services: ServicesDep
+) -> Response:
+    """The photo as uploaded (owner only), kept as long as the job's results."""
+    return _download(services, caller, user.id, job_id, "original")
+
+
+@router.get("/{job_id}/result", response_class=Response, responses=errors(409))
+def get_result(
+    job_id: JobId, user: CurrentUser, caller: CallerDep, services: ServicesDep
+) -> Response:
     """The restored photo (owner only; anyone else gets 404)."""
-    return _download(services, user.id, job_id, "result")
+    return _download(services, caller, user.id, job_id, "result")
 
 
-@router.get("/{job_id}/thumbnail", response_class=StreamingResponse, responses=errors(409))
-def get_thumbnail(job_id: JobId, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
-    return _download(services, user.id, job_id, "thumbnail")
+@router.get("/{job_id}/thumbnail", response_class=Response, responses=errors(409))
+def get_thumbnail(
+    job_id: JobId, user: CurrentUser, caller: CallerDep, services: ServicesDep
+) -> Response:
+    return _download(services, caller, user.id, job_id, "thumbnail")
 
 
-@router.get("/{job_id}/comparison", response_class=StreamingResponse, responses=errors(409))
-def get_comparison(job_id: JobId, user: CurrentUser, services: ServicesDep) -> StreamingResponse:
+@router.get("/{job_id}/comparison", response_class=Response, responses=errors(409))
+def get_comparison(
+    job_id: JobId, user: CurrentUser, caller: CallerDep, services: ServicesDep
+) -> Response:
     """Before and after, side by side."""
-    return _download(services, user.id, job_id, "comparison")
+    return _download(services, caller, user.id, job_id, "comparison")
+
+
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_job(
+    job_id: str, user: CurrentUser, caller: CallerDep, services: ServicesDep, temporal: TemporalDep
+) -> Response:
+    """Delete a job's files (cancelling it first if it runs); the money record stays."""
+    job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
+    if not JobStatus(job.status).is_final:
+        handle = temporal.get_workflow_handle(job_id)
+        with contextlib.suppress(JobAlreadyFinished):
+            await _cancel(handle, services, user.id, job_id)
+        try:
+            # The run ends after its compensation (refund, partial outputs removed).
+            async with asyncio.timeout(services.settings.submit_timeout_s):
+                await handle.result()
+        except (WorkflowFailureError, RPCError):
+            pass  # a cancelled or failed run has ended all the same
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "The job is still being cancelled; nothing was deleted yet. Please retry."
+            ) from None
+    await run_in_threadpool(
+        services.audit.record, caller, owner_id=user.id, action="delete", job_id=job_id
+    )
+    await run_in_threadpool(services.storage.delete_prefix, job_prefix(user.id, job_id))
+    await run_in_threadpool(services.jobs.mark_deleted, job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,15 +1,43 @@
-"""/v1/me: the caller's account, balance, daily usage and credit history."""
+"""/v1/me: the caller's account, balance, usage, credit history, audit log, export, closure."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
-from heirloom.api.deps import CurrentUser, ServicesDep
-from heirloom.api.schemas import LedgerLineOut, LedgerPage, MeOut
+from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep
+from heirloom.api.downloads import file_response
+from heirloom.api.schemas import (
+    AuditOut,
+    AuditPage,
+    ErasureOut,
+    ExportOut,
+    LedgerLineOut,
+    LedgerPage,
+    MeOut,
+    StorageOut,
+)
+from heirloom.domain.errors import NotFound, ResultExpired, ResultNotReady
+from heirloom.domain.messages import ErasureInput, ExportInput, ExportStatus
 from heirloom.domain.pricing import next_daily_reset
 from heirloom.domain.tiers import Tier
+from heirloom.worker.schedules import OPS_TASK_QUEUE
+from heirloom.workflows import search_attributes
+from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
+from heirloom.workflows.export import EXPIRED, READY, ExportWorkflow, export_workflow_id
+
+# An export's download link is valid this long.
+EXPORT_VALID_S = 86400
 
 router = APIRouter(prefix="/v1/me", tags=["account"])
 
@@ -22,6 +50,7 @@ def me(user: CurrentUser, services: ServicesDep) -> MeOut:
     now = services.credits.clock()
     with services.db.session() as session:
         jobs_today = services.credits.jobs_today(session, user.id, now)
+    usage = services.retention.usage(user.id, Tier(user.tier))
     return MeOut(
         id=user.id,
         email=user.email,
@@ -31,6 +60,7 @@ def me(user: CurrentUser, services: ServicesDep) -> MeOut:
         jobs_today=jobs_today,
         daily_job_limit=services.settings.tier_rules[Tier(user.tier)].daily_job_limit,
         daily_limit_resets_at=next_daily_reset(now),
+        storage=StorageOut(**vars(usage)),
     )
 
 
@@ -46,4 +76,113 @@ def credit_history(
     return LedgerPage(
         entries=[LedgerLineOut(**vars(line)) for line in lines],
         next_before_id=lines[-1].id if len(lines) == limit else None,
+    )
+
+
+@router.get("/audit", response_model=AuditPage)
+def audit_log(
+    user: CurrentUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> AuditPage:
+    """Every access to the caller's photos, newest first; page with `before_id`."""
+    entries = services.audit.query(user.id, before_id=before_id, limit=limit)
+    return AuditPage(
+        entries=[AuditOut.from_entry(entry) for entry in entries],
+        next_before_id=entries[-1].id if len(entries) == limit else None,
+    )
+
+
+@router.delete("", status_code=status.HTTP_202_ACCEPTED, response_model=ErasureOut)
+async def close_account(
+    user: CurrentUser, caller: CallerDep, services: ServicesDep, temporal: TemporalDep
+) -> ErasureOut:
+    """Close the account: its key stops working now, and a durable workflow erases its photos,
+    jobs, share links and workflow histories. The ledger stays, anonymised."""
+    workflow_id = erasure_workflow_id(user.id)
+    # Started first: once the key is gone the caller could not ask again.
+    await temporal.start_workflow(
+        ErasureWorkflow.run,
+        ErasureInput(user_id=user.id),
+        id=workflow_id,
+        task_queue=OPS_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"Erase user {user.id}",
+    )
+    await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="erase_account")
+    await run_in_threadpool(services.erasure.close_account, user.id)
+    return ErasureOut(status="erasing", workflow_id=workflow_id)
+
+
+@router.get("/export", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
+async def start_export(
+    user: CurrentUser, caller: CallerDep, services: ServicesDep, temporal: TemporalDep
+) -> ExportOut:
+    """Start building a ZIP of the caller's data; poll `status_url` for its download link."""
+    export_id = uuid.uuid4().hex
+    await temporal.start_workflow(
+        ExportWorkflow.run,
+        ExportInput(user_id=user.id, export_id=export_id, valid_s=EXPORT_VALID_S),
+        id=export_workflow_id(user.id, export_id),
+        task_queue=OPS_TASK_QUEUE,
+        static_summary=f"Export of user {user.id}",
+        # Lets the account's erasure find and delete this history too.
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(search_attributes.USER_ID, user.id)]
+        ),
+    )
+    await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="export")
+    return ExportOut(id=export_id, status="building", status_url=f"/v1/me/exports/{export_id}")
+
+
+async def _export_status(temporal: TemporalDep, user_id: str, export_id: str) -> ExportStatus:
+    handle = temporal.get_workflow_handle(export_workflow_id(user_id, export_id))
+    try:
+        return await handle.query(ExportWorkflow.status)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound("No such export.") from None
+        raise
+
+
+@router.get("/exports/{export_id}", response_model=ExportOut)
+async def export_status(export_id: str, user: CurrentUser, temporal: TemporalDep) -> ExportOut:
+    state = await _export_status(temporal, user.id, export_id)
+    ready = state.state == READY
+    return ExportOut(
+        id=export_id,
+        status=state.state,
+        status_url=f"/v1/me/exports/{export_id}",
+        download_url=f"/v1/me/exports/{export_id}/download" if ready else None,
+        expires_at=datetime.fromtimestamp(state.expires_at, UTC) if state.expires_at else None,
+    )
+
+
+@router.get("/exports/{export_id}/download", response_class=Response)
+async def download_export(
+    export_id: str,
+    user: CurrentUser,
+    caller: CallerDep,
+    services: ServicesDep,
+    temporal: TemporalDep,
+) -> Response:
+    """The ZIP, for a day after it was built (a presigned S3 URL in production)."""
+    state = await _export_status(temporal, user.id, export_id)
+    key, expires_at = state.key, state.expires_at
+    if state.state != READY or key is None or expires_at is None:
+        if state.state == EXPIRED:
+            raise ResultExpired("This export's download link has expired; start a new export.")
+        raise ResultNotReady("The export is still being built.")
+    if expires_at <= datetime.now(UTC).timestamp():
+        raise ResultExpired("This export's download link has expired; start a new export.")
+    await run_in_threadpool(
+        services.audit.record, caller, owner_id=user.id, action="export_download"
+    )
+    return await run_in_threadpool(
+        file_response,
+        services,
+        key,
+        filename=f"heirloom-export-{export_id}.zip",
+        attachment=True,
     )

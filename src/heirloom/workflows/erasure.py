@@ -1,0 +1,66 @@
+"""ErasureWorkflow: close an account and erase what it owns, durably, whatever restarts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from heirloom.activities.erasure import ErasureActivities
+    from heirloom.domain.messages import ErasureInput, ErasureReport
+
+# Erasure must finish: every step is idempotent and retried until it lands.
+_UNTIL_DONE = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+)
+_STEP_TIMEOUT = timedelta(minutes=10)
+
+
+def erasure_workflow_id(user_id: str) -> str:
+    return f"erase-{user_id}"
+
+
+@workflow.defn
+class ErasureWorkflow:
+    """Lock the account, stop its jobs, delete files and histories, anonymise its records."""
+
+    @workflow.run
+    async def run(self, request: ErasureInput) -> ErasureReport:
+        workflow.set_current_details(f"erasing user {request.user_id}")
+        await workflow.execute_activity_method(
+            ErasureActivities.close_account,
+            request,
+            start_to_close_timeout=_STEP_TIMEOUT,
+            retry_policy=_UNTIL_DONE,
+        )
+        await workflow.execute_activity_method(
+            ErasureActivities.stop_jobs,
+            request,
+            start_to_close_timeout=_STEP_TIMEOUT,
+            retry_policy=_UNTIL_DONE,
+        )
+        files = await workflow.execute_activity_method(
+            ErasureActivities.delete_files,
+            request,
+            start_to_close_timeout=_STEP_TIMEOUT,
+            retry_policy=_UNTIL_DONE,
+        )
+        histories = await workflow.execute_activity_method(
+            ErasureActivities.delete_histories,
+            request,
+            start_to_close_timeout=_STEP_TIMEOUT,
+            retry_policy=_UNTIL_DONE,
+        )
+        # Last: the job rows name the histories to delete if a step above is repeated.
+        await workflow.execute_activity_method(
+            ErasureActivities.anonymise_records,
+            request,
+            start_to_close_timeout=_STEP_TIMEOUT,
+            retry_policy=_UNTIL_DONE,
+        )
+        return ErasureReport(files_deleted=files, histories_deleted=histories)
