@@ -65,7 +65,7 @@ def test_405_names_every_method_of_the_path(serve_api: ServeApi) -> None:
         assert answer.status_code == 405
         assert answer.headers["Allow"] == "GET, POST"
         assert answer.json()["error"]["code"] == "method_not_allowed"
-        assert client.patch("/v1/jobs/abc").headers["Allow"] == "GET"
+        assert client.patch("/v1/jobs/abc").headers["Allow"] == "DELETE, GET"
 
 
 def test_security_headers_on_every_answer(serve_api: ServeApi) -> None:

@@ -124,7 +124,9 @@ def test_cleanup_deletes_exactly_the_expired_free_files_and_an_upgrade_keeps_the
                 assert gone.json()["error"]["code"] == "result_expired"
                 assert "retention" in gone.json()["error"]["message"]
         for user_id, client, job in ((paid_id, paid, paid_job), (upgraded_id, upgraded, kept)):
+            # The model run's claim (exactly-once) stays with the job's files until they go.
             assert stored_keys(stack, user_id, job["id"]) == [
+                "claims",
                 "comparison.jpg",
                 "input.jpg",
                 "model.png",

@@ -32,6 +32,8 @@ class Row:
     owned: bool = False  # the path names the victim's job or key: others get 404
     request: dict[str, Any] = field(default_factory=dict)
     public_answers: tuple[int, ...] = (200,)
+    # The route acts on the caller's own account (closing it): another user's key is not called.
+    own_account: bool = False
 
 
 ROUTES: dict[tuple[str, str], Row] = {
@@ -68,6 +70,22 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("DELETE", "/v1/admin/keys/{key_id}"): Row("admin"),
     ("GET", "/v1/admin/abuse"): Row("admin"),
     ("GET", "/v1/admin/jobs/{job_id}"): Row("admin"),
+    ("DELETE", "/v1/jobs/{job_id}"): Row("user", owned=True),
+    ("GET", "/v1/jobs/{job_id}/original"): Row("user", owned=True),
+    ("GET", "/v1/jobs/{job_id}/shares"): Row("user", owned=True),
+    ("POST", "/v1/jobs/{job_id}/shares"): Row("user", owned=True, request={"json": {}}),
+    ("DELETE", "/v1/jobs/{job_id}/shares/{share_id}"): Row("user", owned=True),
+    ("DELETE", "/v1/me"): Row("user", own_account=True),
+    ("GET", "/v1/me/audit"): Row("user"),
+    ("GET", "/v1/me/export"): Row("user"),
+    ("GET", "/v1/me/exports/{export_id}"): Row("user"),
+    ("GET", "/v1/me/exports/{export_id}/download"): Row("user"),
+    ("GET", "/v1/admin/audit"): Row("admin", request={"params": {"user_id": "someone"}}),
+    # A token nobody was given: the public routes answer it without a key, as gone or unknown.
+    ("GET", "/s/{token}"): Row("public", public_answers=(404, 410)),
+    ("GET", "/s/{token}/result"): Row("public", public_answers=(404, 410)),
+    ("GET", "/s/{token}/comparison"): Row("public", public_answers=(404, 410)),
+    ("GET", "/s/{token}/download"): Row("public", public_answers=(404, 410)),
 }
 
 
@@ -118,7 +136,12 @@ def _call(
     client: httpx.Client, method: str, template: str, row: Row, world: World
 ) -> httpx.Response:
     path = template.format(
-        job_id=world.victim_job, key_id=world.victim_key_id, user_id=world.victim_id
+        job_id=world.victim_job,
+        key_id=world.victim_key_id,
+        user_id=world.victim_id,
+        share_id="0" * 32,
+        export_id="0" * 32,
+        token="t" * 43,
     )
     return client.request(method, path, **row.request)
 
@@ -152,6 +175,8 @@ def test_every_route_refuses_callers_without_the_right_key(world: World) -> None
                 ("revoked key", revoked, 401),
                 ("another user's key", other, 403 if row.access == "admin" else 404),
             ):
+                if row.own_account and name == "another user's key":
+                    continue
                 answer = _call(client, method, template, row, world)
                 if row.access == "user" and not row.owned and name == "another user's key":
                     # The caller's own view: it must not contain the victim's anything.

@@ -47,7 +47,12 @@ def _open(services: ServicesDep, caller: Caller, token: str, action: str) -> tup
     return share, job
 
 
-@router.get("/{token}", response_class=HTMLResponse)
+# The page is HTML; its refusals are the API's JSON errors, as the document says.
+@router.get(
+    "/{token}",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}, "description": "the share page"}},
+)
 def share_page(token: str, caller: PublicCaller, services: ServicesDep) -> HTMLResponse:
     """A small page with the before/after comparison and the result."""
     share, _job = _open(services, caller, token, "share_view")
