@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     api_port: int = 8000
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
+    # Live status streams: each API process reads the change feed at most every interval
+    # (PostgreSQL wakes it earlier on a change, but never closer than the gap).
+    stream_poll_interval_s: float = Field(default=0.25, gt=0)
+    stream_min_gap_s: float = Field(default=0.05, ge=0)
+    stream_keepalive_s: float = Field(default=15.0, gt=0)
+    stream_token_ttl_s: int = Field(default=300, gt=0, le=3600)
 
     # Worker
     worker_tiers: list[Tier] = Field(default_factory=lambda: list(Tier))

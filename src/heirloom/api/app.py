@@ -14,9 +14,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 import heirloom
-from heirloom.api.routes import admin, jobs, me, pricing
+from heirloom.api.routes import admin, events, jobs, me, pricing, stream_tokens
 from heirloom.config import Settings
 from heirloom.domain.errors import HeirloomError, ImageTooLarge, InternalError
+from heirloom.services.change_feed import ChangeFeed
 from heirloom.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,14 @@ def create_app(
         app.state.temporal = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace
         )
+        app.state.change_feed = ChangeFeed(
+            app.state.services.events,
+            interval_s=settings.stream_poll_interval_s,
+            min_gap_s=settings.stream_min_gap_s,
+        )
+        await app.state.change_feed.start()
         yield
+        await app.state.change_feed.stop()
         if owned:
             app.state.services.close()
 
@@ -72,6 +80,8 @@ def create_app(
     app.include_router(me.router)
     app.include_router(pricing.router)
     app.include_router(admin.router)
+    app.include_router(events.router)
+    app.include_router(stream_tokens.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
@@ -55,3 +55,26 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+async def get_stream_user(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(description="a stream token, for browsers")] = None,
+) -> User:
+    """The caller of a stream: by API key header, or by a stream token in the URL."""
+    if credentials is not None:
+        return await get_current_user(services, credentials)
+    user = await run_in_threadpool(stream_token_user, services, token)
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def stream_token_user(services: Services, token: str | None) -> User | None:
+    """The user of a live stream token, or None."""
+    user_id = services.stream_tokens.user_for(token) if token else None
+    return services.accounts.get(user_id) if user_id else None
+
+
+StreamUser = Annotated[User, Depends(get_stream_user)]

@@ -101,3 +101,34 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class JobEvent(SQLModel, table=True):
+    """One change of a job, appended in the transaction that made it: the change feed.
+
+    The id is monotonic and is the event id streams send; `state` is the job as its owner saw
+    it right after the change, so a resumed stream replays exactly what it missed.
+    """
+
+    __tablename__ = "job_events"
+    __table_args__ = (sa.Index("ix_job_events_job_id", "job_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=32)
+    user_id: str = Field(max_length=32, index=True)
+    type: str = Field(max_length=32)
+    state: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class StreamToken(SQLModel, table=True):
+    """A short-lived token a browser puts in a WebSocket URL instead of its API key.
+
+    Only its SHA-256 is stored; it names its user and expires within minutes.
+    """
+
+    __tablename__ = "stream_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", max_length=32)
+    expires_at: datetime = Field(sa_column=_ts(index=True))

@@ -8,10 +8,12 @@ from heirloom.config import Settings
 from heirloom.db.engine import Database
 from heirloom.services.accounts import Accounts
 from heirloom.services.credits import CreditManager
+from heirloom.services.events import EventLog
 from heirloom.services.jobs import JobStore
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
 from heirloom.services.storage import Storage, make_storage
+from heirloom.services.stream_tokens import StreamTokens
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Services:
     storage: Storage
     runpod: RunPodService
     settlement: Settlement
+    events: EventLog
+    stream_tokens: StreamTokens
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -42,6 +46,8 @@ class Services:
             storage=storage,
             runpod=RunPodService.from_settings(settings),
             settlement=Settlement(credits, jobs, storage),
+            events=EventLog(db),
+            stream_tokens=StreamTokens(db, ttl_s=settings.stream_token_ttl_s),
         )
 
     def close(self) -> None:

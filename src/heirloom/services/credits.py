@@ -34,6 +34,7 @@ from heirloom.domain.jobs import (
 )
 from heirloom.domain.pricing import JobQuote, Prices, day_start, quote_job
 from heirloom.domain.tiers import Tier, TierRules
+from heirloom.services import events
 
 RESERVE = "reserve"
 REFUND = "refund"
@@ -246,6 +247,7 @@ class CreditManager:
                 # Unique (user, idempotency key): another body under this key was charged
                 # first. Leaving the block rolls this charge back.
                 raise IdempotencyKeyReused() from None
+            events.append(session, job.job_id, events.QUEUED)
             return Reservation(job_id=job.job_id, cost=cost, balance=balance)
 
     def _quote(
@@ -327,6 +329,7 @@ class CreditManager:
                 .where(col(Job.id) == job_id)
                 .values(refunded=amount, updated_at=utcnow()),
             )
+            events.append(session, job_id, events.REFUNDED)
             return Refund(job_id=job_id, amount=amount, already_refunded=False)
 
     def grant(self, user_id: str, amount: int, reason: str, idempotency_key: str) -> LedgerLine:
