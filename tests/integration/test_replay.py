@@ -21,7 +21,7 @@ HISTORIES = Path(__file__).parent.parent / "histories"
 KINDS = ("completed", "failed", "cancelled")
 # Bump when a workflow change is guarded by workflow.patched(); record the new histories with
 # `pytest tests/integration/test_replay.py --record-histories` and keep the old files.
-VERSION = "v2"
+VERSION = "v3"
 
 
 def replay(histories: list[WorkflowHistory]) -> None:

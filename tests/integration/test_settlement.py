@@ -607,6 +607,11 @@ def test_a_failed_job_closes_as_a_failed_run_with_its_code_and_plain_words(env: 
         with GatedWorker(env):
             job_id = submit(env.client(key), photo_bytes(320, 240, seed=23)).json()["id"]
             job = wait_final(env.client(key), job_id)
+            wait_run_closed(env, job_id)
+            # A query on a closed run replays it on a worker: ask while one runs.
+            details = env.temporal(
+                lambda c: c.get_workflow_handle(job_id).query("__temporal_workflow_metadata")
+            )
     finally:
         env.set_faults()
     assert (job["status"], job["error"]["code"]) == ("failed", "model_failed")
@@ -620,6 +625,7 @@ def test_a_failed_job_closes_as_a_failed_run_with_its_code_and_plain_words(env: 
         raise AssertionError("the failed job's run completed")
 
     failure = env.temporal(outcome)
+    assert f"error `model_failed`: {job['error']['message']}" in str(details)
     assert isinstance(failure.cause, ApplicationError)
     assert failure.cause.type == "model_failed"
     assert failure.cause.message == job["error"]["message"]

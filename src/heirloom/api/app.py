@@ -10,40 +10,24 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 import heirloom
-from heirloom.api.routes import admin, events, jobs, me, pricing, stream_tokens
+from heirloom.api.limits import RequestLimits
+from heirloom.api.routes import admin, events, health, jobs, me, pricing, stream_tokens
 from heirloom.config import Settings
-from heirloom.domain.errors import HeirloomError, ImageTooLarge, InternalError
+from heirloom.domain.errors import (
+    HeirloomError,
+    InvalidQuery,
+    InvalidRequest,
+    MethodNotAllowed,
+    RouteNotFound,
+    UnexpectedError,
+)
 from heirloom.services.change_feed import ChangeFeed
 from heirloom.services.context import Services
 
 log = logging.getLogger(__name__)
-
-
-# Multipart framing around the photo: boundaries, part headers, the operations field.
-_MULTIPART_OVERHEAD = 64 * 1024
-
-
-class UploadLimit:
-    """Refuse a declared body larger than the upload limit before anything is read or spooled."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes + _MULTIPART_OVERHEAD
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                limit = (self.max_bytes - _MULTIPART_OVERHEAD) / 1e6
-                error = ImageTooLarge(f"The upload is larger than the {limit:.0f} MB limit.")
-                response = JSONResponse({"error": error.to_dict()}, status_code=413)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -75,21 +59,18 @@ def create_app(
         description="Old-photo restoration and colourization jobs, run as Temporal workflows.",
         lifespan=lifespan,
     )
-    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
     app.include_router(jobs.router)
     app.include_router(me.router)
     app.include_router(pricing.router)
     app.include_router(admin.router)
+    app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(stream_tokens.router)
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     @app.exception_handler(HeirloomError)
     async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:
-        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+        return _error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -97,18 +78,34 @@ def create_app(
             f"{'.'.join(str(p) for p in err['loc'] if p != 'body')}: {err['msg']}"
             for err in exc.errors()
         )
-        body = {"code": "invalid_request", "message": f"Invalid request: {problems}"}
-        return JSONResponse({"error": body}, status_code=400)
+        # A bad address (query or path parameter) is 422; a bad body or header is 400.
+        in_address = any(err["loc"][:1] in (("query",), ("path",)) for err in exc.errors())
+        error_cls = InvalidQuery if in_address else InvalidRequest
+        return _error_response(error_cls(f"Invalid request: {problems}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = "not_found" if exc.status_code == 404 else "http_error"
-        body = {"code": code, "message": str(exc.detail)}
-        return JSONResponse({"error": body}, status_code=exc.status_code)
+        # Starlette's own words ("Not Found", FastAPI's body-parsing detail) stay out of answers.
+        error: HeirloomError
+        if exc.status_code == 404:
+            error = RouteNotFound()
+        elif exc.status_code == 405:
+            error = MethodNotAllowed()
+        elif exc.status_code < 500:
+            error = InvalidRequest()
+        else:
+            error = UnexpectedError()
+        return JSONResponse(
+            {"error": error.to_dict()}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return JSONResponse({"error": InternalError().to_dict()}, status_code=500)
+        return _error_response(UnexpectedError())
 
     return app
+
+
+def _error_response(error: HeirloomError) -> JSONResponse:
+    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)

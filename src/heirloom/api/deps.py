@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from heirloom.api.limits import AUTHENTICATED_USER
 from heirloom.db.models import User
 from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
 from heirloom.services.accounts import ROLE_ADMIN
@@ -34,9 +35,13 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
 async def get_current_user(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
+    authenticated: User | None = getattr(request.state, AUTHENTICATED_USER, None)
+    if authenticated is not None:
+        return authenticated
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
     user = await run_in_threadpool(services.accounts.authenticate, credentials.credentials)
@@ -58,13 +63,14 @@ AdminUser = Annotated[User, Depends(get_admin_user)]
 
 
 async def get_stream_user(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[str | None, Query(description="a stream token, for browsers")] = None,
 ) -> User:
     """The caller of a stream: by API key header, or by a stream token in the URL."""
     if credentials is not None:
-        return await get_current_user(services, credentials)
+        return await get_current_user(request, services, credentials)
     user = await run_in_threadpool(stream_token_user, services, token)
     if user is None:
         raise Unauthorized()

@@ -70,6 +70,13 @@ class InvalidRequest(UserError):
     default_message = "The request is not valid."
 
 
+class InvalidQuery(InvalidRequest):
+    """A query or path parameter out of its range: same code, the status FastAPI users expect."""
+
+    http_status = 422
+    default_message = "A parameter in the address is not valid."
+
+
 class NotAnImage(UserError):
     code = "not_an_image"
     default_message = (
@@ -87,6 +94,12 @@ class ImageTooLarge(UserError):
     code = "image_too_large"
     http_status = 413
     default_message = "The photo is too large."
+
+
+class RequestTooLarge(UserError):
+    code = "request_too_large"
+    http_status = 413
+    default_message = "The request body is too large."
 
 
 class ImageTooSmall(UserError):
@@ -144,6 +157,16 @@ class NotFound(UserError):
     code = "not_found"
     http_status = 404
     default_message = "No such job."
+
+
+class RouteNotFound(NotFound):
+    default_message = "There is nothing at this address. See /docs for the routes."
+
+
+class MethodNotAllowed(UserError):
+    code = "method_not_allowed"
+    http_status = 405
+    default_message = "This address does not accept that HTTP method. See /docs for the routes."
 
 
 class Conflict(UserError):
@@ -233,6 +256,12 @@ class ContentRejected(PermanentError):
 class InternalError(PermanentError):
     code = "internal_error"
     http_status = 500
+
+
+class UnexpectedError(InternalError):
+    """What a request that failed unexpectedly answers: it may not have charged anything."""
+
+    default_message = "Something went wrong on our side. Please try again later."
 
 
 # --- cancellation ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import User
@@ -87,6 +87,12 @@ class Accounts:
             if user is None:
                 raise NotFound("No such user.")
             return user
+
+    def all(self) -> list[User]:
+        """Every user, oldest first (for operators; the API has no listing)."""
+        with self.db.session() as session:
+            statement = select(User).order_by(col(User.created_at), col(User.id))
+            return list(session.exec(statement).all())
 
     def by_email(self, email: str) -> User | None:
         with self.db.session() as session:

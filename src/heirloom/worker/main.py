@@ -54,7 +54,7 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
         activities=[reconcile.find_stranded, reconcile.settle_job],
         activity_executor=executor,
         max_concurrent_activities=4,
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),
     )
 
 

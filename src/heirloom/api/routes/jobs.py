@@ -27,6 +27,9 @@ from heirloom.workflows.restoration import RestorationWorkflow
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+# Deeper pages than this are refused (422) rather than handed to the database to overflow.
+MAX_OFFSET = 1_000_000
+
 # Highest Temporal task priority: a retry overtakes queued first attempts.
 RETRY_PRIORITY = 1
 
@@ -59,7 +62,7 @@ def list_jobs(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobList:
     jobs = services.jobs.list_owned(user.id, limit=limit, offset=offset)
     return JobList(jobs=[JobOut.from_job(job) for job in jobs], limit=limit, offset=offset)

@@ -14,6 +14,9 @@ from heirloom.domain.tiers import Tier
 
 router = APIRouter(prefix="/v1/me", tags=["account"])
 
+# Ledger ids are 64-bit integers; a larger cursor would overflow the query instead of paging.
+MAX_LEDGER_ID = 2**63 - 1
+
 
 @router.get("", response_model=MeOut)
 def me(user: CurrentUser, services: ServicesDep) -> MeOut:
@@ -37,7 +40,7 @@ def credit_history(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_LEDGER_ID)] = None,
 ) -> LedgerPage:
     """Ledger rows, newest first; pass `next_before_id` back as `before_id` for the next page."""
     lines = services.credits.history(user.id, limit=limit, before_id=before_id)
