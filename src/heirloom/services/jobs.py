@@ -83,7 +83,7 @@ class JobStore:
         values: dict[str, Any] = {
             "status": JobStatus.RUNNING.value,
             "stage": stage.value,
-            "progress": stage.progress if progress is None else progress,
+            "progress": _no_lower(stage.progress if progress is None else progress),
             "updated_at": now,
             "started_at": sa.func.coalesce(Job.started_at, now),
         }
@@ -92,7 +92,12 @@ class JobStore:
         self._update_unfinished(job_id, values, started_at=now)
 
     def set_progress(self, job_id: str, progress: int) -> None:
-        self._update_unfinished(job_id, {"progress": progress, "updated_at": utcnow()})
+        """Raise a job's progress; a lower figure (a late or retried report) changes nothing."""
+        self._update_unfinished(
+            job_id,
+            {"progress": progress, "updated_at": utcnow()},
+            only_if=col(Job.progress) < progress,
+        )
 
     def complete(self, job_id: str, keys: ResultKeys) -> None:
         """Mark a job completed with its files; a job already refunded can never complete."""
@@ -192,3 +197,8 @@ class JobStore:
                 if row is not None and row.started_at and as_utc(row.started_at) == started_at:
                     event_type = events.STARTED
             events.append(session, job_id, event_type)
+
+
+def _no_lower(progress: int) -> sa.ColumnElement[int]:
+    """The larger of the stored progress and `progress`: a job's progress never goes back."""
+    return sa.case((col(Job.progress) > progress, col(Job.progress)), else_=progress)
