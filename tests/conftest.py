@@ -202,6 +202,8 @@ def stack(
             runpod_base_url=f"{runpod_url}/v2",
             runpod_poll_interval_s=0.1,
             model_heartbeat_timeout_s=5,
+            # The tests' webhook receivers listen on loopback, as in the dev stack.
+            webhook_allow_private_targets=True,
         )
         services = Services.build(settings, pool_size=20)
         admin = services.accounts.create(

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     stream_min_gap_s: float = Field(default=0.05, ge=0)
     stream_keepalive_s: float = Field(default=15.0, gt=0)
     stream_token_ttl_s: int = Field(default=300, gt=0, le=3600)
+    # Webhooks. Private, loopback and link-local targets are refused unless allowed (dev stack).
+    webhook_allow_private_targets: bool = False
+    webhook_secret_grace_s: int = Field(default=86_400, ge=0)
+    webhook_request_timeout_s: float = Field(default=10.0, gt=0)
+    # Retries back off exponentially from the first interval up to the longest, for the window.
+    webhook_retry_first_s: float = Field(default=10.0, gt=0)
+    webhook_retry_longest_s: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_s: int = Field(default=26 * 3600, ge=24 * 3600)
+    webhook_dispatch_interval_s: int = Field(default=5, gt=0, le=3600)
 
     # Worker
     worker_tiers: list[Tier] = Field(default_factory=lambda: list(Tier))

@@ -14,7 +14,16 @@ from temporalio.client import Client
 
 import heirloom
 from heirloom.api.limits import RequestLimits
-from heirloom.api.routes import admin, events, health, jobs, me, pricing, stream_tokens
+from heirloom.api.routes import (
+    admin,
+    events,
+    health,
+    jobs,
+    me,
+    pricing,
+    stream_tokens,
+    webhooks,
+)
 from heirloom.config import Settings
 from heirloom.domain.errors import (
     HeirloomError,
@@ -67,6 +76,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(stream_tokens.router)
+    app.include_router(webhooks.router)
 
     @app.exception_handler(HeirloomError)
     async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:

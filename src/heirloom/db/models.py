@@ -132,3 +132,51 @@ class StreamToken(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     user_id: str = Field(foreign_key="users.id", max_length=32)
     expires_at: datetime = Field(sa_column=_ts(index=True))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A user's webhook: where job events go, which ones, and the secrets that sign them.
+
+    After a rotation the previous secret still signs until `previous_secret_expires_at`, so a
+    receiver can switch without losing a delivery.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    user_id: str = Field(primary_key=True, foreign_key="users.id", max_length=32)
+    url: str = Field(max_length=2000)
+    events: str = Field(max_length=200)
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One job event owed to one webhook: appended with the event, in its transaction.
+
+    (event_id, url) is unique, so an event is owed at most once per target; `run` counts the
+    delivery workflows started for it (a redelivery starts one more).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "url", name="uq_webhook_deliveries_event_url"),
+        sa.Index("ix_webhook_deliveries_user", "user_id", "id"),
+        sa.Index("ix_webhook_deliveries_pending", "state", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int
+    user_id: str = Field(max_length=32)
+    job_id: str = Field(max_length=32)
+    type: str = Field(max_length=32)
+    url: str = Field(max_length=2000)
+    # pending (a workflow must be started) -> sending -> delivered | failed
+    state: str = Field(default="pending", max_length=16)
+    run: int = Field(default=0)
+    attempts: int = Field(default=0)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

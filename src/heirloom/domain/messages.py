@@ -187,3 +187,30 @@ class ReconcileReport:
 
     checked: int
     settled: list[str]
+
+
+@dataclass(frozen=True)
+class WebhookDispatchInput:
+    """One dispatcher pass: start a delivery workflow for each owed delivery, with this backoff."""
+
+    batch: int
+    task_queue: str
+    retry_first_s: float
+    retry_longest_s: float
+    retry_window_s: int
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryInput:
+    """Send one delivery until a 2xx answer, retrying with exponential backoff over the window."""
+
+    delivery_id: int
+    retry_first_s: float
+    retry_longest_s: float
+    retry_window_s: int
+
+
+@dataclass(frozen=True)
+class WebhookSendResult:
+    delivered: bool
+    status: int | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from heirloom.config import Settings
 from heirloom.db.engine import Database
@@ -14,6 +15,7 @@ from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
 from heirloom.services.storage import Storage, make_storage
 from heirloom.services.stream_tokens import StreamTokens
+from heirloom.services.webhooks import Webhooks
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Services:
     settlement: Settlement
     events: EventLog
     stream_tokens: StreamTokens
+    webhooks: Webhooks
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -48,6 +51,12 @@ class Services:
             settlement=Settlement(credits, jobs, storage),
             events=EventLog(db),
             stream_tokens=StreamTokens(db, ttl_s=settings.stream_token_ttl_s),
+            webhooks=Webhooks(
+                db,
+                allow_private=settings.webhook_allow_private_targets,
+                secret_grace=timedelta(seconds=settings.webhook_secret_grace_s),
+                request_timeout_s=settings.webhook_request_timeout_s,
+            ),
         )
 
     def close(self) -> None:

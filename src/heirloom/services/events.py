@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from heirloom.db.engine import Database
 from heirloom.db.models import Job, JobEvent, as_utc
 from heirloom.domain.jobs import JobStatus
+from heirloom.services import webhooks
 
 # PostgreSQL: the channel that wakes API processes, and the lock that makes event ids commit
 # in order (a reader that has seen id n can never later miss an id below n).
@@ -78,15 +79,15 @@ def append(session: Session, job_id: str, event_type: str | None = None) -> None
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
-    session.add(
-        JobEvent(
-            job_id=job.id,
-            user_id=job.user_id,
-            type=event_type,
-            state=json.dumps(job_state(job), separators=(",", ":")),
-        )
+    event = JobEvent(
+        job_id=job.id,
+        user_id=job.user_id,
+        type=event_type,
+        state=json.dumps(job_state(job), separators=(",", ":")),
     )
+    session.add(event)
     session.flush()
+    webhooks.enqueue(session, event)
     if postgres:
         session.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
 

@@ -17,12 +17,14 @@ from temporalio.worker import Worker
 
 from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
+from heirloom.activities.webhooks import WebhookActivities
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
+from heirloom.workflows.webhooks import WebhookDeliveryWorkflow, WebhookDispatchWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +49,18 @@ def activity_functions(activities: RestorationActivities) -> list[Callable[..., 
 def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor) -> Worker:
     """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
     reconcile = ReconcileActivities(services, client)
+    webhooks = WebhookActivities(services, client)
     return Worker(
         client,
         task_queue=OPS_TASK_QUEUE,
-        workflows=[ReconcileWorkflow],
-        activities=[reconcile.find_stranded, reconcile.settle_job],
+        workflows=[ReconcileWorkflow, WebhookDispatchWorkflow, WebhookDeliveryWorkflow],
+        activities=[
+            reconcile.find_stranded,
+            reconcile.settle_job,
+            webhooks.start_deliveries,
+            webhooks.send,
+            webhooks.give_up,
+        ],
         activity_executor=executor,
         max_concurrent_activities=4,
         graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),
