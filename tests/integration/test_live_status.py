@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from httpx_sse import connect_sse
 from sqlmodel import col
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
+from heirloom import cli
 from heirloom.db.models import StreamToken, utcnow
 from tests.conftest import Stack
 from tests.support import photo_bytes, submit
@@ -242,3 +245,26 @@ def test_expired_or_unknown_stream_token_is_refused(faults: Stack) -> None:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_cli_submit_wait_and_watch_follow_the_stream(
+    faults: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, key = faults.new_user(credits=20)
+    faults.set_faults(execution_ms=300)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(photo_bytes(seed=21))
+    out = tmp_path / "restored.jpg"
+    common = ["--api-url", faults.api_url, "--api-key", key]
+    assert cli.main(["submit", str(photo), "--out", str(out), *common]) == 0
+    printed = capsys.readouterr().out
+    job_id = printed.split()[1].rstrip(":")
+    assert out.read_bytes()[:2] == b"\xff\xd8"
+    # Watching an ended job: the stream gives its final state at once.
+    assert cli.main(["watch", job_id, *common]) == 0
+    assert f"job {job_id} completed" in capsys.readouterr().out
+    faults.set_faults(failed=1.0)
+    with faults.client(key) as client:
+        failed_id = submit(client, photo_bytes(seed=22)).json()["id"]
+    assert cli.main(["watch", failed_id, *common]) == 1
+    assert f"job {failed_id} failed" in capsys.readouterr().out
