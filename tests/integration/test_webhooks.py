@@ -197,3 +197,33 @@ def test_registration_through_the_api_refuses_a_non_http_url(stack: Stack) -> No
         assert answer.status_code == 400
         assert answer.json()["error"]["code"] == "invalid_request"
         assert client.get("/v1/me/webhook").status_code == 404
+
+
+def test_per_job_callback_url_gets_that_jobs_events_signed(
+    stack: Stack, receiver: Receiver
+) -> None:
+    user_id, key = stack.new_user(credits=20)
+    with stack.client(key) as client:
+        refused = client.post(
+            "/v1/jobs",
+            files={"file": ("photo.jpg", photo_bytes(seed=12), "image/jpeg")},
+            data={"operations": "restore", "callback_url": receiver.url},
+        )
+        assert refused.status_code == 400  # no secret to sign with yet
+        assert stack.services.credits.balance(user_id) == 20
+        secret = client.put("/v1/me/webhook", json={"events": []}).json()["secret"]
+        plain = submit(client, photo_bytes(seed=13)).json()["id"]
+        answer = client.post(
+            "/v1/jobs",
+            files={"file": ("photo.jpg", photo_bytes(seed=14), "image/jpeg")},
+            data={"operations": "restore", "callback_url": receiver.url},
+        )
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["id"]
+        assert wait_final(client, plain)["status"] == "completed"
+        assert wait_final(client, job_id)["status"] == "completed"
+    assert _deliver_owed(stack, user_id) == [True, True]
+    bodies = [json.loads(body) for _, body in receiver.requests]
+    assert sorted(b["type"] for b in bodies) == ["job.completed", "job.started"]
+    assert {b["job"]["id"] for b in bodies} == {job_id}
+    assert all(_verify(headers, body, secret) for headers, body in receiver.requests)

@@ -82,6 +82,7 @@ class RestorationActivities:
                     idempotency_key=job.idempotency_key,
                     request_hash=job.request_hash,
                     retry_of=job.retry_of,
+                    callback_url=job.callback_url,
                 )
             )
         except HeirloomError as err:

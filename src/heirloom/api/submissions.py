@@ -73,6 +73,7 @@ class Submitter:
         idempotency_key: str | None,
         retry_of: str | None = None,
         priority: int | None = None,
+        callback_url: str | None = None,
     ) -> Submission:
         try:
             ops = parse_operations(operations)
@@ -122,6 +123,7 @@ class Submitter:
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 retry_of=retry_of,
+                callback_url=callback_url,
             ),
             priority=priority,
             summary=(

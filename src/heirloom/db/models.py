@@ -97,6 +97,8 @@ class Job(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
     retry_of: str | None = Field(default=None, max_length=32)
+    # The job's own webhook target (POST /v1/jobs callback_url), signed with the user's secret.
+    callback_url: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
@@ -144,7 +146,8 @@ class WebhookEndpoint(SQLModel, table=True):
     __tablename__ = "webhook_endpoints"
 
     user_id: str = Field(primary_key=True, foreign_key="users.id", max_length=32)
-    url: str = Field(max_length=2000)
+    # None: the user only holds a secret, for per-job callbacks.
+    url: str | None = Field(default=None, max_length=2000)
     events: str = Field(max_length=200)
     secret: str = Field(max_length=100)
     previous_secret: str | None = Field(default=None, max_length=100)

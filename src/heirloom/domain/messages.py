@@ -35,6 +35,8 @@ class RestorationInput:
     idempotency_key: str | None = None
     request_hash: str | None = None
     retry_of: str | None = None
+    # Where this job's own webhook deliveries go, besides the user's webhook.
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class NewJob:
     idempotency_key: str | None = None
     request_hash: str | None = None
     retry_of: str | None = None
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class CreditManager:
                     idempotency_key=job.idempotency_key,
                     request_hash=job.request_hash,
                     retry_of=job.retry_of,
+                    callback_url=job.callback_url,
                     created_at=now,
                     updated_at=now,
                 )

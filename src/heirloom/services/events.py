@@ -87,7 +87,7 @@ def append(session: Session, job_id: str, event_type: str | None = None) -> None
     )
     session.add(event)
     session.flush()
-    webhooks.enqueue(session, event)
+    webhooks.enqueue(session, event, job.callback_url)
     if postgres:
         session.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
 

@@ -73,23 +73,28 @@ def check_target(url: str, *, allow_private: bool) -> None:
             )
 
 
-def enqueue(session: Session, event: JobEvent) -> None:
-    """Owe the event to its user's webhook, if it asked for this kind; same transaction."""
+def enqueue(session: Session, event: JobEvent, callback_url: str | None) -> None:
+    """Owe the event to its user's webhook, if it asked for this kind, and to the job's own
+    callback URL (every kind); in the event's transaction."""
     if event.type not in WEBHOOK_EVENTS:
         return
     endpoint = session.get(WebhookEndpoint, event.user_id)
-    if endpoint is None or event.type not in endpoint.events.split(","):
+    if endpoint is None:
         return
+    targets = {callback_url} if callback_url else set()
+    if endpoint.url and event.type in endpoint.events.split(","):
+        targets.add(endpoint.url)
     assert event.id is not None
-    session.add(
-        WebhookDelivery(
-            event_id=event.id,
-            user_id=event.user_id,
-            job_id=event.job_id,
-            type=event.type,
-            url=endpoint.url,
+    for url in sorted(targets):
+        session.add(
+            WebhookDelivery(
+                event_id=event.id,
+                user_id=event.user_id,
+                job_id=event.job_id,
+                type=event.type,
+                url=url,
+            )
         )
-    )
 
 
 class Webhooks:
@@ -109,16 +114,20 @@ class Webhooks:
         self.request_timeout_s = request_timeout_s
 
     def configure(
-        self, user_id: str, url: str, events: Sequence[str]
+        self, user_id: str, url: str | None, events: Sequence[str]
     ) -> tuple[WebhookEndpoint, str | None]:
-        """Set the user's webhook; returns it and, when it is new, its secret (shown once)."""
+        """Set the user's webhook; returns it and, when it is new, its secret (shown once).
+
+        Without a URL the user holds only the secret, which signs per-job callbacks.
+        """
         unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
-        if unknown or not events:
+        if unknown:
             raise InvalidRequest(
-                f"events must be a non-empty list of: {', '.join(WEBHOOK_EVENTS)}"
-                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                f"events must be a list of: {', '.join(WEBHOOK_EVENTS)} "
+                f"(unknown: {', '.join(unknown)})"
             )
-        check_target(url, allow_private=self.allow_private)
+        if url is not None:
+            self.check_callback(url)
         with self.db.session() as session:
             endpoint = session.get(WebhookEndpoint, user_id)
             new_secret = None
@@ -132,6 +141,14 @@ class Webhooks:
             session.flush()
             session.refresh(endpoint)
             return endpoint, new_secret
+
+    def check_callback(self, url: str) -> None:
+        """Refuse a target the SSRF guard does not allow."""
+        check_target(url, allow_private=self.allow_private)
+
+    def has_secret(self, user_id: str) -> bool:
+        with self.db.session() as session:
+            return session.get(WebhookEndpoint, user_id) is not None
 
     def get(self, user_id: str) -> WebhookEndpoint:
         with self.db.session() as session:

@@ -16,12 +16,14 @@ router = APIRouter(prefix="/v1/me/webhook", tags=["webhooks"])
 
 
 class WebhookIn(BaseModel):
-    url: str = Field(max_length=2000)
-    events: list[str] = Field(default_factory=lambda: list(WEBHOOK_EVENTS), min_length=1)
+    url: str | None = Field(
+        default=None, max_length=2000, description="none: only a secret, for per-job callbacks"
+    )
+    events: list[str] = Field(default_factory=lambda: list(WEBHOOK_EVENTS))
 
 
 class WebhookOut(BaseModel):
-    url: str
+    url: str | None
     events: list[str]
     secret: str | None = Field(
         default=None, description="shown once, when the webhook is created or its secret rotated"
@@ -33,7 +35,7 @@ class WebhookOut(BaseModel):
         expires = endpoint.previous_secret_expires_at
         return cls(
             url=endpoint.url,
-            events=endpoint.events.split(","),
+            events=[e for e in endpoint.events.split(",") if e],
             secret=secret,
             previous_secret_expires_at=as_utc(expires) if expires else None,
         )

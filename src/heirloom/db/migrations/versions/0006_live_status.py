@@ -41,7 +41,7 @@ def upgrade() -> None:
     op.create_table(
         "webhook_endpoints",
         sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=True),
         sa.Column("events", sa.String(length=200), nullable=False),
         sa.Column("secret", sa.String(length=100), nullable=False),
         sa.Column("previous_secret", sa.String(length=100), nullable=True),
@@ -70,9 +70,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_webhook_deliveries_user", "webhook_deliveries", ["user_id", "id"])
     op.create_index("ix_webhook_deliveries_pending", "webhook_deliveries", ["state", "id"])
+    with op.batch_alter_table("jobs") as batch:
+        batch.add_column(sa.Column("callback_url", sa.String(length=2000), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("callback_url")
     op.drop_index("ix_webhook_deliveries_pending", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_user", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
