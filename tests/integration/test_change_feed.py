@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 from heirloom.domain.jobs import JobStatus, Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.change_feed import ChangeFeed
@@ -117,3 +119,32 @@ def test_two_api_processes_each_fan_out_every_change_with_one_read_per_interval(
     seen, reads = asyncio.run(scenario())
     assert all(types == ["job.started", "job.cancelled"] for types in seen)
     assert min(reads) >= 1
+
+
+def test_postgresql_notify_wakes_the_feed_without_waiting_for_the_interval(
+    services: Services,
+) -> None:
+    if services.db.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite reads at the interval")
+    user_id, job_id = _reserved_job(services)
+
+    async def scenario() -> list[str]:
+        # An interval far beyond the deadline: only the notification can deliver in time.
+        feed = ChangeFeed(services.events, interval_s=3600, min_gap_s=0)
+        await feed.start()
+        try:
+            follower = feed.follow(user_id, services.jobs.get(job_id))
+            assert (await anext(follower)).type == "snapshot"
+            await asyncio.to_thread(
+                services.jobs.finish_unsuccessfully,
+                job_id,
+                JobStatus.CANCELLED,
+                code="cancelled",
+                message="Cancelled.",
+            )
+            async with asyncio.timeout(60):
+                return [event.type async for event in follower]
+        finally:
+            await feed.stop()
+
+    assert asyncio.run(scenario()) == ["job.cancelled"]

@@ -52,6 +52,7 @@ class ChangeFeed:
         self._task: asyncio.Task[None] | None = None
         self._listener: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._listening = threading.Event()
 
     async def start(self) -> None:
         self._last_id = await asyncio.to_thread(self.events.latest_id)
@@ -62,6 +63,8 @@ class ChangeFeed:
                 target=self._listen, args=(loop,), name="change-feed-listen", daemon=True
             )
             self._listener.start()
+            # Changes committed before LISTEN would wait for the interval; start listening first.
+            await asyncio.to_thread(self._listening.wait, 10)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -186,6 +189,9 @@ class ChangeFeed:
                     conn.execute(sa.text(f"LISTEN {NOTIFY_CHANNEL}"))
                     raw = conn.connection.driver_connection
                     assert raw is not None
+                    self._listening.set()
+                    # Anything committed while (re)connecting is read at once.
+                    loop.call_soon_threadsafe(self._wake.set)
                     while not self._stopping.is_set():
                         for _ in raw.notifies(timeout=1.0, stop_after=1):
                             loop.call_soon_threadsafe(self._wake.set)
