@@ -268,3 +268,20 @@ def test_cli_submit_wait_and_watch_follow_the_stream(
         failed_id = submit(client, photo_bytes(seed=22)).json()["id"]
     assert cli.main(["watch", failed_id, *common]) == 1
     assert f"job {failed_id} failed" in capsys.readouterr().out
+
+
+def test_all_jobs_stream_resumes_after_last_event_id(faults: Stack) -> None:
+    _, key = faults.new_user(credits=20)
+    first = _new_job(faults, key, execution_ms=0)
+    second = _new_job(faults, key, execution_ms=0)
+    with faults.client(key) as client:
+        histories = [_history(client, first), _history(client, second)]
+        expected = sorted((e for h in histories for e in h), key=lambda e: e["id"])
+        resume = {"Last-Event-ID": str(expected[0]["id"] - 1)}
+        replayed: list[dict[str, Any]] = []
+        with connect_sse(client, "GET", "/v1/events", headers=resume, timeout=60) as source:
+            for sse in source.iter_sse():
+                replayed.append(json.loads(sse.data))
+                if len(replayed) == len(expected):
+                    break
+    assert replayed == expected

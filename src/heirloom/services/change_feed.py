@@ -135,7 +135,14 @@ class ChangeFeed:
                 return [self.events.job_snapshot(job)]
             return self.events.for_job(job.id, after_id)
         if after_id is not None:
-            return self.events.for_user(user_id, after_id)
+            # Every missed event, however many: the live inbox only holds what came after.
+            missed: list[Event] = []
+            while page := self.events.for_user(user_id, after_id, limit=_BATCH):
+                missed += page
+                after_id = page[-1].id
+                if len(page) < _BATCH:
+                    break
+            return missed
         return [self._user_snapshot(user_id)]
 
     def _user_snapshot(self, user_id: str) -> Event:
