@@ -8,7 +8,7 @@ DCLINT_VERSION := 3.1.0
 NODE_TOOLS := .tools/node
 DCLINT_STAMP := $(NODE_TOOLS)/.dclint-$(DCLINT_VERSION)
 
-.PHONY: dev test lint typecheck pytest bench clean
+.PHONY: dev test lint typecheck pytest bench clean test-gpu-path
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +43,21 @@ bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/api.py
 
+# The GPU engine's real pipeline code on a tiny random model, on the CPU, in its own venv.
+# torch is installed first and exactly: the gpu extra's range alone could pull a CUDA build.
+GPU_VENV := .venv-gpu
+GPU_STAMP := $(GPU_VENV)/.installed-stamp
+TORCH_CPU ?= torch==2.13.0
+
+$(GPU_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(GPU_VENV)/bin/python -m pip install --quiet '$(TORCH_CPU)'
+	$(GPU_VENV)/bin/python -m pip install --quiet -e '.[gpu,dev]'
+	touch $(GPU_STAMP)
+
+test-gpu-path: $(GPU_STAMP)
+	$(GPU_VENV)/bin/pytest tests/gpu -q
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .tools
+	rm -rf $(VENV) $(GPU_VENV) .mypy_cache .ruff_cache .pytest_cache .tools

@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run Temporal workers for tier task queues")
     worker.add_argument("--tiers", help="comma-separated tiers (default: all)")
+    worker.add_argument(
+        "--gpu-slots",
+        type=int,
+        help="model steps this process runs at once; all processes together = the GPU pool",
+    )
     worker.set_defaults(run=_worker)
 
     endpoint = commands.add_parser(
@@ -136,7 +141,10 @@ def _worker(args: argparse.Namespace) -> int:
     from heirloom.worker.main import run_worker
 
     tiers = [Tier(t.strip()) for t in args.tiers.split(",")] if args.tiers else None
-    asyncio.run(run_worker(Settings(), tiers))
+    settings = Settings()
+    if args.gpu_slots is not None:
+        settings = settings.model_copy(update={"worker_gpu_slots": args.gpu_slots})
+    asyncio.run(run_worker(settings, tiers))
     return 0
 
 

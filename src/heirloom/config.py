@@ -28,6 +28,33 @@ class FaultSettings(BaseModel):
     execution_ms: int = Field(default=0, ge=0, description="extra simulated GPU time per job")
 
 
+class QwenSettings(BaseModel):
+    """The GPU engine's model, sampling and memory choices (HEIRLOOM_QWEN__<NAME>).
+
+    README "GPU engine" gives VRAM, seconds and cost per choice, with sources.
+    """
+
+    model_id: str = "Qwen/Qwen-Image-Edit-2511"
+    # 2509 and 2511 releases load with the Plus pipeline; the first release with the plain one.
+    pipeline: Literal["QwenImageEditPlusPipeline", "QwenImageEditPipeline"] = (
+        "QwenImageEditPlusPipeline"
+    )
+    steps: int = Field(default=40, ge=1)
+    true_cfg_scale: float = Field(default=4.0, ge=1.0)
+    # The area the model draws at (input's aspect ratio); GPU seconds grow with it.
+    working_pixels: int = Field(default=1024 * 1024, ge=32 * 32)
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    device: str = "cuda"
+    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    # A distilled LoRA (e.g. Lightning) replaces steps and CFG with its own.
+    lora_id: str | None = None
+    lora_weight_name: str | None = None
+    lora_steps: int = Field(default=4, ge=1)
+    lora_true_cfg_scale: float = Field(default=1.0, ge=1.0)
+    # The noise-schedule shift the LoRA was distilled with; None keeps the model's scheduler.
+    lora_shift: float | None = Field(default=3.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Heirloom's configuration; the defaults run the whole stack locally under HEIRLOOM_HOME."""
 
@@ -66,6 +93,7 @@ class Settings(BaseSettings):
 
     # The engine the RunPod handler runs: the GPU model, or the CPU stand-in for local runs.
     engine: Literal["cpu", "qwen"] = "cpu"
+    qwen: QwenSettings = Field(default_factory=QwenSettings)
 
     # Local RunPod-compatible endpoint
     devstack_runpod_host: str = "127.0.0.1"
@@ -113,6 +141,14 @@ class Settings(BaseSettings):
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
     # POST /v1/jobs answers within this even when no worker serves the tier's queue.
     submit_timeout_s: float = Field(default=10.0, gt=0)
+    # Model steps this worker process runs at once on the GPU queue. Summed over all worker
+    # processes it must equal the GPU pool (the RunPod endpoint's max workers): that bound is the
+    # admission control. 0: this process runs no model steps.
+    worker_gpu_slots: int = Field(default=2, ge=0)
+    # The GPU pool (the RunPod endpoint's max workers) and the model time assumed before any job
+    # has completed: wait estimates come from them.
+    gpu_pool_size: int = Field(default=2, ge=1)
+    gpu_default_model_s: float = Field(default=30.0, gt=0)
     activity_start_to_close_s: int = Field(default=120, gt=0)
     model_start_to_close_s: int = Field(default=900, gt=0)
     model_heartbeat_timeout_s: int = Field(default=30, gt=0)

@@ -9,290 +9,49 @@ stage of a run can be held and cancelled, terminated or finalized on purpose.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import inspect
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import col, select
-from temporalio import activity
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowFailureError,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
-from heirloom.activities.restoration import RestorationActivities
 from heirloom.api.app import create_app
-from heirloom.config import FaultSettings, Settings
-from heirloom.db import migrate
-from heirloom.db.models import CreditEntry, Job
-from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import free_port, serve_app
-from heirloom.devstack.temporal_server import TemporalDevServer
+from heirloom.devstack.serving import serve_app
 from heirloom.domain.messages import ReconcileInput, ReconcileReport, RestorationInput
 from heirloom.domain.tiers import Tier
-from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.context import Services
-from heirloom.worker.main import activity_functions, ops_worker
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
+from tests.gated_stack import (
+    DEADLINE_S,
+    IDLE_NAMESPACE,
+    NAMESPACE,
+    Env,
+    GatedWorker,
+    assert_refunded_once,
+    gated_env,
+    job_row,
+    submit_in_background,
+    temporal_cancel,
+    wait_for,
+    wait_run_closed,
+)
 from tests.support import photo_bytes, submit, wait_final
-
-NAMESPACE = "default"
-DEADLINE_S = 60.0
-
-
-@dataclass
-class Env:
-    settings: Settings
-    services: Services
-    api_url: str
-    runpod_url: str
-    admin_key: str
-
-    def client(self, key: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.api_url, headers=headers, timeout=60.0)
-
-    def new_user(self, tier: Tier = Tier.PAID, credits: int = 20) -> tuple[str, str]:
-        user = self.services.accounts.create(
-            email=f"{uuid.uuid4().hex[:10]}@example.com", tier=tier, credits=credits
-        )
-        return user.user.id, user.api_key
-
-    def set_faults(self, **faults: float) -> None:
-        body = FaultSettings(**faults).model_dump()
-        httpx.put(f"{self.runpod_url}/_admin/faults", json=body, timeout=10).raise_for_status()
-
-    def runpod_status(self, runpod_job_id: str) -> str:
-        response = httpx.get(
-            f"{self.runpod_url}/v2/{self.settings.runpod_endpoint_id}/status/{runpod_job_id}",
-            headers={"Authorization": f"Bearer {self.settings.runpod_api_key}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        status: str = response.json()["status"]
-        return status
-
-    def temporal(self, call: Callable[[Client], Any]) -> Any:
-        """Run one Temporal client call from synchronous test code."""
-
-        async def run() -> Any:
-            client = await Client.connect(
-                self.settings.temporal_address, namespace=self.settings.temporal_namespace
-            )
-            return await call(client)
-
-        return asyncio.run(run())
-
-    def ledger(self, job_id: str) -> list[tuple[str, int]]:
-        with self.services.db.session() as session:
-            rows = session.exec(
-                select(CreditEntry)
-                .where(CreditEntry.job_id == job_id)
-                .order_by(col(CreditEntry.id))
-            )
-            return [(row.kind, row.amount) for row in rows]
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    home = tmp_path_factory.mktemp("settlement")
-    server = TemporalDevServer(port=free_port(), ui_port=None)
-    server.start()
-    database_url = f"sqlite:///{home / 'heirloom.db'}"
-    migrate.upgrade(database_url)
-    endpoint_settings = Settings(home=home, runpod_api_key="settle-key")
-    try:
-        with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
-            settings = Settings(
-                home=home,
-                database_url=database_url,
-                temporal_address=server.address,
-                temporal_namespace=NAMESPACE,
-                runpod_api_key="settle-key",
-                runpod_base_url=f"{runpod_url}/v2",
-                runpod_poll_interval_s=0.1,
-                model_heartbeat_timeout_s=5,
-                submit_timeout_s=30,
-            )
-            services = Services.build(settings, pool_size=20)
-            admin = services.accounts.create(
-                email="admin@example.com", tier=Tier.FOREVER, role=ROLE_ADMIN
-            )
-            try:
-                with serve_app(create_app(settings, services=services)) as api_url:
-                    yield Env(settings, services, api_url, runpod_url, admin.api_key)
-            finally:
-                services.close()
-    finally:
-        server.stop()
-
-
-class GatedWorker:
-    """The product's activities on every tier queue (and the operations queue), where each
-    activity named in `gated` waits at its start until the test releases it."""
-
-    def __init__(self, env: Env, *, gated: tuple[str, ...] = (), slots: int = 8) -> None:
-        self.env = env
-        self.slots = slots
-        self.entered = {name: threading.Event() for name in gated}
-        self.released = {name: threading.Event() for name in gated}
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def wait_entered(self, name: str) -> None:
-        assert self.entered[name].wait(DEADLINE_S), f"{name} never started"
-
-    def release(self, name: str) -> None:
-        self.released[name].set()
-
-    def __enter__(self) -> GatedWorker:
-        self._thread.start()
-        assert self._ready.wait(30), "the worker did not start"
-        if self._error is not None:
-            raise RuntimeError("the worker failed to start") from self._error
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for event in self.released.values():
-            event.set()
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _gate(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        name = fn.__name__
-        if name not in self.entered:
-            return fn
-        entered, released = self.entered[name], self.released[name]
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def gated_async(arg: Any) -> Any:
-                entered.set()
-                await asyncio.to_thread(released.wait)
-                return await fn(arg)
-
-            return _as_activity(name, gated_async)
-
-        @functools.wraps(fn)
-        def gated(arg: Any) -> Any:
-            entered.set()
-            released.wait()
-            return fn(arg)
-
-        return _as_activity(name, gated)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as err:
-            self._error = err
-            self._ready.set()
-
-    async def _main(self) -> None:
-        settings = self.env.settings
-        client = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
-        )
-        services = self.env.services
-        activities = [self._gate(fn) for fn in activity_functions(RestorationActivities(services))]
-        with ThreadPoolExecutor(max_workers=32) as executor:
-            workers = [
-                Worker(
-                    client,
-                    task_queue=tier.task_queue,
-                    workflows=[RestorationWorkflow],
-                    activities=activities,
-                    activity_executor=executor,
-                    max_concurrent_activities=self.slots,
-                    max_heartbeat_throttle_interval=timedelta(seconds=1),
-                )
-                for tier in Tier
-            ]
-            workers.append(ops_worker(client, services, executor))
-            async with contextlib.AsyncExitStack() as stack:
-                for worker in workers:
-                    await stack.enter_async_context(worker)
-                self._ready.set()
-                await asyncio.get_running_loop().run_in_executor(None, self._stop.wait)
-
-
-def _as_activity(name: str, wrapper: Callable[..., Any]) -> Callable[..., Any]:
-    """Register a wrapper under the product activity's name (functools.wraps copied its
-    definition, which a new one may not overwrite)."""
-    vars(wrapper).pop("__temporal_activity_definition", None)
-    return activity.defn(name=name)(wrapper)
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    """Poll `condition` until it holds; the deadline only guards against a hang."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def job_row(env: Env, job_id: str) -> Job:
-    return env.services.jobs.get(job_id)
-
-
-def temporal_cancel(env: Env, job_id: str) -> None:
-    env.temporal(lambda c: c.get_workflow_handle(job_id).cancel())
-
-
-def run_status(env: Env, job_id: str) -> WorkflowExecutionStatus | None:
-    async def describe(client: Client) -> WorkflowExecutionStatus | None:
-        return (await client.get_workflow_handle(job_id).describe()).status
-
-    status: WorkflowExecutionStatus | None = env.temporal(describe)
-    return status
-
-
-def wait_run_closed(env: Env, job_id: str) -> WorkflowExecutionStatus | None:
-    statuses: list[WorkflowExecutionStatus | None] = []
-
-    def closed() -> bool:
-        statuses.append(run_status(env, job_id))
-        return statuses[-1] != WorkflowExecutionStatus.RUNNING
-
-    wait_for(closed, f"the run of {job_id} to close")
-    return statuses[-1]
-
-
-def assert_refunded_once(env: Env, job_id: str, cost: int) -> None:
-    assert env.ledger(job_id) == [("reserve", -cost), ("refund", cost)]
-
-
-def submit_in_background(env: Env, key: str, photo: bytes) -> Future[httpx.Response]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(lambda: submit(env.client(key), photo))
-    pool.shutdown(wait=False)
-    return future
-
-
-def only_job_of(env: Env, user_id: str) -> str:
-    def one() -> bool:
-        return len(env.services.jobs.list_owned(user_id)) == 1
-
-    wait_for(one, f"the job row of user {user_id}")
-    return env.services.jobs.list_owned(user_id)[0].id
+    with gated_env(tmp_path_factory.mktemp("settlement")) as built:
+        yield built
 
 
 # --- a Temporal-level cancel at every stage -----------------------------------------------
@@ -492,12 +251,15 @@ def test_a_terminated_run_is_settled_once_by_reconciliation(env: Env) -> None:
             wait_for(lambda: job_row(env, job_id).runpod_job_id is not None, "the RunPod job")
             env.temporal(lambda c: c.get_workflow_handle(job_id).terminate(reason="test"))
             assert job_row(env, job_id).status == "running"
+            runpod_job_id = job_row(env, job_id).runpod_job_id
+            assert runpod_job_id is not None
             first = reconcile(env)
             second = reconcile(env)
     finally:
         env.set_faults()
     assert job_id in first.settled
     assert job_id not in second.settled
+    assert env.runpod_status(runpod_job_id) == "CANCELLED"
     row = job_row(env, job_id)
     assert (row.status, row.error_code, row.ended_by) == ("failed", "interrupted", "system")
     assert row.error_message is not None
@@ -558,6 +320,24 @@ def test_without_a_worker_post_answers_503_charges_nothing_and_a_same_key_retry_
         job = wait_final(env.client(key), accepted.json()["id"])
     assert job["status"] == "completed"
     assert env.services.credits.balance(user_id) == 18
+
+
+def test_a_tier_no_worker_polls_is_refused_at_once_with_retry_after(env: Env) -> None:
+    user_id, key = env.new_user()
+    idle = Services.build(env.settings.model_copy(update={"temporal_namespace": IDLE_NAMESPACE}))
+    with (
+        serve_app(create_app(idle.settings, services=idle)) as api_url,
+        httpx.Client(
+            base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as api,
+    ):
+        refused = submit(api, photo_bytes(320, 240, seed=25))
+    idle.close()
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "30"
+    assert "nothing was charged" in refused.json()["error"]["message"]
+    assert env.services.credits.balance(user_id) == 20
+    assert not (env.settings.resolved_storage_dir / "users" / user_id).exists()
 
 
 # --- ids are used once ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from heirloom.domain.errors import (
     ModelTimedOut,
     ModelUnavailable,
 )
+from heirloom.domain.gpu_queue import model_step_priority
 from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, JobStatus, Stage, model_progress
 from heirloom.domain.messages import (
     CompleteRequest,
@@ -83,6 +84,9 @@ class RestorationActivities:
                     request_hash=job.request_hash,
                     retry_of=job.retry_of,
                     callback_url=job.callback_url,
+                    gpu_priority=model_step_priority(
+                        job.rules.gpu_priority, is_retry=job.retry_of is not None
+                    ),
                 )
             )
         except HeirloomError as err:
@@ -110,6 +114,8 @@ class RestorationActivities:
             )
             key = job_key(job.user_id, job.job_id, "input", "jpg")
             self.services.storage.put(key, prepared.data, content_type="image/jpeg")
+            # Next the model step waits in the GPU queue; the row says so for queue positions.
+            self.services.jobs.set_stage(job.job_id, Stage.WAITING_FOR_GPU)
         return PreparedInput(input_key=key, width=prepared.width, height=prepared.height)
 
     @activity.defn
@@ -121,6 +127,8 @@ class RestorationActivities:
         job = request.job
         runpod = self.services.runpod
         with _reported():
+            # The job holds a GPU slot from here: it leaves the queue positions' count.
+            await asyncio.to_thread(self.services.jobs.set_stage, job.job_id, Stage.PROCESSING)
             runpod_job_id = await asyncio.to_thread(self._resumable_runpod_job, job.job_id)
             if runpod_job_id is None:
                 runpod_job_id = await asyncio.to_thread(self._submit, request)
@@ -239,6 +247,7 @@ class RestorationActivities:
                 "operations": job.operations.split(","),
                 "output_format": "PNG",
                 "job_ref": job.job_id,
+                "seed": request.seed,
             },
             execution_timeout_s=self.settings.runpod_execution_timeout_s,
             ttl_s=self.settings.runpod_ttl_s,

@@ -21,6 +21,7 @@ from heirloom.api.routes import (
     jobs,
     me,
     pricing,
+    queue,
     stream_tokens,
     webhooks,
 )
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(stream_tokens.router)
     app.include_router(webhooks.router)
+    app.include_router(queue.router)
 
     @app.exception_handler(HeirloomError)
     async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:
@@ -118,4 +120,6 @@ def create_app(
 
 
 def _error_response(error: HeirloomError) -> JSONResponse:
-    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+    retry_after = error.details.get("retry_after")
+    headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None
+    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)

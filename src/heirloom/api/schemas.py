@@ -8,11 +8,21 @@ from pydantic import BaseModel, Field
 
 from heirloom.db.models import Job, User, as_utc
 from heirloom.domain.tiers import Tier
+from heirloom.services.gpu_queue import QueuePlace
 
 
 class ErrorBody(BaseModel):
     code: str
     message: str
+
+
+class RetryRequest(BaseModel):
+    """The optional body of `POST /v1/jobs/{id}/retry`."""
+
+    new_seed: bool = Field(
+        default=False,
+        description="draw a different picture instead of repeating the original's seed",
+    )
 
 
 class JobOut(BaseModel):
@@ -36,9 +46,14 @@ class JobOut(BaseModel):
     result_url: str | None
     thumbnail_url: str | None
     comparison_url: str | None
+    queue_position: int | None = Field(
+        default=None, description="while waiting for a GPU: jobs dispatched before this one"
+    )
+    estimated_start_at: datetime | None = None
+    estimated_finish_at: datetime | None = None
 
     @classmethod
-    def from_job(cls, job: Job) -> JobOut:
+    def from_job(cls, job: Job, place: QueuePlace | None = None) -> JobOut:
         done = job.result_key is not None and job.status == "completed"
         base = f"/v1/jobs/{job.id}"
         return cls(
@@ -64,6 +79,9 @@ class JobOut(BaseModel):
             result_url=f"{base}/result" if done else None,
             thumbnail_url=f"{base}/thumbnail" if done else None,
             comparison_url=f"{base}/comparison" if done else None,
+            queue_position=place.position if place else None,
+            estimated_start_at=place.estimated_start_at if place else None,
+            estimated_finish_at=place.estimated_finish_at if place else None,
         )
 
 
@@ -171,3 +189,15 @@ class AdminJobOut(JobOut):
             ended_by=job.ended_by,
             workflow_url=workflow_url,
         )
+
+
+class TierQueueOut(BaseModel):
+    tier: str
+    waiting: int = Field(description="jobs whose model step waits for a GPU")
+    on_gpu: int = Field(description="jobs whose model runs now")
+    oldest_wait_s: float | None = Field(description="how long the oldest waiting job has waited")
+
+
+class QueueOut(BaseModel):
+    gpu_pool_size: int
+    tiers: list[TierQueueOut]

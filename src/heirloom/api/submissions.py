@@ -34,9 +34,11 @@ from heirloom.domain.errors import (
 )
 from heirloom.domain.jobs import operations_label, parse_operations
 from heirloom.domain.messages import JobRules, ReserveResult, RestorationInput
+from heirloom.domain.seeds import job_seed
 from heirloom.domain.tiers import Tier
 from heirloom.services import imaging
 from heirloom.services.context import Services
+from heirloom.services.health import tier_has_pollers
 from heirloom.services.storage import job_key
 from heirloom.workflows import search_attributes
 from heirloom.workflows.restoration import RestorationWorkflow
@@ -74,7 +76,9 @@ class Submitter:
         retry_of: str | None = None,
         priority: int | None = None,
         callback_url: str | None = None,
+        seed: int | None = None,
     ) -> Submission:
+        """Charge for and start a job; without a `seed`, the job is its own seed origin."""
         try:
             ops = parse_operations(operations)
         except ValueError as err:
@@ -107,11 +111,17 @@ class Submitter:
             if idempotency_key
             else uuid.uuid4().hex
         )
+        tier = Tier(user.tier)
+        if not await self._served(tier):
+            raise ServiceUnavailable(
+                "No worker is processing jobs for your plan right now; nothing was charged. "
+                "Please retry in a minute.",
+                retry_after=30,
+            )
         original_key = job_key(user.id, job_id, "original", info.extension)
         await run_in_threadpool(
             self.services.storage.put, original_key, data, content_type=f"image/{info.extension}"
         )
-        tier = Tier(user.tier)
         result = await self._start(
             RestorationInput(
                 job_id=job_id,
@@ -124,6 +134,7 @@ class Submitter:
                 request_hash=request_hash,
                 retry_of=retry_of,
                 callback_url=callback_url,
+                seed=job_seed(job_id) if seed is None else seed,
             ),
             priority=priority,
             summary=(
@@ -141,6 +152,14 @@ class Submitter:
         job = await run_in_threadpool(self.services.jobs.get, job_id)
         return Submission(job=job, created=True)
 
+    async def _served(self, tier: Tier) -> bool:
+        """Whether a worker polls the tier's queue; when Temporal cannot say, assume so and let
+        the submit timeout decide."""
+        try:
+            return await tier_has_pollers(self.temporal, tier.task_queue)
+        except RPCError:
+            return True
+
     def _rules(self, tier: Tier) -> JobRules:
         rules = self.settings.tier_rules[tier]
         return JobRules(
@@ -150,6 +169,7 @@ class Submitter:
             activity_timeout_s=self.settings.activity_start_to_close_s,
             model_timeout_s=self.settings.model_start_to_close_s,
             model_heartbeat_timeout_s=self.settings.model_heartbeat_timeout_s,
+            gpu_priority=rules.gpu_priority,
         )
 
     async def _start(

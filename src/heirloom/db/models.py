@@ -69,6 +69,8 @@ class Job(SQLModel, table=True):
         sa.Index("ix_jobs_user_created", "user_id", "created_at"),
         # The reconciler's query: unfinished jobs, oldest change first.
         sa.Index("ix_jobs_status_updated", "status", "updated_at"),
+        # Queue positions: jobs waiting for a GPU, by priority, then by when they started to wait.
+        sa.Index("ix_jobs_stage_priority", "stage", "gpu_priority", "updated_at"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -94,6 +96,8 @@ class Job(SQLModel, table=True):
     error_detail: str | None = Field(default=None, max_length=1000)
     # Who ended a job that did not complete: user, operator or system.
     ended_by: str | None = Field(default=None, max_length=16)
+    # The model step's Temporal task priority in the GPU queue (domain/gpu_queue.py).
+    gpu_priority: int = Field(default=3, sa_column_kwargs={"server_default": "3"})
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
     retry_of: str | None = Field(default=None, max_length=32)

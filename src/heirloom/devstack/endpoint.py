@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from heirloom.config import FaultSettings, Settings
 from heirloom.runpod_worker.engines import CpuEngine
 from heirloom.runpod_worker.handler import run_job
+from heirloom.runpod_worker.progress import Progress
 
 # RunPod's defaults when a request sets no policy.
 _DEFAULT_EXECUTION_TIMEOUT_MS = 600_000
@@ -83,6 +84,11 @@ class _Job:
     output: dict[str, Any] | None = None
     error: str | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    progress: dict[str, Any] | None = None
+
+    def report(self, progress: Progress) -> None:
+        """The handler's progress reporter: RunPod shows the last report as the output."""
+        self.progress = progress.to_dict()
 
     def expired(self, now: float) -> bool:
         return now - self.submitted_at > self.policy.ttl_ms / 1000
@@ -98,6 +104,8 @@ class _Job:
         }
         if self.status is RunPodStatus.COMPLETED:
             body["output"] = self.output
+        if self.status is RunPodStatus.IN_PROGRESS and self.progress is not None:
+            body["output"] = self.progress
         if self.status is RunPodStatus.FAILED:
             body["error"] = self.error
         return body
@@ -273,7 +281,7 @@ class _Endpoint:
         if job.injected is RunPodStatus.TIMED_OUT:
             return RunPodStatus.TIMED_OUT, None, None
         try:
-            output = run_job({"id": job.id, "input": job.input}, self._engine)
+            output = run_job({"id": job.id, "input": job.input}, self._engine, job.report)
         except Exception as exc:  # RunPod turns any handler exception into a FAILED job.
             return RunPodStatus.FAILED, None, f"handler: {type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:

@@ -79,6 +79,17 @@ class TemporalDevServer:
         # second by default: every workflow task then waits ~40 ms. bench/overhead.py measured
         # a 5-step workflow at 300 ms before and 72 ms after.
         cmd += ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+        # Task priority and fairness hold per task-queue partition: the GPU queue needs one read
+        # and one write partition and the fairness matcher (architecture.md, measured on 1.32).
+        # The CLI takes no per-queue constraints, so on the dev server every queue has one
+        # partition; production constrains them to the GPU queue (deploy/temporal).
+        for value in (
+            "matching.numTaskqueueReadPartitions=1",
+            "matching.numTaskqueueWritePartitions=1",
+            "matching.useNewMatcher=true",
+            "matching.enableFairness=true",
+        ):
+            cmd += ["--dynamic-config-value", value]
         for namespace in self.namespaces:
             cmd += ["--namespace", namespace]
         for key in search_attributes.ALL:

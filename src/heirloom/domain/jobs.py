@@ -34,6 +34,7 @@ class Stage(StrEnum):
     QUEUED = "queued"
     RESERVING = "reserving"
     PREPARING = "preparing"
+    WAITING_FOR_GPU = "waiting_for_gpu"
     PROCESSING = "processing"
     POSTPROCESSING = "postprocessing"
     FINALIZING = "finalizing"
@@ -48,6 +49,7 @@ _STAGE_PROGRESS: dict[Stage, int] = {
     Stage.QUEUED: 0,
     Stage.RESERVING: 2,
     Stage.PREPARING: 5,
+    Stage.WAITING_FOR_GPU: 10,
     Stage.PROCESSING: 15,
     Stage.POSTPROCESSING: 85,
     Stage.FINALIZING: 95,

@@ -20,6 +20,7 @@ class JobRules:
     activity_timeout_s: int = 120
     model_timeout_s: int = 900
     model_heartbeat_timeout_s: int = 30
+    gpu_priority: int = 3
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class RestorationInput:
     retry_of: str | None = None
     # Where this job's own webhook deliveries go, besides the user's webhook.
     callback_url: str | None = None
+    # domain/seeds.py: the same on a plain retry; None in runs started before seeds existed.
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class PreparedInput:
 class ModelRequest:
     job: JobRef
     input_key: str
+    seed: int | None = None
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,25 @@ class TierRules(BaseModel):
     storage_days: int | None = Field(default=None, description="None keeps results forever")
     daily_job_limit: int | None = Field(default=None, description="None means no daily limit")
     model_attempts: int = Field(ge=1, description="attempts of the model call, first included")
+    gpu_priority: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description="Temporal task priority of the model step in the GPU queue (1 goes first)",
+    )
 
 
 DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
     Tier.FREE: TierRules(
-        output_long_side=854, watermark=True, storage_days=7, daily_job_limit=3, model_attempts=2
+        output_long_side=854,
+        watermark=True,
+        storage_days=7,
+        daily_job_limit=3,
+        model_attempts=2,
+        gpu_priority=4,
     ),
-    Tier.PAID: TierRules(output_long_side=1280, watermark=False, model_attempts=4),
-    Tier.FOREVER: TierRules(output_long_side=1280, watermark=False, model_attempts=4),
+    Tier.PAID: TierRules(output_long_side=1280, watermark=False, model_attempts=4, gpu_priority=2),
+    Tier.FOREVER: TierRules(
+        output_long_side=1280, watermark=False, model_attempts=4, gpu_priority=2
+    ),
 }

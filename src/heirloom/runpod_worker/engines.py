@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from PIL import Image, ImageFilter, ImageOps
 
+from heirloom.config import QwenSettings
 from heirloom.domain.jobs import Operation
+from heirloom.runpod_worker.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.runpod_worker.prompts import NEGATIVE_PROMPT, prompt_for
 
 
 class Engine(Protocol):
@@ -15,8 +19,18 @@ class Engine(Protocol):
 
     name: str
 
-    def apply(self, image: Image.Image, operations: Sequence[Operation]) -> Image.Image:
-        """Run `operations` (canonical order: restore before colorize) on an RGB image."""
+    def apply(
+        self,
+        image: Image.Image,
+        operations: Sequence[Operation],
+        *,
+        seed: int = 0,
+        progress: ProgressReporter = ignore_progress,
+    ) -> Image.Image:
+        """Run `operations` (canonical order: restore before colorize) on an RGB image.
+
+        The same image, operations and seed give the same picture.
+        """
         ...
 
 
@@ -35,13 +49,21 @@ class CpuEngine:
     # Share of the tone map in the result; the rest keeps the photo's own tones and detail.
     _TONE_WEIGHT = 0.75
 
-    def apply(self, image: Image.Image, operations: Sequence[Operation]) -> Image.Image:
-        """Run `operations` on an RGB image; the size is kept."""
+    def apply(
+        self,
+        image: Image.Image,
+        operations: Sequence[Operation],
+        *,
+        seed: int = 0,
+        progress: ProgressReporter = ignore_progress,
+    ) -> Image.Image:
+        """Run `operations` on an RGB image; the size is kept. Pillow needs no seed."""
+        steps = [op for op in Operation if op in operations]
         result = image.convert("RGB")
-        if Operation.RESTORE in operations:
-            result = self._restore(result)
-        if Operation.COLORIZE in operations:
-            result = self._colorize(result)
+        for done, op in enumerate(steps):
+            progress(Progress(op.value, done, len(steps)))
+            result = self._restore(result) if op is Operation.RESTORE else self._colorize(result)
+        progress(Progress("done", len(steps), len(steps)))
         return result
 
     def _restore(self, image: Image.Image) -> Image.Image:
@@ -61,87 +83,125 @@ class CpuEngine:
 
 
 class QwenImageEditEngine:
-    """Qwen-Image-Edit through diffusers on a CUDA GPU; loads the model when constructed.
+    """Qwen-Image-Edit through diffusers; `load` builds it from settings once per worker.
 
-    torch and diffusers are imported here, not at module level: they exist only in the GPU image.
+    torch and diffusers are imported inside, not at module level: they exist only where the
+    `gpu` extra is installed.
     """
 
     name = "qwen-image-edit"
 
-    _KEEP = (
-        "Keep every face, expression and pose, the people's identity and the composition exactly "
-        "as they are; do not add, remove or move anything."
-    )
-    _PROMPTS: dict[tuple[Operation, ...], str] = {
-        (Operation.RESTORE,): (
-            "Restore this old damaged photograph: remove scratches, dust, spots, creases and "
-            "tears, repair fading and uneven contrast, and reduce grain. Keep its original "
-            f"colours or black and white. {_KEEP}"
-        ),
-        (Operation.COLORIZE,): (
-            "Colorize this black-and-white photograph with natural, realistic colours: true skin "
-            f"tones, hair, clothing, sky, foliage and buildings as they would have looked. {_KEEP}"
-        ),
-        (Operation.RESTORE, Operation.COLORIZE): (
-            "Restore and colorize this old damaged photograph: remove scratches, dust, spots, "
-            "creases and tears, repair fading and reduce grain, then give it natural, realistic "
-            "colours: true skin tones, hair, clothing, sky, foliage and buildings. "
-            f"{_KEEP}"
-        ),
-    }
-    _NEGATIVE_PROMPT = (
-        "distorted faces, changed identity, extra people, text, watermark, cartoon, painting, "
-        "oversaturated colours, blur"
-    )
-
-    def __init__(
-        self,
-        *,
-        model_id: str = "Qwen/Qwen-Image-Edit",
-        num_inference_steps: int = 50,
-        true_cfg_scale: float = 4.0,
-        seed: int = 0,
-        device: str = "cuda",
-    ) -> None:
-        import torch
-        from diffusers import QwenImageEditPipeline
-
-        self._torch: Any = torch
-        self._device = device
-        self._num_inference_steps = num_inference_steps
-        self._true_cfg_scale = true_cfg_scale
-        self._seed = seed
-        self._pipeline: Any = QwenImageEditPipeline.from_pretrained(
-            model_id, torch_dtype=torch.bfloat16
-        ).to(device)
+    def __init__(self, pipeline: Any, options: QwenSettings) -> None:
+        self._pipeline = pipeline
+        self._options = options
+        self._steps = options.lora_steps if options.lora_id else options.steps
+        self._true_cfg_scale = (
+            options.lora_true_cfg_scale if options.lora_id else options.true_cfg_scale
+        )
         self._pipeline.set_progress_bar_config(disable=True)
 
-    def apply(self, image: Image.Image, operations: Sequence[Operation]) -> Image.Image:
+    @classmethod
+    def load(cls, options: QwenSettings) -> QwenImageEditEngine:
+        """Load the configured model (from the Hugging Face cache or a local folder)."""
+        import diffusers
+        import torch
+
+        pipeline_class = getattr(diffusers, options.pipeline)
+        pipeline = pipeline_class.from_pretrained(
+            options.model_id, dtype=getattr(torch, options.dtype)
+        )
+        if options.lora_id:
+            pipeline.load_lora_weights(
+                options.lora_id, weight_name=options.lora_weight_name or None
+            )
+            # Fused, the adapter costs no extra matmuls per step.
+            pipeline.fuse_lora()
+            if options.lora_shift is not None:
+                # Few-step LoRAs are distilled on their own noise schedule.
+                pipeline.scheduler = diffusers.FlowMatchEulerDiscreteScheduler.from_config(
+                    pipeline.scheduler.config, **lightning_schedule(options.lora_shift)
+                )
+        if options.cpu_offload == "model":
+            pipeline.enable_model_cpu_offload(device=options.device)
+        elif options.cpu_offload == "sequential":
+            pipeline.enable_sequential_cpu_offload(device=options.device)
+        else:
+            pipeline.to(options.device)
+        return cls(pipeline, options)
+
+    @property
+    def pipeline(self) -> Any:
+        return self._pipeline
+
+    def apply(
+        self,
+        image: Image.Image,
+        operations: Sequence[Operation],
+        *,
+        seed: int = 0,
+        progress: ProgressReporter = ignore_progress,
+    ) -> Image.Image:
         """Run `operations` on an RGB image; the result is resized back to the input's size."""
-        prompt = self._PROMPTS[tuple(op for op in Operation if op in operations)]
-        # A fixed seed per job makes a retried job give the same picture.
-        generator = self._torch.Generator(device=self._device).manual_seed(self._seed)
-        with self._torch.inference_mode():
+        import torch
+
+        def on_step_end(
+            pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]
+        ) -> dict[str, Any]:
+            progress(Progress("denoising", step + 1, pipeline.num_timesteps))
+            return tensors
+
+        # The generator lives on the CPU so a seed gives the same noise on every card.
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        guided = self._true_cfg_scale > 1
+        width, height = working_size(image.size, self._options.working_pixels)
+        progress(Progress("encoding", 0, self._steps))
+        with torch.inference_mode():
             output = self._pipeline(
                 image=image.convert("RGB"),
-                prompt=prompt,
-                negative_prompt=self._NEGATIVE_PROMPT,
-                num_inference_steps=self._num_inference_steps,
+                prompt=prompt_for(tuple(operations)),
+                # Without true CFG the negative prompt would only cost an unused encoding.
+                negative_prompt=NEGATIVE_PROMPT if guided else None,
                 true_cfg_scale=self._true_cfg_scale,
+                num_inference_steps=self._steps,
+                width=width,
+                height=height,
                 generator=generator,
+                callback_on_step_end=on_step_end,
             )
         edited: Image.Image = output.images[0]
-        # The pipeline works near 1 megapixel on a 16 px grid; Heirloom's before/after and
-        # resizing expect the input's geometry.
+        # The model draws on a 32 px grid; Heirloom's before/after and resizing expect the
+        # input's geometry.
         if edited.size != image.size:
             edited = edited.resize(image.size, Image.Resampling.LANCZOS)
         return edited
 
 
-def engine_named(name: str) -> Engine:
-    """Build the engine configured as `cpu` or `qwen`."""
+def working_size(size: tuple[int, int], pixels: int) -> tuple[int, int]:
+    """Width and height near `pixels` in area with the aspect ratio of `size`, multiples of 32."""
+    width, height = size
+    scale = math.sqrt(pixels / (width * height))
+    return (
+        max(32, round(width * scale / 32) * 32),
+        max(32, round(height * scale / 32) * 32),
+    )
+
+
+def lightning_schedule(shift: float) -> dict[str, Any]:
+    """Scheduler settings of a distilled few-step LoRA trained with a fixed `shift`."""
+    return {
+        "base_shift": math.log(shift),
+        "max_shift": math.log(shift),
+        "shift": 1.0,
+        "shift_terminal": None,
+        "time_shift_type": "exponential",
+        "use_dynamic_shifting": True,
+    }
+
+
+def engine_named(name: str, options: QwenSettings | None = None) -> Engine:
+    """Build the engine configured as `cpu` or `qwen` (with `options`, default settings)."""
     if name == "cpu":
         return CpuEngine()
     if name == "qwen":
-        return QwenImageEditEngine()
+        return QwenImageEditEngine.load(options or QwenSettings())
     raise ValueError(f"unknown engine {name!r}; choose cpu or qwen")

@@ -1,8 +1,10 @@
 """The RunPod serverless handler: decode the photo, run the engine, return the encoded result.
 
 Input: {"image_base64", "operations": ["restore"] | ["colorize"] | ["restore", "colorize"],
-"output_format": "PNG" | "JPEG", "job_ref"}. A returned {"error": ...} makes RunPod mark the job
-FAILED; an exception does too, with its traceback.
+"output_format": "PNG" | "JPEG", "job_ref", "seed"}; without a seed, the job_ref's seed.
+While it runs, the handler reports {"stage", "step", "total", "percent"} as RunPod progress.
+A returned {"error": ...} makes RunPod mark the job FAILED; an exception does too, with its
+traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from PIL import Image, UnidentifiedImageError
 
 from heirloom.config import Settings
 from heirloom.domain.jobs import Operation
+from heirloom.domain.seeds import SEED_LIMIT, job_seed
 from heirloom.runpod_worker.engines import Engine, engine_named
+from heirloom.runpod_worker.progress import Progress, ProgressReporter, ignore_progress
 
 INPUT_FORMATS = ("JPEG", "PNG")
 OUTPUT_FORMATS = ("PNG", "JPEG")
@@ -29,13 +33,16 @@ class BadInput(ValueError):
     """The job's input breaks the contract; the message goes back to the caller."""
 
 
-def run_job(job: Mapping[str, Any], engine: Engine) -> dict[str, Any]:
+def run_job(
+    job: Mapping[str, Any], engine: Engine, progress: ProgressReporter = ignore_progress
+) -> dict[str, Any]:
     """Process one RunPod job with `engine`; bad input becomes {"error": <message>}."""
     try:
         image, operations, output_format = _parse_input(job.get("input"))
+        seed = _parse_seed(job["input"])
     except BadInput as exc:
         return {"error": str(exc)}
-    result = engine.apply(image, operations)
+    result = engine.apply(image, operations, seed=seed, progress=progress)
     return {
         "image_base64": base64.b64encode(_encode(result, output_format)).decode("ascii"),
         "format": output_format,
@@ -47,13 +54,35 @@ def run_job(job: Mapping[str, Any], engine: Engine) -> dict[str, Any]:
 
 def handler(job: dict[str, Any]) -> dict[str, Any]:
     """RunPod's entry point: process one job with the engine chosen by HEIRLOOM_ENGINE."""
-    return run_job(job, _configured_engine())
+    return run_job(job, _configured_engine(), runpod_progress(job))
 
 
 @cache
 def _configured_engine() -> Engine:
     # The GPU container sets HEIRLOOM_ENGINE=qwen; everything else runs the CPU stand-in.
-    return engine_named(Settings().engine)
+    settings = Settings()
+    return engine_named(settings.engine, settings.qwen)
+
+
+def runpod_progress(job: Mapping[str, Any]) -> ProgressReporter:
+    """Report progress through RunPod, which shows it as the IN_PROGRESS job's output."""
+    import runpod
+
+    def report(progress: Progress) -> None:
+        runpod.serverless.progress_update(job, progress.to_dict())
+
+    return report
+
+
+def _parse_seed(raw: Mapping[str, Any]) -> int:
+    seed = raw.get("seed")
+    if seed is None:
+        ref = raw.get("job_ref")
+        return job_seed(ref) if isinstance(ref, str) and ref else 0
+    # bool is an int subclass; `true` is no seed.
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise BadInput(f"seed must be an integer from 0 to {SEED_LIMIT - 1}")
+    return seed
 
 
 def _parse_input(raw: Any) -> tuple[Image.Image, tuple[Operation, ...], str]:

@@ -10,6 +10,7 @@ from heirloom.db.engine import Database
 from heirloom.services.accounts import Accounts
 from heirloom.services.credits import CreditManager
 from heirloom.services.events import EventLog
+from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
@@ -33,6 +34,7 @@ class Services:
     events: EventLog
     stream_tokens: StreamTokens
     webhooks: Webhooks
+    gpu_queue: GpuQueue
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -40,6 +42,7 @@ class Services:
         credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
         jobs = JobStore(db)
         storage = make_storage(settings)
+        runpod = RunPodService.from_settings(settings)
         return cls(
             settings=settings,
             db=db,
@@ -47,8 +50,13 @@ class Services:
             accounts=Accounts(db, credits),
             jobs=jobs,
             storage=storage,
-            runpod=RunPodService.from_settings(settings),
-            settlement=Settlement(credits, jobs, storage),
+            runpod=runpod,
+            settlement=Settlement(credits, jobs, storage, runpod),
+            gpu_queue=GpuQueue(
+                db,
+                pool_size=settings.gpu_pool_size,
+                default_model_s=settings.gpu_default_model_s,
+            ),
             events=EventLog(db),
             stream_tokens=StreamTokens(db, ttl_s=settings.stream_token_ttl_s),
             webhooks=Webhooks(

@@ -57,6 +57,7 @@ class NewJob:
     request_hash: str | None = None
     retry_of: str | None = None
     callback_url: str | None = None
+    gpu_priority: int = 3
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,7 @@ class CreditManager:
                     request_hash=job.request_hash,
                     retry_of=job.retry_of,
                     callback_url=job.callback_url,
+                    gpu_priority=job.gpu_priority,
                     created_at=now,
                     updated_at=now,
                 )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from heirloom.domain.errors import Interrupted
+from heirloom.domain.errors import HeirloomError, Interrupted
 from heirloom.domain.jobs import JobStatus
 from heirloom.services.credits import CreditManager
 from heirloom.services.jobs import JobStore
+from heirloom.services.runpod_client import RunPodService
 from heirloom.services.storage import KEY_KINDS, Storage, job_key
 
 log = logging.getLogger(__name__)
@@ -43,16 +44,25 @@ class Settled:
 class Settlement:
     """Ends unfinished jobs as failed `interrupted`, refunding exactly once."""
 
-    def __init__(self, credits: CreditManager, jobs: JobStore, storage: Storage) -> None:
+    def __init__(
+        self, credits: CreditManager, jobs: JobStore, storage: Storage, runpod: RunPodService
+    ) -> None:
         self.credits = credits
         self.jobs = jobs
         self.storage = storage
+        self.runpod = runpod
 
     def settle_interrupted(self, job_id: str, *, detail: str) -> Settled:
         """Settle a job whose run is closed; a job that already ended is left as it is."""
         job = self.jobs.find(job_id)
         if job is None or JobStatus(job.status).is_final:
             return Settled(job_id=job_id, refunded=0, ended=False)
+        if job.runpod_job_id is not None:
+            # A terminated run leaves its GPU job running; nobody will collect its result.
+            try:
+                self.runpod.cancel(job.runpod_job_id)
+            except HeirloomError as err:
+                log.warning("job %s: cancelling RunPod job failed: %s", job_id, err)
         refund = self.credits.refund(job_id, f"job {job_id} interrupted")
         remove_partial_outputs(self.storage, job.user_id, job_id)
         self.jobs.finish_unsuccessfully(

@@ -19,6 +19,7 @@ from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.activities.webhooks import WebhookActivities
 from heirloom.config import Settings
+from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
@@ -67,6 +68,23 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
     )
 
 
+def gpu_worker(
+    client: Client, activities: RestorationActivities, executor: ThreadPoolExecutor
+) -> Worker:
+    """This process's share of the GPU pool: its slots bound the RunPod jobs it has in flight,
+    and the backlog waits in the GPU queue, in priority order, costing nothing."""
+    settings = activities.settings
+    return Worker(
+        client,
+        task_queue=GPU_TASK_QUEUE,
+        activities=[activities.run_model],
+        activity_executor=executor,
+        max_concurrent_activities=settings.worker_gpu_slots,
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
+    )
+
+
 def build_workers(
     client: Client,
     services: Services,
@@ -76,7 +94,8 @@ def build_workers(
     """One worker per tier queue plus the operations queue, sharing threads and services."""
     activities = RestorationActivities(services)
     settings = services.settings
-    return [ops_worker(client, services, executor)] + [
+    gpu = [gpu_worker(client, activities, executor)] if settings.worker_gpu_slots else []
+    return [ops_worker(client, services, executor), *gpu] + [
         Worker(
             client,
             task_queue=tier.task_queue,
@@ -106,7 +125,7 @@ async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) ->
     with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
         workers = build_workers(client, services, executor, tiers)
         tasks = [asyncio.create_task(worker.run()) for worker in workers]
-        log.info("worker polling %s", ", ".join(t.task_queue for t in tiers))
+        log.info("worker polling %s", ", ".join(worker.task_queue for worker in workers))
         await stop.wait()
         await asyncio.gather(*(worker.shutdown() for worker in workers))
         await asyncio.gather(*tasks, return_exceptions=True)

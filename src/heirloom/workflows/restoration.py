@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
 from temporalio.workflow import ActivityCancellationType
 
@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         message_for,
         public_message,
     )
+    from heirloom.domain.gpu_queue import GPU_TASK_QUEUE, model_step_priority
     from heirloom.domain.jobs import JobStatus, Stage
     from heirloom.domain.messages import (
         CompleteRequest,
@@ -73,6 +74,10 @@ SETTLE_EVERY_ENDING = "settle-every-ending"
 # The run closes as the job ended: a failed job as a failed workflow whose failure type is the
 # error code, a job cancelled through Temporal as a cancelled workflow.
 CLOSE_AS_OUTCOME = "close-as-outcome"
+
+# The model step goes through the one GPU queue, ordered by task priority and fair across users
+# (domain/gpu_queue.py); runs started before take it on their tier's queue.
+GPU_QUEUE = "gpu-queue"
 
 # Who ended a job that did not complete.
 BY_USER = "user"
@@ -148,7 +153,8 @@ class RestorationWorkflow:
                 Stage.PROCESSING,
                 workflow.start_activity_method(
                     RestorationActivities.run_model,
-                    ModelRequest(ref, prepared.input_key),
+                    ModelRequest(ref, prepared.input_key, seed=job.seed),
+                    **self._gpu_dispatch(job),
                     start_to_close_timeout=timedelta(seconds=rules.model_timeout_s),
                     heartbeat_timeout=timedelta(seconds=rules.model_heartbeat_timeout_s),
                     retry_policy=RetryPolicy(
@@ -339,6 +345,16 @@ class RestorationWorkflow:
             error_code=code,
             error_message=message,
         )
+
+    def _gpu_dispatch(self, job: RestorationInput) -> dict[str, Any]:
+        """Where the model step is dispatched: the GPU queue, at the job's priority."""
+        if not workflow.patched(GPU_QUEUE):
+            return {}
+        priority = model_step_priority(job.rules.gpu_priority, is_retry=job.retry_of is not None)
+        return {
+            "task_queue": GPU_TASK_QUEUE,
+            "priority": Priority(priority_key=priority, fairness_key=job.user_id),
+        }
 
     async def _uncancellable(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` to its end; a Temporal cancel request becomes the job's own cancel.

@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
+from fastapi import APIRouter, Body, File, Form, Header, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from heirloom.api.deps import CurrentUser, ServicesDep, TemporalDep
-from heirloom.api.schemas import JobList, JobOut
+from heirloom.api.schemas import JobList, JobOut, RetryRequest
 from heirloom.api.submissions import Submitter
+from heirloom.db.models import Job, utcnow
 from heirloom.domain.errors import (
     Conflict,
     ImageTooLarge,
@@ -23,16 +24,15 @@ from heirloom.domain.errors import (
     ResultNotReady,
     ServiceUnavailable,
 )
+from heirloom.domain.gpu_queue import RETRY_PRIORITY
 from heirloom.domain.jobs import JobStatus
+from heirloom.domain.seeds import job_seed, retry_key, seed_origin
 from heirloom.workflows.restoration import RestorationWorkflow
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 # Deeper pages than this are refused (422) rather than handed to the database to overflow.
 MAX_OFFSET = 1_000_000
-
-# Highest Temporal task priority: a retry overtakes queued first attempts.
-RETRY_PRIORITY = 1
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
@@ -90,7 +90,9 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: str, user: CurrentUser, services: ServicesDep) -> JobOut:
-    return JobOut.from_job(services.jobs.get_owned(user.id, job_id))
+    """The job; while it waits for a GPU, also its queue position and estimated times."""
+    job = services.jobs.get_owned(user.id, job_id)
+    return JobOut.from_job(job, services.gpu_queue.place(job, utcnow()))
 
 
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
@@ -127,22 +129,42 @@ async def cancel_job(
 
 @router.post("/{job_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 async def retry_job(
-    job_id: str, user: CurrentUser, services: ServicesDep, temporal: TemporalDep
+    job_id: str,
+    user: CurrentUser,
+    services: ServicesDep,
+    temporal: TemporalDep,
+    body: Annotated[RetryRequest | None, Body()] = None,
 ) -> JobOut:
-    """Run a failed job again as a new, newly charged job at the highest queue priority."""
+    """Run a job again as a new, newly charged job at the highest queue priority.
+
+    A failed job is retried with its original seed, so the model draws the same picture;
+    `{"new_seed": true}` draws another one, and may also retry a completed job.
+    """
+    new_seed = body is not None and body.new_seed
     job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
-    if job.status != JobStatus.FAILED:
-        raise Conflict("Only failed jobs can be retried.")
+    if new_seed and job.status not in (JobStatus.FAILED, JobStatus.COMPLETED):
+        raise Conflict("Only failed or completed jobs can be retried with a new seed.")
+    if not new_seed and job.status != JobStatus.FAILED:
+        raise Conflict(
+            'Only failed jobs can be retried; {"new_seed": true} also retries a completed one.'
+        )
     data = await run_in_threadpool(services.storage.get, job.original_key)
+    # A new-seed retry is its own seed origin: the submission derives its seed from its id.
+    seed = None if new_seed else job_seed(await run_in_threadpool(_seed_origin, services, job))
     submission = await Submitter(services, temporal).submit(
         user,
         data=data,
         operations=job.operations,
-        idempotency_key=f"retry:{job.id}",
+        idempotency_key=retry_key(job.id, new_seed=new_seed),
         retry_of=job.id,
         priority=RETRY_PRIORITY,
+        seed=seed,
     )
     return JobOut.from_job(submission.job)
+
+
+def _seed_origin(services: ServicesDep, job: Job) -> str:
+    return seed_origin(job, services.jobs.get)
 
 
 def _download(services: ServicesDep, user_id: str, job_id: str, kind: str) -> StreamingResponse:
