@@ -28,6 +28,8 @@ from heirloom.worker.main import WorkerThread
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"
 CHAOS_NAMESPACE = "heirloom-chaos"
+# The model-progress test runs its own worker and endpoint here, apart from the shared stack.
+PROGRESS_NAMESPACE = "heirloom-progress"
 # No worker ever polls this namespace: readiness reports every tier unserved there.
 IDLE_NAMESPACE = "heirloom-idle"
 # Worker processes started and stopped by a test, away from the stack's in-process worker.
@@ -128,7 +130,13 @@ def temporal_server() -> Iterator[TemporalDevServer]:
     server = TemporalDevServer(
         port=free_port(),
         ui_port=None,
-        namespaces=[PG_NAMESPACE, CHAOS_NAMESPACE, IDLE_NAMESPACE, DEPLOY_NAMESPACE],
+        namespaces=[
+            PG_NAMESPACE,
+            CHAOS_NAMESPACE,
+            IDLE_NAMESPACE,
+            DEPLOY_NAMESPACE,
+            PROGRESS_NAMESPACE,
+        ],
     )
     server.start()
     yield server
