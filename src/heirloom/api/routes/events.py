@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
@@ -11,8 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from heirloom.api.deps import StreamUser, stream_token_user
-from heirloom.db.models import Job
+from heirloom.db.models import Job, utcnow
 from heirloom.domain.errors import NotFound
+from heirloom.domain.jobs import Stage
 from heirloom.services.change_feed import ChangeFeed
 from heirloom.services.context import Services
 from heirloom.services.events import Event
@@ -28,6 +30,33 @@ def _body(event: Event) -> dict[str, Any]:
     if event.type == "snapshot" and not event.job_id:
         return {"id": event.id, "type": event.type, "jobs": event.state["jobs"]}
     return {"id": event.id, "type": event.type, "job": event.state}
+
+
+async def _with_queue_place(
+    events: AsyncIterator[Event], services: Services
+) -> AsyncIterator[Event]:
+    """Add the queue position and estimates to the events of a job waiting for a GPU.
+
+    They are computed when the event is sent (as GET /v1/jobs/{id} does); they do not move
+    on their own while the job waits: reconnect or GET for fresh figures.
+    """
+    async for event in events:
+        if event.job_id and event.state.get("stage") == Stage.WAITING_FOR_GPU.value:
+            place = await run_in_threadpool(_place, services, event.job_id)
+            if place is not None:
+                event = replace(event, state={**event.state, **place})
+        yield event
+
+
+def _place(services: Services, job_id: str) -> dict[str, Any] | None:
+    place = services.gpu_queue.place(services.jobs.get(job_id), utcnow())
+    if place is None:
+        return None
+    return {
+        "queue_position": place.position,
+        "estimated_start_at": place.estimated_start_at.isoformat(),
+        "estimated_finish_at": place.estimated_finish_at.isoformat(),
+    }
 
 
 def _resume_id(raw: str | None) -> int | None:
@@ -69,7 +98,7 @@ async def job_events(
     job: Job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
     resume = after if after is not None else _resume_id(last_event_id)
     events = _feed(request.app.state).follow(user.id, job, after_id=resume)
-    return await _sse(events, services.settings.stream_keepalive_s)
+    return await _sse(_with_queue_place(events, services), services.settings.stream_keepalive_s)
 
 
 @router.get("/v1/events", response_class=EventSourceResponse)
@@ -111,7 +140,8 @@ async def job_socket(
         await websocket.close(code=CLOSE_NOT_FOUND, reason="no such job")
         return
     try:
-        async for event in _feed(websocket.app.state).follow(user, job, after_id=after):
+        events = _feed(websocket.app.state).follow(user, job, after_id=after)
+        async for event in _with_queue_place(events, services):
             await websocket.send_json(_body(event))
     except WebSocketDisconnect:
         return
