@@ -107,7 +107,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = str(request.getfixturevalue("postgres_server"))
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE credit_ledger, jobs, users RESTART IDENTITY CASCADE"))
+        tables = "credit_ledger, jobs, users, job_events, webhook_deliveries"
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
 

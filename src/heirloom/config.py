@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     webhook_retry_longest_s: float = Field(default=3600.0, gt=0)
     webhook_retry_window_s: int = Field(default=26 * 3600, ge=24 * 3600)
     webhook_dispatch_interval_s: int = Field(default=5, gt=0, le=3600)
+    # Job events older than this are pruned hourly; a stream can resume within it. At least
+    # the webhook retry window, whose deliveries read their event.
+    events_retention_days: int = Field(default=7, ge=2)
 
     # Worker
     worker_tiers: list[Tier] = Field(default_factory=lambda: list(Tier))

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from heirloom.db.models import utcnow
 from heirloom.domain.jobs import JobStatus, Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.change_feed import ChangeFeed
@@ -148,3 +149,17 @@ def test_postgresql_notify_wakes_the_feed_without_waiting_for_the_interval(
             await feed.stop()
 
     assert asyncio.run(scenario()) == ["job.cancelled"]
+
+
+def test_prune_removes_only_events_before_the_cutoff_a_batch_at_a_time(
+    services: Services,
+) -> None:
+    _, old_job = _reserved_job(services)
+    services.jobs.set_stage(old_job, Stage.PREPARING)
+    cutoff = utcnow()
+    _, new_job = _reserved_job(services)
+    assert services.events.prune(cutoff, batch=1) == 1
+    assert services.events.prune(cutoff, batch=5) == 1
+    assert services.events.prune(cutoff) == 0
+    assert services.events.for_job(old_job, 0) == []
+    assert [e.type for e in services.events.for_job(new_job, 0)] == ["job.queued"]

@@ -220,3 +220,17 @@ class WebhookDeliveryInput:
 class WebhookSendResult:
     delivered: bool
     status: int | None
+
+
+@dataclass(frozen=True)
+class PruneEventsInput:
+    retention_days: int
+    batch: int = 5000
+
+
+@dataclass(frozen=True)
+class PruneEventsRequest:
+    """One batch: events recorded before `cutoff` (a UNIX time)."""
+
+    cutoff: float
+    batch: int

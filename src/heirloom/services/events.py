@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,6 +144,19 @@ class EventLog:
                 .limit(limit)
             )
             return [_event(row) for row in rows]
+
+    def prune(self, cutoff: datetime, *, batch: int = 5000) -> int:
+        """Delete up to `batch` events recorded before `cutoff`, oldest first; how many."""
+        with self.db.session() as session:
+            oldest = (
+                sa.select(col(JobEvent.id))
+                .where(col(JobEvent.created_at) < cutoff)
+                .order_by(col(JobEvent.id))
+                .limit(batch)
+                .scalar_subquery()
+            )
+            result = session.execute(sa.delete(JobEvent).where(col(JobEvent.id).in_(oldest)))
+            return int(getattr(result, "rowcount", 0))
 
     def job_snapshot(self, job: Job) -> Event:
         """The job now, under the id of its latest event (0 if it has none yet)."""

@@ -15,6 +15,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from heirloom.activities.events import EventActivities
 from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.activities.webhooks import WebhookActivities
@@ -23,6 +24,7 @@ from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
+from heirloom.workflows.events import EventsPruneWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 from heirloom.workflows.webhooks import WebhookDeliveryWorkflow, WebhookDispatchWorkflow
@@ -51,16 +53,23 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
     """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
     reconcile = ReconcileActivities(services, client)
     webhooks = WebhookActivities(services, client)
+    events = EventActivities(services)
     return Worker(
         client,
         task_queue=OPS_TASK_QUEUE,
-        workflows=[ReconcileWorkflow, WebhookDispatchWorkflow, WebhookDeliveryWorkflow],
+        workflows=[
+            ReconcileWorkflow,
+            WebhookDispatchWorkflow,
+            WebhookDeliveryWorkflow,
+            EventsPruneWorkflow,
+        ],
         activities=[
             reconcile.find_stranded,
             reconcile.settle_job,
             webhooks.start_deliveries,
             webhooks.send,
             webhooks.give_up,
+            events.prune_events,
         ],
         activity_executor=executor,
         max_concurrent_activities=4,

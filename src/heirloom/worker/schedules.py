@@ -26,7 +26,8 @@ from temporalio.client import (
 )
 
 from heirloom.config import Settings
-from heirloom.domain.messages import ReconcileInput, WebhookDispatchInput
+from heirloom.domain.messages import PruneEventsInput, ReconcileInput, WebhookDispatchInput
+from heirloom.workflows.events import EventsPruneWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.webhooks import WebhookDispatchWorkflow
 
@@ -63,6 +64,13 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             webhook_dispatch_input(settings),
             timedelta(seconds=settings.webhook_dispatch_interval_s),
             "Start a delivery workflow for each webhook delivery owed",
+        ),
+        Periodic(
+            "heirloom-events-prune",
+            EventsPruneWorkflow.__name__,
+            PruneEventsInput(retention_days=settings.events_retention_days),
+            timedelta(hours=1),
+            "Delete job events past their retention",
         ),
     ]
 
