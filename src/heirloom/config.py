@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         default=10, ge=0, description="consecutive failed status polls before an attempt fails"
     )
 
+    # How the handler gets its input and returns its output: inline base64 in RunPod's bodies
+    # (local stacks, small images), or S3 objects through presigned URLs the worker makes.
+    # "auto" inlines inputs up to runpod_inline_max_bytes (base64 adds a third, RunPod takes
+    # 10 MB per /run body) and, with the S3 backend, always returns outputs through S3.
+    runpod_transfer: Literal["auto", "inline", "presigned"] = "auto"
+    runpod_inline_max_bytes: int = Field(default=6 * 1024 * 1024, gt=0, le=7 * 1024 * 1024)
+    runpod_transfer_url_expiry_s: int = Field(default=900, gt=0, le=7 * 24 * 3600)
+
     # The engine the RunPod handler runs: the GPU model, or the CPU stand-in for local runs.
     engine: Literal["cpu", "qwen"] = "cpu"
     qwen: QwenSettings = Field(default_factory=QwenSettings)
@@ -144,6 +152,9 @@ class Settings(BaseSettings):
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
     # POST /v1/jobs answers within this even when no worker serves the tier's queue.
     submit_timeout_s: float = Field(default=10.0, gt=0)
+    # Refuse at once (503) when no worker polls the tier's queue. Off for harnesses that submit
+    # on purpose while their worker is down (the chaos run); the submit timeout still holds.
+    submit_checks_workers: bool = True
     # Model steps this worker process runs at once on the GPU queue. Summed over all worker
     # processes it must equal the GPU pool (the RunPod endpoint's max workers): that bound is the
     # admission control. 0: this process runs no model steps.
@@ -159,6 +170,9 @@ class Settings(BaseSettings):
     # call still running then is left to its RunPod job, which the next worker resumes.
     # Container stop grace periods should be a few seconds longer.
     worker_graceful_shutdown_s: float = Field(default=20.0, ge=0)
+    # Tests and dev only: the worker process exits right after RunPod accepts a job and before
+    # anything records its id, on each job's first model attempt (the exactly-once window).
+    fault_exit_after_submit: bool = False
 
     # Business rules
     prices: Prices = Field(default_factory=Prices)

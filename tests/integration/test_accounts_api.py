@@ -7,7 +7,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,12 @@ from heirloom.domain.pricing import Prices, next_daily_reset
 from heirloom.domain.tiers import Tier, TierRules
 from heirloom.services.context import Services
 from heirloom.services.credits import NewJob
-from tests.conftest import Stack
+from tests.conftest import Clock, Stack
 from tests.support import photo_bytes, submit, wait_final
 
 SMALL_PHOTO = photo_bytes(96, 64)
+# The injected clock starts 30 s before this midnight (the `clock` fixture).
+NEXT_MIDNIGHT = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def me(client: httpx.Client) -> dict[str, Any]:
@@ -70,16 +72,17 @@ def grant(
 # --- /v1/me --------------------------------------------------------------------------------
 
 
-def test_me_shows_tier_balance_and_todays_usage_against_the_limit(stack: Stack) -> None:
+def test_me_shows_tier_balance_and_todays_usage_against_the_limit(
+    stack: Stack, clock: Clock
+) -> None:
     user_id, key = stack.new_user(tier=Tier.FREE, credits=7)
     with stack.client(key) as client:
-        before = datetime.now(UTC)
         fresh = me(client)
         assert fresh["id"] == user_id
         assert (fresh["tier"], fresh["role"], fresh["balance"]) == ("free", "user", 7)
         assert (fresh["jobs_today"], fresh["daily_job_limit"]) == (0, 3)
         resets_at = datetime.fromisoformat(fresh["daily_limit_resets_at"])
-        assert resets_at in {next_daily_reset(before), next_daily_reset(datetime.now(UTC))}
+        assert resets_at == next_daily_reset(clock()) == NEXT_MIDNIGHT
         assert "api_key_hash" not in fresh
 
         job = submit(client, SMALL_PHOTO)
@@ -122,12 +125,13 @@ def test_paid_and_forever_users_have_no_daily_limit(stack: Stack, tier: Tier) ->
 # --- daily limit through the API -----------------------------------------------------------
 
 
-def test_free_tier_fourth_job_of_the_day_is_429_and_charges_nothing(stack: Stack) -> None:
+def test_free_tier_fourth_job_of_the_day_is_429_and_charges_nothing(
+    stack: Stack, clock: Clock
+) -> None:
     _, key = stack.new_user(tier=Tier.FREE, credits=20)
     with stack.client(key) as client:
         accepted = [submit(client, SMALL_PHOTO) for _ in range(3)]
         assert [r.status_code for r in accepted] == [202, 202, 202]
-        before = datetime.now(UTC)
         refused = submit(client, SMALL_PHOTO)
         assert refused.status_code == 429
         error = refused.json()["error"]
@@ -135,14 +139,33 @@ def test_free_tier_fourth_job_of_the_day_is_429_and_charges_nothing(stack: Stack
         assert "3 jobs per day" in error["message"]
         assert error["details"]["limit"] == 3
         resets_at = datetime.fromisoformat(error["details"]["resets_at"])
-        assert resets_at in {next_daily_reset(before), next_daily_reset(datetime.now(UTC))}
-        assert f"{resets_at:%Y-%m-%d %H:%M} UTC" in error["message"]
+        assert resets_at == NEXT_MIDNIGHT
+        assert "2026-11-26 00:00 UTC" in error["message"]
 
         account = me(client)
         assert (account["balance"], account["jobs_today"]) == (14, 3)
         assert len(client.get("/v1/jobs").json()["jobs"]) == 3
         assert [e["kind"] for e in ledger(client)].count("reserve") == 3
         for response in accepted:
+            wait_final(client, response.json()["id"])
+
+
+def test_the_daily_limit_starts_again_at_utc_midnight(stack: Stack, clock: Clock) -> None:
+    _, key = stack.new_user(tier=Tier.FREE, credits=20)
+    with stack.client(key) as client:
+        accepted = [submit(client, SMALL_PHOTO) for _ in range(3)]
+        assert [r.status_code for r in accepted] == [202, 202, 202]
+        assert submit(client, SMALL_PHOTO).status_code == 429
+        clock.now = NEXT_MIDNIGHT + timedelta(seconds=1)
+        assert me(client)["jobs_today"] == 0
+        tomorrow = submit(client, SMALL_PHOTO)
+        assert tomorrow.status_code == 202, tomorrow.text
+        account = me(client)
+        assert (account["jobs_today"], account["balance"]) == (1, 12)
+        assert datetime.fromisoformat(
+            account["daily_limit_resets_at"]
+        ) == NEXT_MIDNIGHT + timedelta(days=1)
+        for response in [*accepted, tomorrow]:
             wait_final(client, response.json()["id"])
 
 

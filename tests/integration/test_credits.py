@@ -98,15 +98,20 @@ def test_free_tier_fourth_job_of_the_day_is_refused(services: Services) -> None:
 
 
 def test_refunded_jobs_give_their_daily_slot_back(services: Services) -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     user = new_user(services, tier=Tier.FREE, credits=100)
     jobs = [new_job(user, tier=Tier.FREE) for _ in range(3)]
     for job in jobs:
-        services.credits.reserve(job)
+        services.credits.reserve(job, now=now)
+    with pytest.raises(DailyLimitReached):
+        services.credits.reserve(new_job(user, tier=Tier.FREE), now=now)
     services.jobs.finish_unsuccessfully(
         jobs[0].job_id, JobStatus.FAILED, code="model_failed", message="x"
     )
     services.credits.refund(jobs[0].job_id, "failed")
-    services.credits.reserve(new_job(user, tier=Tier.FREE))
+    fourth = services.credits.reserve(new_job(user, tier=Tier.FREE), now=now)
+    assert fourth.cost == 2
+    assert services.credits.balance(user) == 100 - 3 * 2
 
 
 def test_refund_returns_the_charge_exactly_once(services: Services) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -64,13 +63,15 @@ def test_cancel_while_waiting_in_the_gpu_queue(faults: Stack) -> None:
     assert runpod_status(stack, runpod_job) == "CANCELLED"
 
 
-def test_cancel_right_after_submission_before_any_step(stack: Stack) -> None:
+def test_cancel_right_after_submission_before_any_step(faults: Stack) -> None:
+    stack = faults
+    # The model takes 20 s, so the job cannot have finished: a 409 here is a failure.
+    stack.set_faults(execution_ms=20_000)
     _, key = stack.new_user(credits=20)
     with stack.client(key) as client:
         job_id = submit(client, photo_bytes()).json()["id"]
         response = client.post(f"/v1/jobs/{job_id}/cancel")
-        if response.status_code == 409:
-            pytest.skip("the job finished before the cancel could be sent")
+        assert response.status_code == 202, response.text
         done = wait_final(client, job_id, timeout=20)
         assert done["status"] == "cancelled"
         assert done["credits_refunded"] == 2
@@ -78,17 +79,19 @@ def test_cancel_right_after_submission_before_any_step(stack: Stack) -> None:
     assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
 
 
-class SlowResults:
-    """Storage whose result uploads take a while, so a cancel lands during post-processing."""
+class HeldResults:
+    """Storage whose result uploads wait until the test releases them, so a cancel lands
+    during post-processing."""
 
-    def __init__(self, inner: Storage, started: threading.Event) -> None:
+    def __init__(self, inner: Storage) -> None:
         self.inner = inner
-        self.started = started
+        self.started = threading.Event()
+        self.release = threading.Event()
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         if key.endswith("/result.jpg"):
             self.started.set()
-            time.sleep(1.5)
+            self.release.wait(60)
         self.inner.put(key, data, content_type=content_type)
 
     def __getattr__(self, name: str) -> Any:
@@ -96,23 +99,27 @@ class SlowResults:
 
 
 @pytest.fixture
-def slow_results(stack: Stack) -> Iterator[threading.Event]:
-    started = threading.Event()
+def held_results(stack: Stack) -> Iterator[HeldResults]:
     original = stack.services.storage
-    stack.services.storage = SlowResults(original, started)
-    yield started
-    stack.services.storage = original
+    held = HeldResults(original)
+    stack.services.storage = held
+    try:
+        yield held
+    finally:
+        held.release.set()
+        stack.services.storage = original
 
 
 def test_cancel_during_post_processing_removes_partial_outputs(
-    stack: Stack, slow_results: threading.Event
+    stack: Stack, held_results: HeldResults
 ) -> None:
     user_id, key = stack.new_user(credits=20)
     with stack.client(key) as client:
         job_id = submit(client, photo_bytes()).json()["id"]
-        assert slow_results.wait(30), "post-processing never started"
+        assert held_results.started.wait(30), "post-processing never started"
         assert client.get(f"/v1/jobs/{job_id}").json()["stage"] == "postprocessing"
         assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+        held_results.release.set()
         done = wait_final(client, job_id, timeout=20)
         assert done["status"] == "cancelled"
         assert done["result_url"] is None

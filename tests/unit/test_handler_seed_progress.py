@@ -65,7 +65,7 @@ def test_a_bad_seed_is_refused_before_the_engine_runs(seed: object) -> None:
 
 def test_the_cpu_engine_reports_each_operation_then_done() -> None:
     reports: list[Progress] = []
-    run_job(job(operations=["colorize", "restore"]), CpuEngine(), reports.append)
+    run_job(job(operations=["colorize", "restore"]), CpuEngine(), progress=reports.append)
     assert [(p.stage, p.step, p.total) for p in reports] == [
         ("restore", 0, 2),
         ("colorize", 1, 2),

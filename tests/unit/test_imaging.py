@@ -50,7 +50,11 @@ def photo(width: int, height: int, seed: int = 7) -> Image.Image:
         colour = (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256))
         draw.ellipse((x, y, x + side, y + side * 2 // 3), fill=colour)
     img = img.filter(ImageFilter.GaussianBlur(1))
-    return Image.blend(img, Image.effect_noise((width, height), 40).convert("RGB"), 0.12)
+    # Seeded grain: Image.effect_noise ignores seeds; this grain is
+    # reproducible byte for byte.
+    grain = Image.frombytes("L", (width, height), rnd.randbytes(width * height))
+    grain = grain.point(lambda v: 128 + (v - 128) * 40 // 74)  # sigma 40, as effect_noise
+    return Image.blend(img, grain.convert("RGB"), 0.12)
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:

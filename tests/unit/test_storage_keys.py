@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heirloom.services.storage import KEY_KINDS, job_key, job_prefix
+from heirloom.services.storage import KEY_KINDS, claim_key, job_key, job_prefix
 
 
 def test_job_key_has_the_documented_layout() -> None:
@@ -18,8 +18,15 @@ def test_every_kind_lives_under_the_job_prefix(kind: str) -> None:
     assert key.endswith(f"/{kind}.png")
 
 
-def test_job_key_is_deterministic() -> None:
-    assert job_key("u1", "j1", "original", "webp") == job_key("u1", "j1", "original", "webp")
+def test_keys_of_different_users_jobs_kinds_or_formats_never_collide() -> None:
+    keys = {
+        job_key(user, job, kind, ext)
+        for user in ("u1", "u2")
+        for job in ("j1", "j2")
+        for kind in KEY_KINDS
+        for ext in ("jpg", "png")
+    }
+    assert len(keys) == 2 * 2 * len(KEY_KINDS) * 2
 
 
 def test_job_prefix_ends_with_a_slash_so_one_job_never_matches_another() -> None:
@@ -50,3 +57,14 @@ def test_unsafe_ids_are_refused(unsafe_id: str) -> None:
 def test_unsafe_extensions_are_refused(unsafe_ext: str) -> None:
     with pytest.raises(ValueError, match="extension"):
         job_key("u1", "j1", "result", unsafe_ext)
+
+
+def test_claim_keys_are_per_generation_under_the_job_prefix() -> None:
+    assert claim_key("u1", "j1", 0) == "users/u1/jobs/j1/claims/0.json"
+    assert claim_key("u1", "j1", 1) != claim_key("u1", "j1", 0)
+    assert claim_key("u1", "j1", 3).startswith(job_prefix("u1", "j1"))
+
+
+def test_negative_claim_generation_is_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        claim_key("u1", "j1", -1)

@@ -124,6 +124,7 @@ class TierOut(BaseModel):
     storage_days: int | None
     daily_job_limit: int | None
     model_attempts: int
+    gpu_priority: int = Field(description="the model step's place in the GPU queue; 1 goes first")
 
 
 class PricingOut(BaseModel):

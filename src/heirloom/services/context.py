@@ -12,6 +12,7 @@ from heirloom.services.credits import CreditManager
 from heirloom.services.events import EventLog
 from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
+from heirloom.services.model_runs import ModelRuns
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
 from heirloom.services.storage import Storage, make_storage
@@ -35,6 +36,7 @@ class Services:
     stream_tokens: StreamTokens
     webhooks: Webhooks
     gpu_queue: GpuQueue
+    model_runs: ModelRuns
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -57,6 +59,7 @@ class Services:
                 pool_size=settings.gpu_pool_size,
                 default_model_s=settings.gpu_default_model_s,
             ),
+            model_runs=ModelRuns(db),
             events=EventLog(db),
             stream_tokens=StreamTokens(db, ttl_s=settings.stream_token_ttl_s),
             webhooks=Webhooks(

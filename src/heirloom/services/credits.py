@@ -7,7 +7,7 @@ a grant happens once per idempotency key, and a balance always equals its ledger
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -102,10 +102,19 @@ class LedgerMismatch:
 class CreditManager:
     """Reserve, refund and grant credits over the append-only ledger."""
 
-    def __init__(self, db: Database, *, prices: Prices, tier_rules: dict[Tier, TierRules]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        prices: Prices,
+        tier_rules: dict[Tier, TierRules],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.db = db
         self.prices = prices
         self.tier_rules = tier_rules
+        # What "today" is for the daily limit; injectable so the rule can be checked at any hour.
+        self.clock = clock
 
     # --- queries ---------------------------------------------------------------------
 
@@ -135,7 +144,7 @@ class CreditManager:
 
     def quote(self, user_id: str, operations: str, *, now: datetime | None = None) -> JobQuote:
         """The API's fast pre-check; the reservation applies the same rule under a lock."""
-        now = now or utcnow()
+        now = now or self.clock()
         with self.db.session() as session:
             user = session.get(User, user_id)
             if user is None:
@@ -187,7 +196,7 @@ class CreditManager:
         Raises InsufficientCredits, DailyLimitReached or IdempotencyKeyReused, with nothing
         written.
         """
-        now = now or utcnow()
+        now = now or self.clock()
         operations = parse_operations(job.operations)
         cost = self.prices.cost(operations)
         with self.db.session() as session:

@@ -15,6 +15,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.restoration import RestorationActivities
     from heirloom.domain.errors import (
+        ERRORS_BY_CODE,
         NON_RETRYABLE_CODES,
         JobAlreadyFinished,
         JobCancelled,
@@ -420,7 +421,7 @@ class RestorationWorkflow:
 def _describe(err: ActivityError) -> tuple[str, str, str]:
     """The error code, the user's plain message and the operator's detail of a failed step."""
     cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.type:
+    if isinstance(cause, ApplicationError) and cause.type in ERRORS_BY_CODE:
         detail = " ".join([cause.message, *(str(d) for d in cause.details)])
         return cause.type, public_message(cause.type, cause.message), detail
     if isinstance(cause, TimeoutError):

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query
 
 from heirloom.api.deps import CurrentUser, ServicesDep
 from heirloom.api.schemas import LedgerLineOut, LedgerPage, MeOut
-from heirloom.db.models import utcnow
 from heirloom.domain.pricing import next_daily_reset
 from heirloom.domain.tiers import Tier
 
@@ -20,7 +19,7 @@ MAX_LEDGER_ID = 2**63 - 1
 
 @router.get("", response_model=MeOut)
 def me(user: CurrentUser, services: ServicesDep) -> MeOut:
-    now = utcnow()
+    now = services.credits.clock()
     with services.db.session() as session:
         jobs_today = services.credits.jobs_today(session, user.id, now)
     return MeOut(
