@@ -36,6 +36,8 @@ from tests.support import ledger_violations
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"
 CHAOS_NAMESPACE = "heirloom-chaos"
+# The model-progress test runs its own worker and endpoint here, apart from the shared stack.
+PROGRESS_NAMESPACE = "heirloom-progress"
 # No worker ever polls this namespace: readiness reports every tier unserved there.
 IDLE_NAMESPACE = "heirloom-idle"
 # Worker processes started and stopped by a test, away from the stack's in-process worker.
@@ -114,9 +116,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = str(request.getfixturevalue("postgres_server"))
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(
-            sa.text("TRUNCATE audit_log, credit_ledger, jobs, users RESTART IDENTITY CASCADE")
-        )
+        tables = "audit_log, credit_ledger, jobs, users, job_events, webhook_deliveries"
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
 
@@ -177,6 +178,7 @@ def temporal_server() -> Iterator[TemporalDevServer]:
                 IDLE_NAMESPACE,
                 DEPLOY_NAMESPACE,
                 ERASURE_NAMESPACE,
+                PROGRESS_NAMESPACE,
                 marker,
             ],
         )
@@ -277,6 +279,8 @@ def stack(
             model_heartbeat_timeout_s=5,
             # Tests fire bursts of uploads with one key; the budgets have tests of their own.
             rate_limit_uploads="10000/minute",
+            # The tests' webhook receivers listen on loopback, as in the dev stack.
+            webhook_allow_private_targets=True,
         )
         services = Services.build(settings, pool_size=20)
         admin = services.accounts.create(

@@ -1,4 +1,5 @@
-"""The `heirloom` command: dev, api, worker, runpod-endpoint, migrate, users, status, submit."""
+"""The `heirloom` command: dev, api, worker, runpod-endpoint, migrate, users, status, submit,
+watch."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from httpx_sse import SSEError, connect_sse
 from tqdm import tqdm
 
 from heirloom.config import Settings
@@ -31,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     # `submit` draws a progress bar; request logs would tear it.
-    quiet = args.run in (_submit, _dev, _users_create, _users_list, _users_grant, _status)
+    quiet = args.run in (_submit, _watch, _dev, _users_create, _users_list, _users_grant, _status)
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -109,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--idempotency-key", help="makes a repeated submit return the same job")
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
     submit.set_defaults(run=_submit)
+
+    watch = commands.add_parser("watch", help="follow a job's live status until it ends")
+    watch.add_argument("job_id")
+    watch.add_argument("--api-url", help="default: $HEIRLOOM_API_URL or http://127.0.0.1:8000")
+    watch.add_argument("--api-key", help="default: $HEIRLOOM_API_KEY or the dev user's key")
+    watch.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
+    watch.set_defaults(run=_watch)
     return parser
 
 
@@ -292,19 +301,48 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if result.ready else 1
 
 
+def _api_key(args: argparse.Namespace, settings: Settings) -> str | None:
+    """--api-key, $HEIRLOOM_API_KEY or the dev user's key; None (with the reason) if none."""
+    api_key: str | None = args.api_key or settings.api_key
+    if api_key:
+        return api_key
+    if not settings.dev_api_key_file.exists():
+        print(
+            f"error: no API key; pass --api-key, set HEIRLOOM_API_KEY, or run `make dev` "
+            f"first (it writes {settings.dev_api_key_file})",
+            file=sys.stderr,
+        )
+        return None
+    return settings.dev_api_key_file.read_text().strip()
+
+
+def _watch(args: argparse.Namespace) -> int:
+    settings = Settings()
+    api_url = args.api_url or settings.api_base_url
+    api_key = _api_key(args, settings)
+    if api_key is None:
+        return 2
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=api_url, headers=headers, timeout=60.0) as client:
+        try:
+            response = client.get(f"/v1/jobs/{args.job_id}")
+        except httpx.HTTPError as err:
+            print(f"error: cannot reach the API at {api_url}: {err}", file=sys.stderr)
+            return 1
+        if response.status_code != 200:
+            return _report_error(response)
+        job = _wait(client, response.json(), timeout=args.timeout)
+    error = job.get("error") or {}
+    print(f"job {job['id']} {job['status']}" + (f": {error['message']}" if error else ""))
+    return 0 if job["status"] == "completed" else 1
+
+
 def _submit(args: argparse.Namespace) -> int:
     settings = Settings()
     api_url = args.api_url or settings.api_base_url
-    api_key = args.api_key or settings.api_key
-    if not api_key:
-        if not settings.dev_api_key_file.exists():
-            print(
-                f"error: no API key; pass --api-key, set HEIRLOOM_API_KEY, or run `make dev` "
-                f"first (it writes {settings.dev_api_key_file})",
-                file=sys.stderr,
-            )
-            return 2
-        api_key = settings.dev_api_key_file.read_text().strip()
+    api_key = _api_key(args, settings)
+    if api_key is None:
+        return 2
     if not args.photo.is_file():
         print(f"error: {args.photo} is not a file", file=sys.stderr)
         return 2
@@ -347,20 +385,62 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _wait(client: httpx.Client, job: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    """Follow the job's event stream until it ends (resuming after a drop); poll if the
+    stream cannot be had. Returns the job as GET /v1/jobs/{id} shows it."""
     deadline = time.monotonic() + timeout
     with tqdm(total=100, unit="%", desc="queued", bar_format="{desc:<15} {bar} {n:3.0f}%") as bar:
+
+        def show(state: dict[str, Any]) -> None:
+            bar.set_description_str(str(state["stage"]), refresh=False)
+            bar.update(max(0, int(str(state["progress"])) - int(bar.n)))
+
+        show(job)
+        last_id: str | None = None
+        for _ in range(_STREAM_RECONNECTS):
+            if job["status"] not in ("queued", "running") or time.monotonic() > deadline:
+                break
+            try:
+                job, last_id = _follow(client, job, last_id, show, deadline)
+            except (httpx.HTTPError, SSEError):
+                continue  # resume after the last event seen
         while job["status"] in ("queued", "running"):
             if time.monotonic() > deadline:
                 print(f"\ngave up waiting after {timeout:.0f}s", file=sys.stderr)
-                break
+                return job
             time.sleep(0.3)
             response = client.get(f"/v1/jobs/{job['id']}")
             response.raise_for_status()
             job = response.json()
-            progress = int(str(job["progress"]))
-            bar.set_description_str(str(job["stage"]), refresh=False)
-            bar.update(progress - bar.n)
-    return job
+            show(job)
+    response = client.get(f"/v1/jobs/{job['id']}")
+    response.raise_for_status()
+    full: dict[str, Any] = response.json()
+    return full
+
+
+# A dropped stream is resumed this many times before falling back to polling.
+_STREAM_RECONNECTS = 5
+
+
+def _follow(
+    client: httpx.Client,
+    job: dict[str, Any],
+    last_id: str | None,
+    show: Callable[[dict[str, Any]], None],
+    deadline: float,
+) -> tuple[dict[str, Any], str | None]:
+    """Read the job's SSE stream until the server ends it; the last state and event id."""
+    headers = {"Last-Event-ID": last_id} if last_id is not None else {}
+    timeout = httpx.Timeout(30.0, read=max(1.0, deadline - time.monotonic()))
+    with connect_sse(
+        client, "GET", f"/v1/jobs/{job['id']}/events", headers=headers, timeout=timeout
+    ) as source:
+        source.response.raise_for_status()
+        for sse in source.iter_sse():
+            body = json.loads(sse.data)
+            job, last_id = {**job, **body["job"]}, sse.id or last_id
+            show(job)
+    return job, last_id
 
 
 def _report_error(response: httpx.Response) -> int:

@@ -116,6 +116,24 @@ class Settings(BaseSettings):
     api_port: int = 8000
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
+    # Live status streams: each API process reads the change feed at most every interval
+    # (PostgreSQL wakes it earlier on a change, but never closer than the gap).
+    stream_poll_interval_s: float = Field(default=0.25, gt=0)
+    stream_min_gap_s: float = Field(default=0.05, ge=0)
+    stream_keepalive_s: float = Field(default=15.0, gt=0)
+    stream_token_ttl_s: int = Field(default=300, gt=0, le=3600)
+    # Webhooks. Private, loopback and link-local targets are refused unless allowed (dev stack).
+    webhook_allow_private_targets: bool = False
+    webhook_secret_grace_s: int = Field(default=86_400, ge=0)
+    webhook_request_timeout_s: float = Field(default=10.0, gt=0)
+    # Retries back off exponentially from the first interval up to the longest, for the window.
+    webhook_retry_first_s: float = Field(default=10.0, gt=0)
+    webhook_retry_longest_s: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_s: int = Field(default=26 * 3600, ge=24 * 3600)
+    webhook_dispatch_interval_s: int = Field(default=5, gt=0, le=3600)
+    # Job events older than this are pruned hourly; a stream can resume within it. At least
+    # the webhook retry window, whose deliveries read their event.
+    events_retention_days: int = Field(default=7, ge=2)
 
     # Worker
     worker_tiers: list[Tier] = Field(default_factory=lambda: list(Tier))

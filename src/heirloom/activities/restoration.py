@@ -6,7 +6,6 @@ import asyncio
 import base64
 import logging
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from heirloom.domain.errors import (
     ModelUnavailable,
 )
 from heirloom.domain.gpu_queue import model_step_priority
-from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, JobStatus, Stage
+from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, JobStatus, Stage, model_progress
 from heirloom.domain.messages import (
     CompleteRequest,
     FinishRequest,
@@ -109,6 +108,7 @@ class RestorationActivities:
                     idempotency_key=job.idempotency_key,
                     request_hash=job.request_hash,
                     retry_of=job.retry_of,
+                    callback_url=job.callback_url,
                     gpu_priority=model_step_priority(
                         job.rules.gpu_priority, is_retry=job.retry_of is not None
                     ),
@@ -339,12 +339,11 @@ class RestorationActivities:
 
     async def _poll_until_done(self, job_id: str, runpod_job_id: str) -> RunPodJobState:
         """Poll until RunPod finishes: promptly at first, then every `runpod_poll_interval_s`."""
-        low, high = MODEL_PROGRESS_SPAN
-        progress, progress_written = low, time.monotonic()
+        progress = MODEL_PROGRESS_SPAN[0]
         wait = FIRST_POLL_WAIT_S
         failed_polls = 0
         while True:
-            activity.heartbeat(runpod_job_id)
+            activity.heartbeat(runpod_job_id, progress)
             try:
                 state = await asyncio.to_thread(self.services.runpod.status, runpod_job_id)
             except ModelUnavailable:
@@ -358,16 +357,22 @@ class RestorationActivities:
                 failed_polls = 0
                 if state.terminal:
                     return state
-                if state.status == "IN_PROGRESS" and progress < high - 5:
-                    # RunPod reports no percentage; creep towards the end of the model span,
-                    # writing it at most once a second.
-                    progress += max(1, (high - progress) // 6)
-                    if time.monotonic() - progress_written >= 1.0:
-                        await asyncio.to_thread(self.services.jobs.set_progress, job_id, progress)
-                        progress_written = time.monotonic()
+                progress = await self._forward_progress(job_id, state, progress)
             await asyncio.sleep(wait)
             # Short jobs finish between polls: start fast, back off to the configured interval.
             wait = min(wait * 1.5, self.settings.runpod_poll_interval_s)
+
+    async def _forward_progress(self, job_id: str, state: RunPodJobState, shown: int) -> int:
+        """Write the handler's reported progress to the job when it moved forward; the new
+        figure goes out with the next heartbeat. Never backwards, even for a retried attempt.
+        """
+        if state.status != "IN_PROGRESS":
+            return shown
+        reported = model_progress(state.output)
+        if reported is None or reported <= shown:
+            return shown
+        await asyncio.to_thread(self.services.jobs.set_progress, job_id, reported)
+        return reported
 
     def _store_model_output(self, job: JobRef, state: RunPodJobState) -> ModelResult:
         attempt = activity.info().attempt

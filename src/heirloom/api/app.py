@@ -20,6 +20,7 @@ from heirloom.api.ratelimit import RateLimitMiddleware
 from heirloom.api.routes import (
     abuse,
     admin,
+    events,
     health,
     jobs,
     keys,
@@ -28,6 +29,8 @@ from heirloom.api.routes import (
     public_shares,
     queue,
     shares,
+    stream_tokens,
+    webhooks,
 )
 from heirloom.config import Settings
 from heirloom.domain.errors import (
@@ -38,6 +41,7 @@ from heirloom.domain.errors import (
     RouteNotFound,
     UnexpectedError,
 )
+from heirloom.services.change_feed import ChangeFeed
 from heirloom.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,14 @@ def create_app(
         app.state.temporal = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace
         )
+        app.state.change_feed = ChangeFeed(
+            app.state.services.events,
+            interval_s=settings.stream_poll_interval_s,
+            min_gap_s=settings.stream_min_gap_s,
+        )
+        await app.state.change_feed.start()
         yield
+        await app.state.change_feed.stop()
         if owned:
             app.state.services.close()
 
@@ -82,6 +93,9 @@ def create_app(
         queue.router,
         shares.router,
         public_shares.router,
+        events.router,
+        stream_tokens.router,
+        webhooks.router,
     ]
     contract.declare_errors(routers)
     for router in routers:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from heirloom.api import auth, ratelimit
 from heirloom.db.models import User
-from heirloom.domain.errors import Forbidden, ServiceUnavailable
+from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
 from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.api_keys import Caller
 from heirloom.services.audit import VIA_ADMIN, VIA_API
@@ -94,3 +95,27 @@ async def get_audit_caller(request: Request, user: CurrentUser) -> AuditCaller:
 
 
 CallerDep = Annotated[AuditCaller, Depends(get_audit_caller)]
+
+
+async def get_stream_user(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(description="a stream token, for browsers")] = None,
+) -> User:
+    """The caller of a stream: by API key header, or by a stream token in the URL."""
+    if credentials is not None:
+        return (await get_caller(request, services, credentials)).user
+    user = await run_in_threadpool(stream_token_user, services, token)
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def stream_token_user(services: Services, token: str | None) -> User | None:
+    """The user of a live stream token, or None."""
+    user_id = services.stream_tokens.user_for(token) if token else None
+    return services.accounts.get(user_id) if user_id else None
+
+
+StreamUser = Annotated[User, Depends(get_stream_user)]

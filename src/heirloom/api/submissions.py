@@ -75,6 +75,7 @@ class Submitter:
         idempotency_key: str | None,
         retry_of: str | None = None,
         priority: int | None = None,
+        callback_url: str | None = None,
         seed: int | None = None,
     ) -> Submission:
         """Charge for and start a job; without a `seed`, the job is its own seed origin."""
@@ -136,6 +137,7 @@ class Submitter:
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 retry_of=retry_of,
+                callback_url=callback_url,
                 seed=job_seed(job_id) if seed is None else seed,
             ),
             priority=priority,

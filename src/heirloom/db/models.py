@@ -104,6 +104,8 @@ class Job(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
     retry_of: str | None = Field(default=None, max_length=32)
+    # The job's own webhook target (POST /v1/jobs callback_url), signed with the user's secret.
+    callback_url: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
@@ -152,6 +154,86 @@ class AuditEntry(SQLModel, table=True):
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=300)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class JobEvent(SQLModel, table=True):
+    """One change of a job, appended in the transaction that made it: the change feed.
+
+    The id is monotonic and is the event id streams send; `state` is the job as its owner saw
+    it right after the change, so a resumed stream replays exactly what it missed.
+    """
+
+    __tablename__ = "job_events"
+    __table_args__ = (sa.Index("ix_job_events_job_id", "job_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=32)
+    user_id: str = Field(max_length=32, index=True)
+    type: str = Field(max_length=32)
+    state: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class StreamToken(SQLModel, table=True):
+    """A short-lived token a browser puts in a WebSocket URL instead of its API key.
+
+    Only its SHA-256 is stored; it names its user and expires within minutes.
+    """
+
+    __tablename__ = "stream_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", max_length=32)
+    expires_at: datetime = Field(sa_column=_ts(index=True))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A user's webhook: where job events go, which ones, and the secrets that sign them.
+
+    After a rotation the previous secret still signs until `previous_secret_expires_at`, so a
+    receiver can switch without losing a delivery.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    user_id: str = Field(primary_key=True, foreign_key="users.id", max_length=32)
+    # None: the user only holds a secret, for per-job callbacks.
+    url: str | None = Field(default=None, max_length=2000)
+    events: str = Field(max_length=200)
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One job event owed to one webhook: appended with the event, in its transaction.
+
+    (event_id, url) is unique, so an event is owed at most once per target; `run` counts the
+    delivery workflows started for it (a redelivery starts one more).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "url", name="uq_webhook_deliveries_event_url"),
+        sa.Index("ix_webhook_deliveries_user", "user_id", "id"),
+        sa.Index("ix_webhook_deliveries_pending", "state", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int
+    user_id: str = Field(max_length=32)
+    job_id: str = Field(max_length=32)
+    type: str = Field(max_length=32)
+    url: str = Field(max_length=2000)
+    # pending (a workflow must be started) -> sending -> delivered | failed
+    state: str = Field(default="pending", max_length=16)
+    run: int = Field(default=0)
+    attempts: int = Field(default=0)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class ModelAttempt(SQLModel, table=True):

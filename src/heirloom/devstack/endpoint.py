@@ -40,6 +40,8 @@ _DEFAULT_EXECUTION_TIMEOUT_MS = 600_000
 _DEFAULT_TTL_MS = 86_400_000
 # How often simulated GPU time checks for cancellation, timeouts and shutdown.
 _SLICE_S = 0.02
+# The simulated GPU time reports itself as this many model steps.
+_SIMULATED_STEPS = 20
 
 
 class RunPodStatus(StrEnum):
@@ -330,11 +332,18 @@ class _Endpoint:
             self._executed_by_ref[job_ref if isinstance(job_ref, str) else ""] += 1
 
     def _simulate_gpu_time(self, job: _Job, deadline: float) -> bool:
-        """Sleep the injected extra time in slices; False if cancelled, timed out or stopping."""
-        end = time.monotonic() + job.extra_execution_s
+        """Sleep the injected extra time in slices, reporting it as the model's steps the way
+        a GPU model's step callback does; False if cancelled, timed out or stopping."""
+        start = time.monotonic()
+        end = start + job.extra_execution_s
+        reported = -1
         while (now := time.monotonic()) < end:
             if job.cancel_requested.is_set() or self._stopping.is_set() or now >= deadline:
                 return False
+            step = int((now - start) / job.extra_execution_s * _SIMULATED_STEPS)
+            if step > reported:
+                job.report(Progress("denoising", step, _SIMULATED_STEPS))
+                reported = step
             time.sleep(min(_SLICE_S, end - now))
         return time.monotonic() < deadline
 

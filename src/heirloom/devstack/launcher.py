@@ -87,6 +87,8 @@ class DevStack:
     def _spawn(self, name: str, args: list[str]) -> None:
         log = self._log(name)
         env = {**os.environ, "HEIRLOOM_HOME": str(self.settings.home.resolve())}
+        # Local webhook receivers listen on loopback; production refuses private targets.
+        env.setdefault("HEIRLOOM_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
         process = subprocess.Popen(
             [sys.executable, "-m", "heirloom.cli", *args],
             stdout=log,

@@ -38,6 +38,8 @@ class RestorationInput:
     idempotency_key: str | None = None
     request_hash: str | None = None
     retry_of: str | None = None
+    # Where this job's own webhook deliveries go, besides the user's webhook.
+    callback_url: str | None = None
     # domain/seeds.py: the same on a plain retry; None in runs started before seeds existed.
     seed: int | None = None
 
@@ -250,3 +252,44 @@ class ExportStatus:
     state: str
     key: str | None = None
     expires_at: float | None = None
+
+
+@dataclass(frozen=True)
+class WebhookDispatchInput:
+    """One dispatcher pass: start a delivery workflow for each owed delivery, with this backoff."""
+
+    batch: int
+    task_queue: str
+    retry_first_s: float
+    retry_longest_s: float
+    retry_window_s: int
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryInput:
+    """Send one delivery until a 2xx answer, retrying with exponential backoff over the window."""
+
+    delivery_id: int
+    retry_first_s: float
+    retry_longest_s: float
+    retry_window_s: int
+
+
+@dataclass(frozen=True)
+class WebhookSendResult:
+    delivered: bool
+    status: int | None
+
+
+@dataclass(frozen=True)
+class PruneEventsInput:
+    retention_days: int
+    batch: int = 5000
+
+
+@dataclass(frozen=True)
+class PruneEventsRequest:
+    """One batch: events recorded before `cutoff` (a UNIX time)."""
+
+    cutoff: float
+    batch: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from heirloom.config import Settings
 from heirloom.db.engine import Database
@@ -12,6 +13,7 @@ from heirloom.services.api_keys import ApiKeys
 from heirloom.services.audit import AuditLog
 from heirloom.services.credits import CreditManager
 from heirloom.services.erasure import Erasure
+from heirloom.services.events import EventLog
 from heirloom.services.export import Exporter
 from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.jobs import JobStore
@@ -22,6 +24,8 @@ from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
 from heirloom.services.shares import Shares
 from heirloom.services.storage import Storage, make_storage
+from heirloom.services.stream_tokens import StreamTokens
+from heirloom.services.webhooks import Webhooks
 
 
 @dataclass
@@ -39,6 +43,9 @@ class Services:
     limiter: RateLimiter
     abuse: AbuseMonitor
     settlement: Settlement
+    events: EventLog
+    stream_tokens: StreamTokens
+    webhooks: Webhooks
     gpu_queue: GpuQueue
     model_runs: ModelRuns
     retention: Retention
@@ -83,6 +90,14 @@ class Services:
             shares=Shares(db),
             erasure=Erasure(db, storage),
             exporter=Exporter(db, storage),
+            events=EventLog(db),
+            stream_tokens=StreamTokens(db, ttl_s=settings.stream_token_ttl_s),
+            webhooks=Webhooks(
+                db,
+                allow_private=settings.webhook_allow_private_targets,
+                secret_grace=timedelta(seconds=settings.webhook_secret_grace_s),
+                request_timeout_s=settings.webhook_request_timeout_s,
+            ),
         )
 
     def close(self) -> None:

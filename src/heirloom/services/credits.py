@@ -34,6 +34,7 @@ from heirloom.domain.jobs import (
 )
 from heirloom.domain.pricing import JobQuote, Prices, day_start, quote_job
 from heirloom.domain.tiers import Tier, TierRules
+from heirloom.services import events
 
 RESERVE = "reserve"
 REFUND = "refund"
@@ -55,6 +56,7 @@ class NewJob:
     idempotency_key: str | None = None
     request_hash: str | None = None
     retry_of: str | None = None
+    callback_url: str | None = None
     gpu_priority: int = 3
 
 
@@ -252,6 +254,7 @@ class CreditManager:
                     idempotency_key=job.idempotency_key,
                     request_hash=job.request_hash,
                     retry_of=job.retry_of,
+                    callback_url=job.callback_url,
                     gpu_priority=job.gpu_priority,
                     created_at=now,
                     updated_at=now,
@@ -265,6 +268,7 @@ class CreditManager:
                 # Unique (user, idempotency key): another body under this key was charged
                 # first. Leaving the block rolls this charge back.
                 raise IdempotencyKeyReused() from None
+            events.append(session, job.job_id, events.QUEUED)
             return Reservation(job_id=job.job_id, cost=cost, balance=balance)
 
     def _quote(
@@ -350,6 +354,7 @@ class CreditManager:
                 .where(col(Job.id) == job_id)
                 .values(refunded=amount, updated_at=utcnow()),
             )
+            events.append(session, job_id, events.REFUNDED)
             return Refund(job_id=job_id, amount=amount, already_refunded=False)
 
     def grant(self, user_id: str, amount: int, reason: str, idempotency_key: str) -> LedgerLine:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import Job, utcnow
+from heirloom.db.models import Job, as_utc, utcnow
 from heirloom.domain.errors import NotFound
 from heirloom.domain.jobs import JobStatus, Stage
+from heirloom.services import events
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,21 @@ class JobStore:
         values: dict[str, Any] = {
             "status": JobStatus.RUNNING.value,
             "stage": stage.value,
-            "progress": stage.progress if progress is None else progress,
+            "progress": _no_lower(stage.progress if progress is None else progress),
             "updated_at": now,
             "started_at": sa.func.coalesce(Job.started_at, now),
         }
         if runpod_job_id is not None:
             values["runpod_job_id"] = runpod_job_id
-        self._update_unfinished(job_id, values)
+        self._update_unfinished(job_id, values, started_at=now)
 
     def set_progress(self, job_id: str, progress: int) -> None:
-        self._update_unfinished(job_id, {"progress": progress, "updated_at": utcnow()})
+        """Raise a job's progress; a lower figure (a late or retried report) changes nothing."""
+        self._update_unfinished(
+            job_id,
+            {"progress": progress, "updated_at": utcnow()},
+            only_if=col(Job.progress) < progress,
+        )
 
     def complete(self, job_id: str, keys: ResultKeys) -> None:
         """Mark a job completed with its files; a job already refunded can never complete."""
@@ -167,7 +173,14 @@ class JobStore:
         job_id: str,
         values: dict[str, Any],
         only_if: sa.ColumnElement[bool] | None = None,
+        *,
+        started_at: datetime | None = None,
     ) -> None:
+        """Change an unfinished job; a change that applied is appended to the change feed.
+
+        `started_at` is the time a set_stage offered: the event is job.started when the row
+        took it, i.e. this change started the job.
+        """
         finished = [s.value for s in JobStatus if s.is_final]
         with self.db.session() as session:
             statement = (
@@ -177,7 +190,15 @@ class JobStore:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            session.execute(statement)
+            result = cast(sa.CursorResult[Any], session.execute(statement))
+            if result.rowcount != 1:
+                return
+            event_type = None
+            if started_at is not None:
+                row = session.get(Job, job_id, populate_existing=True)
+                if row is not None and row.started_at and as_utc(row.started_at) == started_at:
+                    event_type = events.STARTED
+            events.append(session, job_id, event_type)
 
     def set_metadata(self, job_id: str, metadata: dict[str, Any], original_bytes: int) -> None:
         """Record the upload's metadata and count its original against the quota."""
@@ -209,3 +230,8 @@ class JobStore:
                 )
                 .execution_options(synchronize_session=False)
             )
+
+
+def _no_lower(progress: int) -> sa.ColumnElement[int]:
+    """The larger of the stored progress and `progress`: a job's progress never goes back."""
+    return sa.case((col(Job.progress) > progress, col(Job.progress)), else_=progress)

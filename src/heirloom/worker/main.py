@@ -17,9 +17,11 @@ from temporalio.worker import Worker
 
 from heirloom.activities.cleanup import CleanupActivities
 from heirloom.activities.erasure import ErasureActivities
+from heirloom.activities.events import EventActivities
 from heirloom.activities.export import ExportActivities
 from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
+from heirloom.activities.webhooks import WebhookActivities
 from heirloom.config import Settings
 from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
@@ -27,9 +29,11 @@ from heirloom.services.context import Services
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.erasure import ErasureWorkflow
+from heirloom.workflows.events import EventsPruneWorkflow
 from heirloom.workflows.export import ExportWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
+from heirloom.workflows.webhooks import WebhookDeliveryWorkflow, WebhookDispatchWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +70,20 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
     reconcile = ReconcileActivities(services, client)
     cleanup = CleanupActivities(services)
     export = ExportActivities(services)
+    webhooks = WebhookActivities(services, client)
+    events = EventActivities(services)
     return Worker(
         client,
         task_queue=OPS_TASK_QUEUE,
-        workflows=[ReconcileWorkflow, CleanupWorkflow, ErasureWorkflow, ExportWorkflow],
+        workflows=[
+            ReconcileWorkflow,
+            CleanupWorkflow,
+            ErasureWorkflow,
+            ExportWorkflow,
+            WebhookDispatchWorkflow,
+            WebhookDeliveryWorkflow,
+            EventsPruneWorkflow,
+        ],
         activities=[
             reconcile.find_stranded,
             reconcile.settle_job,
@@ -77,6 +91,10 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
             *erasure_activities(ErasureActivities(services, client)),
             export.build_export,
             export.remove_export,
+            webhooks.start_deliveries,
+            webhooks.send,
+            webhooks.give_up,
+            events.prune_events,
         ],
         activity_executor=executor,
         max_concurrent_activities=4,

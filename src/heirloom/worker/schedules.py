@@ -26,9 +26,16 @@ from temporalio.client import (
 )
 
 from heirloom.config import Settings
-from heirloom.domain.messages import CleanupInput, ReconcileInput
+from heirloom.domain.messages import (
+    CleanupInput,
+    PruneEventsInput,
+    ReconcileInput,
+    WebhookDispatchInput,
+)
 from heirloom.workflows.cleanup import CleanupWorkflow
+from heirloom.workflows.events import EventsPruneWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
+from heirloom.workflows.webhooks import WebhookDispatchWorkflow
 
 # The task queue of periodic (operations) workflows; every worker process polls it.
 OPS_TASK_QUEUE = "heirloom-ops"
@@ -64,7 +71,32 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             timedelta(seconds=settings.retention_cleanup_interval_s),
             "Delete the files of jobs whose retention ended",
         ),
+        Periodic(
+            "heirloom-webhooks",
+            WebhookDispatchWorkflow.__name__,
+            webhook_dispatch_input(settings),
+            timedelta(seconds=settings.webhook_dispatch_interval_s),
+            "Start a delivery workflow for each webhook delivery owed",
+        ),
+        Periodic(
+            "heirloom-events-prune",
+            EventsPruneWorkflow.__name__,
+            PruneEventsInput(retention_days=settings.events_retention_days),
+            timedelta(hours=1),
+            "Delete job events past their retention",
+        ),
     ]
+
+
+def webhook_dispatch_input(settings: Settings, *, batch: int = 200) -> WebhookDispatchInput:
+    """The dispatcher's input: where deliveries run and how they back off, from settings."""
+    return WebhookDispatchInput(
+        batch=batch,
+        task_queue=OPS_TASK_QUEUE,
+        retry_first_s=settings.webhook_retry_first_s,
+        retry_longest_s=settings.webhook_retry_longest_s,
+        retry_window_s=settings.webhook_retry_window_s,
+    )
 
 
 def _schedule(job: Periodic) -> Schedule:

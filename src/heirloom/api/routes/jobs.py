@@ -26,6 +26,7 @@ from heirloom.db.models import Job, utcnow
 from heirloom.domain.errors import (
     Conflict,
     ImageTooLarge,
+    InvalidRequest,
     JobAlreadyFinished,
     ServiceUnavailable,
 )
@@ -56,19 +57,38 @@ async def create_job(
     file: Annotated[UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF or BMP")],
     operations: Annotated[str, Form(description="restore, colorize or restore,colorize")],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    callback_url: Annotated[
+        str | None,
+        Form(max_length=2000, description="this job's events also go here, signed"),
+    ] = None,
 ) -> Response | JobOut:
     """Charge for and start a job; 202 means charged, any 4xx means nothing charged."""
     limit = services.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise ImageTooLarge(f"The photo is larger than the {limit / 1e6:.0f} MB limit.")
+    if callback_url is not None:
+        await run_in_threadpool(_check_callback, services, user.id, callback_url)
     submission = await Submitter(services, temporal).submit(
-        user, data=data, operations=operations, idempotency_key=idempotency_key
+        user,
+        data=data,
+        operations=operations,
+        idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
     body = JobOut.from_job(submission.job)
     if not submission.created:
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_200_OK)
     return body
+
+
+def _check_callback(services: ServicesDep, user_id: str, url: str) -> None:
+    services.webhooks.check_callback(url)
+    if not services.webhooks.has_secret(user_id):
+        raise InvalidRequest(
+            "A callback_url is signed with your webhook secret: create one first with "
+            "PUT /v1/me/webhook (a URL is optional)."
+        )
 
 
 @router.get("", response_model=JobList)

@@ -1,0 +1,320 @@
+"""Signed webhooks: per-user endpoints, the deliveries owed, the SSRF guard and the signature.
+
+A delivery is owed in the transaction that records its job event (an outbox), started as a
+workflow by the dispatcher, and sent by an activity that Temporal retries with backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import httpx
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from heirloom.db.engine import Database
+from heirloom.db.models import JobEvent, WebhookDelivery, WebhookEndpoint, as_utc, utcnow
+from heirloom.domain.errors import InvalidRequest, NotFound
+
+WEBHOOK_EVENTS = ("job.started", "job.completed", "job.failed", "job.cancelled")
+SIGNATURE_HEADER = "Heirloom-Signature"
+PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one POST went: delivered, or why not (for the log and for the retry)."""
+
+    delivered: bool
+    status: int | None
+    error: str | None
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", hex."""
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signature_header(signing_secrets: Sequence[str], timestamp: int, body: bytes) -> str:
+    """`t=<unix>,v1=<hex>[,v1=<hex>]`: one v1 per live secret, so rotation loses nothing."""
+    return ",".join(
+        [f"t={timestamp}"] + [f"v1={sign(s, timestamp, body)}" for s in signing_secrets]
+    )
+
+
+def check_target(url: str, *, allow_private: bool) -> None:
+    """Refuse what is not http(s), and (unless allowed) any name resolving to a private,
+    loopback, link-local or otherwise non-public address: a webhook must not reach inside."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest("The webhook URL must be an http or https URL with a host name.")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror:
+        raise InvalidRequest(f"The webhook host {parts.hostname} does not resolve.") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise InvalidRequest(
+                f"The webhook host {parts.hostname} is a private or local address; "
+                "webhooks only go to public addresses."
+            )
+
+
+def enqueue(session: Session, event: JobEvent, callback_url: str | None) -> None:
+    """Owe the event to its user's webhook, if it asked for this kind, and to the job's own
+    callback URL (every kind); in the event's transaction."""
+    if event.type not in WEBHOOK_EVENTS:
+        return
+    endpoint = session.get(WebhookEndpoint, event.user_id)
+    if endpoint is None:
+        return
+    targets = {callback_url} if callback_url else set()
+    if endpoint.url and event.type in endpoint.events.split(","):
+        targets.add(endpoint.url)
+    assert event.id is not None
+    for url in sorted(targets):
+        session.add(
+            WebhookDelivery(
+                event_id=event.id,
+                user_id=event.user_id,
+                job_id=event.job_id,
+                type=event.type,
+                url=url,
+            )
+        )
+
+
+class Webhooks:
+    """Endpoints, secrets and deliveries; the HTTP send is here too, retried by Temporal."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        allow_private: bool,
+        secret_grace: timedelta,
+        request_timeout_s: float,
+    ) -> None:
+        self.db = db
+        self.allow_private = allow_private
+        self.secret_grace = secret_grace
+        self.request_timeout_s = request_timeout_s
+
+    def configure(
+        self, user_id: str, url: str | None, events: Sequence[str]
+    ) -> tuple[WebhookEndpoint, str | None]:
+        """Set the user's webhook; returns it and, when it is new, its secret (shown once).
+
+        Without a URL the user holds only the secret, which signs per-job callbacks.
+        """
+        unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
+        if unknown:
+            raise InvalidRequest(
+                f"events must be a list of: {', '.join(WEBHOOK_EVENTS)} "
+                f"(unknown: {', '.join(unknown)})"
+            )
+        if url is not None:
+            self.check_callback(url)
+        with self.db.session() as session:
+            endpoint = session.get(WebhookEndpoint, user_id)
+            new_secret = None
+            if endpoint is None:
+                new_secret = _new_secret()
+                endpoint = WebhookEndpoint(user_id=user_id, url=url, events="", secret=new_secret)
+            endpoint.url = url
+            endpoint.events = ",".join(e for e in WEBHOOK_EVENTS if e in events)
+            endpoint.updated_at = utcnow()
+            session.add(endpoint)
+            session.flush()
+            session.refresh(endpoint)
+            return endpoint, new_secret
+
+    def check_callback(self, url: str) -> None:
+        """Refuse a target the SSRF guard does not allow."""
+        check_target(url, allow_private=self.allow_private)
+
+    def has_secret(self, user_id: str) -> bool:
+        with self.db.session() as session:
+            return session.get(WebhookEndpoint, user_id) is not None
+
+    def get(self, user_id: str) -> WebhookEndpoint:
+        with self.db.session() as session:
+            endpoint = session.get(WebhookEndpoint, user_id)
+            if endpoint is None:
+                raise NotFound("No webhook is set up.")
+            return endpoint
+
+    def remove(self, user_id: str) -> None:
+        with self.db.session() as session:
+            session.execute(
+                sa.delete(WebhookEndpoint).where(col(WebhookEndpoint.user_id) == user_id)
+            )
+
+    def rotate_secret(self, user_id: str) -> tuple[str, datetime]:
+        """A new secret; the old one keeps signing until the returned time."""
+        with self.db.session() as session:
+            endpoint = session.get(WebhookEndpoint, user_id)
+            if endpoint is None:
+                raise NotFound("No webhook is set up.")
+            until = utcnow() + self.secret_grace
+            endpoint.previous_secret = endpoint.secret
+            endpoint.previous_secret_expires_at = until
+            endpoint.secret = _new_secret()
+            session.add(endpoint)
+            return endpoint.secret, until
+
+    def deliveries(
+        self, user_id: str, *, limit: int, before_id: int | None
+    ) -> list[WebhookDelivery]:
+        with self.db.session() as session:
+            statement = select(WebhookDelivery).where(col(WebhookDelivery.user_id) == user_id)
+            if before_id is not None:
+                statement = statement.where(col(WebhookDelivery.id) < before_id)
+            return list(
+                session.exec(statement.order_by(col(WebhookDelivery.id).desc()).limit(limit))
+            )
+
+    def redeliver(self, user_id: str, delivery_id: int) -> WebhookDelivery:
+        """Send a delivery again (the same event id): owed anew, to be started once more."""
+        with self.db.session() as session:
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is None or delivery.user_id != user_id:
+                raise NotFound("No such delivery.")
+            if delivery.state in (PENDING, SENDING):
+                return delivery
+            delivery.state = PENDING
+            session.add(delivery)
+            session.flush()
+            session.refresh(delivery)
+            return delivery
+
+    def pending(self, limit: int) -> list[tuple[int, int]]:
+        """Owed deliveries without a workflow yet: (delivery id, the run to start)."""
+        with self.db.session() as session:
+            rows = session.exec(
+                select(WebhookDelivery.id, WebhookDelivery.run)
+                .where(col(WebhookDelivery.state) == PENDING)
+                .order_by(col(WebhookDelivery.id))
+                .limit(limit)
+            )
+            return [(int(delivery_id or 0), run + 1) for delivery_id, run in rows]
+
+    def mark_started(self, delivery_id: int, run: int) -> None:
+        """Record that run `run`'s workflow exists; a repeat of this changes nothing."""
+        with self.db.session() as session:
+            session.execute(
+                sa.update(WebhookDelivery)
+                .where(
+                    col(WebhookDelivery.id) == delivery_id,
+                    col(WebhookDelivery.state) == PENDING,
+                    col(WebhookDelivery.run) == run - 1,
+                )
+                .values(state=SENDING, run=run)
+            )
+
+    def send(self, delivery_id: int) -> Attempt:
+        """POST the event, signed, and record how it went. A 2xx answer is a delivery."""
+        with self.db.session() as session:
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                raise NotFound("No such delivery.")
+            if delivery.state == DELIVERED:
+                return Attempt(delivered=True, status=delivery.last_status, error=None)
+            event = session.get(JobEvent, delivery.event_id)
+            endpoint = session.get(WebhookEndpoint, delivery.user_id)
+            if event is None or endpoint is None:
+                return self._record(delivery_id, Attempt(False, None, "webhook or event removed"))
+            now = utcnow()
+            live = [endpoint.secret]
+            expires = endpoint.previous_secret_expires_at
+            if endpoint.previous_secret and expires is not None and as_utc(expires) > now:
+                live.append(endpoint.previous_secret)
+            body = json.dumps(
+                {
+                    "id": f"evt_{event.id}",
+                    "type": event.type,
+                    "created_at": as_utc(event.created_at).isoformat(),
+                    "job": json.loads(event.state),
+                },
+                separators=(",", ":"),
+            ).encode()
+            url = delivery.url
+        attempt = self._post(url, body, live, event_id=event.id, timestamp=int(now.timestamp()))
+        return self._record(delivery_id, attempt)
+
+    def give_up(self, delivery_id: int) -> None:
+        """The retry window closed without a delivery."""
+        with self.db.session() as session:
+            session.execute(
+                sa.update(WebhookDelivery)
+                .where(
+                    col(WebhookDelivery.id) == delivery_id, col(WebhookDelivery.state) == SENDING
+                )
+                .values(state=FAILED)
+            )
+
+    def _post(
+        self,
+        url: str,
+        body: bytes,
+        signing_secrets: list[str],
+        *,
+        event_id: int | None,
+        timestamp: int,
+    ) -> Attempt:
+        try:
+            # Checked again at send time: the name may resolve elsewhere than at registration.
+            check_target(url, allow_private=self.allow_private)
+            response = httpx.post(
+                url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    SIGNATURE_HEADER: signature_header(signing_secrets, timestamp, body),
+                    "Heirloom-Event-Id": f"evt_{event_id}",
+                    "User-Agent": "Heirloom-Webhooks/1",
+                },
+                timeout=self.request_timeout_s,
+                follow_redirects=False,
+            )
+        except (httpx.HTTPError, InvalidRequest) as err:
+            return Attempt(delivered=False, status=None, error=str(err)[:500] or type(err).__name__)
+        ok = 200 <= response.status_code < 300
+        return Attempt(
+            delivered=ok,
+            status=response.status_code,
+            error=None if ok else f"answered HTTP {response.status_code}",
+        )
+
+    def _record(self, delivery_id: int, attempt: Attempt) -> Attempt:
+        values: dict[str, object] = {
+            "attempts": WebhookDelivery.attempts + 1,
+            "last_status": attempt.status,
+            "last_error": attempt.error,
+        }
+        if attempt.delivered:
+            values |= {"state": DELIVERED, "delivered_at": utcnow()}
+        with self.db.session() as session:
+            session.execute(
+                sa.update(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == delivery_id)
+                .values(**values)
+            )
+        return attempt
+
+
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)

@@ -1,0 +1,66 @@
+"""Webhook workflows: a dispatcher on a Schedule, and one delivery workflow per delivery run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from heirloom.activities.webhooks import WebhookActivities
+    from heirloom.domain.messages import WebhookDeliveryInput, WebhookDispatchInput
+
+_STEP_TIMEOUT = timedelta(seconds=60)
+_STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+
+
+@workflow.defn
+class WebhookDispatchWorkflow:
+    """Start a delivery workflow for every delivery owed; idempotent, runs on a Schedule."""
+
+    @workflow.run
+    async def run(self, request: WebhookDispatchInput) -> int:
+        return await workflow.execute_activity_method(
+            WebhookActivities.start_deliveries,
+            request,
+            start_to_close_timeout=_STEP_TIMEOUT,
+            retry_policy=_STEP_RETRY,
+        )
+
+
+@workflow.defn
+class WebhookDeliveryWorkflow:
+    """Send one delivery until its receiver answers 2xx, backing off exponentially over the
+    retry window; then record it delivered, or failed once the window has passed."""
+
+    @workflow.run
+    async def run(self, request: WebhookDeliveryInput) -> bool:
+        try:
+            await workflow.execute_activity_method(
+                WebhookActivities.send,
+                request.delivery_id,
+                start_to_close_timeout=_STEP_TIMEOUT,
+                schedule_to_close_timeout=timedelta(seconds=request.retry_window_s),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=request.retry_first_s),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=request.retry_longest_s),
+                    maximum_attempts=0,
+                ),
+            )
+        except ActivityError:
+            await workflow.execute_activity_method(
+                WebhookActivities.give_up,
+                request.delivery_id,
+                start_to_close_timeout=_STEP_TIMEOUT,
+                retry_policy=_STEP_RETRY,
+            )
+            return False
+        return True

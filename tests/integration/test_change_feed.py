@@ -1,0 +1,165 @@
+"""The change feed on a real database: one event per applied change, fan-out per process."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from heirloom.db.models import utcnow
+from heirloom.domain.jobs import JobStatus, Stage
+from heirloom.domain.tiers import Tier
+from heirloom.services.change_feed import ChangeFeed
+from heirloom.services.context import Services
+from heirloom.services.credits import NewJob
+from heirloom.services.jobs import ResultKeys
+
+
+def _reserved_job(services: Services) -> tuple[str, str]:
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    user_id = services.accounts.create(email=email, tier=Tier.PAID, credits=20).user.id
+    job_id = uuid.uuid4().hex
+    services.credits.reserve(
+        NewJob(
+            job_id=job_id,
+            user_id=user_id,
+            operations="restore",
+            tier=Tier.PAID,
+            original_key=f"originals/{job_id}.jpg",
+            idempotency_key=None,
+            request_hash=None,
+            retry_of=None,
+        )
+    )
+    return user_id, job_id
+
+
+def test_each_applied_change_is_one_event_and_progress_never_goes_back(
+    services: Services,
+) -> None:
+    _, job_id = _reserved_job(services)
+    jobs = services.jobs
+    jobs.set_stage(job_id, Stage.PREPARING)
+    jobs.set_stage(job_id, Stage.PROCESSING, runpod_job_id="rp-1")
+    jobs.set_progress(job_id, 50)
+    jobs.set_progress(job_id, 40)  # a late report: no change, no event
+    jobs.set_stage(job_id, Stage.PROCESSING, runpod_job_id="rp-2")  # a retried attempt
+    jobs.complete(job_id, ResultKeys("in", "res", "thumb", "cmp", 10, 10))
+    jobs.set_progress(job_id, 99)  # the job has ended: nothing changes
+    events = services.events.for_job(job_id, 0)
+    assert [e.type for e in events] == [
+        "job.queued",
+        "job.started",
+        "job.updated",
+        "job.updated",
+        "job.updated",
+        "job.completed",
+    ]
+    assert [e.state["progress"] for e in events] == [0, 5, 15, 50, 50, 100]
+    assert events[-1].state["result_url"] == f"/v1/jobs/{job_id}/result"
+    assert services.jobs.get(job_id).progress == 100
+
+
+def test_refund_is_an_event_and_the_failure_after_it_ends_the_history(
+    services: Services,
+) -> None:
+    _, job_id = _reserved_job(services)
+    services.credits.refund(job_id, "model failed")
+    services.credits.refund(job_id, "model failed")  # settled once: no second event
+    services.jobs.finish_unsuccessfully(
+        job_id, JobStatus.FAILED, code="model_failed", message="The model failed."
+    )
+    events = services.events.for_job(job_id, 0)
+    assert [e.type for e in events] == ["job.queued", "job.refunded", "job.failed"]
+    assert events[-1].final
+    assert events[-1].state["error"] == {"code": "model_failed", "message": "The model failed."}
+    assert events[-1].state["credits_refunded"] > 0
+
+
+def test_two_api_processes_each_fan_out_every_change_with_one_read_per_interval(
+    services: Services,
+) -> None:
+    user_id, job_id = _reserved_job(services)
+
+    async def scenario() -> tuple[list[list[str]], list[int]]:
+        feeds = [ChangeFeed(services.events, interval_s=0.05, min_gap_s=0.01) for _ in range(2)]
+        for feed in feeds:
+            await feed.start()
+        # Many streams on one feed, one on the other: each process reads the table alone.
+        followers = [feeds[0].follow(user_id, services.jobs.get(job_id)) for _ in range(50)]
+        followers.append(feeds[1].follow(user_id, services.jobs.get(job_id)))
+        snapshots = [await anext(f) for f in followers]
+        assert {s.type for s in snapshots} == {"snapshot"}
+        before = [feed.queries for feed in feeds]
+        started = asyncio.get_running_loop().time()
+
+        async def rest(follower: object) -> list[str]:
+            return [event.type async for event in follower]  # type: ignore[attr-defined]
+
+        tasks = [asyncio.create_task(rest(f)) for f in followers]
+        await asyncio.to_thread(services.jobs.set_stage, job_id, Stage.PREPARING)
+        await asyncio.to_thread(
+            services.jobs.finish_unsuccessfully,
+            job_id,
+            JobStatus.CANCELLED,
+            code="cancelled",
+            message="Cancelled.",
+        )
+        async with asyncio.timeout(60):
+            seen = await asyncio.gather(*tasks)
+        elapsed = asyncio.get_running_loop().time() - started
+        reads = [feed.queries - b for feed, b in zip(feeds, before, strict=True)]
+        # Reads are never closer than the gap, however many streams wait on them.
+        assert reads[0] <= elapsed / 0.01 + 2
+        for feed in feeds:
+            assert feed.streams == 0
+            await feed.stop()
+        return seen, reads
+
+    seen, reads = asyncio.run(scenario())
+    assert all(types == ["job.started", "job.cancelled"] for types in seen)
+    assert min(reads) >= 1
+
+
+def test_postgresql_notify_wakes_the_feed_without_waiting_for_the_interval(
+    services: Services,
+) -> None:
+    if services.db.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite reads at the interval")
+    user_id, job_id = _reserved_job(services)
+
+    async def scenario() -> list[str]:
+        # An interval far beyond the deadline: only the notification can deliver in time.
+        feed = ChangeFeed(services.events, interval_s=3600, min_gap_s=0)
+        await feed.start()
+        try:
+            follower = feed.follow(user_id, services.jobs.get(job_id))
+            assert (await anext(follower)).type == "snapshot"
+            await asyncio.to_thread(
+                services.jobs.finish_unsuccessfully,
+                job_id,
+                JobStatus.CANCELLED,
+                code="cancelled",
+                message="Cancelled.",
+            )
+            async with asyncio.timeout(60):
+                return [event.type async for event in follower]
+        finally:
+            await feed.stop()
+
+    assert asyncio.run(scenario()) == ["job.cancelled"]
+
+
+def test_prune_removes_only_events_before_the_cutoff_a_batch_at_a_time(
+    services: Services,
+) -> None:
+    _, old_job = _reserved_job(services)
+    services.jobs.set_stage(old_job, Stage.PREPARING)
+    cutoff = utcnow()
+    _, new_job = _reserved_job(services)
+    assert services.events.prune(cutoff, batch=1) == 1
+    assert services.events.prune(cutoff, batch=5) == 1
+    assert services.events.prune(cutoff) == 0
+    assert services.events.for_job(old_job, 0) == []
+    assert [e.type for e in services.events.for_job(new_job, 0)] == ["job.queued"]

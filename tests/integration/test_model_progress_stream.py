@@ -1,0 +1,113 @@
+"""The model step's progress follows the handler's reports, end to end through the stream."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+from PIL import Image
+
+from heirloom.api.app import create_app
+from heirloom.config import Settings
+from heirloom.db import migrate
+from heirloom.devstack import endpoint
+from heirloom.devstack.serving import serve_app
+from heirloom.devstack.temporal_server import TemporalDevServer
+from heirloom.domain.jobs import Operation, model_progress
+from heirloom.domain.tiers import Tier
+from heirloom.runpod_worker.engines import CpuEngine
+from heirloom.runpod_worker.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.services.context import Services
+from heirloom.worker.main import WorkerThread
+from tests.conftest import PROGRESS_NAMESPACE
+from tests.support import photo_bytes, submit
+
+STEPS = 4
+
+
+class SteppedEngine(CpuEngine):
+    """The CPU engine, reporting denoising step k of 4 and holding there until released."""
+
+    def __init__(self) -> None:
+        self.release = {step: threading.Event() for step in range(1, STEPS + 1)}
+
+    def apply(
+        self,
+        image: Image.Image,
+        operations: Sequence[Operation],
+        *,
+        seed: int = 0,
+        progress: ProgressReporter = ignore_progress,
+    ) -> Image.Image:
+        for step in range(1, STEPS + 1):
+            progress(Progress("denoising", step, STEPS))
+            assert self.release[step].wait(60), f"the test never released step {step}"
+        return super().apply(image, operations, seed=seed)
+
+
+def test_job_progress_follows_the_handlers_step_reports(
+    temporal_server: TemporalDevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = SteppedEngine()
+    monkeypatch.setattr(endpoint, "CpuEngine", lambda: engine)
+    database_url = f"sqlite:///{tmp_path / 'heirloom.db'}"
+    migrate.upgrade(database_url)
+    endpoint_settings = Settings(home=tmp_path, runpod_api_key="progress-key")
+    expected = [
+        model_progress({"stage": "denoising", "step": k, "total": STEPS})
+        for k in range(1, STEPS + 1)
+    ]
+    seen: list[dict[str, Any]] = []
+    try:
+        with serve_app(endpoint.create_endpoint_app(endpoint_settings)) as runpod_url:
+            settings = Settings(
+                home=tmp_path,
+                database_url=database_url,
+                temporal_address=temporal_server.address,
+                temporal_namespace=PROGRESS_NAMESPACE,
+                runpod_api_key="progress-key",
+                runpod_base_url=f"{runpod_url}/v2",
+                runpod_poll_interval_s=0.1,
+                model_heartbeat_timeout_s=5,
+            )
+            services = Services.build(settings, pool_size=10)
+            key = services.accounts.create(
+                email="progress@example.com", tier=Tier.PAID, credits=20
+            ).api_key
+            try:
+                with (
+                    WorkerThread(services),
+                    serve_app(create_app(settings, services=services)) as api_url,
+                    httpx.Client(
+                        base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+                    ) as client,
+                ):
+                    job_id = submit(client, photo_bytes(seed=31)).json()["id"]
+                    url = f"/v1/jobs/{job_id}/events"
+                    with connect_sse(client, "GET", url, timeout=120) as source:
+                        for sse in source.iter_sse():
+                            job = json.loads(sse.data)["job"]
+                            seen.append(job)
+                            # Release the next step once the job shows this one.
+                            for step, figure in enumerate(expected, start=1):
+                                if job["progress"] == figure:
+                                    engine.release[step].set()
+            finally:
+                services.close()
+    finally:
+        for release in engine.release.values():
+            release.set()
+    progress = [job["progress"] for job in seen]
+    assert progress == sorted(progress)
+    assert seen[-1]["status"] == "completed"
+    assert progress[-1] == 100
+    model = [p for job, p in zip(seen, progress, strict=True) if job["stage"] == "processing"]
+    # Every step the handler reported reached the job, in order, and nothing in between.
+    assert [p for p in expected if p in model] == expected
+    assert set(model) <= {*expected, 15}
