@@ -32,7 +32,8 @@ class Row:
     owned: bool = False  # the path names the victim's job or key: others get 404
     request: dict[str, Any] = field(default_factory=dict)
     public_answers: tuple[int, ...] = (200,)
-    # The route acts on the caller's own account (closing it): another user's key is not called.
+    # The route acts on the caller's own account (closing it), or streams the caller's own
+    # jobs until disconnected: another user's key, which would succeed, is not called.
     own_account: bool = False
 
 
@@ -86,6 +87,15 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/s/{token}/result"): Row("public", public_answers=(404, 410)),
     ("GET", "/s/{token}/comparison"): Row("public", public_answers=(404, 410)),
     ("GET", "/s/{token}/download"): Row("public", public_answers=(404, 410)),
+    ("GET", "/v1/jobs/{job_id}/events"): Row("user", owned=True),
+    ("GET", "/v1/events"): Row("user", own_account=True),
+    ("POST", "/v1/stream-tokens"): Row("user"),
+    ("GET", "/v1/me/webhook"): Row("user"),
+    ("PUT", "/v1/me/webhook"): Row("user", request={"json": {}}),
+    ("DELETE", "/v1/me/webhook"): Row("user"),
+    ("POST", "/v1/me/webhook/rotate-secret"): Row("user"),
+    ("GET", "/v1/me/webhook/deliveries"): Row("user"),
+    ("POST", "/v1/me/webhook/deliveries/{delivery_id}/redeliver"): Row("user", owned=True),
 }
 
 
@@ -142,6 +152,7 @@ def _call(
         share_id="0" * 32,
         export_id="0" * 32,
         token="t" * 43,
+        delivery_id=999_999,
     )
     return client.request(method, path, **row.request)
 

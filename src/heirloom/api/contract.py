@@ -60,7 +60,7 @@ def statuses_of(route: APIRoute) -> set[int]:
     # Every answer can be refused by the per-address budget or fail unexpectedly.
     statuses = {429, 500}
     calls = set(_calls(route.dependant))
-    if deps.get_caller in calls:
+    if deps.get_caller in calls or deps.get_stream_user in calls:
         statuses.add(401)
     if deps.get_admin_user in calls:
         statuses.add(403)

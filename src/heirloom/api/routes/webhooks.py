@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
+from heirloom.api.contract import errors
 from heirloom.api.deps import CurrentUser, ServicesDep
 from heirloom.db.models import WebhookDelivery, WebhookEndpoint, as_utc
 from heirloom.services.webhooks import WEBHOOK_EVENTS
@@ -15,11 +16,26 @@ from heirloom.services.webhooks import WEBHOOK_EVENTS
 router = APIRouter(prefix="/v1/me/webhook", tags=["webhooks"])
 
 
+# The events a webhook may ask for, so the document rejects any other.
+WebhookEvent = Literal["job.started", "job.completed", "job.failed", "job.cancelled"]
+
+
+def _all_events() -> list[WebhookEvent]:
+    return ["job.started", "job.completed", "job.failed", "job.cancelled"]
+
+
 class WebhookIn(BaseModel):
     url: str | None = Field(
-        default=None, max_length=2000, description="none: only a secret, for per-job callbacks"
+        default=None,
+        min_length=8,
+        max_length=2000,
+        pattern=r"^https?://[^/?#\s]+",
+        description="http(s) URL; none: only a secret, for per-job callbacks",
     )
-    events: list[str] = Field(default_factory=lambda: list(WEBHOOK_EVENTS))
+    events: list[WebhookEvent] = Field(
+        default_factory=_all_events,
+        max_length=len(WEBHOOK_EVENTS),
+    )
 
 
 class WebhookOut(BaseModel):
@@ -80,11 +96,11 @@ class DeliveryPage(BaseModel):
 @router.put("", response_model=WebhookOut)
 def set_webhook(body: WebhookIn, user: CurrentUser, services: ServicesDep) -> WebhookOut:
     """Send these job events to `url`. The first time, the answer holds the signing secret."""
-    endpoint, secret = services.webhooks.configure(user.id, body.url, body.events)
+    endpoint, secret = services.webhooks.configure(user.id, body.url, list(body.events))
     return WebhookOut.from_endpoint(endpoint, secret)
 
 
-@router.get("", response_model=WebhookOut)
+@router.get("", response_model=WebhookOut, responses=errors(404))
 def get_webhook(user: CurrentUser, services: ServicesDep) -> WebhookOut:
     return WebhookOut.from_endpoint(services.webhooks.get(user.id))
 
@@ -95,7 +111,7 @@ def delete_webhook(user: CurrentUser, services: ServicesDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/rotate-secret", response_model=WebhookOut)
+@router.post("/rotate-secret", response_model=WebhookOut, responses=errors(404))
 def rotate_secret(user: CurrentUser, services: ServicesDep) -> WebhookOut:
     """A new signing secret; deliveries carry a signature by the old one too until it expires."""
     secret, _ = services.webhooks.rotate_secret(user.id)
