@@ -1,7 +1,8 @@
 """Chaos benchmark: jobs in flight while the worker is SIGKILLed and restarted.
 
-Prints jobs, kills, completed, failed, double charges (must be 0) and lost jobs (must be 0),
-and writes them to bench/results/chaos.json. Run: `python bench/chaos.py [--jobs N --kills K]`.
+Prints jobs, kills, completed, failed, double charges (must be 0), lost jobs (must be 0), RunPod
+submissions per job beside model executions per job (must be exactly 1.00), and writes them to
+bench/results/chaos.json. Run: `python bench/chaos.py [--jobs N --kills K] [--exit-after-submit]`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--model-ms", type=int, default=1500)
+    parser.add_argument("--gpus", type=int, default=1, help="simulated GPU workers")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--exit-after-submit",
+        action="store_true",
+        help="also end the worker inside the submit window on every job's first model attempt",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -54,11 +61,16 @@ def main() -> None:
                     jobs=args.jobs,
                     kills=args.kills,
                     model_ms=args.model_ms,
+                    gpus=args.gpus,
                     seed=args.seed,
+                    exit_after_submit=args.exit_after_submit,
+                    timeout_s=600 if args.exit_after_submit else 180,
                 )
             )
         finally:
             server.stop()
+    submitted = report.submissions
+    executions_per_job = report.model_executions / max(report.jobs, 1)
     rows = [
         ("jobs", report.jobs),
         ("kills", report.kills),
@@ -67,7 +79,16 @@ def main() -> None:
         ("cancelled", report.cancelled),
         ("double charges (must be 0)", report.double_charges),
         ("lost jobs (must be 0)", report.lost_jobs),
+        ("kills inside a model call", report.kills_in_model_calls),
+        ("exits inside the submit window", report.submit_window_exits),
         ("RunPod double submissions", report.double_submissions),
+        ("RunPod submissions per job", f"{submitted / max(report.jobs, 1):.2f}"),
+        ("model executions per job (must be 1.00)", f"{executions_per_job:.2f}"),
+        ("jobs with a second model execution", report.second_model_executions),
+        (
+            "duplicate runs (claim found) / their GPU ms",
+            f"{report.duplicate_runs} / {report.duplicate_gpu_ms}",
+        ),
         ("model calls resumed after a kill", report.model_calls_resumed),
         ("ledger == balance", report.ledger_consistent),
         ("credits expected / actual", f"{report.credits_expected} / {report.credits_actual}"),

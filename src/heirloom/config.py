@@ -64,6 +64,14 @@ class Settings(BaseSettings):
         default=10, ge=0, description="consecutive failed status polls before an attempt fails"
     )
 
+    # How the handler gets its input and returns its output: inline base64 in RunPod's bodies
+    # (local stacks, small images), or S3 objects through presigned URLs the worker makes.
+    # "auto" inlines inputs up to runpod_inline_max_bytes (base64 adds a third, RunPod takes
+    # 10 MB per /run body) and, with the S3 backend, always returns outputs through S3.
+    runpod_transfer: Literal["auto", "inline", "presigned"] = "auto"
+    runpod_inline_max_bytes: int = Field(default=6 * 1024 * 1024, gt=0, le=7 * 1024 * 1024)
+    runpod_transfer_url_expiry_s: int = Field(default=900, gt=0, le=7 * 24 * 3600)
+
     # The engine the RunPod handler runs: the GPU model, or the CPU stand-in for local runs.
     engine: Literal["cpu", "qwen"] = "cpu"
 
@@ -105,6 +113,9 @@ class Settings(BaseSettings):
     # call still running then is left to its RunPod job, which the next worker resumes.
     # Container stop grace periods should be a few seconds longer.
     worker_graceful_shutdown_s: float = Field(default=20.0, ge=0)
+    # Tests and dev only: the worker process exits right after RunPod accepts a job and before
+    # anything records its id, on each job's first model attempt (the exactly-once window).
+    fault_exit_after_submit: bool = False
 
     # Business rules
     prices: Prices = Field(default_factory=Prices)

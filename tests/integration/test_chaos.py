@@ -12,7 +12,7 @@ from tests.conftest import CHAOS_NAMESPACE
 from tests.support import photo_bytes
 
 
-def test_killed_workers_never_lose_double_charge_or_double_submit(
+def test_killed_workers_never_lose_double_charge_or_run_the_model_twice(
     temporal_server: TemporalDevServer, tmp_path: Path
 ) -> None:
     report = asyncio.run(
@@ -26,10 +26,41 @@ def test_killed_workers_never_lose_double_charge_or_double_submit(
         )
     )
     assert report.kills >= 5
+    assert report.kills_in_model_calls == report.kills, report
+    assert report.model_calls_resumed > 0, report
     assert report.lost_jobs == 0, report
     assert report.completed == 20, report
+    assert report.model_executions == 20, report
+    assert report.second_model_executions == 0, report
     assert report.double_charges == 0
-    assert report.double_submissions == 0, report
+    assert report.ledger_consistent
+    assert report.credits_actual == report.credits_expected == 0
+
+
+def test_a_kill_inside_every_submit_window_never_runs_the_model_twice(
+    temporal_server: TemporalDevServer, tmp_path: Path
+) -> None:
+    report = asyncio.run(
+        run_chaos(
+            home=tmp_path,
+            temporal_address=temporal_server.address,
+            namespace=CHAOS_NAMESPACE,
+            photo=photo_bytes(320, 240),
+            jobs=20,
+            kills=0,
+            model_ms=300,
+            exit_after_submit=True,
+            timeout_s=400,
+        )
+    )
+    # Every job's first submission lost its id with the worker; its retry submitted again.
+    assert report.submit_window_exits == 20, report
+    assert report.double_submissions == 20, report
+    assert report.duplicate_runs == 20, report
+    assert report.completed == 20, report
+    assert report.model_executions == 20, report
+    assert report.second_model_executions == 0, report
+    assert report.double_charges == 0
     assert report.ledger_consistent
     assert report.credits_actual == report.credits_expected == 0
 

@@ -7,14 +7,14 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from heirloom.config import Settings
 from heirloom.domain.errors import StorageUnavailable
@@ -29,29 +29,6 @@ from heirloom.services.storage import (
 )
 
 KEY = job_key("u1", "j1", "original", "jpg")
-
-
-@pytest.fixture(scope="session")
-def aws_credentials() -> Iterator[None]:
-    """Dummy credentials, and no user AWS config leaking into the tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_CONFIG_FILE", os.devnull)
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            mp.delenv(name, raising=False)
-        yield
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint(aws_credentials: None) -> Iterator[str]:
-    """A moto S3 server on a free loopback port for the whole session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def _s3_storage(endpoint: str) -> S3Storage:
@@ -187,6 +164,33 @@ def test_readers_never_see_a_partial_object(storage: Storage) -> None:
         thread.join()
 
     assert seen <= set(versions)
+
+
+def test_create_stores_only_when_the_key_is_free(storage: Storage) -> None:
+    assert storage.create(KEY, b"first", content_type="application/json") is True
+    assert storage.create(KEY, b"second", content_type="application/json") is False
+
+    assert storage.get(KEY) == b"first"
+
+
+def test_of_concurrent_creates_exactly_one_wins(storage: Storage) -> None:
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def create(i: int) -> None:
+        barrier.wait()
+        results.append(storage.create(KEY, f"claim {i}".encode(), content_type="text/plain"))
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [False] * 7 + [True]
+    winner = results.index(True)
+    assert storage.get(KEY).startswith(b"claim ")
+    assert winner >= 0
 
 
 BAD_KEYS = [
@@ -371,6 +375,28 @@ def test_s3_error_responses_are_classified(
 
 
 # --- wiring ------------------------------------------------------------------------------
+
+
+def test_presigned_urls_read_write_and_create_once_with_a_signed_expiry(s3_endpoint: str) -> None:
+    storage = _s3_storage(s3_endpoint)
+    put = storage.presigned_put(KEY, expires_s=60, content_type="image/png")
+    assert httpx.put(put.url, content=b"model output", headers=put.headers).status_code == 200
+    assert storage.get(KEY) == b"model output"
+    assert httpx.get(storage.presigned_get(KEY, expires_s=60)).content == b"model output"
+
+    claim = job_key("u1", "j1", "model", "json")
+    once = storage.presigned_put(
+        claim, expires_s=60, content_type="application/json", if_absent=True
+    )
+    assert httpx.put(once.url, content=b"a", headers=once.headers).status_code == 200
+    assert httpx.put(once.url, content=b"b", headers=once.headers).status_code == 412
+    assert storage.get(claim) == b"a"
+
+    # moto does not enforce expiry, so the signed lifetime is what is checked.
+    for url in (put.url, once.url, storage.presigned_get(KEY, expires_s=90)):
+        assert "X-Amz-Signature=" in url
+    assert parse_qs(urlsplit(put.url).query)["X-Amz-Expires"] == ["60"]
+    assert "if-none-match" in parse_qs(urlsplit(once.url).query)["X-Amz-SignedHeaders"][0]
 
 
 def test_make_storage_follows_the_settings(tmp_path: Path, aws_credentials: None) -> None:

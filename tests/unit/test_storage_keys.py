@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heirloom.services.storage import KEY_KINDS, job_key, job_prefix
+from heirloom.services.storage import KEY_KINDS, claim_key, job_key, job_prefix
 
 
 def test_job_key_has_the_documented_layout() -> None:
@@ -50,3 +50,14 @@ def test_unsafe_ids_are_refused(unsafe_id: str) -> None:
 def test_unsafe_extensions_are_refused(unsafe_ext: str) -> None:
     with pytest.raises(ValueError, match="extension"):
         job_key("u1", "j1", "result", unsafe_ext)
+
+
+def test_claim_keys_are_per_generation_under_the_job_prefix() -> None:
+    assert claim_key("u1", "j1", 0) == "users/u1/jobs/j1/claims/0.json"
+    assert claim_key("u1", "j1", 1) != claim_key("u1", "j1", 0)
+    assert claim_key("u1", "j1", 3).startswith(job_prefix("u1", "j1"))
+
+
+def test_negative_claim_generation_is_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        claim_key("u1", "j1", -1)

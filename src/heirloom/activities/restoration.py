@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -38,6 +40,8 @@ from heirloom.services import imaging
 from heirloom.services.context import Services
 from heirloom.services.credits import NewJob
 from heirloom.services.jobs import ResultKeys
+from heirloom.services.model_runs import AttemptRecord
+from heirloom.services.model_transfer import ModelTransfer
 from heirloom.services.runpod_client import RunPodJobState
 from heirloom.services.settlement import remove_partial_outputs
 from heirloom.services.storage import job_key
@@ -49,6 +53,26 @@ FIRST_POLL_WAIT_S = 0.02
 
 # RunPod states after which a stored job id cannot be resumed and a new job is submitted.
 _DEAD_STATES = frozenset({"FAILED", "TIMED_OUT", "CANCELLED"})
+
+# The exit status of a worker stopped by `fault_exit_after_submit`.
+FAULT_EXIT_CODE = 75
+
+
+@dataclass(frozen=True)
+class _ModelRun:
+    """Where a run_model attempt starts."""
+
+    runpod_job_id: str | None
+    generation: int
+    stored: ModelResult | None = None
+
+
+def _duplicate_of(state: RunPodJobState) -> str | None:
+    """The claimant's RunPod id when this RunPod job found the job already claimed."""
+    if state.status != "COMPLETED" or not state.output:
+        return None
+    claimant = state.output.get("duplicate_of")
+    return claimant if isinstance(claimant, str) and claimant != state.job_id else None
 
 
 @contextmanager
@@ -68,6 +92,7 @@ class RestorationActivities:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.settings = services.settings
+        self._transfer = ModelTransfer(services.storage, services.settings)
 
     @activity.defn
     def reserve_credits(self, job: RestorationInput) -> ReserveResult:
@@ -114,32 +139,38 @@ class RestorationActivities:
 
     @activity.defn
     async def run_model(self, request: ModelRequest) -> ModelResult:
-        """Run the model on RunPod once per attempt, resuming a job a crashed attempt started.
+        """Run the model on RunPod exactly once per job, resuming what an earlier attempt started.
 
+        The handler claims the job's current generation before any model work; a submission
+        that finds the claim taken answers `duplicate_of` and this attempt follows the claimant.
         Async, so the minutes of GPU time hold no thread: the blocking calls borrow one briefly.
         """
         job = request.job
-        runpod = self.services.runpod
         with _reported():
-            runpod_job_id = await asyncio.to_thread(self._resumable_runpod_job, job.job_id)
-            if runpod_job_id is None:
-                runpod_job_id = await asyncio.to_thread(self._submit, request)
-                # Heartbeat first: it survives a crash of this worker, the row is the backup.
-                activity.heartbeat(runpod_job_id)
-                await asyncio.to_thread(
-                    self.services.jobs.set_stage,
-                    job.job_id,
-                    Stage.PROCESSING,
-                    runpod_job_id=runpod_job_id,
-                )
+            run = await asyncio.to_thread(self._resumable_runpod_job, request)
+            if run.stored is not None:
+                return run.stored
+            if run.runpod_job_id is None:
+                polled = await asyncio.to_thread(self._submit, request, run.generation)
             else:
-                log.info("job %s resumes RunPod job %s", job.job_id, runpod_job_id)
+                polled = run.runpod_job_id
+                log.info("job %s resumes RunPod job %s", job.job_id, polled)
             try:
-                state = await self._poll_until_done(job.job_id, runpod_job_id)
+                state = await self._poll_until_done(job.job_id, polled)
+                claimant = _duplicate_of(state)
+                if claimant is not None:
+                    await asyncio.to_thread(self._follow_claimant, request, run, state, claimant)
+                    log.info("job %s follows the claimant RunPod job %s", job.job_id, claimant)
+                    polled = claimant
+                    state = await self._poll_until_done(job.job_id, polled)
             except asyncio.CancelledError:
-                if not activity.is_worker_shutdown():
-                    await asyncio.to_thread(runpod.cancel, runpod_job_id)
+                # Only the workflow's cancel stops the GPU job; a timed-out or abandoned
+                # attempt leaves it running for the retry to resume.
+                details = activity.cancellation_details()
+                if details is not None and details.cancel_requested:
+                    await asyncio.to_thread(self.services.runpod.cancel, polled)
                 raise
+            await asyncio.to_thread(self._record_attempt, request, run.generation, state)
             return await asyncio.to_thread(self._store_model_output, job, state)
 
     @activity.defn
@@ -213,37 +244,80 @@ class RestorationActivities:
             ended_by=request.ended_by,
         )
 
-    def _resumable_runpod_job(self, job_id: str) -> str | None:
-        """The RunPod job an earlier attempt submitted, if it can still deliver a result."""
-        info = activity.info()
-        if info.heartbeat_details:
-            runpod_job_id: str | None = str(info.heartbeat_details[0])
-        elif info.attempt > 1:  # the attempt may have died before its first heartbeat
-            runpod_job_id = self.services.jobs.get(job_id).runpod_job_id
-        else:
-            return None
+    def _resumable_runpod_job(self, request: ModelRequest) -> _ModelRun:
+        """Where this attempt starts: a live RunPod job to resume, a stored output, or a submit.
+
+        A recorded RunPod job seen dead opens the next claim generation, so the new submission
+        may run the model; one that merely lost its id keeps the generation and is a duplicate.
+        """
+        job = request.job
+        if activity.info().attempt == 1:
+            return _ModelRun(runpod_job_id=None, generation=0)
+        runs = self.services.model_runs
+        current = runs.state(job.job_id)
+        runpod_job_id = current.runpod_job_id
         if runpod_job_id is None:
-            return None
+            return _ModelRun(runpod_job_id=None, generation=current.generation)
         try:
             state = self.services.runpod.status(runpod_job_id)
         except ModelFailed:  # RunPod no longer knows the job (past its TTL)
-            return None
-        return None if state.status in _DEAD_STATES else runpod_job_id
+            model_key = job_key(job.user_id, job.job_id, "model", "png")
+            if self.services.storage.exists(model_key):
+                stored = ModelResult(model_key=model_key, runpod_job_id=runpod_job_id)
+                return _ModelRun(runpod_job_id, current.generation, stored=stored)
+        else:
+            if state.status not in _DEAD_STATES:
+                return _ModelRun(runpod_job_id=runpod_job_id, generation=current.generation)
+            self._record_attempt(request, current.generation, state)
+        generation = runs.next_generation(job.job_id, runpod_job_id)
+        log.info(
+            "job %s: RunPod job %s is dead, claim generation %d",
+            job.job_id,
+            runpod_job_id,
+            generation,
+        )
+        return _ModelRun(runpod_job_id=None, generation=generation)
 
-    def _submit(self, request: ModelRequest) -> str:
+    def _submit(self, request: ModelRequest, generation: int) -> str:
+        """Submit, then make the RunPod id durable before anything polls it."""
         job = request.job
-        image = self.services.storage.get(request.input_key)
         runpod_job_id = self.services.runpod.submit(
-            {
-                "image_base64": base64.b64encode(image).decode("ascii"),
-                "operations": job.operations.split(","),
-                "output_format": "PNG",
-                "job_ref": job.job_id,
-            },
+            self._transfer.payload(request, generation),
             execution_timeout_s=self.settings.runpod_execution_timeout_s,
             ttl_s=self.settings.runpod_ttl_s,
         )
+        if self.settings.fault_exit_after_submit and activity.info().attempt == 1:
+            os._exit(FAULT_EXIT_CODE)
+        self.services.jobs.set_stage(job.job_id, Stage.PROCESSING, runpod_job_id=runpod_job_id)
         return runpod_job_id
+
+    def _follow_claimant(
+        self, request: ModelRequest, run: _ModelRun, duplicate: RunPodJobState, claimant: str
+    ) -> None:
+        """Record the duplicate with its GPU time and make the claimant the job's RunPod job."""
+        self._record_attempt(request, run.generation, duplicate, duplicate_of=claimant)
+        self.services.model_runs.record_runpod_job(request.job.job_id, claimant)
+
+    def _record_attempt(
+        self,
+        request: ModelRequest,
+        generation: int,
+        state: RunPodJobState,
+        *,
+        duplicate_of: str | None = None,
+    ) -> None:
+        self.services.model_runs.record_attempt(
+            AttemptRecord(
+                job_id=request.job.job_id,
+                attempt=activity.info().attempt,
+                generation=generation,
+                runpod_job_id=state.job_id,
+                status=state.status,
+                execution_ms=state.execution_time_ms,
+                delay_ms=state.delay_time_ms,
+                duplicate_of=duplicate_of,
+            )
+        )
 
     async def _poll_until_done(self, job_id: str, runpod_job_id: str) -> RunPodJobState:
         """Poll until RunPod finishes: promptly at first, then every `runpod_poll_interval_s`."""
@@ -279,9 +353,17 @@ class RestorationActivities:
 
     def _store_model_output(self, job: JobRef, state: RunPodJobState) -> ModelResult:
         attempt = activity.info().attempt
-        if state.status == "COMPLETED" and state.output and "image_base64" in state.output:
-            key = job_key(job.user_id, job.job_id, "model", "png")
-            image = base64.b64decode(state.output["image_base64"])
+        key = job_key(job.user_id, job.job_id, "model", "png")
+        output = state.output or {}
+        # The handler wrote it to the key the worker presigned; only that key is trusted.
+        if state.status == "COMPLETED" and output.get("output_key") == key:
+            if not self.services.storage.exists(key):
+                raise ModelFailed("The model's output is missing from storage.", attempt=attempt)
+            return ModelResult(
+                model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms
+            )
+        if state.status == "COMPLETED" and "image_base64" in output:
+            image = base64.b64decode(output["image_base64"])
             self.services.storage.put(key, image, content_type="image/png")
             return ModelResult(
                 model_key=key,

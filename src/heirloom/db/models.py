@@ -81,6 +81,9 @@ class Job(SQLModel, table=True):
     cost: int
     refunded: int = Field(default=0)
     runpod_job_id: str | None = Field(default=None, max_length=100)
+    # Which model-run claim the job's next RunPod job takes; raised only after the previous
+    # RunPod job was seen dead, so a retry that lost its RunPod id keeps it (and is a duplicate).
+    model_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     original_key: str = Field(max_length=300)
     input_key: str | None = Field(default=None, max_length=300)
     result_key: str | None = Field(default=None, max_length=300)
@@ -101,3 +104,28 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ModelAttempt(SQLModel, table=True):
+    """One RunPod job a job's model step ended up with: the run, a duplicate, or a dead one.
+
+    Duplicates (a second execution that found the claim) keep their GPU time here, so cost
+    accounting counts every execution. One row per (job, RunPod job), whichever attempt sees it.
+    """
+
+    __tablename__ = "model_attempts"
+    __table_args__ = (
+        sa.UniqueConstraint("job_id", "runpod_job_id", name="uq_model_attempts_job_runpod"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=32)
+    attempt: int
+    generation: int = Field(default=0)
+    runpod_job_id: str = Field(max_length=100)
+    status: str = Field(max_length=16)
+    execution_ms: int | None = None
+    delay_ms: int | None = None
+    duplicate: bool = Field(default=False)
+    duplicate_of: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -1,13 +1,17 @@
 """The chaos harness: jobs in flight while the worker process is SIGKILLed and restarted.
 
 Used by the chaos integration test and by `bench/chaos.py`. Everything is real: a Temporal
-server, the local RunPod endpoint (counting submissions per job), SQLite, local storage and a
-worker in its own process, killed at random moments.
+server, the local RunPod endpoint (counting submissions and model executions per job), SQLite,
+local storage and a worker in its own process. Kills are aimed at model calls: each waits until
+the endpoint runs a job. With `exit_after_submit` the worker also exits inside the submit window
+(after RunPod accepted a job, before its id is recorded) on every job's first model attempt, and
+is restarted each time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -23,6 +27,7 @@ import httpx
 from sqlmodel import col, func, select
 from temporalio.client import Client
 
+from heirloom.activities.restoration import FAULT_EXIT_CODE
 from heirloom.api.submissions import Submitter
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
@@ -47,12 +52,23 @@ class ChaosReport:
     lost_jobs: int
     double_charges: int
     double_submissions: int
+    submissions: int
     model_calls_resumed: int
+    kills_in_model_calls: int
+    submit_window_exits: int
+    model_executions: int
+    second_model_executions: int
+    duplicate_runs: int
+    duplicate_gpu_ms: int
     ledger_consistent: bool
     credits_expected: int
     credits_actual: int
     seconds: float
     statuses: dict[str, int] = field(default_factory=dict)
+
+
+# What `heirloom worker` logs once its workers poll (heirloom.worker.main).
+_READY_LINE = "worker polling"
 
 
 def chaos_settings(home: Path, temporal_address: str, namespace: str) -> Settings:
@@ -73,6 +89,7 @@ def chaos_settings(home: Path, temporal_address: str, namespace: str) -> Setting
 
 
 def _worker_env(settings: Settings) -> dict[str, str]:
+    concurrency = {tier.value: n for tier, n in settings.worker_max_concurrent_activities.items()}
     return {
         **os.environ,
         "HEIRLOOM_HOME": str(settings.home),
@@ -82,6 +99,8 @@ def _worker_env(settings: Settings) -> dict[str, str]:
         "HEIRLOOM_RUNPOD_API_KEY": settings.runpod_api_key,
         "HEIRLOOM_RUNPOD_BASE_URL": settings.runpod_base_url,
         "HEIRLOOM_RUNPOD_POLL_INTERVAL_S": str(settings.runpod_poll_interval_s),
+        "HEIRLOOM_FAULT_EXIT_AFTER_SUBMIT": str(settings.fault_exit_after_submit).lower(),
+        "HEIRLOOM_WORKER_MAX_CONCURRENT_ACTIVITIES": json.dumps(concurrency),
     }
 
 
@@ -92,8 +111,10 @@ class WorkerProcess:
         self.settings = settings
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
     def start(self) -> None:
+        self.starts += 1
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "heirloom.cli", "worker", "--tiers", "paid"],
@@ -102,6 +123,16 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    def ready(self) -> bool:
+        """Whether the latest start has reached polling its task queues."""
+        if not self.log.exists():
+            return False
+        return self.log.read_text(errors="replace").count(_READY_LINE) >= self.starts
+
+    def exited_with(self) -> int | None:
+        """The exit status if the process ended by itself, else None."""
+        return None if self.process is None else self.process.poll()
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -128,10 +159,18 @@ async def run_chaos(
     server: TemporalDevServer | None = None,
     server_restarts: int = 0,
     model_ms: int = 1500,
+    gpus: int = 1,
     seed: int = 7,
     timeout_s: float = 180.0,
+    exit_after_submit: bool = False,
 ) -> ChaosReport:
-    """Submit `jobs` paid jobs, SIGKILL the worker `kills` times at random moments, report.
+    """Submit `jobs` paid jobs, SIGKILL the worker `kills` times during model calls, report.
+
+    The endpoint runs `gpus` jobs at a time for `model_ms` each; one GPU keeps model calls in
+    flight for `jobs * model_ms`, long enough for every kill to find one.
+
+    With `exit_after_submit` every job's first model attempt ends its worker process inside
+    the submit window; the worker then runs one activity at a time, so each exit hits one job.
 
     With `server` (a Temporal dev server with a database file, which `temporal_address` must
     point at) it is also stopped and started again `server_restarts` times. `home` must exist;
@@ -142,16 +181,21 @@ async def run_chaos(
     endpoint_settings = Settings(
         home=home,
         runpod_api_key="chaos-key",
-        devstack_runpod_workers=4,
+        devstack_runpod_workers=gpus,
         faults=FaultSettings(execution_ms=model_ms),
     )
     with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
-        settings = chaos_settings(home, temporal_address, namespace).model_copy(
-            update={"runpod_base_url": f"{runpod_url}/v2"}
-        )
+        update: dict[str, Any] = {"runpod_base_url": f"{runpod_url}/v2"}
+        if exit_after_submit:
+            update["fault_exit_after_submit"] = True
+            update["worker_max_concurrent_activities"] = {Tier.PAID: 1}
+        settings = chaos_settings(home, temporal_address, namespace).model_copy(update=update)
         migrate.upgrade(settings.resolved_database_url)
         services = Services.build(settings)
         worker = WorkerProcess(settings, home / "worker.log")
+        supervisor: asyncio.Task[None] | None = None
+        exits: list[int] = []
+        kills_in_model_calls = 0
         try:
             credits = 2 * jobs
             user = services.accounts.create(
@@ -160,46 +204,131 @@ async def run_chaos(
             client = await Client.connect(temporal_address, namespace=namespace)
             worker.start()
             submitter = Submitter(services, client)
-            submissions = await asyncio.gather(
-                *(
-                    submitter.submit(
-                        user, data=photo, operations="restore", idempotency_key=f"chaos-{i}"
+            deadline = started + timeout_s
+            # One batch of jobs per worker life, each submitted to a worker that polls, so
+            # every kill finds fresh model calls however slowly the worker restarts.
+            batches = _batches(jobs, kills + 1)
+            job_ids: list[str] = []
+
+            async def submit_batch() -> None:
+                first = len(job_ids)
+                submissions = await asyncio.gather(
+                    *(
+                        submitter.submit(
+                            user, data=photo, operations="restore", idempotency_key=f"chaos-{i}"
+                        )
+                        for i in range(first, first + batches.pop(0))
                     )
-                    for i in range(jobs)
                 )
-            )
-            job_ids = [s.job.id for s in submissions]
+                job_ids.extend(s.job.id for s in submissions)
+
+            await submit_batch()
+            lock = asyncio.Lock()
+            supervisor = asyncio.create_task(_restart_on_exit(worker, lock, exits))
             disruptions = ["worker"] * kills + ["server"] * (server_restarts if server else 0)
             rng.shuffle(disruptions)
-            for target in disruptions:
-                await asyncio.sleep(rng.uniform(0.5, 2.5))
-                if target == "worker":
-                    worker.kill()
-                    await asyncio.sleep(rng.uniform(0.0, 0.5))
-                    worker.start()
-                elif server is not None:
-                    await asyncio.to_thread(server.stop)
-                    await asyncio.to_thread(server.start)
-            statuses = await _wait_final(services, job_ids, started + timeout_s)
-            async with httpx.AsyncClient(timeout=10) as http:
-                stats = (await http.get(f"{runpod_url}/_admin/stats")).json()
+            async with httpx.AsyncClient(base_url=runpod_url, timeout=10) as http:
+                for target in disruptions:
+                    await asyncio.sleep(rng.uniform(0.1, 0.6))
+                    if target == "worker":
+                        in_model_call = await _wait_model_call(
+                            http, worker, services, job_ids, deadline
+                        )
+                        async with lock:
+                            worker.kill()
+                            kills_in_model_calls += in_model_call
+                            await asyncio.sleep(rng.uniform(0.0, 0.5))
+                            worker.start()
+                        await _wait_ready(worker, deadline)
+                        await submit_batch()
+                    elif server is not None:
+                        await asyncio.to_thread(server.stop)
+                        await asyncio.to_thread(server.start)
+                statuses = await _wait_final(services, job_ids, deadline)
+                stats = (await http.get("/_admin/stats")).json()
         finally:
+            if supervisor is not None:
+                supervisor.cancel()
             worker.stop()
-        resumed = worker.log.read_text(errors="replace").count("resumes RunPod job")
+        log_text = worker.log.read_text(errors="replace")
         report = _report(services, user.id, job_ids, statuses, stats, credits, kills, started)
-        report.model_calls_resumed = resumed
+        report.model_calls_resumed = log_text.count("resumes RunPod job")
+        report.kills_in_model_calls = kills_in_model_calls
+        report.submit_window_exits = sum(1 for code in exits if code == FAULT_EXIT_CODE)
         report.server_restarts = server_restarts if server else 0
         services.close()
     return report
 
 
-async def _wait_final(services: Services, job_ids: list[str], deadline: float) -> dict[str, str]:
+def _batches(jobs: int, count: int) -> list[int]:
+    """`jobs` split into `count` batch sizes as even as can be, the larger ones first."""
+    size, extra = divmod(jobs, count)
+    return [size + (1 if i < extra else 0) for i in range(count)]
+
+
+async def _wait_ready(worker: WorkerProcess, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if worker.ready():
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _restart_on_exit(worker: WorkerProcess, lock: asyncio.Lock, exits: list[int]) -> None:
+    """Start the worker again whenever it ended by itself, noting how it ended."""
     while True:
+        async with lock:
+            code = worker.exited_with()
+            if code is not None:
+                exits.append(code)
+                worker.start()
+        await asyncio.sleep(0.05)
+
+
+async def _wait_model_call(
+    http: httpx.AsyncClient,
+    worker: WorkerProcess,
+    services: Services,
+    job_ids: list[str],
+    deadline: float,
+) -> bool:
+    """Wait until the running worker polls a job the endpoint is running: a model call in flight.
+
+    False when every job has finished or at the deadline: the kill then lands outside one.
+    """
+    baseline: int | None = None
+    checks = 0
+    while time.monotonic() < deadline:
+        checks += 1
+        if checks % 20 == 0 and _all_final(await _statuses(services, job_ids)):
+            return False
+        if worker.ready():
+            polls: int = (await http.get("/_admin/stats")).json()["in_progress_polls"]
+            if baseline is None:
+                baseline = polls
+            elif polls >= baseline + 2:
+                return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _statuses(services: Services, job_ids: list[str]) -> dict[str, str]:
+    def read() -> dict[str, str]:
         with services.db.session() as session:
             rows = session.exec(select(Job.id, Job.status).where(col(Job.id).in_(job_ids)))
-            statuses = {job_id: status for job_id, status in rows}
-        finished = [s for s in statuses.values() if s in ("completed", "failed", "cancelled")]
-        if len(finished) == len(job_ids) or time.monotonic() > deadline:
+            return {job_id: status for job_id, status in rows}
+
+    statuses = await asyncio.to_thread(read)
+    return {job_id: statuses.get(job_id, "missing") for job_id in job_ids}
+
+
+def _all_final(statuses: dict[str, str]) -> bool:
+    return all(s in ("completed", "failed", "cancelled") for s in statuses.values())
+
+
+async def _wait_final(services: Services, job_ids: list[str], deadline: float) -> dict[str, str]:
+    while True:
+        statuses = await _statuses(services, job_ids)
+        if _all_final(statuses) or time.monotonic() > deadline:
             return statuses
         await asyncio.sleep(0.25)
 
@@ -222,6 +351,8 @@ def _report(
             .group_by(col(CreditEntry.job_id))
         ).all()
     submitted: dict[str, int] = stats.get("submitted_by_ref", {})
+    executed: dict[str, int] = stats.get("model_executions_by_ref", {})
+    duplicates = [a for a in services.model_runs.attempts(job_ids) if a.duplicate]
     charged_completed = 2 * counts["completed"]
     actual = services.credits.balance(user_id)
     return ChaosReport(
@@ -234,7 +365,14 @@ def _report(
         lost_jobs=len(job_ids) - counts["completed"] - counts["failed"] - counts["cancelled"],
         double_charges=sum(1 for _job, n in reserves if n > 1),
         double_submissions=sum(1 for job_id in job_ids if submitted.get(job_id, 0) > 1),
+        submissions=sum(submitted.get(job_id, 0) for job_id in job_ids),
         model_calls_resumed=0,
+        kills_in_model_calls=0,
+        submit_window_exits=0,
+        model_executions=sum(executed.get(job_id, 0) for job_id in job_ids),
+        second_model_executions=sum(1 for job_id in job_ids if executed.get(job_id, 0) > 1),
+        duplicate_runs=len(duplicates),
+        duplicate_gpu_ms=sum(a.execution_ms or 0 for a in duplicates),
         ledger_consistent=services.credits.check_consistency([user_id]) == [],
         credits_expected=credits - charged_completed,
         credits_actual=actual,

@@ -1,7 +1,8 @@
 """A local RunPod-compatible serverless endpoint that runs the real handler with the CPU engine.
 
 It speaks RunPod's `/v2/{endpoint_id}/...` API so the `runpod` SDK talks to it unchanged, runs
-jobs on `devstack_runpod_workers` simulated GPU workers, and injects the faults in
+jobs on `devstack_runpod_workers` simulated GPU workers (sharing the stack's storage, for claims
+by key), counts submissions and model executions per job_ref, and injects the faults in
 `FaultSettings`, changeable at run time through the local-only `/_admin/...` routes (which
 take no API key and get no injected latency).
 Webhooks in `/run` bodies are accepted and ignored: Heirloom polls.
@@ -25,11 +26,13 @@ from typing import Annotated, Any
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from heirloom.config import FaultSettings, Settings
-from heirloom.runpod_worker.engines import CpuEngine
+from heirloom.runpod_worker.engines import CpuEngine, Engine
 from heirloom.runpod_worker.handler import run_job
+from heirloom.services.storage import make_storage
 
 # RunPod's defaults when a request sets no policy.
 _DEFAULT_EXECUTION_TIMEOUT_MS = 600_000
@@ -114,6 +117,7 @@ class _Endpoint:
         self.faults = settings.faults
         self.workers = settings.devstack_runpod_workers
         self._engine = CpuEngine()
+        self._storage = make_storage(settings)
         # Only request handlers on the event loop draw from it, so a run is reproducible.
         self._rng = random.Random(0)
         self._lock = threading.Lock()
@@ -121,6 +125,7 @@ class _Endpoint:
         self._busy = 0
         self._stats: Counter[str] = Counter()
         self._submitted_by_ref: Counter[str] = Counter()
+        self._executed_by_ref: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fake-gpu")
 
@@ -167,7 +172,11 @@ class _Endpoint:
 
     def status(self, job_id: str) -> dict[str, Any]:
         with self._lock:
-            return self._find(job_id).to_status(time.monotonic())
+            job = self._find(job_id)
+            if job.status is RunPodStatus.IN_PROGRESS:
+                # Someone is waiting on a running model call: what chaos kills aim at.
+                self._stats["in_progress_polls"] += 1
+            return job.to_status(time.monotonic())
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -203,6 +212,9 @@ class _Endpoint:
             return {
                 "submitted": self._stats["submitted"],
                 "submitted_by_ref": dict(self._submitted_by_ref),
+                "model_executions": sum(self._executed_by_ref.values()),
+                "model_executions_by_ref": dict(self._executed_by_ref),
+                "in_progress_polls": self._stats["in_progress_polls"],
                 "cancelled": self._stats[RunPodStatus.CANCELLED],
                 "completed": self._stats[RunPodStatus.COMPLETED],
                 "failed": self._stats[RunPodStatus.FAILED],
@@ -213,6 +225,7 @@ class _Endpoint:
         with self._lock:
             self._stats.clear()
             self._submitted_by_ref.clear()
+            self._executed_by_ref.clear()
 
     def close(self) -> None:
         """Stop the workers: queued jobs are dropped, running ones stop at their next slice."""
@@ -264,16 +277,20 @@ class _Endpoint:
         self, job: _Job, started_at: float
     ) -> tuple[RunPodStatus | None, dict[str, Any] | None, str | None]:
         deadline = started_at + job.policy.execution_timeout_ms / 1000
-        if not self._simulate_gpu_time(job, deadline):
-            if time.monotonic() >= deadline:
-                return RunPodStatus.TIMED_OUT, None, None
-            return None, None, None
-        if job.injected is RunPodStatus.FAILED:
-            return RunPodStatus.FAILED, None, "injected fault: the worker failed this job"
-        if job.injected is RunPodStatus.TIMED_OUT:
+        if job.injected in (RunPodStatus.FAILED, RunPodStatus.TIMED_OUT):
+            # The injected ending comes after the GPU time, without running the handler.
+            if not self._simulate_gpu_time(job, deadline):
+                return self._interrupted(deadline)
+            if job.injected is RunPodStatus.FAILED:
+                return RunPodStatus.FAILED, None, "injected fault: the worker failed this job"
             return RunPodStatus.TIMED_OUT, None, None
+        # The simulated GPU time is the model's: a handler run that stops before the model
+        # (bad input, a claimed job) takes none of it.
+        engine = _CountedEngine(self._engine, lambda: self._model_call(job, deadline))
         try:
-            output = run_job({"id": job.id, "input": job.input}, self._engine)
+            output = run_job({"id": job.id, "input": job.input}, engine, self._storage)
+        except _Interrupted:
+            return self._interrupted(deadline)
         except Exception as exc:  # RunPod turns any handler exception into a FAILED job.
             return RunPodStatus.FAILED, None, f"handler: {type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
@@ -283,6 +300,25 @@ class _Endpoint:
             return RunPodStatus.FAILED, None, str(error)
         return RunPodStatus.COMPLETED, output, None
 
+    @staticmethod
+    def _interrupted(
+        deadline: float,
+    ) -> tuple[RunPodStatus | None, dict[str, Any] | None, str | None]:
+        if time.monotonic() >= deadline:
+            return RunPodStatus.TIMED_OUT, None, None
+        return None, None, None
+
+    def _model_call(self, job: _Job, deadline: float) -> None:
+        """Count a model execution and spend its simulated GPU time."""
+        self._count_execution(job)
+        if not self._simulate_gpu_time(job, deadline):
+            raise _Interrupted()
+
+    def _count_execution(self, job: _Job) -> None:
+        job_ref = job.input.get("job_ref")
+        with self._lock:
+            self._executed_by_ref[job_ref if isinstance(job_ref, str) else ""] += 1
+
     def _simulate_gpu_time(self, job: _Job, deadline: float) -> bool:
         """Sleep the injected extra time in slices; False if cancelled, timed out or stopping."""
         end = time.monotonic() + job.extra_execution_s
@@ -291,6 +327,23 @@ class _Endpoint:
                 return False
             time.sleep(min(_SLICE_S, end - now))
         return time.monotonic() < deadline
+
+
+class _Interrupted(Exception):
+    """The simulated model call stopped: cancelled, timed out or shutting down."""
+
+
+class _CountedEngine:
+    """An engine whose every model run first calls `on_apply` (counting, simulated GPU time)."""
+
+    def __init__(self, engine: Engine, on_apply: Callable[[], None]) -> None:
+        self._engine = engine
+        self._on_apply = on_apply
+        self.name = engine.name
+
+    def apply(self, image: Image.Image, *args: Any, **kwargs: Any) -> Image.Image:
+        self._on_apply()
+        return self._engine.apply(image, *args, **kwargs)
 
 
 def create_endpoint_app(settings: Settings) -> FastAPI:

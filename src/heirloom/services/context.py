@@ -9,6 +9,7 @@ from heirloom.db.engine import Database
 from heirloom.services.accounts import Accounts
 from heirloom.services.credits import CreditManager
 from heirloom.services.jobs import JobStore
+from heirloom.services.model_runs import ModelRuns
 from heirloom.services.runpod_client import RunPodService
 from heirloom.services.settlement import Settlement
 from heirloom.services.storage import Storage, make_storage
@@ -26,6 +27,7 @@ class Services:
     storage: Storage
     runpod: RunPodService
     settlement: Settlement
+    model_runs: ModelRuns
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -43,6 +45,7 @@ class Services:
             storage=storage,
             runpod=runpod,
             settlement=Settlement(credits, jobs, storage, runpod),
+            model_runs=ModelRuns(db),
         )
 
     def close(self) -> None:

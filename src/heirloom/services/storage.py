@@ -14,6 +14,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final, Protocol, cast
 
@@ -49,6 +50,14 @@ _EXT_RE: Final = re.compile(r"[a-z0-9]{1,16}")
 DEFAULT_CHUNK_SIZE: Final = 1 << 16
 
 
+@dataclass(frozen=True)
+class PresignedPut:
+    """A presigned PUT: the URL and the headers the request must carry (they are signed)."""
+
+    url: str
+    headers: dict[str, str]
+
+
 class StorageObjectMissing(LookupError):
     """No object is stored under `key`; callers decide whether that is a 404 or a bug."""
 
@@ -70,6 +79,13 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under `key`."""
+        ...
+
+    def create(self, key: str, data: bytes, *, content_type: str) -> bool:
+        """Store `data` only if nothing is stored under `key`; False if something already is.
+
+        Of concurrent creates exactly one returns True, so this is a claim.
+        """
         ...
 
     def delete(self, key: str) -> None:
@@ -104,6 +120,13 @@ def job_prefix(user_id: str, job_id: str) -> str:
         if not _ID_RE.fullmatch(value):
             raise ValueError(f"unsafe {name} {value!r}")
     return f"users/{user_id}/jobs/{job_id}/"
+
+
+def claim_key(user_id: str, job_id: str, generation: int) -> str:
+    """The key of the model-run claim of one generation of a job (see activities.restoration)."""
+    if generation < 0:
+        raise ValueError(f"negative claim generation {generation}")
+    return f"{job_prefix(user_id, job_id)}claims/{generation}.json"
 
 
 def _check_key(key: str) -> str:
@@ -160,6 +183,27 @@ class LocalStorage:
                 raise
         except OSError as exc:
             raise StorageUnavailable() from exc
+
+    def create(self, key: str, data: bytes, *, content_type: str) -> bool:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                # link(2) fails if the name exists, atomically: the local If-None-Match.
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            finally:
+                with suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        except OSError as exc:
+            raise StorageUnavailable() from exc
+        return True
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -357,6 +401,46 @@ class S3Storage:
         with _s3_errors(_check_key(key)):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    def create(self, key: str, data: bytes, *, content_type: str) -> bool:
+        try:
+            with _s3_errors(_check_key(key)):
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=content_type,
+                    IfNoneMatch="*",
+                )
+        except ClientError as exc:
+            if _is_precondition_failed(exc):
+                return False
+            raise
+        return True
+
+    def presigned_get(self, key: str, *, expires_s: int) -> str:
+        """A URL that reads the object with a plain GET until it expires."""
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": _check_key(key)},
+            ExpiresIn=expires_s,
+        )
+
+    def presigned_put(
+        self, key: str, *, expires_s: int, content_type: str, if_absent: bool = False
+    ) -> PresignedPut:
+        """A URL (and the headers to send with it) that writes the object once with a PUT.
+
+        With `if_absent` the URL only creates: S3 answers 412 when the key exists.
+        """
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": _check_key(key)}
+        headers = {"Content-Type": content_type}
+        params["ContentType"] = content_type
+        if if_absent:
+            params["IfNoneMatch"] = "*"
+            headers["If-None-Match"] = "*"
+        url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s)
+        return PresignedPut(url=url, headers=headers)
+
     def get(self, key: str) -> bytes:
         with _s3_errors(_check_key(key)):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -402,6 +486,12 @@ class S3Storage:
         return _read_body_chunks(body, key, chunk_size)
 
 
+def _is_precondition_failed(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return error.get("Code") in {"PreconditionFailed", "412"} or status == 412
+
+
 def _read_body_chunks(body: StreamingBody, key: str, chunk_size: int) -> Iterator[bytes]:
     try:
         with _s3_errors(key):
@@ -414,6 +504,8 @@ def _client_config(
     *, custom_endpoint: bool, connect_timeout_s: float, read_timeout_s: float, max_attempts: int
 ) -> Config:
     config = Config(
+        # SigV4 also for presigned URLs, whose expiry it signs (X-Amz-Expires, at most 7 days).
+        signature_version="s3v4",
         retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=connect_timeout_s,
         read_timeout=read_timeout_s,
