@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
+from heirloom.services.logs import configure_logging
 
 if TYPE_CHECKING:
     from heirloom.db.models import User
@@ -32,11 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # `submit` draws a progress bar; request logs would tear it.
     quiet = args.run in (_submit, _dev, _users_create, _users_list, _users_grant, _status)
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,  # the runpod SDK configures the root logger when imported
-    )
+    # Forced: the runpod SDK configures the root logger when imported.
+    configure_logging(Settings().log_format, logging.WARNING if quiet else logging.INFO)
     try:
         code: int = args.run(args)
     except _CommandFailed as err:

@@ -14,7 +14,8 @@ from temporalio.client import Client
 
 import heirloom
 from heirloom.api.limits import RequestLimits
-from heirloom.api.routes import admin, health, jobs, me, pricing
+from heirloom.api.request_metrics import RequestMetrics
+from heirloom.api.routes import admin, alerts, budgets, costs, health, jobs, me, metrics, pricing
 from heirloom.config import Settings
 from heirloom.domain.errors import (
     HeirloomError,
@@ -52,11 +53,16 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestMetrics)
     app.include_router(jobs.router)
     app.include_router(me.router)
     app.include_router(pricing.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(costs.router)
+    app.include_router(budgets.router)
+    app.include_router(alerts.router)
+    app.include_router(metrics.router)
 
     @app.exception_handler(HeirloomError)
     async def heirloom_error(_request: Request, exc: HeirloomError) -> JSONResponse:

@@ -75,6 +75,7 @@ class Submitter:
         retry_of: str | None = None,
         priority: int | None = None,
     ) -> Submission:
+        await run_in_threadpool(self.services.budgets.admit, Tier(user.tier))
         try:
             ops = parse_operations(operations)
         except ValueError as err:

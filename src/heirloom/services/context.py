@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from heirloom.config import Settings
 from heirloom.db.engine import Database
 from heirloom.services.accounts import Accounts
+from heirloom.services.budgets import Budgets
+from heirloom.services.costs import CostLedger
 from heirloom.services.credits import CreditManager
 from heirloom.services.jobs import JobStore
 from heirloom.services.model_runs import ModelRuns
@@ -28,6 +30,8 @@ class Services:
     runpod: RunPodService
     settlement: Settlement
     model_runs: ModelRuns
+    costs: CostLedger
+    budgets: Budgets
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -36,6 +40,11 @@ class Services:
         jobs = JobStore(db)
         storage = make_storage(settings)
         runpod = RunPodService.from_settings(settings)
+        costs = CostLedger(
+            db,
+            credit_price_usd=settings.credit_price_usd,
+            gpu_price_per_s_usd=settings.gpu_price_per_s_usd,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -45,7 +54,15 @@ class Services:
             storage=storage,
             runpod=runpod,
             settlement=Settlement(credits, jobs, storage, runpod),
-            model_runs=ModelRuns(db),
+            model_runs=ModelRuns(db, gpu_price_per_s_usd=settings.gpu_price_per_s_usd),
+            costs=costs,
+            budgets=Budgets(
+                db,
+                costs,
+                daily_usd=settings.budget_daily_usd,
+                monthly_usd=settings.budget_monthly_usd,
+                free_pause_pct=settings.budget_free_pause_pct,
+            ),
         )
 
     def close(self) -> None:

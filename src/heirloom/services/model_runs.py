@@ -11,7 +11,9 @@ from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Job, ModelAttempt, utcnow
+from heirloom.domain.costs import attempt_cost_usd
 from heirloom.domain.errors import NotFound
+from heirloom.services import metrics
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ class AttemptRecord:
 class ModelRuns:
     """Job-row state of the model step and the model_attempts table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, gpu_price_per_s_usd: float = 0.0) -> None:
         self.db = db
+        self.gpu_price_per_s_usd = gpu_price_per_s_usd
 
     def state(self, job_id: str) -> ModelRunState:
         with self.db.session() as session:
@@ -87,6 +90,7 @@ class ModelRuns:
 
     def record_attempt(self, record: AttemptRecord) -> None:
         """Keep one row per (job, RunPod job); seeing the same RunPod job again changes nothing."""
+        cost = attempt_cost_usd(record.execution_ms, self.gpu_price_per_s_usd)
         with self.db.session() as session:
             try:
                 session.add(
@@ -100,11 +104,14 @@ class ModelRuns:
                         delay_ms=record.delay_ms,
                         duplicate=record.duplicate_of is not None,
                         duplicate_of=record.duplicate_of,
+                        cost_usd=cost,
                     )
                 )
                 session.flush()
             except IntegrityError:
                 session.rollback()
+                return
+        metrics.record_attempt(record.status, record.execution_ms, cost)
 
     def attempts(self, job_ids: list[str]) -> list[ModelAttempt]:
         with self.db.session() as session:

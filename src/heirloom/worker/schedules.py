@@ -26,7 +26,9 @@ from temporalio.client import (
 )
 
 from heirloom.config import Settings
+from heirloom.domain.alerts import AlertsInput
 from heirloom.domain.messages import ReconcileInput
+from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 
 # The task queue of periodic (operations) workflows; every worker process polls it.
@@ -55,6 +57,13 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             ReconcileInput(grace_s=settings.reconcile_grace_s, batch=settings.reconcile_batch),
             timedelta(seconds=settings.reconcile_interval_s),
             "Settle jobs left charged without a live run",
+        ),
+        Periodic(
+            "heirloom-alerts",
+            AlertsWorkflow.__name__,
+            AlertsInput(window_s=settings.alert_window_s),
+            timedelta(seconds=settings.alerts_interval_s),
+            "Evaluate alert rules; notify on new and resolved incidents",
         ),
     ]
 
