@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from heirloom.activities.restoration import RestorationActivities
@@ -89,8 +90,9 @@ def test_a_job_retried_twice_records_three_priced_attempts(
     request = new_request(services)
     admin.put("/_admin/faults", json=FaultSettings(failed=1.0, execution_ms=150).model_dump())
     for number in (1, 2):
-        with pytest.raises(Exception):  # noqa: B017 - whichever error the FAILED job maps to
+        with pytest.raises(ApplicationError) as failed:
             run_attempt(services, request, number)
+        assert failed.value.type == "model_failed"
     admin.put("/_admin/faults", json=FaultSettings(execution_ms=150).model_dump())
     run_attempt(services, request, 3)
 
@@ -98,7 +100,8 @@ def test_a_job_retried_twice_records_three_priced_attempts(
     assert [a.status for a in attempts] == ["FAILED", "FAILED", "COMPLETED"]
     for row in attempts:
         reported = services.runpod.status(row.runpod_job_id).execution_time_ms
-        assert reported is not None and reported >= 150
+        assert reported is not None
+        assert reported >= 150
         assert row.execution_ms == reported
         assert row.cost_usd == pytest.approx(reported / 1000 * PRICE_PER_S)
 

@@ -150,6 +150,8 @@ class ServiceControl(SQLModel, table=True):
 
     scope: str = Field(primary_key=True, max_length=16)
     paused: bool = Field(default=False)
+    # Budget pauses a resume lifted, as `period:start` ("day:2026-11-26"), until that period ends.
+    overrides: str | None = Field(default=None, max_length=100)
     reason: str | None = Field(default=None, max_length=200)
     updated_by: str | None = Field(default=None, max_length=32)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -1,8 +1,9 @@
 """GPU budgets and the controls on new submissions: budget pauses, emergency stop and resume.
 
 A budget pause or a stop only refuses new submissions; jobs already charged run to their end.
-A resume overrides the budget pause of the periods in which it was given (a day's pause comes
-back the next day if that day's budget is crossed again). Every control is audited.
+A resume lifts the budget pauses in force when it is given, until their period ends (a day's
+pause comes back the next day if that day's budget is crossed again); a budget crossed after
+the resume pauses again. Every control is audited.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class BudgetState:
 class Control:
     scope: str
     paused: bool
+    overrides: list[str]
     reason: str | None
     updated_by: str | None
     updated_at: datetime
@@ -105,7 +107,15 @@ class Budgets:
         with self.db.session() as session:
             rows = list(session.exec(select(ServiceControl).order_by(col(ServiceControl.scope))))
         return [
-            Control(r.scope, r.paused, r.reason, r.updated_by, as_utc(r.updated_at)) for r in rows
+            Control(
+                r.scope,
+                r.paused,
+                (r.overrides or "").split(",") if r.overrides else [],
+                r.reason,
+                r.updated_by,
+                as_utc(r.updated_at),
+            )
+            for r in rows
         ]
 
     def stop(self, actor_id: str, scope: str, reason: str | None) -> None:
@@ -113,15 +123,26 @@ class Budgets:
         self._set_control(actor_id, scope, paused=True, reason=reason)
 
     def resume(self, actor_id: str, scope: str, reason: str | None) -> None:
-        """Take new submissions again, also over a budget pause of the current periods."""
-        self._set_control(actor_id, scope, paused=False, reason=reason)
+        """Take new submissions again, lifting the budget pauses in force for this scope now."""
+        tier = Tier.FREE if scope in (ALL, Tier.FREE.value) else Tier(scope)
+        lifted = [_period_key(s) for s in self._budget_pauses(tier, utcnow())]
+        self._set_control(actor_id, scope, paused=False, reason=reason, overrides=lifted)
 
-    def _set_control(self, actor_id: str, scope: str, *, paused: bool, reason: str | None) -> None:
+    def _set_control(
+        self,
+        actor_id: str,
+        scope: str,
+        *,
+        paused: bool,
+        reason: str | None,
+        overrides: list[str] | None = None,
+    ) -> None:
         if scope not in SCOPES:
             raise InvalidRequest(f"Unknown scope {scope!r}: use {', '.join(SCOPES)}.")
         with self.db.session() as session:
             row = session.get(ServiceControl, scope) or ServiceControl(scope=scope)
             row.paused, row.reason, row.updated_by = paused, reason, actor_id
+            row.overrides = ",".join(overrides) if overrides else None
             row.updated_at = utcnow()
             session.add(row)
             session.add(
@@ -146,22 +167,26 @@ class Budgets:
         """Why new `tier` submissions are refused now, or None when they are taken."""
         now = now or utcnow()
         controls = {c.scope: c for c in self.controls()}
-        for scope in (ALL, tier.value):
-            control = controls.get(scope)
-            if control is not None and control.paused:
-                return f"stopped by an operator ({scope})"
-        resumed = [c for c in (controls.get(ALL), controls.get(tier.value)) if c and not c.paused]
-        limit = 100.0 if tier is not Tier.FREE else float(self.free_pause_pct)
-        for state in self.states(now):
-            used = state.used_pct
-            if used is None or used < limit:
-                continue
-            if any(c.updated_at >= state.since for c in resumed):
-                continue
-            return f"{state.period} GPU budget {used:.0f}% used"
+        scoped = [c for c in (controls.get(ALL), controls.get(tier.value)) if c is not None]
+        for control in scoped:
+            if control.paused:
+                return f"stopped by an operator ({control.scope})"
+        lifted = {key for control in scoped for key in control.overrides}
+        for state in self._budget_pauses(tier, now):
+            if _period_key(state) not in lifted:
+                return f"{state.period} GPU budget {state.used_pct:.0f}% used"
         return None
+
+    def _budget_pauses(self, tier: Tier, now: datetime) -> list[BudgetState]:
+        """The budgets whose use pauses `tier`: the free pause share, or 100% for the rest."""
+        limit = float(self.free_pause_pct) if tier is Tier.FREE else 100.0
+        return [s for s in self.states(now) if s.used_pct is not None and s.used_pct >= limit]
 
     def admit(self, tier: Tier) -> None:
         """Raise ServicePaused when new `tier` submissions are refused."""
         if self.pause_reason(tier) is not None:
             raise ServicePaused()
+
+
+def _period_key(state: BudgetState) -> str:
+    return f"{state.period}:{state.since.date().isoformat()}"

@@ -31,6 +31,7 @@ def upgrade() -> None:
         "service_controls",
         sa.Column("scope", sa.String(length=16), nullable=False),
         sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("overrides", sa.String(length=100), nullable=True),
         sa.Column("reason", sa.String(length=200), nullable=True),
         sa.Column("updated_by", sa.String(length=32), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
