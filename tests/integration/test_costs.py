@@ -159,3 +159,30 @@ def test_the_cost_report_adds_up_to_its_jobs(stack: Stack) -> None:
     assert sum(bucket["jobs"] for bucket in report["buckets"]) == 3
     assert sum(b["cost_usd"] for b in report["buckets"]) == pytest.approx(totals["cost_usd"])
     assert report["forecast"]["cost_forecast_usd"] >= report["forecast"]["cost_to_date_usd"]
+
+
+def test_usage_analytics_count_jobs_users_stages_and_failures(stack: Stack) -> None:
+    start = utcnow() - timedelta(seconds=1)
+    _, key = stack.new_user(tier=Tier.FOREVER, credits=50)
+    with stack.client(key) as client:
+        ids = [
+            submit(client, photo_bytes(160, 120), ops).json()["id"]
+            for ops in ("restore", "restore")
+        ]
+        for job_id in ids:
+            assert wait_final(client, job_id)["status"] == "completed"
+    window = {"from": start.isoformat(), "to": (utcnow() + timedelta(seconds=1)).isoformat()}
+    with stack.client(stack.admin_key) as admin:
+        per_day = admin.get("/v1/admin/analytics/jobs", params=window).json()
+        users = admin.get("/v1/admin/analytics/users", params=window).json()
+        stages = admin.get("/v1/admin/analytics/stages", params=window).json()
+        failures = admin.get("/v1/admin/analytics/failures", params=window).json()
+    assert [(r["tier"], r["operations"], r["jobs"]) for r in per_day] == [("forever", "restore", 2)]
+    assert users == {"forever": 1}
+    by_stage = {s["stage"]: s for s in stages}
+    assert by_stage["run"]["count"] == 2
+    assert by_stage["model_execution"]["count"] >= 2
+    assert by_stage["model_execution"]["p95_s"] >= by_stage["model_execution"]["p50_s"] > 0
+    assert failures["jobs_ended"] == 2
+    assert failures["failure_rate"] == 0
+    assert failures["failures_by_code"] == {}

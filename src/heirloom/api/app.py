@@ -15,7 +15,18 @@ from temporalio.client import Client
 import heirloom
 from heirloom.api.limits import RequestLimits
 from heirloom.api.request_metrics import RequestMetrics
-from heirloom.api.routes import admin, alerts, budgets, costs, health, jobs, me, metrics, pricing
+from heirloom.api.routes import (
+    admin,
+    alerts,
+    analytics,
+    budgets,
+    costs,
+    health,
+    jobs,
+    me,
+    metrics,
+    pricing,
+)
 from heirloom.config import Settings
 from heirloom.domain.errors import (
     HeirloomError,
@@ -62,6 +73,7 @@ def create_app(
     app.include_router(costs.router)
     app.include_router(budgets.router)
     app.include_router(alerts.router)
+    app.include_router(analytics.router)
     app.include_router(metrics.router)
 
     @app.exception_handler(HeirloomError)

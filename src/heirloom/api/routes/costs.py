@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from heirloom.api.deps import AdminUser, ServicesDep
-from heirloom.db.models import utcnow
+from heirloom.db.models import as_utc, utcnow
 from heirloom.domain.errors import InvalidQuery
 from heirloom.services.costs import Period
 
@@ -26,15 +26,11 @@ async def cost_report(
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Jobs created in [from, to) (default: the last 30 days) by period, totals and forecast."""
-    end = _utc(end) if end else utcnow()
-    start = _utc(start) if start else end - timedelta(days=30)
+    end = as_utc(end) if end else utcnow()
+    start = as_utc(start) if start else end - timedelta(days=30)
     if start >= end:
         raise InvalidQuery("`from` must be before `to`.")
     if (end - start).days > 3 * 366:
         raise InvalidQuery("A report covers at most three years.")
     report = await run_in_threadpool(services.costs.report, period, start, end)
     return asdict(report)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
