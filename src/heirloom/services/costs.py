@@ -226,3 +226,43 @@ class CostLedger:
                 )
             ).scalar_one()
         return float(spent)
+
+
+REPORT_COLUMNS = (
+    "period",
+    "jobs",
+    "completed",
+    "failed",
+    "cancelled",
+    "refunded_jobs",
+    "attempts",
+    "gpu_seconds",
+    "cost_usd",
+    "revenue_usd",
+    "margin_usd",
+    "failure_rate",
+    "refund_rate",
+    "gpu_seconds_per_job_p50",
+    "gpu_seconds_per_job_p95",
+)
+
+
+def report_rows(report: CostReport) -> list[dict[str, str]]:
+    """One row per period and a `total` row, values formatted for a table or CSV."""
+    label = "%Y-%m-%d" if report.period == "day" else "%Y-%m"
+
+    def row(summary: CostSummary) -> dict[str, str]:
+        values = {name: getattr(summary, name) for name in REPORT_COLUMNS if name != "period"}
+        cells = {name: _cell(value) for name, value in values.items()}
+        period = summary.start.strftime(label) if summary.start else "total"
+        return {"period": period, **cells}
+
+    return [*(row(bucket) for bucket in report.buckets), row(report.totals)]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return str(value)
