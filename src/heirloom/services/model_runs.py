@@ -3,6 +3,7 @@ generation) and the record of every RunPod job a job's model step ended up with.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -14,6 +15,8 @@ from heirloom.db.models import Job, ModelAttempt, utcnow
 from heirloom.domain.costs import attempt_cost_usd
 from heirloom.domain.errors import NotFound
 from heirloom.services import metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,13 @@ class ModelRuns:
                 session.rollback()
                 return
         metrics.record_attempt(record.status, record.execution_ms, cost)
+        log.info(
+            "model attempt recorded: RunPod job %s %s, %s ms, %.6f USD",
+            record.runpod_job_id,
+            record.status,
+            record.execution_ms,
+            cost,
+        )
 
     def attempts(self, job_ids: list[str]) -> list[ModelAttempt]:
         with self.db.session() as session:
