@@ -33,13 +33,17 @@ def fresh(stack: Stack, tmp_path: Path) -> Iterator[Services]:
     """Services on a fresh SQLite database, talking to the stack's Temporal and RunPod endpoint."""
     database_url = f"sqlite:///{tmp_path / 'alerts.db'}"
     migrate.upgrade(database_url)
+    # Built anew, not copied: a copied Settings keeps the stack's resolved database URL.
     services = Services.build(
-        stack.settings.model_copy(
-            update={
-                "database_url": database_url,
-                "alert_failure_rate": 0.2,
-                "alert_failure_min_jobs": 5,
-            }
+        Settings(
+            home=tmp_path,
+            database_url=database_url,
+            temporal_address=stack.settings.temporal_address,
+            temporal_namespace=stack.settings.temporal_namespace,
+            runpod_api_key=stack.settings.runpod_api_key,
+            runpod_base_url=stack.settings.runpod_base_url,
+            alert_failure_rate=0.2,
+            alert_failure_min_jobs=5,
         ),
         pool_size=2,
     )
