@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleDescription
 from temporalio.testing import ActivityEnvironment
 
 from heirloom.activities.alerts import AlertActivities
@@ -25,6 +26,8 @@ from heirloom.services.context import Services
 from heirloom.services.credits import NewJob
 from heirloom.services.jobs import ResultKeys
 from heirloom.services.storage import job_key
+from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules, periodic_jobs
+from heirloom.workflows.alerts import AlertsWorkflow
 from tests.conftest import IDLE_NAMESPACE, Stack
 
 
@@ -173,3 +176,26 @@ def test_runpod_without_idle_workers_and_a_growing_queue_fires_and_resolves(
             asyncio.run(scenario())
         finally:
             busy.close()
+
+
+def test_the_alerts_schedule_is_declared_on_the_ops_queue(stack: Stack) -> None:
+    # In the namespace no worker polls: the declared schedules never start a run there.
+    settings = stack.settings.model_copy(
+        update={"temporal_namespace": IDLE_NAMESPACE, "alerts_interval_s": 120}
+    )
+
+    async def declare() -> ScheduleDescription:
+        client = await Client.connect(settings.temporal_address, namespace=IDLE_NAMESPACE)
+        await ensure_schedules(client, settings)
+        try:
+            return await client.get_schedule_handle("heirloom-alerts").describe()
+        finally:
+            for job in periodic_jobs(settings):
+                await client.get_schedule_handle(job.schedule_id).delete()
+
+    description = asyncio.run(declare())
+    assert [i.every for i in description.schedule.spec.intervals] == [timedelta(seconds=120)]
+    action = description.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert action.workflow == AlertsWorkflow.__name__
+    assert action.task_queue == OPS_TASK_QUEUE
