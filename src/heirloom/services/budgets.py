@@ -74,7 +74,11 @@ class Budgets:
         self.defaults: dict[Period, float | None] = {"day": daily_usd, "month": monthly_usd}
         self.free_pause_pct = free_pause_pct
 
-    def states(self, now: datetime | None = None) -> list[BudgetState]:
+    def states(
+        self, now: datetime | None = None, *, budgeted_only: bool = False
+    ) -> list[BudgetState]:
+        """Each period's budget and spend (only the periods with a budget when asked: the
+        submission path then reads no spend at all while no budget is set)."""
         now = now or utcnow()
         with self.db.session() as session:
             stored = {row.period: row.amount_usd for row in session.exec(select(Budget))}
@@ -82,6 +86,8 @@ class Budgets:
         for period in PERIODS:
             since = period_start(now, period)
             amount = stored[period] if period in stored else self.defaults[period]
+            if amount is None and budgeted_only:
+                continue
             states.append(BudgetState(period, amount, self.costs.gpu_spend_usd(since), since))
         return states
 
@@ -180,7 +186,8 @@ class Budgets:
     def _budget_pauses(self, tier: Tier, now: datetime) -> list[BudgetState]:
         """The budgets whose use pauses `tier`: the free pause share, or 100% for the rest."""
         limit = float(self.free_pause_pct) if tier is Tier.FREE else 100.0
-        return [s for s in self.states(now) if s.used_pct is not None and s.used_pct >= limit]
+        states = self.states(now, budgeted_only=True)
+        return [s for s in states if s.used_pct is not None and s.used_pct >= limit]
 
     def admit(self, tier: Tier) -> None:
         """Raise ServicePaused when new `tier` submissions are refused."""
