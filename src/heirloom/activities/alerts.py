@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
@@ -35,7 +36,8 @@ class AlertActivities:
         )
         if snapshot.runpod.reachable:
             self._previous_in_queue = snapshot.runpod.in_queue
-        findings = evaluate(snapshot, limits_from(self.services))
+        limits = replace(limits_from(self.services), window_s=request.window_s)
+        findings = evaluate(snapshot, limits)
         try:
             notices = await asyncio.to_thread(self.book.apply, findings)
         except SQLAlchemyError:
