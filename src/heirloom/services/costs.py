@@ -184,13 +184,14 @@ class CostLedger:
     def report(
         self, period: Period, start: datetime, end: datetime, *, now: datetime | None = None
     ) -> CostReport:
-        """Jobs created in [start, end) by day or month, their totals and this month's forecast."""
-        start, end = period_start(start, period), as_utc(end)
+        """Jobs created in [start, end) by day or month (the first and last periods cut at
+        `start` and `end`), their totals and this month's forecast."""
+        start, end = as_utc(start), as_utc(end)
         jobs = self.job_costs(start, end)
         buckets: list[CostSummary] = []
         cursor = start
         while cursor < end:
-            following = next_period(cursor, period)
+            following = min(next_period(period_start(cursor, period), period), end)
             buckets.append(
                 summarize(cursor, [j for j in jobs if cursor <= j.created_at < following])
             )
