@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
+from heirloom.services.logs import configure_logging
 
 if TYPE_CHECKING:
     from heirloom.db.models import User
@@ -33,12 +34,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     # `submit` draws a progress bar; request logs would tear it.
-    quiet = args.run in (_submit, _watch, _dev, _users_create, _users_list, _users_grant, _status)
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,  # the runpod SDK configures the root logger when imported
+    quiet = args.run in (
+        _submit,
+        _watch,
+        _dev,
+        _users_create,
+        _users_list,
+        _users_grant,
+        _status,
+        _report_costs,
     )
+    # Forced: the runpod SDK configures the root logger when imported.
+    configure_logging(Settings().log_format, logging.WARNING if quiet else logging.INFO)
     try:
         code: int = args.run(args)
     except _CommandFailed as err:
@@ -100,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what /readyz reports, for an operator")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(run=_status)
+
+    report = commands.add_parser("report", help="cost reports from the database")
+    report_commands = report.add_subparsers(required=True, metavar="REPORT")
+    costs = report_commands.add_parser("costs", help="a month's cost, revenue and margin by day")
+    costs.add_argument("--month", required=True, help="YYYY-MM (UTC)")
+    costs.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    costs.set_defaults(run=_report_costs)
 
     submit = commands.add_parser("submit", help="submit a photo to the API")
     submit.add_argument("photo", type=Path)
@@ -335,6 +349,42 @@ def _watch(args: argparse.Namespace) -> int:
     error = job.get("error") or {}
     print(f"job {job['id']} {job['status']}" + (f": {error['message']}" if error else ""))
     return 0 if job["status"] == "completed" else 1
+
+
+def _report_costs(args: argparse.Namespace) -> int:
+    import csv
+    from datetime import UTC, datetime
+
+    from heirloom.services.context import Services
+    from heirloom.services.costs import REPORT_COLUMNS, next_period, report_rows
+
+    try:
+        start = datetime.strptime(args.month, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        print("error: --month takes YYYY-MM, e.g. 2026-11", file=sys.stderr)
+        return 2
+    services = Services.build(Settings(), pool_size=1)
+    try:
+        report = services.costs.report("day", start, next_period(start, "month"))
+    finally:
+        services.close()
+    rows = report_rows(report)
+    if args.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=REPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return 0
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in REPORT_COLUMNS}
+    print("  ".join(c.rjust(widths[c]) for c in REPORT_COLUMNS))
+    for row in rows:
+        print("  ".join(row[c].rjust(widths[c]) for c in REPORT_COLUMNS))
+    forecast = report.forecast
+    print(
+        f"forecast {forecast.month}: cost {forecast.cost_forecast_usd:.2f} USD, revenue "
+        f"{forecast.revenue_forecast_usd:.2f} USD (to date {forecast.cost_to_date_usd:.2f} / "
+        f"{forecast.revenue_to_date_usd:.2f})"
+    )
+    return 0
 
 
 def _submit(args: argparse.Namespace) -> int:

@@ -183,6 +183,30 @@ class Settings(BaseSettings):
     # anything records its id, on each job's first model attempt (the exactly-once window).
     fault_exit_after_submit: bool = False
 
+    # Cost accounting. RunPod serverless bills GPU time per second (flex H100 PRO 80 GB:
+    # $0.00116/s, docs.runpod.io/serverless/pricing); a credit sells for credit_price_usd.
+    gpu_price_per_s_usd: float = Field(default=0.00116, ge=0)
+    credit_price_usd: float = Field(default=0.10, ge=0)
+    # Budgets in USD of GPU time (None: no budget). Alerts at each threshold (percent of a
+    # budget); the free tier pauses at budget_free_pause_pct, every tier at 100.
+    budget_daily_usd: float | None = Field(default=None, gt=0)
+    budget_monthly_usd: float | None = Field(default=None, gt=0)
+    budget_alert_thresholds_pct: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    budget_free_pause_pct: int = Field(default=80, gt=0, le=100)
+
+    # Alerts (evaluated by a workflow on a Schedule) and where they go besides the log
+    alerts_interval_s: int = Field(default=60, gt=0, le=3600)
+    alerts_webhook_url: str | None = None
+    alert_window_s: int = Field(default=900, gt=0)
+    alert_failure_rate: float = Field(default=0.2, gt=0, le=1)
+    alert_failure_min_jobs: int = Field(default=5, ge=1)
+    alert_queue_wait_p95_s: float = Field(default=300.0, gt=0)
+
+    # Observability: log format, and the worker's Prometheus ports (None: not served)
+    log_format: Literal["human", "json"] = "human"
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    worker_temporal_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
     # Business rules
     prices: Prices = Field(default_factory=Prices)
     tier_rules: dict[Tier, TierRules] = Field(default_factory=lambda: dict(DEFAULT_TIER_RULES))

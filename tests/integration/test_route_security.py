@@ -96,6 +96,17 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/v1/me/webhook/rotate-secret"): Row("user"),
     ("GET", "/v1/me/webhook/deliveries"): Row("user"),
     ("POST", "/v1/me/webhook/deliveries/{delivery_id}/redeliver"): Row("user", owned=True),
+    ("GET", "/v1/admin/reports/costs"): Row("admin"),
+    ("GET", "/v1/admin/budgets"): Row("admin"),
+    ("PUT", "/v1/admin/budgets/{period}"): Row("admin", request={"json": {"amount_usd": 10}}),
+    ("POST", "/v1/admin/controls/{scope}/stop"): Row("admin", request={"json": {"reason": "w"}}),
+    ("POST", "/v1/admin/controls/{scope}/resume"): Row("admin", request={"json": {"reason": "w"}}),
+    ("GET", "/v1/admin/controls/audit"): Row("admin"),
+    ("GET", "/v1/admin/alerts"): Row("admin"),
+    ("GET", "/v1/admin/analytics/jobs"): Row("admin"),
+    ("GET", "/v1/admin/analytics/users"): Row("admin"),
+    ("GET", "/v1/admin/analytics/stages"): Row("admin"),
+    ("GET", "/v1/admin/analytics/failures"): Row("admin"),
 }
 
 
@@ -153,6 +164,8 @@ def _call(
         export_id="0" * 32,
         token="t" * 43,
         delivery_id=999_999,
+        period="day",
+        scope="free",
     )
     return client.request(method, path, **row.request)
 

@@ -17,14 +17,20 @@ from heirloom.api import contract, security
 from heirloom.api.abuse import AbuseObserver
 from heirloom.api.limits import RequestLimits
 from heirloom.api.ratelimit import RateLimitMiddleware
+from heirloom.api.request_metrics import RequestMetrics
 from heirloom.api.routes import (
     abuse,
     admin,
+    alerts,
+    analytics,
+    budgets,
+    costs,
     events,
     health,
     jobs,
     keys,
     me,
+    metrics,
     pricing,
     public_shares,
     queue,
@@ -77,6 +83,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestMetrics)
     app.add_middleware(AbuseObserver)
     app.add_middleware(RateLimitMiddleware)
     security.install_cors(app, settings.cors_allow_origins)
@@ -96,6 +103,11 @@ def create_app(
         events.router,
         stream_tokens.router,
         webhooks.router,
+        costs.router,
+        budgets.router,
+        alerts.router,
+        analytics.router,
+        metrics.router,
     ]
     contract.declare_errors(routers)
     for router in routers:

@@ -79,6 +79,7 @@ class Submitter:
         seed: int | None = None,
     ) -> Submission:
         """Charge for and start a job; without a `seed`, the job is its own seed origin."""
+        await run_in_threadpool(self.services.budgets.admit, Tier(user.tier))
         try:
             ops = parse_operations(operations)
         except ValueError as err:

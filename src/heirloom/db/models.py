@@ -258,7 +258,9 @@ class ModelAttempt(SQLModel, table=True):
     delay_ms: int | None = None
     duplicate: bool = Field(default=False)
     duplicate_of: str | None = Field(default=None, max_length=100)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # GPU cost of this execution at the price in force when it was recorded (USD).
+    cost_usd: float | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
 
 
 class ApiKey(SQLModel, table=True):
@@ -291,3 +293,55 @@ class AbuseSignal(SQLModel, table=True):
     threshold: str = Field(max_length=64)
     suspended: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+
+
+class Budget(SQLModel, table=True):
+    """An admin-set GPU budget (USD) for a period kind, overriding the settings' default."""
+
+    __tablename__ = "budgets"
+
+    period: str = Field(primary_key=True, max_length=16)
+    amount_usd: float | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ServiceControl(SQLModel, table=True):
+    """An emergency stop of new submissions for one tier or for all (scope `all`)."""
+
+    __tablename__ = "service_controls"
+
+    scope: str = Field(primary_key=True, max_length=16)
+    paused: bool = Field(default=False)
+    # Budget pauses a resume lifted, as `period:start` ("day:2026-11-26"), until that period ends.
+    overrides: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=200)
+    updated_by: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class AdminAudit(SQLModel, table=True):
+    """One admin control action (stop, resume, budget change): who, what, when."""
+
+    __tablename__ = "admin_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: str = Field(max_length=32)
+    action: str = Field(max_length=32)
+    scope: str = Field(max_length=16)
+    detail: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+
+
+class Alert(SQLModel, table=True):
+    """One incident of an alert rule; `open_key` is set while it is open, so the database keeps
+    a single open incident per rule key."""
+
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=100, index=True)
+    open_key: str | None = Field(default=None, max_length=100, unique=True)
+    severity: str = Field(max_length=16)
+    message: str = Field(max_length=500)
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+    resolved_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -276,6 +276,13 @@ class ServiceUnavailable(TransientError):
     default_message = "The job service is temporarily unavailable. Please try again shortly."
 
 
+class ServicePaused(TransientError):
+    code = "service_paused"
+    default_message = (
+        "New jobs are paused for your plan right now. Nothing was charged; please try again later."
+    )
+
+
 # --- permanent errors --------------------------------------------------------------------
 
 

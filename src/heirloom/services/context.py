@@ -11,6 +11,8 @@ from heirloom.services.abuse import AbuseMonitor
 from heirloom.services.accounts import Accounts
 from heirloom.services.api_keys import ApiKeys
 from heirloom.services.audit import AuditLog
+from heirloom.services.budgets import Budgets
+from heirloom.services.costs import CostLedger
 from heirloom.services.credits import CreditManager
 from heirloom.services.erasure import Erasure
 from heirloom.services.events import EventLog
@@ -53,6 +55,8 @@ class Services:
     shares: Shares
     erasure: Erasure
     exporter: Exporter
+    costs: CostLedger
+    budgets: Budgets
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -67,6 +71,11 @@ class Services:
         )
         limiter = RateLimiter.from_settings(settings)
         runpod = RunPodService.from_settings(settings)
+        costs = CostLedger(
+            db,
+            credit_price_usd=settings.credit_price_usd,
+            gpu_price_per_s_usd=settings.gpu_price_per_s_usd,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -84,7 +93,7 @@ class Services:
             keys=keys,
             limiter=limiter,
             abuse=AbuseMonitor(db, keys, limiter, settings),
-            model_runs=ModelRuns(db),
+            model_runs=ModelRuns(db, gpu_price_per_s_usd=settings.gpu_price_per_s_usd),
             retention=Retention(db, storage, settings.tier_rules),
             audit=AuditLog(db),
             shares=Shares(db),
@@ -97,6 +106,14 @@ class Services:
                 allow_private=settings.webhook_allow_private_targets,
                 secret_grace=timedelta(seconds=settings.webhook_secret_grace_s),
                 request_timeout_s=settings.webhook_request_timeout_s,
+            ),
+            costs=costs,
+            budgets=Budgets(
+                db,
+                costs,
+                daily_usd=settings.budget_daily_usd,
+                monthly_usd=settings.budget_monthly_usd,
+                free_pause_pct=settings.budget_free_pause_pct,
             ),
         )
 

@@ -3,6 +3,7 @@ generation) and the record of every RunPod job a job's model step ended up with.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -11,7 +12,11 @@ from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Job, ModelAttempt, utcnow
+from heirloom.domain.costs import attempt_cost_usd
 from heirloom.domain.errors import NotFound
+from heirloom.services import metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,9 @@ class AttemptRecord:
 class ModelRuns:
     """Job-row state of the model step and the model_attempts table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, gpu_price_per_s_usd: float = 0.0) -> None:
         self.db = db
+        self.gpu_price_per_s_usd = gpu_price_per_s_usd
 
     def state(self, job_id: str) -> ModelRunState:
         with self.db.session() as session:
@@ -87,6 +93,7 @@ class ModelRuns:
 
     def record_attempt(self, record: AttemptRecord) -> None:
         """Keep one row per (job, RunPod job); seeing the same RunPod job again changes nothing."""
+        cost = attempt_cost_usd(record.execution_ms, self.gpu_price_per_s_usd)
         with self.db.session() as session:
             try:
                 session.add(
@@ -100,11 +107,21 @@ class ModelRuns:
                         delay_ms=record.delay_ms,
                         duplicate=record.duplicate_of is not None,
                         duplicate_of=record.duplicate_of,
+                        cost_usd=cost,
                     )
                 )
                 session.flush()
             except IntegrityError:
                 session.rollback()
+                return
+        metrics.record_attempt(record.status, record.execution_ms, cost)
+        log.info(
+            "model attempt recorded: RunPod job %s %s, %s ms, %.6f USD",
+            record.runpod_job_id,
+            record.status,
+            record.execution_ms,
+            cost,
+        )
 
     def attempts(self, job_ids: list[str]) -> list[ModelAttempt]:
         with self.db.session() as session:

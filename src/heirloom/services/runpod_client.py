@@ -19,7 +19,8 @@ from runpod.endpoint.helpers import UNAUTHORIZED_MSG
 from runpod.endpoint.runner import RunPodClient
 
 from heirloom.config import Settings
-from heirloom.domain.errors import ModelFailed, ModelUnavailable
+from heirloom.domain.errors import HeirloomError, ModelFailed, ModelUnavailable
+from heirloom.services.metrics import RUNPOD_ERRORS, RUNPOD_REQUEST_DURATION
 
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
 
@@ -114,7 +115,18 @@ class RunPodService:
     def _request(
         self, method: Literal["GET", "POST"], path: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        """One call to the endpoint; None when it answers 404."""
+        """One call to the endpoint, timed and counted by operation; None when it answers 404."""
+        operation = path.split("/", 1)[0]
+        with RUNPOD_REQUEST_DURATION.labels(operation=operation).time():
+            try:
+                return self._send(method, path, body)
+            except HeirloomError as err:
+                RUNPOD_ERRORS.labels(operation=operation, kind=err.code).inc()
+                raise
+
+    def _send(
+        self, method: Literal["GET", "POST"], path: str, body: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         url_path = f"{self._endpoint_id}/{path}"
         client = self._client()
         try:

@@ -12,9 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from heirloom.activities.alerts import AlertActivities
 from heirloom.activities.cleanup import CleanupActivities
 from heirloom.activities.erasure import ErasureActivities
 from heirloom.activities.events import EventActivities
@@ -26,7 +29,9 @@ from heirloom.config import Settings
 from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.logs import JobLogInterceptor
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
+from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.erasure import ErasureWorkflow
 from heirloom.workflows.events import EventsPruneWorkflow
@@ -38,8 +43,21 @@ from heirloom.workflows.webhooks import WebhookDeliveryWorkflow, WebhookDispatch
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, runtime=runtime
+    )
+
+
+def serve_metrics(settings: Settings) -> Runtime | None:
+    """Serve this worker's Prometheus metrics, and a Temporal runtime exporting the SDK's own
+    metrics on their port; each only when its port is set."""
+    if settings.worker_metrics_port is not None:
+        start_http_server(settings.worker_metrics_port)
+    if settings.worker_temporal_metrics_port is None:
+        return None
+    bind = f"0.0.0.0:{settings.worker_temporal_metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
 
 
 def activity_functions(activities: RestorationActivities) -> list[Callable[..., Any]]:
@@ -71,6 +89,7 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
     cleanup = CleanupActivities(services)
     export = ExportActivities(services)
     webhooks = WebhookActivities(services, client)
+    alerts = AlertActivities(services, client)
     events = EventActivities(services)
     return Worker(
         client,
@@ -83,6 +102,7 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
             WebhookDispatchWorkflow,
             WebhookDeliveryWorkflow,
             EventsPruneWorkflow,
+            AlertsWorkflow,
         ],
         activities=[
             reconcile.find_stranded,
@@ -95,6 +115,8 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
             webhooks.send,
             webhooks.give_up,
             events.prune_events,
+            alerts.evaluate_alerts,
+            alerts.deliver_alert,
         ],
         activity_executor=executor,
         max_concurrent_activities=4,
@@ -140,6 +162,7 @@ def build_workers(
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
             # Heartbeats carry cancellations to activities: keep them frequent.
             max_heartbeat_throttle_interval=timedelta(seconds=1),
+            interceptors=[JobLogInterceptor()],
         )
         for tier in tiers
     ]
@@ -148,7 +171,7 @@ def build_workers(
 async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) -> None:
     """Poll the tiers' task queues until SIGINT or SIGTERM, then drain and stop."""
     tiers = list(settings.worker_tiers if tiers is None else tiers)
-    client = await connect(settings)
+    client = await connect(settings, serve_metrics(settings))
     services = Services.build(settings, pool_size=settings.worker_db_pool_size)
     if settings.schedules_enabled:
         await ensure_schedules(client, settings)

@@ -26,12 +26,14 @@ from temporalio.client import (
 )
 
 from heirloom.config import Settings
+from heirloom.domain.alerts import AlertsInput
 from heirloom.domain.messages import (
     CleanupInput,
     PruneEventsInput,
     ReconcileInput,
     WebhookDispatchInput,
 )
+from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.events import EventsPruneWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
@@ -84,6 +86,13 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             PruneEventsInput(retention_days=settings.events_retention_days),
             timedelta(hours=1),
             "Delete job events past their retention",
+        ),
+        Periodic(
+            "heirloom-alerts",
+            AlertsWorkflow.__name__,
+            AlertsInput(window_s=settings.alert_window_s),
+            timedelta(seconds=settings.alerts_interval_s),
+            "Evaluate alert rules; notify on new and resolved incidents",
         ),
     ]
 

@@ -1,0 +1,48 @@
+"""AlertsWorkflow: evaluate the alert rules and deliver each change. Runs on a Schedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from heirloom.activities.alerts import AlertActivities
+    from heirloom.domain.alerts import AlertsInput, AlertsReport
+
+_EVALUATE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+# A webhook that stays down loses the notice after these attempts; the log keeps it.
+_DELIVER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=6,
+)
+_STEP_TIMEOUT = timedelta(seconds=30)
+
+
+@workflow.defn
+class AlertsWorkflow:
+    """One evaluation: incidents opened or resolved, each delivered once it is recorded."""
+
+    @workflow.run
+    async def run(self, request: AlertsInput) -> AlertsReport:
+        report = await workflow.execute_activity_method(
+            AlertActivities.evaluate_alerts,
+            request,
+            start_to_close_timeout=_STEP_TIMEOUT,
+            retry_policy=_EVALUATE_RETRY,
+        )
+        for notice in report.notices:
+            await workflow.execute_activity_method(
+                AlertActivities.deliver_alert,
+                notice,
+                start_to_close_timeout=_STEP_TIMEOUT,
+                retry_policy=_DELIVER_RETRY,
+            )
+        workflow.set_current_details(
+            f"{report.findings} conditions hold; "
+            + (", ".join(f"{n.key} {n.state}" for n in report.notices) or "no change")
+        )
+        return report
