@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
 
@@ -68,7 +69,8 @@ def statuses_of(route: APIRoute) -> set[int]:
         statuses.add(503)
     if route.dependant.path_params:
         statuses.add(404)
-    dependant = route.dependant
+    # Parameters of sub-dependencies (a shared time window) are validated the same way.
+    dependant = get_flat_dependant(route.dependant)
     if dependant.query_params or dependant.header_params or dependant.path_params:
         statuses.update({400, 422})
     if route.body_field is not None:

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from heirloom.db.models import AuditEntry, Job, Share, User, as_utc
 from heirloom.domain.tiers import Tier
 from heirloom.services.gpu_queue import QueuePlace
+
+
+def _iso_date_time(value: Any) -> Any:
+    """Only what the document promises: an RFC 3339 date-time, not a number or a bare date."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-26T00:00:00Z") from None
+        if len(text) <= 10:
+            raise ValueError("must be a date-time with a time, e.g. 2026-11-26T00:00:00Z")
+    return value
+
+
+# A query date-time that accepts exactly what `format: date-time` describes.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
 
 
 class ErrorBody(BaseModel):

@@ -55,15 +55,20 @@ def signature_header(signing_secrets: Sequence[str], timestamp: int, body: bytes
 def check_target(url: str, *, allow_private: bool) -> None:
     """Refuse what is not http(s), and (unless allowed) any name resolving to a private,
     loopback, link-local or otherwise non-public address: a webhook must not reach inside."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidRequest("The webhook URL is not a valid URL.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest("The webhook URL must be an http or https URL with a host name.")
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror:
-        raise InvalidRequest(f"The webhook host {parts.hostname} does not resolve.") from None
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, ValueError):
+        # UnicodeError: a label IDNA cannot encode (too long, empty); ValueError: a bad port.
+        raise InvalidRequest("The webhook host name does not resolve.") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global:

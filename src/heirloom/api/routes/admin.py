@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, status
@@ -15,6 +14,7 @@ from heirloom.api.schemas import (
     AuditPage,
     GrantIn,
     GrantOut,
+    IsoDateTime,
     LedgerLineOut,
     UserCreate,
     UserCreated,
@@ -75,8 +75,8 @@ def query_audit(
     _admin: AdminUser,
     services: ServicesDep,
     user_id: str,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> AuditPage:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.schemas import IsoDateTime
 from heirloom.db.models import as_utc, utcnow
 from heirloom.domain.errors import InvalidQuery
 from heirloom.services.analytics import Analytics
@@ -18,8 +19,8 @@ router = APIRouter(prefix="/v1/admin/analytics", tags=["admin"])
 
 
 def _window(
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    end: Annotated[IsoDateTime | None, Query(alias="to")] = None,
 ) -> tuple[datetime, datetime]:
     end = as_utc(end) if end else utcnow()
     start = as_utc(start) if start else end - timedelta(days=7)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +17,10 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 class BudgetIn(BaseModel):
     amount_usd: float | None = Field(default=None, gt=0, description="null removes the budget")
+
+
+# What a control applies to: every tier, or one.
+Scope = Literal["all", "free", "paid", "forever"]
 
 
 class ControlIn(BaseModel):
@@ -44,7 +48,7 @@ async def set_budget(
 
 @router.post("/controls/{scope}/stop")
 async def stop(
-    scope: str, body: ControlIn, admin: AdminUser, services: ServicesDep
+    scope: Scope, body: ControlIn, admin: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
     """Refuse new submissions for a tier (or `all`); running jobs finish."""
     await run_in_threadpool(services.budgets.stop, admin.id, scope, body.reason)
@@ -53,7 +57,7 @@ async def stop(
 
 @router.post("/controls/{scope}/resume")
 async def resume(
-    scope: str, body: ControlIn, admin: AdminUser, services: ServicesDep
+    scope: Scope, body: ControlIn, admin: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
     """Take new submissions again, also over the current periods' budget pause."""
     await run_in_threadpool(services.budgets.resume, admin.id, scope, body.reason)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.schemas import IsoDateTime
 from heirloom.db.models import as_utc, utcnow
 from heirloom.domain.errors import InvalidQuery
 from heirloom.services.costs import Period
@@ -22,8 +23,8 @@ async def cost_report(
     _admin: AdminUser,
     services: ServicesDep,
     period: Period = "day",
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    end: Annotated[IsoDateTime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Jobs created in [from, to) (default: the last 30 days) by period, totals and forecast."""
     end = as_utc(end) if end else utcnow()
