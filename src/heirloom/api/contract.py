@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
 
@@ -56,6 +55,12 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
+def _has_parameters(dependant: Dependant) -> bool:
+    if dependant.query_params or dependant.header_params or dependant.path_params:
+        return True
+    return any(_has_parameters(sub) for sub in dependant.dependencies)
+
+
 def statuses_of(route: APIRoute) -> set[int]:
     """The error statuses a route can answer because of how it is built."""
     # Every answer can be refused by the per-address budget or fail unexpectedly.
@@ -70,8 +75,7 @@ def statuses_of(route: APIRoute) -> set[int]:
     if route.dependant.path_params:
         statuses.add(404)
     # Parameters of sub-dependencies (a shared time window) are validated the same way.
-    dependant = get_flat_dependant(route.dependant)
-    if dependant.query_params or dependant.header_params or dependant.path_params:
+    if _has_parameters(route.dependant):
         statuses.update({400, 422})
     if route.body_field is not None:
         statuses.update({400, 422})
