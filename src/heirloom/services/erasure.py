@@ -12,7 +12,19 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import ApiKey, AuditEntry, CreditEntry, Job, Share, User
+from heirloom.db.models import (
+    ApiKey,
+    AuditEntry,
+    CreditEntry,
+    Job,
+    JobEvent,
+    ModelAttempt,
+    Share,
+    StreamToken,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from heirloom.domain.jobs import JobStatus
 from heirloom.services.storage import Storage
 
@@ -58,9 +70,20 @@ class Erasure:
         return self.storage.delete_prefix(user_prefix(user_id))
 
     def anonymise_records(self, user_id: str) -> None:
-        """Remove shares and jobs; keep the ledger and the audit trail without personal fields."""
+        """Remove shares, jobs and everything of them, webhooks and stream tokens; keep the
+        ledger and the audit trail without personal fields."""
+        jobs = sa.select(col(Job.id)).where(col(Job.user_id) == user_id).scalar_subquery()
         with self.db.session() as session:
             session.execute(sa.delete(Share).where(col(Share.user_id) == user_id))
+            session.execute(sa.delete(ModelAttempt).where(col(ModelAttempt.job_id).in_(jobs)))
+            session.execute(sa.delete(JobEvent).where(col(JobEvent.user_id) == user_id))
+            session.execute(
+                sa.delete(WebhookDelivery).where(col(WebhookDelivery.user_id) == user_id)
+            )
+            session.execute(
+                sa.delete(WebhookEndpoint).where(col(WebhookEndpoint.user_id) == user_id)
+            )
+            session.execute(sa.delete(StreamToken).where(col(StreamToken.user_id) == user_id))
             session.execute(sa.delete(Job).where(col(Job.user_id) == user_id))
             session.execute(
                 sa.update(CreditEntry)
