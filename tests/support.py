@@ -132,7 +132,7 @@ async def job_ending(handle: WorkflowHandle[Any, Any], job_id: str) -> JobEnding
     return or close as CANCELED.
     """
     try:
-        outcome = await handle.result()
+        outcome = await _result(handle)
     except WorkflowFailureError as err:
         if isinstance(err.cause, CancelledError):
             return JobEnding(job_id, "cancelled", "cancelled")
@@ -142,6 +142,19 @@ async def job_ending(handle: WorkflowHandle[Any, Any], job_id: str) -> JobEnding
     if isinstance(outcome, JobOutcome):
         return JobEnding(job_id, outcome.status, outcome.error_code)
     return JobEnding(job_id, str(outcome["status"]), outcome.get("error_code"))
+
+
+async def _result(handle: WorkflowHandle[Any, Any]) -> Any:
+    """The run's result; the time-skipping server's result poll may come back before the
+    closing event is readable ("No completion event found"): ask again, a few times."""
+    for _ in range(5):
+        try:
+            return await handle.result()
+        except RuntimeError as err:
+            if "No completion event found" not in str(err):
+                raise
+            await asyncio.sleep(0.2)
+    return await handle.result()
 
 
 class ActivityAttempts(ClientInterceptor, Interceptor):

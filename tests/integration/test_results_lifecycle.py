@@ -417,6 +417,7 @@ _NOT_PHOTO_ACCESS = {
     # Reads the original of a failed job only: test_retrying_a_failed_job_is_audited.
     ("POST", "/v1/jobs/{job_id}/retry"),
     ("GET", "/v1/me/exports/{export_id}"),  # the export's state
+    ("GET", "/v1/jobs/{job_id}/events"),  # the job's status stream: links, never image bytes
 }
 
 

@@ -36,7 +36,7 @@ POLLER_FRESH_S = 120.0
 # Looked up, never written: its absence is a fine answer, an error is not.
 STORAGE_PROBE_KEY = "health/probe"
 
-_poller_cache: dict[tuple[str, str], tuple[float, bool]] = {}
+_poller_cache: dict[tuple[str, str, str], tuple[float, bool]] = {}
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class Readiness:
 
 async def tier_has_pollers(client: Client, task_queue: str) -> bool:
     """Whether a worker polls `task_queue` for workflow tasks (cached for POLLER_CACHE_S)."""
-    key = (client.namespace, task_queue)
+    # Keyed by server too: one process may talk to several clusters (tests, a migration).
+    key = (client.service_client.config.target_host, client.namespace, task_queue)
     cached = _poller_cache.get(key)
     now = time.monotonic()
     if cached is not None and now - cached[0] < POLLER_CACHE_S:
