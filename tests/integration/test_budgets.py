@@ -124,7 +124,7 @@ def test_emergency_stop_pauses_every_tier_and_resume_restores_them(controlled: S
         assert balance(paid) == 20
     with stack.client(stack.admin_key) as admin:
         assert admin.post("/v1/admin/controls/all/resume", json={}).status_code == 200
-        assert admin.post("/v1/admin/controls/nowhere/stop", json={}).status_code == 400
+        assert admin.post("/v1/admin/controls/nowhere/stop", json={}).status_code == 422
         audit = admin.get("/v1/admin/controls/audit").json()
     assert [(a["action"], a["scope"], a["actor_id"]) for a in audit[:2]] == [
         ("resume", "all", audit[0]["actor_id"]),

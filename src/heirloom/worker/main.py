@@ -138,6 +138,7 @@ def gpu_worker(
         max_concurrent_activities=settings.worker_gpu_slots,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
         max_heartbeat_throttle_interval=timedelta(seconds=1),
+        interceptors=[JobLogInterceptor()],
     )
 
 
