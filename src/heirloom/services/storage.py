@@ -152,6 +152,25 @@ def _check_chunk_size(chunk_size: int) -> None:
 _LOCAL_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
+def _written_beside(path: Path, data: bytes) -> str:
+    """`data` fully written and fsynced to a temp file in `path`'s folder; returns its name.
+
+    Dot-prefixed temp names can never collide with a key.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
 class LocalStorage:
     """Objects as files under `root`; writes go to a temp file and are renamed into place.
 
@@ -168,14 +187,8 @@ class LocalStorage:
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Dot-prefixed temp names can never collide with a key.
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            tmp = _written_beside(path, data)
             try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
                 os.replace(tmp, path)
             except BaseException:
                 with suppress(FileNotFoundError):
@@ -187,13 +200,8 @@ class LocalStorage:
     def create(self, key: str, data: bytes, *, content_type: str) -> bool:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            tmp = _written_beside(path, data)
             try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
                 # link(2) fails if the name exists, atomically: the local If-None-Match.
                 os.link(tmp, path)
             except FileExistsError:
