@@ -24,7 +24,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy.exc import OperationalError
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 from temporalio.client import Client, WorkflowHandle
@@ -390,6 +390,25 @@ def gate_stage(jobs: Pipeline, stage: str, monkeypatch: pytest.MonkeyPatch) -> G
 
 
 CANCEL_STAGES = ["reserving", "preparing", "processing", "postprocessing"]
+# Stages whose held call is inside a (non-local) activity the cancel must request to stop.
+HELD_ACTIVITY_STAGES = {"preparing", "postprocessing"}
+
+
+async def activity_cancel_recorded(handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait until the workflow's request to cancel the held activity is in its history.
+
+    Releasing the held call before that lets the activity complete while the workflow task
+    that cancels it is in flight. The real server records such a late cancel request as a
+    no-op; the time-skipping test server rejects the workflow task (ACTIVITY_UNKNOWN) and the
+    run stalls. The rule under test is the cancel, not that server's race.
+    """
+    requested = EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED
+    for _ in range(600):
+        async for event in handle.fetch_history_events():
+            if event.event_type == requested:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the workflow never asked to cancel the held activity")
 
 
 async def request_cancel(handle: WorkflowHandle[Any, Any], how: str) -> None:
@@ -416,6 +435,8 @@ async def test_a_cancel_at_any_stage_refunds_once_and_leaves_nothing_behind(
         row = jobs.services.jobs.get(job_id)
         assert (row.status, row.stage, row.progress) == ("running", stage, progress.progress)
     await request_cancel(jobs.handle(job_id), how)
+    if stage in HELD_ACTIVITY_STAGES:
+        await activity_cancel_recorded(jobs.handle(job_id))
     gate.opened.set()
     if stage == "reserving":
         await submitted
