@@ -185,9 +185,8 @@ def held(stack: Stack) -> Iterator[Held]:
             stack.set_faults(execution_ms=MODEL_MS)
             try:
                 # Two users: the free tier's limits are per user.
-                for seed, key in enumerate(
-                    [stack.new_user(tier=Tier.FREE)[1]] * 2 + [stack.new_user(tier=Tier.FREE)[1]]
-                ):
+                first, second = (stack.new_user(tier=Tier.FREE)[1] for _ in range(2))
+                for seed, key in enumerate([first, first, second]):
                     with httpx.Client(
                         base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
                     ) as client:
@@ -234,17 +233,25 @@ def held(stack: Stack) -> Iterator[Held]:
 
 
 def test_two_workers_on_the_same_queues_both_take_model_steps(held: Held) -> None:
-    async def identities(client: Client) -> set[str]:
-        seen = set()
-        for job_id in held.running:
-            description = await client.get_workflow_handle(job_id).describe()
-            for activity in description.raw_description.pending_activities:
-                if activity.activity_type.name == "run_model":
-                    seen.add(activity.last_worker_identity)
-        return seen
+    async def model_step(client: Client, job_id: str) -> Any:
+        description = await client.get_workflow_handle(job_id).describe()
+        [step] = [
+            activity
+            for activity in description.raw_description.pending_activities
+            if activity.activity_type.name == "run_model"
+        ]
+        return step
 
-    # One GPU slot each: the second model step could only go to the other worker.
+    async def identities(client: Client) -> set[str]:
+        return {(await model_step(client, j)).last_worker_identity for j in held.running}
+
+    async def waiting_started(client: Client) -> bool:
+        return bool((await model_step(client, held.waiting)).HasField("last_started_time"))
+
+    # One GPU slot each: the second model step could only go to the other worker, and the
+    # third waits in the GPU queue for a slot.
     assert held.temporal(identities) == set(IDENTITIES)
+    assert not held.temporal(waiting_started)
 
 
 def test_admin_queue_shows_the_gpu_backlog_by_priority_and_the_jobs_in_flight(
