@@ -43,6 +43,8 @@ IDLE_NAMESPACE = "heirloom-idle"
 # Worker processes started and stopped by a test, away from the stack's in-process worker.
 DEPLOY_NAMESPACE = "heirloom-deploy"
 ERASURE_NAMESPACE = "heirloom-erasure"
+# Two identified workers share the queues here, apart from the stack's worker (queue metrics).
+QUEUES_NAMESPACE = "heirloom-queues"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -179,6 +181,7 @@ def temporal_server() -> Iterator[TemporalDevServer]:
                 DEPLOY_NAMESPACE,
                 ERASURE_NAMESPACE,
                 PROGRESS_NAMESPACE,
+                QUEUES_NAMESPACE,
                 marker,
             ],
         )

@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     alert_failure_rate: float = Field(default=0.2, gt=0, le=1)
     alert_failure_min_jobs: int = Field(default=5, ge=1)
     alert_queue_wait_p95_s: float = Field(default=300.0, gt=0)
+    # Queue metrics: a snapshot per tier and GPU priority every interval, kept this many days.
+    queue_metrics_interval_s: int = Field(default=60, gt=0, le=3600)
+    queue_metrics_retention_days: int = Field(default=30, ge=1)
 
     # Observability: log format, and the worker's Prometheus ports (None: not served)
     log_format: Literal["human", "json"] = "human"

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from heirloom.db.models import AuditEntry, Job, Share, User, as_utc
+from heirloom.db.models import AuditEntry, Job, QueueMetric, Share, User, as_utc
 from heirloom.domain.tiers import Tier
 from heirloom.services.gpu_queue import QueuePlace
+from heirloom.services.task_queues import Backlog, Liveness, QueueState
 
 
 def _iso_date_time(value: Any) -> Any:
@@ -257,11 +258,133 @@ class TierQueueOut(BaseModel):
     waiting: int = Field(description="jobs whose model step waits for a GPU")
     on_gpu: int = Field(description="jobs whose model runs now")
     oldest_wait_s: float | None = Field(description="how long the oldest waiting job has waited")
+    p50_wait_s: float | None = Field(
+        description="median wait for a GPU of the jobs whose model started in the last hour"
+    )
 
 
 class QueueOut(BaseModel):
     gpu_pool_size: int
     tiers: list[TierQueueOut]
+
+
+class BacklogOut(BaseModel):
+    """Temporal's approximate statistics of a task queue (or of one priority key in it)."""
+
+    backlog: int = Field(description="tasks waiting for a worker")
+    backlog_age_s: float = Field(description="how long the oldest waiting task has waited")
+    add_rate: float = Field(description="tasks added per second, recently")
+    dispatch_rate: float = Field(description="tasks handed to workers per second, recently")
+
+    @classmethod
+    def of(cls, backlog: Backlog) -> BacklogOut:
+        return cls(
+            backlog=backlog.count,
+            backlog_age_s=backlog.age_s,
+            add_rate=backlog.add_rate,
+            dispatch_rate=backlog.dispatch_rate,
+        )
+
+
+class PriorityBacklogOut(BacklogOut):
+    priority_key: int = Field(description="Temporal task priority; 1 is dispatched first")
+
+
+class TaskQueueStatsOut(BacklogOut):
+    task_queue: str
+    task_type: str = Field(description="workflow or activity tasks")
+    pollers: int = Field(description="workers seen polling it (identities)")
+    by_priority: list[PriorityBacklogOut]
+
+    @classmethod
+    def of_state(cls, state: QueueState) -> TaskQueueStatsOut:
+        return cls(
+            task_queue=state.task_queue,
+            task_type=state.task_type.value,
+            pollers=len(state.pollers),
+            by_priority=[
+                PriorityBacklogOut(priority_key=key, **BacklogOut.of(b).model_dump())
+                for key, b in state.by_priority.items()
+            ],
+            **BacklogOut.of(state.backlog).model_dump(),
+        )
+
+
+class AdminQueueOut(BaseModel):
+    gpu_pool_size: int
+    gpu_in_flight: int = Field(description="model steps holding a GPU slot (job rows)")
+    runpod_jobs_in_flight: int = Field(description="of those, the ones with a RunPod job")
+    task_queues: list[TaskQueueStatsOut]
+
+
+class QueueMetricOut(BaseModel):
+    """One snapshot row: a tier at one GPU priority key (see README, queue metrics)."""
+
+    taken_at: datetime
+    tier: str
+    priority_key: int
+    waiting: int
+    oldest_wait_s: float | None
+    on_gpu: int
+    queue_backlog: int | None
+    queue_backlog_age_s: float | None
+    queue_add_rate: float | None
+    queue_dispatch_rate: float | None
+    runpod_in_queue: int | None
+    runpod_in_progress: int | None
+    runpod_workers_idle: int | None
+    runpod_workers_running: int | None
+
+    @classmethod
+    def from_row(cls, row: QueueMetric) -> QueueMetricOut:
+        values = row.model_dump(exclude={"id"})
+        return cls(**{**values, "taken_at": as_utc(row.taken_at)})
+
+
+class QueueMetricsPage(BaseModel):
+    rows: list[QueueMetricOut]
+    truncated: bool = Field(description="more rows matched than one answer holds; narrow it")
+
+
+class PollerOut(BaseModel):
+    identity: str
+    task_type: str
+    last_access_at: datetime
+    alive: bool
+
+
+class QueueLivenessOut(BaseModel):
+    task_queue: str
+    alive: bool = Field(description="each task type it serves was polled within alive_within_s")
+    pollers: list[PollerOut]
+
+    @classmethod
+    def of(cls, live: Liveness) -> QueueLivenessOut:
+        return cls(
+            task_queue=live.task_queue,
+            alive=live.alive,
+            pollers=[
+                PollerOut(
+                    identity=p.identity,
+                    task_type=p.task_type.value,
+                    last_access_at=p.last_access_at,
+                    alive=p.alive,
+                )
+                for p in live.pollers
+            ],
+        )
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    detail: str
+
+
+class AdminHealthOut(BaseModel):
+    status: str = Field(description="ready or not_ready, as /readyz")
+    checks: dict[str, CheckOut]
+    alive_within_s: float
+    task_queues: list[QueueLivenessOut]
 
 
 class KeyCreate(BaseModel):

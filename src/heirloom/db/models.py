@@ -345,3 +345,36 @@ class Alert(SQLModel, table=True):
     message: str = Field(max_length=500)
     opened_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
     resolved_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class QueueMetric(SQLModel, table=True):
+    """One minute's view of the GPU queue for one tier at one priority key.
+
+    `waiting`, `oldest_wait_s` and `on_gpu` count the tier's jobs at that priority (job rows);
+    the `queue_*` figures are Temporal's statistics of the GPU task queue at that priority key,
+    all tiers together; the `runpod_*` counts are the endpoint's /health, the same in every row
+    of a snapshot. None: that source did not answer. One row per (taken_at, tier, priority).
+    """
+
+    __tablename__ = "queue_metrics"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "taken_at", "tier", "priority_key", name="uq_queue_metrics_taken_tier_priority"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    taken_at: datetime = Field(sa_column=_ts(index=True))
+    tier: str = Field(max_length=16)
+    priority_key: int
+    waiting: int
+    oldest_wait_s: float | None = None
+    on_gpu: int
+    queue_backlog: int | None = None
+    queue_backlog_age_s: float | None = None
+    queue_add_rate: float | None = None
+    queue_dispatch_rate: float | None = None
+    runpod_in_queue: int | None = None
+    runpod_in_progress: int | None = None
+    runpod_workers_idle: int | None = None
+    runpod_workers_running: int | None = None

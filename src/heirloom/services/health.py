@@ -23,6 +23,7 @@ from temporalio.client import Client
 
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.task_queues import is_fresh
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,6 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 3.0
 # Pollers change on deploys, not per request: a submission path may ask on every POST.
 POLLER_CACHE_S = 5.0
-# A live worker polls again at least once a minute (the server's long-poll expiry), while the
-# server keeps a stopped worker's poller listed for five minutes: older ones count as gone.
-POLLER_FRESH_S = 120.0
 # Looked up, never written: its absence is a fine answer, an error is not.
 STORAGE_PROBE_KEY = "health/probe"
 
@@ -81,10 +79,8 @@ async def tier_has_pollers(client: Client, task_queue: str) -> bool:
         ),
         timeout=timedelta(seconds=CHECK_TIMEOUT_S),
     )
-    fresh_since = datetime.now(UTC) - timedelta(seconds=POLLER_FRESH_S)
-    polled = any(
-        poller.last_access_time.ToDatetime(UTC) >= fresh_since for poller in response.pollers
-    )
+    wall = datetime.now(UTC)
+    polled = any(is_fresh(p.last_access_time.ToDatetime(UTC), wall) for p in response.pollers)
     _poller_cache[key] = (now, polled)
     return polled
 

@@ -22,6 +22,7 @@ from heirloom.activities.cleanup import CleanupActivities
 from heirloom.activities.erasure import ErasureActivities
 from heirloom.activities.events import EventActivities
 from heirloom.activities.export import ExportActivities
+from heirloom.activities.queue_metrics import QueueMetricsActivities
 from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.activities.webhooks import WebhookActivities
@@ -36,6 +37,7 @@ from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.erasure import ErasureWorkflow
 from heirloom.workflows.events import EventsPruneWorkflow
 from heirloom.workflows.export import ExportWorkflow
+from heirloom.workflows.queue_metrics import QueueMetricsWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 from heirloom.workflows.webhooks import WebhookDeliveryWorkflow, WebhookDispatchWorkflow
@@ -91,6 +93,7 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
     webhooks = WebhookActivities(services, client)
     alerts = AlertActivities(services, client)
     events = EventActivities(services)
+    queue_metrics = QueueMetricsActivities(services, client)
     return Worker(
         client,
         task_queue=OPS_TASK_QUEUE,
@@ -103,6 +106,7 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
             WebhookDeliveryWorkflow,
             EventsPruneWorkflow,
             AlertsWorkflow,
+            QueueMetricsWorkflow,
         ],
         activities=[
             reconcile.find_stranded,
@@ -117,6 +121,7 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
             events.prune_events,
             alerts.evaluate_alerts,
             alerts.deliver_alert,
+            queue_metrics.record_queue_metrics,
         ],
         activity_executor=executor,
         max_concurrent_activities=4,

@@ -33,9 +33,11 @@ from heirloom.domain.messages import (
     ReconcileInput,
     WebhookDispatchInput,
 )
+from heirloom.domain.queue_metrics import QueueMetricsInput
 from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.events import EventsPruneWorkflow
+from heirloom.workflows.queue_metrics import QueueMetricsWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.webhooks import WebhookDispatchWorkflow
 
@@ -93,6 +95,13 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             AlertsInput(window_s=settings.alert_window_s),
             timedelta(seconds=settings.alerts_interval_s),
             "Evaluate alert rules; notify on new and resolved incidents",
+        ),
+        Periodic(
+            "heirloom-queue-metrics",
+            QueueMetricsWorkflow.__name__,
+            QueueMetricsInput(retention_days=settings.queue_metrics_retention_days),
+            timedelta(seconds=settings.queue_metrics_interval_s),
+            "Record the GPU queue per tier and priority; prune past the retention",
         ),
     ]
 

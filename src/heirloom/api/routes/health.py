@@ -1,14 +1,29 @@
-"""/healthz (the process answers) and /readyz (it can take and run jobs now): public, no key."""
+"""/healthz (the process answers) and /readyz (it can take and run jobs now): public, no key.
+/v1/admin/health adds, for operators, the workers polling each task queue."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from temporalio.client import Client
 
-from heirloom.api.deps import ServicesDep
+from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.schemas import AdminHealthOut, CheckOut, QueueLivenessOut
 from heirloom.services.health import readiness
+from heirloom.services.task_queues import (
+    POLLER_FRESH_S,
+    Liveness,
+    Served,
+    TaskType,
+    gpu_and_tier_queues,
+    liveness,
+)
+from heirloom.worker.schedules import OPS_TASK_QUEUE
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ops"])
 
@@ -24,3 +39,28 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     state: Any = request.app.state
     result = await readiness(services, getattr(state, "temporal", None))
     return JSONResponse(result.to_dict(), status_code=200 if result.ready else 503)
+
+
+@router.get("/v1/admin/health", response_model=AdminHealthOut, tags=["admin"])
+async def admin_health(
+    request: Request, _admin: AdminUser, services: ServicesDep
+) -> AdminHealthOut:
+    """/readyz's checks, and per task queue the workers polling it and whether it is served."""
+    temporal: Client | None = getattr(request.app.state, "temporal", None)
+    result = await readiness(services, temporal)
+    return AdminHealthOut(
+        status="ready" if result.ready else "not_ready",
+        checks={c.name: CheckOut(ok=c.ok, detail=c.detail) for c in result.checks},
+        alive_within_s=POLLER_FRESH_S,
+        task_queues=[QueueLivenessOut.of(live) for live in await _liveness(temporal)],
+    )
+
+
+async def _liveness(temporal: Client | None) -> list[Liveness]:
+    queues = [*gpu_and_tier_queues(), Served(OPS_TASK_QUEUE, tuple(TaskType))]
+    if temporal is not None:
+        try:
+            return await liveness(temporal, queues)
+        except Exception:
+            log.warning("admin health: Temporal did not describe the task queues", exc_info=True)
+    return [Liveness(queue.task_queue, False, ()) for queue in queues]

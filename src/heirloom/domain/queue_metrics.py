@@ -1,0 +1,29 @@
+"""Queue-metrics snapshots: the scheduled workflow's input, its activity's request and report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QueueMetricsInput:
+    """What the Schedule starts the workflow with: how long snapshots are kept."""
+
+    retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    """Take one snapshot at `taken_at` (epoch seconds, the workflow's time, so a retried
+    activity writes the same snapshot) and prune snapshots older than the retention."""
+
+    taken_at: float
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class SnapshotReport:
+    """Rows written (0 when a retry found the snapshot already there) and rows pruned."""
+
+    rows: int
+    pruned: int

@@ -1,0 +1,33 @@
+"""QueueMetricsWorkflow: record a snapshot of the GPU queue and prune old ones. On a Schedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from heirloom.activities.queue_metrics import QueueMetricsActivities
+    from heirloom.domain.queue_metrics import QueueMetricsInput, SnapshotReport, SnapshotRequest
+
+# A snapshot a minute late is still that minute's: a few quick attempts, then the next tick.
+_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+
+
+@workflow.defn
+class QueueMetricsWorkflow:
+    """One snapshot at the workflow's start time, so a retried activity writes the same one."""
+
+    @workflow.run
+    async def run(self, request: QueueMetricsInput) -> SnapshotReport:
+        report = await workflow.execute_activity_method(
+            QueueMetricsActivities.record_queue_metrics,
+            SnapshotRequest(
+                taken_at=workflow.now().timestamp(), retention_days=request.retention_days
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_RETRY,
+        )
+        workflow.set_current_details(f"{report.rows} rows recorded, {report.pruned} pruned")
+        return report
