@@ -64,7 +64,11 @@ class Readiness:
 
 
 async def tier_has_pollers(client: Client, task_queue: str) -> bool:
-    """Whether a worker polls `task_queue` for workflow tasks (cached for POLLER_CACHE_S)."""
+    """Whether a worker polls `task_queue` for workflow tasks.
+
+    A yes is cached for POLLER_CACHE_S; a no is not, so a worker that has just started is
+    served at once (asking again only costs the callers that are refused anyway).
+    """
     # Keyed by server too: one process may talk to several clusters (tests, a migration).
     key = (client.service_client.config.target_host, client.namespace, task_queue)
     cached = _poller_cache.get(key)
@@ -81,7 +85,10 @@ async def tier_has_pollers(client: Client, task_queue: str) -> bool:
     )
     wall = datetime.now(UTC)
     polled = any(is_fresh(p.last_access_time.ToDatetime(UTC), wall) for p in response.pollers)
-    _poller_cache[key] = (now, polled)
+    if polled:
+        _poller_cache[key] = (now, polled)
+    else:
+        _poller_cache.pop(key, None)
     return polled
 
 
