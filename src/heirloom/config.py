@@ -14,7 +14,8 @@ from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier, TierRules
 
 
 class FaultSettings(BaseModel):
-    """Faults the local RunPod endpoint injects: probabilities 0..1, times in ms.
+    """Faults for tests: the local RunPod endpoint's (probabilities 0..1, times in ms) and a
+    worker's slow erasure.
 
     Set with HEIRLOOM_FAULTS__<NAME>, or at run time through the endpoint's admin route.
     """
@@ -26,6 +27,11 @@ class FaultSettings(BaseModel):
     stuck_in_queue: float = Field(default=0.0, ge=0, le=1)
     timeout: float = Field(default=0.0, ge=0, le=1)
     execution_ms: int = Field(default=0, ge=0, description="extra simulated GPU time per job")
+    erasure_pause_ms: int = Field(
+        default=0,
+        ge=0,
+        description="a worker's erasure waits this long (heartbeating) after each job's files",
+    )
 
 
 class QwenSettings(BaseModel):
@@ -182,6 +188,9 @@ class Settings(BaseSettings):
     # Tests and dev only: the worker process exits right after RunPod accepts a job and before
     # anything records its id, on each job's first model attempt (the exactly-once window).
     fault_exit_after_submit: bool = False
+    # An account erasure's long steps heartbeat: a worker killed inside one is noticed this
+    # soon and the step runs again on another worker (instead of after its 10-minute timeout).
+    erasure_heartbeat_timeout_s: int = Field(default=30, gt=0)
 
     # Cost accounting. RunPod serverless bills GPU time per second (flex H100 PRO 80 GB:
     # $0.00116/s, docs.runpod.io/serverless/pricing); a credit sells for credit_price_usd.

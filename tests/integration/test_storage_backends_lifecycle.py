@@ -1,13 +1,14 @@
 """Downloads and account closure on local disk and on S3 (a moto server).
 
 Downloads: S3 answers a short-lived presigned URL (302), local disk streams. Closing an account
-(DELETE /v1/me): the key fails at once, and the erasure workflow, interrupted by a worker
-restart, leaves no file under the user's prefix, no workflow history of the user's jobs, and
-the ledger anonymised but whole."""
+(DELETE /v1/me): the key fails at once, and the erasure workflow, its worker process SIGKILLed
+in the middle of deleting files and a new one started, leaves no file under the user's prefix,
+no workflow history of the user's jobs, and the ledger anonymised but whole."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.db.models import AuditEntry, CreditEntry, Job, Share, User
+from heirloom.devstack.chaos import WorkerProcess
 from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.serving import serve_app
 from heirloom.devstack.temporal_server import TemporalDevServer
@@ -106,6 +108,8 @@ def env(
             runpod_api_key="erasure-key",
             runpod_base_url=f"{runpod_url}/v2",
             runpod_poll_interval_s=0.1,
+            # A killed worker's erasure step runs again within seconds.
+            erasure_heartbeat_timeout_s=2,
             **storage,
         )
         services = Services.build(settings)
@@ -152,17 +156,51 @@ def history_is_gone(env: Env, workflow_id: str) -> bool:
     return gone
 
 
-def test_account_erasure_survives_a_worker_restart_and_leaves_nothing_personal(
-    env: Env,
+def worker_process(env: Env, home: Path) -> WorkerProcess:
+    """`heirloom worker` for the paid, GPU and ops queues, on this env's database and storage."""
+    storage: dict[str, str] = {"HEIRLOOM_STORAGE_BACKEND": env.settings.storage_backend}
+    if env.settings.storage_backend == "s3":
+        storage["HEIRLOOM_S3_BUCKET"] = env.settings.s3_bucket
+        storage["HEIRLOOM_S3_ENDPOINT_URL"] = env.settings.s3_endpoint_url or ""
+    return WorkerProcess(
+        env.settings,
+        home / "worker.log",
+        env={**storage, "HEIRLOOM_SCHEDULES_ENABLED": "false"},
+    )
+
+
+def wait_ready(worker: WorkerProcess) -> None:
+    wait_until(worker.ready, "the worker process to poll")
+
+
+def job_of(key: str) -> str:
+    """The job id in a file's key or path (`.../users/<user>/jobs/<job>/...`)."""
+    return key.split("/jobs/", 1)[1].split("/", 1)[0]
+
+
+def user_keys_settled(env: Env, user_id: str) -> list[str] | None:
+    """The user's keys, or None while a directory vanishes under the listing."""
+    try:
+        return env.user_keys(user_id)
+    except FileNotFoundError:
+        return None
+
+
+def test_account_erasure_survives_a_killed_worker_and_leaves_nothing_personal(
+    env: Env, tmp_path: Path
 ) -> None:
     account = env.services.accounts.create(
         email=f"{uuid.uuid4().hex[:8]}@example.com", tier=Tier.PAID, credits=20
     )
     user_id, key = account.user.id, account.api_key
     other = env.services.accounts.create(email="stays@example.com", tier=Tier.PAID, credits=20)
-    workers = WorkerThread(env.services)
-    workers.start()
+    worker = worker_process(env, tmp_path)
+    calm_env = worker.env
+    # The first worker pauses (alive, heartbeating) after each job's files during an erasure.
+    worker.env = {**calm_env, "HEIRLOOM_FAULTS__ERASURE_PAUSE_MS": "60000"}
+    worker.start()
     try:
+        wait_ready(worker)
         with env.client(key) as client, env.client(other.api_key) as other_client:
             done = wait_final(client, submit(client, photo_bytes(800, 600)).json()["id"])
             assert done["status"] == "completed"
@@ -173,7 +211,8 @@ def test_account_erasure_survives_a_worker_restart_and_leaves_nothing_personal(
             set_faults(env, execution_ms=60_000)
             running = submit(client, photo_bytes(700, 500, seed=2)).json()
             wait_until(lambda: env.services.jobs.get(running["id"]).runpod_job_id, "the GPU")
-            assert env.user_keys(user_id)
+            before = env.user_keys(user_id)
+            assert before
 
             closed = client.delete("/v1/me")
             assert closed.status_code == 202, closed.text
@@ -181,22 +220,40 @@ def test_account_erasure_survives_a_worker_restart_and_leaves_nothing_personal(
             assert client.get("/v1/me").status_code == 401
             assert client.get(f"/v1/jobs/{done['id']}/result").status_code == 401
 
-            # Mid-erasure (stopping the running job), the worker goes away and comes back.
-            workflow_id = erasure_workflow_id(user_id)
-            wait_until(lambda: "stop_jobs" in pending_activities(env, workflow_id), "stop_jobs")
-            workers.stop()
-            set_faults(env)
-            workers = WorkerThread(env.services)
-            workers.start()
+        # The running job stopped, and delete_files (one job at a time, by job id) deleted
+        # the first job's files and pauses before the second's: the worker process is
+        # SIGKILLed there.
+        workflow_id = erasure_workflow_id(user_id)
+        first, second = sorted((done["id"], running["id"]))
+        assert {job_of(k) for k in before} == {first, second}
 
-            async def result(client: Client) -> Any:
-                handle = client.get_workflow_handle_for(ErasureWorkflow.run, workflow_id)
-                return await handle.result()
+        def first_job_deleted() -> bool:
+            keys = user_keys_settled(env, user_id)
+            in_delete_files = pending_activities(env, workflow_id) == ["delete_files"]
+            return in_delete_files and keys is not None and first not in map(job_of, keys)
 
-            report = env.temporal(result)
-            assert report.histories_deleted >= 2
+        wait_until(first_job_deleted, "the first job's files deleted")
+        at_kill = env.user_keys(user_id)
+        worker.kill()
+        assert worker.exited_with() == -signal.SIGKILL
+        assert at_kill, "the kill came after the last file"
+        assert {job_of(k) for k in at_kill} == {second}
+        set_faults(env)
+
+        worker.env = calm_env
+        worker.start()
+        wait_ready(worker)
+
+        async def result(client: Client) -> Any:
+            handle = client.get_workflow_handle_for(ErasureWorkflow.run, workflow_id)
+            return await asyncio.wait_for(handle.result(), DEADLINE_S)
+
+        report = env.temporal(result)
     finally:
-        workers.stop()
+        worker.stop()
+    # The new worker's attempt of delete_files deleted what the killed one left.
+    assert report.files_deleted == len(at_kill)
+    assert report.histories_deleted >= 2
 
     assert env.user_keys(user_id) == []
     for job_id in (done["id"], running["id"]):

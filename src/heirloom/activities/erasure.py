@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
@@ -39,6 +40,7 @@ class ErasureActivities:
             self.services.erasure.job_ids, request.user_id, unfinished_only=True
         )
         for job_id in running:
+            activity.heartbeat()
             handle = self.client.get_workflow_handle(job_id)
             with contextlib.suppress(RPCError):
                 await handle.signal(RestorationWorkflow.cancel, BY_USER)
@@ -54,7 +56,18 @@ class ErasureActivities:
 
     @activity.defn
     def delete_files(self, request: ErasureInput) -> int:
-        return self.services.erasure.delete_files(request.user_id)
+        """Delete every file under the user's prefix, heartbeating after each job's."""
+        pause_s = self.services.settings.faults.erasure_pause_ms / 1000
+
+        def progress(deleted: int) -> None:
+            activity.heartbeat(deleted)
+            # Tests only (a fault): a long erasure, alive, that a kill can land inside.
+            deadline = time.monotonic() + pause_s
+            while time.monotonic() < deadline:
+                time.sleep(min(0.2, pause_s))
+                activity.heartbeat(deleted)
+
+        return self.services.erasure.delete_files(request.user_id, progress)
 
     @activity.defn
     async def delete_histories(self, request: ErasureInput) -> int:
@@ -65,6 +78,7 @@ class ErasureActivities:
         query = f"{search_attributes.USER_ID.name} = '{request.user_id}'"
         async for execution in self.client.list_workflows(query):
             runs.add((execution.id, execution.run_id))
+            activity.heartbeat()
         deleted = 0
         for workflow_id, run_id in sorted(runs):
             try:

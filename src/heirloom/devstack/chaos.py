@@ -113,11 +113,17 @@ class WorkerProcess:
     """`heirloom worker` as a child process that can be killed without warning."""
 
     def __init__(
-        self, settings: Settings, log: Path, queues: tuple[str, ...] = ("--tiers", "paid")
+        self,
+        settings: Settings,
+        log: Path,
+        queues: tuple[str, ...] = ("--tiers", "paid"),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.log = log
         self.queues = queues
+        # Variables beyond the settings passed on, e.g. HEIRLOOM_FAULTS__<NAME>.
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -126,7 +132,7 @@ class WorkerProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "heirloom.cli", "worker", *self.queues],
-                env=_worker_env(self.settings),
+                env={**_worker_env(self.settings), **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -225,9 +225,13 @@ class CleanupReport:
 
 @dataclass(frozen=True)
 class ErasureInput:
-    """Close one account and erase what it owns; the workflow id is `erase-<user_id>`."""
+    """Close one account and erase what it owns; the workflow id is `erase-<user_id>`.
+
+    `heartbeat_timeout_s` is None in erasures started before steps heartbeated: their steps
+    keep the options they were scheduled with."""
 
     user_id: str
+    heartbeat_timeout_s: int | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ goes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from sqlmodel import col, select
 
@@ -26,7 +28,7 @@ from heirloom.db.models import (
     WebhookEndpoint,
 )
 from heirloom.domain.jobs import JobStatus
-from heirloom.services.storage import Storage
+from heirloom.services.storage import Storage, job_prefix
 
 ROLE_ERASED = "erased"
 
@@ -66,8 +68,16 @@ class Erasure:
         with self.db.session() as session:
             return list(session.exec(statement.order_by(col(Job.id))))
 
-    def delete_files(self, user_id: str) -> int:
-        return self.storage.delete_prefix(user_prefix(user_id))
+    def delete_files(
+        self, user_id: str, progress: Callable[[int], None] = lambda _deleted: None
+    ) -> int:
+        """Delete the user's files one job at a time, calling `progress` with the count after
+        each, then whatever else is under the prefix (exports); returns how many."""
+        deleted = 0
+        for job_id in self.job_ids(user_id):
+            deleted += self.storage.delete_prefix(job_prefix(user_id, job_id))
+            progress(deleted)
+        return deleted + self.storage.delete_prefix(user_prefix(user_id))
 
     def anonymise_records(self, user_id: str) -> None:
         """Remove shares, jobs and everything of them, webhooks and stream tokens; keep the

@@ -25,6 +25,13 @@ def erasure_workflow_id(user_id: str) -> str:
     return f"erase-{user_id}"
 
 
+def _heartbeat_timeout(request: ErasureInput) -> timedelta | None:
+    """For the steps that loop (and heartbeat): a killed worker's step runs again this soon."""
+    if request.heartbeat_timeout_s is None:
+        return None
+    return timedelta(seconds=request.heartbeat_timeout_s)
+
+
 @workflow.defn
 class ErasureWorkflow:
     """Lock the account, stop its jobs, delete files and histories, anonymise its records."""
@@ -42,18 +49,21 @@ class ErasureWorkflow:
             ErasureActivities.stop_jobs,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
+            heartbeat_timeout=_heartbeat_timeout(request),
             retry_policy=_UNTIL_DONE,
         )
         files = await workflow.execute_activity_method(
             ErasureActivities.delete_files,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
+            heartbeat_timeout=_heartbeat_timeout(request),
             retry_policy=_UNTIL_DONE,
         )
         histories = await workflow.execute_activity_method(
             ErasureActivities.delete_histories,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
+            heartbeat_timeout=_heartbeat_timeout(request),
             retry_policy=_UNTIL_DONE,
         )
         # Last: the job rows name the histories to delete if a step above is repeated.

@@ -104,7 +104,9 @@ async def close_account(
     # Started first: once the key is gone the caller could not ask again.
     await temporal.start_workflow(
         ErasureWorkflow.run,
-        ErasureInput(user_id=user.id),
+        ErasureInput(
+            user_id=user.id, heartbeat_timeout_s=services.settings.erasure_heartbeat_timeout_s
+        ),
         id=workflow_id,
         task_queue=OPS_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
