@@ -228,6 +228,7 @@ class RestorationActivities:
                 height=result.height,
                 stored_bytes=result.stored_bytes,
             ),
+            keep_days=self.services.retention.keep_days(request.job_id),
         )
         self.services.retention.stamp_expiry(request.job_id)
 
@@ -259,6 +260,7 @@ class RestorationActivities:
             message=request.error_message,
             detail=request.error_detail,
             ended_by=request.ended_by,
+            keep_days=self.services.retention.keep_days(request.job_id),
         )
         self.services.retention.stamp_expiry(request.job_id)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -100,12 +100,17 @@ class JobStore:
             only_if=col(Job.progress) < progress,
         )
 
-    def complete(self, job_id: str, keys: ResultKeys) -> None:
-        """Mark a job completed with its files; a job already refunded can never complete."""
+    def complete(self, job_id: str, keys: ResultKeys, *, keep_days: int | None = None) -> None:
+        """Mark a job completed with its files; a job already refunded can never complete.
+
+        `keep_days` stamps its expiry in the same write, so no reader sees a completed free
+        job without one.
+        """
         now = utcnow()
         self._update_unfinished(
             job_id,
             {
+                **_expiry(now, keep_days),
                 "status": JobStatus.COMPLETED.value,
                 "stage": Stage.DONE.value,
                 "progress": 100,
@@ -131,14 +136,17 @@ class JobStore:
         message: str,
         detail: str = "",
         ended_by: str = "",
+        keep_days: int | None = None,
     ) -> None:
         """End a job as failed or cancelled: a message a person understands, and for
-        operators the detail (provider wording, statuses) and who ended it."""
+        operators the detail (provider wording, statuses) and who ended it; `keep_days` as
+        for `complete`."""
         assert status in (JobStatus.FAILED, JobStatus.CANCELLED)
         now = utcnow()
         self._update_unfinished(
             job_id,
             {
+                **_expiry(now, keep_days),
                 "status": status.value,
                 "stage": Stage.DONE.value,
                 "error_code": code,
@@ -235,3 +243,8 @@ class JobStore:
 def _no_lower(progress: int) -> sa.ColumnElement[int]:
     """The larger of the stored progress and `progress`: a job's progress never goes back."""
     return sa.case((col(Job.progress) > progress, col(Job.progress)), else_=progress)
+
+
+def _expiry(now: datetime, keep_days: int | None) -> dict[str, datetime]:
+    """The expiry column of an ending, when the owner's tier keeps results for a time."""
+    return {} if keep_days is None else {"expires_at": now + timedelta(days=keep_days)}

@@ -44,6 +44,15 @@ class Retention:
         self.storage = storage
         self.tier_rules = tier_rules
 
+    def keep_days(self, job_id: str) -> int | None:
+        """How long the job's owner's tier keeps its files now (None: for good)."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return None
+            user = session.get(User, job.user_id)
+            return self.tier_rules[Tier(user.tier if user else job.tier)].storage_days
+
     def stamp_expiry(self, job_id: str) -> None:
         """Set an ended job's expiry from its owner's current tier, once (repeats keep it)."""
         with self.db.session() as session:
