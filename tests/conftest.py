@@ -255,20 +255,46 @@ class Stack:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def stack(
-    request: pytest.FixtureRequest,
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """The whole system, once per database backend, on the session's Temporal server.
+
+    Each backend's stack is its own session fixture, so it lives until the session ends:
+    tests of one backend and the other may alternate (pytest-xdist hands out files, not a
+    global order) without a stack being torn down and built again in between.
+    """
+    running: Stack = request.getfixturevalue(f"{request.param}_stack")
+    return running
+
+
+@pytest.fixture(scope="session")
+def sqlite_stack(
+    temporal_server: TemporalDevServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("stack-sqlite")
+    database_url = f"sqlite:///{home / 'heirloom.db'}"
+    migrate.upgrade(database_url)
+    yield from _running_stack("sqlite", home, database_url, "default", temporal_server)
+
+
+@pytest.fixture(scope="session")
+def postgresql_stack(
     temporal_server: TemporalDevServer,
     tmp_path_factory: pytest.TempPathFactory,
+    postgres_stack_database: str,
 ) -> Iterator[Stack]:
-    """The whole system, once per database backend, on the session's Temporal server."""
-    home = tmp_path_factory.mktemp(f"stack-{request.param}")
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{home / 'heirloom.db'}"
-        migrate.upgrade(database_url)
-        namespace = "default"
-    else:
-        database_url = str(request.getfixturevalue("postgres_stack_database"))
-        namespace = PG_NAMESPACE
+    home = tmp_path_factory.mktemp("stack-postgresql")
+    yield from _running_stack(
+        "postgresql", home, postgres_stack_database, PG_NAMESPACE, temporal_server
+    )
+
+
+def _running_stack(
+    backend: str,
+    home: Path,
+    database_url: str,
+    namespace: str,
+    temporal_server: TemporalDevServer,
+) -> Iterator[Stack]:
     endpoint_settings = Settings(home=home, runpod_api_key="stack-key", devstack_runpod_workers=4)
     with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
         settings = Settings(
@@ -300,7 +326,7 @@ def stack(
             # ledgers and every job was charged nothing or its price, net of refunds.
             problems = ledger_violations(services)
             services.close()
-        assert problems == [], f"money invariants broken on the {request.param} stack"
+        assert problems == [], f"money invariants broken on the {backend} stack"
 
 
 class Clock:

@@ -137,6 +137,17 @@ def gated_env(home: Path, **overrides: Any) -> Iterator[Env]:
         server.stop()
 
 
+# A held activity heartbeats while it waits: however long the test holds it (a loaded machine),
+# its heartbeat timeout never fires, so the step starts once.
+HELD_HEARTBEAT_S = 0.5
+
+
+def _heartbeat() -> None:
+    """A held activity's heartbeat; a local activity has none to send."""
+    if not activity.info().is_local:
+        activity.heartbeat()
+
+
 class ModelStarts:
     """Model steps as they start, across workers: job ids in start order, and the most at once."""
 
@@ -227,7 +238,8 @@ class GatedWorker:
             @functools.wraps(fn)
             async def gated_async(arg: Any) -> Any:
                 entered.set()
-                await asyncio.to_thread(released.wait)
+                while not await asyncio.to_thread(released.wait, HELD_HEARTBEAT_S):
+                    _heartbeat()
                 return await fn(arg)
 
             return _as_activity(name, gated_async)
@@ -235,7 +247,8 @@ class GatedWorker:
         @functools.wraps(fn)
         def gated(arg: Any) -> Any:
             entered.set()
-            released.wait()
+            while not released.wait(HELD_HEARTBEAT_S):
+                _heartbeat()
             return fn(arg)
 
         return _as_activity(name, gated)

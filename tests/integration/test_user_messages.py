@@ -48,7 +48,8 @@ LEAKS = [
 
 def test_every_injectable_fault_is_covered() -> None:
     covered = {name for fault in FAULTS.values() for name in fault}
-    assert covered == set(FaultSettings.model_fields)
+    # A pause of the worker's erasure (its kill test), not a RunPod fault: no job ends by it.
+    assert covered == set(FaultSettings.model_fields) - {"erasure_pause_ms"}
 
 
 @pytest.fixture
