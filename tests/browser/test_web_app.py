@@ -8,15 +8,20 @@ Every page is saved as a screenshot at desktop and phone width under test-artifa
 
 from __future__ import annotations
 
+import io
+import random
 import re
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from PIL import Image, ImageDraw, ImageOps
 
 from heirloom.domain.tiers import Tier
 from tests.conftest import Stack
@@ -28,7 +33,14 @@ SCREENSHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
 DEADLINE_MS = 60_000
 
 try:
-    from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        Page,
+        ViewportSize,
+        WebSocketRoute,
+        expect,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - the dev extra installs it
     pytest.skip("playwright is not installed (the dev extra has it)", allow_module_level=True)
 
@@ -98,6 +110,29 @@ class Tab:
         self.context.close()
 
 
+def faded_photo(width: int = 720, height: int = 540) -> bytes:
+    """A faded, scratched sepia picture (a house under a sky), for the restorer to lift."""
+    image = Image.new("L", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(height):
+        draw.line((0, y, width, y), fill=200 - y * 90 // height)
+    draw.rectangle((0, height * 2 // 3, width, height), fill=90)
+    draw.rectangle((220, 230, 500, 380), fill=150)
+    draw.polygon([(200, 230), (360, 130), (520, 230)], fill=70)
+    draw.rectangle((330, 290, 390, 380), fill=50)
+    draw.ellipse((560, 60, 640, 140), fill=235)
+    rng = random.Random(7)
+    for _ in range(6):
+        x = rng.randrange(width)
+        draw.line((x, 0, x + rng.randrange(-40, 40), height), fill=215, width=1)
+    grain = Image.frombytes("L", (width, height), rng.randbytes(width * height))
+    faded = Image.blend(Image.blend(image, Image.new("L", image.size, 150), 0.55), grain, 0.08)
+    sepia = ImageOps.colorize(faded, black="#3b2a1a", white="#f3e3c3")
+    out = io.BytesIO()
+    sepia.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
 def upload(page: Page, photo: bytes) -> str:
     """Choose a photo on the upload page and submit it; returns the job id."""
     page.locator("#photo").set_input_files(
@@ -128,7 +163,7 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
 
         # A marker on the window: were the page reloaded, it would be gone.
         page.evaluate("window.heirloomTestMarker = 1")
-        job_id = upload(page, photo_bytes(640, 480))
+        job_id = upload(page, faded_photo())
         expect(page.locator("#job-stage")).to_have_text("Done · 100%")
         expect(page.locator("#job-progress")).to_have_attribute("value", "100")
         assert page.evaluate("window.heirloomTestMarker") == 1, "the page reloaded"
@@ -224,13 +259,29 @@ def test_a_slow_job_is_cancelled_while_the_admin_sees_it_on_a_gpu(
     key: str = created.json()["api_key"]
     tab = Tab(browser, stack.api_url, screenshots)
     operator = Tab(browser, stack.api_url, screenshots)
+    # The job's WebSockets pass through a route the test can cut, as a network drop would.
+    sockets: list[WebSocketRoute] = []
+
+    def pass_through(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        sockets.append(socket)
+
     try:
         page = tab.page
+        page.route_web_socket(re.compile(r"/v1/jobs/\w+/ws\?"), pass_through)
         tab.sign_in(key)
         upload(page, photo_bytes(320, 240))
         expect(page.locator("#job-stage")).to_contain_text("Restoring on the GPU")
         expect(page.locator("#job-connection")).to_have_text("Live updates")
         tab.shoot("job-running")
+
+        # A dropped connection: the page reconnects by itself, resuming after the last event.
+        sockets[-1].close(code=1011, reason="dropped by the test")
+        _wait_for(page, lambda: len(sockets) == 2, "the page reconnects")
+        resumed = parse_qs(urlsplit(sockets[1].url).query)
+        assert int(resumed["after"][0]) > 0
+        assert resumed["token"][0] != parse_qs(urlsplit(sockets[0].url).query)["token"][0]
+        expect(page.locator("#job-connection")).to_have_text("Live updates")
 
         operator.sign_in(stack.admin_key)
         operator.page.get_by_role("link", name="Operator").click()
@@ -252,11 +303,20 @@ def test_a_slow_job_is_cancelled_while_the_admin_sees_it_on_a_gpu(
         page.get_by_role("button", name="Cancel").click()
         expect(page.locator("#job-stage")).to_have_text("Cancelled; 2 credits refunded.")
         expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
-        assert [url for url in tab.urls + operator.urls if key in url] == []
+        opened = tab.urls + operator.urls + [socket.url for socket in sockets]
+        assert [url for url in opened if key in url] == []
         assert [url for url in operator.urls if stack.admin_key in url] == []
     finally:
         operator.close()
         tab.close()
+
+
+def _wait_for(page: Page, condition: Callable[[], bool], what: str) -> None:
+    """Let the browser run until `condition` holds; the deadline only guards against a hang."""
+    deadline = time.monotonic() + DEADLINE_MS / 1000
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        page.wait_for_timeout(50)
 
 
 def _api(stack: Stack, path: str) -> Any:

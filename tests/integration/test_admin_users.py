@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from heirloom.domain.tiers import Tier
+from heirloom.services.context import Services
 from tests.conftest import ServedApi
 from tests.support import completed_job
 
@@ -44,3 +45,23 @@ def test_jobs_list_filters_by_status(serve_api: ServeApi) -> None:
         assert [job["id"] for job in completed] == [done]
         assert client.get("/v1/jobs", params={"status": "failed"}).json()["jobs"] == []
         assert client.get("/v1/jobs", params={"status": "lost"}).status_code == 422
+
+
+def test_the_user_page_counts_jobs_on_each_database(services: Services) -> None:
+    first = services.accounts.create(email="first_1@example.com", tier=Tier.PAID, credits=10)
+    second = services.accounts.create(email="second%@example.com", tier=Tier.FREE)
+    completed_job(services, first.user.id, size=10)
+    page = services.accounts.page(limit=10)
+    assert [(row.user.id, row.jobs) for row in page] == [
+        (second.user.id, 0),
+        (first.user.id, 1),
+    ]
+    assert [row.user.id for row in services.accounts.page(limit=10, offset=1)] == [first.user.id]
+    # `_` and `%` are themselves, not LIKE's wildcards.
+    assert [row.user.id for row in services.accounts.page(limit=10, email_contains="T_1")] == [
+        first.user.id
+    ]
+    assert [row.user.id for row in services.accounts.page(limit=10, email_contains="d%")] == [
+        second.user.id
+    ]
+    assert services.accounts.page(limit=10, email_contains="t%") == []

@@ -32,6 +32,8 @@ export function beforeAfter({ before, after, width, height, label = "Before and 
     h("span", { class: "tag after", "aria-hidden": "true" }, "After"),
     input,
   );
+  // Never wider than the image itself, nor taller than most of the window.
+  figure.style.width = `min(100%, ${width}px, calc(75vh * ${width} / ${height}))`;
   const show = () => {
     const at = Number(input.value);
     afterLayer.style.clipPath = `inset(0 0 0 ${at}%)`;

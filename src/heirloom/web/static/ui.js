@@ -86,7 +86,7 @@ export function bytes(n) {
 export function usd(n) {
   const value = Number(n || 0);
   // GPU seconds cost fractions of a cent: show them rather than $0.00.
-  const digits = value !== 0 && Math.abs(value) < 1 ? 4 : 2;
+  const digits = value !== 0 && Math.abs(value) < 0.1 ? 4 : 2;
   return `$${value.toFixed(digits)}`;
 }
 
