@@ -201,6 +201,8 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
         expect(page.locator("#share-list")).to_contain_text("active")
 
         shared = visitor.new_page()
+        seen_by_visitor: list[str] = []
+        visitor.on("request", lambda request: seen_by_visitor.append(request.url))
         answer = shared.goto(share_url)
         assert answer is not None
         assert answer.status == 200
@@ -211,6 +213,8 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
         shared.screenshot(path=screenshots / "share-phone.png", full_page=True)
         shared.set_viewport_size(DESKTOP)
 
+        # The slider reuses the comparison the page loaded: one fetch, one audited access.
+        assert sum(url.endswith("/comparison") for url in seen_by_visitor) == 1
         page.get_by_role("button", name="Revoke").click()
         expect(page.locator("#share-list")).to_contain_text("revoked")
         gone = shared.reload()
