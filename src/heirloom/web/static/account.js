@@ -26,14 +26,21 @@ export async function accountPage(main, { refreshMe, signOut }) {
 }
 
 function card(id, title, ...children) {
-  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...children);
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": id },
+    h("h2", { id }, title),
+    ...children,
+  );
 }
 
 function summaryCard(me) {
-  const storage = me.storage
-    ? `${bytes(me.storage.bytes_used)}${me.storage.bytes_limit ? ` of ${bytes(me.storage.bytes_limit)}` : ""}, ` +
-      `${plural(me.storage.results_kept, "result")} kept`
-    : "";
+  let storage = "";
+  if (me.storage) {
+    const limit = me.storage.bytes_limit ? ` of ${bytes(me.storage.bytes_limit)}` : "";
+    const kept = plural(me.storage.results_kept, "result");
+    storage = `${bytes(me.storage.bytes_used)}${limit} stored, ${kept} kept`;
+  }
   return card(
     "summary-title",
     "Balance",
@@ -45,10 +52,16 @@ function summaryCard(me) {
       h(
         "div",
         {},
-        h("span", { class: "stat" }, me.daily_job_limit ? `${me.jobs_today}/${me.daily_job_limit}` : String(me.jobs_today)),
+        h(
+          "span",
+          { class: "stat" },
+          me.daily_job_limit ? `${me.jobs_today}/${me.daily_job_limit}` : String(me.jobs_today),
+        ),
         "photos today",
       ),
-      storage ? h("div", {}, h("span", { class: "stat" }, bytes(me.storage.bytes_used)), storage) : null,
+      storage
+        ? h("div", {}, h("span", { class: "stat" }, bytes(me.storage.bytes_used)), storage)
+        : null,
     ),
     h("p", { class: "muted" }, `Signed in as ${me.email}.`),
   );
@@ -73,7 +86,13 @@ function ledgerCard() {
             h("td", {}, line.kind),
             h("td", { class: "num" }, line.amount > 0 ? `+${line.amount}` : String(line.amount)),
             h("td", {}, line.reason),
-            h("td", {}, line.job_id ? h("a", { href: `#/jobs/${encodeURIComponent(line.job_id)}` }, "job") : ""),
+            h(
+              "td",
+              {},
+              line.job_id
+                ? h("a", { href: `#/jobs/${encodeURIComponent(line.job_id)}` }, "job")
+                : "",
+            ),
           ),
         );
       }
@@ -91,7 +110,19 @@ function ledgerCard() {
       h(
         "table",
         {},
-        h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "What"), h("th", { class: "num" }, "Credits"), h("th", {}, "Why"), h("th", {}, ""))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", {}, "When"),
+            h("th", {}, "What"),
+            h("th", { class: "num" }, "Credits"),
+            h("th", {}, "Why"),
+            h("th", {}, ""),
+          ),
+        ),
         body,
       ),
     ),
@@ -118,7 +149,19 @@ function keysCard(signOut) {
         h(
           "table",
           {},
-          h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Starts with"), h("th", {}, "Created"), h("th", {}, "Last used"), h("th", {}, ""))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", {}, "Name"),
+              h("th", {}, "Starts with"),
+              h("th", {}, "Created"),
+              h("th", {}, "Last used"),
+              h("th", {}, ""),
+            ),
+          ),
           h(
             "tbody",
             {},
@@ -126,7 +169,11 @@ function keysCard(signOut) {
               const mine = current.startsWith(key.prefix);
               const revoke = h("button", { type: "button", class: "secondary" }, "Revoke");
               revoke.addEventListener("click", () => {
-                if (mine && !window.confirm("This is the key you are signed in with. Revoke it and sign out?")) return;
+                if (
+                  mine &&
+                  !window.confirm("This is the key you are signed in with. Revoke it and sign out?")
+                )
+                  return;
                 act(revoke, problems, async () => {
                   await api(`/v1/me/keys/${encodeURIComponent(key.id)}`, { method: "DELETE" });
                   if (mine) {
@@ -158,7 +205,10 @@ function keysCard(signOut) {
       onsubmit: (event) => {
         event.preventDefault();
         act(add, problems, async () => {
-          const key = await api("/v1/me/keys", { method: "POST", json: { name: name.value.trim() } });
+          const key = await api("/v1/me/keys", {
+            method: "POST",
+            json: { name: name.value.trim() },
+          });
           name.value = "";
           fill(
             created,
@@ -180,8 +230,14 @@ function webhookCard() {
   const state = h("div");
   const secret = h("div");
   const problems = h("div");
-  const url = h("input", { type: "url", id: "webhook-url", placeholder: "https://example.com/heirloom" });
-  const boxes = WEBHOOK_EVENTS.map((event) => h("input", { type: "checkbox", value: event, checked: true }));
+  const url = h("input", {
+    type: "url",
+    id: "webhook-url",
+    placeholder: "https://example.com/heirloom",
+  });
+  const boxes = WEBHOOK_EVENTS.map((event) =>
+    h("input", { type: "checkbox", value: event, checked: true }),
+  );
   const save = h("button", { type: "submit" }, "Save webhook");
   const rotate = h("button", { type: "button", class: "secondary" }, "New secret");
   const remove = h("button", { type: "button", class: "secondary" }, "Remove");
@@ -214,12 +270,21 @@ function webhookCard() {
     });
     fill(
       state,
-      h("p", {}, hook.url ? `Sends ${hook.events.join(", ")} to ` : "Only a signing secret (for per-job callbacks).", hook.url ? h("code", {}, hook.url) : ""),
+      h(
+        "p",
+        {},
+        hook.url
+          ? `Sends ${hook.events.join(", ")} to `
+          : "Only a signing secret (for per-job callbacks).",
+        hook.url ? h("code", {}, hook.url) : "",
+      ),
     );
   }
 
   rotate.addEventListener("click", () =>
-    act(rotate, problems, async () => showSecret(await api("/v1/me/webhook/rotate-secret", { method: "POST" }))),
+    act(rotate, problems, async () =>
+      showSecret(await api("/v1/me/webhook/rotate-secret", { method: "POST" })),
+    ),
   );
   remove.addEventListener("click", () =>
     act(remove, problems, async () => {
@@ -283,7 +348,11 @@ function exportCard(isStopped) {
   return card(
     "export-title",
     "Your data",
-    h("p", {}, "One ZIP with your profile, credit history, jobs, access log and every photo still kept."),
+    h(
+      "p",
+      {},
+      "One ZIP with your profile, credit history, jobs, access log and every photo still kept.",
+    ),
     start,
     status,
     problems,
@@ -293,7 +362,11 @@ function exportCard(isStopped) {
 function closeCard(me, signOut) {
   const typed = h("input", { type: "email", id: "close-confirm", autocomplete: "off" });
   const problems = h("div");
-  const close = h("button", { type: "submit", class: "danger", disabled: true }, "Delete my account");
+  const close = h(
+    "button",
+    { type: "submit", class: "danger", disabled: true },
+    "Delete my account",
+  );
   typed.addEventListener("input", () => {
     close.disabled = typed.value.trim().toLowerCase() !== me.email.toLowerCase();
   });
@@ -309,7 +382,12 @@ function closeCard(me, signOut) {
         });
       },
     },
-    h("p", {}, "Closing your account revokes your keys at once and erases your photos, jobs and history. Credits left are lost. This cannot be undone."),
+    h(
+      "p",
+      {},
+      "Closing your account revokes your keys at once and erases your photos, jobs and " +
+        "history. Credits left are lost. This cannot be undone.",
+    ),
     h("label", { for: "close-confirm" }, `Type your email (${me.email}) to confirm`),
     typed,
     problems,

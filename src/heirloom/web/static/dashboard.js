@@ -35,7 +35,10 @@ export async function dashboardPage(main) {
       guarded(sections.controls, "controls-title", "Emergency stop", controlSection),
     ]);
   refresh.addEventListener("click", () => act(refresh, h("div"), load));
-  await Promise.all([load(), guarded(sections.users, "users-title", "Users and grants", userSection)]);
+  await Promise.all([
+    load(),
+    guarded(sections.users, "users-title", "Users and grants", userSection),
+  ]);
 }
 
 /** Fill one section; a failing route shows its error there and leaves the others alone. */
@@ -79,7 +82,9 @@ async function costSection() {
   const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const [daily, month] = await Promise.all([
     api("/v1/admin/reports/costs?period=day"),
-    api(`/v1/admin/reports/costs?period=month&from=${encodeURIComponent(monthStart.toISOString())}`),
+    api(
+      `/v1/admin/reports/costs?period=month&from=${encodeURIComponent(monthStart.toISOString())}`,
+    ),
   ]);
   const today = daily.buckets.find((b) => b.start.slice(0, 10) === now.toISOString().slice(0, 10));
   const t = today || { jobs: 0, cost_usd: 0, revenue_usd: 0, margin_usd: 0, margin_pct: null };
@@ -90,12 +95,29 @@ async function costSection() {
       "div",
       { class: "grid" },
       stat("jobs-today", String(t.jobs), "jobs today"),
-      stat("cost-today", usd(t.cost_usd), `GPU cost today; margin ${usd(t.margin_usd)}${pct(t.margin_pct)}`),
-      stat("cost-month", usd(m.cost_usd), `this month; revenue ${usd(m.revenue_usd)}, margin ${usd(m.margin_usd)}${pct(m.margin_pct)}`),
-      stat("forecast", usd(daily.forecast.cost_forecast_usd), `forecast for ${daily.forecast.month}`),
+      stat(
+        "cost-today",
+        usd(t.cost_usd),
+        `GPU cost today; margin ${usd(t.margin_usd)}${pct(t.margin_pct)}`,
+      ),
+      stat(
+        "cost-month",
+        usd(m.cost_usd),
+        `this month; revenue ${usd(m.revenue_usd)}, margin ${usd(m.margin_usd)}${pct(m.margin_pct)}`,
+      ),
+      stat(
+        "forecast",
+        usd(daily.forecast.cost_forecast_usd),
+        `forecast for ${daily.forecast.month}`,
+      ),
     ),
     h("h3", {}, "Cost and revenue per day, last 30 days"),
-    h("div", { class: "legend" }, h("span", { class: "cost" }, "GPU cost"), h("span", { class: "revenue" }, "revenue")),
+    h(
+      "div",
+      { class: "legend" },
+      h("span", { class: "cost" }, "GPU cost"),
+      h("span", { class: "revenue" }, "revenue"),
+    ),
     costChart(daily.buckets, daily.start, daily.end),
   ];
 }
@@ -120,7 +142,10 @@ function costChart(buckets, start, end) {
   });
   days.forEach((day, i) => {
     const b = byDay.get(day) || { cost_usd: 0, revenue_usd: 0, jobs: 0 };
-    for (const [kind, value, offset] of [["cost", b.cost_usd, 0], ["revenue", b.revenue_usd, bar + 1]]) {
+    for (const [kind, value, offset] of [
+      ["cost", b.cost_usd, 0],
+      ["revenue", b.revenue_usd, bar + 1],
+    ]) {
       const hgt = (value / top) * height;
       const rect = svgEl("rect", {
         class: `bar-${kind}`,
@@ -167,7 +192,13 @@ async function usageSection() {
   days.slice(-7).forEach((day, i) => {
     const n = perDay.get(day);
     const hgt = (n / top) * height;
-    const rect = svgEl("rect", { class: "bar-jobs", x: i * slot + 4, y: height - hgt, width: slot - 8, height: hgt });
+    const rect = svgEl("rect", {
+      class: "bar-jobs",
+      x: i * slot + 4,
+      y: height - hgt,
+      width: slot - 8,
+      height: hgt,
+    });
     rect.append(svgEl("title", {}, `${day}: ${plural(n, "job")}`));
     svg.append(rect, svgEl("text", { x: i * slot + 4, y: height + 12 }, `${day.slice(5)}: ${n}`));
   });
@@ -177,18 +208,38 @@ async function usageSection() {
       "div",
       { class: "grid" },
       stat("jobs-week", String([...perDay.values()].reduce((a, b) => a + b, 0)), "jobs in 7 days"),
-      stat("active-users", String(Object.values(users).reduce((a, b) => a + b, 0)), `active users (${Object.entries(users).map(([t, n]) => `${t} ${n}`).join(", ") || "none"})`),
-      stat("failure-rate", rate(failures.failure_rate), `failed; model retries on ${rate(failures.retry_rate)} of jobs`),
+      stat(
+        "active-users",
+        String(Object.values(users).reduce((a, b) => a + b, 0)),
+        `active users (${
+          Object.entries(users)
+            .map(([t, n]) => `${t} ${n}`)
+            .join(", ") || "none"
+        })`,
+      ),
+      stat(
+        "failure-rate",
+        rate(failures.failure_rate),
+        `failed; model retries on ${rate(failures.retry_rate)} of jobs`,
+      ),
     ),
     h("h3", {}, "Jobs per day"),
     svg,
     h("h3", {}, "Stage times (seconds)"),
     table(
       ["Stage", "Count", "p50", "p95"],
-      stages.map((s) => [s.stage.replaceAll("_", " "), num(s.count), num(fixed(s.p50_s)), num(fixed(s.p95_s))]),
+      stages.map((s) => [
+        s.stage.replaceAll("_", " "),
+        num(s.count),
+        num(fixed(s.p50_s)),
+        num(fixed(s.p95_s)),
+      ]),
     ),
     Object.keys(failures.failures_by_code).length
-      ? table(["Failure", "Jobs"], Object.entries(failures.failures_by_code).map(([code, n]) => [code, num(n)]))
+      ? table(
+          ["Failure", "Jobs"],
+          Object.entries(failures.failures_by_code).map(([code, n]) => [code, num(n)]),
+        )
       : null,
   ];
 }
@@ -203,7 +254,14 @@ async function alertSection() {
   return [
     table(
       ["Severity", "Alert", "Opened", "Resolved"],
-      alerts.slice(0, 20).map((a) => [badge(a.severity), a.message, when(a.opened_at), a.resolved_at ? when(a.resolved_at) : badge("open")]),
+      alerts
+        .slice(0, 20)
+        .map((a) => [
+          badge(a.severity),
+          a.message,
+          when(a.opened_at),
+          a.resolved_at ? when(a.resolved_at) : badge("open"),
+        ]),
     ),
   ];
 }
@@ -216,18 +274,40 @@ async function controlSection() {
   const rows = SCOPES.map((scope) => {
     const control = paused.get(scope);
     const stopped = Boolean(control && control.paused);
-    const button = h("button", { type: "button", class: stopped ? "" : "danger", dataset: { scope } }, stopped ? `Resume ${scope}` : `Stop ${scope}`);
+    const button = h(
+      "button",
+      { type: "button", class: stopped ? "" : "danger", dataset: { scope } },
+      stopped ? `Resume ${scope}` : `Stop ${scope}`,
+    );
     button.addEventListener("click", () =>
       act(button, problems, async () => {
         const verb = stopped ? "resume" : "stop";
-        await api(`/v1/admin/controls/${scope}/${verb}`, { method: "POST", json: { reason: reason.value.trim() || null } });
-        await guarded(document.getElementById("controls"), "controls-title", "Emergency stop", controlSection);
+        await api(`/v1/admin/controls/${scope}/${verb}`, {
+          method: "POST",
+          json: { reason: reason.value.trim() || null },
+        });
+        await guarded(
+          document.getElementById("controls"),
+          "controls-title",
+          "Emergency stop",
+          controlSection,
+        );
       }),
     );
-    return [scope, badge(stopped ? "stopped" : "accepting"), control && control.reason ? control.reason : "", button];
+    return [
+      scope,
+      badge(stopped ? "stopped" : "accepting"),
+      control && control.reason ? control.reason : "",
+      button,
+    ];
   });
   const budgets = state.budgets.map((b) =>
-    h("li", {}, `${b.period}: ${usd(b.spent_usd)} spent`, b.amount_usd ? ` of ${usd(b.amount_usd)} (${b.used_pct.toFixed(0)}%)` : ", no budget"),
+    h(
+      "li",
+      {},
+      `${b.period}: ${usd(b.spent_usd)} spent`,
+      b.amount_usd ? ` of ${usd(b.amount_usd)} (${b.used_pct.toFixed(0)}%)` : ", no budget",
+    ),
   );
   return [
     h("p", { class: "muted" }, "A stopped tier refuses new photos; jobs already running finish."),
@@ -251,15 +331,52 @@ async function userSection() {
     const query = new URLSearchParams({ limit: "20", offset: String(offset) });
     if (search.value.trim()) query.set("email", search.value.trim());
     const page = await api(`/v1/admin/users?${query}`);
-    const rows = page.users.map((u) => [u.email, u.role, tierPicker(u), num(u.balance), num(u.jobs), grantForm(u)]);
+    const rows = page.users.map((u) => [
+      u.email,
+      u.role,
+      tierPicker(u),
+      num(u.balance),
+      num(u.jobs),
+      grantForm(u),
+    ]);
     fill(
       list,
-      page.users.length ? table(["Email", "Role", "Tier", "Credits", "Jobs", "Grant credits"], rows, (i) => ({ userId: page.users[i].id })) : h("p", { class: "muted" }, "No users match."),
+      page.users.length
+        ? table(["Email", "Role", "Tier", "Credits", "Jobs", "Grant credits"], rows, (i) => ({
+            userId: page.users[i].id,
+          }))
+        : h("p", { class: "muted" }, "No users match."),
       h(
         "p",
         { class: "row" },
-        offset > 0 ? h("button", { type: "button", class: "secondary", onclick: () => { offset = Math.max(0, offset - 20); refresh(); } }, "Newer") : null,
-        page.users.length === 20 ? h("button", { type: "button", class: "secondary", onclick: () => { offset += 20; refresh(); } }, "Older") : null,
+        offset > 0
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "secondary",
+                onclick: () => {
+                  offset = Math.max(0, offset - 20);
+                  refresh();
+                },
+              },
+              "Newer",
+            )
+          : null,
+        page.users.length === 20
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "secondary",
+                onclick: () => {
+                  offset += 20;
+                  refresh();
+                },
+              },
+              "Older",
+            )
+          : null,
       ),
     );
   }
@@ -273,7 +390,10 @@ async function userSection() {
     select.addEventListener("change", async () => {
       fill(problems);
       try {
-        await api(`/v1/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", json: { tier: select.value } });
+        await api(`/v1/admin/users/${encodeURIComponent(user.id)}`, {
+          method: "PATCH",
+          json: { tier: select.value },
+        });
         fill(problems, notice(`${user.email} is now on the ${select.value} tier.`));
       } catch (err) {
         select.value = user.tier;
@@ -284,7 +404,14 @@ async function userSection() {
   }
 
   function grantForm(user) {
-    const amount = h("input", { type: "number", min: "1", step: "1", value: "10", "aria-label": `Credits to grant ${user.email}`, style: "width:6rem" });
+    const amount = h("input", {
+      type: "number",
+      min: "1",
+      step: "1",
+      value: "10",
+      "aria-label": `Credits to grant ${user.email}`,
+      style: "width:6rem",
+    });
     const give = h("button", { type: "submit", class: "secondary" }, "Grant");
     return h(
       "form",
@@ -309,7 +436,11 @@ async function userSection() {
   }
 
   const email = h("input", { type: "email", id: "new-user-email", required: true });
-  const tier = h("select", { id: "new-user-tier" }, TIERS.map((t) => h("option", { value: t }, t)));
+  const tier = h(
+    "select",
+    { id: "new-user-tier" },
+    TIERS.map((t) => h("option", { value: t }, t)),
+  );
   const credits = h("input", { type: "number", id: "new-user-credits", min: "0", value: "0" });
   const add = h("button", { type: "submit" }, "Create user");
   const createForm = h(
@@ -320,7 +451,11 @@ async function userSection() {
         act(add, problems, async () => {
           const user = await api("/v1/admin/users", {
             method: "POST",
-            json: { email: email.value.trim(), tier: tier.value, credits: Number(credits.value) || 0 },
+            json: {
+              email: email.value.trim(),
+              tier: tier.value,
+              credits: Number(credits.value) || 0,
+            },
           });
           email.value = "";
           fill(
@@ -334,7 +469,13 @@ async function userSection() {
       },
     },
     h("h3", {}, "New user"),
-    h("div", { class: "grid" }, h("div", {}, h("label", { for: "new-user-email" }, "Email"), email), h("div", {}, h("label", { for: "new-user-tier" }, "Tier"), tier), h("div", {}, h("label", { for: "new-user-credits" }, "Starting credits"), credits)),
+    h(
+      "div",
+      { class: "grid" },
+      h("div", {}, h("label", { for: "new-user-email" }, "Email"), email),
+      h("div", {}, h("label", { for: "new-user-tier" }, "Tier"), tier),
+      h("div", {}, h("label", { for: "new-user-credits" }, "Starting credits"), credits),
+    ),
     h("p", {}, add),
   );
 
@@ -343,7 +484,14 @@ async function userSection() {
     refresh().catch((err) => fill(list, errorBox(err)));
   });
   await refresh();
-  return [h("label", { for: "user-search" }, "Find a user"), search, problems, list, createForm, created];
+  return [
+    h("label", { for: "user-search" }, "Find a user"),
+    search,
+    problems,
+    list,
+    createForm,
+    created,
+  ];
 }
 
 function num(n) {
@@ -358,8 +506,26 @@ function table(headers, rows, rowData = () => ({})) {
     h(
       "table",
       {},
-      h("thead", {}, h("tr", {}, headers.map((label) => h("th", {}, label)))),
-      h("tbody", {}, rows.map((cells, i) => h("tr", { dataset: rowData(i) }, cells.map((cell) => h("td", {}, cell))))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headers.map((label) => h("th", {}, label)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.map((cells, i) =>
+          h(
+            "tr",
+            { dataset: rowData(i) },
+            cells.map((cell) => h("td", {}, cell)),
+          ),
+        ),
+      ),
     ),
   );
 }

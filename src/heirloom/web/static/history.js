@@ -19,7 +19,8 @@ export async function historyPage(main, { navigate }) {
     const q = new URLSearchParams();
     if (next.status) q.set("status", next.status);
     if (next.offset) q.set("offset", String(next.offset));
-    navigate(`#/history${q.size ? `?${q}` : ""}`);
+    const query = q.toString();
+    navigate(`#/history${query ? `?${query}` : ""}`);
   };
   const filter = h(
     "select",
@@ -62,10 +63,26 @@ export async function historyPage(main, { navigate }) {
       "p",
       { class: "row" },
       offset > 0
-        ? h("button", { type: "button", class: "secondary", onclick: () => go({ status, offset: Math.max(0, offset - PAGE) }) }, "Newer")
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "secondary",
+              onclick: () => go({ status, offset: Math.max(0, offset - PAGE) }),
+            },
+            "Newer",
+          )
         : null,
       jobs.length === PAGE
-        ? h("button", { type: "button", class: "secondary", onclick: () => go({ status, offset: offset + PAGE }) }, "Older")
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "secondary",
+              onclick: () => go({ status, offset: offset + PAGE }),
+            },
+            "Older",
+          )
         : null,
     ),
   );

@@ -32,10 +32,16 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
 
   const status = h("span");
   const stage = h("p", { id: "job-stage", role: "status", "aria-live": "polite" });
-  const bar = h("progress", { id: "job-progress", max: "100", value: "0", "aria-labelledby": "job-stage" });
+  const bar = h("progress", {
+    id: "job-progress",
+    max: "100",
+    value: "0",
+    "aria-labelledby": "job-stage",
+  });
   const queue = h("p", { id: "job-queue", class: "muted" });
   const mode = h("p", { id: "job-connection", class: "muted" });
   const problems = h("div");
+  const streamProblems = h("div");
   const cancel = h("button", { type: "button", class: "danger" }, "Cancel");
   const done = h("div", { id: "job-done" });
   let finished = false;
@@ -100,7 +106,9 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
         { class: "row" },
         download,
         h("span", { class: "muted" }, `${job.width}×${job.height} JPEG`),
-        job.expires_at ? h("span", { class: "muted" }, `· kept until ${when(job.expires_at)}`) : null,
+        job.expires_at
+          ? h("span", { class: "muted" }, `· kept until ${when(job.expires_at)}`)
+          : null,
       ),
       downloadProblems,
       shareSection(job),
@@ -123,16 +131,33 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
     main,
     h("h1", {}, `${operationName(job.operations)} `, status),
     h("p", { class: "muted" }, `Submitted ${when(job.created_at)} · job ${job.id}`),
-    h("section", { class: "card", "aria-label": "Progress" }, stage, bar, queue, mode, h("p", {}, cancel), problems),
+    h(
+      "section",
+      { class: "card", "aria-label": "Progress" },
+      stage,
+      bar,
+      queue,
+      mode,
+      streamProblems,
+      h("p", {}, cancel),
+      problems,
+    ),
     done,
   );
   render(job);
   const stop = isFinal(job.status)
     ? null
     : watchJob(id, {
-        onJob: render,
-        onMode: (m) => fill(mode, MODES[m] ?? ""),
-        onError: () => {},
+        onJob: (state) => {
+          fill(streamProblems);
+          render(state);
+        },
+        onMode: (m) => {
+          if (m === "live") fill(streamProblems);
+          fill(mode, MODES[m] ?? "");
+        },
+        // Shown until the stream or a poll gets through again.
+        onError: (err) => fill(streamProblems, errorBox(err)),
       });
   return () => {
     if (stop) stop();
@@ -143,12 +168,16 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
 function finalWords(job) {
   if (job.status === "completed") return "Done · 100%";
   if (job.status === "cancelled") {
-    const refund = job.credits_refunded ? `; ${plural(job.credits_refunded, "credit")} refunded` : "";
+    const refund = job.credits_refunded
+      ? `; ${plural(job.credits_refunded, "credit")} refunded`
+      : "";
     return `Cancelled${refund}.`;
   }
   if (job.status === "failed") {
     const why = job.error ? job.error.message : "The job failed.";
-    const refund = job.credits_refunded ? ` ${plural(job.credits_refunded, "credit")} refunded.` : "";
+    const refund = job.credits_refunded
+      ? ` ${plural(job.credits_refunded, "credit")} refunded.`
+      : "";
     return `${why}${refund}`;
   }
   if (job.status === "expired") return "This result was deleted when its retention ended.";
@@ -156,11 +185,18 @@ function finalWords(job) {
 }
 
 function queueWords(job) {
-  if (job.stage !== "waiting_for_gpu" || job.queue_position === null || job.queue_position === undefined) {
+  if (
+    job.stage !== "waiting_for_gpu" ||
+    job.queue_position === null ||
+    job.queue_position === undefined
+  ) {
     return "";
   }
-  const ahead = job.queue_position === 0 ? "Next in line" : `${plural(job.queue_position, "job")} ahead`;
-  const start = job.estimated_start_at ? `; should start around ${when(job.estimated_start_at)}` : "";
+  const ahead =
+    job.queue_position === 0 ? "Next in line" : `${plural(job.queue_position, "job")} ahead`;
+  const start = job.estimated_start_at
+    ? `; should start around ${when(job.estimated_start_at)}`
+    : "";
   return `${ahead}${start}.`;
 }
 
@@ -179,7 +215,9 @@ function shareSection(job) {
   const expiry = h(
     "select",
     { id: "share-expiry" },
-    EXPIRIES.map(([label, seconds]) => h("option", { value: String(seconds), selected: seconds === 7 * 86400 }, label)),
+    EXPIRIES.map(([label, seconds]) =>
+      h("option", { value: String(seconds), selected: seconds === 7 * 86400 }, label),
+    ),
   );
   const allowDownload = h("input", { type: "checkbox", id: "share-download" });
   const create = h("button", { type: "submit" }, "Create share link");
@@ -198,8 +236,24 @@ function shareSection(job) {
         h(
           "table",
           {},
-          h("thead", {}, h("tr", {}, h("th", {}, "Created"), h("th", {}, "Expires"), h("th", {}, "Status"), h("th", { class: "num" }, "Views"), h("th", {}, ""))),
-          h("tbody", {}, shares.map((share) => shareRow(share))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", {}, "Created"),
+              h("th", {}, "Expires"),
+              h("th", {}, "Status"),
+              h("th", { class: "num" }, "Views"),
+              h("th", {}, ""),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            shares.map((share) => shareRow(share)),
+          ),
         ),
       ),
     );
@@ -235,7 +289,13 @@ function shareSection(job) {
             method: "POST",
             json: { expires_in: Number(expiry.value), allow_download: allowDownload.checked },
           });
-          const link = h("input", { type: "text", id: "share-url", readOnly: true, value: share.url, "aria-label": "Share link" });
+          const link = h("input", {
+            type: "text",
+            id: "share-url",
+            readOnly: true,
+            value: share.url,
+            "aria-label": "Share link",
+          });
           const copy = h("button", { type: "button", class: "secondary" }, "Copy");
           copy.addEventListener("click", async () => {
             link.select();
@@ -248,7 +308,9 @@ function shareSection(job) {
           });
           fill(
             created,
-            notice(`Link created. It works until ${when(share.expires_at)}; this is the only time it is shown.`),
+            notice(
+              `Link created. It works until ${when(share.expires_at)}; this is the only time it is shown.`,
+            ),
             h("div", { class: "row" }, link, copy),
           );
           await refresh();
@@ -261,5 +323,13 @@ function shareSection(job) {
     h("p", {}, create),
   );
   refresh().catch((err) => fill(list, errorBox(err)));
-  return h("section", { class: "card", "aria-labelledby": "share-title" }, h("h2", { id: "share-title" }, "Share"), form, problems, created, list);
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "share-title" },
+    h("h2", { id: "share-title" }, "Share"),
+    form,
+    problems,
+    created,
+    list,
+  );
 }

@@ -98,7 +98,9 @@ export function watchJob(jobId, { onJob, onMode = () => {}, onError = () => {} }
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = new URLSearchParams({ token });
     if (lastEventId !== null) query.set("after", String(lastEventId));
-    const ws = new WebSocket(`${scheme}//${location.host}/v1/jobs/${encodeURIComponent(jobId)}/ws?${query}`);
+    const ws = new WebSocket(
+      `${scheme}//${location.host}/v1/jobs/${encodeURIComponent(jobId)}/ws?${query}`,
+    );
     socket = ws;
     ws.onopen = () => {
       attempts = 0;
