@@ -156,6 +156,12 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
         expect(page.get_by_text(".heirloom/dev-api-key").first).to_be_visible()
         tab.shoot("sign-in")
         tab.shoot_phone("sign-in")
+        page.get_by_label("API key").fill("hl_not_a_key")
+        page.get_by_role("button", name="Sign in").click()
+        refused = httpx.get(
+            f"{stack.api_url}/v1/me", headers={"Authorization": "Bearer hl_not_a_key"}, timeout=30
+        )
+        expect(page.get_by_role("alert")).to_have_text(refused.json()["error"]["message"])
         tab.sign_in(key)
         expect(page.locator("#cost-summary")).to_contain_text("balance is 20")
         tab.shoot("upload")
@@ -237,6 +243,14 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
 
         page.get_by_role("link", name="Account").click()
         expect(page.locator("#balance")).to_have_text("18")
+        page.get_by_label("New key's name").fill("laptop")
+        page.get_by_role("button", name="Create key").click()
+        expect(page.locator("#new-key")).to_have_text(re.compile(r"^hl_"))
+        expect(page.get_by_role("cell", name="laptop")).to_be_visible()
+        close = page.get_by_role("button", name="Delete my account")
+        expect(close).to_be_disabled()
+        page.get_by_label("Type your email").fill("someone@else.example")
+        expect(close).to_be_disabled()
         tab.shoot("account")
         tab.shoot_phone("account")
 
