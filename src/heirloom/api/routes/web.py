@@ -41,10 +41,8 @@ def content_security_policy(settings: Settings) -> str:
 
 
 def page_headers(settings: Settings) -> dict[str, str]:
-    return {
-        "Content-Security-Policy": content_security_policy(settings),
-        "Cache-Control": "no-cache",
-    }
+    """The headers of every HTML page the API serves."""
+    return {"Content-Security-Policy": content_security_policy(settings)}
 
 
 @router.get("/")
