@@ -313,6 +313,11 @@ def test_a_slow_job_is_cancelled_while_the_admin_sees_it_on_a_gpu(
         row = operator.page.locator("#user-list tbody tr")
         expect(row).to_have_count(1)
         expect(row.locator("td").nth(4)).to_have_text("1")  # the user's one job
+        row.get_by_label(f"Credits to grant {email}").fill("5")
+        row.get_by_role("button", name="Grant").click()
+        expect(operator.page.get_by_role("status").filter(has_text=email)).to_have_text(
+            f"{email} now has 23 credits."  # 20, less the running job's 2, plus 5
+        )
         expect(operator.page.locator("#jobs-today")).not_to_have_text("0")
         expect(operator.page.locator("svg.chart").first).to_be_visible()
         operator.shoot("dashboard")
