@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
@@ -36,6 +36,7 @@ from heirloom.api.routes import (
     queue,
     shares,
     stream_tokens,
+    web,
     webhooks,
 )
 from heirloom.config import Settings
@@ -112,11 +113,15 @@ def create_app(
     contract.declare_errors(routers)
     for router in routers:
         app.include_router(router)
+    app.include_router(web.router)
+    web.mount_assets(app)
 
     @app.exception_handler(HeirloomError)
-    async def heirloom_error(request: Request, exc: HeirloomError) -> JSONResponse:
+    async def heirloom_error(request: Request, exc: HeirloomError) -> Response:
         # A public share's refusals keep its privacy headers too.
         public = request.url.path.startswith("/s/")
+        if public and public_shares.wants_page(request):
+            return public_shares.error_page(exc, web.page_headers(settings))
         return _error_response(exc, public_shares.PUBLIC_HEADERS if public else None)
 
     @app.exception_handler(RequestValidationError)

@@ -214,6 +214,19 @@ class UserOut(BaseModel):
         )
 
 
+class UserSummaryOut(UserOut):
+    """A user in the operators' list."""
+
+    created_at: datetime
+    jobs: int = Field(description="jobs the user ever submitted, deleted ones included")
+
+
+class UserPage(BaseModel):
+    users: list[UserSummaryOut]
+    limit: int
+    offset: int
+
+
 class UserCreated(UserOut):
     api_key: str = Field(description="shown once; store it now")
 

@@ -165,6 +165,7 @@ def run_dev(settings: Settings) -> int:
         print(
             "\nHeirloom is running:\n"
             f"  API              {s.api_base_url}  (docs: {s.api_base_url}/docs)\n"
+            f"  Web app          {s.api_base_url}/  (sign in with the dev or admin key)\n"
             f"  Temporal         {s.temporal_address}\n"
             f"  Temporal Web UI  http://{ui_host}:{s.temporal_ui_port}\n"
             f"  RunPod (local)   {s.devstack_runpod_base_url}\n"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import User
+from heirloom.db.models import Job, User
 from heirloom.domain.errors import Conflict, NotFound
 from heirloom.domain.tiers import Tier
 from heirloom.services.api_keys import ApiKeys
@@ -26,6 +27,14 @@ class NewAccount:
 
     user: User
     api_key: str
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """A user as an operator lists them: the account and how many jobs it ever submitted."""
+
+    user: User
+    jobs: int
 
 
 class Accounts:
@@ -73,6 +82,22 @@ class Accounts:
         with self.db.session() as session:
             statement = select(User).order_by(col(User.created_at), col(User.id))
             return list(session.exec(statement).all())
+
+    def page(
+        self, *, limit: int, offset: int = 0, email_contains: str | None = None
+    ) -> list[UserSummary]:
+        """Users newest first, each with its job count; optionally those whose email matches."""
+        jobs = select(Job.user_id, func.count().label("jobs")).group_by(col(Job.user_id)).subquery()
+        statement = select(User, func.coalesce(jobs.c.jobs, 0)).outerjoin(
+            jobs, jobs.c.user_id == User.id
+        )
+        if email_contains:
+            needle = email_contains.strip().lower()
+            statement = statement.where(col(User.email).contains(needle, autoescape=True))
+        newest_first = (col(User.created_at).desc(), col(User.id))
+        statement = statement.order_by(*newest_first).offset(offset).limit(limit)
+        with self.db.session() as session:
+            return [UserSummary(user, count) for user, count in session.exec(statement)]
 
     def by_email(self, email: str) -> User | None:
         with self.db.session() as session:

@@ -60,12 +60,16 @@ class JobStore:
                 select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)
             ).one_or_none()
 
-    def list_owned(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[Job]:
+    def list_owned(
+        self, user_id: str, *, limit: int = 50, offset: int = 0, status: str | None = None
+    ) -> list[Job]:
+        """The user's jobs, newest first; only those in `status` when given."""
         with self.db.session() as session:
+            statement = select(Job).where(Job.user_id == user_id)
+            if status is not None:
+                statement = statement.where(Job.status == status)
             statement = (
-                select(Job)
-                .where(Job.user_id == user_id)
-                .order_by(col(Job.created_at).desc(), col(Job.id))
+                statement.order_by(col(Job.created_at).desc(), col(Job.id))
                 .offset(offset)
                 .limit(limit)
             )

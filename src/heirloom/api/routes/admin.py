@@ -1,4 +1,4 @@
-"""/v1/admin: create users, grant credits, change tiers, inspect jobs (admin API keys only)."""
+"""/v1/admin: list and create users, grant credits, change tiers, inspect jobs (admins only)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,44 @@ from heirloom.api.schemas import (
     UserCreate,
     UserCreated,
     UserOut,
+    UserPage,
+    UserSummaryOut,
     UserUpdate,
 )
+from heirloom.db.models import as_utc
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 UserId = Annotated[str, Path(min_length=1, max_length=32)]
 JobId = Annotated[str, Path(min_length=1, max_length=64)]
+# Deeper pages than this are refused (422) rather than handed to the database to overflow.
+MAX_OFFSET = 1_000_000
+
+
+@router.get("/users", response_model=UserPage)
+def list_users(
+    _admin: AdminUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    email: Annotated[
+        str | None, Query(max_length=320, description="only emails containing this")
+    ] = None,
+) -> UserPage:
+    """Users newest first, with their balance and how many jobs each submitted."""
+    found = services.accounts.page(limit=limit, offset=offset, email_contains=email)
+    return UserPage(
+        users=[
+            UserSummaryOut(
+                **UserOut.from_user(row.user).model_dump(),
+                created_at=as_utc(row.user.created_at),
+                jobs=row.jobs,
+            )
+            for row in found
+        ],
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post(

@@ -97,8 +97,11 @@ def list_jobs(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    job_status: Annotated[
+        JobStatus | None, Query(alias="status", description="only jobs in this status")
+    ] = None,
 ) -> JobList:
-    jobs = services.jobs.list_owned(user.id, limit=limit, offset=offset)
+    jobs = services.jobs.list_owned(user.id, limit=limit, offset=offset, status=job_status)
     return JobList(jobs=[JobOut.from_job(job) for job in jobs], limit=limit, offset=offset)
 
 

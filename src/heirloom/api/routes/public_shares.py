@@ -7,6 +7,7 @@ through a Referer header) and `X-Robots-Tag: noindex`; each view is audited and 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -14,8 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from heirloom.api.deps import ServicesDep, ShareBudget
 from heirloom.api.downloads import file_response
+from heirloom.api.routes.web import page_headers
 from heirloom.db.models import Job, Share, utcnow
-from heirloom.domain.errors import DownloadNotAllowed
+from heirloom.domain.errors import DownloadNotAllowed, HeirloomError
 from heirloom.services.audit import PUBLIC_ACTOR, VIA_SHARE, Caller
 
 router = APIRouter(prefix="/s", tags=["public shares"], dependencies=[ShareBudget])
@@ -47,35 +49,69 @@ def _open(services: ServicesDep, caller: Caller, token: str, action: str) -> tup
     return share, job
 
 
-# The page is HTML; its refusals are the API's JSON errors, as the document says.
+# The page is HTML; its refusals are the API's JSON errors, as the document says (and a small
+# page with the same words for a browser that navigated to the link).
 @router.get(
     "/{token}",
     response_class=Response,
     responses={200: {"content": {"text/html": {}}, "description": "the share page"}},
 )
 def share_page(token: str, caller: PublicCaller, services: ServicesDep) -> HTMLResponse:
-    """A small page with the before/after comparison and the result."""
+    """The before/after slider (from the comparison image) and the result."""
     share, _job = _open(services, caller, token, "share_view")
     services.shares.count_view(share.id)
     base = f"/s/{html.escape(token)}"
     download = (
-        f'<p><a href="{base}/download" rel="noreferrer">Download the restored photo</a></p>'
+        f'<p><a class="button" href="{base}/download" rel="noreferrer" download>'
+        "Download the restored photo</a></p>"
         if share.allow_download
         else ""
     )
-    page = f"""<!doctype html>
+    body = f"""<h1>A restored photo</h1>
+<h2>Before and after</h2>
+<figure class="compare-source" data-comparison="{base}/comparison">
+<img src="{base}/comparison" alt="The photo before and after restoration, side by side">
+</figure>
+<h2>Restored</h2><img class="photo" src="{base}/result" alt="The restored photo">
+{download}"""
+    return HTMLResponse(
+        _page("A restored photo", body, script="share.js"),
+        headers={**page_headers(services.settings), **PUBLIC_HEADERS},
+    )
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating to the link (it asks for HTML), not a client reading JSON."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_page(error: HeirloomError, headers: Mapping[str, str]) -> HTMLResponse:
+    """Why a share link does not open (gone, unknown, too many views), in the API's words."""
+    title = _ERROR_TITLES.get(error.http_status, "This link does not open")
+    body = f"""<h1>{html.escape(title)}</h1>
+<p class="error" role="alert">{html.escape(error.message)}</p>
+<p>Ask the person who sent it for a new link.</p>"""
+    return HTMLResponse(
+        _page("Link unavailable", body),
+        status_code=error.http_status,
+        headers={**headers, **PUBLIC_HEADERS},
+    )
+
+
+_ERROR_TITLES = {404: "No photo at this link", 410: "This link has ended"}
+
+
+def _page(title: str, body: str, script: str | None = None) -> str:
+    module = f'<script type="module" src="/static/{script}"></script>' if script else ""
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="robots" content="noindex, nofollow">
 <meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>A restored photo - Heirloom</title>
-<style>body{{font-family:sans-serif;margin:2rem auto;max-width:1600px;padding:0 1rem}}
-img{{max-width:100%;height:auto;display:block;margin:1rem 0}}</style></head>
-<body><h1>A restored photo</h1>
-<h2>Before and after</h2><img src="{base}/comparison" alt="Before and after">
-<h2>Restored</h2><img src="{base}/result" alt="The restored photo">
-{download}</body></html>"""
-    return HTMLResponse(page, headers=PUBLIC_HEADERS)
+<title>{html.escape(title)} - Heirloom</title>
+<link rel="stylesheet" href="/static/app.css">{module}</head>
+<body class="public"><header class="bar"><span class="brand">Heirloom</span></header>
+<main id="main">{body}</main></body></html>"""
 
 
 def _image(services: ServicesDep, caller: Caller, token: str, kind: str) -> Response:
