@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     # processes it must equal the GPU pool (the RunPod endpoint's max workers): that bound is the
     # admission control. 0: this process runs no model steps.
     worker_gpu_slots: int = Field(default=2, ge=0)
+    # False dispatches new jobs' model steps on their tier's queue, each worker submitting to
+    # RunPod as soon as a tier slot is free: the design before the GPU queue, kept as the
+    # baseline of bench/fairness.py. Not for production.
+    gpu_queue_enabled: bool = True
     # The GPU pool (the RunPod endpoint's max workers) and the model time assumed before any job
     # has completed: wait estimates come from them.
     gpu_pool_size: int = Field(default=2, ge=1)

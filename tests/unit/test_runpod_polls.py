@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from heirloom.services.runpod_client import retry_after_s
-from heirloom.services.runpod_polls import FIRST_POLL_WAIT_S, PollPlan, RequestBudget
+from heirloom.services.runpod_client import RunPodJobState, retry_after_s
+from heirloom.services.runpod_polls import (
+    FIRST_POLL_WAIT_S,
+    PollPlan,
+    RequestBudget,
+    expected_remaining_s,
+)
 
 
 class FakeClock:
@@ -175,3 +180,35 @@ def test_retry_after_is_read_as_seconds(header: str | None, seconds: float | Non
 
 def test_retry_after_as_a_past_http_date_means_now() -> None:
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def in_progress(step: int, total: int, elapsed_ms: int, stage: str = "denoising") -> RunPodJobState:
+    return RunPodJobState(
+        job_id="rp-1",
+        status="IN_PROGRESS",
+        output={"stage": stage, "step": step, "total": total},
+        error=None,
+        delay_time_ms=0,
+        execution_time_ms=elapsed_ms,
+    )
+
+
+def test_the_models_progress_predicts_when_it_ends() -> None:
+    assert expected_remaining_s(in_progress(5, 20, 1000)) == pytest.approx(3.0)
+    assert expected_remaining_s(in_progress(0, 20, 50)) is None  # no step done yet
+    queued = RunPodJobState("rp-1", "IN_QUEUE", None, None, None, None)
+    assert expected_remaining_s(queued) is None
+
+
+def test_a_model_about_to_end_is_polled_when_it_should_be_done_not_a_full_interval_later() -> None:
+    plan, clock = plan_with(100, longest_wait_s=0.5)
+    plan.add(1, "rp-1")
+    assert plan.take_due() == [(1, "rp-1")]
+
+    plan.answered(1, remaining_s=0.12)
+    assert plan.next_wake() == pytest.approx(clock.now + 0.12)
+
+    clock.advance(0.12)
+    assert plan.take_due() == [(1, "rp-1")]
+    plan.answered(1, remaining_s=30.0)  # a long way to go: the longest wait still holds
+    assert plan.next_wake() == pytest.approx(clock.now + 0.5)

@@ -277,6 +277,27 @@ class _Endpoint:
                 "shortest_wait_after_429_s": self._gap_after_429,
             }
 
+    def runs(self) -> list[dict[str, Any]]:
+        """Every job it knows, with wall-clock times (Unix seconds): for benchmarks that line
+        GPU time up with their own clocks."""
+        offset = time.time() - time.monotonic()
+
+        def wall(at: float | None) -> float | None:
+            return None if at is None else at + offset
+
+        with self._lock:
+            return [
+                {
+                    "id": job.id,
+                    "job_ref": job.input.get("job_ref"),
+                    "status": job.status.value,
+                    "submitted_at": wall(job.submitted_at),
+                    "started_at": wall(job.started_at),
+                    "finished_at": wall(job.finished_at),
+                }
+                for job in self._jobs.values()
+            ]
+
     def reset_stats(self) -> None:
         with self._lock:
             self._stats.clear()
@@ -487,6 +508,10 @@ def create_endpoint_app(settings: Settings) -> FastAPI:
     @app.get("/_admin/stats")
     async def get_stats() -> dict[str, Any]:
         return state.stats()
+
+    @app.get("/_admin/runs")
+    async def get_runs() -> list[dict[str, Any]]:
+        return state.runs()
 
     @app.post("/_admin/reset-stats", status_code=204)
     async def reset_stats() -> None:

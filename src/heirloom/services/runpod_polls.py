@@ -1,8 +1,9 @@
 """The poll scheduler: one per worker process, it spends a request budget on RunPod.
 
 Model steps do not poll RunPod themselves. Each one watches its RunPod job through the worker's
-`PollScheduler`, which polls every watched job at the step's pace (promptly at first, then
-every `runpod_poll_interval_s`), issues the polls that are due in one tick concurrently, never
+`PollScheduler`, which polls every watched job at its own pace (promptly at first, then
+every `runpod_poll_interval_s`, sooner when the handler's reported progress says the model is
+about to finish), issues the polls that are due in one tick concurrently, never
 faster than `runpod_requests_per_s` over all of them (a token bucket holding a tenth of a
 second's budget), and on a 429 pauses every request of the process for RunPod's Retry-After.
 Submissions, resumes and cancels take their tokens from the same budget (`call`). Only jobs a
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from heirloom.config import Settings
+from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, model_progress
 from heirloom.services.runpod_client import RateLimited, RunPodJobState
 
 log = logging.getLogger(__name__)
@@ -136,13 +138,19 @@ class PollPlan:
             taken.append((key, watched.runpod_job_id))
         return taken
 
-    def answered(self, key: int) -> None:
-        """A poll came back (with a state or an error): the next one is due after the wait,
-        which grows by half up to the longest. Short jobs finish between early polls."""
+    def answered(self, key: int, remaining_s: float | None = None) -> None:
+        """A poll came back (with a state or an error). With the model's expected remaining
+        time, the next poll is due when the model should be done (within the first and the
+        longest wait); without, after a wait that grows by half up to the longest, so short
+        jobs finish between early polls."""
         watched = self._watched.get(key)
         if watched is None:
             return
         watched.polling = False
+        if remaining_s is not None:
+            wait = min(max(remaining_s, self.first_wait_s), self.longest_wait_s)
+            watched.due = self._clock() + wait
+            return
         watched.due = self._clock() + watched.wait
         watched.wait = min(watched.wait * 1.5, self.longest_wait_s)
 
@@ -159,6 +167,23 @@ class PollPlan:
         if not waiting:
             return None
         return max(min(waiting), self.budget.ready_at())
+
+
+def expected_remaining_s(state: RunPodJobState) -> float | None:
+    """How long the model should still run, from the handler's progress (step k of n after
+    the execution time so far); 0 once it reports finishing; None when it cannot say."""
+    report = state.output
+    if state.status != "IN_PROGRESS" or not report:
+        return None
+    if model_progress(report) == MODEL_PROGRESS_SPAN[1] - 2:  # the handler is finishing
+        return 0.0
+    step, total = report.get("step"), report.get("total")
+    elapsed_ms = state.execution_time_ms
+    if not isinstance(step, int) or not isinstance(total, int) or not elapsed_ms:
+        return None
+    if not 0 < step <= total:
+        return None
+    return elapsed_ms / 1000 * (total - step) / step
 
 
 class Watch:
@@ -322,7 +347,8 @@ class PollScheduler:
             return
         except Exception as err:  # delivered to the model step, which decides
             answer = err
-        self.plan.answered(key)
+        remaining = expected_remaining_s(answer) if isinstance(answer, RunPodJobState) else None
+        self.plan.answered(key, remaining)
         watch = self._watches.get(key)
         if watch is not None:
             watch.deliver(answer)
