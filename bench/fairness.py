@@ -348,8 +348,24 @@ def figures(
     mean_on_gpu = (
         sum(min(e, ended) - s for s, e in zip(run_starts, run_ends, strict=False)) / elapsed
     )
+    # How late the worker saw a run end (its next poll), and from then to the start of the
+    # next run at RunPod while the backlog lasted (the GPU queue's hand-off).
+    noticed = [
+        r["seen_ended_at"] - r["finished_at"]
+        for r in runs
+        if r["seen_ended_at"] and r["finished_at"] and r["finished_at"] >= started
+    ]
+    seen_sorted = sorted(r["seen_ended_at"] for r in runs if r["seen_ended_at"])
+    hand_offs = []
+    for start in run_starts:
+        waiting = bisect.bisect_right(submits, start) - bisect.bisect_right(starts, start)
+        i = bisect.bisect_left(seen_sorted, start)
+        if waiting >= args.gpus and i:
+            hand_offs.append(start - seen_sorted[i - 1])
     return {
         "design": design,
+        "end_noticed_after_ms": harness.summary_ms(noticed),
+        "next_start_after_noticed_ms": harness.summary_ms(hand_offs),
         "jobs": {
             kind: sum(1 for job in load.jobs if job.kind == kind)
             for kind in ("free", "paid", "retry")
@@ -496,6 +512,22 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
             )
     harness.print_table(
         ["design", "user", "submitted", "started", "fair share", "wait p50"], user_rows
+    )
+    print(
+        "\nWhere idle GPU time goes with a backlog, ms (p50/p95): from a run's end to the "
+        "worker's poll that saw it, and from there to the next run's start at RunPod"
+    )
+    harness.print_table(
+        ["design", "end noticed after", "next start after"],
+        [
+            [
+                name,
+                f"{r['end_noticed_after_ms']['p50']:.0f}/{r['end_noticed_after_ms']['p95']:.0f}",
+                f"{r['next_start_after_noticed_ms']['p50']:.0f}/"
+                f"{r['next_start_after_noticed_ms']['p95']:.0f}",
+            ]
+            for name, r in results.items()
+        ],
     )
     print("\nRunPod traffic and CPU (cores busy per process):")
     harness.print_table(

@@ -194,7 +194,9 @@ def in_progress(step: int, total: int, elapsed_ms: int, stage: str = "denoising"
 
 
 def test_the_models_progress_predicts_when_it_ends() -> None:
-    assert expected_remaining_s(in_progress(5, 20, 1000)) == pytest.approx(3.0)
+    # Five and a half steps of twenty in 1.1 s: 2.9 s to go.
+    assert expected_remaining_s(in_progress(5, 20, 1100)) == pytest.approx(2.9)
+    assert expected_remaining_s(in_progress(20, 20, 2000)) == 0.0
     assert expected_remaining_s(in_progress(0, 20, 50)) is None  # no step done yet
     queued = RunPodJobState("rp-1", "IN_QUEUE", None, None, None, None)
     assert expected_remaining_s(queued) is None

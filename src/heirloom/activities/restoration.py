@@ -174,16 +174,22 @@ class RestorationActivities:
         """
         job = request.job
         with _reported():
-            # The job holds a GPU slot from here: it leaves the queue positions' count.
-            await asyncio.to_thread(self.services.jobs.set_stage, job.job_id, Stage.PROCESSING)
-            run = await self._resumable_runpod_job(request)
-            if run.stored is not None:
-                return run.stored
-            if run.runpod_job_id is None:
-                polled = await self._submit(request, run.generation)
-            else:
-                polled = run.runpod_job_id
-                log.info("job %s resumes RunPod job %s", job.job_id, polled)
+            # The job holds a GPU slot from here: it leaves the queue positions' count. The
+            # write runs beside the submission, which a free GPU is waiting for.
+            marked = asyncio.ensure_future(
+                asyncio.to_thread(self.services.jobs.set_stage, job.job_id, Stage.PROCESSING)
+            )
+            try:
+                run = await self._resumable_runpod_job(request)
+                if run.stored is not None:
+                    return run.stored
+                if run.runpod_job_id is None:
+                    polled = await self._submit(request, run.generation)
+                else:
+                    polled = run.runpod_job_id
+                    log.info("job %s resumes RunPod job %s", job.job_id, polled)
+            finally:
+                await marked
             try:
                 state = await self._wait_for_end(job.job_id, polled)
                 claimant = _duplicate_of(state)

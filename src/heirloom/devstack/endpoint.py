@@ -91,6 +91,8 @@ class _Job:
     error: str | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     progress: dict[str, Any] | None = None
+    # When a status request first saw it ended: how late the client noticed.
+    seen_ended_at: float | None = None
 
     def report(self, progress: Progress) -> None:
         """The handler's progress reporter: RunPod shows the last report as the output."""
@@ -222,10 +224,13 @@ class _Endpoint:
     def status(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             job = self._find(job_id)
+            now = time.monotonic()
             if job.status is RunPodStatus.IN_PROGRESS:
                 # Someone is waiting on a running model call: what chaos kills aim at.
                 self._stats["in_progress_polls"] += 1
-            return job.to_status(time.monotonic())
+            elif job.status.terminal and job.seen_ended_at is None:
+                job.seen_ended_at = now
+            return job.to_status(now)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -294,6 +299,7 @@ class _Endpoint:
                     "submitted_at": wall(job.submitted_at),
                     "started_at": wall(job.started_at),
                     "finished_at": wall(job.finished_at),
+                    "seen_ended_at": wall(job.seen_ended_at),
                 }
                 for job in self._jobs.values()
             ]

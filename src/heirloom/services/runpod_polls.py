@@ -171,7 +171,8 @@ class PollPlan:
 
 def expected_remaining_s(state: RunPodJobState) -> float | None:
     """How long the model should still run, from the handler's progress (step k of n after
-    the execution time so far); 0 once it reports finishing; None when it cannot say."""
+    the execution time so far; k counts whole steps, so the model is half a step further on
+    average); 0 once it reports finishing; None when it cannot say."""
     report = state.output
     if state.status != "IN_PROGRESS" or not report:
         return None
@@ -183,7 +184,7 @@ def expected_remaining_s(state: RunPodJobState) -> float | None:
         return None
     if not 0 < step <= total:
         return None
-    return elapsed_ms / 1000 * (total - step) / step
+    return max(0.0, elapsed_ms / 1000 * (total - step - 0.5) / (step + 0.5))
 
 
 class Watch:
