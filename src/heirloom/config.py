@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     )
     # Each worker process's poll scheduler sends at most this many RunPod requests a second
     # (status polls, submissions, cancels). RunPod allows 2,000 /status and 1,000 /run per 10 s
-    # per endpoint: keep the sum over worker processes well under 100/s.
-    runpod_requests_per_s: float = Field(default=20.0, gt=0)
+    # per endpoint: keep the sum over worker processes under 100/s.
+    runpod_requests_per_s: float = Field(default=50.0, gt=0)
     # After a 429, every request of the worker waits RunPod's Retry-After, or this when it
     # sends none, never longer than the longest pause.
     runpod_rate_limit_pause_s: float = Field(default=1.0, gt=0)

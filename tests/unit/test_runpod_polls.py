@@ -32,6 +32,12 @@ def plan_with(per_s: float, *, longest_wait_s: float = 0.5) -> tuple[PollPlan, F
     ), clock
 
 
+def watch(plan: PollPlan, clock: FakeClock, key: int) -> None:
+    """Watch a job and let its first wait pass."""
+    plan.add(key, f"rp-{key}")
+    clock.advance(FIRST_POLL_WAIT_S)
+
+
 def test_the_budget_sends_a_tenth_of_a_second_at_once_then_spaces_the_rest() -> None:
     clock = FakeClock()
     budget = RequestBudget(50, clock=clock)
@@ -80,9 +86,12 @@ def test_a_pause_stops_every_request_until_it_ends_and_the_longer_pause_wins() -
     assert budget.take()
 
 
-def test_a_job_is_polled_at_once_then_at_a_growing_interval_up_to_the_longest() -> None:
+def test_a_job_is_polled_soon_then_at_a_growing_interval_up_to_the_longest() -> None:
     plan, clock = plan_with(100, longest_wait_s=0.1)
     plan.add(1, "rp-1")
+    assert plan.take_due() == []  # just submitted: not done yet
+    assert plan.next_wake() == pytest.approx(clock.now + FIRST_POLL_WAIT_S)
+    clock.advance(FIRST_POLL_WAIT_S)
 
     waits: list[float] = []
     for _ in range(8):
@@ -94,14 +103,14 @@ def test_a_job_is_polled_at_once_then_at_a_growing_interval_up_to_the_longest() 
         waits.append(wake - clock.now)
         clock.advance(wake - clock.now)
 
-    assert waits[0] == pytest.approx(FIRST_POLL_WAIT_S)
+    assert waits[0] == pytest.approx(FIRST_POLL_WAIT_S * 1.5)
     assert waits == sorted(waits)
     assert waits[-1] == pytest.approx(0.1)
 
 
 def test_a_job_with_a_poll_on_the_wire_is_not_polled_again() -> None:
     plan, clock = plan_with(100)
-    plan.add(1, "rp-1")
+    watch(plan, clock, 1)
 
     assert plan.take_due() == [(1, "rp-1")]
     assert plan.polling(1)
@@ -115,6 +124,7 @@ def test_due_polls_go_out_oldest_first_within_the_budget() -> None:
     for key in range(5):
         plan.add(key, f"rp-{key}")
         clock.advance(0.001)
+    clock.advance(FIRST_POLL_WAIT_S)
 
     assert [key for key, _ in plan.take_due()] == [0, 1]
     assert plan.take_due() == []
@@ -143,7 +153,7 @@ def test_a_429_pauses_everything_and_the_limited_job_goes_first_after() -> None:
     plan, clock = plan_with(100)
     plan.add(1, "rp-1")
     clock.advance(0.001)
-    plan.add(2, "rp-2")
+    watch(plan, clock, 2)
     assert [key for key, _ in plan.take_due()] == [1, 2]
     plan.answered(2)
 
@@ -158,8 +168,8 @@ def test_a_429_pauses_everything_and_the_limited_job_goes_first_after() -> None:
 
 
 def test_a_removed_job_is_never_polled_and_its_late_answer_is_ignored() -> None:
-    plan, _ = plan_with(100)
-    plan.add(1, "rp-1")
+    plan, clock = plan_with(100)
+    watch(plan, clock, 1)
     assert plan.take_due() == [(1, "rp-1")]
 
     plan.remove(1)
@@ -204,7 +214,7 @@ def test_the_models_progress_predicts_when_it_ends() -> None:
 
 def test_a_model_about_to_end_is_polled_when_it_should_be_done_not_a_full_interval_later() -> None:
     plan, clock = plan_with(100, longest_wait_s=0.5)
-    plan.add(1, "rp-1")
+    watch(plan, clock, 1)
     assert plan.take_due() == [(1, "rp-1")]
 
     plan.answered(1, remaining_s=0.12)

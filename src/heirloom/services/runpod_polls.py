@@ -112,8 +112,11 @@ class PollPlan:
         return len(self._watched)
 
     def add(self, key: int, runpod_job_id: str) -> None:
-        """Watch a job; its first poll is due now."""
-        self._watched[key] = _Watched(runpod_job_id, due=self._clock(), wait=self.first_wait_s)
+        """Watch a job; its first poll is due after the first wait (a job just submitted or
+        resumed has not ended yet)."""
+        self._watched[key] = _Watched(
+            runpod_job_id, due=self._clock() + self.first_wait_s, wait=self.first_wait_s * 1.5
+        )
 
     def remove(self, key: int) -> None:
         self._watched.pop(key, None)
