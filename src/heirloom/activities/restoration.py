@@ -354,10 +354,12 @@ class RestorationActivities:
         return runpod_job_id
 
     async def _cancel_gpu_job(self, job_id: str, runpod_job_id: str) -> None:
-        """Stop the RunPod job of a cancelled step; the compensation tries again if this fails."""
+        """Stop the RunPod job of a cancelled step; the compensation tries again if this fails
+        or would wait out a long rate-limit pause."""
         try:
-            await self._polls().call(lambda: self.services.runpod.cancel_async(runpod_job_id))
-        except HeirloomError as err:
+            async with asyncio.timeout(self.settings.runpod_request_timeout_s):
+                await self._polls().call(lambda: self.services.runpod.cancel_async(runpod_job_id))
+        except (HeirloomError, TimeoutError) as err:
             log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
 
     def _follow_claimant(
