@@ -308,6 +308,9 @@ async def run_stack(model_ms: int, home: Path, args: argparse.Namespace) -> dict
             "HEIRLOOM_DEVSTACK_RUNPOD_PORT": str(runpod_port),
             "HEIRLOOM_DEVSTACK_RUNPOD_WORKERS": str(args.gpus),
             "HEIRLOOM_FAULTS__EXECUTION_MS": str(model_ms),
+            # The worker's GPU slots are the pool (admission control, README "The GPU queue").
+            "HEIRLOOM_WORKER_GPU_SLOTS": str(args.gpus),
+            "HEIRLOOM_GPU_POOL_SIZE": str(args.gpus),
             "HEIRLOOM_API_PORT": str(api_port),
             # The load comes from one address with a few keys: measure the service, not the
             # abuse budgets (they are tested in tests/integration/test_rate_limits.py).

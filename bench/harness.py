@@ -33,12 +33,10 @@ from temporalio import activity
 
 from heirloom.devstack.serving import free_port
 from heirloom.devstack.temporal_server import TemporalDevServer
-from heirloom.services import runpod_client
 
-# Importing the runpod SDK (with heirloom's RunPod client, above) points the root logger at
-# stderr at INFO, and alembic then logs its plugin setup as it is imported: keep the tables
-# readable. Both scripts import this module before the rest of heirloom.
-assert runpod_client
+# Alembic logs its plugin setup as it is imported, and a dependency that configures logging on
+# import would do the same: keep the tables readable. The scripts import this module before
+# the rest of heirloom.
 logging.basicConfig(level=logging.WARNING, force=True)
 
 ROOT = Path(__file__).resolve().parent.parent

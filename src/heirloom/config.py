@@ -32,6 +32,11 @@ class FaultSettings(BaseModel):
         ge=0,
         description="a worker's erasure waits this long (heartbeating) after each job's files",
     )
+    # RunPod's per-endpoint request limits, scaled down: /run, /status and /cancel requests
+    # beyond this many in one second answer 429 (0: no limit).
+    rate_limit_per_s: float = Field(default=0.0, ge=0)
+    # The Retry-After header (seconds) of every 429 the endpoint answers; 0 sends none.
+    retry_after_s: int = Field(default=1, ge=0)
 
 
 class QwenSettings(BaseModel):
@@ -96,6 +101,14 @@ class Settings(BaseSettings):
     runpod_status_error_limit: int = Field(
         default=10, ge=0, description="consecutive failed status polls before an attempt fails"
     )
+    # Each worker process's poll scheduler sends at most this many RunPod requests a second
+    # (status polls, submissions, cancels). RunPod allows 2,000 /status and 1,000 /run per 10 s
+    # per endpoint: keep the sum over worker processes under 100/s.
+    runpod_requests_per_s: float = Field(default=50.0, gt=0)
+    # After a 429, every request of the worker waits RunPod's Retry-After, or this when it
+    # sends none, never longer than the longest pause.
+    runpod_rate_limit_pause_s: float = Field(default=1.0, gt=0)
+    runpod_rate_limit_longest_pause_s: float = Field(default=60.0, gt=0)
 
     # How the handler gets its input and returns its output: inline base64 in RunPod's bodies
     # (local stacks, small images), or S3 objects through presigned URLs the worker makes.
@@ -174,6 +187,10 @@ class Settings(BaseSettings):
     # processes it must equal the GPU pool (the RunPod endpoint's max workers): that bound is the
     # admission control. 0: this process runs no model steps.
     worker_gpu_slots: int = Field(default=2, ge=0)
+    # False dispatches new jobs' model steps on their tier's queue, each worker submitting to
+    # RunPod as soon as a tier slot is free: the design before the GPU queue, kept as the
+    # baseline of bench/fairness.py. Not for production.
+    gpu_queue_enabled: bool = True
     # The GPU pool (the RunPod endpoint's max workers) and the model time assumed before any job
     # has completed: wait estimates come from them.
     gpu_pool_size: int = Field(default=2, ge=1)

@@ -1,4 +1,4 @@
-"""The local RunPod endpoint, driven through RunPodService and the runpod SDK like production."""
+"""The local RunPod endpoint, driven through RunPodService like production."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from heirloom.config import FaultSettings, Settings
 from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.serving import serve_app
 from heirloom.domain.errors import ModelFailed, ModelUnavailable
-from heirloom.services.runpod_client import RunPodJobState, RunPodService
+from heirloom.services.runpod_client import RateLimited, RunPodJobState, RunPodService
 
 API_KEY = "test-runpod-key"
 ENDPOINT_ID = "test-endpoint"
@@ -194,20 +194,18 @@ def test_server_errors_raise_model_unavailable(admin: httpx.Client, runpod: RunP
         runpod.status(job_id)
 
 
-def test_rate_limits_raise_model_unavailable_at_once(
+def test_rate_limits_raise_rate_limited_with_the_retry_after_at_once(
     admin: httpx.Client, runpod: RunPodService
 ) -> None:
     job_id = submit(runpod, photo_payload())
-    set_faults(admin, http_429=1.0)
+    set_faults(admin, http_429=1.0, retry_after_s=7)
 
-    with pytest.raises(ModelUnavailable):
+    # A 429 is transient (a ModelUnavailable); nothing retries inside the client.
+    with pytest.raises(RateLimited) as raised:
         runpod.status(job_id)
-
-    # The SDK mounts retries with backoff on http://; Temporal owns retries instead, so the
-    # client's adapters retry nothing.
-    session = runpod._client().rp_session
-    for scheme in ("http://", "https://"):
-        assert session.get_adapter(f"{scheme}example").max_retries.total in (0, False)
+    assert isinstance(raised.value, ModelUnavailable)
+    assert raised.value.retry_after_s == 7
+    assert admin.get("/_admin/stats").json()["requests"]["status"] == 1
 
 
 def test_an_unreachable_endpoint_raises_model_unavailable() -> None:

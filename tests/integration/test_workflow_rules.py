@@ -103,17 +103,30 @@ class StalledRunPod:
         self.stalled = threading.Event()
         self.release = threading.Event()
 
-    def submit(self, payload: dict[str, Any], *, execution_timeout_s: int, ttl_s: int) -> str:
-        return self.inner.submit(payload, execution_timeout_s=execution_timeout_s, ttl_s=ttl_s)
+    async def submit_async(
+        self, payload: dict[str, Any], *, execution_timeout_s: int, ttl_s: int
+    ) -> str:
+        return await self.inner.submit_async(
+            payload, execution_timeout_s=execution_timeout_s, ttl_s=ttl_s
+        )
 
-    def status(self, job_id: str) -> RunPodJobState:
+    async def status_async(self, job_id: str) -> RunPodJobState:
         if self.stall.is_set():
             self.stalled.set()
-            self.release.wait(60)
+            await asyncio.to_thread(self.release.wait, 60)
+        return await self.inner.status_async(job_id)
+
+    async def cancel_async(self, job_id: str) -> None:
+        await self.inner.cancel_async(job_id)
+
+    def status(self, job_id: str) -> RunPodJobState:
         return self.inner.status(job_id)
 
     def cancel(self, job_id: str) -> None:
         self.inner.cancel(job_id)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 @dataclass

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,13 +44,15 @@ from heirloom.services.jobs import ResultKeys
 from heirloom.services.model_runs import AttemptRecord
 from heirloom.services.model_transfer import ModelTransfer
 from heirloom.services.runpod_client import RunPodJobState
+from heirloom.services.runpod_polls import PollScheduler
 from heirloom.services.settlement import remove_partial_outputs, stop_gpu_job
 from heirloom.services.storage import job_key
 
 log = logging.getLogger(__name__)
 
-# The first wait between status polls; it grows by half each poll up to the setting.
-FIRST_POLL_WAIT_S = 0.02
+# A model step heartbeats at least this often while it waits for RunPod (and at least three
+# times per heartbeat timeout).
+HEARTBEAT_EVERY_S = 1.0
 
 # RunPod states after which a stored job id cannot be resumed and a new job is submitted.
 _DEAD_STATES = frozenset({"FAILED", "TIMED_OUT", "CANCELLED"})
@@ -65,6 +68,17 @@ class _ModelRun:
     runpod_job_id: str | None
     generation: int
     stored: ModelResult | None = None
+
+
+def _heartbeat() -> None:
+    activity.heartbeat()
+
+
+def _heartbeat_every_s() -> float:
+    timeout = activity.info().heartbeat_timeout
+    if timeout is None:
+        return HEARTBEAT_EVERY_S
+    return min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 3)
 
 
 def _duplicate_of(state: RunPodJobState) -> str | None:
@@ -93,6 +107,9 @@ class RestorationActivities:
         self.services = services
         self.settings = services.settings
         self._transfer = ModelTransfer(services.storage, services.settings)
+        self._schedulers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollScheduler] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @activity.defn
     def reserve_credits(self, job: RestorationInput) -> ReserveResult:
@@ -152,34 +169,41 @@ class RestorationActivities:
 
         The handler claims the job's current generation before any model work; a submission
         that finds the claim taken answers `duplicate_of` and this attempt follows the claimant.
-        Async, so the minutes of GPU time hold no thread: the blocking calls borrow one briefly.
+        Async, so the minutes of GPU time hold no thread: RunPod calls go through the worker's
+        poll scheduler, and only database and storage work borrows a thread briefly.
         """
         job = request.job
         with _reported():
-            # The job holds a GPU slot from here: it leaves the queue positions' count.
-            await asyncio.to_thread(self.services.jobs.set_stage, job.job_id, Stage.PROCESSING)
-            run = await asyncio.to_thread(self._resumable_runpod_job, request)
-            if run.stored is not None:
-                return run.stored
-            if run.runpod_job_id is None:
-                polled = await asyncio.to_thread(self._submit, request, run.generation)
-            else:
-                polled = run.runpod_job_id
-                log.info("job %s resumes RunPod job %s", job.job_id, polled)
+            # The job holds a GPU slot from here: it leaves the queue positions' count. The
+            # write runs beside the submission, which a free GPU is waiting for.
+            marked = asyncio.ensure_future(
+                asyncio.to_thread(self.services.jobs.set_stage, job.job_id, Stage.PROCESSING)
+            )
             try:
-                state = await self._poll_until_done(job.job_id, polled)
+                run = await self._resumable_runpod_job(request)
+                if run.stored is not None:
+                    return run.stored
+                if run.runpod_job_id is None:
+                    polled = await self._submit(request, run.generation)
+                else:
+                    polled = run.runpod_job_id
+                    log.info("job %s resumes RunPod job %s", job.job_id, polled)
+            finally:
+                await marked
+            try:
+                state = await self._wait_for_end(job.job_id, polled)
                 claimant = _duplicate_of(state)
                 if claimant is not None:
                     await asyncio.to_thread(self._follow_claimant, request, run, state, claimant)
                     log.info("job %s follows the claimant RunPod job %s", job.job_id, claimant)
                     polled = claimant
-                    state = await self._poll_until_done(job.job_id, polled)
+                    state = await self._wait_for_end(job.job_id, polled)
             except asyncio.CancelledError:
                 # Only the workflow's cancel stops the GPU job; a timed-out or abandoned
                 # attempt leaves it running for the retry to resume.
                 details = activity.cancellation_details()
                 if details is not None and details.cancel_requested:
-                    await asyncio.to_thread(self.services.runpod.cancel, polled)
+                    await self._cancel_gpu_job(job.job_id, polled)
                 raise
             await asyncio.to_thread(self._record_attempt, request, run.generation, state)
             return await asyncio.to_thread(self._store_model_output, job, state)
@@ -264,7 +288,19 @@ class RestorationActivities:
         )
         self.services.retention.stamp_expiry(request.job_id)
 
-    def _resumable_runpod_job(self, request: ModelRequest) -> _ModelRun:
+    def _polls(self) -> PollScheduler:
+        """This worker's poll scheduler (one per event loop, so per worker process)."""
+        loop = asyncio.get_running_loop()
+        scheduler = self._schedulers.get(loop)
+        if scheduler is None:
+            # Looked up per poll, so a test may swap the RunPod service under a running worker.
+            scheduler = PollScheduler.from_settings(
+                self.settings, lambda job_id: self.services.runpod.status_async(job_id)
+            )
+            self._schedulers[loop] = scheduler
+        return scheduler
+
+    async def _resumable_runpod_job(self, request: ModelRequest) -> _ModelRun:
         """Where this attempt starts: a live RunPod job to resume, a stored output, or a submit.
 
         A recorded RunPod job seen dead opens the next claim generation, so the new submission
@@ -274,22 +310,24 @@ class RestorationActivities:
         if activity.info().attempt == 1:
             return _ModelRun(runpod_job_id=None, generation=0)
         runs = self.services.model_runs
-        current = runs.state(job.job_id)
+        current = await asyncio.to_thread(runs.state, job.job_id)
         runpod_job_id = current.runpod_job_id
         if runpod_job_id is None:
             return _ModelRun(runpod_job_id=None, generation=current.generation)
         try:
-            state = self.services.runpod.status(runpod_job_id)
+            state = await self._polls().call(
+                lambda: self.services.runpod.status_async(runpod_job_id), on_wait=_heartbeat
+            )
         except ModelFailed:  # RunPod no longer knows the job (past its TTL)
             model_key = job_key(job.user_id, job.job_id, "model", "png")
-            if self.services.storage.exists(model_key):
+            if await asyncio.to_thread(self.services.storage.exists, model_key):
                 stored = ModelResult(model_key=model_key, runpod_job_id=runpod_job_id)
                 return _ModelRun(runpod_job_id, current.generation, stored=stored)
         else:
             if state.status not in _DEAD_STATES:
                 return _ModelRun(runpod_job_id=runpod_job_id, generation=current.generation)
-            self._record_attempt(request, current.generation, state)
-        generation = runs.next_generation(job.job_id, runpod_job_id)
+            await asyncio.to_thread(self._record_attempt, request, current.generation, state)
+        generation = await asyncio.to_thread(runs.next_generation, job.job_id, runpod_job_id)
         log.info(
             "job %s: RunPod job %s is dead, claim generation %d",
             job.job_id,
@@ -298,18 +336,33 @@ class RestorationActivities:
         )
         return _ModelRun(runpod_job_id=None, generation=generation)
 
-    def _submit(self, request: ModelRequest, generation: int) -> str:
+    async def _submit(self, request: ModelRequest, generation: int) -> str:
         """Submit, then make the RunPod id durable before anything polls it."""
         job = request.job
-        runpod_job_id = self.services.runpod.submit(
-            self._transfer.payload(request, generation),
-            execution_timeout_s=self.settings.runpod_execution_timeout_s,
-            ttl_s=self.settings.runpod_ttl_s,
+        payload = await asyncio.to_thread(self._transfer.payload, request, generation)
+        runpod_job_id = await self._polls().call(
+            lambda: self.services.runpod.submit_async(
+                payload,
+                execution_timeout_s=self.settings.runpod_execution_timeout_s,
+                ttl_s=self.settings.runpod_ttl_s,
+            ),
+            on_wait=_heartbeat,
         )
         if self.settings.fault_exit_after_submit and activity.info().attempt == 1:
             os._exit(FAULT_EXIT_CODE)
-        self.services.jobs.set_stage(job.job_id, Stage.PROCESSING, runpod_job_id=runpod_job_id)
+        await asyncio.to_thread(
+            self.services.jobs.set_stage, job.job_id, Stage.PROCESSING, runpod_job_id=runpod_job_id
+        )
         return runpod_job_id
+
+    async def _cancel_gpu_job(self, job_id: str, runpod_job_id: str) -> None:
+        """Stop the RunPod job of a cancelled step; the compensation tries again if this fails
+        or would wait out a long rate-limit pause."""
+        try:
+            async with asyncio.timeout(self.settings.runpod_request_timeout_s):
+                await self._polls().call(lambda: self.services.runpod.cancel_async(runpod_job_id))
+        except (HeirloomError, TimeoutError) as err:
+            log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
 
     def _follow_claimant(
         self, request: ModelRequest, run: _ModelRun, duplicate: RunPodJobState, claimant: str
@@ -339,30 +392,38 @@ class RestorationActivities:
             )
         )
 
-    async def _poll_until_done(self, job_id: str, runpod_job_id: str) -> RunPodJobState:
-        """Poll until RunPod finishes: promptly at first, then every `runpod_poll_interval_s`."""
+    async def _wait_for_end(self, job_id: str, runpod_job_id: str) -> RunPodJobState:
+        """Follow the RunPod job through the worker's poll scheduler until it ends.
+
+        Heartbeats go with each poll's answer, and while the scheduler holds the next poll back
+        (the budget, a 429's pause); a poll that hangs sends none, so the heartbeat timeout
+        catches it.
+        """
         progress = MODEL_PROGRESS_SPAN[0]
-        wait = FIRST_POLL_WAIT_S
         failed_polls = 0
-        while True:
+        beat = _heartbeat_every_s()
+        async with self._polls().watch(runpod_job_id) as watch:
             activity.heartbeat(runpod_job_id, progress)
-            try:
-                state = await asyncio.to_thread(self.services.runpod.status, runpod_job_id)
-            except ModelUnavailable:
-                # A failed status check is not a failed model call: the GPU job runs on.
-                # Only a provider that stays unreachable fails this attempt.
-                failed_polls += 1
-                if failed_polls > self.settings.runpod_status_error_limit:
-                    raise
-                state = None
-            if state is not None:
+            while True:
+                try:
+                    state = await watch.next(beat)
+                except ModelUnavailable:
+                    # A failed status check is not a failed model call: the GPU job runs on.
+                    # Only a provider that stays unreachable fails this attempt.
+                    failed_polls += 1
+                    if failed_polls > self.settings.runpod_status_error_limit:
+                        raise
+                    activity.heartbeat(runpod_job_id, progress)
+                    continue
+                if state is None:
+                    if not watch.polling:
+                        activity.heartbeat(runpod_job_id, progress)
+                    continue
                 failed_polls = 0
                 if state.terminal:
                     return state
                 progress = await self._forward_progress(job_id, state, progress)
-            await asyncio.sleep(wait)
-            # Short jobs finish between polls: start fast, back off to the configured interval.
-            wait = min(wait * 1.5, self.settings.runpod_poll_interval_s)
+                activity.heartbeat(runpod_job_id, progress)
 
     async def _forward_progress(self, job_id: str, state: RunPodJobState, shown: int) -> int:
         """Write the handler's reported progress to the job when it moved forward; the new

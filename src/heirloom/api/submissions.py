@@ -179,6 +179,7 @@ class Submitter:
             model_timeout_s=self.settings.model_start_to_close_s,
             model_heartbeat_timeout_s=self.settings.model_heartbeat_timeout_s,
             gpu_priority=rules.gpu_priority,
+            gpu_queue=self.settings.gpu_queue_enabled,
         )
 
     async def _start(

@@ -1,12 +1,13 @@
 """A local RunPod-compatible serverless endpoint that runs the real handler with the CPU engine.
 
-It speaks RunPod's `/v2/{endpoint_id}/...` API so the `runpod` SDK talks to it unchanged, runs
-jobs on `devstack_runpod_workers` simulated GPU workers (sharing the stack's storage, for claims
-by key), counts submissions and model executions per job_ref, and injects the faults in
-`FaultSettings`, changeable at run time through the local-only `/_admin/...` routes (which
-take no API key and get no injected latency).
-Webhooks in `/run` bodies are accepted and ignored: Heirloom polls.
-"""
+It speaks RunPod's `/v2/{endpoint_id}/...` API so Heirloom's client (and the `runpod` SDK) talk
+to it unchanged, runs jobs on `devstack_runpod_workers` simulated GPU workers (sharing the
+stack's storage, for claims by key), counts submissions and model executions per job_ref and
+requests per operation (with the most in any one second), and injects the faults in
+`FaultSettings` (among them RunPod's request limits: 429 with Retry-After), changeable at run
+time through the local-only `/_admin/...` routes (which take no API key and get no injected
+latency).
+Webhooks in `/run` bodies are accepted and ignored: Heirloom polls."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -90,6 +91,8 @@ class _Job:
     error: str | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     progress: dict[str, Any] | None = None
+    # When a status request first saw it ended: how late the client noticed.
+    seen_ended_at: float | None = None
 
     def report(self, progress: Progress) -> None:
         """The handler's progress reporter: RunPod shows the last report as the output."""
@@ -134,6 +137,13 @@ class _Endpoint:
         self._jobs: dict[str, _Job] = {}
         self._busy = 0
         self._stats: Counter[str] = Counter()
+        # Arrival times of the last second's /run, /status and /cancel requests.
+        self._recent: deque[float] = deque()
+        self._peak_per_s = 0
+        # The shortest time from a 429 to the next request: a client honouring Retry-After
+        # waits that long (when it has no other request on the wire).
+        self._last_429_at: float | None = None
+        self._gap_after_429: float | None = None
         self._submitted_by_ref: Counter[str] = Counter()
         self._executed_by_ref: Counter[str] = Counter()
         self._stopping = threading.Event()
@@ -142,10 +152,41 @@ class _Endpoint:
     def chance(self, probability: float) -> bool:
         return probability > 0 and self._rng.random() < probability
 
+    def arrived(self, operation: str) -> JSONResponse | None:
+        """Count a `/run`, `/status` or `/cancel` request; a 429 if it is over the rate limit.
+
+        Keeps the most requests seen in any one second, so tests and benchmarks can check a
+        client's request budget.
+        """
+        now = time.monotonic()
+        with self._lock:
+            self._stats[f"requests_{operation}"] += 1
+            recent = self._recent
+            recent.append(now)
+            while recent[0] <= now - 1:
+                recent.popleft()
+            self._peak_per_s = max(self._peak_per_s, len(recent))
+            if self._last_429_at is not None:
+                gap = now - self._last_429_at
+                self._gap_after_429 = min(self._gap_after_429 or gap, gap)
+                self._last_429_at = None
+            limit = self.faults.rate_limit_per_s
+            if limit and len(recent) > limit:
+                return self._too_many_locked()
+        return None
+
+    def _too_many_locked(self) -> JSONResponse:
+        self._stats["rate_limited"] += 1
+        self._last_429_at = time.monotonic()
+        seconds = self.faults.retry_after_s
+        headers = {"Retry-After": str(seconds)} if seconds else None
+        return JSONResponse({"error": "too many requests"}, status_code=429, headers=headers)
+
     def http_fault(self) -> JSONResponse | None:
         """An injected 429 or 5xx answer for `/run` and `/status`, if the dice say so."""
         if self.chance(self.faults.http_429):
-            return JSONResponse({"error": "injected fault: too many requests"}, status_code=429)
+            with self._lock:
+                return self._too_many_locked()
         if self.chance(self.faults.http_5xx):
             code = self._rng.choice((500, 503))
             return JSONResponse({"error": "injected fault: server error"}, status_code=code)
@@ -183,10 +224,13 @@ class _Endpoint:
     def status(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             job = self._find(job_id)
+            now = time.monotonic()
             if job.status is RunPodStatus.IN_PROGRESS:
                 # Someone is waiting on a running model call: what chaos kills aim at.
                 self._stats["in_progress_polls"] += 1
-            return job.to_status(time.monotonic())
+            elif job.status.terminal and job.seen_ended_at is None:
+                job.seen_ended_at = now
+            return job.to_status(now)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -229,11 +273,44 @@ class _Endpoint:
                 "completed": self._stats[RunPodStatus.COMPLETED],
                 "failed": self._stats[RunPodStatus.FAILED],
                 "timed_out": self._stats[RunPodStatus.TIMED_OUT],
+                "requests": {
+                    operation: self._stats[f"requests_{operation}"]
+                    for operation in ("run", "status", "cancel")
+                },
+                "rate_limited": self._stats["rate_limited"],
+                "peak_requests_per_s": self._peak_per_s,
+                "shortest_wait_after_429_s": self._gap_after_429,
             }
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every job it knows, with wall-clock times (Unix seconds): for benchmarks that line
+        GPU time up with their own clocks."""
+        offset = time.time() - time.monotonic()
+
+        def wall(at: float | None) -> float | None:
+            return None if at is None else at + offset
+
+        with self._lock:
+            return [
+                {
+                    "id": job.id,
+                    "job_ref": job.input.get("job_ref"),
+                    "status": job.status.value,
+                    "submitted_at": wall(job.submitted_at),
+                    "started_at": wall(job.started_at),
+                    "finished_at": wall(job.finished_at),
+                    "seen_ended_at": wall(job.seen_ended_at),
+                }
+                for job in self._jobs.values()
+            ]
 
     def reset_stats(self) -> None:
         with self._lock:
             self._stats.clear()
+            self._recent.clear()
+            self._peak_per_s = 0
+            self._last_429_at = None
+            self._gap_after_429 = None
             self._submitted_by_ref.clear()
             self._executed_by_ref.clear()
 
@@ -400,19 +477,21 @@ def create_endpoint_app(settings: Settings) -> FastAPI:
 
     @app.post("/v2/{endpoint_id}/run", dependencies=access, response_model=None)
     async def run(request: RunRequest) -> dict[str, Any] | JSONResponse:
-        if (fault := state.http_fault()) is not None:
+        if (fault := state.arrived("run") or state.http_fault()) is not None:
             return fault
         job = state.submit(request)
         return {"id": job.id, "status": job.status.value}
 
     @app.get("/v2/{endpoint_id}/status/{job_id}", dependencies=access, response_model=None)
     async def status(job_id: str) -> dict[str, Any] | JSONResponse:
-        if (fault := state.http_fault()) is not None:
+        if (fault := state.arrived("status") or state.http_fault()) is not None:
             return fault
         return state.status(job_id)
 
-    @app.post("/v2/{endpoint_id}/cancel/{job_id}", dependencies=access)
-    async def cancel(job_id: str) -> dict[str, Any]:
+    @app.post("/v2/{endpoint_id}/cancel/{job_id}", dependencies=access, response_model=None)
+    async def cancel(job_id: str) -> dict[str, Any] | JSONResponse:
+        if (fault := state.arrived("cancel")) is not None:
+            return fault
         return state.cancel(job_id)
 
     @app.get("/v2/{endpoint_id}/health", dependencies=access)
@@ -435,6 +514,10 @@ def create_endpoint_app(settings: Settings) -> FastAPI:
     @app.get("/_admin/stats")
     async def get_stats() -> dict[str, Any]:
         return state.stats()
+
+    @app.get("/_admin/runs")
+    async def get_runs() -> list[dict[str, Any]]:
+        return state.runs()
 
     @app.post("/_admin/reset-stats", status_code=204)
     async def reset_stats() -> None:

@@ -23,6 +23,9 @@ class JobRules:
     gpu_priority: int = 3
     # The frame's short side; None for jobs submitted when only the long side was bounded.
     output_short_side: int | None = None
+    # False: the model step runs on the tier's queue, as before the GPU queue (the benchmark's
+    # baseline design, HEIRLOOM_GPU_QUEUE_ENABLED=false). Input, so replays decide the same.
+    gpu_queue: bool = True
 
 
 @dataclass(frozen=True)

@@ -118,4 +118,5 @@ class Services:
         )
 
     def close(self) -> None:
+        self.runpod.close()
         self.db.dispose()

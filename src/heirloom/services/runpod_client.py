@@ -1,28 +1,43 @@
-"""Heirloom's client for a RunPod serverless endpoint, on the official `runpod` SDK's HTTP client.
+"""Heirloom's client for a RunPod serverless endpoint, on httpx (no `runpod` SDK).
 
-The SDK's `RunPodClient` builds the URLs, sends `Authorization: Bearer <key>` and reports 401s;
-its `Endpoint` and `Job` wrappers are not used because they fix request timeouts (10 s, 3 s for
-cancel), cache a job's status and poll in sleep loops. Each client instance carries its own base
-URL (the SDK only reads the process-wide `runpod.endpoint_url_base` when one is built), so nothing
-global is changed. Errors become `ModelUnavailable` (transient: Temporal retries) or `ModelFailed`.
+The worker's model steps use the async calls: one `httpx.AsyncClient` per event loop, so a
+request holds no thread, and a worker's poll scheduler (services/runpod_polls.py) spaces them.
+The few synchronous callers (settlement, health, alerts, tools) share one `httpx.Client`.
+Both send `Authorization: Bearer <key>` and read answers the same way: 404 is "does not exist"
+(None), 429 is `RateLimited` (with RunPod's Retry-After, if any), a timeout, transport error,
+408 or 5xx is `ModelUnavailable` (transient), any other 4xx is `ModelFailed`. Nothing retries
+here: the poll scheduler and Temporal own retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
-import requests
-from requests.adapters import HTTPAdapter
-from runpod.endpoint.helpers import UNAUTHORIZED_MSG
-from runpod.endpoint.runner import RunPodClient
+import httpx
 
 from heirloom.config import Settings
 from heirloom.domain.errors import HeirloomError, ModelFailed, ModelUnavailable
 from heirloom.services.metrics import RUNPOD_ERRORS, RUNPOD_REQUEST_DURATION
 
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
+
+Method = Literal["GET", "POST"]
+
+
+class RateLimited(ModelUnavailable):
+    """RunPod answered 429: wait `retry_after_s` (None: it did not say) before the next call."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -42,20 +57,26 @@ class RunPodJobState:
 
 
 class RunPodService:
-    """Submits, polls and cancels jobs on one RunPod serverless endpoint; threads may share it."""
+    """Submits, polls and cancels jobs on one RunPod serverless endpoint.
+
+    Threads may share the synchronous calls; the `*_async` calls may run on any number of event
+    loops (each gets its own connection pool).
+    """
 
     def __init__(
         self, *, api_key: str, endpoint_id: str, base_url: str, request_timeout_s: float
     ) -> None:
-        # An empty key would make the SDK fall back to ~/.runpod credentials.
         if not api_key:
             raise ValueError("the RunPod API key is empty")
-        self._api_key = api_key
         self._endpoint_id = endpoint_id
-        self._base_url = base_url.rstrip("/")
-        self._timeout_s = request_timeout_s
-        # requests.Session is not thread-safe, and activities poll from many threads.
-        self._local = threading.local()
+        self._base_url = f"{base_url.rstrip('/')}/{endpoint_id}/"
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._timeout = httpx.Timeout(request_timeout_s)
+        self._sync: httpx.Client | None = None
+        self._sync_lock = threading.Lock()
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunPodService:
@@ -67,28 +88,39 @@ class RunPodService:
             request_timeout_s=settings.runpod_request_timeout_s,
         )
 
+    # --- async: the worker's model steps ------------------------------------------------------
+
+    async def submit_async(
+        self, payload: dict[str, Any], *, execution_timeout_s: int, ttl_s: int
+    ) -> str:
+        """Queue a job with `payload` as its input; returns RunPod's job id."""
+        body = _run_body(payload, execution_timeout_s, ttl_s)
+        return self._job_id(await self._request_async("POST", "run", body))
+
+    async def status_async(self, job_id: str) -> RunPodJobState:
+        """Poll a job once."""
+        return _job_state(job_id, await self._request_async("GET", f"status/{job_id}"))
+
+    async def cancel_async(self, job_id: str) -> None:
+        """Ask RunPod to stop a job; a finished or forgotten job is left as it is."""
+        await self._request_async("POST", f"cancel/{job_id}")
+
+    async def close_async(self) -> None:
+        """Close the current event loop's connections (a worker's last step)."""
+        client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    # --- sync: settlement, health, alerts, tools ----------------------------------------------
+
     def submit(self, payload: dict[str, Any], *, execution_timeout_s: int, ttl_s: int) -> str:
         """Queue a job with `payload` as its input; returns RunPod's job id."""
-        body = {
-            "input": payload,
-            "policy": {"executionTimeout": execution_timeout_s * 1000, "ttl": ttl_s * 1000},
-        }
-        answer = self._request("POST", "run", body)
-        if answer is None:
-            raise ModelFailed(f"RunPod endpoint {self._endpoint_id} does not exist")
-        job_id = answer.get("id")
-        if not isinstance(job_id, str) or not job_id:
-            raise ModelUnavailable(f"RunPod accepted the job without an id: {answer!r:.200}")
-        return job_id
+        body = _run_body(payload, execution_timeout_s, ttl_s)
+        return self._job_id(self._request("POST", "run", body))
 
     def status(self, job_id: str) -> RunPodJobState:
         """Poll a job once."""
-        answer = self._request("GET", f"status/{job_id}")
-        if answer is None:
-            raise ModelFailed(
-                f"RunPod no longer knows job {job_id}; it may be past its TTL", runpod_job=job_id
-            )
-        return _job_state(job_id, answer)
+        return _job_state(job_id, self._request("GET", f"status/{job_id}"))
 
     def cancel(self, job_id: str) -> None:
         """Ask RunPod to stop a job; a finished or forgotten job is left as it is."""
@@ -101,62 +133,132 @@ class RunPodService:
             raise ModelFailed(f"RunPod endpoint {self._endpoint_id} does not exist")
         return answer
 
-    def _client(self) -> Any:
-        client: Any = getattr(self._local, "client", None)
+    def close(self) -> None:
+        """Close the synchronous client's connections."""
+        with self._sync_lock:
+            if self._sync is not None:
+                self._sync.close()
+                self._sync = None
+
+    # --- one request --------------------------------------------------------------------------
+
+    def _job_id(self, answer: dict[str, Any] | None) -> str:
+        if answer is None:
+            raise ModelFailed(f"RunPod endpoint {self._endpoint_id} does not exist")
+        job_id = answer.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            raise ModelUnavailable(f"RunPod accepted the job without an id: {answer!r:.200}")
+        return job_id
+
+    def _client(self) -> httpx.Client:
+        with self._sync_lock:
+            if self._sync is None:
+                self._sync = httpx.Client(
+                    base_url=self._base_url, headers=self._headers, timeout=self._timeout
+                )
+            return self._sync
+
+    def _async_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
         if client is None:
-            client = RunPodClient(api_key=self._api_key)
-            client.endpoint_url_base = self._base_url
-            # The SDK mounts urllib3 retries with backoff (up to 5, ~30 s) for plain http://
-            # only; Temporal owns retries, so every scheme fails fast here.
-            client.rp_session.mount("http://", HTTPAdapter())
-            self._local.client = client
+            client = httpx.AsyncClient(
+                base_url=self._base_url, headers=self._headers, timeout=self._timeout
+            )
+            self._async[loop] = client
         return client
 
     def _request(
-        self, method: Literal["GET", "POST"], path: str, body: dict[str, Any] | None = None
+        self, method: Method, path: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        """One call to the endpoint, timed and counted by operation; None when it answers 404."""
         operation = path.split("/", 1)[0]
-        with RUNPOD_REQUEST_DURATION.labels(operation=operation).time():
+        with _observed(operation):
             try:
-                return self._send(method, path, body)
-            except HeirloomError as err:
-                RUNPOD_ERRORS.labels(operation=operation, kind=err.code).inc()
-                raise
+                response = self._client().request(method, path, json=body)
+            except httpx.HTTPError as exc:
+                raise _unreachable(method, path, exc) from exc
+            return _answer(method, path, response)
 
-    def _send(
-        self, method: Literal["GET", "POST"], path: str, body: dict[str, Any] | None
+    async def _request_async(
+        self, method: Method, path: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        url_path = f"{self._endpoint_id}/{path}"
-        client = self._client()
+        operation = path.split("/", 1)[0]
+        with _observed(operation):
+            try:
+                response = await self._async_client().request(method, path, json=body)
+            except httpx.HTTPError as exc:
+                raise _unreachable(method, path, exc) from exc
+            return _answer(method, path, response)
+
+
+@contextmanager
+def _observed(operation: str) -> Iterator[None]:
+    """Time a request and count its Heirloom error, by operation."""
+    with RUNPOD_REQUEST_DURATION.labels(operation=operation).time():
         try:
-            if method == "GET":
-                answer = client.get(url_path, timeout=self._timeout_s)
-            else:
-                answer = client.post(url_path, body, timeout=self._timeout_s)
-        except requests.HTTPError as exc:
-            response = exc.response
-            code = 0 if response is None else response.status_code
-            if code == 404:
-                return None
-            if code in (0, 408, 429) or code >= 500:
-                raise ModelUnavailable(f"RunPod answered HTTP {code} to {method} {path}") from exc
-            detail = "" if response is None else response.text
-            raise ModelFailed(
-                f"RunPod rejected {method} {path} with HTTP {code}: {detail:.200}"
-            ) from exc
-        except requests.RequestException as exc:
-            raise ModelUnavailable(f"RunPod is unreachable ({method} {path}): {exc}") from exc
-        except RuntimeError as exc:
-            if str(exc) != UNAUTHORIZED_MSG:
-                raise
-            raise ModelFailed("RunPod rejected the API key (HTTP 401)") from exc
-        if not isinstance(answer, dict):
-            raise ModelUnavailable(f"RunPod answered {method} {path} with {answer!r:.200}")
-        return answer
+            yield
+        except HeirloomError as err:
+            RUNPOD_ERRORS.labels(operation=operation, kind=err.code).inc()
+            raise
 
 
-def _job_state(job_id: str, answer: dict[str, Any]) -> RunPodJobState:
+def _run_body(payload: dict[str, Any], execution_timeout_s: int, ttl_s: int) -> dict[str, Any]:
+    return {
+        "input": payload,
+        "policy": {"executionTimeout": execution_timeout_s * 1000, "ttl": ttl_s * 1000},
+    }
+
+
+def _unreachable(method: Method, path: str, exc: httpx.HTTPError) -> ModelUnavailable:
+    return ModelUnavailable(f"RunPod is unreachable ({method} {path}): {type(exc).__name__}")
+
+
+def _answer(method: Method, path: str, response: httpx.Response) -> dict[str, Any] | None:
+    """RunPod's JSON answer, None for 404, or the error the status code means."""
+    code = response.status_code
+    if code == 404:
+        return None
+    if code == 429:
+        raise RateLimited(
+            f"RunPod answered HTTP 429 to {method} {path}",
+            retry_after_s=retry_after_s(response.headers.get("Retry-After")),
+        )
+    if code == 401:
+        raise ModelFailed("RunPod rejected the API key (HTTP 401)")
+    if code == 408 or code >= 500:
+        raise ModelUnavailable(f"RunPod answered HTTP {code} to {method} {path}")
+    if code >= 400:
+        raise ModelFailed(f"RunPod rejected {method} {path} with HTTP {code}: {response.text:.200}")
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise ModelUnavailable(f"RunPod answered {method} {path} with no JSON") from exc
+    if not isinstance(answer, dict):
+        raise ModelUnavailable(f"RunPod answered {method} {path} with {answer!r:.200}")
+    return answer
+
+
+def retry_after_s(header: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date), if valid."""
+    if header is None:
+        return None
+    header = header.strip()
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _job_state(job_id: str, answer: dict[str, Any] | None) -> RunPodJobState:
+    if answer is None:
+        raise ModelFailed(
+            f"RunPod no longer knows job {job_id}; it may be past its TTL", runpod_job=job_id
+        )
     status = answer.get("status")
     output = answer.get("output")
     if not isinstance(status, str):

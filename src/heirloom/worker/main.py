@@ -192,6 +192,7 @@ async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) ->
         await stop.wait()
         await asyncio.gather(*(worker.shutdown() for worker in workers))
         await asyncio.gather(*tasks, return_exceptions=True)
+        await services.runpod.close_async()
     services.close()
 
 
@@ -242,3 +243,4 @@ class WorkerThread:
                     await stack.enter_async_context(worker)
                 self._ready.set()
                 await asyncio.get_running_loop().run_in_executor(None, self._stop.wait)
+            await self.services.runpod.close_async()

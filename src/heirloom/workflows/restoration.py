@@ -352,7 +352,7 @@ class RestorationWorkflow:
 
     def _gpu_dispatch(self, job: RestorationInput) -> dict[str, Any]:
         """Where the model step is dispatched: the GPU queue, at the job's priority."""
-        if not workflow.patched(GPU_QUEUE):
+        if not workflow.patched(GPU_QUEUE) or not job.rules.gpu_queue:
             return {}
         priority = model_step_priority(job.rules.gpu_priority, is_retry=job.retry_of is not None)
         return {

@@ -1,0 +1,625 @@
+"""GPU queue fairness benchmark: a free-tier flood, paid jobs and retries on a small GPU pool.
+
+Run from the repository root: python bench/fairness.py [--gpus 4] [--model-ms 1000]
+(in a venv without the package installed: PYTHONPATH=src python bench/fairness.py).
+
+Two designs on the same load, one fresh stack each, in one run:
+- `gpu-queue`: src as shipped. Model steps wait in the GPU task queue (priority: retries, then
+  paid, then free; fair across users by fairness key); the worker's GPU slots (= the pool)
+  bound the RunPod jobs in flight.
+- `tier-slots`: the design before it, behind HEIRLOOM_GPU_QUEUE_ENABLED=false: the model step
+  runs on the job's tier queue and the worker submits to RunPod as soon as a tier slot is free
+  (free 8, paid 32: src's defaults), so RunPod's own first-in first-out queue decides.
+Both use src's RunPod client and poll scheduler; the pre-issue client (a thread per poll) is
+gone, so the baseline's RunPod traffic is already bounded by the request budget.
+
+Each stack runs as production does, one process each: the dev server (TemporalDevServer),
+`heirloom runpod-endpoint` (--gpus simulated GPUs, --model-ms of GPU time per job),
+`heirloom worker` (every tier, --gpu-slots = --gpus) and `heirloom api`. The load, over
+--seconds: free users at --free-rate jobs/s in all (one heavy user sends half of them, the
+others share the rest), paid users at a tenth of that, and retries of failed jobs (failed on
+purpose before the load) every --retry-every seconds. Queue wait is from the POST to the start
+of the job's model run on a (simulated) GPU, read from the endpoint's run log; GPU utilisation
+counts busy GPU time while more jobs wait than there are GPUs; Jain's index compares each free
+user's GPU starts during the flood with its max-min fair share; RunPod requests are counted at
+the endpoint. Prints the tables and writes bench/results/fairness.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import json
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlmodel import col, select
+
+import harness
+from heirloom.config import Settings
+from heirloom.db import migrate
+from heirloom.db.models import Job
+from heirloom.devstack.serving import free_port, port_open
+from heirloom.domain.jobs import JobStatus
+from heirloom.domain.tiers import Tier
+from heirloom.services.context import Services
+
+RUNPOD_KEY = "bench-key"
+DESIGNS = ("gpu-queue", "tier-slots")
+TARGET_UTILISATION = 0.95
+TARGET_JAIN = 0.9
+FREE_USERS = 4
+PAID_USERS = 3
+RETRIES = 6
+DRAIN_TIMEOUT_S = 90.0
+
+
+@dataclass
+class Submitted:
+    job_id: str
+    kind: str  # free, paid or retry
+    user: str
+    at: float  # wall clock, when the POST was sent
+
+
+class Load:
+    """The users and what they submitted."""
+
+    def __init__(self, http: httpx.AsyncClient, photo: bytes) -> None:
+        self.http = http
+        self.photo = photo
+        self.jobs: list[Submitted] = []
+        self.refused = 0
+
+    async def post(self, kind: str, user: str, key: str) -> None:
+        at = time.time()
+        try:
+            response = await self.http.post(
+                "/v1/jobs",
+                headers={"Authorization": f"Bearer {key}"},
+                files={"file": ("photo.jpg", self.photo, "image/jpeg")},
+                data={"operations": "restore"},
+            )
+        except httpx.HTTPError:
+            self.refused += 1
+            return
+        if response.status_code != 202:
+            self.refused += 1
+            return
+        self.jobs.append(Submitted(str(response.json()["id"]), kind, user, at))
+
+    async def retry(self, user: str, key: str, job_id: str) -> None:
+        at = time.time()
+        response = await self.http.post(
+            f"/v1/jobs/{job_id}/retry", headers={"Authorization": f"Bearer {key}"}
+        )
+        if response.status_code != 202:
+            self.refused += 1
+            return
+        self.jobs.append(Submitted(str(response.json()["id"]), "retry", user, at))
+
+
+def schedule(args: argparse.Namespace) -> list[tuple[float, str, int]]:
+    """(seconds after the start, kind, user index) of every submission, the same per design."""
+    rng = random.Random(7)
+    events: list[tuple[float, str, int]] = []
+    free_interval = 1 / args.free_rate
+    t = 0.0
+    while t < args.seconds:
+        # One heavy user sends half the free jobs; the others share the rest.
+        user = 0 if rng.random() < 0.5 else rng.randrange(1, FREE_USERS)
+        events.append((t, "free", user))
+        t += free_interval
+    paid_interval = free_interval * 10
+    t = paid_interval / 2
+    while t < args.seconds:
+        events.append((t, "paid", rng.randrange(PAID_USERS)))
+        t += paid_interval
+    t = args.retry_every / 2
+    retry = 0
+    while t < args.seconds and retry < RETRIES:
+        events.append((t, "retry", retry))
+        t += args.retry_every
+        retry += 1
+    return sorted(events)
+
+
+async def set_faults(runpod_url: str, **faults: Any) -> None:
+    async with httpx.AsyncClient() as admin:
+        current = (await admin.get(f"{runpod_url}/_admin/faults")).json()
+        answer = await admin.put(f"{runpod_url}/_admin/faults", json={**current, **faults})
+        answer.raise_for_status()
+
+
+def statuses(services: Services, job_ids: Sequence[str]) -> dict[str, str]:
+    with services.db.session() as session:
+        rows = session.exec(select(Job.id, Job.status).where(col(Job.id).in_(list(job_ids))))
+        return {job_id: status for job_id, status in rows}
+
+
+async def wait_final(services: Services, job_ids: Sequence[str], timeout_s: float) -> bool:
+    final = {s.value for s in JobStatus if s.is_final}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = statuses(services, job_ids)
+        if len(found) == len(job_ids) and all(s in final for s in found.values()):
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+async def run_design(design: str, home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One stack with one design: failed jobs to retry, the load, the drain, the figures."""
+    with harness.temporal_server(home) as server:
+        database_url = f"sqlite:///{home / 'heirloom.db'}"
+        migrate.upgrade(database_url)
+        runpod_port, api_port = free_port(), free_port()
+        runpod_url = f"http://127.0.0.1:{runpod_port}"
+        uncapped = {"daily_job_limit": None, "max_active_jobs": None}
+        env = {
+            "HEIRLOOM_HOME": str(home),
+            "HEIRLOOM_DATABASE_URL": database_url,
+            "HEIRLOOM_TEMPORAL_ADDRESS": server.address,
+            "HEIRLOOM_RUNPOD_API_KEY": RUNPOD_KEY,
+            "HEIRLOOM_RUNPOD_BASE_URL": f"{runpod_url}/v2",
+            "HEIRLOOM_DEVSTACK_RUNPOD_PORT": str(runpod_port),
+            "HEIRLOOM_DEVSTACK_RUNPOD_WORKERS": str(args.gpus),
+            "HEIRLOOM_API_PORT": str(api_port),
+            "HEIRLOOM_WORKER_GPU_SLOTS": str(args.gpus),
+            "HEIRLOOM_GPU_POOL_SIZE": str(args.gpus),
+            "HEIRLOOM_GPU_QUEUE_ENABLED": "true" if design == "gpu-queue" else "false",
+            "HEIRLOOM_RATE_LIMITS_ENABLED": "false",
+            "HEIRLOOM_TIER_RULES": json.dumps({"free": uncapped, "paid": uncapped}),
+            # Nothing periodic competes for the two cores during a minute's run.
+            "HEIRLOOM_SCHEDULES_ENABLED": "false",
+        }
+        services = Services.build(Settings(home=home, database_url=database_url), pool_size=2)
+        free = [
+            services.accounts.create(email=f"free-{i}@bench.local", tier=Tier.FREE, credits=10**6)
+            for i in range(FREE_USERS)
+        ]
+        paid = [
+            services.accounts.create(email=f"paid-{i}@bench.local", tier=Tier.PAID, credits=10**6)
+            for i in range(PAID_USERS)
+        ]
+        api_url = f"http://127.0.0.1:{api_port}"
+        with (
+            harness.heirloom_process(
+                ["runpod-endpoint"],
+                env,
+                ready=lambda: port_open("127.0.0.1", runpod_port),
+                log=home / "runpod.log",
+            ) as runpod,
+            harness.heirloom_process(
+                ["worker"],
+                env,
+                ready=lambda: "worker polling" in _text(home / "worker.log"),
+                log=home / "worker.log",
+            ) as worker,
+            harness.heirloom_process(
+                ["api"], env, ready=lambda: _healthy(api_url), log=home / "api.log"
+            ) as api,
+        ):
+            assert server.process is not None
+            cpu = harness.CpuMeter(
+                {
+                    "api": api.pid,
+                    "worker": worker.pid,
+                    "temporal": server.process.pid,
+                    "runpod": runpod.pid,
+                }
+            )
+            async with httpx.AsyncClient(base_url=api_url, timeout=30.0) as http:
+                load = Load(http, harness.photo_jpeg(160, 120))
+                print(f"... {design}: jobs that fail, to retry during the load", flush=True)
+                await set_faults(runpod_url, failed=1.0, execution_ms=0)
+                for i in range(RETRIES):
+                    await load.post("setup", f"retrier-{i}", paid[i % PAID_USERS].api_key)
+                failed_ids = [s.job_id for s in load.jobs]
+                if not await wait_final(services, failed_ids, DRAIN_TIMEOUT_S):
+                    raise RuntimeError("the jobs meant to fail did not end")
+                load.jobs.clear()
+                await set_faults(runpod_url, failed=0.0, execution_ms=args.model_ms)
+                async with httpx.AsyncClient() as admin:
+                    (await admin.post(f"{runpod_url}/_admin/reset-stats")).raise_for_status()
+
+                print(f"... {design}: {args.seconds:.0f} s of load", flush=True)
+                cpu_before = cpu.sample()
+                started = time.time()
+                tasks: list[asyncio.Task[None]] = []
+                for offset, kind, index in schedule(args):
+                    delay = started + offset - time.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    if kind == "free":
+                        call = load.post(kind, f"free-{index}", free[index].api_key)
+                    elif kind == "paid":
+                        call = load.post(kind, f"paid-{index}", paid[index].api_key)
+                    else:
+                        owner = paid[index % PAID_USERS]
+                        call = load.retry(f"retrier-{index}", owner.api_key, failed_ids[index])
+                    tasks.append(asyncio.create_task(call))
+                await asyncio.gather(*tasks)
+                load_ended = time.time()
+                print(f"... {design}: drain ({len(load.jobs)} jobs)", flush=True)
+                drained = await wait_final(services, [s.job_id for s in load.jobs], DRAIN_TIMEOUT_S)
+                ended = time.time()
+                cpu_spent = cpu.since(cpu.sample(), cpu_before)
+                async with httpx.AsyncClient() as admin:
+                    runs = (await admin.get(f"{runpod_url}/_admin/runs")).json()
+                    stats = (await admin.get(f"{runpod_url}/_admin/stats")).json()
+        final = statuses(services, [s.job_id for s in load.jobs])
+        services.close()
+    return figures(
+        design,
+        args,
+        load,
+        runs,
+        stats,
+        final,
+        window=(started, load_ended, ended),
+        cpu_spent=cpu_spent,
+        drained=drained,
+    )
+
+
+def figures(
+    design: str,
+    args: argparse.Namespace,
+    load: Load,
+    runs: list[dict[str, Any]],
+    stats: dict[str, Any],
+    final: dict[str, str],
+    *,
+    window: tuple[float, float, float],
+    cpu_spent: dict[str, float],
+    drained: bool,
+) -> dict[str, Any]:
+    started, load_ended, ended = window
+    model_s = args.model_ms / 1000
+    first_start: dict[str, float] = {}
+    for run in runs:
+        ref, at = run["job_ref"], run["started_at"]
+        if ref is not None and at is not None and at >= started:
+            first_start[ref] = min(at, first_start.get(ref, at))
+    waits: dict[str, list[float]] = {"free": [], "paid": [], "retry": []}
+    for job in load.jobs:
+        if job.job_id in first_start:
+            waits[job.kind].append(first_start[job.job_id] - job.at)
+
+    # Time grid: jobs waiting (submitted, model not started), models running, RunPod jobs open.
+    submits = sorted(job.at for job in load.jobs)
+    starts = sorted(first_start.values())
+    run_starts = sorted(
+        r["started_at"] for r in runs if r["started_at"] and r["started_at"] >= started
+    )
+    run_ends = sorted(
+        r["finished_at"] for r in runs if r["finished_at"] and r["finished_at"] >= started
+    )
+    at_runpod = sorted(r["submitted_at"] for r in runs if r["submitted_at"] >= started)
+    step = 0.01
+    busy = backlog_s = 0.0
+    most_open = 0
+    t = started
+    while t < ended:
+        waiting = bisect.bisect_right(submits, t) - bisect.bisect_right(starts, t)
+        running = bisect.bisect_right(run_starts, t) - bisect.bisect_right(run_ends, t)
+        most_open = max(
+            most_open, bisect.bisect_right(at_runpod, t) - bisect.bisect_right(run_ends, t)
+        )
+        if waiting > args.gpus:
+            backlog_s += step
+            busy += min(running, args.gpus) * step
+        t += step
+    utilisation = busy / (backlog_s * args.gpus) if backlog_s else float("nan")
+    # GPU time left idle per model run while the backlog lasted: the hand-off from one job's
+    # end to the next one's start, which does not grow with the model's time.
+    runs_in_backlog = backlog_s * utilisation * args.gpus / model_s if backlog_s else 0.0
+    idle_ms_per_run = (
+        (backlog_s * args.gpus - busy) / runs_in_backlog * 1000 if runs_in_backlog else float("nan")
+    )
+
+    # Jain's index over free users: GPU starts during the flood against max-min fair shares.
+    demand: dict[str, int] = {}
+    served: dict[str, int] = {}
+    for job in load.jobs:
+        if job.kind != "free":
+            continue
+        demand[job.user] = demand.get(job.user, 0) + 1
+        start = first_start.get(job.job_id)
+        if start is not None and start <= load_ended:
+            served[job.user] = served.get(job.user, 0) + 1
+    shares = max_min_shares(demand, sum(served.values()))
+    ratios = [served.get(user, 0) / share for user, share in shares.items() if share > 0]
+    jain = sum(ratios) ** 2 / (len(ratios) * sum(r * r for r in ratios)) if ratios else float("nan")
+
+    elapsed = ended - started
+    requests = stats["requests"]
+    total_requests = sum(requests.values())
+    mean_on_gpu = (
+        sum(min(e, ended) - s for s, e in zip(run_starts, run_ends, strict=False)) / elapsed
+    )
+    # How late the worker saw a run end (its next poll), and from then to the start of the
+    # next run at RunPod while the backlog lasted (the GPU queue's hand-off).
+    noticed = [
+        r["seen_ended_at"] - r["finished_at"]
+        for r in runs
+        if r["seen_ended_at"] and r["finished_at"] and r["finished_at"] >= started
+    ]
+    seen_sorted = sorted(r["seen_ended_at"] for r in runs if r["seen_ended_at"])
+    hand_offs = []
+    for start in run_starts:
+        waiting = bisect.bisect_right(submits, start) - bisect.bisect_right(starts, start)
+        i = bisect.bisect_left(seen_sorted, start)
+        if waiting >= args.gpus and i:
+            hand_offs.append(start - seen_sorted[i - 1])
+    return {
+        "design": design,
+        "end_noticed_after_ms": harness.summary_ms(noticed),
+        "next_start_after_noticed_ms": harness.summary_ms(hand_offs),
+        "jobs": {
+            kind: sum(1 for job in load.jobs if job.kind == kind)
+            for kind in ("free", "paid", "retry")
+        },
+        "refused": load.refused,
+        "drained": drained,
+        "final_statuses": _count(final.values()),
+        "elapsed_s": elapsed,
+        "load_s": load_ended - started,
+        "backlog_s": backlog_s,
+        "gpu_utilisation_with_backlog": utilisation,
+        "gpu_idle_ms_per_run_with_backlog": idle_ms_per_run,
+        "wait_ms": {kind: harness.summary_ms(values) for kind, values in waits.items()},
+        "wait_in_model_times_p95": {
+            kind: harness.percentile(values, 95) / model_s for kind, values in waits.items()
+        },
+        "free_users": {
+            user: {
+                "submitted": demand[user],
+                "started_during_flood": served.get(user, 0),
+                "fair_share": shares[user],
+                "wait_ms_p50": harness.percentile(
+                    [
+                        first_start[j.job_id] - j.at
+                        for j in load.jobs
+                        if j.user == user and j.job_id in first_start
+                    ],
+                    50,
+                )
+                * 1000,
+            }
+            for user in sorted(demand)
+        },
+        "jain_free_users": jain,
+        "runpod_requests": requests,
+        "runpod_requests_per_s": total_requests / elapsed,
+        "runpod_peak_requests_per_s": stats["peak_requests_per_s"],
+        "runpod_rate_limited": stats["rate_limited"],
+        "runpod_jobs_open_max": most_open,
+        "mean_jobs_on_gpus": mean_on_gpu,
+        "runpod_requests_per_s_per_job_on_gpu": (total_requests / elapsed) / mean_on_gpu
+        if mean_on_gpu
+        else float("nan"),
+        "model_executions": stats["model_executions"],
+        "cpu_s_per_s": {name: s / elapsed for name, s in cpu_spent.items()},
+    }
+
+
+def max_min_shares(demand: dict[str, int], capacity: float) -> dict[str, float]:
+    """Water-filling: each user gets min(demand, an equal share of what is left)."""
+    shares: dict[str, float] = {}
+    left = capacity
+    pending = sorted(demand, key=demand.__getitem__)
+    while pending:
+        equal = left / len(pending)
+        user = pending[0]
+        if demand[user] <= equal:
+            shares[user] = demand[user]
+            left -= demand[user]
+            pending.pop(0)
+        else:
+            for user in pending:
+                shares[user] = equal
+            break
+    return shares
+
+
+def _count(values: Any) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for value in values:
+        counted[value] = counted.get(value, 0) + 1
+    return counted
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    print(
+        f"\nGPU queue fairness: {args.gpus} GPUs, {args.model_ms} ms per model run, "
+        f"{args.seconds:.0f} s of load (free {args.free_rate}/s, paid a tenth of it, "
+        f"{RETRIES} retries); queue wait = POST to the model's start on a GPU, ms"
+    )
+    rows = []
+    for name, r in results.items():
+        w = r["wait_ms"]
+        rows.append(
+            [
+                name,
+                f"{r['jobs']['free']}/{r['jobs']['paid']}/{r['jobs']['retry']}",
+                f"{r['gpu_utilisation_with_backlog'] * 100:.1f}%",
+                f"{r['gpu_idle_ms_per_run_with_backlog']:.0f}",
+                f"{w['free']['p50']:.0f}/{w['free']['p95']:.0f}",
+                f"{w['paid']['p50']:.0f}/{w['paid']['p95']:.0f}",
+                f"{w['retry']['p50']:.0f}/{w['retry']['p95']:.0f}",
+                f"{r['wait_in_model_times_p95']['paid']:.2f}",
+                f"{r['jain_free_users']:.3f}",
+                f"{r['runpod_requests_per_s']:.1f}",
+                r["runpod_jobs_open_max"],
+                f"{r['cpu_s_per_s']['worker']:.2f}",
+            ]
+        )
+    harness.print_table(
+        [
+            "design",
+            "free/paid/retry",
+            "GPU util",
+            "idle ms/run",
+            "free p50/p95",
+            "paid p50/p95",
+            "retry p50/p95",
+            "paid p95 / T",
+            "Jain",
+            "RunPod req/s",
+            "RunPod open max",
+            "worker CPU s/s",
+        ],
+        rows,
+    )
+    print(
+        "\nFree users (user 0 is the heavy one): submitted, GPU starts during the flood, "
+        "max-min fair share, wait p50 ms"
+    )
+    user_rows = []
+    for name, r in results.items():
+        for user, u in r["free_users"].items():
+            user_rows.append(
+                [
+                    name,
+                    user,
+                    u["submitted"],
+                    u["started_during_flood"],
+                    u["fair_share"],
+                    u["wait_ms_p50"],
+                ]
+            )
+    harness.print_table(
+        ["design", "user", "submitted", "started", "fair share", "wait p50"], user_rows
+    )
+    print(
+        "\nWhere idle GPU time goes with a backlog, ms (p50/p95): from a run's end to the "
+        "worker's poll that saw it, and from there to the next run's start at RunPod"
+    )
+    harness.print_table(
+        ["design", "end noticed after", "next start after"],
+        [
+            [
+                name,
+                f"{r['end_noticed_after_ms']['p50']:.0f}/{r['end_noticed_after_ms']['p95']:.0f}",
+                f"{r['next_start_after_noticed_ms']['p50']:.0f}/"
+                f"{r['next_start_after_noticed_ms']['p95']:.0f}",
+            ]
+            for name, r in results.items()
+        ],
+    )
+    print("\nRunPod traffic and CPU (cores busy per process):")
+    harness.print_table(
+        [
+            "design",
+            "run/status/cancel",
+            "req/s",
+            "peak/s",
+            "429s",
+            "jobs on GPUs",
+            "req/s per GPU job",
+            "api",
+            "worker",
+            "temporal",
+            "runpod",
+        ],
+        [
+            [
+                name,
+                "/".join(str(r["runpod_requests"][k]) for k in ("run", "status", "cancel")),
+                r["runpod_requests_per_s"],
+                r["runpod_peak_requests_per_s"],
+                r["runpod_rate_limited"],
+                r["mean_jobs_on_gpus"],
+                r["runpod_requests_per_s_per_job_on_gpu"],
+                *(r["cpu_s_per_s"][p] for p in ("api", "worker", "temporal", "runpod")),
+            ]
+            for name, r in results.items()
+        ],
+    )
+    if set(DESIGNS) <= set(results):
+        new, old = results["gpu-queue"], results["tier-slots"]
+        print("\nRatios gpu-queue / tier-slots:")
+        for label, a, b in (
+            ("paid wait p95", new["wait_ms"]["paid"]["p95"], old["wait_ms"]["paid"]["p95"]),
+            ("retry wait p95", new["wait_ms"]["retry"]["p95"], old["wait_ms"]["retry"]["p95"]),
+            ("free wait p95", new["wait_ms"]["free"]["p95"], old["wait_ms"]["free"]["p95"]),
+            ("RunPod requests/s", new["runpod_requests_per_s"], old["runpod_requests_per_s"]),
+            ("worker CPU", new["cpu_s_per_s"]["worker"], old["cpu_s_per_s"]["worker"]),
+        ):
+            print(f"  {label:18} {a / b:.2f}" if b else f"  {label:18} -")
+    print(
+        f"\ntargets: GPU util >= {TARGET_UTILISATION:.0%} with a backlog; paid wait p95 <= one "
+        f"model time; Jain >= {TARGET_JAIN}; RunPod requests/s bounded by jobs on GPUs"
+    )
+    for name, r in results.items():
+        print(
+            f"  {name:10} util {_ok(r['gpu_utilisation_with_backlog'] >= TARGET_UTILISATION)}"
+            f"  paid p95 {_ok(r['wait_in_model_times_p95']['paid'] <= 1.0)}"
+            f"  Jain {_ok(r['jain_free_users'] >= TARGET_JAIN)}"
+            f"  RunPod jobs open <= GPUs {_ok(r['runpod_jobs_open_max'] <= args.gpus)}"
+            f"  all ended {_ok(r['drained'])}"
+        )
+
+
+def _ok(ok: bool) -> str:
+    return "ok  " if ok else "MISS"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gpus", type=int, default=4, help="simulated RunPod workers")
+    parser.add_argument("--model-ms", type=int, default=2000, help="GPU time per model run")
+    parser.add_argument("--seconds", type=float, default=24.0, help="of load")
+    parser.add_argument("--free-rate", type=float, default=2.5, help="free jobs/s in all")
+    parser.add_argument("--retry-every", type=float, default=4.0, help="seconds")
+    parser.add_argument(
+        "--designs", type=lambda s: [d for d in s.split(",") if d], default=list(DESIGNS)
+    )
+    args = parser.parse_args(argv)
+    env = harness.environment()
+    t0 = time.monotonic()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="heirloom-bench-fairness-") as tmp:
+        for design in args.designs:
+            home = Path(tmp) / design
+            home.mkdir()
+            results[design] = asyncio.run(run_design(design, home, args))
+    report(results, args)
+    path = harness.write_results(
+        "fairness",
+        {
+            "environment": env,
+            "settings": vars(args),
+            "results": results,
+            "total_s": time.monotonic() - t0,
+        },
+    )
+    print(f"\n{time.monotonic() - t0:.0f} s in all; wrote {path.relative_to(harness.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
