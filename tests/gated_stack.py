@@ -41,12 +41,12 @@ from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.context import Services
 from heirloom.worker.main import activity_functions, ops_worker
 from heirloom.workflows.restoration import RestorationWorkflow
-from tests.support import submit
+from tests.support import HANG_GUARD_S, submit
 
 NAMESPACE = "default"
 # A namespace no worker ever polls.
 IDLE_NAMESPACE = "settle-idle"
-DEADLINE_S = 60.0
+DEADLINE_S = HANG_GUARD_S
 
 
 @dataclass

@@ -16,7 +16,7 @@ from heirloom.domain.errors import IdempotencyKeyReused
 from heirloom.domain.tiers import Tier
 from heirloom.services.credits import NewJob
 from tests.conftest import Stack
-from tests.support import balance, photo_bytes, submit
+from tests.support import HANG_GUARD_S, balance, photo_bytes, submit
 
 PHOTO = photo_bytes(96, 64, seed=1)
 OTHER_PHOTO = photo_bytes(96, 64, seed=2)
@@ -33,7 +33,7 @@ def reserves(client: httpx.Client) -> list[str]:
     return [entry["job_id"] for entry in entries if entry["kind"] == "reserve"]
 
 
-def wait_all_final(client: httpx.Client, job_ids: list[str], timeout: float = 60) -> None:
+def wait_all_final(client: httpx.Client, job_ids: list[str], timeout: float = HANG_GUARD_S) -> None:
     deadline = time.monotonic() + timeout
     pending = set(job_ids)
     while pending and time.monotonic() < deadline:

@@ -40,12 +40,12 @@ from heirloom.worker.main import build_workers
 from heirloom.worker.schedules import OPS_TASK_QUEUE
 from heirloom.workflows.queue_metrics import QueueMetricsWorkflow
 from tests.conftest import QUEUES_NAMESPACE, Stack
-from tests.support import photo_bytes, submit, wait_final
+from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
 
 IDENTITIES = ("worker-a@queues-test", "worker-b@queues-test")
 # Far longer than the tests look; the jobs are cancelled, which stops the simulated GPU.
 MODEL_MS = 300_000
-DEADLINE_S = 60.0
+DEADLINE_S = HANG_GUARD_S
 FREE_PRIORITY = 4
 
 

@@ -37,9 +37,9 @@ from heirloom.services.storage import S3Storage
 from heirloom.worker.main import WorkerThread
 from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
 from tests.conftest import ERASURE_NAMESPACE
-from tests.support import photo_bytes, submit, wait_final
+from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
 
-DEADLINE_S = 60.0
+DEADLINE_S = HANG_GUARD_S
 
 
 @dataclass

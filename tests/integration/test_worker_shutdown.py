@@ -21,7 +21,7 @@ from heirloom.services.context import Services
 from heirloom.worker.main import WorkerThread
 from tests.conftest import DEPLOY_NAMESPACE, Stack
 from tests.integration.test_jobs_api import ledger, runpod_status, wait_for_runpod_job
-from tests.support import photo_bytes, submit, wait_final
+from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
 
 # The model outlasts the 1 s grace period by far, even on a busy machine.
 MODEL_MS = 8000
@@ -67,7 +67,7 @@ def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[byte
         )
 
 
-def wait_until_polled(api_url: str, tier: Tier, timeout: float = 60) -> None:
+def wait_until_polled(api_url: str, tier: Tier, timeout: float = HANG_GUARD_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         checks = httpx.get(f"{api_url}/readyz", timeout=30).json()["checks"]
