@@ -12,7 +12,6 @@ import contextlib
 import functools
 import inspect
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,12 +40,11 @@ from heirloom.services.accounts import ROLE_ADMIN
 from heirloom.services.context import Services
 from heirloom.worker.main import activity_functions, ops_worker
 from heirloom.workflows.restoration import RestorationWorkflow
-from tests.support import HANG_GUARD_S, submit
+from tests.support import HANG_GUARD_S, submit, wait_until
 
 NAMESPACE = "default"
 # A namespace no worker ever polls.
 IDLE_NAMESPACE = "settle-idle"
-DEADLINE_S = HANG_GUARD_S
 
 
 @dataclass
@@ -193,7 +191,7 @@ class GatedWorker:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def wait_entered(self, name: str) -> None:
-        assert self.entered[name].wait(DEADLINE_S), f"{name} never started"
+        assert self.entered[name].wait(HANG_GUARD_S), f"{name} never started"
 
     def release(self, name: str) -> None:
         self.released[name].set()
@@ -307,11 +305,7 @@ def _as_activity(name: str, wrapper: Callable[..., Any]) -> Callable[..., Any]:
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
     """Poll `condition` until it holds; the deadline only guards against a hang."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_until(condition, what)
 
 
 def job_row(env: Env, job_id: str) -> Job:

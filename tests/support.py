@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import random
 import sys
+import threading
 import time
+import traceback
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
@@ -33,8 +36,11 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.credits import NewJob
 from heirloom.services.jobs import ResultKeys
+from heirloom.services.runpod_polls import PollScheduler
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
+# Screenshots and hang reports: git-ignored, kept by CI as artifacts.
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 T = TypeVar("T")
 
 
@@ -58,14 +64,17 @@ HANG_GUARD_S = 180.0
 
 def wait_final(client: httpx.Client, job_id: str, timeout: float = HANG_GUARD_S) -> dict[str, Any]:
     """Poll GET /v1/jobs/{id} until the job is completed, failed or cancelled."""
-    deadline = time.monotonic() + timeout
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in FINAL_STATUSES:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+    last: dict[str, Any] = {}
+
+    def final() -> dict[str, Any] | None:
+        last.clear()
+        last.update(client.get(f"/v1/jobs/{job_id}").json())
+        return dict(last) if last["status"] in FINAL_STATUSES else None
+
+    try:
+        return wait_until(final, f"job {job_id} to finish", timeout, 0.1)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; last seen: {last}") from None
 
 
 def wait_stage(client: httpx.Client, job_id: str, stage: str, timeout: float = 30) -> None:
@@ -307,15 +316,54 @@ def temporal_call(settings: Settings, call: Callable[[Client], Awaitable[T]]) ->
 
 
 def wait_until(
-    condition: Callable[[], T | None], what: str, timeout: float = 30, interval: float = 0.05
+    condition: Callable[[], T | None],
+    what: str,
+    timeout: float = HANG_GUARD_S,
+    interval: float = 0.05,
 ) -> T:
-    """Poll until `condition` returns other than None; the deadline only guards against a hang."""
+    """Poll until `condition` returns a true value other than None (False and empty mean not
+    yet) and return it; the deadline only guards against a hang, and a hang is reported with
+    what every thread and event loop of this process was doing (`hang_report`)."""
     deadline = time.monotonic() + timeout
-    while (value := condition()) is None:
+    while (value := condition()) is None or value is False or value == []:
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not true after {timeout}s")
+            raise AssertionError(f"{what}: still not true after {timeout}s; {hang_report(what)}")
         time.sleep(interval)
     return value
+
+
+def hang_report(what: str) -> str:
+    """Write every thread's stack and every event loop's pending tasks to test-artifacts/ and
+    say where: a job that hangs in a loaded run leaves evidence of where it waited."""
+    out = io.StringIO()
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        out.write(f"--- thread {names.get(ident, ident)}\n")
+        traceback.print_stack(frame, file=out)
+    loops = [obj for obj in gc.get_objects() if isinstance(obj, asyncio.AbstractEventLoop)]
+    for loop in loops:
+        if loop.is_closed():
+            continue
+        try:
+            tasks = list(asyncio.all_tasks(loop))
+        except RuntimeError:  # the loop's task set changed while read from this thread
+            continue
+        out.write(f"=== event loop {id(loop):x}: {len(tasks)} tasks\n")
+        for task in tasks:
+            out.write(f"--- {task!r}\n")
+            task.print_stack(limit=12, file=out)
+    for scheduler in (obj for obj in gc.get_objects() if isinstance(obj, PollScheduler)):
+        plan = scheduler.plan
+        out.write(
+            f"=== poll scheduler {id(scheduler):x}: requests {scheduler.requests}, "
+            f"watched {vars(plan).get('_watched')}, callers {len(vars(scheduler)['_callers'])}, "
+            f"loop task {vars(scheduler)['_loop_task']!r}, paused until "
+            f"{plan.budget.paused_until} (now {time.monotonic()})\n"
+        )
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"hang-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}.txt"
+    path.write_text(f"waiting for: {what}\n{out.getvalue()}")
+    return f"threads and tasks in {path}"
 
 
 def completed_job(services: Services, user_id: str, size: int) -> str:

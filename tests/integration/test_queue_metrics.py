@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,12 +39,11 @@ from heirloom.worker.main import build_workers
 from heirloom.worker.schedules import OPS_TASK_QUEUE
 from heirloom.workflows.queue_metrics import QueueMetricsWorkflow
 from tests.conftest import QUEUES_NAMESPACE, Stack
-from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
+from tests.support import photo_bytes, submit, wait_final, wait_until
 
 IDENTITIES = ("worker-a@queues-test", "worker-b@queues-test")
 # Far longer than the tests look; the jobs are cancelled, which stops the simulated GPU.
 MODEL_MS = 300_000
-DEADLINE_S = HANG_GUARD_S
 FREE_PRIORITY = 4
 
 
@@ -123,11 +121,7 @@ class Held:
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
     """Poll `condition` until it holds; the deadline only guards against a hang."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    wait_until(condition, what)
 
 
 def gpu_queue_stats(held: Held) -> dict[str, Any]:

@@ -32,7 +32,6 @@ from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 from tests.gated_stack import (
-    DEADLINE_S,
     IDLE_NAMESPACE,
     NAMESPACE,
     Env,
@@ -45,7 +44,7 @@ from tests.gated_stack import (
     wait_for,
     wait_run_closed,
 )
-from tests.support import photo_bytes, submit, wait_final
+from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,7 @@ def test_temporal_cancel_while_reserving_refunds_and_ends_cancelled(env: Env) ->
         job_id = workflow_ids[0]
         temporal_cancel(env, job_id)
         worker.release("reserve_credits")
-        response = answer.result(timeout=DEADLINE_S)
+        response = answer.result(timeout=HANG_GUARD_S)
         assert response.status_code == 202, response.text
         assert response.json()["id"] == job_id
         job = wait_final(env.client(key), job_id)
@@ -81,7 +80,7 @@ def test_temporal_cancel_while_reserving_refunds_and_ends_cancelled(env: Env) ->
 
 def _open_workflow_ids_of_user(user_id: str) -> Callable[[Client], Any]:
     async def find(client: Client) -> list[str]:
-        deadline = asyncio.get_running_loop().time() + DEADLINE_S
+        deadline = asyncio.get_running_loop().time() + HANG_GUARD_S
         while True:
             ids = [
                 wf.id

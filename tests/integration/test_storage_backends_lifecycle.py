@@ -8,8 +8,8 @@ no workflow history of the user's jobs, and the ledger anonymised but whole."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,9 +37,7 @@ from heirloom.services.storage import S3Storage
 from heirloom.worker.main import WorkerThread
 from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
 from tests.conftest import ERASURE_NAMESPACE
-from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
-
-DEADLINE_S = HANG_GUARD_S
+from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final, wait_until
 
 
 @dataclass
@@ -123,16 +121,6 @@ def env(
 def set_faults(env: Env, **faults: float) -> None:
     body = FaultSettings(**faults).model_dump()
     httpx.put(f"{env.runpod_url}/_admin/faults", json=body, timeout=10).raise_for_status()
-
-
-def wait_until(check: Any, what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pending_activities(env: Env, workflow_id: str) -> list[str]:
@@ -246,7 +234,7 @@ def test_account_erasure_survives_a_killed_worker_and_leaves_nothing_personal(
 
         async def result(client: Client) -> Any:
             handle = client.get_workflow_handle_for(ErasureWorkflow.run, workflow_id)
-            return await asyncio.wait_for(handle.result(), DEADLINE_S)
+            return await asyncio.wait_for(handle.result(), HANG_GUARD_S)
 
         report = env.temporal(result)
     finally:
@@ -257,7 +245,7 @@ def test_account_erasure_survives_a_killed_worker_and_leaves_nothing_personal(
 
     assert env.user_keys(user_id) == []
     for job_id in (done["id"], running["id"]):
-        wait_until(lambda job_id=job_id: history_is_gone(env, job_id), f"{job_id} history gone")
+        wait_until(functools.partial(history_is_gone, env, job_id), f"{job_id} history gone")
     with env.services.db.session() as session:
         user = session.get(User, user_id)
         assert user is not None
