@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from heirloom.db.models import Job
+from heirloom.db.models import Job, as_utc
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.jobs import ResultKeys
 from heirloom.services.storage import job_key
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -100,3 +101,53 @@ def test_a_pass_stopped_after_marking_is_finished_by_the_next(services: Services
     assert services.retention.expire_due(NOW, limit=10) == 1
     assert not services.storage.exists(job.original_key)
     assert services.retention.expire_due(NOW, limit=10) == 0
+
+
+def test_an_ending_stamps_expiry_in_its_own_write_and_a_repeat_changes_nothing(
+    services: Services,
+) -> None:
+    """The ending says whether it ended the job: only a repeat falls back to `stamp_expiry`."""
+    user = new_user(services, Tier.FREE)
+    job_id = uuid.uuid4().hex
+    with services.db.session() as session:
+        session.add(
+            Job(
+                id=job_id,
+                user_id=user,
+                operations="restore",
+                tier=Tier.FREE.value,
+                status=JobStatus.RUNNING.value,
+                stage="postprocessing",
+                cost=1,
+                original_key=job_key(user, job_id, "original", "jpg"),
+            )
+        )
+    keys = ResultKeys(
+        input_key="in",
+        result_key="out",
+        thumbnail_key="thumb",
+        comparison_key="compare",
+        width=10,
+        height=10,
+        stored_bytes=3,
+    )
+    assert services.jobs.complete(job_id, keys, keep_days=7) is True
+    first = services.jobs.get(job_id)
+    assert first.status == JobStatus.COMPLETED
+    assert first.expires_at is not None
+    assert first.finished_at is not None
+    assert as_utc(first.expires_at) == as_utc(first.finished_at) + timedelta(days=7)
+
+    assert services.jobs.complete(job_id, keys, keep_days=30) is False
+    assert (
+        services.jobs.finish_unsuccessfully(
+            job_id, JobStatus.FAILED, code="late", message="late", keep_days=30
+        )
+        is False
+    )
+    again = services.jobs.get(job_id)
+    assert (again.status, again.expires_at, again.stored_bytes) == (
+        JobStatus.COMPLETED,
+        first.expires_at,
+        first.stored_bytes,
+    )

@@ -241,7 +241,7 @@ class RestorationActivities:
     @activity.defn
     def complete_job(self, request: CompleteRequest) -> None:
         result = request.result
-        self.services.jobs.complete(
+        ended = self.services.jobs.complete(
             request.job_id,
             ResultKeys(
                 input_key=request.input_key,
@@ -254,7 +254,8 @@ class RestorationActivities:
             ),
             keep_days=self.services.retention.keep_days(request.job_id),
         )
-        self.services.retention.stamp_expiry(request.job_id)
+        if not ended:  # an earlier attempt's write ended it: make sure its expiry is set
+            self.services.retention.stamp_expiry(request.job_id)
 
     @activity.defn
     def refund_credits(self, request: RefundRequest) -> int:
@@ -277,7 +278,7 @@ class RestorationActivities:
 
     @activity.defn
     def finish_job(self, request: FinishRequest) -> None:
-        self.services.jobs.finish_unsuccessfully(
+        ended = self.services.jobs.finish_unsuccessfully(
             request.job_id,
             JobStatus(request.status),
             code=request.error_code,
@@ -286,7 +287,8 @@ class RestorationActivities:
             ended_by=request.ended_by,
             keep_days=self.services.retention.keep_days(request.job_id),
         )
-        self.services.retention.stamp_expiry(request.job_id)
+        if not ended:  # as in complete_job
+            self.services.retention.stamp_expiry(request.job_id)
 
     def _polls(self) -> PollScheduler:
         """This worker's poll scheduler (one per event loop, so per worker process)."""

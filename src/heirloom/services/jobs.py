@@ -104,14 +104,14 @@ class JobStore:
             only_if=col(Job.progress) < progress,
         )
 
-    def complete(self, job_id: str, keys: ResultKeys, *, keep_days: int | None = None) -> None:
+    def complete(self, job_id: str, keys: ResultKeys, *, keep_days: int | None = None) -> bool:
         """Mark a job completed with its files; a job already refunded can never complete.
 
         `keep_days` stamps its expiry in the same write, so no reader sees a completed free
-        job without one.
+        job without one. Returns whether this call ended the job.
         """
         now = utcnow()
-        self._update_unfinished(
+        return self._update_unfinished(
             job_id,
             {
                 **_expiry(now, keep_days),
@@ -141,13 +141,13 @@ class JobStore:
         detail: str = "",
         ended_by: str = "",
         keep_days: int | None = None,
-    ) -> None:
+    ) -> bool:
         """End a job as failed or cancelled: a message a person understands, and for
-        operators the detail (provider wording, statuses) and who ended it; `keep_days` as
-        for `complete`."""
+        operators the detail (provider wording, statuses) and who ended it; `keep_days` and
+        the answer as for `complete`."""
         assert status in (JobStatus.FAILED, JobStatus.CANCELLED)
         now = utcnow()
-        self._update_unfinished(
+        return self._update_unfinished(
             job_id,
             {
                 **_expiry(now, keep_days),
@@ -187,8 +187,9 @@ class JobStore:
         only_if: sa.ColumnElement[bool] | None = None,
         *,
         started_at: datetime | None = None,
-    ) -> None:
+    ) -> bool:
         """Change an unfinished job; a change that applied is appended to the change feed.
+        Returns whether it applied.
 
         `started_at` is the time a set_stage offered: the event is job.started when the row
         took it, i.e. this change started the job.
@@ -204,13 +205,14 @@ class JobStore:
             )
             result = cast(sa.CursorResult[Any], session.execute(statement))
             if result.rowcount != 1:
-                return
+                return False
             event_type = None
             if started_at is not None:
                 row = session.get(Job, job_id, populate_existing=True)
                 if row is not None and row.started_at and as_utc(row.started_at) == started_at:
                     event_type = events.STARTED
             events.append(session, job_id, event_type)
+        return True
 
     def set_metadata(self, job_id: str, metadata: dict[str, Any], original_bytes: int) -> None:
         """Record the upload's metadata and count its original against the quota."""
