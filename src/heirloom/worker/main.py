@@ -30,6 +30,7 @@ from heirloom.config import Settings
 from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.health import tier_has_pollers
 from heirloom.services.logs import JobLogInterceptor
 from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
 from heirloom.workflows.alerts import AlertsWorkflow
@@ -196,6 +197,19 @@ async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) ->
     services.close()
 
 
+# How long WorkerThread.start waits for its workers to be seen polling.
+READY_TIMEOUT_S = 120.0
+
+
+async def _polled(client: Client, tiers: Sequence[Tier]) -> None:
+    """Wait until Temporal lists a fresh poller on each tier's workflow queue."""
+    for tier in tiers:
+        while True:
+            if await tier_has_pollers(client, tier.task_queue):
+                break
+            await asyncio.sleep(0.05)
+
+
 class WorkerThread:
     """The workers of `settings.worker_tiers` in a thread with its own event loop.
 
@@ -210,8 +224,10 @@ class WorkerThread:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
+        """Start the workers and return once Temporal sees them poll every tier's queue, so a
+        submission right after is served (the API refuses a tier nothing polls)."""
         self._thread.start()
-        if not self._ready.wait(30) or self._error is not None:
+        if not self._ready.wait(READY_TIMEOUT_S) or self._error is not None:
             raise RuntimeError("the worker did not start") from self._error
 
     def stop(self) -> None:
@@ -241,6 +257,7 @@ class WorkerThread:
             async with contextlib.AsyncExitStack() as stack:
                 for worker in workers:
                     await stack.enter_async_context(worker)
+                await _polled(client, settings.worker_tiers)
                 self._ready.set()
                 await asyncio.get_running_loop().run_in_executor(None, self._stop.wait)
             await self.services.runpod.close_async()
