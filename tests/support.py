@@ -24,6 +24,7 @@ from PIL import Image, ImageChops, ImageDraw
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
+from temporalio.api.workflowservice.v1 import ListNamespacesRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -31,6 +32,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from heirloom.config import Settings
 from heirloom.db.models import CreditEntry, Job
+from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.messages import JobOutcome
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
@@ -360,10 +362,50 @@ def hang_report(what: str) -> str:
             f"loop task {vars(scheduler)['_loop_task']!r}, paused until "
             f"{plan.budget.paused_until} (now {time.monotonic()})\n"
         )
+    for server in (obj for obj in gc.get_objects() if isinstance(obj, TemporalDevServer)):
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                out.write(pool.submit(asyncio.run, _open_runs(server.address)).result(60))
+        except Exception as err:  # a report must not hide the hang it reports
+            out.write(f"=== Temporal at {server.address}: not described ({err!r})\n")
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"hang-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}.txt"
     path.write_text(f"waiting for: {what}\n{out.getvalue()}")
     return f"threads and tasks in {path}"
+
+
+async def _open_runs(address: str, per_namespace: int = 50) -> str:
+    """Each namespace's running workflows with their pending activities and workflow task."""
+    out = io.StringIO()
+    client = await Client.connect(address)
+    namespaces = await client.workflow_service.list_namespaces(ListNamespacesRequest())
+    for namespace in namespaces.namespaces:
+        name = namespace.namespace_info.name
+        if name == "temporal-system":
+            continue
+        ns_client = await Client.connect(address, namespace=name)
+        out.write(f"=== Temporal {address} namespace {name}: running workflows\n")
+        count = 0
+        async for execution in ns_client.list_workflows('ExecutionStatus="Running"'):
+            count += 1
+            if count > per_namespace:
+                out.write("... more\n")
+                break
+            raw = (await ns_client.get_workflow_handle(execution.id).describe()).raw_description
+            out.write(f"--- {execution.workflow_type} {execution.id} on {execution.task_queue}\n")
+            if raw.HasField("pending_workflow_task"):
+                out.write(
+                    f"  pending workflow task: {raw.pending_workflow_task}\n".replace("\n", " ")
+                )
+                out.write("\n")
+            for pending in raw.pending_activities:
+                out.write(
+                    f"  activity {pending.activity_type.name} state {pending.state} attempt "
+                    f"{pending.attempt} scheduled {pending.last_started_time.ToJsonString()} "
+                    f"heartbeat {pending.last_heartbeat_time.ToJsonString()} failure "
+                    f"{pending.last_failure.message!r} worker {pending.last_worker_identity}\n"
+                )
+    return out.getvalue()
 
 
 def completed_job(services: Services, user_id: str, size: int) -> str:
