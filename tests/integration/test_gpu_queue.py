@@ -5,11 +5,14 @@ GPU pool; a waiting job costs no RunPod request."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from temporalio.client import Client
 
+from heirloom.devstack.chaos import WorkerProcess
 from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
 from tests.gated_stack import Env, GatedWorker, ModelStarts, gated_env, wait_for
@@ -102,24 +105,56 @@ def test_retries_then_paid_then_free_fairly_and_waiting_jobs_cost_nothing(env: E
     assert starts.most_at_once == 1
 
 
-def test_model_steps_in_flight_never_exceed_the_pool_across_two_workers(env: Env) -> None:
+def most_open_at_endpoint(runs: list[dict[str, Any]]) -> int:
+    """The most RunPod jobs open at once, from the endpoint's log: each from its submission
+    to its model's end (a slot is given back only after a poll has seen the end)."""
+    edges = sorted(
+        [(run["submitted_at"], 1) for run in runs] + [(run["finished_at"], -1) for run in runs],
+        key=lambda edge: (edge[0], edge[1]),  # an end before a submission at the same instant
+    )
+    most = open_now = 0
+    for _, change in edges:
+        open_now += change
+        most = max(most, open_now)
+    return most
+
+
+def test_runpod_jobs_in_flight_never_exceed_the_pool_across_two_worker_processes(
+    env: Env, tmp_path: Path
+) -> None:
+    """Two `heirloom worker --gpu-slots 1` processes on the same queues: a pool of 2."""
     _, key = env.new_user(Tier.PAID, credits=200)
-    starts = ModelStarts()
+    workers = [
+        WorkerProcess(
+            env.settings, tmp_path / f"worker-{i}.log", ("--tiers", "paid", "--gpu-slots", "1")
+        )
+        for i in range(2)
+    ]
     env.set_faults(execution_ms=300)
     try:
-        with (
-            GatedWorker(env, gpu_slots=1, starts=starts),
-            GatedWorker(env, gpu_slots=1, starts=starts),
-        ):
-            jobs = [post(env, key, seed=90 + i) for i in range(8)]
-            for job_id in jobs:
-                assert wait_final(env.client(key), job_id, timeout=120)["status"] == "completed"
+        for worker in workers:
+            worker.start()
+        wait_for(lambda: all(worker.ready() for worker in workers), "both workers to poll")
+        jobs = [post(env, key, seed=90 + i) for i in range(8)]
+        for job_id in jobs:
+            assert wait_final(env.client(key), job_id)["status"] == "completed"
     finally:
         env.set_faults()
-    assert sorted(starts.order) == sorted(jobs)
-    assert starts.most_at_once <= 2
-    stats = httpx.get(f"{env.runpod_url}/_admin/stats", timeout=10).json()
-    assert all(stats["submitted_by_ref"][job_id] == 1 for job_id in jobs)
+        for worker in workers:
+            worker.stop()
+    runs = [
+        run
+        for run in httpx.get(f"{env.runpod_url}/_admin/runs", timeout=10).json()
+        if run["job_ref"] in jobs
+    ]
+    # One RunPod job per job, never more than the pool's 2 open at the endpoint.
+    assert sorted(run["job_ref"] for run in runs) == sorted(jobs)
+    assert all(run["finished_at"] is not None for run in runs)
+    assert most_open_at_endpoint(runs) <= 2
+    # Both processes took model steps: the work is shared, not run by one.
+    for worker in workers:
+        log = worker.log.read_text(errors="replace")
+        assert any(job_id in log for job_id in jobs), log[-2000:]
 
 
 def test_queue_position_and_estimates_count_down_as_jobs_ahead_start(env: Env) -> None:
