@@ -24,6 +24,7 @@ from PIL import Image, ImageChops, ImageDraw
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflowservice.v1 import ListNamespacesRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.client import Interceptor as ClientInterceptor
@@ -79,13 +80,11 @@ def wait_final(client: httpx.Client, job_id: str, timeout: float = HANG_GUARD_S)
         raise AssertionError(f"{err}; last seen: {last}") from None
 
 
-def wait_stage(client: httpx.Client, job_id: str, stage: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.get(f"/v1/jobs/{job_id}").json()["stage"] == stage:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached stage {stage}")
+def wait_stage(client: httpx.Client, job_id: str, stage: str) -> None:
+    wait_until(
+        lambda: client.get(f"/v1/jobs/{job_id}").json()["stage"] == stage,
+        f"job {job_id} to reach stage {stage}",
+    )
 
 
 def balance(client: httpx.Client) -> int:
@@ -337,18 +336,26 @@ def wait_until(
 def hang_report(what: str) -> str:
     """Write every thread's stack and every event loop's pending tasks to test-artifacts/ and
     say where: a job that hangs in a loaded run leaves evidence of where it waited."""
+    try:
+        return _write_hang_report(what)
+    except Exception as err:  # a report must not hide the hang it reports
+        return f"no hang report ({err!r})"
+
+
+def _write_hang_report(what: str) -> str:
     out = io.StringIO()
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     for ident, frame in sys._current_frames().items():
         out.write(f"--- thread {names.get(ident, ident)}\n")
         traceback.print_stack(frame, file=out)
-    loops = [obj for obj in gc.get_objects() if isinstance(obj, asyncio.AbstractEventLoop)]
+    # Real loops only: a Temporal workflow instance is an AbstractEventLoop too.
+    loops = [obj for obj in gc.get_objects() if isinstance(obj, asyncio.BaseEventLoop)]
     for loop in loops:
         if loop.is_closed():
             continue
         try:
             tasks = list(asyncio.all_tasks(loop))
-        except RuntimeError:  # the loop's task set changed while read from this thread
+        except Exception:  # the loop's task set changed while read from this thread
             continue
         out.write(f"=== event loop {id(loop):x}: {len(tasks)} tasks\n")
         for task in tasks:
@@ -399,8 +406,9 @@ async def _open_runs(address: str, per_namespace: int = 50) -> str:
                 )
                 out.write("\n")
             for pending in raw.pending_activities:
+                state = PendingActivityState.Name(pending.state)
                 out.write(
-                    f"  activity {pending.activity_type.name} state {pending.state} attempt "
+                    f"  activity {pending.activity_type.name} {state} attempt "
                     f"{pending.attempt} scheduled {pending.last_started_time.ToJsonString()} "
                     f"heartbeat {pending.last_heartbeat_time.ToJsonString()} failure "
                     f"{pending.last_failure.message!r} worker {pending.last_worker_identity}\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import httpx
@@ -22,18 +21,13 @@ from tests.support import (
     submit,
     wait_final,
     wait_stage,
+    wait_until,
     watermark_share,
 )
 
 
-def wait_for_runpod_job(stack: Stack, job_id: str, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runpod_job = stack.services.jobs.get(job_id).runpod_job_id
-        if runpod_job:
-            return runpod_job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached RunPod")
+def wait_for_runpod_job(stack: Stack, job_id: str) -> str:
+    return wait_until(lambda: stack.services.jobs.get(job_id).runpod_job_id, "the RunPod job")
 
 
 def runpod_status(stack: Stack, runpod_job: str) -> str:
@@ -168,7 +162,7 @@ def test_job_cancelled_during_the_model_call_is_refunded_once_and_cancels_runpod
         wait_stage(client, job_id, "processing")
         cancelled = client.post(f"/v1/jobs/{job_id}/cancel")
         assert cancelled.status_code == 202, cancelled.text
-        done = wait_final(client, job_id, timeout=15)
+        done = wait_final(client, job_id)
         assert done["status"] == "cancelled"
         assert done["error"]["code"] == "cancelled"
         assert balance(client) == 20

@@ -34,7 +34,7 @@ from heirloom.services.runpod_client import RunPodJobState, RunPodService
 from heirloom.services.storage import LocalStorage, S3Storage, job_key, make_storage
 from heirloom.worker.main import WorkerThread
 from tests.conftest import CHAOS_NAMESPACE
-from tests.support import FINAL_STATUSES, photo_bytes
+from tests.support import FINAL_STATUSES, photo_bytes, wait_until
 
 API_KEY = "transfer-key"
 
@@ -70,12 +70,12 @@ def stored_input(storage: S3Storage | LocalStorage, data: bytes) -> ModelRequest
     return ModelRequest(job=job, input_key=key)
 
 
-def finished(runpod: RunPodService, job_id: str, timeout_s: float = 30) -> RunPodJobState:
-    deadline = time.monotonic() + timeout_s
-    while not (state := runpod.status(job_id)).terminal:
-        assert time.monotonic() < deadline, f"RunPod job {job_id} stuck in {state.status}"
-        time.sleep(0.05)
-    return state
+def finished(runpod: RunPodService, job_id: str) -> RunPodJobState:
+    def ended() -> RunPodJobState | None:
+        state = runpod.status(job_id)
+        return state if state.terminal else None
+
+    return wait_until(ended, f"RunPod job {job_id} to end")
 
 
 def test_a_large_input_travels_by_presigned_urls_and_runs_the_model_once(

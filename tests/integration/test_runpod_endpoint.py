@@ -20,6 +20,7 @@ from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.serving import serve_app
 from heirloom.domain.errors import ModelFailed, ModelUnavailable
 from heirloom.services.runpod_client import RateLimited, RunPodJobState, RunPodService
+from tests.support import wait_until
 
 API_KEY = "test-runpod-key"
 ENDPOINT_ID = "test-endpoint"
@@ -85,13 +86,12 @@ def wait_for(
     runpod: RunPodService,
     job_id: str,
     done: Callable[[RunPodJobState], bool] = lambda state: state.terminal,
-    timeout_s: float = 5,
 ) -> RunPodJobState:
-    deadline = time.monotonic() + timeout_s
-    while not done(state := runpod.status(job_id)):
-        assert time.monotonic() < deadline, f"job stuck in {state.status}"
-        time.sleep(0.02)
-    return state
+    def reached() -> RunPodJobState | None:
+        state = runpod.status(job_id)
+        return state if done(state) else None
+
+    return wait_until(reached, f"RunPod job {job_id}", interval=0.02)
 
 
 def test_a_submitted_photo_completes_with_a_decodable_image(

@@ -60,11 +60,11 @@ def test_status_shows_the_last_progress_report_while_the_job_runs(
         api_key=API_KEY, endpoint_id=ENDPOINT_ID, base_url=url, request_timeout_s=5
     )
     job_id = runpod.submit(photo_payload(), execution_timeout_s=60, ttl_s=600)
-    running = wait_for(runpod, job_id, lambda state: state.output is not None, timeout_s=30)
+    running = wait_for(runpod, job_id, lambda state: state.output is not None)
     assert running.status == "IN_PROGRESS"
     assert running.output == {"stage": "denoising", "step": 1, "total": 3, "percent": 33}
     engine.release.set()
-    done = wait_for(runpod, job_id, timeout_s=30)
+    done = wait_for(runpod, job_id)
     assert done.status == "COMPLETED"
     assert done.output is not None
     assert "image_base64" in done.output

@@ -83,7 +83,7 @@ def test_no_provider_detail_reaches_a_users_error_message(
     ) as client:
         response = submit(client, photo_bytes(320, 240))
         assert response.status_code == 202, response.text
-        job: dict[str, Any] = wait_final(client, response.json()["id"], timeout=90)
+        job: dict[str, Any] = wait_final(client, response.json()["id"])
     error = job["error"]
     if error is None:
         assert job["status"] == "completed", job

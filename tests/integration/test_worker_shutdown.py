@@ -102,7 +102,7 @@ def test_a_sigtermed_worker_leaves_the_model_call_to_the_next_worker(
             assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
 
             with WorkerThread(services):
-                job = wait_final(client, job_id, timeout=90)
+                job = wait_final(client, job_id)
     finally:
         if worker.poll() is None:
             worker.kill()
