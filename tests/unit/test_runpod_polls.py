@@ -1,7 +1,9 @@
 """The poll scheduler's bookkeeping on a hand-driven clock: spacing within the request budget,
-each job's own pace, and the pause after a 429 (no sleeps)."""
+each job's own pace, and the pause after a 429 (no sleeps); and a cancel that meets an answer."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -9,7 +11,9 @@ from heirloom.services.runpod_client import RunPodJobState, retry_after_s
 from heirloom.services.runpod_polls import (
     FIRST_POLL_WAIT_S,
     PollPlan,
+    PollScheduler,
     RequestBudget,
+    Watch,
     expected_remaining_s,
 )
 
@@ -224,3 +228,24 @@ def test_a_model_about_to_end_is_polled_when_it_should_be_done_not_a_full_interv
     assert plan.take_due() == [(1, "rp-1")]
     plan.answered(1, remaining_s=30.0)  # a long way to go: the longest wait still holds
     assert plan.next_wake() == pytest.approx(clock.now + 0.5)
+
+
+async def test_a_cancel_that_meets_a_polls_answer_still_cancels_the_waiting_model_step() -> None:
+    """Temporal cancels a model step once. On Python 3.11, `asyncio.wait_for` returned the
+    answer instead when the cancel arrived as the answer did, and the step polled on with its
+    workflow cancelled (seen under load: a cancelled job `processing` for minutes)."""
+
+    async def never(_job_id: str) -> RunPodJobState:
+        raise AssertionError("no poll in this test")
+
+    scheduler = PollScheduler(never, requests_per_s=10, longest_wait_s=1.0)
+    watch = Watch(scheduler, 0, "runpod-1")
+    waiting = asyncio.create_task(watch.next(60))
+    await asyncio.sleep(0)  # the step waits for the next answer
+    answer = RunPodJobState("runpod-1", "IN_PROGRESS", None, None, None, 1000)
+    watch.deliver(answer)
+    waiting.cancel()  # in the same turn of the loop as the answer
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    # The answer is not lost either: a step that goes on reads it next.
+    assert await watch.next(0.1) == answer

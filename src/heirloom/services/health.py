@@ -111,7 +111,9 @@ async def readiness(services: Services, temporal: Client | None) -> Readiness:
 
 async def _check(name: str, probe: Awaitable[str]) -> Check:
     try:
-        return Check(name, True, await asyncio.wait_for(probe, CHECK_TIMEOUT_S))
+        async with asyncio.timeout(CHECK_TIMEOUT_S):  # not wait_for: a cancel is never lost
+            detail = await probe
+        return Check(name, True, detail)
     except TimeoutError:
         return Check(name, False, f"no answer within {CHECK_TIMEOUT_S:.0f} s")
     except _NotReady as err:

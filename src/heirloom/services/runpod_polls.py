@@ -205,9 +205,14 @@ class Watch:
         return self._scheduler.plan.polling(self._key)
 
     async def next(self, timeout_s: float) -> RunPodJobState | None:
-        """The next poll's state (raising its error); None if none came within `timeout_s`."""
+        """The next poll's state (raising its error); None if none came within `timeout_s`.
+
+        `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` returns the answer when a
+        cancel arrives as the answer does, and Temporal cancels a model step only once.
+        """
         try:
-            answer = await asyncio.wait_for(self._answers.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                answer = await self._answers.get()
         except TimeoutError:
             return None
         if isinstance(answer, Exception):
@@ -338,7 +343,8 @@ class PollScheduler:
             wake_at = self.plan.budget.ready_at() if self._callers else self.plan.next_wake()
             timeout = None if wake_at is None else max(0.0, wake_at - self._clock())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _poll(self, key: int, runpod_job_id: str) -> None:
         self.requests += 1
