@@ -123,6 +123,8 @@ async def start_export(
 ) -> ExportOut:
     """Start building a ZIP of the caller's data; poll `status_url` for its download link."""
     export_id = uuid.uuid4().hex
+    # Recorded first: the archive's audit.json then always holds the export that made it.
+    await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="export")
     await temporal.start_workflow(
         ExportWorkflow.run,
         ExportInput(user_id=user.id, export_id=export_id, valid_s=EXPORT_VALID_S),
@@ -134,7 +136,6 @@ async def start_export(
             [SearchAttributePair(search_attributes.USER_ID, user.id)]
         ),
     )
-    await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="export")
     return ExportOut(id=export_id, status="building", status_url=f"/v1/me/exports/{export_id}")
 
 
