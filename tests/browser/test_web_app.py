@@ -25,12 +25,12 @@ from PIL import Image, ImageDraw, ImageOps
 
 from heirloom.domain.tiers import Tier
 from tests.conftest import Stack
-from tests.support import photo_bytes
+from tests.support import HANG_GUARD_S, photo_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
 # Guards against a hang only: every wait below ends as soon as its condition holds.
-DEADLINE_MS = 60_000
+DEADLINE_MS = HANG_GUARD_S * 1000
 
 try:
     from playwright.sync_api import (

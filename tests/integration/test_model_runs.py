@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.credits import NewJob
 from heirloom.services.storage import job_key
-from tests.support import photo_bytes
+from tests.support import photo_bytes, wait_until
 
 API_KEY = "model-runs-key"
 
@@ -84,10 +83,11 @@ def lost_submission(services: Services, request: ModelRequest, generation: int) 
 
 
 def wait_status(services: Services, runpod_job_id: str, status: str) -> None:
-    deadline = time.monotonic() + 30
-    while services.runpod.status(runpod_job_id).status != status:
-        assert time.monotonic() < deadline, f"{runpod_job_id} never reached {status}"
-        time.sleep(0.02)
+    wait_until(
+        lambda: services.runpod.status(runpod_job_id).status == status,
+        f"{runpod_job_id} to reach {status}",
+        interval=0.02,
+    )
 
 
 def test_a_retry_that_lost_the_runpod_id_follows_the_claimant(

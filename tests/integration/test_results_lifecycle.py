@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import io
 import json
-import time
 import uuid
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from heirloom.services.storage import job_prefix
 from heirloom.worker.schedules import OPS_TASK_QUEUE, periodic_jobs
 from heirloom.workflows.cleanup import CleanupWorkflow
 from tests.conftest import Stack
-from tests.support import photo_bytes, submit, wait_final
+from tests.support import photo_bytes, submit, wait_final, wait_until
 
 GPS_IFD = 0x8825
 
@@ -444,13 +443,12 @@ def ready_export(client: httpx.Client) -> dict[str, Any]:
     started = client.get("/v1/me/export")
     assert started.status_code == 202, started.text
     status_url = started.json()["status_url"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def ready() -> dict[str, Any] | None:
         body: dict[str, Any] = client.get(status_url).json()
-        if body["status"] == "ready":
-            return body
-        time.sleep(0.1)
-    raise AssertionError("the export was never ready")
+        return body if body["status"] == "ready" else None
+
+    return wait_until(ready, "the export to be ready", interval=0.1)
 
 
 def test_export_zip_holds_the_profile_ledger_jobs_and_every_kept_photo(stack: Stack) -> None:
