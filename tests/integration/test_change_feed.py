@@ -6,13 +6,16 @@ import asyncio
 import uuid
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col
 
-from heirloom.db.models import utcnow
+from heirloom.db.models import Job, utcnow
 from heirloom.domain.jobs import JobStatus, Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.change_feed import ChangeFeed
 from heirloom.services.context import Services
 from heirloom.services.credits import NewJob
+from heirloom.services.events import Event, append
 from heirloom.services.jobs import ResultKeys
 
 
@@ -163,3 +166,44 @@ def test_prune_removes_only_events_before_the_cutoff_a_batch_at_a_time(
     assert services.events.prune(cutoff) == 0
     assert services.events.for_job(old_job, 0) == []
     assert [e.type for e in services.events.for_job(new_job, 0)] == ["job.queued"]
+
+
+def test_a_resumed_job_stream_ends_on_the_final_event_not_on_a_final_row(
+    services: Services,
+) -> None:
+    """A reader may see the job's row ended a moment before it reads the final event (a
+    loaded run's per-job stream ended without its job.completed). Here the row says cancelled
+    with no event at all: the resumed stream waits, and the final event ends it."""
+    user_id, job_id = _reserved_job(services)
+    services.jobs.set_stage(job_id, Stage.PREPARING)
+    last = services.events.latest_of_job(job_id)
+    assert last is not None
+    assert not last.final
+    with services.db.session() as session:
+        session.execute(
+            sa.update(Job)
+            .where(col(Job.id) == job_id)
+            .values(status=JobStatus.CANCELLED.value, stage=Stage.DONE.value)
+        )
+
+    async def scenario() -> Event:
+        feed = ChangeFeed(services.events, interval_s=0.05, min_gap_s=0.01)
+        await feed.start()
+        try:
+            stream = feed.follow(user_id, services.jobs.get(job_id), after_id=last.id)
+            first = asyncio.ensure_future(anext(stream))
+            # Past the resume check and several feed reads, the stream is still open.
+            reads = feed.queries
+            while feed.queries < reads + 5:
+                assert not first.done(), "the stream ended without a final event"
+                await asyncio.sleep(0.01)
+            assert not first.done(), "the stream ended without a final event"
+            with services.db.session() as session:
+                append(session, job_id)  # the row's final state, recorded: job.cancelled
+            async with asyncio.timeout(60):
+                return await first
+        finally:
+            await feed.stop()
+
+    event = asyncio.run(scenario())
+    assert (event.type, event.final) == ("job.cancelled", True)

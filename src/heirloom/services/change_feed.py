@@ -114,9 +114,12 @@ class ChangeFeed:
                 if job is not None and event.final:
                     return
             if job is not None and after_id is not None:
-                # A client resuming after the job's final event has everything already.
-                now = await asyncio.to_thread(self.events.job_snapshot, job)
-                if now.final and now.id <= sent:
+                # A client resuming after the job's final event has everything already. Asked
+                # of the latest event, not of the row: a row read just after the job ended
+                # says final while its final event is still to come (a loaded run's stream
+                # ended without it).
+                last = await asyncio.to_thread(self.events.latest_of_job, job.id)
+                if last is not None and last.final and last.id <= sent:
                     return
             while True:
                 event = await sub.queue.get()

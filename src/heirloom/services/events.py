@@ -158,6 +158,17 @@ class EventLog:
             result = session.execute(sa.delete(JobEvent).where(col(JobEvent.id).in_(oldest)))
             return int(getattr(result, "rowcount", 0))
 
+    def latest_of_job(self, job_id: str) -> Event | None:
+        """The job's latest recorded event, if any."""
+        with self.db.session() as session:
+            row = session.exec(
+                select(JobEvent)
+                .where(col(JobEvent.job_id) == job_id)
+                .order_by(col(JobEvent.id).desc())
+                .limit(1)
+            ).first()
+            return None if row is None else _event(row)
+
     def job_snapshot(self, job: Job) -> Event:
         """The job now, under the id of its latest event (0 if it has none yet)."""
         with self.db.session() as session:
