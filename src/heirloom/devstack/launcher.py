@@ -184,5 +184,9 @@ def run_dev(settings: Settings) -> int:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 1
     finally:
+        # A second Ctrl-C or SIGTERM while stopping must not cut the clean-up short and leave
+        # children (the Temporal dev server) running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
     return 0
