@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.gpu_queue import GpuQueue
 from heirloom.services.queue_metrics import QueueMetrics
-from heirloom.worker.main import build_workers
+from heirloom.worker.main import WorkerThread, build_workers
 from heirloom.worker.schedules import OPS_TASK_QUEUE
 from heirloom.workflows.queue_metrics import QueueMetricsWorkflow
 from tests.conftest import QUEUES_NAMESPACE, Stack
@@ -48,35 +47,15 @@ MODEL_MS = 300_000
 FREE_PRIORITY = 4
 
 
-class IdentifiedWorkers:
+class IdentifiedWorkers(WorkerThread):
     """The product's workers (worker/main.py build_workers) once per identity, in a thread with
     its own event loop: like several worker processes on the same queues."""
 
+    ready_timeout_s = 30.0
+
     def __init__(self, services: Services, identities: tuple[str, ...]) -> None:
-        self.services = services
+        super().__init__(services)
         self.identities = identities
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> IdentifiedWorkers:
-        self._thread.start()
-        assert self._ready.wait(30), "the workers did not start"
-        if self._error is not None:
-            raise RuntimeError("the workers failed to start") from self._error
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as err:
-            self._error = err
-            self._ready.set()
 
     async def _main(self) -> None:
         settings = self.services.settings

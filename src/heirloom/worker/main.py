@@ -213,8 +213,11 @@ async def _polled(client: Client, tiers: Sequence[Tier]) -> None:
 class WorkerThread:
     """The workers of `settings.worker_tiers` in a thread with its own event loop.
 
-    For tests and benchmarks that drive the stack from synchronous code in one process.
+    For tests and benchmarks that drive the stack from synchronous code in one process. A
+    subclass may build other workers by overriding `_main` (set `_ready` once they poll).
     """
+
+    ready_timeout_s = READY_TIMEOUT_S
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -227,7 +230,7 @@ class WorkerThread:
         """Start the workers and return once Temporal sees them poll every tier's queue, so a
         submission right after is served (the API refuses a tier nothing polls)."""
         self._thread.start()
-        if not self._ready.wait(READY_TIMEOUT_S) or self._error is not None:
+        if not self._ready.wait(self.ready_timeout_s) or self._error is not None:
             raise RuntimeError("the worker did not start") from self._error
 
     def stop(self) -> None:
