@@ -40,12 +40,13 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 from temporalio.client import Client
+from tests.harness.serving import free_port
 
 import harness
 from heirloom.config import Settings
 from heirloom.db import migrate
 from heirloom.db.models import Job
-from heirloom.devstack.serving import free_port, port_open
+from heirloom.devstack.ports import port_open
 from heirloom.domain.jobs import JobStatus, Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services

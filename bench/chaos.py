@@ -16,9 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from PIL import Image
+from tests.harness.chaos import run_chaos
+from tests.harness.serving import free_port
 
-from heirloom.devstack.chaos import run_chaos
-from heirloom.devstack.serving import free_port
 from heirloom.devstack.temporal_server import TemporalDevServer
 
 RESULTS = Path(__file__).with_name("results")

@@ -43,12 +43,13 @@ from typing import Any
 
 import httpx
 from sqlmodel import col, select
+from tests.harness.serving import free_port
 
 import harness
 from heirloom.config import Settings
 from heirloom.db import migrate
 from heirloom.db.models import Job
-from heirloom.devstack.serving import free_port, port_open
+from heirloom.devstack.ports import port_open
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services

@@ -30,8 +30,8 @@ import sqlalchemy as sa
 import temporalio
 from PIL import Image, ImageDraw
 from temporalio import activity
+from tests.harness.serving import free_port
 
-from heirloom.devstack.serving import free_port
 from heirloom.devstack.temporal_server import TemporalDevServer
 
 # Alembic logs its plugin setup as it is imported, and a dependency that configures logging on

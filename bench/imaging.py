@@ -1,4 +1,4 @@
-"""Imaging benchmark: heirloom.services.imaging beside a naive Pillow pipeline, step by step.
+"""Imaging benchmark: services.imaging.pipeline beside a naive Pillow pipeline, step by step.
 
 Run from the repository root: PYTHONPATH=src python bench/imaging.py [--reps 15]
 Each path runs in its own subprocess pinned to one core, so timings and peak RSS do not mix;
@@ -27,7 +27,7 @@ import PIL
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, features
 
 from heirloom.domain.errors import ModelFailed
-from heirloom.services import imaging
+from heirloom.services.imaging import pipeline as imaging
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "imaging.json"

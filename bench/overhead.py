@@ -12,7 +12,7 @@ pragmas, the transfer-queue read limit lifted, headless, free port) runs, in thi
 - real jobs: src's RestorationWorkflow, activities and worker (heirloom.worker.main.WorkerThread)
   on SQLite, local storage and the local RunPod endpoint (a `heirloom runpod-endpoint` child
   process with no extra model time; its CPU stand-in still takes ~40 ms a photo, reported as
-  model time), submitted through heirloom.api.submissions.Submitter exactly as POST /v1/jobs
+  model time), submitted through heirloom.starters.restoration.Submitter exactly as POST /v1/jobs
   does, minus HTTP.
 Prints sequential p50/p95 latency, throughput at 1/10/50 concurrent, the real/floor ratio (raw,
 and without the model's own execution time), DB statements per step, CPU per process and where
@@ -53,18 +53,19 @@ from temporalio.common import (
 with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.worker import Worker
+    from tests.harness.serving import free_port
+    from tests.harness.workers import WorkerThread
 
     import harness
-    from heirloom.api.submissions import Submitter
     from heirloom.config import Settings
     from heirloom.db import migrate
     from heirloom.db.models import User
-    from heirloom.devstack.serving import free_port, port_open
+    from heirloom.devstack.ports import port_open
     from heirloom.domain.jobs import JobStatus
     from heirloom.domain.tiers import Tier
     from heirloom.services.context import Services
-    from heirloom.worker.main import WorkerThread
-    from heirloom.workflows import search_attributes
+    from heirloom.starters.restoration import Submitter
+    from heirloom.temporal import search_attributes
 
 FLOOR_QUEUE = "bench-floor"
 TIER = Tier.PAID

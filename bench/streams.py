@@ -30,15 +30,15 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from temporalio.client import Client
+from tests.harness.serving import serve_app
 
 from heirloom.api.app import create_app
 from heirloom.config import Settings
 from heirloom.db import migrate
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
+from heirloom.services.money.credits import NewJob
 
 STREAMS_PER_JOB = 5
 

@@ -25,12 +25,12 @@ from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import free_port, serve_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
-from heirloom.services.accounts import ROLE_ADMIN
+from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
-from heirloom.worker.main import WorkerThread
+from tests.harness.serving import free_port, serve_app
+from tests.harness.workers import WorkerThread
 from tests.support import ledger_violations
 
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"

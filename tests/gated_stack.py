@@ -32,14 +32,14 @@ from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.db.models import CreditEntry, Job
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import free_port, serve_app
 from heirloom.devstack.temporal_server import TemporalDevServer
-from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
+from heirloom.domain.task_queues import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
-from heirloom.services.accounts import ROLE_ADMIN
+from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
 from heirloom.worker.main import activity_functions, ops_worker
 from heirloom.workflows.restoration import RestorationWorkflow
+from tests.harness.serving import free_port, serve_app
 from tests.support import HANG_GUARD_S, submit, wait_until
 
 NAMESPACE = "default"

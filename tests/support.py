@@ -37,9 +37,9 @@ from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.messages import JobOutcome
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.jobs import ResultKeys
-from heirloom.services.runpod_polls import PollScheduler
+from heirloom.services.jobs.store import ResultKeys
+from heirloom.services.money.credits import NewJob
+from heirloom.services.runpod.polls import PollScheduler
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 # Screenshots and hang reports: git-ignored, kept by CI as artifacts.

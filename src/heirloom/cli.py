@@ -21,13 +21,13 @@ from tqdm import tqdm
 
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
-from heirloom.services.logs import configure_logging
+from heirloom.services.ops.logs import configure_logging
 
 if TYPE_CHECKING:
     from heirloom.db.models import User
-    from heirloom.services.accounts import Accounts
-    from heirloom.services.credits import CreditManager
-    from heirloom.services.health import Readiness
+    from heirloom.services.accounts.users import Accounts
+    from heirloom.services.money.credits import CreditManager
+    from heirloom.services.ops.health import Readiness
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,9 +187,9 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _accounts() -> tuple[Accounts, CreditManager]:
     from heirloom.db.engine import Database
-    from heirloom.services.accounts import Accounts
-    from heirloom.services.api_keys import ApiKeys
-    from heirloom.services.credits import CreditManager
+    from heirloom.services.accounts.keys import ApiKeys
+    from heirloom.services.accounts.users import Accounts
+    from heirloom.services.money.credits import CreditManager
 
     settings = Settings()
     db = Database(settings.resolved_database_url, pool_size=1)
@@ -214,7 +214,7 @@ def _user_dict(user: User) -> dict[str, Any]:
 
 
 def _users_create(args: argparse.Namespace) -> int:
-    from heirloom.services.accounts import ROLE_ADMIN, ROLE_USER
+    from heirloom.services.accounts.users import ROLE_ADMIN, ROLE_USER
 
     if args.credits < 0:
         print("error: --credits cannot be negative", file=sys.stderr)
@@ -285,7 +285,8 @@ def _status(args: argparse.Namespace) -> int:
     from temporalio.client import Client
 
     from heirloom.services.context import Services
-    from heirloom.services.health import CHECK_TIMEOUT_S, readiness
+    from heirloom.services.ops.health import CHECK_TIMEOUT_S, readiness
+    from heirloom.temporal.task_queues import TemporalTaskQueues
 
     settings = Settings()
 
@@ -300,8 +301,8 @@ def _status(args: argparse.Namespace) -> int:
                     CHECK_TIMEOUT_S,
                 )
             except (TimeoutError, RuntimeError):
-                client = None
-            return await readiness(services, client)
+                return await readiness(services, None)
+            return await readiness(services, TemporalTaskQueues(client))
         finally:
             services.close()
 
@@ -356,7 +357,7 @@ def _report_costs(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from heirloom.services.context import Services
-    from heirloom.services.costs import REPORT_COLUMNS, next_period, report_rows
+    from heirloom.services.money.costs import REPORT_COLUMNS, next_period, report_rows
 
     try:
         start = datetime.strptime(args.month, "%Y-%m").replace(tzinfo=UTC)

@@ -14,8 +14,7 @@ from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier, TierRules
 
 
 class FaultSettings(BaseModel):
-    """Faults for tests: the local RunPod endpoint's (probabilities 0..1, times in ms) and a
-    worker's slow erasure.
+    """Faults the local RunPod endpoint injects, for tests (probabilities 0..1, times in ms).
 
     Set with HEIRLOOM_FAULTS__<NAME>, or at run time through the endpoint's admin route.
     """
@@ -27,11 +26,6 @@ class FaultSettings(BaseModel):
     stuck_in_queue: float = Field(default=0.0, ge=0, le=1)
     timeout: float = Field(default=0.0, ge=0, le=1)
     execution_ms: int = Field(default=0, ge=0, description="extra simulated GPU time per job")
-    erasure_pause_ms: int = Field(
-        default=0,
-        ge=0,
-        description="a worker's erasure waits this long (heartbeating) after each job's files",
-    )
     # RunPod's per-endpoint request limits, scaled down: /run, /status and /cancel requests
     # beyond this many in one second answer 429 (0: no limit).
     rate_limit_per_s: float = Field(default=0.0, ge=0)
@@ -202,9 +196,6 @@ class Settings(BaseSettings):
     # call still running then is left to its RunPod job, which the next worker resumes.
     # Container stop grace periods should be a few seconds longer.
     worker_graceful_shutdown_s: float = Field(default=20.0, ge=0)
-    # Tests and dev only: the worker process exits right after RunPod accepts a job and before
-    # anything records its id, on each job's first model attempt (the exactly-once window).
-    fault_exit_after_submit: bool = False
     # An account erasure's long steps heartbeat: a worker killed inside one is noticed this
     # soon and the step runs again on another worker (instead of after its 10-minute timeout).
     erasure_heartbeat_timeout_s: int = Field(default=30, gt=0)

@@ -27,10 +27,10 @@ from transformers.video_processing_utils import BaseVideoProcessor  # noqa: E402
 
 from heirloom.config import QwenSettings  # noqa: E402
 from heirloom.domain.jobs import Operation  # noqa: E402
-from heirloom.runpod_worker import handler as handler_module  # noqa: E402
-from heirloom.runpod_worker.engines import QwenImageEditEngine, working_size  # noqa: E402
-from heirloom.runpod_worker.progress import Progress  # noqa: E402
-from heirloom.runpod_worker.prompts import NEGATIVE_PROMPT, prompt_for  # noqa: E402
+from heirloom.gpu_handler import handler as handler_module  # noqa: E402
+from heirloom.gpu_handler.engines import QwenImageEditEngine, working_size  # noqa: E402
+from heirloom.gpu_handler.progress import Progress  # noqa: E402
+from heirloom.gpu_handler.prompts import NEGATIVE_PROMPT, prompt_for  # noqa: E402
 
 # Qwen2.5-VL's special tokens at their real ids: the text encoder finds the image by them.
 SPECIAL_TOKENS = {

@@ -22,7 +22,7 @@ from heirloom.config import Settings
 from heirloom.domain.pricing import Prices, next_daily_reset
 from heirloom.domain.tiers import Tier, TierRules
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
+from heirloom.services.money.credits import NewJob
 from tests.conftest import Clock, Stack
 from tests.support import photo_bytes, submit, wait_final
 

@@ -17,18 +17,19 @@ from heirloom.activities.alerts import AlertActivities
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import free_port, serve_app
 from heirloom.domain.alerts import AlertsInput
 from heirloom.domain.jobs import JobStatus
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
-from heirloom.services.alerts import AlertBook
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.jobs import ResultKeys
-from heirloom.services.storage import job_key
-from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules, periodic_jobs
+from heirloom.services.jobs.store import ResultKeys
+from heirloom.services.money.credits import NewJob
+from heirloom.services.ops.alerts import AlertBook
+from heirloom.services.storage.keys import job_key
+from heirloom.worker.schedules import ensure_schedules, periodic_jobs
 from heirloom.workflows.alerts import AlertsWorkflow
 from tests.conftest import IDLE_NAMESPACE, Stack
+from tests.harness.serving import free_port, serve_app
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_failure_rate_alert_fires_once_and_resolves(fresh: Services) -> None:
         assert await evaluate(activities) == {("failure_rate", "resolved")}
 
     asyncio.run(scenario())
-    (incident,) = AlertBook(fresh).recent()
+    (incident,) = AlertBook(fresh.db).recent()
     assert incident.key == "failure_rate"
     assert incident.resolved_at is not None
 

@@ -11,8 +11,8 @@ import pytest
 from temporalio.client import Client
 
 from heirloom.domain.alerts import AlertsInput, AlertsReport
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
-from heirloom.worker.schedules import OPS_TASK_QUEUE
 from heirloom.workflows.alerts import AlertsWorkflow
 from tests.conftest import Stack
 from tests.support import balance, photo_bytes, submit, wait_final

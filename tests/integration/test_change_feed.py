@@ -12,11 +12,11 @@ from sqlmodel import col
 from heirloom.db.models import Job, utcnow
 from heirloom.domain.jobs import JobStatus, Stage
 from heirloom.domain.tiers import Tier
-from heirloom.services.change_feed import ChangeFeed
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.events import Event, append
-from heirloom.services.jobs import ResultKeys
+from heirloom.services.events.event_log import Event, append
+from heirloom.services.events.feed import ChangeFeed
+from heirloom.services.jobs.store import ResultKeys
+from heirloom.services.money.credits import NewJob
 
 
 def _reserved_job(services: Services) -> tuple[str, str]:

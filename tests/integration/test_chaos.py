@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from heirloom.devstack.chaos import run_chaos
-from heirloom.devstack.serving import free_port
 from heirloom.devstack.temporal_server import TemporalDevServer
 from tests.conftest import CHAOS_NAMESPACE
+from tests.harness.chaos import run_chaos
+from tests.harness.serving import free_port
 from tests.support import photo_bytes
 
 

@@ -15,9 +15,9 @@ from heirloom.config import Settings
 from heirloom.db.models import utcnow
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.model_runs import AttemptRecord
-from heirloom.services.storage import job_key
+from heirloom.services.money.credits import NewJob
+from heirloom.services.runpod.runs import AttemptRecord
+from heirloom.services.storage.keys import job_key
 
 
 @pytest.fixture

@@ -19,13 +19,13 @@ from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import FaultSettings, Settings
 from heirloom.db.models import utcnow
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.storage import job_key
+from heirloom.services.money.credits import NewJob
+from heirloom.services.storage.keys import job_key
 from tests.conftest import Stack
+from tests.harness.serving import serve_app
 from tests.support import photo_bytes, submit, wait_final
 
 API_KEY = "costs-key"

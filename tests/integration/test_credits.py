@@ -26,8 +26,8 @@ from heirloom.domain.errors import (
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.jobs import ResultKeys
+from heirloom.services.jobs.store import ResultKeys
+from heirloom.services.money.credits import NewJob
 
 
 def new_user(services: Services, *, tier: Tier = Tier.PAID, credits: int = 20) -> str:

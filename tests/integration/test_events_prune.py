@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from heirloom.db.models import JobEvent, utcnow
 from heirloom.domain.messages import PruneEventsInput
-from heirloom.worker.schedules import OPS_TASK_QUEUE
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.workflows.events import EventsPruneWorkflow
 from tests.conftest import Stack
 from tests.support import photo_bytes, submit, wait_final

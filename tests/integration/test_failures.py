@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from heirloom.domain.tiers import Tier
-from heirloom.services.storage import Storage
+from heirloom.services.storage.base import Storage
 from tests.conftest import Stack
 from tests.integration.test_jobs_api import ledger, runpod_status, wait_for_runpod_job
 from tests.support import balance, photo_bytes, submit, wait_final

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from heirloom.devstack.chaos import WorkerProcess
 from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
 from tests.gated_stack import Env, GatedWorker, ModelStarts, gated_env, wait_for
+from tests.harness.chaos import WorkerProcess
 from tests.support import photo_bytes, submit, wait_final
 
 

@@ -11,10 +11,11 @@ from typing import Any
 from PIL import Image
 
 from heirloom.domain.jobs import Operation
-from heirloom.runpod_worker.engines import CpuEngine
-from heirloom.runpod_worker.handler import run_job
-from heirloom.runpod_worker.progress import ProgressReporter, ignore_progress
-from heirloom.services.storage import LocalStorage, claim_key
+from heirloom.gpu_handler.engines import CpuEngine
+from heirloom.gpu_handler.handler import run_job
+from heirloom.gpu_handler.progress import ProgressReporter, ignore_progress
+from heirloom.services.storage.keys import claim_key
+from heirloom.services.storage.local import LocalStorage
 from tests.support import photo_bytes
 
 CLAIM = claim_key("u1", "j1", 0)

@@ -11,10 +11,10 @@ import pytest
 from heirloom import cli
 from heirloom.api.app import create_app
 from heirloom.config import Settings
-from heirloom.devstack.serving import free_port, serve_app
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from tests.conftest import IDLE_NAMESPACE, Stack
+from tests.harness.serving import free_port, serve_app
 
 CHECKS = {"database", "storage", "runpod", "temporal"} | {f"worker:{t.value}" for t in Tier}
 

@@ -14,7 +14,7 @@ import pytest
 
 from heirloom.domain.errors import IdempotencyKeyReused
 from heirloom.domain.tiers import Tier
-from heirloom.services.credits import NewJob
+from heirloom.services.money.credits import NewJob
 from tests.conftest import Stack
 from tests.support import HANG_GUARD_S, balance, photo_bytes, submit
 

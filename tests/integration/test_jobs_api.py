@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from heirloom.db.models import CreditEntry
 from heirloom.domain.tiers import Tier
-from heirloom.services.imaging import COMPARISON_LONG_SIDE, THUMBNAIL_LONG_SIDE
+from heirloom.services.imaging.pipeline import COMPARISON_LONG_SIDE, THUMBNAIL_LONG_SIDE
 from tests.conftest import Stack
 from tests.support import (
     balance,

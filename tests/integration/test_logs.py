@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from heirloom.domain.tiers import Tier
-from heirloom.services.logs import JobContext, JsonFormatter, configure_logging
+from heirloom.services.ops.logs import JobContext, JsonFormatter, configure_logging
 from tests.conftest import Stack
 from tests.support import photo_bytes, submit, wait_final
 
@@ -23,7 +23,7 @@ def json_lines() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(out)
     handler.addFilter(JobContext())
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("heirloom.services.model_runs")
+    logger = logging.getLogger("heirloom.services.runpod.runs")
     level = logger.level
     logger.setLevel(logging.INFO)
     logging.getLogger().addHandler(handler)

@@ -9,10 +9,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
-from heirloom.devstack.serving import free_port
 from heirloom.domain.tiers import Tier
 from heirloom.worker.main import serve_metrics
 from tests.conftest import Stack
+from tests.harness.serving import free_port
 from tests.support import photo_bytes, submit, wait_final
 
 API_FAMILIES = {

@@ -17,15 +17,15 @@ from heirloom.api.app import create_app
 from heirloom.config import Settings
 from heirloom.db import migrate
 from heirloom.devstack import endpoint
-from heirloom.devstack.serving import serve_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.jobs import Operation, model_progress
 from heirloom.domain.tiers import Tier
-from heirloom.runpod_worker.engines import CpuEngine
-from heirloom.runpod_worker.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.gpu_handler.engines import CpuEngine
+from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
 from heirloom.services.context import Services
-from heirloom.worker.main import WorkerThread
 from tests.conftest import PROGRESS_NAMESPACE
+from tests.harness.serving import serve_app
+from tests.harness.workers import WorkerThread
 from tests.support import photo_bytes, submit
 
 STEPS = 4

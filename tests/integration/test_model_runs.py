@@ -16,12 +16,12 @@ from temporalio.testing import ActivityEnvironment
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import FaultSettings, Settings
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.storage import job_key
+from heirloom.services.money.credits import NewJob
+from heirloom.services.storage.keys import job_key
+from tests.harness.serving import serve_app
 from tests.support import photo_bytes, wait_until
 
 API_KEY = "model-runs-key"

@@ -18,22 +18,25 @@ import pytest
 from PIL import Image
 from temporalio.client import Client
 
-from heirloom.api.submissions import Submitter
 from heirloom.config import Settings
 from heirloom.db import migrate
 from heirloom.db.models import Job
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import serve_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.errors import ModelFailed
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.model_transfer import ModelTransfer
-from heirloom.services.runpod_client import RunPodJobState, RunPodService
-from heirloom.services.storage import LocalStorage, S3Storage, job_key, make_storage
-from heirloom.worker.main import WorkerThread
+from heirloom.services.runpod.client import RunPodJobState, RunPodService
+from heirloom.services.runpod.transfer import ModelTransfer
+from heirloom.services.storage.backend import make_storage
+from heirloom.services.storage.keys import job_key
+from heirloom.services.storage.local import LocalStorage
+from heirloom.services.storage.s3 import S3Storage
+from heirloom.starters.restoration import Submitter
 from tests.conftest import CHAOS_NAMESPACE
+from tests.harness.serving import serve_app
+from tests.harness.workers import WorkerThread
 from tests.support import FINAL_STATUSES, photo_bytes, wait_until
 
 API_KEY = "transfer-key"

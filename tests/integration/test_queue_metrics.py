@@ -27,18 +27,18 @@ from temporalio.client import Client
 
 from heirloom.api.app import create_app
 from heirloom.db.models import QueueMetric, as_utc, utcnow
-from heirloom.devstack.serving import serve_app
-from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
 from heirloom.domain.jobs import Stage
 from heirloom.domain.queue_metrics import QueueMetricsInput, SnapshotReport
+from heirloom.domain.task_queues import GPU_TASK_QUEUE, OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.gpu_queue import GpuQueue
-from heirloom.services.queue_metrics import QueueMetrics
-from heirloom.worker.main import WorkerThread, build_workers
-from heirloom.worker.schedules import OPS_TASK_QUEUE
+from heirloom.services.queue.positions import GpuQueue
+from heirloom.services.queue.snapshots import QueueMetrics
+from heirloom.worker.main import build_workers
 from heirloom.workflows.queue_metrics import QueueMetricsWorkflow
 from tests.conftest import QUEUES_NAMESPACE, Stack
+from tests.harness.serving import serve_app
+from tests.harness.workers import WorkerThread
 from tests.support import photo_bytes, submit, wait_final, wait_until
 
 IDENTITIES = ("worker-a@queues-test", "worker-b@queues-test")

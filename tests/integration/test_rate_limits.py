@@ -15,7 +15,7 @@ from heirloom.domain.errors import TooManyActiveJobs
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
+from heirloom.services.money.credits import NewJob
 from tests.conftest import ServedApi
 from tests.support import submit
 

@@ -15,7 +15,7 @@ from heirloom.cli import main as heirloom
 from heirloom.config import Settings
 from heirloom.domain.gpu_queue import RETRY_PRIORITY
 from heirloom.domain.tiers import Tier
-from heirloom.workflows import search_attributes
+from heirloom.temporal import search_attributes
 from tests.conftest import Stack
 from tests.support import (
     fitted,

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 
 from heirloom.api.app import create_app
 from heirloom.api.limits import MULTIPART_OVERHEAD
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.errors import RouteNotFound, UnexpectedError
 from tests.conftest import Stack
+from tests.harness.serving import serve_app
 
 UPLOAD_LIMIT = 1_000_000
 FOUR_GB = 4 * 1024**3

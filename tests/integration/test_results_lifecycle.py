@@ -20,9 +20,10 @@ from temporalio.client import Client
 from heirloom.api.app import create_app
 from heirloom.db.models import AuditEntry, CreditEntry, Share
 from heirloom.domain.messages import CleanupInput, CleanupReport
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
-from heirloom.services.storage import job_prefix
-from heirloom.worker.schedules import OPS_TASK_QUEUE, periodic_jobs
+from heirloom.services.storage.keys import job_prefix
+from heirloom.worker.schedules import periodic_jobs
 from heirloom.workflows.cleanup import CleanupWorkflow
 from tests.conftest import Stack
 from tests.support import photo_bytes, submit, wait_final, wait_until

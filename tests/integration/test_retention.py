@@ -10,8 +10,8 @@ from heirloom.db.models import Job, as_utc
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.jobs import ResultKeys
-from heirloom.services.storage import job_key
+from heirloom.services.jobs.store import ResultKeys
+from heirloom.services.storage.keys import job_key
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -17,9 +17,9 @@ from PIL import Image
 
 from heirloom.config import FaultSettings, Settings
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.errors import ModelFailed, ModelUnavailable
-from heirloom.services.runpod_client import RateLimited, RunPodJobState, RunPodService
+from heirloom.services.runpod.client import RateLimited, RunPodJobState, RunPodService
+from tests.harness.serving import serve_app
 from tests.support import wait_until
 
 API_KEY = "test-runpod-key"

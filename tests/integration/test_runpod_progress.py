@@ -12,9 +12,9 @@ from PIL import Image
 from heirloom.config import Settings
 from heirloom.devstack import endpoint
 from heirloom.domain.jobs import Operation
-from heirloom.runpod_worker.engines import CpuEngine
-from heirloom.runpod_worker.progress import Progress, ProgressReporter, ignore_progress
-from heirloom.services.runpod_client import RunPodService
+from heirloom.gpu_handler.engines import CpuEngine
+from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.services.runpod.client import RunPodService
 from tests.integration.test_runpod_endpoint import photo_payload, running_endpoint, wait_for
 
 API_KEY = "progress-key"

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from heirloom.services.runpod_client import RunPodJobState, RunPodService
-from heirloom.services.runpod_polls import PollScheduler
+from heirloom.services.runpod.client import RunPodJobState, RunPodService
+from heirloom.services.runpod.polls import PollScheduler
 from tests.conftest import Stack
 from tests.support import photo_bytes, submit, wait_final
 

@@ -24,11 +24,11 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 
 from heirloom.api.app import create_app
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.messages import ReconcileInput, ReconcileReport, RestorationInput
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
+from heirloom.worker.schedules import ensure_schedules
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
 from tests.gated_stack import (
@@ -44,6 +44,7 @@ from tests.gated_stack import (
     wait_for,
     wait_run_closed,
 )
+from tests.harness.serving import serve_app
 from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
 
 
@@ -471,7 +472,7 @@ def test_a_job_explains_itself_in_its_summary_and_current_details(env: Env) -> N
 
 def test_a_job_cancelled_after_its_model_started_keeps_its_daily_slot(env: Env) -> None:
     from heirloom.domain.jobs import JobStatus, Stage
-    from heirloom.services.credits import NewJob
+    from heirloom.services.money.credits import NewJob
 
     user_id, _ = env.new_user(tier=Tier.FREE)
     services = env.services

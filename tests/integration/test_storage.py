@@ -18,15 +18,11 @@ from botocore.stub import Stubber
 
 from heirloom.config import Settings
 from heirloom.domain.errors import StorageUnavailable
-from heirloom.services.storage import (
-    LocalStorage,
-    S3Storage,
-    Storage,
-    StorageObjectMissing,
-    job_key,
-    job_prefix,
-    make_storage,
-)
+from heirloom.services.storage.backend import make_storage
+from heirloom.services.storage.base import Storage, StorageObjectMissing
+from heirloom.services.storage.keys import job_key, job_prefix
+from heirloom.services.storage.local import LocalStorage
+from heirloom.services.storage.s3 import S3Storage
 
 KEY = job_key("u1", "j1", "original", "jpg")
 

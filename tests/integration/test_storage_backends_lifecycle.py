@@ -27,16 +27,16 @@ from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.db.models import AuditEntry, CreditEntry, Job, Share, User
-from heirloom.devstack.chaos import WorkerProcess
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import serve_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.storage import S3Storage
-from heirloom.worker.main import WorkerThread
+from heirloom.services.storage.s3 import S3Storage
 from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
 from tests.conftest import ERASURE_NAMESPACE
+from tests.harness.chaos import WorkerProcess
+from tests.harness.serving import serve_app
+from tests.harness.workers import WorkerThread
 from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final, wait_until
 
 
@@ -183,9 +183,8 @@ def test_account_erasure_survives_a_killed_worker_and_leaves_nothing_personal(
     user_id, key = account.user.id, account.api_key
     other = env.services.accounts.create(email="stays@example.com", tier=Tier.PAID, credits=20)
     worker = worker_process(env, tmp_path)
-    calm_env = worker.env
     # The first worker pauses (alive, heartbeating) after each job's files during an erasure.
-    worker.env = {**calm_env, "HEIRLOOM_FAULTS__ERASURE_PAUSE_MS": "60000"}
+    worker.entry = ("tests.harness.slow_erasure", "60")
     worker.start()
     try:
         wait_ready(worker)
@@ -228,7 +227,7 @@ def test_account_erasure_survives_a_killed_worker_and_leaves_nothing_personal(
         assert {job_of(k) for k in at_kill} == {second}
         set_faults(env)
 
-        worker.env = calm_env
+        worker.entry = ("heirloom.cli",)
         worker.start()
         wait_ready(worker)
 

@@ -15,11 +15,11 @@ import pytest
 
 from heirloom.api.app import create_app
 from heirloom.config import FaultSettings
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.errors import message_for
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from tests.conftest import Stack
+from tests.harness.serving import serve_app
 from tests.support import photo_bytes, submit, wait_final
 
 # A model call that never starts must end within the test: two attempts of this many seconds.
@@ -51,7 +51,7 @@ def test_every_injectable_fault_is_covered() -> None:
     # Not faults a job can end by: a pause of the worker's erasure (its kill test), and the
     # endpoint's request limit with its Retry-After, which delay a job and never fail it
     # (tests/integration/test_runpod_traffic.py).
-    never_end_a_job = {"erasure_pause_ms", "rate_limit_per_s", "retry_after_s"}
+    never_end_a_job = {"rate_limit_per_s", "retry_after_s"}
     assert covered == set(FaultSettings.model_fields) - never_end_a_job
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from heirloom import cli
 from heirloom.config import Settings
-from heirloom.services.accounts import ROLE_ADMIN, ROLE_USER
+from heirloom.services.accounts.users import ROLE_ADMIN, ROLE_USER
 from heirloom.services.context import Services
 
 

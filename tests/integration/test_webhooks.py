@@ -18,10 +18,11 @@ from temporalio.client import Client
 
 from heirloom.activities.webhooks import delivery_workflow_id
 from heirloom.domain.errors import InvalidRequest
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.webhooks import Webhooks
-from heirloom.worker.schedules import OPS_TASK_QUEUE, webhook_dispatch_input
+from heirloom.services.events.webhooks import Webhooks
+from heirloom.worker.schedules import webhook_dispatch_input
 from heirloom.workflows.webhooks import WebhookDeliveryWorkflow, WebhookDispatchWorkflow
 from tests.conftest import Stack
 from tests.support import photo_bytes, submit, wait_final

@@ -15,11 +15,11 @@ import pytest
 
 from heirloom.api.app import create_app
 from heirloom.config import Settings
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.worker.main import WorkerThread
 from tests.conftest import DEPLOY_NAMESPACE, Stack
+from tests.harness.serving import serve_app
+from tests.harness.workers import WorkerThread
 from tests.integration.test_jobs_api import ledger, runpod_status, wait_for_runpod_job
 from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
 

@@ -30,19 +30,19 @@ from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSki
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from heirloom.api.submissions import Submitter
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.devstack.endpoint import create_endpoint_app
-from heirloom.devstack.serving import serve_app
 from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.runpod_client import RunPodJobState, RunPodService
-from heirloom.services.storage import KEY_KINDS, job_key
+from heirloom.services.runpod.client import RunPodJobState, RunPodService
+from heirloom.services.storage.keys import KEY_KINDS, job_key
+from heirloom.starters.restoration import Submitter
+from heirloom.temporal import search_attributes
 from heirloom.worker.main import build_workers
-from heirloom.workflows import search_attributes
 from heirloom.workflows.restoration import RestorationWorkflow
+from tests.harness.serving import serve_app
 from tests.support import (
     ActivityAttempts,
     JobEnding,

@@ -7,7 +7,7 @@ import random
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
 from heirloom.domain.jobs import Operation
-from heirloom.runpod_worker.engines import CpuEngine
+from heirloom.gpu_handler.engines import CpuEngine
 
 RESTORE = (Operation.RESTORE,)
 COLORIZE = (Operation.COLORIZE,)

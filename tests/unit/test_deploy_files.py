@@ -23,7 +23,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from heirloom.config import Settings
-from heirloom.workflows import search_attributes
+from heirloom.temporal import search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -12,9 +12,9 @@ from PIL import Image
 
 from heirloom.domain.jobs import Operation
 from heirloom.domain.seeds import SEED_LIMIT, job_seed
-from heirloom.runpod_worker.engines import CpuEngine
-from heirloom.runpod_worker.handler import run_job
-from heirloom.runpod_worker.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.gpu_handler.engines import CpuEngine
+from heirloom.gpu_handler.handler import run_job
+from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
 
 
 class SeedRecordingEngine(CpuEngine):

@@ -24,7 +24,7 @@ from heirloom.domain.errors import (
     NotAnImage,
     UnsupportedFormat,
 )
-from heirloom.services.imaging import postprocess, prepare_input, probe_upload
+from heirloom.services.imaging.pipeline import postprocess, prepare_input, probe_upload
 
 MAX_PIXELS = 50_000_000
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier
-from heirloom.services import photo_metadata
-from heirloom.services.imaging import postprocess, prepare_input
+from heirloom.services.imaging import metadata as photo_metadata
+from heirloom.services.imaging.pipeline import postprocess, prepare_input
 
 MAX_PIXELS = 50_000_000
 GPS_IFD = 0x8825

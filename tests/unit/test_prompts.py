@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from heirloom.domain.jobs import Operation
-from heirloom.runpod_worker.prompts import KEEP_PEOPLE, NEGATIVE_PROMPT, PROMPTS, prompt_for
+from heirloom.gpu_handler.prompts import KEEP_PEOPLE, NEGATIVE_PROMPT, PROMPTS, prompt_for
 
 # A change of wording changes what customers get: update these digests deliberately.
 PINNED = {

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from heirloom.services.runpod_client import RunPodJobState, retry_after_s
-from heirloom.services.runpod_polls import (
+from heirloom.services.runpod.client import RunPodJobState, retry_after_s
+from heirloom.services.runpod.polls import (
     FIRST_POLL_WAIT_S,
     PollPlan,
     PollScheduler,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heirloom.services.storage import KEY_KINDS, claim_key, job_key, job_prefix
+from heirloom.services.storage.keys import KEY_KINDS, claim_key, job_key, job_prefix
 
 
 def test_job_key_has_the_documented_layout() -> None:

@@ -1,5 +1,5 @@
 """The web app's files: what the pages load is shipped, the slider cuts the comparison image
-where services/imaging.py joins its halves, and the pages' Content-Security-Policy."""
+where services/imaging/pipeline.py joins its halves, and the pages' Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from heirloom.api.routes.web import content_security_policy
 from heirloom.config import Settings
-from heirloom.services import imaging
+from heirloom.services.imaging import pipeline as imaging
 from heirloom.web import STATIC_DIR
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heirloom.runpod_worker.engines import working_size
+from heirloom.gpu_handler.engines import working_size
 
 MEGAPIXEL = 1024 * 1024
 

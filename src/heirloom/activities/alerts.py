@@ -11,8 +11,9 @@ from temporalio import activity
 from temporalio.client import Client
 
 from heirloom.domain.alerts import AlertNotice, AlertsInput, AlertsReport, evaluate
-from heirloom.services.alerts import FIRING, AlertBook, deliver, gather_snapshot, limits_from
 from heirloom.services.context import Services
+from heirloom.services.ops.alerts import FIRING, AlertBook, deliver, gather_snapshot, limits_from
+from heirloom.temporal.task_queues import TemporalTaskQueues
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ class AlertActivities:
 
     def __init__(self, services: Services, client: Client) -> None:
         self.services = services
-        self.client = client
-        self.book = AlertBook(services)
+        self.task_queues = TemporalTaskQueues(client)
+        self.book = AlertBook(services.db)
         # RunPod's queue depth at the previous evaluation in this process: "growing" compares
         # against it (a restarted worker needs one more evaluation to see growth).
         self._previous_in_queue: int | None = None
@@ -32,7 +33,7 @@ class AlertActivities:
     async def evaluate_alerts(self, request: AlertsInput) -> AlertsReport:
         """Run every rule; open and resolve incidents; return what changed."""
         snapshot = await gather_snapshot(
-            self.services, self.client, self._previous_in_queue, request.window_s
+            self.services, self.task_queues, self._previous_in_queue, request.window_s
         )
         if snapshot.runpod.reachable:
             self._previous_in_queue = snapshot.runpod.in_queue

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
@@ -13,10 +12,10 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
+from heirloom.domain.jobs import CANCEL_SIGNAL, EndedBy
 from heirloom.domain.messages import ErasureInput
 from heirloom.services.context import Services
-from heirloom.workflows import search_attributes
-from heirloom.workflows.restoration import BY_USER, RestorationWorkflow
+from heirloom.temporal import search_attributes
 
 # The error type of "jobs are still stopping": retried by the workflow's RetryPolicy.
 JOBS_STOPPING = "jobs_stopping"
@@ -43,7 +42,7 @@ class ErasureActivities:
             activity.heartbeat()
             handle = self.client.get_workflow_handle(job_id)
             with contextlib.suppress(RPCError):
-                await handle.signal(RestorationWorkflow.cancel, BY_USER)
+                await handle.signal(CANCEL_SIGNAL, EndedBy.USER)
             with contextlib.suppress(RPCError):
                 await handle.cancel()
         if running:
@@ -57,17 +56,7 @@ class ErasureActivities:
     @activity.defn
     def delete_files(self, request: ErasureInput) -> int:
         """Delete every file under the user's prefix, heartbeating after each job's."""
-        pause_s = self.services.settings.faults.erasure_pause_ms / 1000
-
-        def progress(deleted: int) -> None:
-            activity.heartbeat(deleted)
-            # Tests only (a fault): a long erasure, alive, that a kill can land inside.
-            deadline = time.monotonic() + pause_s
-            while time.monotonic() < deadline:
-                time.sleep(min(0.2, pause_s))
-                activity.heartbeat(deleted)
-
-        return self.services.erasure.delete_files(request.user_id, progress)
+        return self.services.erasure.delete_files(request.user_id, activity.heartbeat)
 
     @activity.defn
     async def delete_histories(self, request: ErasureInput) -> int:

@@ -6,7 +6,7 @@ from temporalio import activity
 
 from heirloom.domain.messages import ExportInput
 from heirloom.services.context import Services
-from heirloom.services.export import export_key
+from heirloom.services.privacy.export import export_key
 
 
 class ExportActivities:

@@ -10,7 +10,8 @@ from temporalio.client import Client
 
 from heirloom.domain.queue_metrics import SnapshotReport, SnapshotRequest
 from heirloom.services.context import Services
-from heirloom.services.queue_metrics import QueueMetrics, take_snapshot
+from heirloom.services.queue.snapshots import QueueMetrics, take_snapshot
+from heirloom.temporal.task_queues import TemporalTaskQueues
 
 
 class QueueMetricsActivities:
@@ -19,13 +20,13 @@ class QueueMetricsActivities:
     def __init__(self, services: Services, client: Client) -> None:
         self.metrics = QueueMetrics(services.db)
         self.services = services
-        self.client = client
+        self.task_queues = TemporalTaskQueues(client)
 
     @activity.defn
     async def record_queue_metrics(self, request: SnapshotRequest) -> SnapshotReport:
         """Write the snapshot taken at the request's time; delete those past the retention."""
         taken_at = datetime.fromtimestamp(request.taken_at, UTC)
-        rows = await take_snapshot(self.services, self.client, taken_at)
+        rows = await take_snapshot(self.services, self.task_queues, taken_at)
         written = await asyncio.to_thread(self.metrics.record, rows)
         cutoff = taken_at - timedelta(days=request.retention_days)
         pruned = await asyncio.to_thread(self.metrics.prune, cutoff)

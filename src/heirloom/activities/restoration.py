@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,16 +36,16 @@ from heirloom.domain.messages import (
     RestorationInput,
 )
 from heirloom.domain.tiers import Tier
-from heirloom.services import imaging
 from heirloom.services.context import Services
-from heirloom.services.credits import NewJob
-from heirloom.services.jobs import ResultKeys
-from heirloom.services.model_runs import AttemptRecord
-from heirloom.services.model_transfer import ModelTransfer
-from heirloom.services.runpod_client import RunPodJobState
-from heirloom.services.runpod_polls import PollScheduler
-from heirloom.services.settlement import remove_partial_outputs, stop_gpu_job
-from heirloom.services.storage import job_key
+from heirloom.services.imaging import pipeline as imaging
+from heirloom.services.jobs.settlement import remove_partial_outputs, stop_gpu_job
+from heirloom.services.jobs.store import ResultKeys
+from heirloom.services.money.credits import NewJob
+from heirloom.services.runpod.client import RunPodJobState
+from heirloom.services.runpod.polls import PollScheduler
+from heirloom.services.runpod.runs import AttemptRecord
+from heirloom.services.runpod.transfer import ModelTransfer
+from heirloom.services.storage.keys import job_key
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +55,6 @@ HEARTBEAT_EVERY_S = 1.0
 
 # RunPod states after which a stored job id cannot be resumed and a new job is submitted.
 _DEAD_STATES = frozenset({"FAILED", "TIMED_OUT", "CANCELLED"})
-
-# The exit status of a worker stopped by `fault_exit_after_submit`.
-FAULT_EXIT_CODE = 75
 
 
 @dataclass(frozen=True)
@@ -350,8 +346,6 @@ class RestorationActivities:
             ),
             on_wait=_heartbeat,
         )
-        if self.settings.fault_exit_after_submit and activity.info().attempt == 1:
-            os._exit(FAULT_EXIT_CODE)
         await asyncio.to_thread(
             self.services.jobs.set_stage, job.job_id, Stage.PROCESSING, runpod_job_id=runpod_job_id
         )

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heirloom.api.auth import known_caller
-from heirloom.services.api_keys import Caller
+from heirloom.services.accounts.keys import Caller
 from heirloom.services.context import Services
 
 _JOB_PATH = re.compile(r"^/v1/jobs/[^/]+(/[a-z]+)?$")

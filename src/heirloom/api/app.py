@@ -48,8 +48,8 @@ from heirloom.domain.errors import (
     RouteNotFound,
     UnexpectedError,
 )
-from heirloom.services.change_feed import ChangeFeed
 from heirloom.services.context import Services
+from heirloom.services.events.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 

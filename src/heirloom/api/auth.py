@@ -9,7 +9,7 @@ from starlette.types import Scope
 from heirloom.api import ratelimit
 from heirloom.domain.errors import Unauthorized
 from heirloom.domain.tiers import Tier
-from heirloom.services.api_keys import Caller
+from heirloom.services.accounts.keys import Caller
 from heirloom.services.context import Services
 
 # Where the authenticated caller is kept on the request's state (read by routes' dependencies

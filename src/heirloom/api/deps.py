@@ -12,11 +12,13 @@ from temporalio.client import Client
 from heirloom.api import auth, ratelimit
 from heirloom.db.models import User
 from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
-from heirloom.services.accounts import ROLE_ADMIN
-from heirloom.services.api_keys import Caller
-from heirloom.services.audit import VIA_ADMIN, VIA_API
-from heirloom.services.audit import Caller as AuditCaller
+from heirloom.services.accounts.keys import Caller
+from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
+from heirloom.services.privacy.audit import VIA_ADMIN, VIA_API
+from heirloom.services.privacy.audit import Caller as AuditCaller
+from heirloom.services.queue.task_queues import TaskQueueReader
+from heirloom.temporal.task_queues import TemporalTaskQueues
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -33,8 +35,15 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
+def get_task_queues(request: Request) -> TaskQueueReader | None:
+    """Temporal's task queues as the services read them; None while Temporal is not connected."""
+    client: Client | None = request.app.state.temporal
+    return None if client is None else TemporalTaskQueues(client)
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+TaskQueuesDep = Annotated[TaskQueueReader | None, Depends(get_task_queues)]
 
 
 async def get_caller(

@@ -9,7 +9,7 @@ from heirloom.db.models import Job
 from heirloom.domain.errors import JobDeleted, ResultExpired, ResultNotReady
 from heirloom.domain.jobs import JobStatus
 from heirloom.services.context import Services
-from heirloom.services.storage import S3Storage
+from heirloom.services.storage.s3 import S3Storage
 
 MEDIA_TYPES = {
     "jpg": "image/jpeg",

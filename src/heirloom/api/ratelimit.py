@@ -15,8 +15,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heirloom.domain.errors import RateLimited
+from heirloom.services.abuse.rate_limits import Verdict
 from heirloom.services.context import Services
-from heirloom.services.limits import Verdict
 
 _VERDICTS = "rate_limits"
 

@@ -6,7 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heirloom.services.metrics import HTTP_REQUEST_DURATION
+from heirloom.services.ops.metrics import HTTP_REQUEST_DURATION
 
 
 class RequestMetrics:

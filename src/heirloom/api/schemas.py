@@ -9,8 +9,8 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from heirloom.db.models import AuditEntry, Job, QueueMetric, Share, User, as_utc
 from heirloom.domain.tiers import Tier
-from heirloom.services.gpu_queue import QueuePlace
-from heirloom.services.task_queues import Backlog, Liveness, QueueState
+from heirloom.services.queue.positions import QueuePlace
+from heirloom.services.queue.task_queues import Backlog, Liveness, QueueState
 
 
 def _iso_date_time(value: Any) -> Any:

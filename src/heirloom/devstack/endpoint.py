@@ -31,10 +31,10 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from heirloom.config import FaultSettings, Settings
-from heirloom.runpod_worker.engines import CpuEngine, Engine
-from heirloom.runpod_worker.handler import run_job
-from heirloom.runpod_worker.progress import Progress
-from heirloom.services.storage import make_storage
+from heirloom.gpu_handler.engines import CpuEngine, Engine
+from heirloom.gpu_handler.handler import run_job
+from heirloom.gpu_handler.progress import Progress
+from heirloom.services.storage.backend import make_storage
 
 # RunPod's defaults when a request sets no policy.
 _DEFAULT_EXECUTION_TIMEOUT_MS = 600_000
@@ -442,8 +442,18 @@ class _CountedEngine:
         return self._engine.apply(image, *args, **kwargs)
 
 
-def create_endpoint_app(settings: Settings) -> FastAPI:
-    """Build the local RunPod endpoint app; its lifespan owns the simulated GPU workers."""
+# A fault hook: called with a /run's job_ref after the job is accepted, before the answer.
+FaultAfterRun = Callable[[str | None], Awaitable[None]]
+
+
+def create_endpoint_app(
+    settings: Settings, *, fault_after_run: FaultAfterRun | None = None
+) -> FastAPI:
+    """Build the local RunPod endpoint app; its lifespan owns the simulated GPU workers.
+
+    `fault_after_run` is for harnesses only: it runs once RunPod has accepted a job and before
+    the client hears its id, the exactly-once window a chaos run kills the worker inside.
+    """
     state = _Endpoint(settings)
 
     @asynccontextmanager
@@ -480,6 +490,9 @@ def create_endpoint_app(settings: Settings) -> FastAPI:
         if (fault := state.arrived("run") or state.http_fault()) is not None:
             return fault
         job = state.submit(request)
+        if fault_after_run is not None:
+            job_ref = request.input.get("job_ref")
+            await fault_after_run(job_ref if isinstance(job_ref, str) else None)
         return {"id": job.id, "status": job.status.value}
 
     @app.get("/v2/{endpoint_id}/status/{job_id}", dependencies=access, response_model=None)

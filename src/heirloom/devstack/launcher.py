@@ -15,11 +15,11 @@ import httpx
 
 from heirloom.config import Settings
 from heirloom.db import migrate
-from heirloom.devstack.serving import port_open
+from heirloom.devstack.ports import port_open
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
-from heirloom.services.accounts import ROLE_ADMIN, ROLE_USER
-from heirloom.services.api_keys import new_api_key
+from heirloom.services.accounts.keys import new_api_key
+from heirloom.services.accounts.users import ROLE_ADMIN, ROLE_USER
 from heirloom.services.context import Services
 
 DEV_USER_EMAIL = "dev@heirloom.local"

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from heirloom.devstack.serving import port_open
-from heirloom.workflows import search_attributes
+from heirloom.devstack.ports import port_open
+from heirloom.temporal import search_attributes
 
 READY_TIMEOUT_S = 60.0
 

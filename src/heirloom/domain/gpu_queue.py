@@ -14,8 +14,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-GPU_TASK_QUEUE = "heirloom-gpu"
-
 # A retry of a failed job goes before every first attempt.
 RETRY_PRIORITY = 1
 

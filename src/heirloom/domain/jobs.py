@@ -36,6 +36,18 @@ class JobStatus(StrEnum):
         return self not in (JobStatus.EXPIRED, JobStatus.DELETED)
 
 
+class EndedBy(StrEnum):
+    """Who ended a job that did not complete (the job row's `ended_by`)."""
+
+    USER = "user"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+# The restoration workflow's cancel signal, by name for callers that do not import the workflow.
+CANCEL_SIGNAL = "cancel"
+
+
 class Stage(StrEnum):
     """The step a running job is in, with the progress it starts at."""
 

@@ -7,7 +7,7 @@ workflows. They carry storage keys, never image bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -255,6 +255,10 @@ class ExportInput:
 @dataclass(frozen=True)
 class ExportStatus:
     """Where an export is: building, ready (until `expires_at`, a UNIX time) or expired."""
+
+    BUILDING: ClassVar[str] = "building"
+    READY: ClassVar[str] = "ready"
+    EXPIRED: ClassVar[str] = "expired"
 
     state: str
     key: str | None = None

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heirloom.domain.task_queues import tier_task_queue
+
 
 class Tier(StrEnum):
     """A user's plan; each has its own Temporal task queue."""
@@ -16,7 +18,7 @@ class Tier(StrEnum):
 
     @property
     def task_queue(self) -> str:
-        return f"heirloom-{self.value}"
+        return tier_task_queue(self.value)
 
 
 class TierRules(BaseModel):

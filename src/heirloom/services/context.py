@@ -7,27 +7,28 @@ from datetime import timedelta
 
 from heirloom.config import Settings
 from heirloom.db.engine import Database
-from heirloom.services.abuse import AbuseMonitor
-from heirloom.services.accounts import Accounts
-from heirloom.services.api_keys import ApiKeys
-from heirloom.services.audit import AuditLog
-from heirloom.services.budgets import Budgets
-from heirloom.services.costs import CostLedger
-from heirloom.services.credits import CreditManager
-from heirloom.services.erasure import Erasure
-from heirloom.services.events import EventLog
-from heirloom.services.export import Exporter
-from heirloom.services.gpu_queue import GpuQueue
-from heirloom.services.jobs import JobStore
-from heirloom.services.limits import RateLimiter
-from heirloom.services.model_runs import ModelRuns
-from heirloom.services.retention import Retention
-from heirloom.services.runpod_client import RunPodService
-from heirloom.services.settlement import Settlement
-from heirloom.services.shares import Shares
-from heirloom.services.storage import Storage, make_storage
-from heirloom.services.stream_tokens import StreamTokens
-from heirloom.services.webhooks import Webhooks
+from heirloom.services.abuse.detection import AbuseMonitor
+from heirloom.services.abuse.rate_limits import RateLimiter
+from heirloom.services.accounts.keys import ApiKeys
+from heirloom.services.accounts.stream_tokens import StreamTokens
+from heirloom.services.accounts.users import Accounts
+from heirloom.services.events.event_log import EventLog
+from heirloom.services.events.webhooks import Webhooks
+from heirloom.services.jobs.settlement import Settlement
+from heirloom.services.jobs.store import JobStore
+from heirloom.services.money.budgets import Budgets
+from heirloom.services.money.costs import CostLedger
+from heirloom.services.money.credits import CreditManager
+from heirloom.services.privacy.audit import AuditLog
+from heirloom.services.privacy.erasure import Erasure
+from heirloom.services.privacy.export import Exporter
+from heirloom.services.queue.positions import GpuQueue
+from heirloom.services.results.retention import Retention
+from heirloom.services.results.shares import Shares
+from heirloom.services.runpod.client import RunPodService
+from heirloom.services.runpod.runs import ModelRuns
+from heirloom.services.storage.backend import make_storage
+from heirloom.services.storage.base import Storage
 
 
 @dataclass

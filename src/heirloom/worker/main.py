@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -27,12 +25,11 @@ from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.activities.webhooks import WebhookActivities
 from heirloom.config import Settings
-from heirloom.domain.gpu_queue import GPU_TASK_QUEUE
+from heirloom.domain.task_queues import GPU_TASK_QUEUE, OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.health import tier_has_pollers
-from heirloom.services.logs import JobLogInterceptor
-from heirloom.worker.schedules import OPS_TASK_QUEUE, ensure_schedules
+from heirloom.temporal.job_logs import JobLogInterceptor
+from heirloom.worker.schedules import ensure_schedules
 from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.erasure import ErasureWorkflow
@@ -195,72 +192,3 @@ async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) ->
         await asyncio.gather(*tasks, return_exceptions=True)
         await services.runpod.close_async()
     services.close()
-
-
-# How long WorkerThread.start waits for its workers to be seen polling.
-READY_TIMEOUT_S = 120.0
-
-
-async def _polled(client: Client, tiers: Sequence[Tier]) -> None:
-    """Wait until Temporal lists a fresh poller on each tier's workflow queue."""
-    for tier in tiers:
-        while True:
-            if await tier_has_pollers(client, tier.task_queue):
-                break
-            await asyncio.sleep(0.05)
-
-
-class WorkerThread:
-    """The workers of `settings.worker_tiers` in a thread with its own event loop.
-
-    For tests and benchmarks that drive the stack from synchronous code in one process. A
-    subclass may build other workers by overriding `_main` (set `_ready` once they poll).
-    """
-
-    ready_timeout_s = READY_TIMEOUT_S
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        """Start the workers and return once Temporal sees them poll every tier's queue, so a
-        submission right after is served (the API refuses a tier nothing polls)."""
-        self._thread.start()
-        if not self._ready.wait(self.ready_timeout_s) or self._error is not None:
-            raise RuntimeError("the worker did not start") from self._error
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def __enter__(self) -> WorkerThread:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as err:
-            self._error = err
-            self._ready.set()
-            raise
-
-    async def _main(self) -> None:
-        settings = self.services.settings
-        client = await connect(settings)
-        with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
-            workers = build_workers(client, self.services, executor, settings.worker_tiers)
-            async with contextlib.AsyncExitStack() as stack:
-                for worker in workers:
-                    await stack.enter_async_context(worker)
-                await _polled(client, settings.worker_tiers)
-                self._ready.set()
-                await asyncio.get_running_loop().run_in_executor(None, self._stop.wait)
-            await self.services.runpod.close_async()

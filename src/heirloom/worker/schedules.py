@@ -34,15 +34,13 @@ from heirloom.domain.messages import (
     WebhookDispatchInput,
 )
 from heirloom.domain.queue_metrics import QueueMetricsInput
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.events import EventsPruneWorkflow
 from heirloom.workflows.queue_metrics import QueueMetricsWorkflow
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.webhooks import WebhookDispatchWorkflow
-
-# The task queue of periodic (operations) workflows; every worker process polls it.
-OPS_TASK_QUEUE = "heirloom-ops"
 
 log = logging.getLogger(__name__)
 

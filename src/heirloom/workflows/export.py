@@ -17,9 +17,6 @@ _RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=10,
 )
-BUILDING = "building"
-READY = "ready"
-EXPIRED = "expired"
 
 
 def export_workflow_id(user_id: str, export_id: str) -> str:
@@ -31,7 +28,7 @@ class ExportWorkflow:
     """Build, then wait out the link's validity on a durable timer, then remove the ZIP."""
 
     def __init__(self) -> None:
-        self._status = ExportStatus(state=BUILDING)
+        self._status = ExportStatus(state=ExportStatus.BUILDING)
 
     @workflow.run
     async def run(self, request: ExportInput) -> ExportStatus:
@@ -42,7 +39,9 @@ class ExportWorkflow:
             retry_policy=_RETRY,
         )
         expires_at = workflow.now() + timedelta(seconds=request.valid_s)
-        self._status = ExportStatus(state=READY, key=key, expires_at=expires_at.timestamp())
+        self._status = ExportStatus(
+            state=ExportStatus.READY, key=key, expires_at=expires_at.timestamp()
+        )
         await workflow.sleep(timedelta(seconds=request.valid_s))
         await workflow.execute_activity_method(
             ExportActivities.remove_export,
@@ -50,7 +49,7 @@ class ExportWorkflow:
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=_RETRY,
         )
-        self._status = ExportStatus(state=EXPIRED)
+        self._status = ExportStatus(state=ExportStatus.EXPIRED)
         return self._status
 
     @workflow.query

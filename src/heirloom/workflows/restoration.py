@@ -22,8 +22,8 @@ with workflow.unsafe.imports_passed_through():
         message_for,
         public_message,
     )
-    from heirloom.domain.gpu_queue import GPU_TASK_QUEUE, model_step_priority
-    from heirloom.domain.jobs import JobStatus, Stage
+    from heirloom.domain.gpu_queue import model_step_priority
+    from heirloom.domain.jobs import CANCEL_SIGNAL, EndedBy, JobStatus, Stage
     from heirloom.domain.messages import (
         CompleteRequest,
         FinishRequest,
@@ -37,7 +37,8 @@ with workflow.unsafe.imports_passed_through():
         ReserveResult,
         RestorationInput,
     )
-    from heirloom.workflows import search_attributes
+    from heirloom.domain.task_queues import GPU_TASK_QUEUE
+    from heirloom.temporal import search_attributes
 
 T = TypeVar("T")
 
@@ -79,11 +80,6 @@ CLOSE_AS_OUTCOME = "close-as-outcome"
 # The model step goes through the one GPU queue, ordered by task priority and fair across users
 # (domain/gpu_queue.py); runs started before take it on their tier's queue.
 GPU_QUEUE = "gpu-queue"
-
-# Who ended a job that did not complete.
-BY_USER = "user"
-BY_OPERATOR = "operator"
-BY_SYSTEM = "system"
 
 # The reservation's own failure code: nothing may have been charged, or a charge is undone.
 UNRESERVED = "service_unavailable"
@@ -251,7 +247,7 @@ class RestorationWorkflow:
         assert self._reservation is not None
         return self._reservation
 
-    @workflow.signal
+    @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, reason: str) -> None:
         """Ask the job to stop; it refunds and ends cancelled unless it already finished."""
         self._request_cancel(reason)
@@ -334,7 +330,7 @@ class RestorationWorkflow:
                 code,
                 message,
                 error_detail=detail,
-                ended_by=self._cancel_reason if status is JobStatus.CANCELLED else BY_SYSTEM,
+                ended_by=self._cancel_reason if status is JobStatus.CANCELLED else EndedBy.SYSTEM,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=MUST_LAND_RETRY,
@@ -376,7 +372,7 @@ class RestorationWorkflow:
                 if current is not None:
                     current.uncancel()
                 self._temporal_cancel = True
-                self._request_cancel(BY_OPERATOR)
+                self._request_cancel(EndedBy.OPERATOR)
         return task.result()
 
     def _close(self, outcome: JobOutcome) -> JobOutcome:

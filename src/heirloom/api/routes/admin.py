@@ -85,7 +85,7 @@ def grant_credits(
 def update_user(
     user_id: UserId, body: UserUpdate, _admin: AdminUser, services: ServicesDep
 ) -> UserOut:
-    """Change a user's tier; retention follows the policy in services/retention.py."""
+    """Change a user's tier; retention follows the policy in services/results/retention.py."""
     user = services.accounts.set_tier(user_id, body.tier)
     services.retention.on_tier_change(user_id, body.tier)
     return UserOut.from_user(user)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from heirloom.api.deps import AdminUser, ServicesDep
-from heirloom.services.alerts import AlertBook
+from heirloom.services.ops.alerts import AlertBook
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -18,5 +18,5 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 async def alerts(
     _admin: AdminUser, services: ServicesDep, open_only: bool = False
 ) -> list[dict[str, Any]]:
-    rows = await run_in_threadpool(AlertBook(services).recent, open_only=open_only)
+    rows = await run_in_threadpool(AlertBook(services.db).recent, open_only=open_only)
     return [asdict(row) for row in rows]

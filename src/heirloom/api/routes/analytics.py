@@ -13,7 +13,7 @@ from heirloom.api.deps import AdminUser, ServicesDep
 from heirloom.api.schemas import IsoDateTime
 from heirloom.db.models import as_utc, utcnow
 from heirloom.domain.errors import InvalidQuery
-from heirloom.services.analytics import Analytics
+from heirloom.services.ops.analytics import Analytics
 
 router = APIRouter(prefix="/v1/admin/analytics", tags=["admin"])
 

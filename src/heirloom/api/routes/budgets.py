@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from heirloom.api.deps import AdminUser, ServicesDep
-from heirloom.services.costs import Period
+from heirloom.services.money.costs import Period
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

@@ -15,9 +15,9 @@ from heirloom.api.deps import StreamUser, stream_token_user
 from heirloom.db.models import Job, utcnow
 from heirloom.domain.errors import NotFound
 from heirloom.domain.jobs import Stage
-from heirloom.services.change_feed import ChangeFeed
 from heirloom.services.context import Services
-from heirloom.services.events import Event
+from heirloom.services.events.event_log import Event
+from heirloom.services.events.feed import ChangeFeed
 
 router = APIRouter(tags=["events"])
 

@@ -4,24 +4,23 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from temporalio.client import Client
 
-from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.deps import AdminUser, ServicesDep, TaskQueuesDep
 from heirloom.api.schemas import AdminHealthOut, CheckOut, QueueLivenessOut
-from heirloom.services.health import readiness
-from heirloom.services.task_queues import (
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
+from heirloom.services.ops.health import readiness
+from heirloom.services.queue.task_queues import (
     POLLER_FRESH_S,
     Liveness,
     Served,
+    TaskQueueReader,
     TaskType,
     gpu_and_tier_queues,
     liveness,
 )
-from heirloom.worker.schedules import OPS_TASK_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +33,17 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency or a worker is missing"}})
-async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
+async def readyz(services: ServicesDep, temporal: TaskQueuesDep) -> JSONResponse:
     """Database, Temporal, storage, RunPod and a worker per tier; 503 if any check fails."""
-    state: Any = request.app.state
-    result = await readiness(services, getattr(state, "temporal", None))
+    result = await readiness(services, temporal)
     return JSONResponse(result.to_dict(), status_code=200 if result.ready else 503)
 
 
 @router.get("/v1/admin/health", response_model=AdminHealthOut, tags=["admin"])
 async def admin_health(
-    request: Request, _admin: AdminUser, services: ServicesDep
+    _admin: AdminUser, services: ServicesDep, temporal: TaskQueuesDep
 ) -> AdminHealthOut:
     """/readyz's checks, and per task queue the workers polling it and whether it is served."""
-    temporal: Client | None = getattr(request.app.state, "temporal", None)
     result = await readiness(services, temporal)
     return AdminHealthOut(
         status="ready" if result.ready else "not_ready",
@@ -56,7 +53,7 @@ async def admin_health(
     )
 
 
-async def _liveness(temporal: Client | None) -> list[Liveness]:
+async def _liveness(temporal: TaskQueueReader | None) -> list[Liveness]:
     queues = [*gpu_and_tier_queues(), Served(OPS_TASK_QUEUE, tuple(TaskType))]
     if temporal is not None:
         try:

@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, File, Form, Header, Path, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from temporalio.client import (
-    WorkflowFailureError,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.service import RPCError
 
 from heirloom.api.contract import errors
 from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep, UploadBudget
 from heirloom.api.downloads import check_files_kept, file_response, job_file_key
 from heirloom.api.schemas import JobList, JobOut, RetryRequest
-from heirloom.api.submissions import Submitter
 from heirloom.db.models import Job, utcnow
 from heirloom.domain.errors import (
     Conflict,
     ImageTooLarge,
     InvalidRequest,
     JobAlreadyFinished,
-    ServiceUnavailable,
 )
 from heirloom.domain.gpu_queue import RETRY_PRIORITY
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.seeds import job_seed, retry_key, seed_origin
-from heirloom.services.storage import job_prefix
-from heirloom.workflows.restoration import RestorationWorkflow
+from heirloom.services.storage.keys import job_prefix
+from heirloom.starters import restoration
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -69,7 +58,7 @@ async def create_job(
         raise ImageTooLarge(f"The photo is larger than the {limit / 1e6:.0f} MB limit.")
     if callback_url is not None:
         await run_in_threadpool(_check_callback, services, user.id, callback_url)
-    submission = await Submitter(services, temporal).submit(
+    submission = await restoration.Submitter(services, temporal).submit(
         user,
         data=data,
         operations=operations,
@@ -128,31 +117,8 @@ async def cancel_job(
     job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
     if JobStatus(job.status).is_final:
         raise JobAlreadyFinished(f"The job is already {job.status} and cannot be cancelled.")
-    await _cancel(temporal.get_workflow_handle(job_id), services, user.id, job_id)
+    await restoration.cancel(temporal, services, user.id, job_id)
     return JobOut.from_job(await run_in_threadpool(services.jobs.get_owned, user.id, job_id))
-
-
-async def _cancel(
-    handle: WorkflowHandle[Any, Any], services: ServicesDep, user_id: str, job_id: str
-) -> None:
-    """Ask a running job to stop through its `request_cancel` update, then Temporal's cancel."""
-    try:
-        # The update answers whether the cancel takes effect; the signal alone could not.
-        async with asyncio.timeout(services.settings.submit_timeout_s):
-            await handle.execute_update(RestorationWorkflow.request_cancel, "user")
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise ServiceUnavailable(
-            "The job service did not answer in time; the job was not cancelled. Please retry."
-        ) from None
-    except (WorkflowUpdateFailedError, RPCError):
-        # Refused (finalizing) or the run closed between our read and the update.
-        job = await run_in_threadpool(services.jobs.get_owned, user_id, job_id)
-        raise JobAlreadyFinished(
-            f"The job is {job.status} and can no longer be cancelled."
-        ) from None
-    # The same cancel at Temporal's level, so the run closes as cancelled in the Web UI.
-    with contextlib.suppress(RPCError):
-        await handle.cancel()
 
 
 @router.post(
@@ -189,7 +155,7 @@ async def retry_job(
     data = await run_in_threadpool(services.storage.get, job.original_key)
     # A new-seed retry is its own seed origin: the submission derives its seed from its id.
     seed = None if new_seed else job_seed(await run_in_threadpool(_seed_origin, services, job))
-    submission = await Submitter(services, temporal).submit(
+    submission = await restoration.Submitter(services, temporal).submit(
         user,
         data=data,
         operations=job.operations,
@@ -253,19 +219,7 @@ async def delete_job(
     """Delete a job's files (cancelling it first if it runs); the money record stays."""
     job = await run_in_threadpool(services.jobs.get_owned, user.id, job_id)
     if not JobStatus(job.status).is_final:
-        handle = temporal.get_workflow_handle(job_id)
-        with contextlib.suppress(JobAlreadyFinished):
-            await _cancel(handle, services, user.id, job_id)
-        try:
-            # The run ends after its compensation (refund, partial outputs removed).
-            async with asyncio.timeout(services.settings.submit_timeout_s):
-                await handle.result()
-        except (WorkflowFailureError, RPCError):
-            pass  # a cancelled or failed run has ended all the same
-        except TimeoutError:
-            raise ServiceUnavailable(
-                "The job is still being cancelled; nothing was deleted yet. Please retry."
-            ) from None
+        await restoration.stop(temporal, services, user.id, job_id)
     await run_in_threadpool(
         services.audit.record, caller, owner_id=user.id, action="delete", job_id=job_id
     )

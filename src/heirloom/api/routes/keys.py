@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 from heirloom.api.contract import errors
 from heirloom.api.deps import AdminUser, CurrentUser, ServicesDep
 from heirloom.api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
-from heirloom.services.api_keys import KeyInfo
+from heirloom.services.accounts.keys import KeyInfo
 
 router = APIRouter(prefix="/v1/me/keys", tags=["keys"])
 admin_router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])

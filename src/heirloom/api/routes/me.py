@@ -8,12 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
-from temporalio.service import RPCError, RPCStatusCode
 
 from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep
 from heirloom.api.downloads import file_response
@@ -27,14 +21,11 @@ from heirloom.api.schemas import (
     MeOut,
     StorageOut,
 )
-from heirloom.domain.errors import NotFound, ResultExpired, ResultNotReady
-from heirloom.domain.messages import ErasureInput, ExportInput, ExportStatus
+from heirloom.domain.errors import ResultExpired, ResultNotReady
+from heirloom.domain.messages import ExportStatus
 from heirloom.domain.pricing import next_daily_reset
 from heirloom.domain.tiers import Tier
-from heirloom.worker.schedules import OPS_TASK_QUEUE
-from heirloom.workflows import search_attributes
-from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
-from heirloom.workflows.export import EXPIRED, READY, ExportWorkflow, export_workflow_id
+from heirloom.starters import erasure, export
 
 # An export's download link is valid this long.
 EXPORT_VALID_S = 86400
@@ -100,17 +91,9 @@ async def close_account(
 ) -> ErasureOut:
     """Close the account: its key stops working now, and a durable workflow erases its photos,
     jobs, share links and workflow histories. The ledger stays, anonymised."""
-    workflow_id = erasure_workflow_id(user.id)
     # Started first: once the key is gone the caller could not ask again.
-    await temporal.start_workflow(
-        ErasureWorkflow.run,
-        ErasureInput(
-            user_id=user.id, heartbeat_timeout_s=services.settings.erasure_heartbeat_timeout_s
-        ),
-        id=workflow_id,
-        task_queue=OPS_TASK_QUEUE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"Erase user {user.id}",
+    workflow_id = await erasure.start_erasure(
+        temporal, user.id, heartbeat_timeout_s=services.settings.erasure_heartbeat_timeout_s
     )
     await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="erase_account")
     await run_in_threadpool(services.erasure.close_account, user.id)
@@ -125,34 +108,14 @@ async def start_export(
     export_id = uuid.uuid4().hex
     # Recorded first: the archive's audit.json then always holds the export that made it.
     await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="export")
-    await temporal.start_workflow(
-        ExportWorkflow.run,
-        ExportInput(user_id=user.id, export_id=export_id, valid_s=EXPORT_VALID_S),
-        id=export_workflow_id(user.id, export_id),
-        task_queue=OPS_TASK_QUEUE,
-        static_summary=f"Export of user {user.id}",
-        # Lets the account's erasure find and delete this history too.
-        search_attributes=TypedSearchAttributes(
-            [SearchAttributePair(search_attributes.USER_ID, user.id)]
-        ),
-    )
+    await export.start_export(temporal, user.id, export_id, valid_s=EXPORT_VALID_S)
     return ExportOut(id=export_id, status="building", status_url=f"/v1/me/exports/{export_id}")
-
-
-async def _export_status(temporal: TemporalDep, user_id: str, export_id: str) -> ExportStatus:
-    handle = temporal.get_workflow_handle(export_workflow_id(user_id, export_id))
-    try:
-        return await handle.query(ExportWorkflow.status)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise NotFound("No such export.") from None
-        raise
 
 
 @router.get("/exports/{export_id}", response_model=ExportOut)
 async def export_status(export_id: str, user: CurrentUser, temporal: TemporalDep) -> ExportOut:
-    state = await _export_status(temporal, user.id, export_id)
-    ready = state.state == READY
+    state = await export.export_status(temporal, user.id, export_id)
+    ready = state.state == ExportStatus.READY
     return ExportOut(
         id=export_id,
         status=state.state,
@@ -171,10 +134,10 @@ async def download_export(
     temporal: TemporalDep,
 ) -> Response:
     """The ZIP, for a day after it was built (a presigned S3 URL in production)."""
-    state = await _export_status(temporal, user.id, export_id)
+    state = await export.export_status(temporal, user.id, export_id)
     key, expires_at = state.key, state.expires_at
-    if state.state != READY or key is None or expires_at is None:
-        if state.state == EXPIRED:
+    if state.state != ExportStatus.READY or key is None or expires_at is None:
+        if state.state == ExportStatus.EXPIRED:
             raise ResultExpired("This export's download link has expired; start a new export.")
         raise ResultNotReady("The export is still being built.")
     if expires_at <= datetime.now(UTC).timestamp():

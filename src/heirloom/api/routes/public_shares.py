@@ -18,7 +18,7 @@ from heirloom.api.downloads import file_response
 from heirloom.api.routes.web import page_headers
 from heirloom.db.models import Job, Share, utcnow
 from heirloom.domain.errors import DownloadNotAllowed, HeirloomError
-from heirloom.services.audit import PUBLIC_ACTOR, VIA_SHARE, Caller
+from heirloom.services.privacy.audit import PUBLIC_ACTOR, VIA_SHARE, Caller
 
 router = APIRouter(prefix="/s", tags=["public shares"], dependencies=[ShareBudget])
 

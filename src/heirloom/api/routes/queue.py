@@ -21,8 +21,9 @@ from heirloom.api.schemas import (
 )
 from heirloom.db.models import as_utc, utcnow
 from heirloom.domain.errors import ServiceUnavailable
-from heirloom.services.queue_metrics import MAX_ROWS, QueueMetrics
-from heirloom.services.task_queues import describe_all, gpu_and_tier_queues
+from heirloom.services.queue.snapshots import MAX_ROWS, QueueMetrics
+from heirloom.services.queue.task_queues import describe_all, gpu_and_tier_queues
+from heirloom.temporal.task_queues import TemporalTaskQueues
 
 router = APIRouter()
 
@@ -46,7 +47,7 @@ async def get_task_queues(
     """Temporal's statistics of the GPU and tier queues (per priority key) and the model steps
     in flight."""
     try:
-        states = await describe_all(temporal, gpu_and_tier_queues())
+        states = await describe_all(TemporalTaskQueues(temporal), gpu_and_tier_queues())
     except RPCError as err:
         raise ServiceUnavailable("Temporal did not describe the task queues.") from err
     on_gpu, with_runpod = await run_in_threadpool(QueueMetrics(services.db).in_flight)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from heirloom.api.contract import errors
 from heirloom.api.deps import CurrentUser, ServicesDep
 from heirloom.db.models import WebhookDelivery, WebhookEndpoint, as_utc
-from heirloom.services.webhooks import WEBHOOK_EVENTS
+from heirloom.services.events.webhooks import WEBHOOK_EVENTS
 
 router = APIRouter(prefix="/v1/me/webhook", tags=["webhooks"])
 

@@ -1,0 +1,1 @@
+"""Abuse resistance: rate limits (in process or shared through Redis), and abuse detection."""

@@ -1,0 +1,1 @@
+"""Accounts: users, their API keys and stream tokens."""

@@ -1,0 +1,1 @@
+"""Imaging: Pillow work on uploads and results, and what a photo says about itself."""

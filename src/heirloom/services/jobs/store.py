@@ -1,0 +1,256 @@
+"""JobStore: reads and state changes of job rows (charging lives in CreditManager)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from heirloom.db.engine import Database
+from heirloom.db.models import Job, as_utc, utcnow
+from heirloom.domain.errors import NotFound
+from heirloom.domain.jobs import JobStatus, Stage
+from heirloom.services.events import event_log as events
+
+
+@dataclass(frozen=True)
+class ResultKeys:
+    """Where a completed job's files are."""
+
+    input_key: str
+    result_key: str
+    thumbnail_key: str
+    comparison_key: str
+    width: int
+    height: int
+    stored_bytes: int = 0
+
+
+class JobStore:
+    """Job rows: owner-scoped reads for the API, one-statement updates for activities."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, job_id: str) -> Job:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound()
+            return job
+
+    def get_owned(self, user_id: str, job_id: str) -> Job:
+        """A job as its owner sees it; anyone else gets NotFound, never a hint it exists."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.user_id != user_id:
+                raise NotFound()
+            return job
+
+    def find(self, job_id: str) -> Job | None:
+        with self.db.session() as session:
+            return session.get(Job, job_id)
+
+    def by_idempotency_key(self, user_id: str, key: str) -> Job | None:
+        with self.db.session() as session:
+            return session.exec(
+                select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)
+            ).one_or_none()
+
+    def list_owned(
+        self, user_id: str, *, limit: int = 50, offset: int = 0, status: str | None = None
+    ) -> list[Job]:
+        """The user's jobs, newest first; only those in `status` when given."""
+        with self.db.session() as session:
+            statement = select(Job).where(Job.user_id == user_id)
+            if status is not None:
+                statement = statement.where(Job.status == status)
+            statement = (
+                statement.order_by(col(Job.created_at).desc(), col(Job.id))
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(session.exec(statement))
+
+    def set_stage(
+        self,
+        job_id: str,
+        stage: Stage,
+        *,
+        progress: int | None = None,
+        runpod_job_id: str | None = None,
+    ) -> None:
+        """Mark a job running at `stage` (recording its RunPod job); never moves a finished job."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "status": JobStatus.RUNNING.value,
+            "stage": stage.value,
+            "progress": _no_lower(stage.progress if progress is None else progress),
+            "updated_at": now,
+            "started_at": sa.func.coalesce(Job.started_at, now),
+        }
+        if runpod_job_id is not None:
+            values["runpod_job_id"] = runpod_job_id
+        self._update_unfinished(job_id, values, started_at=now)
+
+    def set_progress(self, job_id: str, progress: int) -> None:
+        """Raise a job's progress; a lower figure (a late or retried report) changes nothing."""
+        self._update_unfinished(
+            job_id,
+            {"progress": progress, "updated_at": utcnow()},
+            only_if=col(Job.progress) < progress,
+        )
+
+    def complete(self, job_id: str, keys: ResultKeys, *, keep_days: int | None = None) -> bool:
+        """Mark a job completed with its files; a job already refunded can never complete.
+
+        `keep_days` stamps its expiry in the same write, so no reader sees a completed free
+        job without one. Returns whether this call ended the job.
+        """
+        now = utcnow()
+        return self._update_unfinished(
+            job_id,
+            {
+                **_expiry(now, keep_days),
+                "status": JobStatus.COMPLETED.value,
+                "stage": Stage.DONE.value,
+                "progress": 100,
+                "input_key": keys.input_key,
+                "result_key": keys.result_key,
+                "thumbnail_key": keys.thumbnail_key,
+                "comparison_key": keys.comparison_key,
+                "width": keys.width,
+                "height": keys.height,
+                "stored_bytes": Job.stored_bytes + keys.stored_bytes,
+                "finished_at": now,
+                "updated_at": now,
+            },
+            only_if=col(Job.refunded) == 0,
+        )
+
+    def finish_unsuccessfully(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        code: str,
+        message: str,
+        detail: str = "",
+        ended_by: str = "",
+        keep_days: int | None = None,
+    ) -> bool:
+        """End a job as failed or cancelled: a message a person understands, and for
+        operators the detail (provider wording, statuses) and who ended it; `keep_days` and
+        the answer as for `complete`."""
+        assert status in (JobStatus.FAILED, JobStatus.CANCELLED)
+        now = utcnow()
+        return self._update_unfinished(
+            job_id,
+            {
+                **_expiry(now, keep_days),
+                "status": status.value,
+                "stage": Stage.DONE.value,
+                "error_code": code,
+                "error_message": message[:500],
+                "error_detail": detail[:1000] or None,
+                "ended_by": ended_by or None,
+                "finished_at": now,
+                "updated_at": now,
+            },
+        )
+
+    def unfinished_before(
+        self, cutoff: datetime, *, after_id: str = "", limit: int = 100
+    ) -> list[Job]:
+        """Unfinished jobs unchanged since `cutoff`, a page at a time in id order.
+
+        Served by ix_jobs_status_updated: cheap when nothing is stranded.
+        """
+        unfinished = [s.value for s in JobStatus if not s.is_final]
+        with self.db.session() as session:
+            statement = (
+                select(Job)
+                .where(col(Job.status).in_(unfinished), col(Job.updated_at) < cutoff)
+                .where(col(Job.id) > after_id)
+                .order_by(col(Job.id))
+                .limit(limit)
+            )
+            return list(session.exec(statement))
+
+    def _update_unfinished(
+        self,
+        job_id: str,
+        values: dict[str, Any],
+        only_if: sa.ColumnElement[bool] | None = None,
+        *,
+        started_at: datetime | None = None,
+    ) -> bool:
+        """Change an unfinished job; a change that applied is appended to the change feed.
+        Returns whether it applied.
+
+        `started_at` is the time a set_stage offered: the event is job.started when the row
+        took it, i.e. this change started the job.
+        """
+        finished = [s.value for s in JobStatus if s.is_final]
+        with self.db.session() as session:
+            statement = (
+                sa.update(Job)
+                .where(col(Job.id) == job_id, col(Job.status).not_in(finished))
+                .where(only_if if only_if is not None else sa.true())
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            result = cast(sa.CursorResult[Any], session.execute(statement))
+            if result.rowcount != 1:
+                return False
+            event_type = None
+            if started_at is not None:
+                row = session.get(Job, job_id, populate_existing=True)
+                if row is not None and row.started_at and as_utc(row.started_at) == started_at:
+                    event_type = events.STARTED
+            events.append(session, job_id, event_type)
+        return True
+
+    def set_metadata(self, job_id: str, metadata: dict[str, Any], original_bytes: int) -> None:
+        """Record the upload's metadata and count its original against the quota."""
+        with self.db.session() as session:
+            session.execute(
+                sa.update(Job)
+                .where(col(Job.id) == job_id)
+                .values(photo_metadata=metadata, stored_bytes=Job.stored_bytes + original_bytes)
+                .execution_options(synchronize_session=False)
+            )
+
+    def mark_deleted(self, job_id: str) -> None:
+        """An ended job whose files are gone by its owner's request; its ledger rows stay."""
+        finished = [s.value for s in JobStatus if s.is_final]
+        with self.db.session() as session:
+            session.execute(
+                sa.update(Job)
+                .where(col(Job.id) == job_id, col(Job.status).in_(finished))
+                .values(
+                    status=JobStatus.DELETED.value,
+                    original_key="",
+                    input_key=None,
+                    result_key=None,
+                    thumbnail_key=None,
+                    comparison_key=None,
+                    stored_bytes=0,
+                    expires_at=None,
+                    updated_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+
+def _no_lower(progress: int) -> sa.ColumnElement[int]:
+    """The larger of the stored progress and `progress`: a job's progress never goes back."""
+    return sa.case((col(Job.progress) > progress, col(Job.progress)), else_=progress)
+
+
+def _expiry(now: datetime, keep_days: int | None) -> dict[str, datetime]:
+    """The expiry column of an ending, when the owner's tier keeps results for a time."""
+    return {} if keep_days is None else {"expires_at": now + timedelta(days=keep_days)}

@@ -1,0 +1,1 @@
+"""Money: the credits ledger, GPU costs and revenue, and GPU budgets."""

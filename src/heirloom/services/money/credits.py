@@ -1,0 +1,436 @@
+"""CreditManager: the only code that moves credits. Every move is one ledger row.
+
+Invariants, guarded by the database: a balance never goes below zero (CHECK plus a
+conditional UPDATE), a job is reserved and refunded at most once (unique (job_id, kind)),
+a grant happens once per idempotency key, and a balance always equals its ledger sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from heirloom.db.engine import Database
+from heirloom.db.models import CreditEntry, Job, User, as_utc, utcnow
+from heirloom.domain.errors import (
+    IdempotencyKeyReused,
+    InsufficientCredits,
+    InvalidRequest,
+    JobAlreadyFinished,
+    NotFound,
+)
+from heirloom.domain.jobs import (
+    JobStatus,
+    Operation,
+    Stage,
+    operations_label,
+    parse_operations,
+)
+from heirloom.domain.pricing import JobQuote, Prices, day_start, quote_job
+from heirloom.domain.tiers import Tier, TierRules
+from heirloom.services.events import event_log as events
+
+RESERVE = "reserve"
+REFUND = "refund"
+GRANT = "grant"
+
+# Refunded jobs give their daily slot back: only these count towards a daily limit.
+_COUNTED_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.COMPLETED)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a reservation needs to know to charge for a job and create its row."""
+
+    job_id: str
+    user_id: str
+    operations: str
+    tier: Tier
+    original_key: str
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    retry_of: str | None = None
+    callback_url: str | None = None
+    gpu_priority: int = 3
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A successful charge: the cost and the balance after it."""
+
+    job_id: str
+    cost: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class Refund:
+    """The outcome of a refund request; `amount` is 0 when nothing was (or is) owed."""
+
+    job_id: str
+    amount: int
+    already_refunded: bool
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """A ledger row as users see it."""
+
+    id: int
+    kind: str
+    amount: int
+    reason: str
+    job_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LedgerMismatch:
+    """A user whose balance differs from their ledger sum (should never exist)."""
+
+    user_id: str
+    balance: int
+    ledger_sum: int
+
+
+class CreditManager:
+    """Reserve, refund and grant credits over the append-only ledger."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        prices: Prices,
+        tier_rules: dict[Tier, TierRules],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.prices = prices
+        self.tier_rules = tier_rules
+        # What "today" is for the daily limit; injectable so the rule can be checked at any hour.
+        self.clock = clock
+
+    # --- queries ---------------------------------------------------------------------
+
+    def balance(self, user_id: str) -> int:
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            return user.balance
+
+    def jobs_today(self, session: Session, user_id: str, now: datetime) -> int:
+        """Jobs counted against the daily limit since the last UTC midnight."""
+        statement = select(func.count()).where(
+            Job.user_id == user_id,
+            col(Job.created_at) >= day_start(now),
+            sa.or_(
+                col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
+                # A job cancelled once its model was submitted used GPU time: it keeps its
+                # slot, so submit-and-cancel cannot burn GPU time for free.
+                sa.and_(
+                    col(Job.status) == JobStatus.CANCELLED.value,
+                    col(Job.runpod_job_id).is_not(None),
+                ),
+            ),
+        )
+        return int(session.exec(statement).one())
+
+    def active_jobs(self, session: Session, user_id: str) -> int:
+        """Jobs queued or running now, counted against the tier's in-progress cap."""
+        statement = select(func.count()).where(
+            Job.user_id == user_id,
+            col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+        )
+        return int(session.exec(statement).one())
+
+    def quote(self, user_id: str, operations: str, *, now: datetime | None = None) -> JobQuote:
+        """The API's fast pre-check; the reservation applies the same rule under a lock."""
+        now = now or self.clock()
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            return self._quote(
+                session,
+                user_id,
+                Tier(user.tier),
+                parse_operations(operations),
+                balance=user.balance,
+                now=now,
+            )
+
+    def history(
+        self, user_id: str, *, limit: int = 50, before_id: int | None = None
+    ) -> list[LedgerLine]:
+        """Newest first; page with `before_id` = the last id of the previous page."""
+        statement = select(CreditEntry).where(CreditEntry.user_id == user_id)
+        if before_id is not None:
+            statement = statement.where(col(CreditEntry.id) < before_id)
+        statement = statement.order_by(col(CreditEntry.id).desc()).limit(limit)
+        with self.db.session() as session:
+            return [_line(entry) for entry in session.exec(statement)]
+
+    def check_consistency(self, user_ids: Sequence[str] | None = None) -> list[LedgerMismatch]:
+        """Every user whose balance is not the sum of their ledger; empty when all is well."""
+        sums = (
+            select(CreditEntry.user_id, func.coalesce(func.sum(CreditEntry.amount), 0).label("s"))
+            .group_by(col(CreditEntry.user_id))
+            .subquery()
+        )
+        statement = select(User.id, User.balance, func.coalesce(sums.c.s, 0)).outerjoin(
+            sums, sums.c.user_id == User.id
+        )
+        if user_ids is not None:
+            statement = statement.where(col(User.id).in_(list(user_ids)))
+        with self.db.session() as session:
+            return [
+                LedgerMismatch(user_id=uid, balance=balance, ledger_sum=int(total))
+                for uid, balance, total in session.exec(statement)
+                if balance != int(total)
+            ]
+
+    # --- moves -----------------------------------------------------------------------
+
+    def reserve(self, job: NewJob, *, now: datetime | None = None) -> Reservation:
+        """Charge for a job and create its row, atomically; a repeat returns the first charge.
+
+        Raises InsufficientCredits, DailyLimitReached or IdempotencyKeyReused, with nothing
+        written.
+        """
+        now = now or self.clock()
+        operations = parse_operations(job.operations)
+        cost = self.prices.cost(operations)
+        with self.db.session() as session:
+            # The charge is one conditional statement: it cannot overdraw, and it locks the
+            # user row (SQLite: the database) so this user's reservations run one at a time.
+            charged = session.execute(
+                sa.update(User)
+                .where(col(User.id) == job.user_id, col(User.balance) >= cost)
+                .values(balance=User.balance - cost)
+                .returning(col(User.balance))
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
+            if charged is None:
+                session.rollback()
+                return self._refused_or_existing(session, job, operations, now)
+            balance = int(charged[0])
+            try:
+                # Unique (job_id, kind): a retried reservation stops here and gets the
+                # first charge back; the rollback undoes this attempt's.
+                session.add(
+                    CreditEntry(
+                        user_id=job.user_id,
+                        job_id=job.job_id,
+                        kind=RESERVE,
+                        amount=-cost,
+                        reason=f"job {job.job_id}: {operations_label(operations)}",
+                        idempotency_key=f"{RESERVE}:{job.job_id}",
+                        created_at=now,
+                    )
+                )
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                return self._existing_reservation(session, job.job_id)
+            # The same rule as the API's pre-check, now decided under the lock.
+            self._quote(session, job.user_id, job.tier, operations, balance=balance + cost, now=now)
+            session.add(
+                Job(
+                    id=job.job_id,
+                    user_id=job.user_id,
+                    operations=operations_label(operations),
+                    tier=job.tier.value,
+                    status=JobStatus.QUEUED.value,
+                    stage=Stage.QUEUED.value,
+                    cost=cost,
+                    original_key=job.original_key,
+                    idempotency_key=job.idempotency_key,
+                    request_hash=job.request_hash,
+                    retry_of=job.retry_of,
+                    callback_url=job.callback_url,
+                    gpu_priority=job.gpu_priority,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            try:
+                session.flush()
+            except IntegrityError:
+                if job.idempotency_key is None:
+                    raise
+                # Unique (user, idempotency key): another body under this key was charged
+                # first. Leaving the block rolls this charge back.
+                raise IdempotencyKeyReused() from None
+            events.append(session, job.job_id, events.QUEUED)
+            return Reservation(job_id=job.job_id, cost=cost, balance=balance)
+
+    def _quote(
+        self,
+        session: Session,
+        user_id: str,
+        tier: Tier,
+        operations: tuple[Operation, ...],
+        *,
+        balance: int,
+        now: datetime,
+    ) -> JobQuote:
+        """quote_job with today's and in-progress job counts, each read only when capped."""
+        rules = self.tier_rules[tier]
+        limited = rules.daily_job_limit is not None
+        return quote_job(
+            operations=operations,
+            tier=tier,
+            balance=balance,
+            jobs_today=self.jobs_today(session, user_id, now) if limited else 0,
+            prices=self.prices,
+            tier_rules=self.tier_rules,
+            now=now,
+            active_jobs=(
+                self.active_jobs(session, user_id) if rules.max_active_jobs is not None else 0
+            ),
+        )
+
+    def _refused_or_existing(
+        self, session: Session, job: NewJob, operations: tuple[Operation, ...], now: datetime
+    ) -> Reservation:
+        """Why a charge did not apply: already made (a retry), an unknown user, or a refusal."""
+        if self._has_reservation(session, job.job_id):
+            return self._existing_reservation(session, job.job_id)
+        user = session.get(User, job.user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        self._quote(session, job.user_id, job.tier, operations, balance=user.balance, now=now)
+        # The rule passed on a fresher read: the balance moved; refuse with what it is now.
+        raise InsufficientCredits(cost=self.prices.cost(operations), balance=user.balance)
+
+    def _has_reservation(self, session: Session, job_id: str) -> bool:
+        statement = select(CreditEntry.id).where(
+            CreditEntry.job_id == job_id, CreditEntry.kind == RESERVE
+        )
+        return session.exec(statement).first() is not None
+
+    def refund(self, job_id: str, reason: str) -> Refund:
+        """Give back what a job was charged, once, unless the job completed."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            reserved = session.exec(
+                select(CreditEntry).where(CreditEntry.job_id == job_id, CreditEntry.kind == RESERVE)
+            ).one_or_none()
+            if reserved is None or job is None or job.status == JobStatus.COMPLETED:
+                return Refund(job_id=job_id, amount=0, already_refunded=False)
+            amount = -reserved.amount
+            _lock_user(session, reserved.user_id)
+            try:
+                session.add(
+                    CreditEntry(
+                        user_id=reserved.user_id,
+                        job_id=job_id,
+                        kind=REFUND,
+                        amount=amount,
+                        reason=reason[:200],
+                        idempotency_key=f"{REFUND}:{job_id}",
+                    )
+                )
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                return Refund(job_id=job_id, amount=0, already_refunded=True)
+            _update(
+                session,
+                sa.update(User)
+                .where(col(User.id) == reserved.user_id)
+                .values(balance=User.balance + amount),
+            )
+            _update(
+                session,
+                sa.update(Job)
+                .where(col(Job.id) == job_id)
+                .values(refunded=amount, updated_at=utcnow()),
+            )
+            events.append(session, job_id, events.REFUNDED)
+            return Refund(job_id=job_id, amount=amount, already_refunded=False)
+
+    def grant(self, user_id: str, amount: int, reason: str, idempotency_key: str) -> LedgerLine:
+        """Add credits once per idempotency key; the same key with another amount is refused."""
+        if amount <= 0:
+            raise InvalidRequest("A grant must be a positive number of credits.")
+        if not idempotency_key:
+            raise InvalidRequest("A grant needs an idempotency key.")
+        key = f"{GRANT}:{user_id}:{idempotency_key}"
+        with self.db.session() as session:
+            if _lock_user(session, user_id) is None:
+                raise NotFound("No such user.")
+            try:
+                entry = CreditEntry(
+                    user_id=user_id,
+                    kind=GRANT,
+                    amount=amount,
+                    reason=reason[:200],
+                    idempotency_key=key,
+                )
+                session.add(entry)
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                existing = session.exec(
+                    select(CreditEntry).where(CreditEntry.idempotency_key == key)
+                ).one_or_none()
+                if existing is None:
+                    raise NotFound("No such user.") from None
+                if existing.amount != amount:
+                    raise IdempotencyKeyReused() from None
+                return _line(existing)
+            updated = _update(
+                session,
+                sa.update(User)
+                .where(col(User.id) == user_id)
+                .values(balance=User.balance + amount),
+            )
+            if updated != 1:
+                raise NotFound("No such user.")
+            return _line(entry)
+
+    def _existing_reservation(self, session: Session, job_id: str) -> Reservation:
+        """A repeat of this run's reservation; a job that already ended is never run again."""
+        entry = session.exec(
+            select(CreditEntry).where(CreditEntry.job_id == job_id, CreditEntry.kind == RESERVE)
+        ).one_or_none()
+        if entry is None:  # the insert failed on the user foreign key, not on a repeat
+            raise NotFound("No such user.")
+        job = session.get(Job, job_id)
+        if job is not None and JobStatus(job.status).is_final:
+            # A second run under a used id must not re-run the model, re-charge, or touch
+            # the first run's results.
+            raise JobAlreadyFinished(f"The job is already {job.status}.")
+        balance = session.exec(select(User.balance).where(User.id == entry.user_id)).one()
+        return Reservation(job_id=job_id, cost=-entry.amount, balance=balance)
+
+
+def _lock_user(session: Session, user_id: str) -> User | None:
+    """SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers by itself."""
+    return session.exec(select(User).where(User.id == user_id).with_for_update()).one_or_none()
+
+
+def _update(session: Session, statement: sa.Update) -> int:
+    """Run an UPDATE and return how many rows it changed."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return cast(sa.CursorResult[Any], result).rowcount
+
+
+def _line(entry: CreditEntry) -> LedgerLine:
+    assert entry.id is not None
+    return LedgerLine(
+        id=entry.id,
+        kind=entry.kind,
+        amount=entry.amount,
+        reason=entry.reason,
+        job_id=entry.job_id,
+        created_at=as_utc(entry.created_at),
+    )

@@ -1,0 +1,1 @@
+"""Operations: readiness, alerts, usage analytics, Prometheus metrics and logging."""

@@ -1,0 +1,1 @@
+"""Privacy: the audit log of photo access, account erasure, and data export."""

@@ -1,0 +1,1 @@
+"""Results: retention by tier, quotas, and share links."""

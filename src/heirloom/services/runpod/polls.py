@@ -1,0 +1,365 @@
+"""The poll scheduler: one per worker process, it spends a request budget on RunPod.
+
+Model steps do not poll RunPod themselves. Each one watches its RunPod job through the worker's
+`PollScheduler`, which polls every watched job at its own pace (promptly at first, then
+every `runpod_poll_interval_s`, sooner when the handler's reported progress says the model is
+about to finish), issues the polls that are due in one tick concurrently, never
+faster than `runpod_requests_per_s` over all of them (a token bucket holding a tenth of a
+second's budget), and on a 429 pauses every request of the process for RunPod's Retry-After.
+Submissions, resumes and cancels take their tokens from the same budget (`call`). Only jobs a
+model step is waiting on are polled, and a model step runs only with a GPU slot, so the
+polling cost follows the jobs on GPUs, not the backlog in the GPU queue.
+
+RunPod has no batch status operation (one `/status/{id}` per job), so "batching" here is
+issuing the polls due at one tick together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from heirloom.config import Settings
+from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, model_progress
+from heirloom.services.runpod.client import RateLimited, RunPodJobState
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+# The first wait between a job's polls; it grows by half each poll up to the longest.
+FIRST_POLL_WAIT_S = 0.02
+# The share of a second's budget that may go at once (the token bucket's size).
+BURST_SHARE = 0.1
+# Float slack: a token refilled over exactly 1/per_s seconds counts as whole.
+_EPSILON = 1e-9
+
+
+class RequestBudget:
+    """At most `per_s` requests a second on average and a tenth of that at once (at least one),
+    none while paused by a 429."""
+
+    def __init__(self, per_s: float, *, clock: Clock) -> None:
+        if per_s <= 0:
+            raise ValueError("the request budget must be positive")
+        self.per_s = per_s
+        self.burst = max(1.0, per_s * BURST_SHARE)
+        self._clock = clock
+        self._tokens = self.burst
+        self._at = clock()
+        self.paused_until = float("-inf")
+
+    def _refill(self) -> float:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_s)
+        self._at = now
+        return now
+
+    def take(self) -> bool:
+        """Spend one request if the budget allows it now."""
+        now = self._refill()
+        if now < self.paused_until or self._tokens < 1 - _EPSILON:
+            return False
+        self._tokens -= 1
+        return True
+
+    def ready_at(self) -> float:
+        """When the next request may go (now or later)."""
+        now = self._refill()
+        missing = max(0.0, 1 - _EPSILON - self._tokens)
+        return max(now + missing / self.per_s, self.paused_until)
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for `seconds` (RunPod's Retry-After); a longer pause wins."""
+        self.paused_until = max(self.paused_until, self._clock() + seconds)
+
+
+@dataclass
+class _Watched:
+    runpod_job_id: str
+    due: float
+    wait: float
+    polling: bool = False
+
+
+class PollPlan:
+    """Which watched jobs to poll when: each at its own pace, in the order they fell due,
+    within the budget. Pure bookkeeping over an injected clock."""
+
+    def __init__(
+        self,
+        budget: RequestBudget,
+        *,
+        longest_wait_s: float,
+        clock: Clock,
+        first_wait_s: float = FIRST_POLL_WAIT_S,
+    ) -> None:
+        self.budget = budget
+        self.longest_wait_s = longest_wait_s
+        self.first_wait_s = min(first_wait_s, longest_wait_s)
+        self._clock = clock
+        self._watched: dict[int, _Watched] = {}
+
+    def __len__(self) -> int:
+        return len(self._watched)
+
+    def add(self, key: int, runpod_job_id: str) -> None:
+        """Watch a job; its first poll is due after the first wait (a job just submitted or
+        resumed has not ended yet)."""
+        self._watched[key] = _Watched(
+            runpod_job_id, due=self._clock() + self.first_wait_s, wait=self.first_wait_s * 1.5
+        )
+
+    def remove(self, key: int) -> None:
+        self._watched.pop(key, None)
+
+    def polling(self, key: int) -> bool:
+        """Whether a poll for this watch is on the wire."""
+        watched = self._watched.get(key)
+        return watched is not None and watched.polling
+
+    def take_due(self) -> list[tuple[int, str]]:
+        """The (key, RunPod job id) pairs to poll now, oldest due first, as the budget allows."""
+        now = self._clock()
+        due = sorted(
+            (w.due, key) for key, w in self._watched.items() if not w.polling and w.due <= now
+        )
+        taken: list[tuple[int, str]] = []
+        for _, key in due:
+            if not self.budget.take():
+                break
+            watched = self._watched[key]
+            watched.polling = True
+            taken.append((key, watched.runpod_job_id))
+        return taken
+
+    def answered(self, key: int, remaining_s: float | None = None) -> None:
+        """A poll came back (with a state or an error). With the model's expected remaining
+        time, the next poll is due when the model should be done (within the first and the
+        longest wait); without, after a wait that grows by half up to the longest, so short
+        jobs finish between early polls."""
+        watched = self._watched.get(key)
+        if watched is None:
+            return
+        watched.polling = False
+        if remaining_s is not None:
+            wait = min(max(remaining_s, self.first_wait_s), self.longest_wait_s)
+            watched.due = self._clock() + wait
+            return
+        watched.due = self._clock() + watched.wait
+        watched.wait = min(watched.wait * 1.5, self.longest_wait_s)
+
+    def rate_limited(self, key: int, pause_s: float) -> None:
+        """A poll answered 429: everything waits `pause_s`, then this job is polled first."""
+        self.budget.pause(pause_s)
+        watched = self._watched.get(key)
+        if watched is not None:
+            watched.polling = False
+
+    def next_wake(self) -> float | None:
+        """When a poll may next fall due; None when nothing waits for one."""
+        waiting = [w.due for w in self._watched.values() if not w.polling]
+        if not waiting:
+            return None
+        return max(min(waiting), self.budget.ready_at())
+
+
+def expected_remaining_s(state: RunPodJobState) -> float | None:
+    """How long the model should still run, from the handler's progress (step k of n after
+    the execution time so far; k counts whole steps, so the model is half a step further on
+    average); 0 once it reports finishing; None when it cannot say."""
+    report = state.output
+    if state.status != "IN_PROGRESS" or not report:
+        return None
+    if model_progress(report) == MODEL_PROGRESS_SPAN[1] - 2:  # the handler is finishing
+        return 0.0
+    step, total = report.get("step"), report.get("total")
+    elapsed_ms = state.execution_time_ms
+    if not isinstance(step, int) or not isinstance(total, int) or not elapsed_ms:
+        return None
+    if not 0 < step <= total:
+        return None
+    return max(0.0, elapsed_ms / 1000 * (total - step - 0.5) / (step + 0.5))
+
+
+class Watch:
+    """One model step's view of its RunPod job: each poll's answer, in order."""
+
+    def __init__(self, scheduler: PollScheduler, key: int, runpod_job_id: str) -> None:
+        self.runpod_job_id = runpod_job_id
+        self._scheduler = scheduler
+        self._key = key
+        self._answers: asyncio.Queue[RunPodJobState | Exception] = asyncio.Queue()
+
+    @property
+    def polling(self) -> bool:
+        """A poll is on the wire; otherwise the scheduler is holding the next one back."""
+        return self._scheduler.plan.polling(self._key)
+
+    async def next(self, timeout_s: float) -> RunPodJobState | None:
+        """The next poll's state (raising its error); None if none came within `timeout_s`.
+
+        `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` returns the answer when a
+        cancel arrives as the answer does, and Temporal cancels a model step only once.
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                answer = await self._answers.get()
+        except TimeoutError:
+            return None
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def deliver(self, answer: RunPodJobState | Exception) -> None:
+        self._answers.put_nowait(answer)
+
+
+class PollScheduler:
+    """Polls the RunPod jobs this worker's model steps wait on, within one request budget.
+
+    Bound to the event loop it is first used on; its loop task runs only while something is
+    watched or waits for the budget.
+    """
+
+    def __init__(
+        self,
+        status: Callable[[str], Awaitable[RunPodJobState]],
+        *,
+        requests_per_s: float,
+        longest_wait_s: float,
+        default_pause_s: float = 1.0,
+        longest_pause_s: float = 60.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._status = status
+        self.plan = PollPlan(
+            RequestBudget(requests_per_s, clock=clock), longest_wait_s=longest_wait_s, clock=clock
+        )
+        self.default_pause_s = default_pause_s
+        self.longest_pause_s = longest_pause_s
+        self._clock = clock
+        self._keys = itertools.count()
+        self._watches: dict[int, Watch] = {}
+        self._callers: deque[asyncio.Future[None]] = deque()
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._polls: set[asyncio.Task[None]] = set()
+        self.requests = 0
+        self.rate_limited = 0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, status: Callable[[str], Awaitable[RunPodJobState]]
+    ) -> PollScheduler:
+        return cls(
+            status,
+            requests_per_s=settings.runpod_requests_per_s,
+            longest_wait_s=settings.runpod_poll_interval_s,
+            default_pause_s=settings.runpod_rate_limit_pause_s,
+            longest_pause_s=settings.runpod_rate_limit_longest_pause_s,
+        )
+
+    @contextlib.asynccontextmanager
+    async def watch(self, runpod_job_id: str) -> AsyncIterator[Watch]:
+        """Poll `runpod_job_id` for the caller until it leaves the block."""
+        key = next(self._keys)
+        watch = Watch(self, key, runpod_job_id)
+        self._watches[key] = watch
+        self.plan.add(key, runpod_job_id)
+        self._kick()
+        try:
+            yield watch
+        finally:
+            self._watches.pop(key, None)
+            self.plan.remove(key)
+
+    async def call(
+        self,
+        request: Callable[[], Awaitable[T]],
+        *,
+        on_wait: Callable[[], None] | None = None,
+        wait_s: float = 1.0,
+    ) -> T:
+        """Send one request within the budget; after a 429, pause everything and send it again.
+
+        `on_wait` runs every `wait_s` while the request is held back (a model step heartbeats).
+        """
+        while True:
+            granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._callers.append(granted)
+            self._kick()
+            try:
+                while True:
+                    done, _ = await asyncio.wait({granted}, timeout=wait_s)
+                    if done:
+                        break
+                    if on_wait is not None:
+                        on_wait()
+            finally:
+                if not granted.done():
+                    granted.cancel()
+                    self._callers.remove(granted)
+            self.requests += 1
+            try:
+                return await request()
+            except RateLimited as err:
+                self.plan.budget.pause(self._pause_for(err))
+
+    def _pause_for(self, err: RateLimited) -> float:
+        """How long a 429 holds every request back: its Retry-After, within bounds."""
+        self.rate_limited += 1
+        pause = err.retry_after_s if err.retry_after_s is not None else self.default_pause_s
+        pause = min(pause, self.longest_pause_s)
+        log.warning("RunPod answered 429: every request of this worker waits %.1f s", pause)
+        return pause
+
+    def _kick(self) -> None:
+        self._wake.set()
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._watches or self._callers:
+            self._wake.clear()
+            # Submissions and cancels first: a waiting GPU job outranks another status poll.
+            while self._callers and self.plan.budget.take():
+                granted = self._callers.popleft()
+                if not granted.done():
+                    granted.set_result(None)
+            if not self._callers:
+                for key, runpod_job_id in self.plan.take_due():
+                    task = asyncio.create_task(self._poll(key, runpod_job_id))
+                    self._polls.add(task)
+                    task.add_done_callback(self._polls.discard)
+            wake_at = self.plan.budget.ready_at() if self._callers else self.plan.next_wake()
+            timeout = None if wake_at is None else max(0.0, wake_at - self._clock())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    async def _poll(self, key: int, runpod_job_id: str) -> None:
+        self.requests += 1
+        answer: RunPodJobState | Exception
+        try:
+            answer = await self._status(runpod_job_id)
+        except RateLimited as err:
+            self.plan.rate_limited(key, self._pause_for(err))
+            self._wake.set()
+            return
+        except Exception as err:  # delivered to the model step, which decides
+            answer = err
+        remaining = expected_remaining_s(answer) if isinstance(answer, RunPodJobState) else None
+        self.plan.answered(key, remaining)
+        watch = self._watches.get(key)
+        if watch is not None:
+            watch.deliver(answer)
+        self._wake.set()

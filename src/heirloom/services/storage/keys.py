@@ -1,0 +1,35 @@
+"""The deterministic keys of a job's files: `users/{user_id}/jobs/{job_id}/{kind}.{ext}`."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+KEY_KINDS: Final = ("original", "input", "model", "result", "thumbnail", "comparison")
+
+_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_EXT_RE: Final = re.compile(r"[a-z0-9]{1,16}")
+
+
+def job_key(user_id: str, job_id: str, kind: str, ext: str) -> str:
+    """The deterministic key of one file of a job, e.g. `users/u1/jobs/j1/result.jpg`."""
+    if kind not in KEY_KINDS:
+        raise ValueError(f"unknown storage kind {kind!r}; expected one of {KEY_KINDS}")
+    if not _EXT_RE.fullmatch(ext):
+        raise ValueError(f"unsafe file extension {ext!r}")
+    return f"{job_prefix(user_id, job_id)}{kind}.{ext}"
+
+
+def job_prefix(user_id: str, job_id: str) -> str:
+    """The prefix holding every file of one job, ending in `/`."""
+    for name, value in (("user_id", user_id), ("job_id", job_id)):
+        if not _ID_RE.fullmatch(value):
+            raise ValueError(f"unsafe {name} {value!r}")
+    return f"users/{user_id}/jobs/{job_id}/"
+
+
+def claim_key(user_id: str, job_id: str, generation: int) -> str:
+    """The key of the model-run claim of one generation of a job (see activities.restoration)."""
+    if generation < 0:
+        raise ValueError(f"negative claim generation {generation}")
+    return f"{job_prefix(user_id, job_id)}claims/{generation}.json"
