@@ -1,4 +1,5 @@
-"""What README.md promises, checked on the running stack (dev server, HTTP, the worker)."""
+"""What README.md and docs/api.md promise, checked on the running stack (dev server, HTTP, the
+worker)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from tests.support import (
     wait_until,
 )
 
-README = Path(__file__).parents[2] / "README.md"
+API_DOC = Path(__file__).parents[2] / "docs" / "api.md"
 SMALL_PHOTO = photo_bytes(320, 160)
 
 
@@ -196,8 +197,8 @@ def test_heirloom_submit_waits_shows_progress_and_saves_the_result(
     assert "%" not in quick.err  # no progress bar: it did not wait
 
 
-def test_every_route_readme_names_is_in_the_openapi_document(tmp_path: Path) -> None:
-    routes = readme_routes(README.read_text())
+def test_every_route_the_api_doc_names_is_in_the_openapi_document(tmp_path: Path) -> None:
+    routes = api_doc_routes(API_DOC.read_text())
     assert len(routes) >= 12, routes  # the table was found and read
     app = create_app(Settings(home=tmp_path))
     documented = {
@@ -206,13 +207,13 @@ def test_every_route_readme_names_is_in_the_openapi_document(tmp_path: Path) -> 
         for method in operations
     }
     missing = sorted(route for route in routes if route not in documented)
-    assert missing == [], f"README names routes the API does not have: {missing}"
+    assert missing == [], f"docs/api.md names routes the API does not have: {missing}"
 
 
-def readme_routes(readme: str) -> set[tuple[str, str]]:
-    """(METHOD, path) for each route in README's API table; `{id}`-style names become `{}`."""
+def api_doc_routes(text: str) -> set[tuple[str, str]]:
+    """(METHOD, path) for each route in docs/api.md's table; `{id}`-style names become `{}`."""
     routes = set()
-    for line in readme.splitlines():
+    for line in text.splitlines():
         cell = line.split("|")[1] if line.startswith("| `") else ""
         found = re.findall(r"`(?:(GET|POST|PUT|PATCH|DELETE) )?(/[^`]*)`", cell)
         method = ""
@@ -223,7 +224,7 @@ def readme_routes(readme: str) -> set[tuple[str, str]]:
                 full = path
             elif method:  # "`GET /v1/jobs/{id}/result`, `/thumbnail`": a sibling of the last
                 full = base.rsplit("/", 1)[0] + path
-            else:  # a file path in another table (Deploying), not a route
+            else:  # a file path or a name in another table, not a route
                 continue
             routes.add((method, re.sub(r"\{[^}]+\}", "{}", full)))
     return routes
