@@ -19,7 +19,7 @@ import httpx
 from httpx_sse import SSEError, connect_sse
 from tqdm import tqdm
 
-from heirloom.config import Settings
+from heirloom.config import Settings, environment_errors
 from heirloom.domain.tiers import Tier
 from heirloom.services.ops.logs import configure_logging
 
@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # Before anything starts: a mistyped HEIRLOOM_* variable would otherwise be ignored.
+    if errors := environment_errors():
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
     # `submit` draws a progress bar; request logs would tear it.
     quiet = args.run in (
         _submit,

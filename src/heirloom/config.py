@@ -6,6 +6,11 @@ reference `docs/configuration.md` is generated from them (`make config-docs`).
 
 from __future__ import annotations
 
+import difflib
+import os
+import typing
+from collections.abc import Iterator, Mapping
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -222,6 +227,8 @@ class QwenSettings(BaseModel):
 class Settings(BaseSettings):
     """Heirloom's configuration; the defaults run the whole stack locally under HEIRLOOM_HOME."""
 
+    # pydantic-settings only looks up the names of fields, so `extra` cannot catch a mistyped
+    # variable: `environment_errors` does, when a process starts.
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER, extra="ignore"
     )
@@ -1005,3 +1012,70 @@ class Settings(BaseSettings):
     @property
     def devstack_runpod_base_url(self) -> str:
         return f"http://{self.devstack_runpod_host}:{self.devstack_runpod_port}/v2"
+
+
+# HEIRLOOM_* names the project uses that are not settings; the start-up check lets them pass.
+NOT_SETTINGS: Mapping[str, str] = {
+    "HEIRLOOM_TEST_DATABASE_URL": (
+        "The test suite's PostgreSQL (tests/conftest.py, .ci/run); the product never reads it."
+    ),
+    "HEIRLOOM_DB_PASSWORD": (
+        "docker-compose.yml's password of the app's database role, read by the postgresql "
+        "container's init script and put into HEIRLOOM_DATABASE_URL; the app never reads it."
+    ),
+}
+
+
+def variable_names() -> frozenset[str]:
+    """Every environment variable Settings reads: one per field and, below a nested model or a
+    dict keyed by an enum, one per key and field (HEIRLOOM_TIER_RULES__FREE__DAILY_JOB_LIMIT)."""
+    return frozenset(
+        name
+        for field_name, field in Settings.model_fields.items()
+        for name in _names(variable_name(field_name), field.annotation)
+    )
+
+
+def variable_name(*path: str) -> str:
+    """The variable of a field, or of a key or field below it: HEIRLOOM_QWEN__STEPS."""
+    return ENV_PREFIX + NESTED_DELIMITER.join(part.upper() for part in path)
+
+
+def nested_values(annotation: Any) -> list[tuple[str, Any]]:
+    """What a variable of this type has below it, with their types: a model's fields, or the
+    members of an enum keying a dict; nothing for any other type."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(name, field.annotation) for name, field in annotation.model_fields.items()]
+    if typing.get_origin(annotation) is dict:
+        key, value = typing.get_args(annotation)
+        if isinstance(key, type) and issubclass(key, Enum):
+            return [(str(member.value), value) for member in key]
+    return []
+
+
+def _names(name: str, annotation: Any) -> Iterator[str]:
+    yield name
+    for part, inner in nested_values(annotation):
+        yield from _names(name + NESTED_DELIMITER + part.upper(), inner)
+
+
+def environment_errors(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per HEIRLOOM_* variable that is neither a setting nor in NOT_SETTINGS, naming the
+    closest known name: pydantic-settings would ignore it without a word."""
+    known = variable_names() | NOT_SETTINGS.keys()
+    # Names match as pydantic-settings matches them: case-insensitively.
+    unknown = sorted(
+        name
+        for name in (os.environ if environ is None else environ)
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    )
+    # Compared without the prefix they all share, which would make every name look close.
+    suffixes = {name.removeprefix(ENV_PREFIX): name for name in known}
+    errors = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), suffixes, n=1)
+        hint = f"; did you mean {suffixes[close[0]]}?" if close else ""
+        errors.append(
+            f"{name} is not a Heirloom setting{hint} (docs/configuration.md lists them all)"
+        )
+    return errors
