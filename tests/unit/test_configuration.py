@@ -1,5 +1,5 @@
-"""Configuration as one documented table: every setting is described and classified, and a
-mistyped HEIRLOOM_* variable stops a process at start."""
+"""Configuration as one documented table: every setting is described and classified, the checked-in
+reference matches its generator, and a mistyped HEIRLOOM_* variable stops a process at start."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import SettingsError
 
+from heirloom import cli, config_reference
 from heirloom.config import (
     NOT_SETTINGS,
     Audience,
@@ -32,13 +33,17 @@ from heirloom.domain.pricing import Prices
 from heirloom.domain.tiers import TierRules
 
 ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "docs" / "configuration.md"
 ENV_EXAMPLE = ROOT / ".env.example"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Where the project uses HEIRLOOM_* names: code, tests, benchmarks, CI and deploy files.
 USING_NAMES = ("src", "tests", "bench", "deploy", ".ci")
 DEPLOY_FILES = ("Dockerfile", "Dockerfile.runpod", "docker-compose.yml", ".env.example", "Makefile")
 # Files that spell unknown names on purpose, as examples of what the check refuses.
-MISTYPING_ON_PURPOSE = (Path(__file__).resolve(),)
+MISTYPING_ON_PURPOSE = (
+    Path(__file__).resolve(),
+    ROOT / "src" / "heirloom" / "config_reference.py",
+)
 NAME = re.compile(r"HEIRLOOM_[A-Z0-9_]*[A-Z0-9]")
 # `${NAME}`, `${NAME:?message}`, `$NAME` in compose values.
 SUBSTITUTION = re.compile(r"\$\{?(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
@@ -97,6 +102,40 @@ def test_every_setting_belongs_to_a_section_in_the_order_of_the_reference() -> N
     assert all(section in order for section in sections), "about(<audience>, <section>)"
     positions = [order.index(section) for section in sections]
     assert positions == sorted(positions), "declare Settings' fields section by section"
+
+
+def test_every_row_of_the_reference_has_a_description_and_an_audience() -> None:
+    audiences = typing.get_args(Audience)
+    rows = [row for table in config_reference.tables() for row in table.rows]
+    assert [row.variable for row in rows if not row.description] == []
+    assert [row.variable for row in rows if row.audience not in audiences] == []
+    # Each documented variable is one the start-up check accepts.
+    listed = {row.variable.replace("<TIER>", "FREE") for row in rows}
+    assert listed - variable_names() == set()
+
+
+def test_the_checked_in_reference_is_up_to_date() -> None:
+    assert REFERENCE.read_text(encoding="utf-8") == config_reference.markdown(), (
+        "docs/configuration.md is stale: run make config-docs"
+    )
+
+
+def test_the_reference_is_the_same_on_every_machine() -> None:
+    text = config_reference.markdown()
+    assert text == config_reference.markdown()
+    assert str(ROOT) not in text
+    assert str(Path.home()) not in text
+
+
+def test_config_docs_command_prints_and_writes_the_reference(
+    clean_environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.main(["config-docs"]) == 0
+    assert capsys.readouterr().out == config_reference.markdown()
+
+    target = tmp_path / "docs" / "configuration.md"
+    assert cli.main(["config-docs", "--write", str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == config_reference.markdown()
 
 
 # --- unknown variables refused -----------------------------------------------------------------
