@@ -8,7 +8,7 @@ DCLINT_VERSION := 3.1.0
 NODE_TOOLS := .tools/node
 DCLINT_STAMP := $(NODE_TOOLS)/.dclint-$(DCLINT_VERSION)
 
-.PHONY: dev test lint typecheck pytest bench clean test-gpu-path
+.PHONY: dev test lint typecheck pytest bench clean test-gpu-path config-docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) $(DCLINT_STAMP)
 	$(BIN)/pytest
+
+# docs/configuration.md, generated from the Settings fields; a unit test fails while it is stale.
+config-docs: $(STAMP)
+	$(BIN)/heirloom config-docs --write docs/configuration.md
 
 bench: $(STAMP)
 	$(BIN)/python bench/imaging.py

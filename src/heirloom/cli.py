@@ -1,5 +1,5 @@
 """The `heirloom` command: dev, api, worker, runpod-endpoint, migrate, users, status, submit,
-watch."""
+watch, config-docs."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import httpx
 from httpx_sse import SSEError, connect_sse
 from tqdm import tqdm
 
-from heirloom.config import Settings
+from heirloom.config import Settings, environment_errors
 from heirloom.domain.tiers import Tier
 from heirloom.services.ops.logs import configure_logging
 
@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # Before anything starts: a mistyped HEIRLOOM_* variable would otherwise be ignored.
+    if errors := environment_errors():
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
     # `submit` draws a progress bar; request logs would tear it.
     quiet = args.run in (
         _submit,
@@ -43,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _users_grant,
         _status,
         _report_costs,
+        _config_docs,
     )
     # Forced: the runpod SDK configures the root logger when imported.
     configure_logging(Settings().log_format, logging.WARNING if quiet else logging.INFO)
@@ -132,6 +138,12 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--api-key", help="default: $HEIRLOOM_API_KEY or the dev user's key")
     watch.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
     watch.set_defaults(run=_watch)
+
+    docs = commands.add_parser(
+        "config-docs", help="print the configuration reference (docs/configuration.md)"
+    )
+    docs.add_argument("--write", type=Path, metavar="PATH", help="write it to PATH instead")
+    docs.set_defaults(run=_config_docs)
     return parser
 
 
@@ -182,6 +194,16 @@ def _migrate(_args: argparse.Namespace) -> int:
     settings = Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
+    return 0
+
+
+def _config_docs(args: argparse.Namespace) -> int:
+    from heirloom import config_reference
+
+    if args.write is None:
+        sys.stdout.write(config_reference.markdown())
+    elif config_reference.write(args.write):
+        print(f"wrote {args.write}")
     return 0
 
 

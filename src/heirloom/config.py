@@ -1,16 +1,63 @@
-"""The one Settings object: every value comes from `HEIRLOOM_*` variables or defaults."""
+"""The one Settings object: every value comes from `HEIRLOOM_*` variables or defaults.
+
+Each field carries its description and, through `about`, who sets it and its section: the
+reference `docs/configuration.md` is generated from them (`make config-docs`).
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
+import typing
+from collections.abc import Iterator, Mapping
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heirloom.domain.pricing import Prices
 from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier, TierRules
+
+# Who sets a value: an operator running Heirloom, a developer on their machine or a benchmark,
+# or the test suite and its harnesses.
+Audience = Literal["operator", "developer", "tests"]
+
+# The reference's sections, in its order.
+Section = Literal[
+    "Home and database",
+    "Temporal",
+    "Storage",
+    "RunPod",
+    "GPU engine",
+    "API",
+    "Webhooks",
+    "Worker",
+    "GPU queue",
+    "Schedules",
+    "Prices and tiers",
+    "Costs and budgets",
+    "Alerts",
+    "Observability",
+    "Abuse and rate limits",
+    "Local dev stack",
+]
+
+
+def about(audience: Audience, section: Section | None = None) -> JsonDict:
+    """A field's `json_schema_extra`: who sets it and, for `Settings`' own fields, its section.
+
+    Fields of a nested model take their section, and their audience where they declare none
+    (Prices, TierRules: the domain knows nothing of configuration), from the field holding it.
+    """
+    return {"audience": audience} if section is None else {"audience": audience, "section": section}
+
+
+ENV_PREFIX = "HEIRLOOM_"
+NESTED_DELIMITER = "__"
 
 
 class FaultSettings(BaseModel):
@@ -19,18 +66,68 @@ class FaultSettings(BaseModel):
     Set with HEIRLOOM_FAULTS__<NAME>, or at run time through the endpoint's admin route.
     """
 
-    latency_ms: int = Field(default=0, ge=0)
-    http_5xx: float = Field(default=0.0, ge=0, le=1)
-    http_429: float = Field(default=0.0, ge=0, le=1)
-    failed: float = Field(default=0.0, ge=0, le=1)
-    stuck_in_queue: float = Field(default=0.0, ge=0, le=1)
-    timeout: float = Field(default=0.0, ge=0, le=1)
-    execution_ms: int = Field(default=0, ge=0, description="extra simulated GPU time per job")
-    # RunPod's per-endpoint request limits, scaled down: /run, /status and /cancel requests
-    # beyond this many in one second answer 429 (0: no limit).
-    rate_limit_per_s: float = Field(default=0.0, ge=0)
-    # The Retry-After header (seconds) of every 429 the endpoint answers; 0 sends none.
-    retry_after_s: int = Field(default=1, ge=0)
+    latency_ms: int = Field(
+        default=0,
+        ge=0,
+        description="Delay added to every /v2 request the endpoint answers, in milliseconds.",
+        json_schema_extra=about("tests"),
+    )
+    http_5xx: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Probability (0..1) that a /run or /status request answers 500 or 503.",
+        json_schema_extra=about("tests"),
+    )
+    http_429: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Probability (0..1) that a /run or /status request answers 429.",
+        json_schema_extra=about("tests"),
+    )
+    failed: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Probability (0..1) that a submitted job ends FAILED.",
+        json_schema_extra=about("tests"),
+    )
+    stuck_in_queue: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Probability (0..1) that a submitted job stays IN_QUEUE and never runs.",
+        json_schema_extra=about("tests"),
+    )
+    timeout: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Probability (0..1) that a submitted job ends TIMED_OUT.",
+        json_schema_extra=about("tests"),
+    )
+    execution_ms: int = Field(
+        default=0,
+        ge=0,
+        description="Extra simulated GPU time per job, in milliseconds.",
+        json_schema_extra=about("tests"),
+    )
+    rate_limit_per_s: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "RunPod's per-endpoint request limit, scaled down: /run, /status and /cancel "
+            "requests beyond this many in one second answer 429 (0: no limit)."
+        ),
+        json_schema_extra=about("tests"),
+    )
+    retry_after_s: int = Field(
+        default=1,
+        ge=0,
+        description="Retry-After of every 429 the endpoint answers, in seconds (0: none).",
+        json_schema_extra=about("tests"),
+    )
 
 
 class QwenSettings(BaseModel):
@@ -39,223 +136,832 @@ class QwenSettings(BaseModel):
     README "GPU engine" gives VRAM, seconds and cost per choice, with sources.
     """
 
-    model_id: str = "Qwen/Qwen-Image-Edit-2511"
-    # 2509 and 2511 releases load with the Plus pipeline; the first release with the plain one.
-    pipeline: Literal["QwenImageEditPlusPipeline", "QwenImageEditPipeline"] = (
-        "QwenImageEditPlusPipeline"
+    model_id: str = Field(
+        default="Qwen/Qwen-Image-Edit-2511",
+        description="The model: a Hugging Face repository or a local folder.",
+        json_schema_extra=about("operator"),
     )
-    steps: int = Field(default=40, ge=1)
-    true_cfg_scale: float = Field(default=4.0, ge=1.0)
-    # The area the model draws at (input's aspect ratio); GPU seconds grow with it.
-    working_pixels: int = Field(default=1024 * 1024, ge=32 * 32)
-    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
-    device: str = "cuda"
-    cpu_offload: Literal["none", "model", "sequential"] = "none"
-    # A distilled LoRA (e.g. Lightning) replaces steps and CFG with its own.
-    lora_id: str | None = None
-    lora_weight_name: str | None = None
-    lora_steps: int = Field(default=4, ge=1)
-    lora_true_cfg_scale: float = Field(default=1.0, ge=1.0)
-    # The noise-schedule shift the LoRA was distilled with; None keeps the model's scheduler.
-    lora_shift: float | None = Field(default=3.0, gt=0)
+    pipeline: Literal["QwenImageEditPlusPipeline", "QwenImageEditPipeline"] = Field(
+        default="QwenImageEditPlusPipeline",
+        description=(
+            "The diffusers pipeline: the Plus one for the 2509 and 2511 releases, "
+            "QwenImageEditPipeline for the first release."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    steps: int = Field(
+        default=40,
+        ge=1,
+        description="Sampling steps without a LoRA.",
+        json_schema_extra=about("operator"),
+    )
+    true_cfg_scale: float = Field(
+        default=4.0,
+        ge=1.0,
+        description="True CFG scale without a LoRA; above 1 the model runs twice per step.",
+        json_schema_extra=about("operator"),
+    )
+    working_pixels: int = Field(
+        default=1024 * 1024,
+        ge=32 * 32,
+        description=(
+            "The area the model draws at, in pixels, in the input's aspect ratio (the result "
+            "is resized back); GPU seconds grow with it."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        default="bfloat16",
+        description="The weights' and activations' number type.",
+        json_schema_extra=about("operator"),
+    )
+    device: str = Field(
+        default="cuda",
+        description="The torch device the pipeline runs on (cpu for the CPU test of the pipeline).",
+        json_schema_extra=about("developer"),
+    )
+    cpu_offload: Literal["none", "model", "sequential"] = Field(
+        default="none",
+        description=(
+            "What stays in CPU memory: model keeps one component at a time on the GPU, "
+            "sequential one layer; less VRAM, slower."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    lora_id: str | None = Field(
+        default=None,
+        description=(
+            "A distilled LoRA (e.g. Lightning), fused at load: a Hugging Face repository or "
+            "folder; it replaces steps and CFG with the lora_ ones."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    lora_weight_name: str | None = Field(
+        default=None,
+        description="The weights file inside the LoRA's repository (unset: the whole repository).",
+        json_schema_extra=about("operator"),
+    )
+    lora_steps: int = Field(
+        default=4,
+        ge=1,
+        description="Sampling steps with the LoRA.",
+        json_schema_extra=about("operator"),
+    )
+    lora_true_cfg_scale: float = Field(
+        default=1.0,
+        ge=1.0,
+        description="True CFG scale with the LoRA.",
+        json_schema_extra=about("operator"),
+    )
+    lora_shift: float | None = Field(
+        default=3.0,
+        gt=0,
+        description=(
+            "The noise-schedule shift the LoRA was distilled with (unset: keep the model's "
+            "scheduler)."
+        ),
+        json_schema_extra=about("operator"),
+    )
 
 
 class Settings(BaseSettings):
     """Heirloom's configuration; the defaults run the whole stack locally under HEIRLOOM_HOME."""
 
+    # pydantic-settings only looks up the names of fields, so `extra` cannot catch a mistyped
+    # variable: `environment_errors` does, when a process starts.
     model_config = SettingsConfigDict(
-        env_prefix="HEIRLOOM_", env_nested_delimiter="__", extra="ignore"
+        env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER, extra="ignore"
     )
 
-    home: Path = Path(".heirloom")
-    database_url: str | None = None
+    home: Path = Field(
+        default=Path(".heirloom"),
+        description=(
+            "The folder of local state: the SQLite database, stored files, logs and the dev "
+            "stack's API keys."
+        ),
+        json_schema_extra=about("operator", "Home and database"),
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the database, e.g. "
+            "postgresql+psycopg://user:pass@host:5432/heirloom (unset: SQLite in "
+            "HEIRLOOM_HOME/heirloom.db)."
+        ),
+        json_schema_extra=about("operator", "Home and database"),
+    )
 
-    # Temporal
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
-    temporal_ui_port: int = 8233
-    # Where operators open the Temporal Web UI; admin views link each job's workflow there.
-    temporal_ui_url: str | None = None
+    temporal_address: str = Field(
+        default="127.0.0.1:7233",
+        description="host:port of the Temporal frontend (gRPC).",
+        json_schema_extra=about("operator", "Temporal"),
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        description="The Temporal namespace of every workflow and schedule.",
+        json_schema_extra=about("operator", "Temporal"),
+    )
+    temporal_ui_url: str | None = Field(
+        default=None,
+        description=(
+            "Where operators open the Temporal Web UI; admin views link each job's workflow "
+            "there (unset: http://127.0.0.1:HEIRLOOM_TEMPORAL_UI_PORT)."
+        ),
+        json_schema_extra=about("operator", "Temporal"),
+    )
+    temporal_ui_port: int = Field(
+        default=8233,
+        description="The Web UI port of the Temporal dev server that `heirloom dev` starts.",
+        json_schema_extra=about("developer", "Temporal"),
+    )
 
-    # Storage
-    storage_backend: Literal["local", "s3"] = "local"
-    storage_dir: Path | None = None
-    s3_bucket: str = "heirloom"
-    s3_endpoint_url: str | None = None
-    s3_region: str = "us-east-1"
+    storage_backend: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where images are stored: local disk or an S3 bucket.",
+        json_schema_extra=about("operator", "Storage"),
+    )
+    storage_dir: Path | None = Field(
+        default=None,
+        description="The local backend's folder (unset: HEIRLOOM_HOME/storage).",
+        json_schema_extra=about("operator", "Storage"),
+    )
+    s3_bucket: str = Field(
+        default="heirloom",
+        description="The S3 backend's bucket.",
+        json_schema_extra=about("operator", "Storage"),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "The S3 API's URL for an S3-compatible server (unset: AWS S3). Presigned URLs "
+            "use it, so RunPod and browsers must reach it."
+        ),
+        json_schema_extra=about("operator", "Storage"),
+    )
+    s3_region: str = Field(
+        default="us-east-1",
+        description="The S3 backend's region.",
+        json_schema_extra=about("operator", "Storage"),
+    )
 
-    # RunPod
-    runpod_api_key: str = "local-dev-key"
-    runpod_endpoint_id: str = "heirloom-local"
-    runpod_base_url: str = "http://127.0.0.1:8300/v2"
-    runpod_poll_interval_s: float = Field(default=0.5, gt=0)
-    runpod_execution_timeout_s: int = Field(default=600, gt=0)
-    runpod_ttl_s: int = Field(default=3600, gt=0)
-    runpod_request_timeout_s: float = Field(default=10.0, gt=0)
+    runpod_api_key: str = Field(
+        default="local-dev-key",
+        description="RunPod API key (the default is the local endpoint's).",
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_endpoint_id: str = Field(
+        default="heirloom-local",
+        description="The RunPod Serverless endpoint that runs the GPU handler.",
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_base_url: str = Field(
+        default="http://127.0.0.1:8300/v2",
+        description="RunPod's API (https://api.runpod.ai/v2), or the local endpoint's.",
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_poll_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        description=(
+            "The longest interval between two status polls of one RunPod job, in seconds "
+            "(polls start at 20 ms and grow)."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_execution_timeout_s: int = Field(
+        default=600,
+        gt=0,
+        description="RunPod's executionTimeout for each job: its longest run, in seconds.",
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_ttl_s: int = Field(
+        default=3600,
+        gt=0,
+        description="RunPod's ttl for each job: how long it lives, queue included, in seconds.",
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_request_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Timeout of one HTTP request to RunPod, in seconds.",
+        json_schema_extra=about("operator", "RunPod"),
+    )
     runpod_status_error_limit: int = Field(
-        default=10, ge=0, description="consecutive failed status polls before an attempt fails"
+        default=10,
+        ge=0,
+        description="Consecutive failed status polls before a model attempt fails.",
+        json_schema_extra=about("operator", "RunPod"),
     )
-    # Each worker process's poll scheduler sends at most this many RunPod requests a second
-    # (status polls, submissions, cancels). RunPod allows 2,000 /status and 1,000 /run per 10 s
-    # per endpoint: keep the sum over worker processes under 100/s.
-    runpod_requests_per_s: float = Field(default=50.0, gt=0)
-    # After a 429, every request of the worker waits RunPod's Retry-After, or this when it
-    # sends none, never longer than the longest pause.
-    runpod_rate_limit_pause_s: float = Field(default=1.0, gt=0)
-    runpod_rate_limit_longest_pause_s: float = Field(default=60.0, gt=0)
-
-    # How the handler gets its input and returns its output: inline base64 in RunPod's bodies
-    # (local stacks, small images), or S3 objects through presigned URLs the worker makes.
-    # "auto" inlines inputs up to runpod_inline_max_bytes (base64 adds a third, RunPod takes
-    # 10 MB per /run body) and, with the S3 backend, always returns outputs through S3.
-    runpod_transfer: Literal["auto", "inline", "presigned"] = "auto"
-    runpod_inline_max_bytes: int = Field(default=6 * 1024 * 1024, gt=0, le=7 * 1024 * 1024)
-    runpod_transfer_url_expiry_s: int = Field(default=900, gt=0, le=7 * 24 * 3600)
-
-    # The engine the RunPod handler runs: the GPU model, or the CPU stand-in for local runs.
-    engine: Literal["cpu", "qwen"] = "cpu"
-    qwen: QwenSettings = Field(default_factory=QwenSettings)
-
-    # Local RunPod-compatible endpoint
-    devstack_runpod_host: str = "127.0.0.1"
-    devstack_runpod_port: int = 8300
-    devstack_runpod_workers: int = Field(default=2, ge=1)
-    faults: FaultSettings = Field(default_factory=FaultSettings)
-
-    # API (api_url and api_key are what `heirloom submit` talks to and with)
-    api_url: str | None = None
-    api_key: str | None = None
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
-    max_image_pixels: int = Field(default=40_000_000, gt=0)
-    # Live status streams: each API process reads the change feed at most every interval
-    # (PostgreSQL wakes it earlier on a change, but never closer than the gap).
-    stream_poll_interval_s: float = Field(default=0.25, gt=0)
-    stream_min_gap_s: float = Field(default=0.05, ge=0)
-    stream_keepalive_s: float = Field(default=15.0, gt=0)
-    stream_token_ttl_s: int = Field(default=300, gt=0, le=3600)
-    # Webhooks. Private, loopback and link-local targets are refused unless allowed (dev stack).
-    webhook_allow_private_targets: bool = False
-    webhook_secret_grace_s: int = Field(default=86_400, ge=0)
-    webhook_request_timeout_s: float = Field(default=10.0, gt=0)
-    # Retries back off exponentially from the first interval up to the longest, for the window.
-    webhook_retry_first_s: float = Field(default=10.0, gt=0)
-    webhook_retry_longest_s: float = Field(default=3600.0, gt=0)
-    webhook_retry_window_s: int = Field(default=26 * 3600, ge=24 * 3600)
-    webhook_dispatch_interval_s: int = Field(default=5, gt=0, le=3600)
-    # Job events older than this are pruned hourly; a stream can resume within it. At least
-    # the webhook retry window, whose deliveries read their event.
-    events_retention_days: int = Field(default=7, ge=2)
-
-    # Worker
-    worker_tiers: list[Tier] = Field(default_factory=lambda: list(Tier))
-    # At least the largest tier's slots (Temporal warns otherwise); most threads sit idle.
-    worker_activity_threads: int = Field(default=32, ge=1)
-    worker_db_pool_size: int = Field(default=16, ge=1)
-    # Per-tier capacity of one worker. Model calls are async and hold no thread while the GPU
-    # works, so a slot is mostly a RunPod job in flight; image steps share the thread pool.
-    worker_max_concurrent_activities: dict[Tier, int] = Field(
-        default_factory=lambda: {Tier.FREE: 8, Tier.PAID: 32, Tier.FOREVER: 32}
+    runpod_requests_per_s: float = Field(
+        default=50.0,
+        gt=0,
+        description=(
+            "Most RunPod requests (polls, submissions, cancels) one worker process sends a "
+            "second. RunPod allows 2,000 /status and 1,000 /run per 10 s per endpoint: keep "
+            "the sum over worker processes under 100."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
     )
-    # Periodic work (Temporal Schedules, declared in worker/schedules.py)
-    schedules_enabled: bool = True
-    reconcile_interval_s: int = Field(default=60, gt=0, le=3600)
-    reconcile_grace_s: int = Field(default=30, ge=0)
-    reconcile_batch: int = Field(default=100, ge=1, le=1000)
-    # Retention: the cleanup schedule deletes expired jobs' files, `retention_batch` at a time.
-    retention_cleanup_interval_s: int = Field(default=3600, gt=0, le=86400)
-    retention_batch: int = Field(default=100, ge=1, le=1000)
-    # Share links: lifetime when none is asked, the longest allowed, and the public routes'
-    # request budget per client address (`rate_limit_share`, a `limits` rate string).
-    share_default_ttl_s: int = Field(default=7 * 86400, gt=0)
-    share_max_ttl_s: int = Field(default=365 * 86400, gt=0)
-    # How long a presigned S3 download URL stays valid.
-    download_url_ttl_s: int = Field(default=300, gt=0, le=7 * 86400)
-    # POST /v1/jobs answers within this even when no worker serves the tier's queue.
-    submit_timeout_s: float = Field(default=10.0, gt=0)
-    # Refuse at once (503) when no worker polls the tier's queue. Off for harnesses that submit
-    # on purpose while their worker is down (the chaos run); the submit timeout still holds.
-    submit_checks_workers: bool = True
-    # Model steps this worker process runs at once on the GPU queue. Summed over all worker
-    # processes it must equal the GPU pool (the RunPod endpoint's max workers): that bound is the
-    # admission control. 0: this process runs no model steps.
-    worker_gpu_slots: int = Field(default=2, ge=0)
-    # False dispatches new jobs' model steps on their tier's queue, each worker submitting to
-    # RunPod as soon as a tier slot is free: the design before the GPU queue, kept as the
-    # baseline of bench/fairness.py. Not for production.
-    gpu_queue_enabled: bool = True
-    # The GPU pool (the RunPod endpoint's max workers) and the model time assumed before any job
-    # has completed: wait estimates come from them.
-    gpu_pool_size: int = Field(default=2, ge=1)
-    gpu_default_model_s: float = Field(default=30.0, gt=0)
-    activity_start_to_close_s: int = Field(default=120, gt=0)
-    model_start_to_close_s: int = Field(default=900, gt=0)
-    model_heartbeat_timeout_s: int = Field(default=30, gt=0)
-    # On SIGTERM a worker stops polling and gives running steps this long to finish; a model
-    # call still running then is left to its RunPod job, which the next worker resumes.
-    # Container stop grace periods should be a few seconds longer.
-    worker_graceful_shutdown_s: float = Field(default=20.0, ge=0)
-    # An account erasure's long steps heartbeat: a worker killed inside one is noticed this
-    # soon and the step runs again on another worker (instead of after its 10-minute timeout).
-    erasure_heartbeat_timeout_s: int = Field(default=30, gt=0)
-
-    # Cost accounting. RunPod serverless bills GPU time per second (flex H100 PRO 80 GB:
-    # $0.00116/s, docs.runpod.io/serverless/pricing); a credit sells for credit_price_usd.
-    gpu_price_per_s_usd: float = Field(default=0.00116, ge=0)
-    credit_price_usd: float = Field(default=0.10, ge=0)
-    # Budgets in USD of GPU time (None: no budget). Alerts at each threshold (percent of a
-    # budget); the free tier pauses at budget_free_pause_pct, every tier at 100.
-    budget_daily_usd: float | None = Field(default=None, gt=0)
-    budget_monthly_usd: float | None = Field(default=None, gt=0)
-    budget_alert_thresholds_pct: list[int] = Field(default_factory=lambda: [50, 80, 100])
-    budget_free_pause_pct: int = Field(default=80, gt=0, le=100)
-
-    # Alerts (evaluated by a workflow on a Schedule) and where they go besides the log
-    alerts_interval_s: int = Field(default=60, gt=0, le=3600)
-    alerts_webhook_url: str | None = None
-    alert_window_s: int = Field(default=900, gt=0)
-    alert_failure_rate: float = Field(default=0.2, gt=0, le=1)
-    alert_failure_min_jobs: int = Field(default=5, ge=1)
-    alert_queue_wait_p95_s: float = Field(default=300.0, gt=0)
-    # Queue metrics: a snapshot per tier and GPU priority every interval, kept this many days.
-    queue_metrics_interval_s: int = Field(default=60, gt=0, le=3600)
-    queue_metrics_retention_days: int = Field(default=30, ge=1)
-
-    # Observability: log format, and the worker's Prometheus ports (None: not served)
-    log_format: Literal["human", "json"] = "human"
-    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
-    worker_temporal_metrics_port: int | None = Field(default=None, ge=0, le=65535)
-
-    # Business rules
-    prices: Prices = Field(default_factory=Prices)
-    tier_rules: dict[Tier, TierRules] = Field(default_factory=lambda: dict(DEFAULT_TIER_RULES))
-
-    # Abuse resistance: rate limits in the `limits` notation ("30/minute", "5 per second").
-    # Per-key budgets are per tier (tier_rules.rate_limit); these are the others.
-    redis_url: str | None = Field(
-        default=None, description="shared rate-limit and abuse counters across API processes"
+    runpod_rate_limit_pause_s: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "After a 429, every request of the worker waits RunPod's Retry-After, or this many "
+            "seconds when it sends none."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
     )
-    rate_limits_enabled: bool = True
-    rate_limit_namespace: str = Field(
-        default="heirloom", description="prefix of every budget and counter in the storage"
+    runpod_rate_limit_longest_pause_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="The longest pause after a 429, whatever Retry-After says, in seconds.",
+        json_schema_extra=about("operator", "RunPod"),
     )
-    rate_limit_address: str = "3000/minute"
-    rate_limit_uploads: str = "60/minute"
-    rate_limit_auth_failures: str = "30/minute"
-    rate_limit_share: str = "120/minute"
-    cors_allow_origins: list[str] = Field(default_factory=list)
-    max_api_keys_per_user: int = Field(default=20, ge=1)
+    runpod_transfer: Literal["auto", "inline", "presigned"] = Field(
+        default="auto",
+        description=(
+            "How the handler gets its input and returns its output: inline base64 in RunPod's "
+            "bodies, or S3 objects through presigned URLs. auto inlines inputs up to "
+            "HEIRLOOM_RUNPOD_INLINE_MAX_BYTES and returns outputs through S3 with the S3 backend."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_inline_max_bytes: int = Field(
+        default=6 * 1024 * 1024,
+        gt=0,
+        le=7 * 1024 * 1024,
+        description=(
+            "Largest input sent inline, in bytes (base64 adds a third; RunPod takes 10 MB per "
+            "/run body)."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_transfer_url_expiry_s: int = Field(
+        default=900,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="Lifetime of the presigned URLs made for the handler, in seconds.",
+        json_schema_extra=about("operator", "RunPod"),
+    )
+
+    engine: Literal["cpu", "qwen"] = Field(
+        default="cpu",
+        description=(
+            "The engine the RunPod handler runs: qwen, the GPU model (Dockerfile.runpod sets "
+            "it), or cpu, a Pillow stand-in for local runs."
+        ),
+        json_schema_extra=about("operator", "GPU engine"),
+    )
+    qwen: QwenSettings = Field(
+        default_factory=QwenSettings,
+        description="The qwen engine's model, sampling and memory choices.",
+        json_schema_extra=about("operator", "GPU engine"),
+    )
+
+    api_host: str = Field(
+        default="127.0.0.1",
+        description="The address `heirloom api` listens on.",
+        json_schema_extra=about("operator", "API"),
+    )
+    api_port: int = Field(
+        default=8000,
+        description="The port `heirloom api` listens on.",
+        json_schema_extra=about("operator", "API"),
+    )
+    api_url: str | None = Field(
+        default=None,
+        description=(
+            "The API `heirloom submit` and `watch` talk to (unset: http://HEIRLOOM_API_HOST:"
+            "HEIRLOOM_API_PORT)."
+        ),
+        json_schema_extra=about("developer", "API"),
+    )
+    api_key: str | None = Field(
+        default=None,
+        description=(
+            "The API key `heirloom submit` and `watch` send (unset: the dev user's key in "
+            "HEIRLOOM_HOME)."
+        ),
+        json_schema_extra=about("developer", "API"),
+    )
+    max_upload_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        gt=0,
+        description="Largest photo POST /v1/jobs accepts, in bytes (413 above).",
+        json_schema_extra=about("operator", "API"),
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        gt=0,
+        description="Largest photo accepted, in pixels (width x height).",
+        json_schema_extra=about("operator", "API"),
+    )
+    stream_poll_interval_s: float = Field(
+        default=0.25,
+        gt=0,
+        description=(
+            "Live status streams: each API process reads the change feed at most this often, "
+            "in seconds (PostgreSQL wakes it earlier on a change)."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
+    stream_min_gap_s: float = Field(
+        default=0.05,
+        ge=0,
+        description="Shortest time between two reads of the change feed, in seconds.",
+        json_schema_extra=about("operator", "API"),
+    )
+    stream_keepalive_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Interval of the keep-alive comments on a quiet SSE stream, in seconds.",
+        json_schema_extra=about("operator", "API"),
+    )
+    stream_token_ttl_s: int = Field(
+        default=300,
+        gt=0,
+        le=3600,
+        description="Lifetime of a stream token (POST /v1/stream-tokens), in seconds.",
+        json_schema_extra=about("operator", "API"),
+    )
+    submit_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "POST /v1/jobs answers within this many seconds, 503 when no worker took the job."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
+    submit_checks_workers: bool = Field(
+        default=True,
+        description=(
+            "Refuse a job at once (503) when no worker polls its tier's queue. Off for "
+            "harnesses that submit while their worker is down on purpose."
+        ),
+        json_schema_extra=about("tests", "API"),
+    )
+    share_default_ttl_s: int = Field(
+        default=7 * 86400,
+        gt=0,
+        description="Lifetime of a share link when none is asked, in seconds.",
+        json_schema_extra=about("operator", "API"),
+    )
+    share_max_ttl_s: int = Field(
+        default=365 * 86400,
+        gt=0,
+        description="Longest lifetime a share link may ask, in seconds.",
+        json_schema_extra=about("operator", "API"),
+    )
+    download_url_ttl_s: int = Field(
+        default=300,
+        gt=0,
+        le=7 * 86400,
+        description="How long a presigned S3 download URL stays valid, in seconds.",
+        json_schema_extra=about("operator", "API"),
+    )
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (a JSON list).",
+        json_schema_extra=about("operator", "API"),
+    )
+    max_api_keys_per_user: int = Field(
+        default=20,
+        ge=1,
+        description="Most API keys one user may hold (409 past it).",
+        json_schema_extra=about("operator", "API"),
+    )
     api_key_touch_interval_s: int = Field(
-        default=300, gt=0, description="how stale an API key's last-used time may get"
+        default=300,
+        gt=0,
+        description="How stale an API key's last-used time may get, in seconds.",
+        json_schema_extra=about("operator", "API"),
     )
-    # Abuse detection: each threshold is "N per window" in the `limits` notation.
-    abuse_not_found_probe: str = "50/10 minutes"
-    abuse_auth_failures: str = "100/10 minutes"
-    abuse_key_addresses: str = "10/hour"
-    abuse_download_factor: float = Field(default=10.0, gt=1)
-    abuse_download_floor_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
-    abuse_auto_suspend: bool = False
+
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description=(
+            "Allow webhooks to private, loopback and link-local addresses (`heirloom dev` "
+            "turns it on for local receivers)."
+        ),
+        json_schema_extra=about("developer", "Webhooks"),
+    )
+    webhook_secret_grace_s: int = Field(
+        default=86_400,
+        ge=0,
+        description="How long a rotated webhook secret keeps signing beside the new, in seconds.",
+        json_schema_extra=about("operator", "Webhooks"),
+    )
+    webhook_request_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Timeout of one webhook delivery, in seconds.",
+        json_schema_extra=about("operator", "Webhooks"),
+    )
+    webhook_retry_first_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="First interval of the exponential retry backoff, in seconds.",
+        json_schema_extra=about("operator", "Webhooks"),
+    )
+    webhook_retry_longest_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest interval of the retry backoff, in seconds.",
+        json_schema_extra=about("operator", "Webhooks"),
+    )
+    webhook_retry_window_s: int = Field(
+        default=26 * 3600,
+        ge=24 * 3600,
+        description="How long a delivery is retried before it is given up, in seconds.",
+        json_schema_extra=about("operator", "Webhooks"),
+    )
+    webhook_dispatch_interval_s: int = Field(
+        default=5,
+        gt=0,
+        le=3600,
+        description="Interval of the Schedule that sends due deliveries, in seconds.",
+        json_schema_extra=about("operator", "Webhooks"),
+    )
+
+    worker_tiers: list[Tier] = Field(
+        default_factory=lambda: list(Tier),
+        description="The tiers whose queues `heirloom worker` polls (a JSON list; --tiers wins).",
+        json_schema_extra=about("operator", "Worker"),
+    )
+    worker_activity_threads: int = Field(
+        default=32,
+        ge=1,
+        description=(
+            "Threads of a worker's activity pool: at least the largest tier's slots (Temporal "
+            "warns otherwise); most sit idle."
+        ),
+        json_schema_extra=about("operator", "Worker"),
+    )
+    worker_db_pool_size: int = Field(
+        default=16,
+        ge=1,
+        description="Database connections one worker process holds.",
+        json_schema_extra=about("operator", "Worker"),
+    )
+    worker_max_concurrent_activities: dict[Tier, int] = Field(
+        default_factory=lambda: {Tier.FREE: 8, Tier.PAID: 32, Tier.FOREVER: 32},
+        description=(
+            "Steps one worker runs at once per tier (a JSON object naming every tier it "
+            "serves). A model step holds no thread while the GPU works, so a slot is mostly "
+            "a RunPod job in flight."
+        ),
+        json_schema_extra=about("operator", "Worker"),
+    )
+    worker_graceful_shutdown_s: float = Field(
+        default=20.0,
+        ge=0,
+        description=(
+            "On SIGTERM a worker stops polling and gives running steps this long to finish, in "
+            "seconds; a model call still running is left to its RunPod job, which the next "
+            "worker resumes. Make container stop grace periods a few seconds longer."
+        ),
+        json_schema_extra=about("operator", "Worker"),
+    )
+    activity_start_to_close_s: int = Field(
+        default=120,
+        gt=0,
+        description="Start-to-close timeout of each step but the model call, in seconds.",
+        json_schema_extra=about("operator", "Worker"),
+    )
+    model_start_to_close_s: int = Field(
+        default=900,
+        gt=0,
+        description="Start-to-close timeout of one model call attempt, in seconds.",
+        json_schema_extra=about("operator", "Worker"),
+    )
+    model_heartbeat_timeout_s: int = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Heartbeat timeout of the model call, in seconds: a worker killed during one is "
+            "noticed this soon."
+        ),
+        json_schema_extra=about("operator", "Worker"),
+    )
+    erasure_heartbeat_timeout_s: int = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Heartbeat timeout of an account erasure's long steps, in seconds: a worker killed "
+            "inside one is replaced this soon instead of after the 10-minute step timeout."
+        ),
+        json_schema_extra=about("operator", "Worker"),
+    )
+
+    worker_gpu_slots: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "Model steps this worker process runs at once from the GPU queue (0: none; "
+            "--gpu-slots wins). Summed over all worker processes it must equal "
+            "HEIRLOOM_GPU_POOL_SIZE: that bound is the admission control."
+        ),
+        json_schema_extra=about("operator", "GPU queue"),
+    )
+    gpu_queue_enabled: bool = Field(
+        default=True,
+        description=(
+            "false dispatches new jobs' model steps on their tier's queue instead, the design "
+            "before the GPU queue, kept as bench/fairness.py's baseline. Not for production."
+        ),
+        json_schema_extra=about("developer", "GPU queue"),
+    )
+    gpu_pool_size: int = Field(
+        default=2,
+        ge=1,
+        description="The GPU pool, the RunPod endpoint's max workers: wait estimates use it.",
+        json_schema_extra=about("operator", "GPU queue"),
+    )
+    gpu_default_model_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Model seconds per job that wait estimates assume before any job completed.",
+        json_schema_extra=about("operator", "GPU queue"),
+    )
+
+    schedules_enabled: bool = Field(
+        default=True,
+        description=(
+            "Workers create and update the Temporal Schedules of periodic work "
+            "(worker/schedules.py); off for tests and benchmarks that run none."
+        ),
+        json_schema_extra=about("tests", "Schedules"),
+    )
+    reconcile_interval_s: int = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description=(
+            "Interval of the reconcile Schedule, which settles charged jobs left without a live "
+            "run, in seconds."
+        ),
+        json_schema_extra=about("operator", "Schedules"),
+    )
+    reconcile_grace_s: int = Field(
+        default=30,
+        ge=0,
+        description="The reconciler looks only at unfinished jobs unchanged this long, in seconds.",
+        json_schema_extra=about("operator", "Schedules"),
+    )
+    reconcile_batch: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Jobs the reconciler reads per page.",
+        json_schema_extra=about("operator", "Schedules"),
+    )
+    retention_cleanup_interval_s: int = Field(
+        default=3600,
+        gt=0,
+        le=86400,
+        description="Interval of the Schedule that deletes expired jobs' files, in seconds.",
+        json_schema_extra=about("operator", "Schedules"),
+    )
+    retention_batch: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Expired jobs the cleanup handles at a time.",
+        json_schema_extra=about("operator", "Schedules"),
+    )
+    events_retention_days: int = Field(
+        default=7,
+        ge=2,
+        description=(
+            "Job events older than this many days are pruned hourly; a stream can resume within "
+            "it. At least the webhook retry window, whose deliveries read their event."
+        ),
+        json_schema_extra=about("operator", "Schedules"),
+    )
+
+    prices: Prices = Field(
+        default_factory=Prices,
+        description="Credits per job by operations.",
+        json_schema_extra=about("operator", "Prices and tiers"),
+    )
+    tier_rules: dict[Tier, TierRules] = Field(
+        default_factory=lambda: dict(DEFAULT_TIER_RULES),
+        description=(
+            "What each tier gets, as a JSON object by tier: the fields given for a tier override "
+            "its defaults (the tier rules table)."
+        ),
+        json_schema_extra=about("operator", "Prices and tiers"),
+    )
+
+    gpu_price_per_s_usd: float = Field(
+        default=0.00116,
+        ge=0,
+        description=(
+            "What RunPod bills per GPU second, in USD (flex H100 PRO 80 GB: 0.00116, "
+            "docs.runpod.io/serverless/pricing)."
+        ),
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+    credit_price_usd: float = Field(
+        default=0.10,
+        ge=0,
+        description="What a credit sells for, in USD (revenue in cost reports).",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+    budget_daily_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Budget of GPU time per UTC day, in USD (unset: none).",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+    budget_monthly_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Budget of GPU time per UTC month, in USD (unset: none).",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+    budget_alert_thresholds_pct: list[int] = Field(
+        default_factory=lambda: [50, 80, 100],
+        description="Percentages of a budget that raise an alert (a JSON list).",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+    budget_free_pause_pct: int = Field(
+        default=80,
+        gt=0,
+        le=100,
+        description="Percent of a budget at which new free jobs pause; every tier pauses at 100.",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+
+    alerts_interval_s: int = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="Interval of the Schedule that evaluates alerts, in seconds.",
+        json_schema_extra=about("operator", "Alerts"),
+    )
+    alerts_webhook_url: str | None = Field(
+        default=None,
+        description="Where alerts are POSTed besides the log (unset: the log only).",
+        json_schema_extra=about("operator", "Alerts"),
+    )
+    alert_window_s: int = Field(
+        default=900,
+        gt=0,
+        description="The window the failure rate and queue wait are measured over, in seconds.",
+        json_schema_extra=about("operator", "Alerts"),
+    )
+    alert_failure_rate: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="Share of failed jobs (0..1) in the window that raises an alert.",
+        json_schema_extra=about("operator", "Alerts"),
+    )
+    alert_failure_min_jobs: int = Field(
+        default=5,
+        ge=1,
+        description="Ended jobs in the window before the failure rate counts.",
+        json_schema_extra=about("operator", "Alerts"),
+    )
+    alert_queue_wait_p95_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="95th percentile queue wait in the window that raises an alert, in seconds.",
+        json_schema_extra=about("operator", "Alerts"),
+    )
+
+    log_format: Literal["human", "json"] = Field(
+        default="human",
+        description="human lines, or one JSON object per line.",
+        json_schema_extra=about("operator", "Observability"),
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of a worker's Prometheus metrics (unset: not served).",
+        json_schema_extra=about("operator", "Observability"),
+    )
+    worker_temporal_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of a worker's Temporal SDK Prometheus metrics (unset: not served).",
+        json_schema_extra=about("operator", "Observability"),
+    )
+    queue_metrics_interval_s: int = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="Interval of the queue-metrics snapshot per tier and GPU priority, in seconds.",
+        json_schema_extra=about("operator", "Observability"),
+    )
+    queue_metrics_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days queue-metrics snapshots are kept.",
+        json_schema_extra=about("operator", "Observability"),
+    )
+
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis shared by every API process for rate-limit and abuse counters (unset: "
+            "counters in each process's memory)."
+        ),
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    rate_limits_enabled: bool = Field(
+        default=True,
+        description="false turns every rate limit off (benchmarks).",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    rate_limit_namespace: str = Field(
+        default="heirloom",
+        description="Prefix of every budget and counter in the storage.",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    rate_limit_address: str = Field(
+        default="3000/minute",
+        description=(
+            "Requests per client address, in the `limits` notation (per-key budgets are "
+            "per tier: the tier rules' rate_limit)."
+        ),
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    rate_limit_uploads: str = Field(
+        default="60/minute",
+        description="POST /v1/jobs per API key, in the `limits` notation.",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    rate_limit_auth_failures: str = Field(
+        default="30/minute",
+        description="Refused API keys per client address, in the `limits` notation.",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    rate_limit_share: str = Field(
+        default="120/minute",
+        description="Requests to the public share routes per client address, `limits` notation.",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    abuse_not_found_probe: str = Field(
+        default="50/10 minutes",
+        description="404s on job ids per key that flag it as probing (N per window).",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    abuse_auth_failures: str = Field(
+        default="100/10 minutes",
+        description="Refused keys per client address that flag it as guessing (N per window).",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    abuse_key_addresses: str = Field(
+        default="10/hour",
+        description="Distinct addresses using one key that flag it as leaked (N per window).",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    abuse_download_factor: float = Field(
+        default=10.0,
+        gt=1,
+        description=(
+            "A key downloading more than this times its hourly average over the last 24 h in "
+            "an hour is flagged."
+        ),
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    abuse_download_floor_bytes: int = Field(
+        default=500 * 1024 * 1024,
+        gt=0,
+        description="Downloads in an hour below this many bytes are never flagged.",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    abuse_auto_suspend: bool = Field(
+        default=False,
+        description="Revoke a flagged key at once (default: record and log only).",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+
+    devstack_runpod_host: str = Field(
+        default="127.0.0.1",
+        description="The address the local RunPod endpoint listens on.",
+        json_schema_extra=about("developer", "Local dev stack"),
+    )
+    devstack_runpod_port: int = Field(
+        default=8300,
+        description="The port the local RunPod endpoint listens on.",
+        json_schema_extra=about("developer", "Local dev stack"),
+    )
+    devstack_runpod_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Simulated GPU workers of the local RunPod endpoint.",
+        json_schema_extra=about("developer", "Local dev stack"),
+    )
+    faults: FaultSettings = Field(
+        default_factory=FaultSettings,
+        description="Faults the local RunPod endpoint injects.",
+        json_schema_extra=about("tests", "Local dev stack"),
+    )
 
     @field_validator("tier_rules", mode="before")
     @classmethod
@@ -306,3 +1012,70 @@ class Settings(BaseSettings):
     @property
     def devstack_runpod_base_url(self) -> str:
         return f"http://{self.devstack_runpod_host}:{self.devstack_runpod_port}/v2"
+
+
+# HEIRLOOM_* names the project uses that are not settings; the start-up check lets them pass.
+NOT_SETTINGS: Mapping[str, str] = {
+    "HEIRLOOM_TEST_DATABASE_URL": (
+        "The test suite's PostgreSQL (tests/conftest.py, .ci/run); the product never reads it."
+    ),
+    "HEIRLOOM_DB_PASSWORD": (
+        "docker-compose.yml's password of the app's database role, read by the postgresql "
+        "container's init script and put into HEIRLOOM_DATABASE_URL; the app never reads it."
+    ),
+}
+
+
+def variable_names() -> frozenset[str]:
+    """Every environment variable Settings reads: one per field and, below a nested model or a
+    dict keyed by an enum, one per key and field (HEIRLOOM_TIER_RULES__FREE__DAILY_JOB_LIMIT)."""
+    return frozenset(
+        name
+        for field_name, field in Settings.model_fields.items()
+        for name in _names(variable_name(field_name), field.annotation)
+    )
+
+
+def variable_name(*path: str) -> str:
+    """The variable of a field, or of a key or field below it: HEIRLOOM_QWEN__STEPS."""
+    return ENV_PREFIX + NESTED_DELIMITER.join(part.upper() for part in path)
+
+
+def nested_values(annotation: Any) -> list[tuple[str, Any]]:
+    """What a variable of this type has below it, with their types: a model's fields, or the
+    members of an enum keying a dict; nothing for any other type."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(name, field.annotation) for name, field in annotation.model_fields.items()]
+    if typing.get_origin(annotation) is dict:
+        key, value = typing.get_args(annotation)
+        if isinstance(key, type) and issubclass(key, Enum):
+            return [(str(member.value), value) for member in key]
+    return []
+
+
+def _names(name: str, annotation: Any) -> Iterator[str]:
+    yield name
+    for part, inner in nested_values(annotation):
+        yield from _names(name + NESTED_DELIMITER + part.upper(), inner)
+
+
+def environment_errors(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per HEIRLOOM_* variable that is neither a setting nor in NOT_SETTINGS, naming the
+    closest known name: pydantic-settings would ignore it without a word."""
+    known = variable_names() | NOT_SETTINGS.keys()
+    # Names match as pydantic-settings matches them: case-insensitively.
+    unknown = sorted(
+        name
+        for name in (os.environ if environ is None else environ)
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    )
+    # Compared without the prefix they all share, which would make every name look close.
+    suffixes = {name.removeprefix(ENV_PREFIX): name for name in known}
+    errors = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), suffixes, n=1)
+        hint = f"; did you mean {suffixes[close[0]]}?" if close else ""
+        errors.append(
+            f"{name} is not a Heirloom setting{hint} (docs/configuration.md lists them all)"
+        )
+    return errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from heirloom.domain.errors import DailyLimitReached, InsufficientCredits, TooManyActiveJobs
 from heirloom.domain.jobs import Operation
@@ -17,9 +17,11 @@ class Prices(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    restore: int = 2
-    colorize: int = 3
-    restore_colorize: int = 4
+    restore: int = Field(default=2, description="Credits for a restore job.")
+    colorize: int = Field(default=3, description="Credits for a colorize job.")
+    restore_colorize: int = Field(
+        default=4, description="Credits for a job that restores and colorizes."
+    )
 
     def cost(self, operations: tuple[Operation, ...]) -> int:
         ops = set(operations)

@@ -30,26 +30,38 @@ class TierRules(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    output_long_side: int = Field(gt=0)
-    output_short_side: int | None = Field(default=None, gt=0, description="None: long side only")
-    watermark: bool
-    storage_days: int | None = Field(default=None, description="None keeps results forever")
-    daily_job_limit: int | None = Field(default=None, description="None means no daily limit")
-    model_attempts: int = Field(ge=1, description="attempts of the model call, first included")
+    output_long_side: int = Field(
+        gt=0, description="Pixels the result's long side fits, in the photo's orientation."
+    )
+    output_short_side: int | None = Field(
+        default=None, gt=0, description="Pixels the result's short side fits (unset: any)."
+    )
+    watermark: bool = Field(description="Whether results carry a watermark.")
+    storage_days: int | None = Field(
+        default=None, description="Days a job's files are kept (unset: forever)."
+    )
+    daily_job_limit: int | None = Field(
+        default=None, description="Jobs a user may submit per UTC day (unset: no limit)."
+    )
+    model_attempts: int = Field(ge=1, description="Attempts of the model call, first included.")
     max_active_jobs: int | None = Field(
-        default=None, ge=1, description="queued or running jobs at once; None means no cap"
+        default=None, ge=1, description="Queued or running jobs a user may have (unset: no cap)."
     )
     rate_limit: str = Field(
-        default="1200/minute", description="API requests per key, in the `limits` notation"
+        default="1200/minute", description="API requests per key, in the `limits` notation."
     )
     gpu_priority: int = Field(
         default=3,
         ge=1,
         le=5,
-        description="Temporal task priority of the model step in the GPU queue (1 goes first)",
+        description="Temporal task priority of the model step in the GPU queue (1 goes first).",
     )
-    storage_quota_bytes: int | None = Field(default=None, description="None: no byte limit")
-    storage_quota_results: int | None = Field(default=None, description="None: no count limit")
+    storage_quota_bytes: int | None = Field(
+        default=None, description="Bytes of stored photos a user may keep (unset: no limit)."
+    )
+    storage_quota_results: int | None = Field(
+        default=None, description="Jobs with files a user may keep (unset: no limit)."
+    )
 
 
 DEFAULT_TIER_RULES: dict[Tier, TierRules] = {

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import requests
 from PIL import Image, UnidentifiedImageError
 
-from heirloom.config import Settings
+from heirloom.config import Settings, environment_errors
 from heirloom.domain.jobs import Operation
 from heirloom.domain.seeds import SEED_LIMIT, job_seed
 from heirloom.gpu_handler.engines import Engine, engine_named
@@ -301,8 +301,13 @@ def _optional_str(value: Any) -> str | None:
 
 
 if __name__ == "__main__":
+    import sys
+
     import runpod
 
+    # A mistyped HEIRLOOM_* variable would otherwise be ignored: refuse it before loading.
+    if errors := environment_errors():
+        sys.exit("\n".join(f"error: {error}" for error in errors))
     # Load the model at cold start, not inside the first job's execution time.
     _configured_engine()
     runpod.serverless.start({"handler": handler})
