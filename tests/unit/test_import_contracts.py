@@ -1,4 +1,5 @@
-"""The layer contracts bite: each one, broken on purpose in a copy of the source, fails lint-imports.
+"""The layer contracts bite: each one, broken on purpose in a copy of the source, fails
+lint-imports.
 
 `make test` runs `lint-imports` on the real tree (make lint); these tests show that every
 contract in pyproject.toml would catch its own kind of breach.
