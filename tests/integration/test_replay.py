@@ -1,5 +1,13 @@
 """Workflow histories replay against the current code: a change that would break running jobs
-(non-determinism) fails here, in CI, instead of in production."""
+(non-determinism) fails here, in CI, instead of in production.
+
+The versioning rule. Until Heirloom's first release, workflows change freely: a change that no
+longer replays records the histories again (`pytest tests/integration/test_replay.py
+--record-histories`), replacing the files of the unreleased version. From the first release on,
+every workflow change is versioned with `workflow.patched` (one helper per patch, so the steps
+still read as the process), the new histories are recorded beside the old ones under the new
+release's name, and every recorded history must keep replaying.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +27,9 @@ from tests.support import photo_bytes, submit, wait_final, wait_stage
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 KINDS = ("completed", "failed", "cancelled")
-# Bump when a workflow change is guarded by workflow.patched(); record the new histories with
-# `pytest tests/integration/test_replay.py --record-histories` and keep the old files.
-VERSION = "v3"
+# The release whose runs `--record-histories` saves (`completed-0.1.json`, ...). Unreleased, so
+# its files are re-recorded when a workflow changes; after a release, name the next one here.
+RELEASE = "0.1"
 
 
 def replay(histories: list[WorkflowHistory]) -> None:
@@ -36,12 +44,11 @@ def replay(histories: list[WorkflowHistory]) -> None:
 
 
 def test_recorded_histories_replay_without_nondeterminism() -> None:
-    """Histories recorded from earlier versions (tests/histories) still replay."""
+    """Every recorded history (tests/histories) replays: one per ending of each release."""
     paths = sorted(HISTORIES.glob("*.json"))
     recorded = {path.stem for path in paths}
     for kind in KINDS:
-        assert f"{kind}-v1" in recorded, f"the {kind}-v1 history is missing"
-        assert f"{kind}-{VERSION}" in recorded, f"the {kind}-{VERSION} history is missing"
+        assert f"{kind}-{RELEASE}" in recorded, f"the {kind}-{RELEASE} history is missing"
     histories = []
     for path in paths:
         events = json.loads(path.read_text())
@@ -81,7 +88,7 @@ def test_this_sessions_completed_failed_and_cancelled_runs_replay(faults: Stack)
     if stack.settings.temporal_namespace == "default" and RECORD.enabled:
         HISTORIES.mkdir(exist_ok=True)
         for kind, history in histories.items():
-            (HISTORIES / f"{kind}-{VERSION}.json").write_text(history.to_json())
+            (HISTORIES / f"{kind}-{RELEASE}.json").write_text(history.to_json())
 
 
 class RECORD:

@@ -29,9 +29,12 @@ class HeirloomError(Exception):
     kind: ClassVar[ErrorKind] = ErrorKind.PERMANENT
     default_message: ClassVar[str] = "Something went wrong on our side. Your credits were refunded."
 
-    def __init__(self, message: str | None = None, **details: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, retryable: bool | None = None, **details: Any
+    ) -> None:
         self.message = message or self.default_message
         self.details = details
+        self._retryable = retryable
         super().__init__(self.message)
 
     @classmethod
@@ -44,6 +47,10 @@ class HeirloomError(Exception):
 
     @property
     def retryable(self) -> bool:
+        """Whether trying again may help: the kind's rule, unless this raise decided (a model
+        run that failed once is tried again; see services/runpod/model_step.py)."""
+        if self._retryable is not None:
+            return self._retryable
         return self.kind is ErrorKind.TRANSIENT
 
     def to_dict(self) -> dict[str, Any]:

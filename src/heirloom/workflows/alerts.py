@@ -5,20 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.alerts import AlertActivities
     from heirloom.domain.alerts import AlertsInput, AlertsReport
+    from heirloom.workflows.retry import ALERT_DELIVERY_RETRY, TICK_RETRY
 
-_EVALUATE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
-# A webhook that stays down loses the notice after these attempts; the log keeps it.
-_DELIVER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=6,
-)
 _STEP_TIMEOUT = timedelta(seconds=30)
 
 
@@ -32,14 +24,14 @@ class AlertsWorkflow:
             AlertActivities.evaluate_alerts,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
-            retry_policy=_EVALUATE_RETRY,
+            retry_policy=TICK_RETRY,
         )
         for notice in report.notices:
             await workflow.execute_activity_method(
                 AlertActivities.deliver_alert,
                 notice,
                 start_to_close_timeout=_STEP_TIMEOUT,
-                retry_policy=_DELIVER_RETRY,
+                retry_policy=ALERT_DELIVERY_RETRY,
             )
         workflow.set_current_details(
             f"{report.findings} conditions hold; "

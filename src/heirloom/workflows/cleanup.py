@@ -5,18 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.cleanup import CleanupActivities
     from heirloom.domain.messages import CleanupInput, CleanupReport, ExpireRequest
+    from heirloom.workflows.retry import OPS_RETRY
 
-_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
 _STEP_TIMEOUT = timedelta(minutes=5)
 
 
@@ -33,7 +27,7 @@ class CleanupWorkflow:
                 CleanupActivities.expire_due,
                 ExpireRequest(now=now, limit=request.batch),
                 start_to_close_timeout=_STEP_TIMEOUT,
-                retry_policy=_RETRY,
+                retry_policy=OPS_RETRY,
             )
             expired += done
             workflow.set_current_details(f"expired {expired} jobs due by {now:.0f}")

@@ -5,19 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.erasure import ErasureActivities
     from heirloom.domain.messages import ErasureInput, ErasureReport
+    from heirloom.workflows.retry import UNTIL_DONE_RETRY
 
-# Erasure must finish: every step is idempotent and retried until it lands.
-_UNTIL_DONE = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,
-)
 _STEP_TIMEOUT = timedelta(minutes=10)
 
 
@@ -43,34 +36,34 @@ class ErasureWorkflow:
             ErasureActivities.close_account,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
-            retry_policy=_UNTIL_DONE,
+            retry_policy=UNTIL_DONE_RETRY,
         )
         await workflow.execute_activity_method(
             ErasureActivities.stop_jobs,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
             heartbeat_timeout=_heartbeat_timeout(request),
-            retry_policy=_UNTIL_DONE,
+            retry_policy=UNTIL_DONE_RETRY,
         )
         files = await workflow.execute_activity_method(
             ErasureActivities.delete_files,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
             heartbeat_timeout=_heartbeat_timeout(request),
-            retry_policy=_UNTIL_DONE,
+            retry_policy=UNTIL_DONE_RETRY,
         )
         histories = await workflow.execute_activity_method(
             ErasureActivities.delete_histories,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
             heartbeat_timeout=_heartbeat_timeout(request),
-            retry_policy=_UNTIL_DONE,
+            retry_policy=UNTIL_DONE_RETRY,
         )
         # Last: the job rows name the histories to delete if a step above is repeated.
         await workflow.execute_activity_method(
             ErasureActivities.anonymise_records,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
-            retry_policy=_UNTIL_DONE,
+            retry_policy=UNTIL_DONE_RETRY,
         )
         return ErasureReport(files_deleted=files, histories_deleted=histories)

@@ -5,18 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.events import EventActivities
     from heirloom.domain.messages import PruneEventsInput, PruneEventsRequest
-
-_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
+    from heirloom.workflows.retry import OPS_RETRY
 
 
 @workflow.defn
@@ -32,7 +25,7 @@ class EventsPruneWorkflow:
                 EventActivities.prune_events,
                 PruneEventsRequest(cutoff=cutoff.timestamp(), batch=request.batch),
                 start_to_close_timeout=timedelta(seconds=120),
-                retry_policy=_RETRY,
+                retry_policy=OPS_RETRY,
             )
             pruned += deleted
             if deleted < request.batch:

@@ -5,18 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.export import ExportActivities
     from heirloom.domain.messages import ExportInput, ExportStatus
-
-_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=10,
-)
+    from heirloom.workflows.retry import EXPORT_RETRY
 
 
 def export_workflow_id(user_id: str, export_id: str) -> str:
@@ -36,7 +29,7 @@ class ExportWorkflow:
             ExportActivities.build_export,
             request,
             start_to_close_timeout=timedelta(minutes=30),
-            retry_policy=_RETRY,
+            retry_policy=EXPORT_RETRY,
         )
         expires_at = workflow.now() + timedelta(seconds=request.valid_s)
         self._status = ExportStatus(
@@ -47,7 +40,7 @@ class ExportWorkflow:
             ExportActivities.remove_export,
             request,
             start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=_RETRY,
+            retry_policy=EXPORT_RETRY,
         )
         self._status = ExportStatus(state=ExportStatus.EXPIRED)
         return self._status

@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.queue_metrics import QueueMetricsActivities
     from heirloom.domain.queue_metrics import QueueMetricsInput, SnapshotReport, SnapshotRequest
-
-# A snapshot a minute late is still that minute's: a few quick attempts, then the next tick.
-_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+    from heirloom.workflows.retry import TICK_RETRY
 
 
 @workflow.defn
@@ -27,7 +24,7 @@ class QueueMetricsWorkflow:
                 taken_at=workflow.now().timestamp(), retention_days=request.retention_days
             ),
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_RETRY,
+            retry_policy=TICK_RETRY,
         )
         workflow.set_current_details(f"{report.rows} rows recorded, {report.pruned} pruned")
         return report

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.reconcile import ReconcileActivities
@@ -15,13 +14,8 @@ with workflow.unsafe.imports_passed_through():
         SettleRequest,
         StrandedQuery,
     )
+    from heirloom.workflows.retry import OPS_RETRY
 
-_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
 _STEP_TIMEOUT = timedelta(seconds=60)
 # Said in the job's operator-side record, so an operator can tell who ended it and why.
 SETTLE_DETAIL = "settled by reconciliation: the job's workflow run was closed or never started"
@@ -42,7 +36,7 @@ class ReconcileWorkflow:
                 ReconcileActivities.find_stranded,
                 StrandedQuery(cutoff.timestamp(), after_id, request.batch),
                 start_to_close_timeout=_STEP_TIMEOUT,
-                retry_policy=_RETRY,
+                retry_policy=OPS_RETRY,
             )
             checked += page.checked
             for job_id in page.stranded:
@@ -50,7 +44,7 @@ class ReconcileWorkflow:
                     ReconcileActivities.settle_job,
                     SettleRequest(job_id, SETTLE_DETAIL),
                     start_to_close_timeout=_STEP_TIMEOUT,
-                    retry_policy=_RETRY,
+                    retry_policy=OPS_RETRY,
                 )
                 settled.append(job_id)
             workflow.set_current_details(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import Priority, RetryPolicy
+from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
 from temporalio.workflow import ActivityCancellationType
 
@@ -16,7 +16,6 @@ with workflow.unsafe.imports_passed_through():
     from heirloom.activities.restoration import RestorationActivities
     from heirloom.domain.errors import (
         ERRORS_BY_CODE,
-        NON_RETRYABLE_CODES,
         JobAlreadyFinished,
         JobCancelled,
         message_for,
@@ -31,7 +30,10 @@ with workflow.unsafe.imports_passed_through():
         JobProgress,
         JobRef,
         ModelRequest,
+        ModelResult,
         PostprocessRequest,
+        PostprocessResult,
+        PreparedInput,
         PrepareRequest,
         RefundRequest,
         ReserveResult,
@@ -39,47 +41,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from heirloom.domain.task_queues import GPU_TASK_QUEUE
     from heirloom.temporal import search_attributes
+    from heirloom.workflows.retry import DB_RETRY, IMAGE_RETRY, MUST_LAND_RETRY, model_retry
 
 T = TypeVar("T")
-
-# Short database steps: retried quickly, a handful of times.
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=5,
-    non_retryable_error_types=list(NON_RETRYABLE_CODES),
-)
-# Money and final state must land, however long the database is away.
-MUST_LAND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=0,
-    non_retryable_error_types=list(NON_RETRYABLE_CODES),
-)
-IMAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=3,
-    non_retryable_error_types=list(NON_RETRYABLE_CODES),
-)
-# Reserve and complete run as local activities: short database steps that must not queue
-# behind model calls for activity slots (bench/overhead.py: accept 103 -> 62 ms; with 2 s of
-# model time POST /v1/jobs went from 5.7 s to 47 ms p50). Runs started before keep the old path.
-LOCAL_DB_STEPS = "local-db-steps"
-
-# A Temporal-level cancel (Web UI, CLI, WorkflowHandle.cancel) ends the job like the cancel
-# signal, and nothing interrupts the compensation or the completion once they run.
-SETTLE_EVERY_ENDING = "settle-every-ending"
-# The run closes as the job ended: a failed job as a failed workflow whose failure type is the
-# error code, a job cancelled through Temporal as a cancelled workflow.
-CLOSE_AS_OUTCOME = "close-as-outcome"
-
-# The model step goes through the one GPU queue, ordered by task priority and fair across users
-# (domain/gpu_queue.py); runs started before take it on their tier's queue.
-GPU_QUEUE = "gpu-queue"
 
 # The reservation's own failure code: nothing may have been charged, or a charge is undone.
 UNRESERVED = "service_unavailable"
@@ -95,11 +59,16 @@ class _CancelRequested(Exception):
 
 @workflow.defn
 class RestorationWorkflow:
-    """Reserve credits, prepare, run the model, post-process, finish; refund if it fails."""
+    """Reserve credits, prepare, run the model, post-process, complete; refund if it fails.
+
+    Every ending is settled: the cancel signal, a Temporal cancel and every failure refund once,
+    drop partial outputs and record why, and the run closes as the job ended.
+    """
 
     @workflow.init
     def __init__(self, job: RestorationInput) -> None:
         self._job = job
+        self._ref = JobRef(job_id=job.job_id, user_id=job.user_id, operations=job.operations)
         self._reservation: ReserveResult | None = None
         self._reserving = False
         self._status: str = JobStatus.QUEUED.value
@@ -112,129 +81,50 @@ class RestorationWorkflow:
 
     @workflow.run
     async def run(self, job: RestorationInput) -> JobOutcome:
-        if not workflow.patched(SETTLE_EVERY_ENDING):
-            return await self._pipeline(job)
-        outcome = await self._uncancellable(self._pipeline(job))
+        """The job to its end; a Temporal cancel (Web UI, CLI) ends it as the cancel signal
+        does, and nothing interrupts a step, the completion or the compensation."""
+        outcome = await self._uncancellable(self._process(job))
         return self._close(outcome)
 
-    async def _pipeline(self, job: RestorationInput) -> JobOutcome:
-        """Reserve, prepare, run the model, post-process, complete; compensate on any stop."""
-        await workflow.wait_condition(lambda: self._reservation is not None)
-        assert self._reservation is not None
-        if not self._reservation.accepted:
-            if self._reservation.error_code == UNRESERVED:
-                await self._give_up(JobStatus.FAILED, UNRESERVED, message_for(UNRESERVED), 0)
-            self._set_status("rejected")
-            return JobOutcome(
-                status="rejected",
-                error_code=self._reservation.error_code,
-                error_message=self._reservation.error_message,
-            )
-        cost = self._reservation.cost
+    async def _process(self, job: RestorationInput) -> JobOutcome:
+        """Charged (or refused), then each step in turn; a cancel or a failed step is
+        compensated."""
+        reservation = await self._reserved()
+        if not reservation.accepted:
+            return await self._refused(reservation)
         self._stage = Stage.QUEUED
-        ref = JobRef(job_id=job.job_id, user_id=job.user_id, operations=job.operations)
-        rules = job.rules
-        step_timeout = timedelta(seconds=rules.activity_timeout_s)
         try:
-            prepared = await self._step(
-                Stage.PREPARING,
-                workflow.start_activity_method(
-                    RestorationActivities.prepare_input,
-                    PrepareRequest(
-                        ref, job.original_key, rules.output_long_side, rules.output_short_side
-                    ),
-                    start_to_close_timeout=step_timeout,
-                    retry_policy=IMAGE_RETRY,
-                    cancellation_type=WAIT_FOR_CLEANUP,
-                ),
-            )
-            model = await self._step(
-                Stage.PROCESSING,
-                workflow.start_activity_method(
-                    RestorationActivities.run_model,
-                    ModelRequest(ref, prepared.input_key, seed=job.seed),
-                    **self._gpu_dispatch(job),
-                    start_to_close_timeout=timedelta(seconds=rules.model_timeout_s),
-                    heartbeat_timeout=timedelta(seconds=rules.model_heartbeat_timeout_s),
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=1),
-                        backoff_coefficient=2.0,
-                        maximum_interval=timedelta(seconds=30),
-                        maximum_attempts=rules.model_attempts,
-                        non_retryable_error_types=list(NON_RETRYABLE_CODES),
-                    ),
-                    cancellation_type=WAIT_FOR_CLEANUP,
-                ),
-            )
-            self._runpod_job_id = model.runpod_job_id
-            result = await self._step(
-                Stage.POSTPROCESSING,
-                workflow.start_activity_method(
-                    RestorationActivities.postprocess,
-                    PostprocessRequest(
-                        ref,
-                        prepared.input_key,
-                        model.model_key,
-                        rules.output_long_side,
-                        rules.watermark,
-                        rules.output_short_side,
-                    ),
-                    start_to_close_timeout=step_timeout,
-                    retry_policy=IMAGE_RETRY,
-                    cancellation_type=WAIT_FOR_CLEANUP,
-                ),
-            )
-            # Past this point the job is done: a late cancel no longer applies.
-            self._stage = Stage.FINALIZING
-            complete = CompleteRequest(job.job_id, prepared.input_key, result)
-            if workflow.patched(LOCAL_DB_STEPS):
-                await workflow.execute_local_activity_method(
-                    RestorationActivities.complete_job,
-                    complete,
-                    start_to_close_timeout=step_timeout,
-                    retry_policy=MUST_LAND_RETRY,
-                )
-            else:
-                await workflow.execute_activity_method(
-                    RestorationActivities.complete_job,
-                    complete,
-                    start_to_close_timeout=step_timeout,
-                    retry_policy=MUST_LAND_RETRY,
-                )
+            prepared = await self._prepare(job)
+            model = await self._run_model(job, prepared)
+            result = await self._postprocess(job, prepared, model)
+            outcome = await self._complete(job, prepared, result)
         except _CancelRequested:
             outcome = await self._give_up(
-                JobStatus.CANCELLED, JobCancelled.code, JobCancelled.default_message, cost
+                JobStatus.CANCELLED, JobCancelled.code, JobCancelled.default_message
             )
         except ActivityError as err:
-            code, message, detail = _describe(err)
-            outcome = await self._give_up(JobStatus.FAILED, code, message, cost, detail=detail)
-        else:
-            self._stage = Stage.DONE
-            self._set_status(JobStatus.COMPLETED)
-            outcome = JobOutcome(status=JobStatus.COMPLETED.value, cost=cost)
+            outcome = await self._give_up(JobStatus.FAILED, *_describe(err))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 
+    # --- messages: the charge, the cancel, the progress -----------------------------------
+
     @workflow.update
     async def reserve(self) -> ReserveResult:
-        """Charge for the job; update-with-start lets the API answer from this result."""
+        """Charge for the job; update-with-start lets the API answer from this result.
+
+        A local activity: a short database step must not queue behind model calls for activity
+        slots (bench/overhead.py: accept 103 -> 62 ms; with 2 s of model time POST /v1/jobs
+        went from 5.7 s to 47 ms p50)."""
         if self._reservation is None and not self._reserving:
             self._reserving = True
             try:
-                if workflow.patched(LOCAL_DB_STEPS):
-                    self._reservation = await workflow.execute_local_activity_method(
-                        RestorationActivities.reserve_credits,
-                        self._job,
-                        start_to_close_timeout=timedelta(seconds=10),
-                        retry_policy=DB_RETRY,
-                    )
-                else:
-                    self._reservation = await workflow.execute_activity_method(
-                        RestorationActivities.reserve_credits,
-                        self._job,
-                        start_to_close_timeout=timedelta(seconds=10),
-                        retry_policy=DB_RETRY,
-                    )
+                self._reservation = await workflow.execute_local_activity_method(
+                    RestorationActivities.reserve_credits,
+                    self._job,
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=DB_RETRY,
+                )
             except ActivityError:
                 # The database stayed away through every retry: refuse, so the API answers
                 # 503 and the run can end (undoing a charge that may have landed unseen).
@@ -243,9 +133,7 @@ class RestorationWorkflow:
                     error_code=UNRESERVED,
                     error_message=message_for(UNRESERVED),
                 )
-        await workflow.wait_condition(lambda: self._reservation is not None)
-        assert self._reservation is not None
-        return self._reservation
+        return await self._reserved()
 
     @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, reason: str) -> None:
@@ -284,6 +172,14 @@ class RestorationWorkflow:
             cancel_requested=self._cancel_requested,
         )
 
+    async def _reserved(self) -> ReserveResult:
+        """The reservation, once the reserve update (sent with the start) has answered."""
+        await workflow.wait_condition(lambda: self._reservation is not None)
+        assert self._reservation is not None
+        return self._reservation
+
+    # --- the steps ------------------------------------------------------------------------
+
     async def _step(self, stage: Stage, handle: workflow.ActivityHandle[T]) -> T:
         """Await one activity, cancelling it (and waiting for its clean-up) on a cancel signal."""
         self._stage = stage
@@ -306,8 +202,97 @@ class RestorationWorkflow:
             raise _CancelRequested()
         return result
 
+    async def _prepare(self, job: RestorationInput) -> PreparedInput:
+        rules = job.rules
+        return await self._step(
+            Stage.PREPARING,
+            workflow.start_activity_method(
+                RestorationActivities.prepare_input,
+                PrepareRequest(
+                    self._ref, job.original_key, rules.output_long_side, rules.output_short_side
+                ),
+                start_to_close_timeout=timedelta(seconds=rules.activity_timeout_s),
+                retry_policy=IMAGE_RETRY,
+                cancellation_type=WAIT_FOR_CLEANUP,
+            ),
+        )
+
+    async def _run_model(self, job: RestorationInput, prepared: PreparedInput) -> ModelResult:
+        """On the GPU queue at the job's priority, fair across users (domain/gpu_queue.py)."""
+        rules = job.rules
+        model = await self._step(
+            Stage.PROCESSING,
+            workflow.start_activity_method(
+                RestorationActivities.run_model,
+                ModelRequest(self._ref, prepared.input_key, seed=job.seed),
+                task_queue=GPU_TASK_QUEUE if rules.gpu_queue else None,
+                priority=self._gpu_priority(job),
+                start_to_close_timeout=timedelta(seconds=rules.model_timeout_s),
+                heartbeat_timeout=timedelta(seconds=rules.model_heartbeat_timeout_s),
+                retry_policy=model_retry(rules.model_attempts),
+                cancellation_type=WAIT_FOR_CLEANUP,
+            ),
+        )
+        self._runpod_job_id = model.runpod_job_id
+        return model
+
+    async def _postprocess(
+        self, job: RestorationInput, prepared: PreparedInput, model: ModelResult
+    ) -> PostprocessResult:
+        rules = job.rules
+        return await self._step(
+            Stage.POSTPROCESSING,
+            workflow.start_activity_method(
+                RestorationActivities.postprocess,
+                PostprocessRequest(
+                    self._ref,
+                    prepared.input_key,
+                    model.model_key,
+                    rules.output_long_side,
+                    rules.watermark,
+                    rules.output_short_side,
+                ),
+                start_to_close_timeout=timedelta(seconds=rules.activity_timeout_s),
+                retry_policy=IMAGE_RETRY,
+                cancellation_type=WAIT_FOR_CLEANUP,
+            ),
+        )
+
+    async def _complete(
+        self, job: RestorationInput, prepared: PreparedInput, result: PostprocessResult
+    ) -> JobOutcome:
+        """Record the result; a local activity, as the reservation is."""
+        # Past this point the job is done: a late cancel no longer applies.
+        self._stage = Stage.FINALIZING
+        await workflow.execute_local_activity_method(
+            RestorationActivities.complete_job,
+            CompleteRequest(job.job_id, prepared.input_key, result),
+            start_to_close_timeout=timedelta(seconds=job.rules.activity_timeout_s),
+            retry_policy=MUST_LAND_RETRY,
+        )
+        self._stage = Stage.DONE
+        self._set_status(JobStatus.COMPLETED)
+        return JobOutcome(status=JobStatus.COMPLETED.value, cost=self._cost)
+
+    # --- the endings ----------------------------------------------------------------------
+
+    @property
+    def _cost(self) -> int:
+        return self._reservation.cost if self._reservation is not None else 0
+
+    async def _refused(self, reservation: ReserveResult) -> JobOutcome:
+        """A refused job ends rejected; one the database never answered is settled first."""
+        if reservation.error_code == UNRESERVED:
+            await self._give_up(JobStatus.FAILED, UNRESERVED, message_for(UNRESERVED))
+        self._set_status("rejected")
+        return JobOutcome(
+            status="rejected",
+            error_code=reservation.error_code,
+            error_message=reservation.error_message,
+        )
+
     async def _give_up(
-        self, status: JobStatus, code: str, message: str, cost: int, *, detail: str = ""
+        self, status: JobStatus, code: str, message: str, detail: str = ""
     ) -> JobOutcome:
         """Compensate: refund once, drop partial outputs, record why the job ended."""
         refunded = await workflow.execute_activity_method(
@@ -318,7 +303,7 @@ class RestorationWorkflow:
         )
         await workflow.execute_activity_method(
             RestorationActivities.discard_outputs,
-            JobRef(self._job.job_id, self._job.user_id, self._job.operations),
+            self._ref,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=MUST_LAND_RETRY,
         )
@@ -340,21 +325,21 @@ class RestorationWorkflow:
         self._set_status(status)
         return JobOutcome(
             status=status.value,
-            cost=cost,
+            cost=self._cost,
             refunded=refunded,
             error_code=code,
             error_message=message,
         )
 
-    def _gpu_dispatch(self, job: RestorationInput) -> dict[str, Any]:
-        """Where the model step is dispatched: the GPU queue, at the job's priority."""
-        if not workflow.patched(GPU_QUEUE) or not job.rules.gpu_queue:
-            return {}
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _gpu_priority(self, job: RestorationInput) -> Priority:
+        """The model step's place in the GPU queue: retries first, then by tier, fair across
+        users; none when the model step runs on the tier's queue."""
+        if not job.rules.gpu_queue:
+            return Priority.default
         priority = model_step_priority(job.rules.gpu_priority, is_retry=job.retry_of is not None)
-        return {
-            "task_queue": GPU_TASK_QUEUE,
-            "priority": Priority(priority_key=priority, fairness_key=job.user_id),
-        }
+        return Priority(priority_key=priority, fairness_key=job.user_id)
 
     async def _uncancellable(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` to its end; a Temporal cancel request becomes the job's own cancel.
@@ -376,9 +361,9 @@ class RestorationWorkflow:
         return task.result()
 
     def _close(self, outcome: JobOutcome) -> JobOutcome:
-        """End the run as the job ended, once its compensation has refunded and recorded why."""
-        if not workflow.patched(CLOSE_AS_OUTCOME):
-            return outcome
+        """End the run as the job ended, once its compensation has refunded and recorded why:
+        a failed job as a failed run whose failure type is the error code, a job cancelled
+        through Temporal as a cancelled run."""
         if outcome.status == JobStatus.FAILED:
             raise ApplicationError(
                 outcome.error_message or message_for(outcome.error_code or ""),

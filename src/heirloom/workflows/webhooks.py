@@ -5,20 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.webhooks import WebhookActivities
     from heirloom.domain.messages import WebhookDeliveryInput, WebhookDispatchInput
+    from heirloom.workflows.retry import OPS_RETRY, webhook_delivery_retry
 
 _STEP_TIMEOUT = timedelta(seconds=60)
-_STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
 
 
 @workflow.defn
@@ -31,7 +25,7 @@ class WebhookDispatchWorkflow:
             WebhookActivities.start_deliveries,
             request,
             start_to_close_timeout=_STEP_TIMEOUT,
-            retry_policy=_STEP_RETRY,
+            retry_policy=OPS_RETRY,
         )
 
 
@@ -48,19 +42,14 @@ class WebhookDeliveryWorkflow:
                 request.delivery_id,
                 start_to_close_timeout=_STEP_TIMEOUT,
                 schedule_to_close_timeout=timedelta(seconds=request.retry_window_s),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=request.retry_first_s),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=request.retry_longest_s),
-                    maximum_attempts=0,
-                ),
+                retry_policy=webhook_delivery_retry(request.retry_first_s, request.retry_longest_s),
             )
         except ActivityError:
             await workflow.execute_activity_method(
                 WebhookActivities.give_up,
                 request.delivery_id,
                 start_to_close_timeout=_STEP_TIMEOUT,
-                retry_policy=_STEP_RETRY,
+                retry_policy=OPS_RETRY,
             )
             return False
         return True

@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -363,3 +364,26 @@ class PollScheduler:
         if watch is not None:
             watch.deliver(answer)
         self._wake.set()
+
+
+class PollSchedulers:
+    """A worker's poll schedulers: one per event loop, so one per worker process, each made on
+    first use and polling with `status`."""
+
+    def __init__(
+        self, settings: Settings, status: Callable[[str], Awaitable[RunPodJobState]]
+    ) -> None:
+        self._settings = settings
+        self._status = status
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollScheduler] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def current(self) -> PollScheduler:
+        """The running event loop's scheduler."""
+        loop = asyncio.get_running_loop()
+        scheduler = self._by_loop.get(loop)
+        if scheduler is None:
+            scheduler = PollScheduler.from_settings(self._settings, self._status)
+            self._by_loop[loop] = scheduler
+        return scheduler

@@ -29,7 +29,7 @@ def job_prefix(user_id: str, job_id: str) -> str:
 
 
 def claim_key(user_id: str, job_id: str, generation: int) -> str:
-    """The key of the model-run claim of one generation of a job (see activities.restoration)."""
+    """The key of the model-run claim of one generation of a job (runpod/model_step.py)."""
     if generation < 0:
         raise ValueError(f"negative claim generation {generation}")
     return f"{job_prefix(user_id, job_id)}claims/{generation}.json"

@@ -1,0 +1,319 @@
+"""ModelStep: a job's model run on RunPod, exactly once, whichever attempt runs it.
+
+An attempt resumes the RunPod job an earlier attempt recorded while RunPod still runs it. A
+recorded job seen dead opens the next claim generation, so a new submission may run the model;
+an attempt that merely lost its id keeps the generation. The handler claims the job's current
+generation before any model work; a submission that finds the claim taken answers
+`duplicate_of`, and the step follows the claimant. Every RunPod request goes through the
+worker's poll scheduler (polls.py). Temporal stays outside: whoever runs the step passes its
+attempt number, a heartbeat and how a cancel is meant (`StepAttempt`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from heirloom.config import Settings
+from heirloom.domain.errors import HeirloomError, ModelFailed, ModelTimedOut, ModelUnavailable
+from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
+from heirloom.domain.messages import JobRef, ModelRequest, ModelResult
+from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
+from heirloom.services.runpod.polls import PollScheduler
+from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
+from heirloom.services.runpod.transfer import ModelTransfer
+from heirloom.services.storage.base import Storage
+from heirloom.services.storage.keys import job_key
+
+log = logging.getLogger(__name__)
+
+# RunPod states after which a stored job id cannot be resumed and a new job is submitted.
+_DEAD_STATES = TERMINAL_STATUSES - {"COMPLETED"}
+# A RunPod job that ends FAILED or TIMED_OUT is tried once more with a fresh RunPod job; the
+# attempt that sees the second one end so is the last.
+FAILED_RUN_ATTEMPTS = 2
+
+
+class JobStages(Protocol):
+    """Where the step shows the job's stage and progress: the jobs' JobStore (which imports
+    this package, hence a protocol)."""
+
+    def set_stage(self, job_id: str, stage: Stage, *, runpod_job_id: str | None = None) -> None:
+        """Mark the job running at `stage`, with its RunPod job once submitted."""
+
+    def set_progress(self, job_id: str, progress: int) -> None:
+        """Raise the job's progress; a lower figure changes nothing."""
+
+
+@dataclass(frozen=True)
+class StepAttempt:
+    """What the runner of one attempt tells the step (an activity: Temporal's attempt)."""
+
+    number: int
+    # Called with (RunPod job id, progress %) after each poll, and with nothing while a
+    # request waits for the budget; at least every `heartbeat_every_s` while the job runs.
+    heartbeat: Callable[..., None]
+    heartbeat_every_s: float
+    # Asked when the step is cancelled: True if the job itself is being cancelled (the GPU job
+    # is stopped), False if only this attempt is abandoned (a retry resumes the GPU job).
+    cancel_requested: Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where an attempt starts: a RunPod job to resume, a stored output, or a submission."""
+
+    runpod_job_id: str | None
+    generation: int
+    stored: ModelResult | None = None
+
+
+class ModelStep:
+    """Runs a job's model on RunPod exactly once, resuming what an earlier attempt started."""
+
+    def __init__(
+        self,
+        *,
+        runpod: RunPodService,
+        polls: PollScheduler,
+        runs: ModelRuns,
+        jobs: JobStages,
+        storage: Storage,
+        transfer: ModelTransfer,
+        settings: Settings,
+    ) -> None:
+        self.runpod = runpod
+        self.polls = polls
+        self.runs = runs
+        self.jobs = jobs
+        self.storage = storage
+        self.transfer = transfer
+        self.settings = settings
+
+    async def run(self, request: ModelRequest, attempt: StepAttempt) -> ModelResult:
+        """The job's model output, stored at its model key.
+
+        Async, so the minutes of GPU time hold no thread: only database and storage work
+        borrows one briefly. Raises ModelFailed, ModelTimedOut or ModelUnavailable.
+        """
+        job = request.job
+        # The job holds a GPU slot from here: it leaves the queue positions' count. The write
+        # runs beside the submission, which a free GPU is waiting for.
+        marked = asyncio.ensure_future(
+            asyncio.to_thread(self.jobs.set_stage, job.job_id, Stage.PROCESSING)
+        )
+        try:
+            start = await self._start(request, attempt)
+            if start.stored is not None:
+                return start.stored
+            if start.runpod_job_id is None:
+                polled = await self._submit(request, start.generation, attempt)
+            else:
+                polled = start.runpod_job_id
+                log.info("job %s resumes RunPod job %s", job.job_id, polled)
+        finally:
+            await marked
+        try:
+            state = await self._wait_for_end(job.job_id, polled, attempt)
+            claimant = _duplicate_of(state)
+            if claimant is not None:
+                await asyncio.to_thread(
+                    self._follow_claimant, request, attempt, start.generation, state, claimant
+                )
+                log.info("job %s follows the claimant RunPod job %s", job.job_id, claimant)
+                polled = claimant
+                state = await self._wait_for_end(job.job_id, polled, attempt)
+        except asyncio.CancelledError:
+            # Only the job's cancel stops the GPU job; a timed-out or abandoned attempt leaves
+            # it running for the retry to resume.
+            if attempt.cancel_requested():
+                await self.cancel_gpu_job(job.job_id, polled)
+            raise
+        await asyncio.to_thread(self._record_attempt, request, attempt, start.generation, state)
+        return await asyncio.to_thread(self._store_output, job, state, attempt)
+
+    async def cancel_gpu_job(self, job_id: str, runpod_job_id: str) -> None:
+        """Stop the RunPod job of a cancelled step; the compensation tries again if this fails
+        or would wait out a long rate-limit pause."""
+        try:
+            async with asyncio.timeout(self.settings.runpod_request_timeout_s):
+                await self.polls.call(lambda: self.runpod.cancel_async(runpod_job_id))
+        except (HeirloomError, TimeoutError) as err:
+            log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
+
+    async def _start(self, request: ModelRequest, attempt: StepAttempt) -> _Start:
+        """Where this attempt starts: a live RunPod job to resume, a stored output, or a submit.
+
+        A recorded RunPod job seen dead opens the next claim generation, so the new submission
+        may run the model; one that merely lost its id keeps the generation and is a duplicate.
+        """
+        job = request.job
+        if attempt.number == 1:
+            return _Start(runpod_job_id=None, generation=0)
+        current = await asyncio.to_thread(self.runs.state, job.job_id)
+        runpod_job_id = current.runpod_job_id
+        if runpod_job_id is None:
+            return _Start(runpod_job_id=None, generation=current.generation)
+        try:
+            state = await self.polls.call(
+                lambda: self.runpod.status_async(runpod_job_id), on_wait=attempt.heartbeat
+            )
+        except ModelFailed:  # RunPod no longer knows the job (past its TTL)
+            model_key = job_key(job.user_id, job.job_id, "model", "png")
+            if await asyncio.to_thread(self.storage.exists, model_key):
+                stored = ModelResult(model_key=model_key, runpod_job_id=runpod_job_id)
+                return _Start(runpod_job_id, current.generation, stored=stored)
+        else:
+            if state.status not in _DEAD_STATES:
+                return _Start(runpod_job_id=runpod_job_id, generation=current.generation)
+            await asyncio.to_thread(
+                self._record_attempt, request, attempt, current.generation, state
+            )
+        generation = await asyncio.to_thread(self.runs.next_generation, job.job_id, runpod_job_id)
+        log.info(
+            "job %s: RunPod job %s is dead, claim generation %d",
+            job.job_id,
+            runpod_job_id,
+            generation,
+        )
+        return _Start(runpod_job_id=None, generation=generation)
+
+    async def _submit(self, request: ModelRequest, generation: int, attempt: StepAttempt) -> str:
+        """Submit, then make the RunPod id durable before anything polls it."""
+        job = request.job
+        payload = await asyncio.to_thread(self.transfer.payload, request, generation)
+        runpod_job_id = await self.polls.call(
+            lambda: self.runpod.submit_async(
+                payload,
+                execution_timeout_s=self.settings.runpod_execution_timeout_s,
+                ttl_s=self.settings.runpod_ttl_s,
+            ),
+            on_wait=attempt.heartbeat,
+        )
+        await asyncio.to_thread(
+            self.jobs.set_stage, job.job_id, Stage.PROCESSING, runpod_job_id=runpod_job_id
+        )
+        return runpod_job_id
+
+    async def _wait_for_end(
+        self, job_id: str, runpod_job_id: str, attempt: StepAttempt
+    ) -> RunPodJobState:
+        """Follow the RunPod job through the worker's poll scheduler until it ends.
+
+        Heartbeats go with each poll's answer, and while the scheduler holds the next poll back
+        (the budget, a 429's pause); a poll that hangs sends none, so the heartbeat timeout
+        catches it.
+        """
+        heartbeat = attempt.heartbeat
+        progress = MODEL_PROGRESS_SPAN[0]
+        failed_polls = 0
+        async with self.polls.watch(runpod_job_id) as watch:
+            heartbeat(runpod_job_id, progress)
+            while True:
+                try:
+                    state = await watch.next(attempt.heartbeat_every_s)
+                except ModelUnavailable:
+                    # A failed status check is not a failed model call: the GPU job runs on.
+                    # Only a provider that stays unreachable fails this attempt.
+                    failed_polls += 1
+                    if failed_polls > self.settings.runpod_status_error_limit:
+                        raise
+                    heartbeat(runpod_job_id, progress)
+                    continue
+                if state is None:
+                    if not watch.polling:
+                        heartbeat(runpod_job_id, progress)
+                    continue
+                failed_polls = 0
+                if state.terminal:
+                    return state
+                progress = await self._forward_progress(job_id, state, progress)
+                heartbeat(runpod_job_id, progress)
+
+    async def _forward_progress(self, job_id: str, state: RunPodJobState, shown: int) -> int:
+        """Write the handler's reported progress to the job when it moved forward; the new
+        figure goes out with the next heartbeat. Never backwards, even for a retried attempt.
+        """
+        if state.status != "IN_PROGRESS":
+            return shown
+        reported = model_progress(state.output)
+        if reported is None or reported <= shown:
+            return shown
+        await asyncio.to_thread(self.jobs.set_progress, job_id, reported)
+        return reported
+
+    def _follow_claimant(
+        self,
+        request: ModelRequest,
+        attempt: StepAttempt,
+        generation: int,
+        duplicate: RunPodJobState,
+        claimant: str,
+    ) -> None:
+        """Record the duplicate with its GPU time and make the claimant the job's RunPod job."""
+        self._record_attempt(request, attempt, generation, duplicate, duplicate_of=claimant)
+        self.runs.record_runpod_job(request.job.job_id, claimant)
+
+    def _record_attempt(
+        self,
+        request: ModelRequest,
+        attempt: StepAttempt,
+        generation: int,
+        state: RunPodJobState,
+        *,
+        duplicate_of: str | None = None,
+    ) -> None:
+        self.runs.record_attempt(
+            AttemptRecord(
+                job_id=request.job.job_id,
+                attempt=attempt.number,
+                generation=generation,
+                runpod_job_id=state.job_id,
+                status=state.status,
+                execution_ms=state.execution_time_ms,
+                delay_ms=state.delay_time_ms,
+                duplicate_of=duplicate_of,
+            )
+        )
+
+    def _store_output(
+        self, job: JobRef, state: RunPodJobState, attempt: StepAttempt
+    ) -> ModelResult:
+        """Keep the ended RunPod job's output at the job's model key, or raise why there is none."""
+        key = job_key(job.user_id, job.job_id, "model", "png")
+        output: dict[str, Any] = state.output or {}
+        result = ModelResult(
+            model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms
+        )
+        # The handler wrote it to the key the worker presigned; only that key is trusted.
+        if state.status == "COMPLETED" and output.get("output_key") == key:
+            if not self.storage.exists(key):
+                raise ModelFailed(
+                    "The model's output is missing from storage.", attempt=attempt.number
+                )
+            return result
+        if state.status == "COMPLETED" and "image_base64" in output:
+            image = base64.b64decode(output["image_base64"])
+            self.storage.put(key, image, content_type="image/png")
+            return result
+        if state.status == "COMPLETED":
+            raise ModelFailed("The model returned no image.", attempt=attempt.number)
+        if state.status == "CANCELLED":
+            raise ModelUnavailable("The RunPod job was cancelled by the provider.")
+        error_type = ModelTimedOut if state.status == "TIMED_OUT" else ModelFailed
+        raise error_type(
+            retryable=attempt.number < FAILED_RUN_ATTEMPTS,
+            runpod_error=state.error or state.status,
+        )
+
+
+def _duplicate_of(state: RunPodJobState) -> str | None:
+    """The claimant's RunPod id when this RunPod job found the job already claimed."""
+    if state.status != "COMPLETED" or not state.output:
+        return None
+    claimant = state.output.get("duplicate_of")
+    return claimant if isinstance(claimant, str) and claimant != state.job_id else None
