@@ -236,7 +236,7 @@ def tier_attempts(jobs: Pipeline, tier: Tier) -> int:
 
 
 # A FAILED or TIMED_OUT answer from RunPod is retried once with a fresh RunPod job, then
-# permanent, on every tier (activities/restoration.py); other errors get the tier's attempts.
+# permanent, on every tier (services/runpod/model_step.py); other errors get the tier's attempts.
 RUNPOD_VERDICT_ATTEMPTS = 2
 
 
