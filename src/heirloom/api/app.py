@@ -112,11 +112,11 @@ def create_app(
         analytics.router,
         metrics.router,
     ]
-    contract.declare_errors(routers)
     for router in routers:
         app.include_router(router)
     app.include_router(web.router)
     web.mount_assets(app)
+    contract.declare_errors(app)
 
     @app.exception_handler(HeirloomError)
     async def heirloom_error(request: Request, exc: HeirloomError) -> Response:
