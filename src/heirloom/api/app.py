@@ -21,12 +21,7 @@ from heirloom.api.middleware.rate_limits import RateLimitMiddleware
 from heirloom.api.middleware.request_metrics import RequestMetrics
 from heirloom.api.middleware.security_headers import SecurityHeaders, install_cors
 from heirloom.api.routes import (
-    abuse,
     admin,
-    alerts,
-    analytics,
-    budgets,
-    costs,
     health,
     jobs,
     keys,
@@ -97,8 +92,6 @@ def create_app(
         keys.router,
         pricing.router,
         admin.router,
-        keys.admin_router,
-        abuse.router,
         health.router,
         queue.router,
         shares.router,
@@ -106,10 +99,6 @@ def create_app(
         streams.router,
         stream_tokens.router,
         webhooks.router,
-        costs.router,
-        budgets.router,
-        alerts.router,
-        analytics.router,
         metrics.router,
     ]
     for router in routers:

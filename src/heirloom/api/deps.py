@@ -74,6 +74,8 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+# On the /v1/admin router, so every admin route needs an admin's key.
+AdminOnly = Depends(get_admin_user)
 
 
 async def upload_budget(request: Request, caller: CurrentCaller, services: ServicesDep) -> None:
