@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from heirloom.api.app import create_app
-from heirloom.api.limits import MULTIPART_OVERHEAD
+from heirloom.api.middleware.body_limits import MULTIPART_OVERHEAD
 from heirloom.domain.errors import RouteNotFound, UnexpectedError
 from tests.conftest import Stack
 from tests.harness.serving import serve_app

@@ -10,22 +10,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from temporalio.client import Client
 
 import heirloom
-from heirloom.api import contract, security
-from heirloom.api.abuse import AbuseObserver
-from heirloom.api.limits import RequestLimits
-from heirloom.api.ratelimit import RateLimitMiddleware
-from heirloom.api.request_metrics import RequestMetrics
+from heirloom.api import contract
+from heirloom.api.middleware.abuse import AbuseObserver
+from heirloom.api.middleware.body_limits import RequestLimits
+from heirloom.api.middleware.rate_limits import RateLimitMiddleware
+from heirloom.api.middleware.request_metrics import RequestMetrics
+from heirloom.api.middleware.security_headers import SecurityHeaders, install_cors
 from heirloom.api.routes import (
-    abuse,
     admin,
-    alerts,
-    analytics,
-    budgets,
-    costs,
-    events,
     health,
     jobs,
     keys,
@@ -36,6 +32,7 @@ from heirloom.api.routes import (
     queue,
     shares,
     stream_tokens,
+    streams,
     web,
     webhooks,
 )
@@ -87,34 +84,28 @@ def create_app(
     app.add_middleware(RequestMetrics)
     app.add_middleware(AbuseObserver)
     app.add_middleware(RateLimitMiddleware)
-    security.install_cors(app, settings.cors_allow_origins)
-    app.add_middleware(security.SecurityHeaders)
+    install_cors(app, settings.cors_allow_origins)
+    app.add_middleware(SecurityHeaders)
     routers = [
         jobs.router,
         me.router,
         keys.router,
         pricing.router,
         admin.router,
-        keys.admin_router,
-        abuse.router,
         health.router,
         queue.router,
         shares.router,
         public_shares.router,
-        events.router,
+        streams.router,
         stream_tokens.router,
         webhooks.router,
-        costs.router,
-        budgets.router,
-        alerts.router,
-        analytics.router,
         metrics.router,
     ]
-    contract.declare_errors(routers)
     for router in routers:
         app.include_router(router)
     app.include_router(web.router)
     web.mount_assets(app)
+    contract.declare_errors(app)
 
     @app.exception_handler(HeirloomError)
     async def heirloom_error(request: Request, exc: HeirloomError) -> Response:
@@ -148,7 +139,7 @@ def create_app(
         else:
             error = UnexpectedError()
         headers = dict(exc.headers or {})
-        allow = security.allowed_methods(app, request.url.path) if exc.status_code == 405 else None
+        allow = _allowed_methods(app, request.url.path) if exc.status_code == 405 else None
         if allow:
             headers["Allow"] = allow
         return JSONResponse(
@@ -173,3 +164,13 @@ def _error_response(
     return JSONResponse(
         {"error": error.to_dict()}, status_code=error.http_status, headers=headers or None
     )
+
+
+def _allowed_methods(app: FastAPI, path: str) -> str | None:
+    """Every method the OpenAPI document names for this path (Starlette names only the first
+    matching route's); None for a path the document does not describe."""
+    for template, operations in app.openapi()["paths"].items():
+        regex, _, _ = compile_path(template)
+        if regex.match(path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return None

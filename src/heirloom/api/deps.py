@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from heirloom.api import auth, ratelimit
+from heirloom.api.middleware import authentication, rate_limits
 from heirloom.db.models import User
 from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
 from heirloom.services.accounts.keys import Caller
@@ -54,7 +54,7 @@ async def get_caller(
     """The key's owner (already known when the body middleware authenticated the request)."""
     bearer = credentials is not None and credentials.scheme.lower() == "bearer"
     api_key = credentials.credentials if credentials is not None and bearer else None
-    return await auth.authenticate(request.scope, services, api_key)
+    return await authentication.authenticate(request.scope, services, api_key)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
@@ -74,19 +74,21 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+# On the /v1/admin router, so every admin route needs an admin's key.
+AdminOnly = Depends(get_admin_user)
 
 
 async def upload_budget(request: Request, caller: CurrentCaller, services: ServicesDep) -> None:
     """The stricter per-key budget of uploads, on top of the key's request budget."""
     limit = services.settings.rate_limit_uploads
-    await ratelimit.spend(request.scope, services, "upload", limit, caller.key_id)
+    await rate_limits.spend(request.scope, services, "upload", limit, caller.key_id)
 
 
 async def share_budget(request: Request, services: ServicesDep) -> None:
     """The per-address budget of public share routes, which carry no API key."""
     limit = services.settings.rate_limit_share
-    address = ratelimit.client_address(request.scope)
-    await ratelimit.spend(request.scope, services, "share", limit, address)
+    address = rate_limits.client_address(request.scope)
+    await rate_limits.spend(request.scope, services, "share", limit, address)
 
 
 UploadBudget = Depends(upload_budget)

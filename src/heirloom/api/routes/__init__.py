@@ -1,1 +1,1 @@
-"""One module per resource, each an APIRouter."""
+"""One module per resource, each an APIRouter; the operators' routes are in `admin/`."""

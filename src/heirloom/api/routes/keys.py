@@ -1,4 +1,4 @@
-"""/v1/me/keys: a user's named API keys; /v1/admin/keys: an admin revokes any key."""
+"""/v1/me/keys: a user's named API keys (an admin revokes any key at /v1/admin/keys)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from heirloom.api.contract import errors
-from heirloom.api.deps import AdminUser, CurrentUser, ServicesDep
+from heirloom.api.deps import CurrentUser, ServicesDep
 from heirloom.api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
 from heirloom.services.accounts.keys import KeyInfo
 
 router = APIRouter(prefix="/v1/me/keys", tags=["keys"])
-admin_router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
 
 KeyId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
@@ -48,11 +47,4 @@ def list_keys(user: CurrentUser, services: ServicesDep) -> KeyList:
 def revoke_key(key_id: KeyId, user: CurrentUser, services: ServicesDep) -> Response:
     """Revoke one of the caller's keys; it is refused from the next request on."""
     services.keys.revoke(key_id, user_id=user.id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@admin_router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-def admin_revoke_key(key_id: KeyId, _admin: AdminUser, services: ServicesDep) -> Response:
-    """Revoke any user's key (a leaked or abused one)."""
-    services.keys.revoke(key_id, reason="revoked by an admin")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

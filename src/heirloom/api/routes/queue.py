@@ -1,77 +1,21 @@
-"""The GPU queue: /v1/queue per tier for anyone with an API key; /v1/admin/queue for operators
-(Temporal's task-queue statistics, GPU jobs in flight, and the recorded snapshots)."""
+"""/v1/queue: the GPU queue per tier, for anyone with an API key (operators' statistics are
+/v1/admin/queue)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
-from temporalio.service import RPCError
 
-from heirloom.api.deps import AdminUser, CurrentUser, ServicesDep, TemporalDep
-from heirloom.api.schemas import (
-    AdminQueueOut,
-    IsoDateTime,
-    QueueMetricOut,
-    QueueMetricsPage,
-    QueueOut,
-    TaskQueueStatsOut,
-    TierQueueOut,
-)
-from heirloom.db.models import as_utc, utcnow
-from heirloom.domain.errors import ServiceUnavailable
-from heirloom.services.queue.snapshots import MAX_ROWS, QueueMetrics
-from heirloom.services.queue.task_queues import describe_all, gpu_and_tier_queues
-from heirloom.temporal.task_queues import TemporalTaskQueues
+from heirloom.api.deps import CurrentUser, ServicesDep
+from heirloom.api.schemas import QueueOut, TierQueueOut
+from heirloom.db.models import utcnow
 
-router = APIRouter()
-
-# The metrics route's window when none is given.
-DEFAULT_METRICS_WINDOW = timedelta(hours=1)
+router = APIRouter(prefix="/v1/queue", tags=["queue"])
 
 
-@router.get("/v1/queue", response_model=QueueOut, tags=["queue"])
+@router.get("", response_model=QueueOut)
 def get_queue(_user: CurrentUser, services: ServicesDep) -> QueueOut:
     """Per tier: jobs waiting for a GPU, jobs on one, the oldest wait, the last hour's p50."""
     return QueueOut(
         gpu_pool_size=services.settings.gpu_pool_size,
         tiers=[TierQueueOut(**vars(t)) for t in services.gpu_queue.tiers(utcnow())],
-    )
-
-
-@router.get("/v1/admin/queue", response_model=AdminQueueOut, tags=["admin"])
-async def get_task_queues(
-    _admin: AdminUser, services: ServicesDep, temporal: TemporalDep
-) -> AdminQueueOut:
-    """Temporal's statistics of the GPU and tier queues (per priority key) and the model steps
-    in flight."""
-    try:
-        states = await describe_all(TemporalTaskQueues(temporal), gpu_and_tier_queues())
-    except RPCError as err:
-        raise ServiceUnavailable("Temporal did not describe the task queues.") from err
-    on_gpu, with_runpod = await run_in_threadpool(QueueMetrics(services.db).in_flight)
-    return AdminQueueOut(
-        gpu_pool_size=services.settings.gpu_pool_size,
-        gpu_in_flight=on_gpu,
-        runpod_jobs_in_flight=with_runpod,
-        task_queues=[TaskQueueStatsOut.of_state(state) for state in states],
-    )
-
-
-@router.get("/v1/admin/queue/metrics", response_model=QueueMetricsPage, tags=["admin"])
-def get_queue_metrics(
-    _admin: AdminUser,
-    services: ServicesDep,
-    since: IsoDateTime | None = None,
-    until: IsoDateTime | None = None,
-) -> QueueMetricsPage:
-    """Snapshots taken in [since, until) (default: the last hour), oldest first."""
-    start = as_utc(since) if since else utcnow() - DEFAULT_METRICS_WINDOW
-    rows = QueueMetrics(services.db).between(
-        start, as_utc(until) if until else None, limit=MAX_ROWS + 1
-    )
-    return QueueMetricsPage(
-        rows=[QueueMetricOut.from_row(row) for row in rows[:MAX_ROWS]],
-        truncated=len(rows) > MAX_ROWS,
     )

@@ -28,7 +28,7 @@ class ControlIn(BaseModel):
 
 
 @router.get("/budgets")
-async def budgets(_admin: AdminUser, services: ServicesDep) -> dict[str, Any]:
+async def budgets(services: ServicesDep) -> dict[str, Any]:
     """Each period's budget, spend and share used; the controls in force."""
     states = await run_in_threadpool(services.budgets.states)
     controls = await run_in_threadpool(services.budgets.controls)
@@ -43,7 +43,7 @@ async def set_budget(
     period: Period, body: BudgetIn, admin: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
     await run_in_threadpool(services.budgets.set_budget, admin.id, period, body.amount_usd)
-    return await budgets(admin, services)
+    return await budgets(services)
 
 
 @router.post("/controls/{scope}/stop")
@@ -52,7 +52,7 @@ async def stop(
 ) -> dict[str, Any]:
     """Refuse new submissions for a tier (or `all`); running jobs finish."""
     await run_in_threadpool(services.budgets.stop, admin.id, scope, body.reason)
-    return await budgets(admin, services)
+    return await budgets(services)
 
 
 @router.post("/controls/{scope}/resume")
@@ -61,10 +61,10 @@ async def resume(
 ) -> dict[str, Any]:
     """Take new submissions again, also over the current periods' budget pause."""
     await run_in_threadpool(services.budgets.resume, admin.id, scope, body.reason)
-    return await budgets(admin, services)
+    return await budgets(services)
 
 
 @router.get("/controls/audit")
-async def audit(_admin: AdminUser, services: ServicesDep) -> list[dict[str, Any]]:
+async def audit(services: ServicesDep) -> list[dict[str, Any]]:
     """The latest admin control actions, newest first."""
     return [asdict(line) for line in await run_in_threadpool(services.budgets.audit)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from heirloom.api import ratelimit
+from heirloom.api.middleware import rate_limits
 from heirloom.domain.errors import Unauthorized
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.keys import Caller
@@ -28,14 +28,14 @@ async def authenticate(scope: Scope, services: Services, api_key: str | None) ->
     known = known_caller(scope)
     if known is not None:
         return known
-    address = ratelimit.client_address(scope)
-    await ratelimit.check_auth_failures(scope, services, address)
+    address = rate_limits.client_address(scope)
+    await rate_limits.check_auth_failures(scope, services, address)
     caller = await run_in_threadpool(services.keys.authenticate, api_key) if api_key else None
     if caller is None:
-        await ratelimit.auth_failed(scope, services, address)
+        await rate_limits.auth_failed(scope, services, address)
         raise Unauthorized()
     scope.setdefault("state", {})[CALLER] = caller
     await run_in_threadpool(services.abuse.key_used, caller.key_id, caller.user.id, address)
     rules = services.settings.tier_rules[Tier(caller.user.tier)]
-    await ratelimit.spend(scope, services, "key", rules.rate_limit, caller.key_id)
+    await rate_limits.spend(scope, services, "key", rules.rate_limit, caller.key_id)
     return caller

@@ -15,7 +15,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heirloom.api import auth
+from heirloom.api.middleware import authentication
 from heirloom.domain.errors import (
     HeirloomError,
     ImageTooLarge,
@@ -78,7 +78,7 @@ class RequestLimits:
         scheme, _, key = (authorization or b"").decode("latin-1").partition(" ")
         api_key = key.strip() if scheme.lower() == "bearer" and key.strip() else None
         services: Services = scope["app"].state.services
-        await auth.authenticate(scope, services, api_key)
+        await authentication.authenticate(scope, services, api_key)
 
     async def _counted(
         self, scope: Scope, receive: Receive, send: Send, limit: int, too_large: HeirloomError

@@ -1,4 +1,4 @@
-"""/v1/admin: list and create users, grant credits, change tiers, inspect jobs (admins only)."""
+"""/v1/admin/users: list and create users, grant credits, change tiers."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, status
 
 from heirloom.api.contract import errors
-from heirloom.api.deps import AdminUser, CallerDep, ServicesDep
+from heirloom.api.deps import ServicesDep
 from heirloom.api.schemas import (
-    AdminJobOut,
-    AuditOut,
-    AuditPage,
     GrantIn,
     GrantOut,
-    IsoDateTime,
     LedgerLineOut,
     UserCreate,
     UserCreated,
@@ -25,17 +21,15 @@ from heirloom.api.schemas import (
 )
 from heirloom.db.models import as_utc
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin/users", tags=["admin"])
 
 UserId = Annotated[str, Path(min_length=1, max_length=32)]
-JobId = Annotated[str, Path(min_length=1, max_length=64)]
 # Deeper pages than this are refused (422) rather than handed to the database to overflow.
 MAX_OFFSET = 1_000_000
 
 
-@router.get("/users", response_model=UserPage)
+@router.get("", response_model=UserPage)
 def list_users(
-    _admin: AdminUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -60,19 +54,18 @@ def list_users(
 
 
 @router.post(
-    "/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated, responses=errors(409)
+    "", status_code=status.HTTP_201_CREATED, response_model=UserCreated, responses=errors(409)
 )
-def create_user(body: UserCreate, _admin: AdminUser, services: ServicesDep) -> UserCreated:
+def create_user(body: UserCreate, services: ServicesDep) -> UserCreated:
     """Create a user; the API key in the answer is shown this once."""
     account = services.accounts.create(email=body.email, tier=body.tier, credits=body.credits)
     return UserCreated(**UserOut.from_user(account.user).model_dump(), api_key=account.api_key)
 
 
-@router.post("/users/{user_id}/credits", response_model=GrantOut, responses=errors(409))
+@router.post("/{user_id}/credits", response_model=GrantOut, responses=errors(409))
 def grant_credits(
     user_id: UserId,
     body: GrantIn,
-    _admin: AdminUser,
     services: ServicesDep,
     idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=150)],
 ) -> GrantOut:
@@ -81,41 +74,9 @@ def grant_credits(
     return GrantOut(entry=LedgerLineOut(**vars(line)), balance=services.credits.balance(user_id))
 
 
-@router.patch("/users/{user_id}", response_model=UserOut)
-def update_user(
-    user_id: UserId, body: UserUpdate, _admin: AdminUser, services: ServicesDep
-) -> UserOut:
+@router.patch("/{user_id}", response_model=UserOut)
+def update_user(user_id: UserId, body: UserUpdate, services: ServicesDep) -> UserOut:
     """Change a user's tier; retention follows the policy in services/results/retention.py."""
     user = services.accounts.set_tier(user_id, body.tier)
     services.retention.on_tier_change(user_id, body.tier)
     return UserOut.from_user(user)
-
-
-@router.get("/jobs/{job_id}", response_model=AdminJobOut)
-def get_any_job(
-    job_id: JobId, _admin: AdminUser, caller: CallerDep, services: ServicesDep
-) -> AdminJobOut:
-    """Any user's job with its operator-side record and its Temporal Web UI link (audited)."""
-    job = services.jobs.get(job_id)
-    services.audit.record(caller, owner_id=job.user_id, action="admin_view", job_id=job_id)
-    return AdminJobOut.for_operator(job, services.settings.workflow_url(job_id))
-
-
-@router.get("/audit", response_model=AuditPage)
-def query_audit(
-    _admin: AdminUser,
-    services: ServicesDep,
-    user_id: str,
-    since: IsoDateTime | None = None,
-    until: IsoDateTime | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
-) -> AuditPage:
-    """Accesses to one user's photos in [since, until), newest first."""
-    entries = services.audit.query(
-        user_id, since=since, until=until, before_id=before_id, limit=limit
-    )
-    return AuditPage(
-        entries=[AuditOut.from_entry(entry) for entry in entries],
-        next_before_id=entries[-1].id if len(entries) == limit else None,
-    )

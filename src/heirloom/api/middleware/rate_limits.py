@@ -1,5 +1,6 @@
 """Rate limits at the edge: the per-address budget, the helpers routes spend budgets with,
-and the IETF RateLimit header fields on every answer.
+and the IETF RateLimit header fields on every answer (the limiter that counts the budgets is
+`services/abuse/rate_limits.py`).
 
 Header syntax follows draft-ietf-httpapi-ratelimit-headers-11 (sections 3 and 4): a
 `RateLimit-Policy` list of `"name";q=<quota>;w=<window seconds>` items and a `RateLimit`

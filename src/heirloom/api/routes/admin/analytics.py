@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.deps import ServicesDep
 from heirloom.api.schemas import IsoDateTime
 from heirloom.db.models import as_utc, utcnow
 from heirloom.domain.errors import InvalidQuery
@@ -33,26 +33,26 @@ Window = Annotated[tuple[datetime, datetime], Depends(_window)]
 
 
 @router.get("/jobs")
-async def jobs_per_day(_admin: AdminUser, services: ServicesDep, window: Window) -> Any:
+async def jobs_per_day(services: ServicesDep, window: Window) -> Any:
     """Jobs created per day by tier and operations."""
     rows = await run_in_threadpool(Analytics(services.db).jobs_per_day, *window)
     return [asdict(row) for row in rows]
 
 
 @router.get("/users")
-async def active_users(_admin: AdminUser, services: ServicesDep, window: Window) -> dict[str, int]:
+async def active_users(services: ServicesDep, window: Window) -> dict[str, int]:
     """Users with at least one job in the window, per tier."""
     return await run_in_threadpool(Analytics(services.db).active_users, *window)
 
 
 @router.get("/stages")
-async def stage_times(_admin: AdminUser, services: ServicesDep, window: Window) -> Any:
+async def stage_times(services: ServicesDep, window: Window) -> Any:
     """p50/p95 seconds: queue wait, run time, model execution, RunPod queue delay."""
     rows = await run_in_threadpool(Analytics(services.db).stage_times, *window)
     return [asdict(row) for row in rows]
 
 
 @router.get("/failures")
-async def failure_rates(_admin: AdminUser, services: ServicesDep, window: Window) -> dict[str, Any]:
+async def failure_rates(services: ServicesDep, window: Window) -> dict[str, Any]:
     """Retry rate of model steps and failure rates by error code."""
     return asdict(await run_in_threadpool(Analytics(services.db).failure_rates, *window))

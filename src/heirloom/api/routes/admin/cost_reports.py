@@ -1,4 +1,4 @@
-"""/v1/admin/reports/costs: GPU cost, revenue and margin by day or month (admin only)."""
+"""/v1/admin/reports/costs: GPU cost, revenue and margin by day or month."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.deps import ServicesDep
 from heirloom.api.schemas import IsoDateTime
 from heirloom.db.models import as_utc, utcnow
 from heirloom.domain.errors import InvalidQuery
@@ -20,7 +20,6 @@ router = APIRouter(prefix="/v1/admin/reports", tags=["admin"])
 
 @router.get("/costs")
 async def cost_report(
-    _admin: AdminUser,
     services: ServicesDep,
     period: Period = "day",
     start: Annotated[IsoDateTime | None, Query(alias="from")] = None,

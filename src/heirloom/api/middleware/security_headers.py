@@ -1,11 +1,10 @@
-"""Headers every answer carries, CORS from an allow-list, and complete `Allow` on 405."""
+"""Headers every answer carries, and CORS from an allow-list."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # What a browser may do with any answer: never sniff a type, never frame it, send no referrer.
@@ -55,13 +54,3 @@ def install_cors(app: FastAPI, allow_origins: list[str]) -> None:
         expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
         max_age=600,
     )
-
-
-def allowed_methods(app: FastAPI, path: str) -> str | None:
-    """Every method the OpenAPI document names for this path (Starlette names only the first
-    matching route's); None for a path the document does not describe."""
-    for template, operations in app.openapi()["paths"].items():
-        regex, _, _ = compile_path(template)
-        if regex.match(path):
-            return ", ".join(sorted(method.upper() for method in operations))
-    return None

@@ -8,7 +8,7 @@ import time
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heirloom.api.auth import known_caller
+from heirloom.api.middleware.authentication import known_caller
 from heirloom.services.accounts.keys import Caller
 from heirloom.services.context import Services
 
