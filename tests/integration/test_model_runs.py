@@ -15,13 +15,12 @@ from temporalio.testing import ActivityEnvironment
 
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import FaultSettings, Settings
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.money.credits import NewJob
 from heirloom.services.storage.keys import job_key
-from tests.harness.serving import serve_app
+from tests.harness.stack import local_endpoint
 from tests.support import photo_bytes, wait_until
 
 API_KEY = "model-runs-key"
@@ -33,7 +32,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[tuple[Services, httpx.C
     home = tmp_path / "home"
     endpoint_settings = Settings(home=home, runpod_api_key=API_KEY)
     with (
-        serve_app(create_endpoint_app(endpoint_settings)) as url,
+        local_endpoint(endpoint_settings) as url,
         httpx.Client(base_url=url) as admin,
     ):
         settings = Settings(
