@@ -40,18 +40,18 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 from temporalio.client import Client
-from tests.harness.serving import free_port
 
+# First: it puts the repository root on sys.path, for tests.harness.
 import harness
-from heirloom.config import Settings
-from heirloom.db import migrate
+
+# isort: split
+from tests.harness.processes import process_stack
+
 from heirloom.db.models import Job
-from heirloom.devstack.ports import port_open
 from heirloom.domain.jobs import JobStatus, Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 
-RUNPOD_KEY = "bench-key"
 TARGET_RATE_PER_MIN = 500
 TARGET_POST_P99_MS = 200.0
 TARGET_GET_P99_MS = 20.0
@@ -296,106 +296,61 @@ def breakdown_samples(post_ms: dict[str, float], job_ids: Sequence[str]) -> dict
 async def run_stack(model_ms: int, home: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Start one stack, run its phases, stop it."""
     full = model_ms == args.model_ms[0]
-    with harness.temporal_server(home) as server:
-        database_url = f"sqlite:///{home / 'heirloom.db'}"
-        migrate.upgrade(database_url)
-        runpod_port, api_port = free_port(), free_port()
-        env = {
-            "HEIRLOOM_HOME": str(home),
-            "HEIRLOOM_DATABASE_URL": database_url,
-            "HEIRLOOM_TEMPORAL_ADDRESS": server.address,
-            "HEIRLOOM_RUNPOD_API_KEY": RUNPOD_KEY,
-            "HEIRLOOM_RUNPOD_BASE_URL": f"http://127.0.0.1:{runpod_port}/v2",
-            "HEIRLOOM_DEVSTACK_RUNPOD_PORT": str(runpod_port),
-            "HEIRLOOM_DEVSTACK_RUNPOD_WORKERS": str(args.gpus),
-            "HEIRLOOM_FAULTS__EXECUTION_MS": str(model_ms),
-            # The worker's GPU slots are the pool (admission control, README "The GPU queue").
-            "HEIRLOOM_WORKER_GPU_SLOTS": str(args.gpus),
-            "HEIRLOOM_GPU_POOL_SIZE": str(args.gpus),
-            "HEIRLOOM_API_PORT": str(api_port),
-            # The load comes from one address with a few keys: measure the service, not the
-            # abuse budgets (they are tested in tests/integration/test_rate_limits.py).
-            "HEIRLOOM_RATE_LIMITS_ENABLED": "false",
-            "HEIRLOOM_TIER_RULES": '{"paid": {"max_active_jobs": null}}',
-        }
-        services = Services.build(Settings(home=home, database_url=database_url), pool_size=2)
+    env = {
+        "HEIRLOOM_FAULTS__EXECUTION_MS": str(model_ms),
+        "HEIRLOOM_TIER_RULES": '{"paid": {"max_active_jobs": null}}',
+    }
+    worker = ["--tiers", Tier.PAID.value]
+    with process_stack(home, gpus=args.gpus, worker=worker, env=env) as stack:
+        server, services, api_url = stack.server, stack.services, stack.api_url
         accounts = [
             services.accounts.create(email=f"load-{i}@bench.local", tier=Tier.PAID, credits=10**7)
             for i in range(args.users)
         ]
-        api_url = f"http://127.0.0.1:{api_port}"
         label = f"model {model_ms} ms"
-        with (
-            harness.heirloom_process(
-                ["runpod-endpoint"],
-                env,
-                ready=lambda: port_open("127.0.0.1", runpod_port),
-                log=home / "runpod.log",
-            ) as runpod,
-            harness.heirloom_process(
-                ["worker", "--tiers", Tier.PAID.value],
-                env,
-                ready=lambda: "worker polling" in _text(home / "worker.log"),
-                log=home / "worker.log",
-            ) as worker,
-            harness.heirloom_process(
-                ["api"], env, ready=lambda: _healthy(api_url), log=home / "api.log"
-            ) as api,
-        ):
-            assert server.process is not None
-            cpu = harness.CpuMeter(
-                {
-                    "api": api.pid,
-                    "worker": worker.pid,
-                    "temporal": server.process.pid,
-                    "runpod": runpod.pid,
+        cpu = harness.CpuMeter(stack.pids)
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT + 50)
+        async with httpx.AsyncClient(
+            base_url=api_url, timeout=REQUEST_TIMEOUT_S, limits=limits
+        ) as http:
+            load = Load(http, [a.api_key for a in accounts], harness.photo_jpeg(320, 240))
+            await closed_submitters(load, 2, args.warmup)  # connections, caches, imports
+            result: dict[str, Any] = {
+                "model_ms": model_ms,
+                "temporal_dev_server": harness.server_flags(server),
+            }
+            phases: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
+                ("target", lambda: open_loop(load, args.rate, args.duration, args.readers))
+            ]
+            if full and args.max_seconds > 0:
+                closed = functools.partial(closed_submitters, load, args.clients, args.max_seconds)
+                phases.insert(0, ("max", closed))
+            for name, phase in phases:
+                print(f"... {label}: {name}", flush=True)
+                first = len(load.jobs)
+                result[name] = await _with_cpu(cpu, phase)
+                samples = breakdown_samples(load.post_ms, [j for _, j in load.jobs[first:]])
+                result[name]["post_breakdown_ms"] = {
+                    kind: await post_breakdown(server.address, load.post_ms, jobs)
+                    for kind, jobs in samples.items()
                 }
-            )
-            limits = httpx.Limits(max_connections=MAX_IN_FLIGHT + 50)
-            async with httpx.AsyncClient(
-                base_url=api_url, timeout=REQUEST_TIMEOUT_S, limits=limits
-            ) as http:
-                load = Load(http, [a.api_key for a in accounts], harness.photo_jpeg(320, 240))
-                await closed_submitters(load, 2, args.warmup)  # connections, caches, imports
-                result: dict[str, Any] = {
-                    "model_ms": model_ms,
-                    "temporal_dev_server": harness.server_flags(server),
-                }
-                phases: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
-                    ("target", lambda: open_loop(load, args.rate, args.duration, args.readers))
-                ]
-                if full and args.max_seconds > 0:
-                    closed = functools.partial(
-                        closed_submitters, load, args.clients, args.max_seconds
-                    )
-                    phases.insert(0, ("max", closed))
-                for name, phase in phases:
-                    print(f"... {label}: {name}", flush=True)
-                    first = len(load.jobs)
-                    result[name] = await _with_cpu(cpu, phase)
-                    samples = breakdown_samples(load.post_ms, [j for _, j in load.jobs[first:]])
-                    result[name]["post_breakdown_ms"] = {
-                        kind: await post_breakdown(server.address, load.post_ms, jobs)
-                        for kind, jobs in samples.items()
-                    }
-                result["jobs_after_load"] = job_counts(services)
-                if full and args.status_readers:
-                    seeded = seed_jobs(
-                        services, [(a.user.id, a.api_key) for a in accounts], SEEDED_JOBS
-                    )
-                    result["jobs_in_db"] = sum(job_counts(services).values())
-                    result["status"] = []
-                    for readers in args.status_readers:
-                        print(f"... {label}: status, {readers} readers", flush=True)
-                        result["status"].append(
-                            await _with_cpu(
-                                cpu,
-                                functools.partial(
-                                    closed_readers, load, seeded, readers, args.status_seconds
-                                ),
-                            )
+            result["jobs_after_load"] = job_counts(services)
+            if full and args.status_readers:
+                seeded = seed_jobs(
+                    services, [(a.user.id, a.api_key) for a in accounts], SEEDED_JOBS
+                )
+                result["jobs_in_db"] = sum(job_counts(services).values())
+                result["status"] = []
+                for readers in args.status_readers:
+                    print(f"... {label}: status, {readers} readers", flush=True)
+                    result["status"].append(
+                        await _with_cpu(
+                            cpu,
+                            functools.partial(
+                                closed_readers, load, seeded, readers, args.status_seconds
+                            ),
                         )
-        services.close()
+                    )
         return result
 
 
@@ -410,17 +365,6 @@ async def _with_cpu(
         # Per accepted submission, whatever else the phase did (its GETs, the jobs' run).
         result["cpu_ms_per_submission"] = {name: s * 1000 / accepted for name, s in spent.items()}
     return result
-
-
-def _text(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def report(results: dict[str, dict[str, Any]]) -> None:

@@ -16,6 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from PIL import Image
+
+# First: it puts the repository root on sys.path, for tests.harness.
+import harness  # noqa: F401
+
+# isort: split
 from tests.harness.chaos import run_chaos
 from tests.harness.serving import free_port
 

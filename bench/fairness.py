@@ -43,18 +43,18 @@ from typing import Any
 
 import httpx
 from sqlmodel import col, select
-from tests.harness.serving import free_port
 
+# First: it puts the repository root on sys.path, for tests.harness.
 import harness
-from heirloom.config import Settings
-from heirloom.db import migrate
+
+# isort: split
+from tests.harness.processes import process_stack
+
 from heirloom.db.models import Job
-from heirloom.devstack.ports import port_open
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 
-RUNPOD_KEY = "bench-key"
 DESIGNS = ("gpu-queue", "tier-slots")
 TARGET_UTILISATION = 0.95
 TARGET_JAIN = 0.9
@@ -160,30 +160,15 @@ async def wait_final(services: Services, job_ids: Sequence[str], timeout_s: floa
 
 async def run_design(design: str, home: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One stack with one design: failed jobs to retry, the load, the drain, the figures."""
-    with harness.temporal_server(home) as server:
-        database_url = f"sqlite:///{home / 'heirloom.db'}"
-        migrate.upgrade(database_url)
-        runpod_port, api_port = free_port(), free_port()
-        runpod_url = f"http://127.0.0.1:{runpod_port}"
-        uncapped = {"daily_job_limit": None, "max_active_jobs": None}
-        env = {
-            "HEIRLOOM_HOME": str(home),
-            "HEIRLOOM_DATABASE_URL": database_url,
-            "HEIRLOOM_TEMPORAL_ADDRESS": server.address,
-            "HEIRLOOM_RUNPOD_API_KEY": RUNPOD_KEY,
-            "HEIRLOOM_RUNPOD_BASE_URL": f"{runpod_url}/v2",
-            "HEIRLOOM_DEVSTACK_RUNPOD_PORT": str(runpod_port),
-            "HEIRLOOM_DEVSTACK_RUNPOD_WORKERS": str(args.gpus),
-            "HEIRLOOM_API_PORT": str(api_port),
-            "HEIRLOOM_WORKER_GPU_SLOTS": str(args.gpus),
-            "HEIRLOOM_GPU_POOL_SIZE": str(args.gpus),
-            "HEIRLOOM_GPU_QUEUE_ENABLED": "true" if design == "gpu-queue" else "false",
-            "HEIRLOOM_RATE_LIMITS_ENABLED": "false",
-            "HEIRLOOM_TIER_RULES": json.dumps({"free": uncapped, "paid": uncapped}),
-            # Nothing periodic competes for the two cores during a minute's run.
-            "HEIRLOOM_SCHEDULES_ENABLED": "false",
-        }
-        services = Services.build(Settings(home=home, database_url=database_url), pool_size=2)
+    uncapped = {"daily_job_limit": None, "max_active_jobs": None}
+    env = {
+        "HEIRLOOM_GPU_QUEUE_ENABLED": "true" if design == "gpu-queue" else "false",
+        "HEIRLOOM_TIER_RULES": json.dumps({"free": uncapped, "paid": uncapped}),
+        # Nothing periodic competes for the two cores during a minute's run.
+        "HEIRLOOM_SCHEDULES_ENABLED": "false",
+    }
+    with process_stack(home, gpus=args.gpus, env=env) as stack:
+        services, api_url, runpod_url = stack.services, stack.api_url, stack.runpod_url
         free = [
             services.accounts.create(email=f"free-{i}@bench.local", tier=Tier.FREE, credits=10**6)
             for i in range(FREE_USERS)
@@ -192,74 +177,47 @@ async def run_design(design: str, home: Path, args: argparse.Namespace) -> dict[
             services.accounts.create(email=f"paid-{i}@bench.local", tier=Tier.PAID, credits=10**6)
             for i in range(PAID_USERS)
         ]
-        api_url = f"http://127.0.0.1:{api_port}"
-        with (
-            harness.heirloom_process(
-                ["runpod-endpoint"],
-                env,
-                ready=lambda: port_open("127.0.0.1", runpod_port),
-                log=home / "runpod.log",
-            ) as runpod,
-            harness.heirloom_process(
-                ["worker"],
-                env,
-                ready=lambda: "worker polling" in _text(home / "worker.log"),
-                log=home / "worker.log",
-            ) as worker,
-            harness.heirloom_process(
-                ["api"], env, ready=lambda: _healthy(api_url), log=home / "api.log"
-            ) as api,
-        ):
-            assert server.process is not None
-            cpu = harness.CpuMeter(
-                {
-                    "api": api.pid,
-                    "worker": worker.pid,
-                    "temporal": server.process.pid,
-                    "runpod": runpod.pid,
-                }
-            )
-            async with httpx.AsyncClient(base_url=api_url, timeout=30.0) as http:
-                load = Load(http, harness.photo_jpeg(160, 120))
-                print(f"... {design}: jobs that fail, to retry during the load", flush=True)
-                await set_faults(runpod_url, failed=1.0, execution_ms=0)
-                for i in range(RETRIES):
-                    await load.post("setup", f"retrier-{i}", paid[i % PAID_USERS].api_key)
-                failed_ids = [s.job_id for s in load.jobs]
-                if not await wait_final(services, failed_ids, DRAIN_TIMEOUT_S):
-                    raise RuntimeError("the jobs meant to fail did not end")
-                load.jobs.clear()
-                await set_faults(runpod_url, failed=0.0, execution_ms=args.model_ms)
-                async with httpx.AsyncClient() as admin:
-                    (await admin.post(f"{runpod_url}/_admin/reset-stats")).raise_for_status()
+        cpu = harness.CpuMeter(stack.pids)
+        async with httpx.AsyncClient(base_url=api_url, timeout=30.0) as http:
+            load = Load(http, harness.photo_jpeg(160, 120))
+            print(f"... {design}: jobs that fail, to retry during the load", flush=True)
+            await set_faults(runpod_url, failed=1.0, execution_ms=0)
+            for i in range(RETRIES):
+                await load.post("setup", f"retrier-{i}", paid[i % PAID_USERS].api_key)
+            failed_ids = [s.job_id for s in load.jobs]
+            if not await wait_final(services, failed_ids, DRAIN_TIMEOUT_S):
+                raise RuntimeError("the jobs meant to fail did not end")
+            load.jobs.clear()
+            await set_faults(runpod_url, failed=0.0, execution_ms=args.model_ms)
+            async with httpx.AsyncClient() as admin:
+                (await admin.post(f"{runpod_url}/_admin/reset-stats")).raise_for_status()
 
-                print(f"... {design}: {args.seconds:.0f} s of load", flush=True)
-                cpu_before = cpu.sample()
-                started = time.time()
-                tasks: list[asyncio.Task[None]] = []
-                for offset, kind, index in schedule(args):
-                    delay = started + offset - time.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    if kind == "free":
-                        call = load.post(kind, f"free-{index}", free[index].api_key)
-                    elif kind == "paid":
-                        call = load.post(kind, f"paid-{index}", paid[index].api_key)
-                    else:
-                        owner = paid[index % PAID_USERS]
-                        call = load.retry(f"retrier-{index}", owner.api_key, failed_ids[index])
-                    tasks.append(asyncio.create_task(call))
-                await asyncio.gather(*tasks)
-                load_ended = time.time()
-                print(f"... {design}: drain ({len(load.jobs)} jobs)", flush=True)
-                drained = await wait_final(services, [s.job_id for s in load.jobs], DRAIN_TIMEOUT_S)
-                ended = time.time()
-                cpu_spent = cpu.since(cpu.sample(), cpu_before)
-                async with httpx.AsyncClient() as admin:
-                    runs = (await admin.get(f"{runpod_url}/_admin/runs")).json()
-                    stats = (await admin.get(f"{runpod_url}/_admin/stats")).json()
+            print(f"... {design}: {args.seconds:.0f} s of load", flush=True)
+            cpu_before = cpu.sample()
+            started = time.time()
+            tasks: list[asyncio.Task[None]] = []
+            for offset, kind, index in schedule(args):
+                delay = started + offset - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if kind == "free":
+                    call = load.post(kind, f"free-{index}", free[index].api_key)
+                elif kind == "paid":
+                    call = load.post(kind, f"paid-{index}", paid[index].api_key)
+                else:
+                    owner = paid[index % PAID_USERS]
+                    call = load.retry(f"retrier-{index}", owner.api_key, failed_ids[index])
+                tasks.append(asyncio.create_task(call))
+            await asyncio.gather(*tasks)
+            load_ended = time.time()
+            print(f"... {design}: drain ({len(load.jobs)} jobs)", flush=True)
+            drained = await wait_final(services, [s.job_id for s in load.jobs], DRAIN_TIMEOUT_S)
+            ended = time.time()
+            cpu_spent = cpu.since(cpu.sample(), cpu_before)
+            async with httpx.AsyncClient() as admin:
+                runs = (await admin.get(f"{runpod_url}/_admin/runs")).json()
+                stats = (await admin.get(f"{runpod_url}/_admin/stats")).json()
         final = statuses(services, [s.job_id for s in load.jobs])
-        services.close()
     return figures(
         design,
         args,
@@ -439,17 +397,6 @@ def _count(values: Any) -> dict[str, int]:
     for value in values:
         counted[value] = counted.get(value, 0) + 1
     return counted
-
-
-def _text(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:

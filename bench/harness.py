@@ -1,13 +1,20 @@
-"""What the orchestration and API benchmarks share: stack pieces, photos, figures.
+"""What the benchmarks share: the way in to the test harness, and measuring.
 
-The stack is src's own (TemporalDevServer, heirloom.worker.main.WorkerThread, the `heirloom`
-CLI as child processes); this module only adds measuring: SQL statement counters, CPU per
-process, the load average, statistics and the tables and JSON both scripts write.
+The stack is src's own, assembled by tests/harness (`tests.harness.processes.process_stack`,
+`tests.harness.workers.WorkerThread`, the chaos driver); a script run as `python bench/NAME.py`
+has bench/ on sys.path, not the repository root, so it imports this module first, which puts
+the root there. This module only adds measuring: SQL statement counters, CPU per process, the
+load average, statistics and the tables and JSON the scripts write.
 """
 
 from __future__ import annotations
 
-import contextlib
+import sys
+from pathlib import Path
+
+# After the script's own folder (bench/), before the installed packages.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
 import io
 import json
 import logging
@@ -16,21 +23,16 @@ import platform
 import random
 import resource
 import statistics
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import temporalio
 from PIL import Image, ImageDraw
 from temporalio import activity
-from tests.harness.serving import free_port
 
 from heirloom.devstack.temporal_server import TemporalDevServer
 
@@ -41,17 +43,6 @@ logging.basicConfig(level=logging.WARNING, force=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
-
-
-@contextlib.contextmanager
-def temporal_server(home: Path) -> Iterator[TemporalDevServer]:
-    """src's dev server as shipped, on a free port, headless, on a SQLite file under `home`."""
-    server = TemporalDevServer(port=free_port(), ui_port=None, db_file=home / "temporal.db")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def server_flags(server: TemporalDevServer) -> list[str]:
@@ -220,51 +211,3 @@ class CpuMeter:
     @staticmethod
     def since(now: dict[str, float], earlier: dict[str, float]) -> dict[str, float]:
         return {name: now[name] - earlier[name] for name in now}
-
-
-@contextlib.contextmanager
-def child_process(
-    argv: Sequence[str],
-    env: dict[str, str],
-    *,
-    ready: Callable[[], bool],
-    log: Path,
-    timeout_s: float = 60.0,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`argv` with extra `env`, output to `log`, waited for until `ready()`; stopped on exit."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            list(argv),
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not ready():
-            if process.poll() is not None:
-                raise RuntimeError(f"{argv[1:]} exited {process.returncode}; see {log}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{argv[1:]} not ready after {timeout_s}s; see {log}")
-            time.sleep(0.1)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def heirloom_process(
-    command: Sequence[str],
-    env: dict[str, str],
-    *,
-    ready: Callable[[], bool],
-    log: Path,
-) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
-    """`python -m heirloom.cli COMMAND` with HEIRLOOM_* env (see child_process)."""
-    argv = [sys.executable, "-m", "heirloom.cli", *command]
-    return child_process(argv, env, ready=ready, log=log)

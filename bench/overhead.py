@@ -9,7 +9,7 @@ pragmas, the transfer-queue read limit lifted, headless, free port) runs, in thi
   like the API, the reservation a local activity inside the update, then prepare, model
   (async, as run_model is) and postprocess as activities and complete as a local activity,
   each a no-op;
-- real jobs: src's RestorationWorkflow, activities and worker (heirloom.worker.main.WorkerThread)
+- real jobs: src's RestorationWorkflow, activities and workers (tests.harness.workers.WorkerThread)
   on SQLite, local storage and the local RunPod endpoint (a `heirloom runpod-endpoint` child
   process with no extra model time; its CPU stand-in still takes ~40 ms a photo, reported as
   model time), submitted through heirloom.starters.restoration.Submitter exactly as POST /v1/jobs
@@ -53,10 +53,15 @@ from temporalio.common import (
 with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.worker import Worker
+
+    # First: it puts the repository root on sys.path, for tests.harness.
+    import harness
+
+    # isort: split
+    from tests.harness.processes import heirloom_process, temporal_server
     from tests.harness.serving import free_port
     from tests.harness.workers import WorkerThread
 
-    import harness
     from heirloom.config import Settings
     from heirloom.db import migrate
     from heirloom.db.models import User
@@ -452,7 +457,7 @@ async def main_async(args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]
         home = Path(tmp)
         port = free_port()
         with (
-            harness.heirloom_process(
+            heirloom_process(
                 ["runpod-endpoint"],
                 {
                     "HEIRLOOM_HOME": str(home / "runpod"),
@@ -463,7 +468,7 @@ async def main_async(args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]
                 ready=lambda: port_open("127.0.0.1", port),
                 log=home / "runpod-endpoint.log",
             ) as endpoint,
-            harness.temporal_server(home) as server,
+            temporal_server(home) as server,
         ):
             database_url = f"sqlite:///{home / 'heirloom.db'}"
             migrate.upgrade(database_url)

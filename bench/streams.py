@@ -30,6 +30,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from temporalio.client import Client
+
+# First: it puts the repository root on sys.path, for tests.harness.
+import harness  # noqa: F401
+
+# isort: split
 from tests.harness.serving import serve_app
 
 from heirloom.api.app import create_app

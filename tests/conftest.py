@@ -21,16 +21,14 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
-from tests.harness.serving import free_port, serve_app
-from tests.harness.workers import WorkerThread
+from tests.harness.serving import free_port
+from tests.harness.stack import running_stack, serving
 from tests.support import ledger_violations
 
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
@@ -272,7 +270,6 @@ def sqlite_stack(
 ) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack-sqlite")
     database_url = f"sqlite:///{home / 'heirloom.db'}"
-    migrate.upgrade(database_url)
     yield from _running_stack("sqlite", home, database_url, "default", temporal_server)
 
 
@@ -295,38 +292,35 @@ def _running_stack(
     namespace: str,
     temporal_server: TemporalDevServer,
 ) -> Iterator[Stack]:
-    endpoint_settings = Settings(home=home, runpod_api_key="stack-key", devstack_runpod_workers=4)
-    with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
-        settings = Settings(
-            home=home,
-            database_url=database_url,
-            temporal_address=temporal_server.address,
-            temporal_namespace=namespace,
-            runpod_api_key="stack-key",
-            runpod_base_url=f"{runpod_url}/v2",
-            runpod_poll_interval_s=0.1,
-            model_heartbeat_timeout_s=5,
-            # Tests fire bursts of uploads with one key; the budgets have tests of their own.
-            rate_limit_uploads="10000/minute",
-            # The tests' webhook receivers listen on loopback, as in the dev stack.
-            webhook_allow_private_targets=True,
+    problems: list[str] = []
+
+    def check_ledger(services: Services) -> None:
+        # After the whole session on this database (issue 8): balances equal their ledgers
+        # and every job was charged nothing or its price, net of refunds.
+        problems.extend(ledger_violations(services))
+
+    with running_stack(
+        home,
+        database_url,
+        temporal_server.address,
+        namespace,
+        endpoint={"devstack_runpod_workers": 4},
+        pool_size=20,
+        before_close=check_ledger,
+        model_heartbeat_timeout_s=5,
+        # Tests fire bursts of uploads with one key; the budgets have tests of their own.
+        rate_limit_uploads="10000/minute",
+        # The tests' webhook receivers listen on loopback, as in the dev stack.
+        webhook_allow_private_targets=True,
+    ) as running:
+        yield Stack(
+            running.settings,
+            running.services,
+            running.api_url,
+            running.runpod_url,
+            running.admin_key,
         )
-        services = Services.build(settings, pool_size=20)
-        admin = services.accounts.create(
-            email="admin@example.com", tier=Tier.FOREVER, role=ROLE_ADMIN
-        )
-        worker = WorkerThread(services)
-        worker.start()
-        try:
-            with serve_app(create_app(settings, services=services)) as api_url:
-                yield Stack(settings, services, api_url, runpod_url, admin.api_key)
-        finally:
-            worker.stop()
-            # After the whole session on this database (issue 8): balances equal their
-            # ledgers and every job was charged nothing or its price, net of refunds.
-            problems = ledger_violations(services)
-            services.close()
-        assert problems == [], f"money invariants broken on the {backend} stack"
+    assert problems == [], f"money invariants broken on the {backend} stack"
 
 
 class Clock:
@@ -399,8 +393,8 @@ def serve_api(
                 temporal_address=temporal_server.address,
                 **overrides,  # type: ignore[arg-type]
             )
-            services = Services.build(settings)
-            stack.callback(services.close)
+            served = stack.enter_context(serving(settings))
+            services = served.services
             admin = services.accounts.ensure(
                 email="admin@example.com",
                 tier=Tier.FOREVER,
@@ -409,7 +403,6 @@ def serve_api(
                 api_key=f"hl_admin_{uuid.uuid4().hex}",
             )
             admin_key = services.keys.create(admin.id, "test admin").api_key
-            url = stack.enter_context(serve_app(create_app(settings, services=services)))
-            return ServedApi(settings, services, url, admin_key)
+            return ServedApi(settings, services, served.api_url, admin_key)
 
         yield serve

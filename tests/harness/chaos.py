@@ -11,12 +11,9 @@ submission, by the local endpoint's `fault_after_run` hook, and is restarted eac
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,15 +24,14 @@ import httpx
 from sqlmodel import col, func, select
 from temporalio.client import Client
 
-from heirloom.config import FaultSettings, Settings
-from heirloom.db import migrate
+from heirloom.config import FaultSettings
 from heirloom.db.models import CreditEntry, Job
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier
 from heirloom.services.context import Services
 from heirloom.starters.restoration import Submitter
-from tests.harness.serving import serve_app
+from tests.harness.stack import running_stack
+from tests.harness.workers import WorkerProcess, wait_polled
 
 
 @dataclass
@@ -66,101 +62,23 @@ class ChaosReport:
     statuses: dict[str, int] = field(default_factory=dict)
 
 
-# What `heirloom worker` logs once its workers poll (heirloom.worker.main).
-_READY_LINE = "worker polling"
-
-
-def chaos_settings(home: Path, temporal_address: str, namespace: str) -> Settings:
-    """Short timeouts so a killed worker's activities are retried within seconds."""
+def chaos_settings(*, exit_after_submit: bool = False) -> dict[str, Any]:
+    """Settings over the stack's: short timeouts so a killed worker's activities are retried
+    within seconds."""
     rules = DEFAULT_TIER_RULES[Tier.PAID].model_copy(
         update={"model_attempts": 10, "max_active_jobs": None}  # one user submits every job
     )
-    return Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'chaos.db'}",
-        temporal_address=temporal_address,
-        temporal_namespace=namespace,
-        runpod_api_key="chaos-key",
-        runpod_poll_interval_s=0.1,
-        activity_start_to_close_s=5,
-        model_heartbeat_timeout_s=2,
-        tier_rules={Tier.PAID: rules},
-        worker_tiers=[Tier.PAID],
-        # Jobs are submitted while the worker is down on purpose.
-        submit_checks_workers=False,
-    )
-
-
-def _worker_env(settings: Settings) -> dict[str, str]:
-    concurrency = {tier.value: n for tier, n in settings.worker_max_concurrent_activities.items()}
-    return {
-        **os.environ,
-        "HEIRLOOM_HOME": str(settings.home),
-        "HEIRLOOM_DATABASE_URL": settings.resolved_database_url,
-        "HEIRLOOM_TEMPORAL_ADDRESS": settings.temporal_address,
-        "HEIRLOOM_TEMPORAL_NAMESPACE": settings.temporal_namespace,
-        "HEIRLOOM_RUNPOD_API_KEY": settings.runpod_api_key,
-        "HEIRLOOM_RUNPOD_BASE_URL": settings.runpod_base_url,
-        "HEIRLOOM_RUNPOD_POLL_INTERVAL_S": str(settings.runpod_poll_interval_s),
-        "HEIRLOOM_WORKER_MAX_CONCURRENT_ACTIVITIES": json.dumps(concurrency),
-        "HEIRLOOM_WORKER_GPU_SLOTS": str(settings.worker_gpu_slots),
+    settings: dict[str, Any] = {
+        "activity_start_to_close_s": 5,
+        "model_heartbeat_timeout_s": 2,
+        "tier_rules": {Tier.PAID: rules},
+        "worker_tiers": [Tier.PAID],
     }
-
-
-class WorkerProcess:
-    """`heirloom worker` as a child process that can be killed without warning."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        log: Path,
-        queues: tuple[str, ...] = ("--tiers", "paid"),
-        env: dict[str, str] | None = None,
-        entry: tuple[str, ...] = ("heirloom.cli",),
-    ) -> None:
-        self.settings = settings
-        self.log = log
-        self.queues = queues
-        # Variables beyond the settings passed on, e.g. HEIRLOOM_FAULTS__<NAME>.
-        self.env = env or {}
-        # The module run with `python -m` (and its leading arguments) before `worker`.
-        self.entry = entry
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", *self.entry, "worker", *self.queues],
-                env={**_worker_env(self.settings), **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def ready(self) -> bool:
-        """Whether the latest start has reached polling its task queues."""
-        if not self.log.exists():
-            return False
-        return self.log.read_text(errors="replace").count(_READY_LINE) >= self.starts
-
-    def exited_with(self) -> int | None:
-        """The exit status if the process ended by itself, else None."""
-        return None if self.process is None else self.process.poll()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    if exit_after_submit:
+        settings["worker_max_concurrent_activities"] = {Tier.PAID: 1}
+        # Model steps run on the GPU queue: one at a time there too.
+        settings["worker_gpu_slots"] = 1
+    return settings
 
 
 async def run_chaos(
@@ -193,23 +111,20 @@ async def run_chaos(
     """
     rng = random.Random(seed)
     started = time.monotonic()
-    endpoint_settings = Settings(
-        home=home,
-        runpod_api_key="chaos-key",
-        devstack_runpod_workers=gpus,
-        faults=FaultSettings(execution_ms=model_ms),
-    )
     window = _SubmitWindow()
-    fault = window.kill_worker if exit_after_submit else None
-    with serve_app(create_endpoint_app(endpoint_settings, fault_after_run=fault)) as runpod_url:
-        update: dict[str, Any] = {"runpod_base_url": f"{runpod_url}/v2"}
-        if exit_after_submit:
-            update["worker_max_concurrent_activities"] = {Tier.PAID: 1}
-            # Model steps run on the GPU queue: one at a time there too.
-            update["worker_gpu_slots"] = 1
-        settings = chaos_settings(home, temporal_address, namespace).model_copy(update=update)
-        migrate.upgrade(settings.resolved_database_url)
-        services = Services.build(settings)
+    with running_stack(
+        home,
+        f"sqlite:///{home / 'chaos.db'}",
+        temporal_address,
+        namespace,
+        runpod_key="chaos-key",
+        endpoint={"devstack_runpod_workers": gpus, "faults": FaultSettings(execution_ms=model_ms)},
+        fault_after_run=window.kill_worker if exit_after_submit else None,
+        worker=None,
+        api=False,
+        **chaos_settings(exit_after_submit=exit_after_submit),
+    ) as stack:
+        settings, services, runpod_url = stack.settings, stack.services, stack.runpod_url
         worker = WorkerProcess(settings, home / "worker.log")
         window.worker = worker
         # The submit-window exit takes down whatever else its process runs: there, model steps
@@ -242,6 +157,7 @@ async def run_chaos(
             job_ids: list[str] = []
 
             async def submit_batch() -> None:
+                await _wait_polled(client, deadline)
                 first = len(job_ids)
                 submissions = await asyncio.gather(
                     *(
@@ -289,7 +205,6 @@ async def run_chaos(
         report.kills_in_model_calls = kills_in_model_calls
         report.submit_window_exits = window.kills
         report.server_restarts = server_restarts if server else 0
-        services.close()
     return report
 
 
@@ -323,6 +238,13 @@ async def _wait_ready(worker: WorkerProcess, deadline: float) -> None:
         if worker.ready():
             return
         await asyncio.sleep(0.05)
+
+
+async def _wait_polled(client: Client, deadline: float) -> None:
+    """Until Temporal sees a worker poll the paid queue: the Submitter refuses a tier that no
+    worker serves (a killed worker's poller still counts for a while after the kill)."""
+    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+        await wait_polled(client, [Tier.PAID])
 
 
 async def _restart_on_exit(worker: WorkerProcess, lock: asyncio.Lock, exits: list[int]) -> None:

@@ -11,6 +11,11 @@ from typing import Any
 
 import uvicorn
 
+# How long the server keeps an idle connection open. uvicorn's 5 s races a test's pooled
+# client: a request sent on a connection idle for 5 s (a slow step on a loaded machine) meets
+# the server closing it and fails without an answer. Longer than any test waits.
+KEEP_ALIVE_S = 600
+
 
 def free_port() -> int:
     """A loopback port free now (another process may take it before it is bound)."""
@@ -25,7 +30,10 @@ def serve_app(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
     sock = socket.socket()
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_keep_alive=KEEP_ALIVE_S
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

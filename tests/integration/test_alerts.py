@@ -16,7 +16,6 @@ from temporalio.testing import ActivityEnvironment
 from heirloom.activities.alerts import AlertActivities
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.domain.alerts import AlertsInput
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
@@ -29,7 +28,8 @@ from heirloom.services.storage.keys import job_key
 from heirloom.worker.schedules import ensure_schedules, periodic_jobs
 from heirloom.workflows.alerts import AlertsWorkflow
 from tests.conftest import IDLE_NAMESPACE, Stack
-from tests.harness.serving import free_port, serve_app
+from tests.harness.serving import free_port
+from tests.harness.stack import local_endpoint
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_runpod_without_idle_workers_and_a_growing_queue_fires_and_resolves(
         devstack_runpod_workers=1,
         faults=FaultSettings(failed=1.0, execution_ms=60_000),
     )
-    with serve_app(create_endpoint_app(endpoint)) as url:
+    with local_endpoint(endpoint) as url:
         busy = with_settings(fresh, runpod_api_key="busy-key", runpod_base_url=f"{url}/v2")
         submitted: list[str] = []
 

@@ -18,14 +18,13 @@ from temporalio.testing import ActivityEnvironment
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.config import FaultSettings, Settings
 from heirloom.db.models import utcnow
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.money.credits import NewJob
 from heirloom.services.storage.keys import job_key
 from tests.conftest import Stack
-from tests.harness.serving import serve_app
+from tests.harness.stack import local_endpoint
 from tests.support import photo_bytes, submit, wait_final
 
 API_KEY = "costs-key"
@@ -38,7 +37,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[tuple[Services, httpx.C
     """Services on a fresh database priced at PRICE_PER_S, and a local endpoint."""
     home = tmp_path / "home"
     with (
-        serve_app(create_endpoint_app(Settings(home=home, runpod_api_key=API_KEY))) as url,
+        local_endpoint(Settings(home=home, runpod_api_key=API_KEY)) as url,
         httpx.Client(base_url=url) as admin,
     ):
         settings = Settings(

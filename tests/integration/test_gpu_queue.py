@@ -14,8 +14,8 @@ from temporalio.client import Client
 
 from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
-from tests.gated_stack import Env, GatedWorker, ModelStarts, gated_env, wait_for
-from tests.harness.chaos import WorkerProcess
+from tests.harness.gated import Env, GatedWorker, ModelStarts, gated_env, wait_for
+from tests.harness.workers import WorkerProcess
 from tests.support import photo_bytes, submit, wait_final
 
 

@@ -9,25 +9,19 @@ import httpx
 import pytest
 
 from heirloom import cli
-from heirloom.api.app import create_app
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
-from heirloom.services.context import Services
 from tests.conftest import IDLE_NAMESPACE, Stack
-from tests.harness.serving import free_port, serve_app
+from tests.harness.serving import free_port
+from tests.harness.stack import serving
 
 CHECKS = {"database", "storage", "runpod", "temporal"} | {f"worker:{t.value}" for t in Tier}
 
 
 def serve_with(stack: Stack, **changes: object) -> Iterator[str]:
     """The stack's API with some settings changed, on its own services; yields its URL."""
-    settings = stack.settings.model_copy(update=changes)
-    services = Services.build(settings, pool_size=2)
-    try:
-        with serve_app(create_app(settings, services=services)) as url:
-            yield url
-    finally:
-        services.close()
+    with serving(stack.settings.model_copy(update=changes), pool_size=2) as served:
+        yield served.api_url
 
 
 @pytest.fixture

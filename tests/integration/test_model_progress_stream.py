@@ -13,19 +13,14 @@ import pytest
 from httpx_sse import connect_sse
 from PIL import Image
 
-from heirloom.api.app import create_app
-from heirloom.config import Settings
-from heirloom.db import migrate
 from heirloom.devstack import endpoint
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.jobs import Operation, model_progress
 from heirloom.domain.tiers import Tier
 from heirloom.gpu_handler.engines import CpuEngine
 from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
-from heirloom.services.context import Services
 from tests.conftest import PROGRESS_NAMESPACE
-from tests.harness.serving import serve_app
-from tests.harness.workers import WorkerThread
+from tests.harness.stack import running_stack
 from tests.support import photo_bytes, submit
 
 STEPS = 4
@@ -56,50 +51,36 @@ def test_job_progress_follows_the_handlers_step_reports(
 ) -> None:
     engine = SteppedEngine()
     monkeypatch.setattr(endpoint, "CpuEngine", lambda: engine)
-    database_url = f"sqlite:///{tmp_path / 'heirloom.db'}"
-    migrate.upgrade(database_url)
-    endpoint_settings = Settings(home=tmp_path, runpod_api_key="progress-key")
     expected = [
         model_progress({"stage": "denoising", "step": k, "total": STEPS})
         for k in range(1, STEPS + 1)
     ]
     seen: list[dict[str, Any]] = []
     try:
-        with serve_app(endpoint.create_endpoint_app(endpoint_settings)) as runpod_url:
-            settings = Settings(
-                home=tmp_path,
-                database_url=database_url,
-                temporal_address=temporal_server.address,
-                temporal_namespace=PROGRESS_NAMESPACE,
-                runpod_api_key="progress-key",
-                runpod_base_url=f"{runpod_url}/v2",
-                runpod_poll_interval_s=0.1,
-                model_heartbeat_timeout_s=5,
-            )
-            services = Services.build(settings, pool_size=10)
-            key = services.accounts.create(
+        with running_stack(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'heirloom.db'}",
+            temporal_server.address,
+            PROGRESS_NAMESPACE,
+            runpod_key="progress-key",
+            model_heartbeat_timeout_s=5,
+        ) as stack:
+            key = stack.services.accounts.create(
                 email="progress@example.com", tier=Tier.PAID, credits=20
             ).api_key
-            try:
-                with (
-                    WorkerThread(services),
-                    serve_app(create_app(settings, services=services)) as api_url,
-                    httpx.Client(
-                        base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-                    ) as client,
-                ):
-                    job_id = submit(client, photo_bytes(seed=31)).json()["id"]
-                    url = f"/v1/jobs/{job_id}/events"
-                    with connect_sse(client, "GET", url, timeout=120) as source:
-                        for sse in source.iter_sse():
-                            job = json.loads(sse.data)["job"]
-                            seen.append(job)
-                            # Release the next step once the job shows this one.
-                            for step, figure in enumerate(expected, start=1):
-                                if job["progress"] == figure:
-                                    engine.release[step].set()
-            finally:
-                services.close()
+            with httpx.Client(
+                base_url=stack.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+            ) as client:
+                job_id = submit(client, photo_bytes(seed=31)).json()["id"]
+                url = f"/v1/jobs/{job_id}/events"
+                with connect_sse(client, "GET", url, timeout=120) as source:
+                    for sse in source.iter_sse():
+                        job = json.loads(sse.data)["job"]
+                        seen.append(job)
+                        # Release the next step once the job shows this one.
+                        for step, figure in enumerate(expected, start=1):
+                            if job["progress"] == figure:
+                                engine.release[step].set()
     finally:
         for release in engine.release.values():
             release.set()

@@ -19,14 +19,11 @@ from PIL import Image
 from temporalio.client import Client
 
 from heirloom.config import Settings
-from heirloom.db import migrate
 from heirloom.db.models import Job
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.errors import ModelFailed
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.tiers import Tier
-from heirloom.services.context import Services
 from heirloom.services.runpod.client import RunPodJobState, RunPodService
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.backend import make_storage
@@ -35,7 +32,7 @@ from heirloom.services.storage.local import LocalStorage
 from heirloom.services.storage.s3 import S3Storage
 from heirloom.starters.restoration import Submitter
 from tests.conftest import CHAOS_NAMESPACE
-from tests.harness.serving import serve_app
+from tests.harness.stack import local_endpoint, running_stack
 from tests.harness.workers import WorkerThread
 from tests.support import FINAL_STATUSES, photo_bytes, wait_until
 
@@ -46,7 +43,7 @@ API_KEY = "transfer-key"
 def endpoint(tmp_path: Path) -> Iterator[tuple[RunPodService, httpx.Client]]:
     """The local endpoint running the real handler on two simulated GPUs."""
     settings = Settings(home=tmp_path / "endpoint", runpod_api_key=API_KEY)
-    with serve_app(create_endpoint_app(settings)) as url, httpx.Client(base_url=url) as admin:
+    with local_endpoint(settings) as url, httpx.Client(base_url=url) as admin:
         runpod = RunPodService(
             api_key=API_KEY,
             endpoint_id=settings.runpod_endpoint_id,
@@ -56,14 +53,17 @@ def endpoint(tmp_path: Path) -> Iterator[tuple[RunPodService, httpx.Client]]:
         yield runpod, admin
 
 
+def s3_storage(s3_endpoint: str) -> dict[str, Any]:
+    """Settings fields for a bucket of its own on the moto server."""
+    return {
+        "storage_backend": "s3",
+        "s3_endpoint_url": s3_endpoint,
+        "s3_bucket": f"transfer-{uuid.uuid4().hex[:12]}",
+    }
+
+
 def s3_settings(s3_endpoint: str, tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(
-        home=tmp_path,
-        storage_backend="s3",
-        s3_endpoint_url=s3_endpoint,
-        s3_bucket=f"transfer-{uuid.uuid4().hex[:12]}",
-        **overrides,
-    )
+    return Settings(home=tmp_path, **s3_storage(s3_endpoint), **overrides)
 
 
 def stored_input(storage: S3Storage | LocalStorage, data: bytes) -> ModelRequest:
@@ -187,38 +187,31 @@ def test_an_input_above_the_inline_limit_without_s3_is_refused(tmp_path: Path) -
 
 
 def test_a_job_on_s3_runs_end_to_end_with_its_images_through_presigned_urls(
-    s3_endpoint: str,
-    tmp_path: Path,
-    temporal_server: TemporalDevServer,
-    endpoint: tuple[RunPodService, httpx.Client],
+    s3_endpoint: str, tmp_path: Path, temporal_server: TemporalDevServer
 ) -> None:
-    _, admin = endpoint
-    settings = s3_settings(
-        s3_endpoint,
+    with running_stack(
         tmp_path,
-        database_url=f"sqlite:///{tmp_path / 'heirloom.db'}",
-        temporal_address=temporal_server.address,
-        temporal_namespace=CHAOS_NAMESPACE,
-        runpod_api_key=API_KEY,
-        runpod_base_url=f"{str(admin.base_url).rstrip('/')}/v2",
-        runpod_poll_interval_s=0.1,
+        f"sqlite:///{tmp_path / 'heirloom.db'}",
+        temporal_server.address,
+        CHAOS_NAMESPACE,
+        runpod_key=API_KEY,
+        worker=None,
+        api=False,
         runpod_inline_max_bytes=4096,
         worker_tiers=[Tier.PAID],
-    )
-    migrate.upgrade(settings.resolved_database_url)
-    services = Services.build(settings)
-    assert isinstance(services.storage, S3Storage)
-    services.storage.ensure_bucket()
-    user = services.accounts.create(email="s3@example.com", tier=Tier.PAID, credits=10).user
+        **s3_storage(s3_endpoint),
+    ) as stack:
+        settings, services = stack.settings, stack.services
+        assert isinstance(services.storage, S3Storage)
+        user = services.accounts.create(email="s3@example.com", tier=Tier.PAID, credits=10).user
 
-    async def submit() -> str:
-        client = await Client.connect(temporal_server.address, namespace=CHAOS_NAMESPACE)
-        submission = await Submitter(services, client).submit(
-            user, data=photo_bytes(640, 480), operations="restore", idempotency_key=None
-        )
-        return submission.job.id
+        async def submit() -> str:
+            client = await Client.connect(temporal_server.address, namespace=CHAOS_NAMESPACE)
+            submission = await Submitter(services, client).submit(
+                user, data=photo_bytes(640, 480), operations="restore", idempotency_key=None
+            )
+            return submission.job.id
 
-    try:
         with WorkerThread(services):
             job_id = asyncio.run(submit())
 
@@ -234,7 +227,7 @@ def test_a_job_on_s3_runs_end_to_end_with_its_images_through_presigned_urls(
         assert Image.open(io.BytesIO(services.storage.get(job.result_key))).size == (640, 480)
         claim = json.loads(services.storage.get(f"users/{user.id}/jobs/{job_id}/claims/0.json"))
         assert claim["runpod_job_id"] == job.runpod_job_id
-        stats = admin.get("/_admin/stats").json()
+        stats = httpx.get(f"{stack.runpod_url}/_admin/stats", timeout=10).json()
         assert stats["model_executions_by_ref"] == {job_id: 1}
         [attempt] = services.model_runs.attempts([job_id])
         assert (attempt.runpod_job_id, attempt.status, attempt.duplicate) == (
@@ -242,5 +235,3 @@ def test_a_job_on_s3_runs_end_to_end_with_its_images_through_presigned_urls(
             "COMPLETED",
             False,
         )
-    finally:
-        services.close()

@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from sqlmodel import col
 from temporalio.client import Client
 
-from heirloom.api.app import create_app
 from heirloom.db.models import QueueMetric, as_utc, utcnow
 from heirloom.domain.jobs import Stage
 from heirloom.domain.queue_metrics import QueueMetricsInput, SnapshotReport
@@ -37,7 +36,7 @@ from heirloom.services.queue.snapshots import QueueMetrics
 from heirloom.worker.main import build_workers
 from heirloom.workflows.queue_metrics import QueueMetricsWorkflow
 from tests.conftest import QUEUES_NAMESPACE, Stack
-from tests.harness.serving import serve_app
+from tests.harness.stack import serving
 from tests.harness.workers import WorkerThread
 from tests.support import photo_bytes, submit, wait_final, wait_until
 
@@ -149,61 +148,57 @@ def held(stack: Stack) -> Iterator[Held]:
             "worker_graceful_shutdown_s": 1.0,
         }
     )
-    services = Services.build(settings, pool_size=8)
     jobs: list[tuple[str, str]] = []
-    try:
-        with (
-            IdentifiedWorkers(services, IDENTITIES),
-            serve_app(create_app(settings, services=services)) as api_url,
-        ):
-            stack.set_faults(execution_ms=MODEL_MS)
-            try:
-                # Two users: the free tier's limits are per user.
-                first, second = (stack.new_user(tier=Tier.FREE)[1] for _ in range(2))
-                for seed, key in enumerate([first, first, second]):
-                    with httpx.Client(
-                        base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-                    ) as client:
-                        response = submit(client, photo_bytes(160, 120, seed=300 + seed))
-                        assert response.status_code == 202, response.text
-                        jobs.append((response.json()["id"], key))
-                ids = [job_id for job_id, _ in jobs]
+    with serving(
+        settings, worker=lambda services: IdentifiedWorkers(services, IDENTITIES), pool_size=8
+    ) as served:
+        services, api_url = served.services, served.api_url
+        stack.set_faults(execution_ms=MODEL_MS)
+        try:
+            # Two users: the free tier's limits are per user.
+            first, second = (stack.new_user(tier=Tier.FREE)[1] for _ in range(2))
+            for seed, key in enumerate([first, first, second]):
+                with httpx.Client(
+                    base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+                ) as client:
+                    response = submit(client, photo_bytes(160, 120, seed=300 + seed))
+                    assert response.status_code == 202, response.text
+                    jobs.append((response.json()["id"], key))
+            ids = [job_id for job_id, _ in jobs]
 
-                def stages() -> dict[str, str]:
-                    return {j: services.jobs.get(j).stage for j in ids}
+            def stages() -> dict[str, str]:
+                return {j: services.jobs.get(j).stage for j in ids}
 
-                def settled() -> bool:
-                    seen = sorted(stages().values())
-                    busy = [services.jobs.get(j).runpod_job_id for j in ids]
-                    return seen == [Stage.PROCESSING, Stage.PROCESSING, Stage.WAITING_FOR_GPU] and (
-                        sum(1 for r in busy if r) == 2
-                    )
-
-                wait_for(settled, "two model steps on the GPUs and one waiting")
-                now = stages()
-                built = Held(
-                    stack,
-                    services,
-                    api_url,
-                    running=[j for j in ids if now[j] == Stage.PROCESSING],
-                    waiting=next(j for j in ids if now[j] == Stage.WAITING_FOR_GPU),
+            def settled() -> bool:
+                seen = sorted(stages().values())
+                busy = [services.jobs.get(j).runpod_job_id for j in ids]
+                return seen == [Stage.PROCESSING, Stage.PROCESSING, Stage.WAITING_FOR_GPU] and (
+                    sum(1 for r in busy if r) == 2
                 )
-                # Temporal's statistics are approximate and refreshed on their own schedule.
-                wait_for(
-                    lambda: free_backlog(gpu_queue_stats(built)) >= 1,
-                    "Temporal to count the waiting model step",
-                )
-                yield built
-            finally:
-                for job_id, key in jobs:
-                    with httpx.Client(
-                        base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-                    ) as client:
-                        client.post(f"/v1/jobs/{job_id}/cancel")
-                        assert wait_final(client, job_id)["status"] == "cancelled"
-                stack.set_faults()
-    finally:
-        services.close()
+
+            wait_for(settled, "two model steps on the GPUs and one waiting")
+            now = stages()
+            built = Held(
+                stack,
+                services,
+                api_url,
+                running=[j for j in ids if now[j] == Stage.PROCESSING],
+                waiting=next(j for j in ids if now[j] == Stage.WAITING_FOR_GPU),
+            )
+            # Temporal's statistics are approximate and refreshed on their own schedule.
+            wait_for(
+                lambda: free_backlog(gpu_queue_stats(built)) >= 1,
+                "Temporal to count the waiting model step",
+            )
+            yield built
+        finally:
+            for job_id, key in jobs:
+                with httpx.Client(
+                    base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+                ) as client:
+                    client.post(f"/v1/jobs/{job_id}/cancel")
+                    assert wait_final(client, job_id)["status"] == "cancelled"
+            stack.set_faults()
 
 
 def test_two_workers_on_the_same_queues_both_take_model_steps(held: Held) -> None:

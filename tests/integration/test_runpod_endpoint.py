@@ -16,10 +16,9 @@ import pytest
 from PIL import Image
 
 from heirloom.config import FaultSettings, Settings
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.domain.errors import ModelFailed, ModelUnavailable
 from heirloom.services.runpod.client import RateLimited, RunPodJobState, RunPodService
-from tests.harness.serving import serve_app
+from tests.harness.stack import local_endpoint
 from tests.support import wait_until
 
 API_KEY = "test-runpod-key"
@@ -29,7 +28,7 @@ ENDPOINT_ID = "test-endpoint"
 @contextmanager
 def running_endpoint(settings: Settings) -> Iterator[str]:
     """Serve the local RunPod endpoint on a free loopback port; yields its `/v2` base URL."""
-    with serve_app(create_endpoint_app(settings)) as url:
+    with local_endpoint(settings) as url:
         yield f"{url}/v2"
 
 

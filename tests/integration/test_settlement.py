@@ -23,15 +23,13 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 
-from heirloom.api.app import create_app
 from heirloom.domain.messages import ReconcileInput, ReconcileReport, RestorationInput
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
-from heirloom.services.context import Services
 from heirloom.worker.schedules import ensure_schedules
 from heirloom.workflows.reconcile import ReconcileWorkflow
 from heirloom.workflows.restoration import RestorationWorkflow
-from tests.gated_stack import (
+from tests.harness.gated import (
     IDLE_NAMESPACE,
     NAMESPACE,
     Env,
@@ -44,7 +42,7 @@ from tests.gated_stack import (
     wait_for,
     wait_run_closed,
 )
-from tests.harness.serving import serve_app
+from tests.harness.stack import serving
 from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
 
 
@@ -304,15 +302,13 @@ def test_without_a_worker_post_answers_503_charges_nothing_and_a_same_key_retry_
 ) -> None:
     user_id, key = env.new_user()
     photo = photo_bytes(320, 240, seed=21)
-    impatient = Services.build(env.settings.model_copy(update={"submit_timeout_s": 2}))
     with (
-        serve_app(create_app(impatient.settings, services=impatient)) as api_url,
+        serving(env.settings.model_copy(update={"submit_timeout_s": 2})) as impatient,
         httpx.Client(
-            base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+            base_url=impatient.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
         ) as api,
     ):
         refused = submit(api, photo, key="no-worker-1")
-    impatient.close()
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"]["code"] == "service_unavailable"
     assert env.services.credits.balance(user_id) == 20
@@ -327,15 +323,13 @@ def test_without_a_worker_post_answers_503_charges_nothing_and_a_same_key_retry_
 
 def test_a_tier_no_worker_polls_is_refused_at_once_with_retry_after(env: Env) -> None:
     user_id, key = env.new_user()
-    idle = Services.build(env.settings.model_copy(update={"temporal_namespace": IDLE_NAMESPACE}))
     with (
-        serve_app(create_app(idle.settings, services=idle)) as api_url,
+        serving(env.settings.model_copy(update={"temporal_namespace": IDLE_NAMESPACE})) as idle,
         httpx.Client(
-            base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+            base_url=idle.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
         ) as api,
     ):
         refused = submit(api, photo_bytes(320, 240, seed=25))
-    idle.close()
     assert refused.status_code == 503, refused.text
     assert refused.headers["Retry-After"] == "30"
     assert "nothing was charged" in refused.json()["error"]["message"]

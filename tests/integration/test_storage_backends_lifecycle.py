@@ -23,20 +23,16 @@ from sqlmodel import select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
-from heirloom.db import migrate
 from heirloom.db.models import AuditEntry, CreditEntry, Job, Share, User
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.storage.s3 import S3Storage
 from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
 from tests.conftest import ERASURE_NAMESPACE
-from tests.harness.chaos import WorkerProcess
-from tests.harness.serving import serve_app
-from tests.harness.workers import WorkerThread
+from tests.harness.stack import running_stack
+from tests.harness.workers import WorkerProcess, WorkerThread
 from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final, wait_until
 
 
@@ -87,8 +83,6 @@ def moto_endpoint() -> Iterator[str]:
 def env(
     request: pytest.FixtureRequest, temporal_server: TemporalDevServer, tmp_path: Path
 ) -> Iterator[Env]:
-    database_url = f"sqlite:///{tmp_path / 'heirloom.db'}"
-    migrate.upgrade(database_url)
     storage: dict[str, Any] = {}
     if request.param == "s3":
         storage = {
@@ -96,26 +90,18 @@ def env(
             "s3_endpoint_url": request.getfixturevalue("moto_endpoint"),
             "s3_bucket": f"erasure-{uuid.uuid4().hex[:10]}",
         }
-    endpoint_settings = Settings(home=tmp_path, runpod_api_key="erasure-key")
-    with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
-        settings = Settings(
-            home=tmp_path,
-            database_url=database_url,
-            temporal_address=temporal_server.address,
-            temporal_namespace=ERASURE_NAMESPACE,
-            runpod_api_key="erasure-key",
-            runpod_base_url=f"{runpod_url}/v2",
-            runpod_poll_interval_s=0.1,
-            # A killed worker's erasure step runs again within seconds.
-            erasure_heartbeat_timeout_s=2,
-            **storage,
-        )
-        services = Services.build(settings)
-        if isinstance(services.storage, S3Storage):
-            services.storage.ensure_bucket()
-        with serve_app(create_app(settings, services=services)) as api_url:
-            yield Env(settings, services, api_url, runpod_url)
-        services.close()
+    with running_stack(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'heirloom.db'}",
+        temporal_server.address,
+        ERASURE_NAMESPACE,
+        runpod_key="erasure-key",
+        worker=None,
+        # A killed worker's erasure step runs again within seconds.
+        erasure_heartbeat_timeout_s=2,
+        **storage,
+    ) as stack:
+        yield Env(stack.settings, stack.services, stack.api_url, stack.runpod_url)
 
 
 def set_faults(env: Env, **faults: float) -> None:

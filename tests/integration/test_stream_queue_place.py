@@ -11,7 +11,7 @@ from httpx_sse import connect_sse
 
 from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
-from tests.gated_stack import Env, GatedWorker, gated_env, wait_for
+from tests.harness.gated import Env, GatedWorker, gated_env, wait_for
 from tests.support import photo_bytes, submit
 
 

@@ -13,13 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from heirloom.api.app import create_app
 from heirloom.config import FaultSettings
 from heirloom.domain.errors import message_for
 from heirloom.domain.tiers import Tier
-from heirloom.services.context import Services
 from tests.conftest import Stack
-from tests.harness.serving import serve_app
+from tests.harness.stack import serving
 from tests.support import photo_bytes, submit, wait_final
 
 # A model call that never starts must end within the test: two attempts of this many seconds.
@@ -59,12 +57,8 @@ def test_every_injectable_fault_is_covered() -> None:
 def api_url(faults: Stack) -> Iterator[str]:
     """The stack's API with a short model timeout, so a job stuck at RunPod ends in seconds."""
     settings = faults.settings.model_copy(update={"model_start_to_close_s": MODEL_TIMEOUT_S})
-    services = Services.build(settings, pool_size=2)
-    try:
-        with serve_app(create_app(settings, services=services)) as url:
-            yield url
-    finally:
-        services.close()
+    with serving(settings, pool_size=2) as served:
+        yield served.api_url
 
 
 def leaks_in(text: str) -> list[str]:

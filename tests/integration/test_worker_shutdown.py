@@ -13,12 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from heirloom.api.app import create_app
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from tests.conftest import DEPLOY_NAMESPACE, Stack
-from tests.harness.serving import serve_app
+from tests.harness.stack import serving
 from tests.harness.workers import WorkerThread
 from tests.integration.test_jobs_api import ledger, runpod_status, wait_for_runpod_job
 from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
@@ -38,12 +37,8 @@ def deploy(faults: Stack, tmp_path: Path) -> Iterator[tuple[Stack, Services, str
             "worker_graceful_shutdown_s": GRACE_S,
         }
     )
-    services = Services.build(settings, pool_size=4)
-    try:
-        with serve_app(create_app(settings, services=services)) as url:
-            yield faults, services, url
-    finally:
-        services.close()
+    with serving(settings, pool_size=4) as served:
+        yield faults, served.services, served.api_url
 
 
 def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

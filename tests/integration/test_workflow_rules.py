@@ -32,7 +32,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
@@ -42,7 +41,7 @@ from heirloom.starters.restoration import Submitter
 from heirloom.temporal import search_attributes
 from heirloom.worker.main import build_workers
 from heirloom.workflows.restoration import RestorationWorkflow
-from tests.harness.serving import serve_app
+from tests.harness.stack import local_endpoint
 from tests.support import (
     ActivityAttempts,
     JobEnding,
@@ -66,7 +65,7 @@ def runpod_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         runpod_api_key=RUNPOD_KEY,
         devstack_runpod_workers=4,
     )
-    with serve_app(create_endpoint_app(settings)) as url:
+    with local_endpoint(settings) as url:
         yield url
 
 

@@ -27,19 +27,17 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from heirloom.activities.restoration import RestorationActivities
-from heirloom.api.app import create_app
 from heirloom.config import FaultSettings, Settings
-from heirloom.db import migrate
 from heirloom.db.models import CreditEntry, Job
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.task_queues import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
-from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
 from heirloom.worker.main import activity_functions, ops_worker
 from heirloom.workflows.restoration import RestorationWorkflow
-from tests.harness.serving import free_port, serve_app
+from tests.harness.serving import free_port
+from tests.harness.stack import running_stack
+from tests.harness.workers import WorkerThread
 from tests.support import HANG_GUARD_S, submit, wait_until
 
 NAMESPACE = "default"
@@ -105,32 +103,22 @@ def gated_env(home: Path, **overrides: Any) -> Iterator[Env]:
     """The stack on its own Temporal dev server; `overrides` are Settings fields."""
     server = TemporalDevServer(port=free_port(), ui_port=None, namespaces=[IDLE_NAMESPACE])
     server.start()
-    database_url = f"sqlite:///{home / 'heirloom.db'}"
-    migrate.upgrade(database_url)
-    endpoint_settings = Settings(home=home, runpod_api_key="settle-key")
     try:
-        with serve_app(create_endpoint_app(endpoint_settings)) as runpod_url:
-            settings = Settings(
-                home=home,
-                database_url=database_url,
-                temporal_address=server.address,
-                temporal_namespace=NAMESPACE,
-                runpod_api_key="settle-key",
-                runpod_base_url=f"{runpod_url}/v2",
-                runpod_poll_interval_s=0.1,
-                model_heartbeat_timeout_s=5,
-                submit_timeout_s=30,
-                **overrides,
+        with running_stack(
+            home,
+            f"sqlite:///{home / 'heirloom.db'}",
+            server.address,
+            NAMESPACE,
+            runpod_key="settle-key",
+            worker=None,
+            pool_size=20,
+            model_heartbeat_timeout_s=5,
+            submit_timeout_s=30,
+            **overrides,
+        ) as stack:
+            yield Env(
+                stack.settings, stack.services, stack.api_url, stack.runpod_url, stack.admin_key
             )
-            services = Services.build(settings, pool_size=20)
-            admin = services.accounts.create(
-                email="admin@example.com", tier=Tier.FOREVER, role=ROLE_ADMIN
-            )
-            try:
-                with serve_app(create_app(settings, services=services)) as api_url:
-                    yield Env(settings, services, api_url, runpod_url, admin.api_key)
-            finally:
-                services.close()
     finally:
         server.stop()
 
@@ -166,9 +154,11 @@ class ModelStarts:
             self._now -= 1
 
 
-class GatedWorker:
+class GatedWorker(WorkerThread):
     """The product's activities on every tier queue (and the operations queue), where each
     activity named in `gated` waits at its start until the test releases it."""
+
+    ready_timeout_s = 30.0
 
     def __init__(
         self,
@@ -179,16 +169,13 @@ class GatedWorker:
         gpu_slots: int | None = None,
         starts: ModelStarts | None = None,
     ) -> None:
+        super().__init__(env.services)
         self.env = env
         self.slots = slots
         self.gpu_slots = slots if gpu_slots is None else gpu_slots
         self.starts = starts or ModelStarts()
         self.entered = {name: threading.Event() for name in gated}
         self.released = {name: threading.Event() for name in gated}
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def wait_entered(self, name: str) -> None:
         assert self.entered[name].wait(HANG_GUARD_S), f"{name} never started"
@@ -196,18 +183,10 @@ class GatedWorker:
     def release(self, name: str) -> None:
         self.released[name].set()
 
-    def __enter__(self) -> GatedWorker:
-        self._thread.start()
-        assert self._ready.wait(30), "the worker did not start"
-        if self._error is not None:
-            raise RuntimeError("the worker failed to start") from self._error
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
+    def stop(self) -> None:
         for event in self.released.values():
             event.set()
-        self._stop.set()
-        self._thread.join(timeout=30)
+        super().stop()
 
     def _counted(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """run_model, recording when each job's model step starts and how many run at once."""
@@ -250,13 +229,6 @@ class GatedWorker:
             return fn(arg)
 
         return _as_activity(name, gated)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as err:
-            self._error = err
-            self._ready.set()
 
     async def _main(self) -> None:
         settings = self.env.settings
