@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 
 from heirloom.config import FaultSettings, Settings
-from heirloom.devstack.endpoint import create_endpoint_app
 from heirloom.domain.errors import HeirloomError, ModelFailed, ModelTimedOut
 from heirloom.domain.jobs import MODEL_PROGRESS_SPAN
 from heirloom.domain.messages import JobRef, ModelRequest, ModelResult
@@ -32,7 +31,7 @@ from heirloom.services.runpod.polls import PollScheduler
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.keys import job_key
 from heirloom.services.storage.s3 import S3Storage
-from tests.harness.serving import serve_app
+from tests.harness.stack import local_endpoint
 from tests.support import photo_bytes, wait_until
 
 API_KEY = "model-step-key"
@@ -62,7 +61,7 @@ class World:
 @contextmanager
 def world_on(database_url: str, home: Path, **overrides: Any) -> Iterator[World]:
     with (
-        serve_app(create_endpoint_app(Settings(home=home, runpod_api_key=API_KEY))) as url,
+        local_endpoint(Settings(home=home, runpod_api_key=API_KEY)) as url,
         httpx.Client(base_url=url) as admin,
     ):
         settings = Settings(

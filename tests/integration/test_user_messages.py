@@ -46,9 +46,8 @@ LEAKS = [
 
 def test_every_injectable_fault_is_covered() -> None:
     covered = {name for fault in FAULTS.values() for name in fault}
-    # Not faults a job can end by: a pause of the worker's erasure (its kill test), and the
-    # endpoint's request limit with its Retry-After, which delay a job and never fail it
-    # (tests/integration/test_runpod_traffic.py).
+    # Not faults a job can end by: the endpoint's request limit with its Retry-After, which
+    # delay a job and never fail it (tests/integration/test_runpod_traffic.py).
     never_end_a_job = {"rate_limit_per_s", "retry_after_s"}
     assert covered == set(FaultSettings.model_fields) - never_end_a_job
 
