@@ -492,14 +492,6 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "API"),
     )
-    submit_checks_workers: bool = Field(
-        default=True,
-        description=(
-            "Refuse a job at once (503) when no worker polls its tier's queue. Off for "
-            "harnesses that submit while their worker is down on purpose."
-        ),
-        json_schema_extra=about("tests", "API"),
-    )
     share_default_ttl_s: int = Field(
         default=7 * 86400,
         gt=0,

@@ -165,8 +165,6 @@ class Submitter:
     async def _served(self, tier: Tier) -> bool:
         """Whether a worker polls the tier's queue; when Temporal cannot say, assume so and let
         the submit timeout decide."""
-        if not self.settings.submit_checks_workers:
-            return True
         try:
             return await TemporalTaskQueues(self.temporal).has_pollers(tier.task_queue)
         except RPCError:
