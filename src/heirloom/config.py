@@ -35,6 +35,7 @@ Section = Literal[
     "GPU engine",
     "API",
     "Webhooks",
+    "Quality gate",
     "Worker",
     "GPU queue",
     "Schedules",
@@ -128,6 +129,30 @@ class FaultSettings(BaseModel):
         description="Retry-After of every 429 the endpoint answers, in seconds (0: none).",
         json_schema_extra=about("tests"),
     )
+    blank_output: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Probability (0..1) that a submitted job's output image is blank.",
+        json_schema_extra=about("tests"),
+    )
+    cropped_output: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Probability (0..1) that a submitted job's output image is cut to a strip.",
+        json_schema_extra=about("tests"),
+    )
+    different_face: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Probability (0..1) that a submitted job's output has another photo's face pasted "
+            "over each of its faces."
+        ),
+        json_schema_extra=about("tests"),
+    )
 
 
 class QwenSettings(BaseModel):
@@ -219,6 +244,86 @@ class QwenSettings(BaseModel):
         description=(
             "The noise-schedule shift the LoRA was distilled with (unset: keep the model's "
             "scheduler)."
+        ),
+        json_schema_extra=about("operator"),
+    )
+
+
+class QualitySettings(BaseModel):
+    """The quality gate's switches and thresholds (HEIRLOOM_QUALITY__<NAME>).
+
+    docs/quality.md tells how each threshold was calibrated, with the figures.
+    """
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Check every model output (sanity, structure, identity) before post-processing; "
+            "off, every output is kept as it is and its quality reads `not_checked`."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    blank_max_std: float = Field(
+        default=4.0,
+        ge=0,
+        description=(
+            "An output whose luminance varies less than this (standard deviation, 0-255 levels, "
+            "on the check's small grid) is blank."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    aspect_tolerance: float = Field(
+        default=0.02,
+        ge=0,
+        description="Largest relative difference of the output's aspect ratio from the input's.",
+        json_schema_extra=about("operator"),
+    )
+    structure_min_score: float = Field(
+        default=0.25,
+        ge=-1,
+        le=1,
+        description=(
+            "Lowest SSIM between the input's and the output's normalised luminance (128 px grid) "
+            "for the same picture."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    max_shift: float = Field(
+        default=0.03,
+        ge=0,
+        le=0.5,
+        description="Largest move of the picture (phase correlation), as a share of the frame.",
+        json_schema_extra=about("operator"),
+    )
+    identity_max_distance: float = Field(
+        default=0.6,
+        gt=0,
+        description=(
+            "Largest face-embedding distance between a face in the input and in the output for "
+            "the same person (dlib's 128-d embedding)."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    detect_long_side: int = Field(
+        default=640,
+        ge=80,
+        description=(
+            "Faces are looked for on a copy of the input this long, in pixels: faces smaller "
+            "than about 80 px on it are not checked; larger costs more CPU."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    max_faces: int = Field(
+        default=4,
+        ge=1,
+        description="The largest faces compared per output; each costs two embeddings of CPU time.",
+        json_schema_extra=about("operator"),
+    )
+    keep_input_luminance: bool = Field(
+        default=True,
+        description=(
+            "For colourize-only jobs, the result is the input's luminance with the model's "
+            "colour (YCbCr), so faces and detail cannot drift; the identity check is then skipped."
         ),
         json_schema_extra=about("operator"),
     )
@@ -573,6 +678,12 @@ class Settings(BaseSettings):
         le=3600,
         description="Interval of the Schedule that sends due deliveries, in seconds.",
         json_schema_extra=about("operator", "Webhooks"),
+    )
+
+    quality: QualitySettings = Field(
+        default_factory=QualitySettings,
+        description="The quality gate's switches and thresholds.",
+        json_schema_extra=about("operator", "Quality gate"),
     )
 
     worker_tiers: list[Tier] = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from heirloom.domain.errors import HeirloomError
 from heirloom.domain.gpu_queue import model_step_priority
-from heirloom.domain.jobs import JobStatus, Stage
+from heirloom.domain.jobs import JobStatus, Operation, Stage
 from heirloom.domain.messages import (
     CompleteRequest,
     FinishRequest,
@@ -21,16 +22,19 @@ from heirloom.domain.messages import (
     PostprocessResult,
     PreparedInput,
     PrepareRequest,
+    QualityRequest,
     RefundRequest,
     ReserveResult,
     RestorationInput,
 )
+from heirloom.domain.quality import TryReport
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.imaging import pipeline as imaging
 from heirloom.services.jobs.settlement import remove_partial_outputs, stop_gpu_job
 from heirloom.services.jobs.store import ResultKeys
 from heirloom.services.money.credits import NewJob
+from heirloom.services.quality.gate import check_output
 from heirloom.services.runpod.model_step import ModelStep, StepAttempt
 from heirloom.services.runpod.polls import PollSchedulers
 from heirloom.services.runpod.transfer import ModelTransfer
@@ -141,7 +145,21 @@ class RestorationActivities:
             cancel_requested=_cancelled_by_workflow,
         )
         with _reported():
-            return await self._model_step().run(request, attempt)
+            result = await self._model_step().run(request, attempt)
+        return dataclasses.replace(result, attempt=attempt.number)
+
+    @activity.defn
+    def check_quality(self, request: QualityRequest) -> TryReport:
+        """Check a model output against the prepared input: sanity, structure, identity
+        (services/quality/). Reads both by key; writes nothing, so a retry is harmless."""
+        storage = self.services.storage
+        with _reported():
+            return check_output(
+                storage.get(request.input_key),
+                storage.get(request.model_key),
+                self.settings.quality,
+                identity=not self._keeps_input_luminance(request.job.operations),
+            )
 
     @activity.defn
     def postprocess(self, request: PostprocessRequest) -> PostprocessResult:
@@ -156,6 +174,7 @@ class RestorationActivities:
                 long_side=request.long_side,
                 short_side=request.short_side,
                 watermark=request.watermark,
+                keep_input_luminance=self._keeps_input_luminance(job.operations),
             )
             keys = {
                 kind: job_key(job.user_id, job.job_id, kind, "jpg")
@@ -188,6 +207,7 @@ class RestorationActivities:
                 stored_bytes=result.stored_bytes,
             ),
             keep_days=self.services.retention.keep_days(request.job_id),
+            quality=request.quality,
         )
         if not ended:  # an earlier attempt's write ended it: make sure its expiry is set
             self.services.retention.stamp_expiry(request.job_id)
@@ -221,9 +241,16 @@ class RestorationActivities:
             detail=request.error_detail,
             ended_by=request.ended_by,
             keep_days=self.services.retention.keep_days(request.job_id),
+            quality=request.quality,
         )
         if not ended:  # as in complete_job
             self.services.retention.stamp_expiry(request.job_id)
+
+    def _keeps_input_luminance(self, operations: str) -> bool:
+        """Colourize-only work keeps the input's luminance (a setting): nothing to drift."""
+        return self.settings.quality.keep_input_luminance and operations.split(",") == [
+            Operation.COLORIZE.value
+        ]
 
     def _model_step(self) -> ModelStep:
         """The model step over this worker's services and its event loop's poll scheduler."""

@@ -93,6 +93,14 @@ class JobOut(BaseModel):
     metadata: dict[str, Any] | None = Field(
         default=None, description="format, size, colour mode, capture date and camera"
     )
+    quality: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "what the quality gate found in the result: verdict (passed, flagged, failed, "
+            "not_checked), tries, faces_found, identity_distance, structure_score, checks, "
+            "summary (a sentence for the user); null until the gate has decided"
+        ),
+    )
 
     @classmethod
     def from_job(cls, job: Job, place: QueuePlace | None = None) -> JobOut:
@@ -128,6 +136,7 @@ class JobOut(BaseModel):
             original_url=f"{base}/original" if kept else None,
             expires_at=as_utc(job.expires_at) if job.expires_at else None,
             metadata=job.photo_metadata,
+            quality=job.quality,
         )
 
 

@@ -118,6 +118,10 @@ class Job(SQLModel, table=True):
     )
     # Bytes of the job's kept files (original and deliverables), counted against the quota.
     stored_bytes: int = Field(default=0)
+    # What the quality gate found in the kept output (domain/quality.py quality_record).
+    quality: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
 
 
 class Share(SQLModel, table=True):
@@ -260,6 +264,8 @@ class ModelAttempt(SQLModel, table=True):
     duplicate_of: str | None = Field(default=None, max_length=100)
     # GPU cost of this execution at the price in force when it was recorded (USD).
     cost_usd: float | None = None
+    # Which model output of the job it made: 2 is the quality gate's second try.
+    model_try: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
 
 

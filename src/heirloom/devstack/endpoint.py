@@ -31,6 +31,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from heirloom.config import FaultSettings, Settings
+from heirloom.devstack.output_faults import OutputFault, damage
 from heirloom.gpu_handler.engines import CpuEngine, Engine
 from heirloom.gpu_handler.handler import run_job
 from heirloom.gpu_handler.progress import Progress
@@ -93,6 +94,8 @@ class _Job:
     progress: dict[str, Any] | None = None
     # When a status request first saw it ended: how late the client noticed.
     seen_ended_at: float | None = None
+    # What an injected output fault does to the model's image (devstack/output_faults.py).
+    output_fault: OutputFault | None = None
 
     def report(self, progress: Progress) -> None:
         """The handler's progress reporter: RunPod shows the last report as the output."""
@@ -209,6 +212,7 @@ class _Endpoint:
             submitted_at=now,
             extra_execution_s=faults.execution_ms / 1000,
             injected=injected,
+            output_fault=self._output_fault(),
         )
         with self._lock:
             self._forget_expired(now)
@@ -220,6 +224,18 @@ class _Endpoint:
         if injected is not RunPodStatus.IN_QUEUE:
             self._pool.submit(self._work, job)
         return job
+
+    def _output_fault(self) -> OutputFault | None:
+        """Drawn at submission, so a test can change the faults between a job's model tries."""
+        faults = self.faults
+        for fault, probability in (
+            (OutputFault.BLANK, faults.blank_output),
+            (OutputFault.CROPPED, faults.cropped_output),
+            (OutputFault.DIFFERENT_FACE, faults.different_face),
+        ):
+            if self.chance(probability):
+                return fault
+        return None
 
     def status(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -373,7 +389,9 @@ class _Endpoint:
             return RunPodStatus.TIMED_OUT, None, None
         # The simulated GPU time is the model's: a handler run that stops before the model
         # (bad input, a claimed job) takes none of it.
-        engine = _CountedEngine(self._engine, lambda: self._model_call(job, deadline))
+        engine = _CountedEngine(
+            self._engine, lambda: self._model_call(job, deadline), job.output_fault
+        )
         try:
             output = run_job(
                 {"id": job.id, "input": job.input}, engine, self._storage, progress=job.report
@@ -430,16 +448,24 @@ class _Interrupted(Exception):
 
 
 class _CountedEngine:
-    """An engine whose every model run first calls `on_apply` (counting, simulated GPU time)."""
+    """An engine whose every model run first calls `on_apply` (counting, simulated GPU time),
+    and whose image an injected output fault spoils."""
 
-    def __init__(self, engine: Engine, on_apply: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        on_apply: Callable[[], None],
+        output_fault: OutputFault | None = None,
+    ) -> None:
         self._engine = engine
         self._on_apply = on_apply
+        self._output_fault = output_fault
         self.name = engine.name
 
     def apply(self, image: Image.Image, *args: Any, **kwargs: Any) -> Image.Image:
         self._on_apply()
-        return self._engine.apply(image, *args, **kwargs)
+        result = self._engine.apply(image, *args, **kwargs)
+        return result if self._output_fault is None else damage(result, self._output_fault)
 
 
 # A fault hook: called with a /run's job_ref after the job is accepted, before the answer.

@@ -312,6 +312,14 @@ class ModelTimedOut(PermanentError):
     )
 
 
+class QualityRejected(PermanentError):
+    code = "quality_check_failed"
+    default_message = (
+        "The restored photo came back unusable (blank, cut off or not your picture), even on a "
+        "second try. Your credits were refunded."
+    )
+
+
 class Interrupted(PermanentError):
     code = "interrupted"
     default_message = (

@@ -88,6 +88,8 @@ class ModelRequest:
     job: JobRef
     input_key: str
     seed: int | None = None
+    # Which model output of the job this is: 2 is the quality gate's second try.
+    model_try: int = 1
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,17 @@ class ModelResult:
     model_key: str
     runpod_job_id: str
     execution_time_ms: int | None = None
+    # The step's attempt that produced it: attempts used of the tier's model attempts.
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class QualityRequest:
+    """Check one model output against the prepared input (services/quality/)."""
+
+    job: JobRef
+    input_key: str
+    model_key: str
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,8 @@ class CompleteRequest:
     job_id: str
     input_key: str
     result: PostprocessResult
+    # domain/quality.py quality_record: what the gate found; None when it did not run.
+    quality: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,7 @@ class FinishRequest:
     error_message: str
     error_detail: str = ""
     ended_by: str = ""
+    quality: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,16 @@ def job_seed(origin_job_id: str) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+def try_seed(seed: int | None, job_id: str, model_try: int) -> int | None:
+    """The seed of a job's `model_try`-th model output: the job's own for the first, a new
+    picture for the quality gate's next try (the same one on every replay)."""
+    if model_try == 1:
+        return seed
+    origin = job_seed(job_id) if seed is None else seed
+    digest = hashlib.sha256(f"heirloom-seed:{origin}:try-{model_try}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
 def retry_key(job_id: str, *, new_seed: bool) -> str:
     """The idempotency key of a retry of `job_id`: repeating the request starts no second job."""
     return f"{_RESEED_PREFIX if new_seed else _RETRY_PREFIX}{job_id}"

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         ERRORS_BY_CODE,
         JobAlreadyFinished,
         JobCancelled,
+        QualityRejected,
         message_for,
         public_message,
     )
@@ -35,10 +36,13 @@ with workflow.unsafe.imports_passed_through():
         PostprocessResult,
         PreparedInput,
         PrepareRequest,
+        QualityRequest,
         RefundRequest,
         ReserveResult,
         RestorationInput,
     )
+    from heirloom.domain.quality import Outcome, TryReport, decide, quality_record
+    from heirloom.domain.seeds import try_seed
     from heirloom.domain.task_queues import GPU_TASK_QUEUE
     from heirloom.temporal import search_attributes
     from heirloom.workflows.retry import DB_RETRY, IMAGE_RETRY, MUST_LAND_RETRY, model_retry
@@ -55,6 +59,10 @@ WAIT_FOR_CLEANUP = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 
 class _CancelRequested(Exception):
     """Raised inside the workflow when the cancel signal stops the pipeline."""
+
+
+class _QualityRejected(Exception):
+    """Raised when no model output passed the quality gate's sanity and structure checks."""
 
 
 @workflow.defn
@@ -78,6 +86,7 @@ class RestorationWorkflow:
         self._temporal_cancel = False
         self._runpod_job_id: str | None = None
         self._ending: tuple[str, str] | None = None
+        self._quality: dict[str, Any] | None = None
 
     @workflow.run
     async def run(self, job: RestorationInput) -> JobOutcome:
@@ -95,7 +104,7 @@ class RestorationWorkflow:
         self._stage = Stage.QUEUED
         try:
             prepared = await self._prepare(job)
-            model = await self._run_model(job, prepared)
+            model = await self._checked_model(job, prepared)
             result = await self._postprocess(job, prepared, model)
             outcome = await self._complete(job, prepared, result)
         except _CancelRequested:
@@ -104,6 +113,10 @@ class RestorationWorkflow:
             )
         except ActivityError as err:
             outcome = await self._give_up(JobStatus.FAILED, *_describe(err))
+        except _QualityRejected as err:
+            outcome = await self._give_up(
+                JobStatus.FAILED, QualityRejected.code, QualityRejected.default_message, str(err)
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 
@@ -217,24 +230,64 @@ class RestorationWorkflow:
             ),
         )
 
-    async def _run_model(self, job: RestorationInput, prepared: PreparedInput) -> ModelResult:
+    async def _checked_model(self, job: RestorationInput, prepared: PreparedInput) -> ModelResult:
+        """The model output the quality gate keeps (domain/quality.py): a failed check runs the
+        model once more with a new seed, not charged again, within the tier's model attempts."""
+        outputs: list[ModelResult] = []
+        reports: list[TryReport] = []
+        attempts_left = job.rules.model_attempts
+        while True:
+            model = await self._run_model(job, prepared, len(outputs) + 1, attempts_left)
+            attempts_left -= model.attempt
+            outputs.append(model)
+            reports.append(await self._check_quality(prepared, model))
+            decision = decide(reports, model_attempts_left=attempts_left)
+            if decision.outcome is not Outcome.RETRY:
+                break
+        self._quality = quality_record(reports, decision)
+        if decision.kept is None:
+            reasons = ", ".join(f"try {n}: {r.reason}" for n, r in enumerate(reports, 1))
+            raise _QualityRejected(f"quality gate rejected every output ({reasons})")
+        return outputs[decision.kept]
+
+    async def _run_model(
+        self, job: RestorationInput, prepared: PreparedInput, model_try: int, attempts: int
+    ) -> ModelResult:
         """On the GPU queue at the job's priority, fair across users (domain/gpu_queue.py)."""
         rules = job.rules
         model = await self._step(
             Stage.PROCESSING,
             workflow.start_activity_method(
                 RestorationActivities.run_model,
-                ModelRequest(self._ref, prepared.input_key, seed=job.seed),
+                ModelRequest(
+                    self._ref,
+                    prepared.input_key,
+                    seed=try_seed(job.seed, job.job_id, model_try),
+                    model_try=model_try,
+                ),
                 task_queue=GPU_TASK_QUEUE if rules.gpu_queue else None,
                 priority=self._gpu_priority(job),
                 start_to_close_timeout=timedelta(seconds=rules.model_timeout_s),
                 heartbeat_timeout=timedelta(seconds=rules.model_heartbeat_timeout_s),
-                retry_policy=model_retry(rules.model_attempts),
+                retry_policy=model_retry(attempts),
                 cancellation_type=WAIT_FOR_CLEANUP,
             ),
         )
         self._runpod_job_id = model.runpod_job_id
         return model
+
+    async def _check_quality(self, prepared: PreparedInput, model: ModelResult) -> TryReport:
+        """The quality gate on the worker's CPU, before anything is derived from the output."""
+        return await self._step(
+            Stage.PROCESSING,
+            workflow.start_activity_method(
+                RestorationActivities.check_quality,
+                QualityRequest(self._ref, prepared.input_key, model.model_key),
+                start_to_close_timeout=timedelta(seconds=self._job.rules.activity_timeout_s),
+                retry_policy=IMAGE_RETRY,
+                cancellation_type=WAIT_FOR_CLEANUP,
+            ),
+        )
 
     async def _postprocess(
         self, job: RestorationInput, prepared: PreparedInput, model: ModelResult
@@ -266,7 +319,7 @@ class RestorationWorkflow:
         self._stage = Stage.FINALIZING
         await workflow.execute_local_activity_method(
             RestorationActivities.complete_job,
-            CompleteRequest(job.job_id, prepared.input_key, result),
+            CompleteRequest(job.job_id, prepared.input_key, result, quality=self._quality),
             start_to_close_timeout=timedelta(seconds=job.rules.activity_timeout_s),
             retry_policy=MUST_LAND_RETRY,
         )
@@ -316,6 +369,7 @@ class RestorationWorkflow:
                 message,
                 error_detail=detail,
                 ended_by=self._cancel_reason if status is JobStatus.CANCELLED else EndedBy.SYSTEM,
+                quality=self._quality,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=MUST_LAND_RETRY,

@@ -47,7 +47,8 @@ class Event:
 
 
 def job_state(job: Job) -> dict[str, Any]:
-    """What a stream shows of a job: status, stage, progress, error and result links."""
+    """What a stream shows of a job: status, stage, progress, error, result links and what the
+    quality gate found."""
     done = job.status == JobStatus.COMPLETED and job.result_key is not None
     base = f"/v1/jobs/{job.id}"
     return {
@@ -63,6 +64,7 @@ def job_state(job: Job) -> dict[str, Any]:
         "thumbnail_url": f"{base}/thumbnail" if done else None,
         "comparison_url": f"{base}/comparison" if done else None,
         "finished_at": as_utc(job.finished_at).isoformat() if job.finished_at else None,
+        "quality": job.quality,
     }
 
 

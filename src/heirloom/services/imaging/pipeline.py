@@ -107,6 +107,16 @@ def prepare_input(
     return PreparedImage(data=_jpeg(rgb, 92), width=rgb.width, height=rgb.height)
 
 
+def decode_rgb(data: bytes, *, error: type[HeirloomError]) -> Image.Image:
+    """A model output or prepared input decoded at full size, upright, in RGB; `error` if it
+    is not an allowed, readable image within the model output's size limit."""
+    try:
+        img = _open(data, max_pixels=_MODEL_OUTPUT_MAX_PIXELS)
+    except HeirloomError as exc:
+        raise error(reason=exc.code) from exc
+    return _decode(img, img.size, error)
+
+
 def postprocess(
     model_output: bytes,
     before: bytes,
@@ -115,8 +125,13 @@ def postprocess(
     watermark: bool,
     watermark_text: str = "Heirloom",
     short_side: int | None = None,
+    keep_input_luminance: bool = False,
 ) -> PostProcessed:
-    """Turn the model's image into the result, a thumbnail and a before|after comparison."""
+    """Turn the model's image into the result, a thumbnail and a before|after comparison.
+
+    With `keep_input_luminance` (colourize-only jobs) the result takes its brightness and
+    detail from `before` and only its colour from the model: faces cannot drift.
+    """
     try:
         out = _open(model_output, max_pixels=_MODEL_OUTPUT_MAX_PIXELS)
     except HeirloomError as exc:
@@ -126,6 +141,9 @@ def postprocess(
         before_img = _open(before, max_pixels=_MODEL_OUTPUT_MAX_PIXELS)
     except HeirloomError as exc:
         raise InternalError(reason=exc.code) from exc
+    if keep_input_luminance:
+        after = with_luminance_of(_decode(before_img, after.size, InternalError), after)
+        before_img = _open(before, max_pixels=_MODEL_OUTPUT_MAX_PIXELS)
 
     # Both derive from the clean result: a 256 px preview leaks nothing worth a watermark, and
     # the comparison gets one watermark across the whole canvas rather than one per half.
@@ -140,6 +158,12 @@ def postprocess(
         width=after.width,
         height=after.height,
     )
+
+
+def with_luminance_of(source: Image.Image, colour: Image.Image) -> Image.Image:
+    """`colour`'s chroma over `source`'s luminance (YCbCr, both RGB of one size)."""
+    _, cb, cr = colour.convert("YCbCr").split()
+    return Image.merge("YCbCr", (source.convert("L"), cb, cr)).convert("RGB")
 
 
 def _open(data: bytes, *, max_pixels: int) -> ImageFile.ImageFile:

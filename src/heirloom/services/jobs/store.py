@@ -104,17 +104,26 @@ class JobStore:
             only_if=col(Job.progress) < progress,
         )
 
-    def complete(self, job_id: str, keys: ResultKeys, *, keep_days: int | None = None) -> bool:
+    def complete(
+        self,
+        job_id: str,
+        keys: ResultKeys,
+        *,
+        keep_days: int | None = None,
+        quality: dict[str, Any] | None = None,
+    ) -> bool:
         """Mark a job completed with its files; a job already refunded can never complete.
 
         `keep_days` stamps its expiry in the same write, so no reader sees a completed free
-        job without one. Returns whether this call ended the job.
+        job without one; `quality` is what the quality gate found. Returns whether this call
+        ended the job.
         """
         now = utcnow()
         return self._update_unfinished(
             job_id,
             {
                 **_expiry(now, keep_days),
+                **({"quality": quality} if quality is not None else {}),
                 "status": JobStatus.COMPLETED.value,
                 "stage": Stage.DONE.value,
                 "progress": 100,
@@ -141,6 +150,7 @@ class JobStore:
         detail: str = "",
         ended_by: str = "",
         keep_days: int | None = None,
+        quality: dict[str, Any] | None = None,
     ) -> bool:
         """End a job as failed or cancelled: a message a person understands, and for
         operators the detail (provider wording, statuses) and who ended it; `keep_days` and
@@ -151,6 +161,7 @@ class JobStore:
             job_id,
             {
                 **_expiry(now, keep_days),
+                **({"quality": quality} if quality is not None else {}),
                 "status": status.value,
                 "stage": Stage.DONE.value,
                 "error_code": code,

@@ -1,5 +1,6 @@
 """Usage analytics over a time range: jobs per day by tier and operation, active users per
-tier, stage times p50/p95, retry and failure rates by error code."""
+tier, stage times p50/p95, retry and failure rates by error code, and the quality gate's
+retries with their GPU cost."""
 
 from __future__ import annotations
 
@@ -40,6 +41,21 @@ class FailureRates:
     failure_rate: float | None
     failures_by_code: dict[str, int]
     failure_rate_by_code: dict[str, float]
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """The quality gate over ended jobs: how often it asked for a second model try, what those
+    tries cost on the GPU, and how the jobs ended."""
+
+    jobs_checked: int
+    jobs_retried: int
+    retry_rate: float | None
+    flagged: int
+    rejected: int
+    extra_gpu_cost_usd: float
+    gpu_cost_usd: float
+    extra_gpu_share: float | None
 
 
 class Analytics:
@@ -101,9 +117,30 @@ class Analytics:
             _times("runpod_delay", waiting),
         ]
 
+    def quality_gate(self, start: datetime, end: datetime) -> QualityGate:
+        jobs = [j for j in self._jobs(start, end) if j.finished_at is not None and j.quality]
+        verdicts = Counter(str((j.quality or {}).get("verdict")) for j in jobs)
+        retried = sum(1 for j in jobs if int((j.quality or {}).get("tries", 1)) > 1)
+        attempts = self._attempts([j.id for j in jobs])
+        extra = sum(a.cost_usd or 0.0 for a in attempts if a.model_try > 1)
+        total = sum(a.cost_usd or 0.0 for a in attempts)
+        return QualityGate(
+            jobs_checked=len(jobs),
+            jobs_retried=retried,
+            retry_rate=retried / len(jobs) if jobs else None,
+            flagged=verdicts["flagged"],
+            rejected=verdicts["failed"],
+            extra_gpu_cost_usd=round(extra, 6),
+            gpu_cost_usd=round(total, 6),
+            extra_gpu_share=extra / total if total else None,
+        )
+
     def failure_rates(self, start: datetime, end: datetime) -> FailureRates:
         jobs = [j for j in self._jobs(start, end) if j.finished_at is not None]
-        per_job = Counter(a.job_id for a in self._attempts([j.id for j in jobs]))
+        # The quality gate's second try is counted apart (quality_gate).
+        per_job = Counter(
+            a.job_id for a in self._attempts([j.id for j in jobs]) if a.model_try == 1
+        )
         codes = Counter(j.error_code for j in jobs if j.status == "failed" and j.error_code)
         ended = len(jobs)
         retried = sum(1 for n in per_job.values() if n > 1)

@@ -21,13 +21,13 @@ from typing import Any, Protocol
 from heirloom.config import Settings
 from heirloom.domain.errors import HeirloomError, ModelFailed, ModelTimedOut, ModelUnavailable
 from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
-from heirloom.domain.messages import JobRef, ModelRequest, ModelResult
+from heirloom.domain.messages import ModelRequest, ModelResult
 from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
 from heirloom.services.runpod.polls import PollScheduler
 from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import job_key
+from heirloom.services.storage.keys import model_key
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class ModelStep:
                 await self.cancel_gpu_job(job.job_id, polled)
             raise
         await asyncio.to_thread(self._record_attempt, request, attempt, start.generation, state)
-        return await asyncio.to_thread(self._store_output, job, state, attempt)
+        return await asyncio.to_thread(self._store_output, request, state, attempt)
 
     async def cancel_gpu_job(self, job_id: str, runpod_job_id: str) -> None:
         """Stop the RunPod job of a cancelled step; the compensation tries again if this fails
@@ -152,8 +152,12 @@ class ModelStep:
         may run the model; one that merely lost its id keeps the generation and is a duplicate.
         """
         job = request.job
-        if attempt.number == 1:
+        if attempt.number == 1 and request.model_try == 1:
             return _Start(runpod_job_id=None, generation=0)
+        if attempt.number == 1:
+            # The quality gate's next try: a new claim, so the model runs again.
+            generation = await asyncio.to_thread(self.runs.next_try_generation, job.job_id)
+            return _Start(runpod_job_id=None, generation=generation)
         current = await asyncio.to_thread(self.runs.state, job.job_id)
         runpod_job_id = current.runpod_job_id
         if runpod_job_id is None:
@@ -163,9 +167,9 @@ class ModelStep:
                 lambda: self.runpod.status_async(runpod_job_id), on_wait=attempt.heartbeat
             )
         except ModelFailed:  # RunPod no longer knows the job (past its TTL)
-            model_key = job_key(job.user_id, job.job_id, "model", "png")
-            if await asyncio.to_thread(self.storage.exists, model_key):
-                stored = ModelResult(model_key=model_key, runpod_job_id=runpod_job_id)
+            key = model_key(job.user_id, job.job_id, request.model_try)
+            if await asyncio.to_thread(self.storage.exists, key):
+                stored = ModelResult(model_key=key, runpod_job_id=runpod_job_id)
                 return _Start(runpod_job_id, current.generation, stored=stored)
         else:
             if state.status not in _DEAD_STATES:
@@ -277,14 +281,16 @@ class ModelStep:
                 execution_ms=state.execution_time_ms,
                 delay_ms=state.delay_time_ms,
                 duplicate_of=duplicate_of,
+                model_try=request.model_try,
             )
         )
 
     def _store_output(
-        self, job: JobRef, state: RunPodJobState, attempt: StepAttempt
+        self, request: ModelRequest, state: RunPodJobState, attempt: StepAttempt
     ) -> ModelResult:
-        """Keep the ended RunPod job's output at the job's model key, or raise why there is none."""
-        key = job_key(job.user_id, job.job_id, "model", "png")
+        """Keep the ended RunPod job's output at the try's model key, or raise why there is none."""
+        job = request.job
+        key = model_key(job.user_id, job.job_id, request.model_try)
         output: dict[str, Any] = state.output or {}
         result = ModelResult(
             model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms

@@ -39,6 +39,7 @@ class AttemptRecord:
     execution_ms: int | None
     delay_ms: int | None
     duplicate_of: str | None = None
+    model_try: int = 1
 
 
 class ModelRuns:
@@ -91,6 +92,27 @@ class ModelRuns:
             raise NotFound()
         return generation
 
+    def next_try_generation(self, job_id: str) -> int:
+        """Open a claim generation for the quality gate's next model try: its RunPod job must
+        run the model again, not find the earlier try's claim. Returns the new generation."""
+        with self.db.session() as session:
+            session.execute(
+                sa.update(Job)
+                .where(col(Job.id) == job_id)
+                .values(
+                    model_generation=col(Job.model_generation) + 1,
+                    runpod_job_id=None,
+                    updated_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            generation = session.exec(
+                select(Job.model_generation).where(Job.id == job_id)
+            ).one_or_none()
+        if generation is None:
+            raise NotFound()
+        return generation
+
     def record_attempt(self, record: AttemptRecord) -> None:
         """Keep one row per (job, RunPod job); seeing the same RunPod job again changes nothing."""
         cost = attempt_cost_usd(record.execution_ms, self.gpu_price_per_s_usd)
@@ -108,6 +130,7 @@ class ModelRuns:
                         duplicate=record.duplicate_of is not None,
                         duplicate_of=record.duplicate_of,
                         cost_usd=cost,
+                        model_try=record.model_try,
                     )
                 )
                 session.flush()

@@ -16,7 +16,7 @@ from heirloom.config import Settings
 from heirloom.domain.errors import ModelFailed
 from heirloom.domain.messages import ModelRequest
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import claim_key, job_key
+from heirloom.services.storage.keys import claim_key, model_key
 from heirloom.services.storage.s3 import S3Storage
 
 
@@ -42,7 +42,7 @@ class ModelTransfer:
         }
         s3 = self._s3()
         if s3 is not None and self.settings.runpod_transfer != "inline":
-            key = job_key(job.user_id, job.job_id, "model", "png")
+            key = model_key(job.user_id, job.job_id, request.model_try)
             put = s3.presigned_put(key, expires_s=self._expiry_s, content_type="image/png")
             payload["output"] = {"put_url": put.url, "put_headers": put.headers, "key": key}
         return payload

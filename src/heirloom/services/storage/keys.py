@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import Final
 
-KEY_KINDS: Final = ("original", "input", "model", "result", "thumbnail", "comparison")
+KEY_KINDS: Final = (
+    "original",
+    "input",
+    "model",
+    # The quality gate's second model output (domain/quality.py).
+    "model-2",
+    "result",
+    "thumbnail",
+    "comparison",
+)
 
 _ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _EXT_RE: Final = re.compile(r"[a-z0-9]{1,16}")
@@ -18,6 +27,11 @@ def job_key(user_id: str, job_id: str, kind: str, ext: str) -> str:
     if not _EXT_RE.fullmatch(ext):
         raise ValueError(f"unsafe file extension {ext!r}")
     return f"{job_prefix(user_id, job_id)}{kind}.{ext}"
+
+
+def model_key(user_id: str, job_id: str, model_try: int) -> str:
+    """Where a job's `model_try`-th model output is kept: each try writes its own file."""
+    return job_key(user_id, job_id, "model" if model_try == 1 else f"model-{model_try}", "png")
 
 
 def job_prefix(user_id: str, job_id: str) -> str:

@@ -1,5 +1,6 @@
-// A job: live stage, progress and queue position; cancel; when done the before/after slider,
-// the download and share links; when failed, the reason in the API's words and a retry.
+// A job: live stage, progress and queue position; cancel; when done the before/after slider
+// with the quality check's words beside it, the download and share links; when failed, the
+// reason in the API's words and a retry.
 
 import { api, blobUrl, fetchBlob } from "./api.js";
 import { isFinal, watchJob } from "./live.js";
@@ -101,6 +102,7 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
         width: img.naturalWidth,
         height: img.naturalHeight,
       }),
+      qualityNote(job.quality),
       h(
         "p",
         { class: "row" },
@@ -163,6 +165,26 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
     if (stop) stop();
     urls.forEach((url) => URL.revokeObjectURL(url));
   };
+}
+
+// What the quality gate found, in plain words: its summary, the faces compared and the tries.
+function qualityNote(quality) {
+  if (!quality) return null;
+  const flagged = quality.verdict === "flagged";
+  const details = [];
+  if (quality.faces_found) details.push(plural(quality.faces_found, "face") + " compared");
+  if (quality.tries > 1) details.push(`made in ${quality.tries} tries`);
+  return h(
+    "p",
+    {
+      id: "job-quality",
+      class: flagged ? "notice warning" : "muted",
+      role: flagged ? "alert" : null,
+      "data-verdict": quality.verdict,
+    },
+    quality.summary,
+    details.length ? h("span", { class: "muted" }, ` (${details.join(", ")})`) : null,
+  );
 }
 
 function finalWords(job) {

@@ -52,6 +52,12 @@ async def stage_times(services: ServicesDep, window: Window) -> Any:
     return [asdict(row) for row in rows]
 
 
+@router.get("/quality")
+async def quality_gate(services: ServicesDep, window: Window) -> dict[str, Any]:
+    """The quality gate: second model tries it caused, their GPU cost, flagged and rejected."""
+    return asdict(await run_in_threadpool(Analytics(services.db).quality_gate, *window))
+
+
 @router.get("/failures")
 async def failure_rates(services: ServicesDep, window: Window) -> dict[str, Any]:
     """Retry rate of model steps and failure rates by error code."""

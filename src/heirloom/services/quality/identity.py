@@ -1,0 +1,129 @@
+"""Identity: the faces in the input still look like the same people in the output.
+
+Faces are detected in the prepared input and in the output (each on a copy scaled to
+`detect_long_side`, which bounds the cost) and matched by position. An input face the output
+detection missed is looked for again near its place, else compared at its place; an output
+face with no input face at its place (one the degradation hid, or one pasted in) is compared
+with the input at that place. The verdict rests on the largest embedding distance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from heirloom.domain.quality import Reason, Verdict
+from heirloom.services.quality.faces import Box, FaceModels, Pixels
+
+# The output is searched this far around a face's expected box, per side, as a share of its size.
+_SEARCH_MARGIN = 0.5
+# The search region is scaled so the face is about this wide: the detector's 80 px window
+# with room, and little more to scan.
+_SEARCH_FACE_PX = 110
+# A face found in the output counts as the same one when its centre is this close to the
+# expected centre, as a share of the face's width.
+_SAME_PLACE = 0.35
+
+
+@dataclass(frozen=True)
+class IdentityResult:
+    verdict: Verdict
+    faces_found: int
+    distance: float | None = None
+    reason: Reason | None = None
+
+
+def check_identity(
+    input_rgb: Image.Image,
+    output_rgb: Image.Image,
+    models: FaceModels,
+    *,
+    detect_long_side: int,
+    max_faces: int,
+    max_distance: float,
+) -> IdentityResult:
+    """Compare the largest `max_faces` faces of either image with the other image's face at
+    the same place."""
+    pairs = matched_faces(input_rgb, output_rgb, models, detect_long_side=detect_long_side)
+    pairs = pairs[:max_faces]
+    if not pairs:
+        return IdentityResult(Verdict.SKIPPED, 0)
+    before = np.asarray(input_rgb)
+    after = np.asarray(output_rgb)
+    distances = [
+        float(np.linalg.norm(models.embedding(before, face) - models.embedding(after, placed)))
+        for face, placed in pairs
+    ]
+    distance = max(distances)
+    if distance > max_distance:
+        return IdentityResult(Verdict.FAILED, len(pairs), distance, Reason.DIFFERENT_FACE)
+    return IdentityResult(Verdict.PASSED, len(pairs), distance)
+
+
+def matched_faces(
+    input_rgb: Image.Image, output_rgb: Image.Image, models: FaceModels, *, detect_long_side: int
+) -> list[tuple[Box, Box]]:
+    """(input box, output box) for every face found in either image, largest first."""
+    found_before = find_faces(input_rgb, models, detect_long_side=detect_long_side)
+    found_after = find_faces(output_rgb, models, detect_long_side=detect_long_side)
+    sx, sy = output_rgb.width / input_rgb.width, output_rgb.height / input_rgb.height
+    pairs: list[tuple[Box, Box]] = []
+    unmatched = list(found_after)
+    after_grey: Image.Image | None = None
+    for face in found_before:
+        expected = face.scaled(sx, sy)
+        placed = _nearest(expected, unmatched)
+        if placed is not None:
+            unmatched.remove(placed)
+        else:
+            if after_grey is None:
+                after_grey = output_rgb.convert("L")
+            placed = _find_near(after_grey, expected, models) or expected
+        pairs.append((face, placed))
+    pairs += [(face.scaled(1 / sx, 1 / sy), face) for face in unmatched]
+    return sorted(pairs, key=lambda pair: pair[1].width * pair[1].height, reverse=True)
+
+
+def find_faces(image: Image.Image, models: FaceModels, *, detect_long_side: int) -> list[Box]:
+    """The image's frontal faces, largest first, found on a copy at most `detect_long_side`."""
+    grey = image.convert("L")
+    scale = min(1.0, detect_long_side / max(grey.size))
+    if scale < 1.0:
+        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
+        grey = grey.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    found = models.detect(_pixels(grey))
+    return [box.scaled(image.width / grey.width, image.height / grey.height) for box in found]
+
+
+def _find_near(grey: Image.Image, expected: Box, models: FaceModels) -> Box | None:
+    """The output's face closest to where the input's was, if one is there."""
+    region = expected.expanded(_SEARCH_MARGIN, grey.width, grey.height)
+    if region.width < 2 or region.height < 2:
+        return None
+    scale = _SEARCH_FACE_PX / max(expected.width, 1)
+    crop = grey.crop((region.left, region.top, region.right, region.bottom))
+    size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+    crop = crop.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    found = [
+        box.scaled(1 / scale, 1 / scale).moved(region.left, region.top)
+        for box in models.detect(_pixels(crop))
+    ]
+    return _nearest(expected, found)
+
+
+def _nearest(expected: Box, boxes: list[Box]) -> Box | None:
+    """The box whose centre is closest to `expected`'s, if close enough to be the same face."""
+    ex, ey = expected.centre
+    nearest: tuple[float, Box] | None = None
+    for box in boxes:
+        cx, cy = box.centre
+        gap = float(np.hypot(cx - ex, cy - ey))
+        if gap <= _SAME_PLACE * expected.width and (nearest is None or gap < nearest[0]):
+            nearest = (gap, box)
+    return nearest[1] if nearest is not None else None
+
+
+def _pixels(image: Image.Image) -> Pixels:
+    return np.asarray(image, dtype=np.uint8)

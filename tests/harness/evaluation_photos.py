@@ -1,0 +1,141 @@
+"""The quality gate's evaluation set: public-domain photographs shipped inside the
+scikit-image wheel, degraded in code. Read from the wheel's files: nothing is fetched.
+
+Faces: the wheel's photographs hold one face dlib finds (`astronaut`, NASA, public domain);
+`lfw_subset.npy` adds 100 faces from Labeled Faces in the Wild at 25 x 25 px, which are
+upscaled to 200 px portraits (the look of a small face in an old print) and kept when dlib
+finds the face. The LFW crops are used only here, never shipped by Heirloom.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+
+# Photographs in the wheel (file name, name), the documents and textures left out.
+PHOTOGRAPHS = (
+    ("astronaut.png", "astronaut"),
+    ("camera.png", "camera"),
+    ("coffee.png", "coffee"),
+    ("chelsea.png", "chelsea"),
+    ("rocket.jpg", "rocket"),
+    ("motorcycle_left.png", "motorcycle"),
+    ("coins.png", "coins"),
+    ("moon.png", "moon"),
+    ("hubble_deep_field.jpg", "hubble"),
+)
+# An LFW face's upscaled size, and the portrait canvas around it.
+_FACE_PX = 200
+_PORTRAIT = (360, 440)
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str
+    image: Image.Image
+    has_face: bool
+
+
+def data_dir() -> Path:
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("scikit-image is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+@cache
+def photographs() -> tuple[Photo, ...]:
+    """The wheel's photographs in RGB; only the astronaut shows a face dlib finds."""
+    photos = []
+    for filename, name in PHOTOGRAPHS:
+        with Image.open(data_dir() / filename) as img:
+            photos.append(Photo(name, img.convert("RGB"), has_face=name == "astronaut"))
+    return tuple(photos)
+
+
+@cache
+def lfw_portraits(limit: int = 100) -> tuple[Photo, ...]:
+    """LFW's faces as portraits: upscaled, on a neutral card with the face's edge colours."""
+    faces = np.load(data_dir() / "lfw_subset.npy")[:100]
+    portraits = []
+    for index, face in enumerate(faces[:limit]):
+        grey = Image.fromarray((face * 255).round().astype(np.uint8))
+        big = grey.resize((_FACE_PX, _FACE_PX), Image.Resampling.BICUBIC)
+        canvas = Image.new("L", _PORTRAIT, int(np.median(face) * 255))
+        canvas.paste(big, ((_PORTRAIT[0] - _FACE_PX) // 2, 90))
+        portraits.append(Photo(f"lfw-{index:02d}", canvas.convert("RGB"), has_face=True))
+    return tuple(portraits)
+
+
+def _grey(img: Image.Image, _: np.random.Generator) -> Image.Image:
+    return ImageOps.grayscale(img).convert("RGB")
+
+
+def _faded(img: Image.Image, _: np.random.Generator) -> Image.Image:
+    sepia = ImageOps.colorize(ImageOps.grayscale(img), (60, 40, 25), (245, 230, 200))
+    return ImageEnhance.Contrast(sepia).enhance(0.55)
+
+
+def _blurred(img: Image.Image, _: np.random.Generator) -> Image.Image:
+    return img.filter(ImageFilter.GaussianBlur(max(1.0, min(img.size) / 300)))
+
+
+def _noisy(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    pixels = np.asarray(img, dtype=np.float32)
+    grain = rng.normal(0, 14, pixels.shape[:2])[..., None]
+    return Image.fromarray(np.clip(pixels + grain, 0, 255).astype(np.uint8))
+
+
+def _scratched(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    out = img.copy()
+    draw = ImageDraw.Draw(out)
+    w, h = out.size
+    for _ in range(12):
+        x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
+        length = rng.uniform(0.2, 0.6) * max(w, h)
+        angle = rng.uniform(0, np.pi)
+        end = (x0 + length * np.cos(angle), y0 + length * np.sin(angle))
+        shade = int(rng.choice([235, 250, 20]))
+        draw.line([(x0, y0), end], fill=(shade, shade, shade), width=int(rng.integers(1, 3)))
+    return out
+
+
+def _worn(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    return _scratched(_noisy(_blurred(_faded(img, rng), rng), rng), rng)
+
+
+# Each as an old print might come: grey, faded sepia, soft, grainy, scratched, or all of them.
+DEGRADATIONS: dict[str, Callable[[Image.Image, np.random.Generator], Image.Image]] = {
+    "grey": _grey,
+    "faded": _faded,
+    "blurred": _blurred,
+    "noisy": _noisy,
+    "scratched": _scratched,
+    "worn": _worn,
+}
+
+
+def degrade(photo: Photo, degradation: str) -> Image.Image:
+    """`photo` as `degradation` leaves it, the same on every run."""
+    rng = np.random.default_rng(zlib.crc32(f"{photo.name}:{degradation}".encode()))
+    return DEGRADATIONS[degradation](photo.image, rng)
+
+
+def jpeg(img: Image.Image, quality: int = 92) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
