@@ -20,9 +20,15 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from PIL import Image
+
+# First: it puts the repository root on sys.path, for tests.harness.
+import harness
+
+# isort: split
 from tests.harness.evaluation_photos import (
     DEGRADATIONS,
     Photo,
@@ -33,8 +39,6 @@ from tests.harness.evaluation_photos import (
     png,
 )
 
-# First: it puts the repository root on sys.path, for tests.harness.
-import harness
 from heirloom.config import QualitySettings
 from heirloom.devstack.output_faults import OutputFault, damage, paste_face
 from heirloom.domain.errors import InternalError
@@ -123,16 +127,16 @@ def main() -> None:
                     cpu[f"gate, {group}"].append(report.cpu_ms)
                     cpu["gate, all"].append(report.cpu_ms)
                     cpu["baseline: decode input + output"].append(
-                        timed(lambda i=prepared_bytes, o=output: _decode_both(i, o))
+                        timed(partial(_decode_both, prepared_bytes, output))
                     )
                     cpu["baseline: sanity + structure"].append(
                         check_output(prepared_bytes, output, settings, identity=False).cpu_ms
                     )
         print(f"{photo.name}: done", flush=True)
-    report = _summarise(rows, cpu, settings)
-    report["environment"] = env
-    report["photos"] = [p.name for p in photos]
-    path = harness.write_results("quality", report)
+    results = _summarise(rows, cpu, settings)
+    results["environment"] = env
+    results["photos"] = [p.name for p in photos]
+    path = harness.write_results("quality", results)
     print(f"\nwrote {path}")
 
 

@@ -32,6 +32,10 @@ FAULTS: dict[str, dict[str, float]] = {
     "timeout": {"timeout": 1.0},
     "latency": {"latency_ms": 300},
     "execution": {"execution_ms": 500},
+    # Output faults: the quality gate retries, then refunds (blank, cropped) or flags.
+    "blank_output": {"blank_output": 1.0},
+    "cropped_output": {"cropped_output": 1.0},
+    "different_face": {"different_face": 1.0},
 }
 
 LEAKS = [

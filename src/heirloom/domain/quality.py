@@ -123,6 +123,8 @@ def quality_record(reports: Sequence[TryReport], decision: GateDecision) -> dict
         Outcome.ACCEPT_FLAGGED: "flagged",
         Outcome.REJECT: "failed",
     }.get(decision.outcome, "checking")
+    if verdict == "passed" and kept.sanity is Verdict.SKIPPED:
+        verdict = "not_checked"
     return {
         "verdict": verdict,
         "tries": len(reports),
@@ -145,7 +147,7 @@ def summary(verdict: str, kept: TryReport) -> str:
         return "The faces may differ from the original: compare them before you share it."
     if verdict == "failed":
         return "The result came back unusable, so it was not delivered."
-    if kept.sanity is Verdict.SKIPPED:
+    if verdict == "not_checked":
         return "Quality checks were not run on this result."
     if kept.identity is Verdict.PASSED:
         faces = "face still looks" if kept.faces_found == 1 else "faces still look"

@@ -63,11 +63,25 @@ def check_output(
         min_score=settings.structure_min_score,
         max_shift=settings.max_shift,
     )
-    scores = {"structure_score": structure.score, "shift": structure.shift}
+    score, shift = structure.score, structure.shift
     if structure.verdict is Verdict.FAILED:
-        return _report(started, Verdict.PASSED, Verdict.FAILED, reason=structure.reason, **scores)
+        return _report(
+            started,
+            Verdict.PASSED,
+            Verdict.FAILED,
+            reason=structure.reason,
+            structure_score=score,
+            shift=shift,
+        )
     if not identity:
-        return _report(started, Verdict.PASSED, Verdict.PASSED, Verdict.SKIPPED, **scores)
+        return _report(
+            started,
+            Verdict.PASSED,
+            Verdict.PASSED,
+            Verdict.SKIPPED,
+            structure_score=score,
+            shift=shift,
+        )
     faces = check_identity(
         before,
         after,
@@ -84,7 +98,8 @@ def check_output(
         reason=faces.reason,
         faces_found=faces.faces_found,
         identity_distance=faces.distance,
-        **scores,
+        structure_score=score,
+        shift=shift,
     )
 
 

@@ -56,7 +56,7 @@ def ssim(a: Grid, b: Grid) -> float:
     index = ((2 * mu_a * mu_b + _C1) * (2 * cov + _C2)) / (
         (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)
     )
-    return float(index.mean())
+    return float(np.mean(index))
 
 
 def phase_shift(a: Grid, b: Grid) -> float:
@@ -75,7 +75,8 @@ def phase_shift(a: Grid, b: Grid) -> float:
 
 def _normalised(grid: Grid) -> Grid:
     centred = grid - grid.mean()
-    return (centred / max(float(centred.std()), 1e-6)).astype(np.float32)
+    normalised: Grid = (centred / max(float(centred.std()), 1e-6)).astype(np.float32)
+    return normalised
 
 
 def _box(grid: Grid) -> Grid:
@@ -83,4 +84,5 @@ def _box(grid: Grid) -> Grid:
     summed = np.cumsum(np.cumsum(np.pad(grid, ((1, 0), (1, 0))), axis=0), axis=1)
     n = _WINDOW
     total = summed[n:, n:] - summed[:-n, n:] - summed[n:, :-n] + summed[:-n, :-n]
-    return (total / (n * n)).astype(np.float32)
+    mean: Grid = (total / (n * n)).astype(np.float32)
+    return mean
