@@ -13,8 +13,6 @@ from heirloom.config import QualitySettings
 from heirloom.domain.errors import InternalError, ModelFailed
 from heirloom.domain.quality import Reason, TryReport, Verdict
 from heirloom.services.imaging.pipeline import decode_rgb
-from heirloom.services.quality.faces import face_models
-from heirloom.services.quality.identity import check_identity
 from heirloom.services.quality.sanity import check_sanity
 from heirloom.services.quality.structure import check_structure
 
@@ -82,6 +80,11 @@ def check_output(
             structure_score=score,
             shift=shift,
         )
+    # dlib is imported here, not with this module: the API imports the activities (through the
+    # starters and the workflow) but must not load dlib and its weights.
+    from heirloom.services.quality.faces import face_models
+    from heirloom.services.quality.identity import check_identity
+
     faces = check_identity(
         before,
         after,
