@@ -70,7 +70,8 @@ def phase_shift(a: Grid, b: Grid) -> float:
     # The peak's index wraps around: past half the grid it is a negative shift.
     dy = dy - height if dy > height // 2 else dy
     dx = dx - width if dx > width // 2 else dx
-    return max(abs(int(dx)) / width, abs(int(dy)) / height)
+    shift: float = max(abs(int(dx)) / width, abs(int(dy)) / height)
+    return shift
 
 
 def _normalised(grid: Grid) -> Grid:
