@@ -111,6 +111,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/v1/admin/analytics/users"): Row("admin"),
     ("GET", "/v1/admin/analytics/stages"): Row("admin"),
     ("GET", "/v1/admin/analytics/failures"): Row("admin"),
+    ("GET", "/v1/admin/analytics/quality"): Row("admin"),
 }
 
 
