@@ -27,6 +27,7 @@ from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
+from tests.harness.required import unavailable
 from tests.harness.serving import free_port
 from tests.harness.stack import running_stack, serving
 from tests.support import ledger_violations
@@ -54,17 +55,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _postgres_url() -> str | None:
-    """The PostgreSQL server URL for tests, or None (with the reason printed) when absent."""
+def _postgres_url() -> str:
+    """The PostgreSQL server URL for tests; skips (fails where required) with the reason."""
     url = os.environ.get(PG_ENV)
     if not url:
-        return None
+        unavailable(
+            "postgres",
+            f"PostgreSQL not configured: set {PG_ENV} to a reachable server "
+            "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run this test on it",
+        )
     engine = sa.create_engine(url)
     try:
         with engine.connect():
             return url
-    except sa.exc.OperationalError:
-        return None
+    except sa.exc.OperationalError as err:
+        unavailable("postgres", f"PostgreSQL at {PG_ENV} does not accept a connection: {err}")
     finally:
         engine.dispose()
 
@@ -73,11 +78,6 @@ def _postgres_url() -> str | None:
 def _postgres_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database, dropped afterwards; skips when none is set up."""
     url = _postgres_url()
-    if url is None:
-        pytest.skip(
-            f"PostgreSQL not configured: set {PG_ENV} to a reachable server "
-            "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run this test on it"
-        )
     name = f"heirloom_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from heirloom.domain.tiers import Tier
 from tests.conftest import Stack
+from tests.harness.required import unavailable
 from tests.support import HANG_GUARD_S, photo_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,13 +43,14 @@ try:
         sync_playwright,
     )
 except ImportError:  # pragma: no cover - the dev extra installs it
-    pytest.skip("playwright is not installed (the dev extra has it)", allow_module_level=True)
+    unavailable("browser", "playwright is not installed (the dev extra has it)", module_level=True)
 
 if not CHROMIUM.exists():
-    pytest.skip(
+    unavailable(
+        "browser",
         f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium) "
         "to run the browser tests",
-        allow_module_level=True,
+        module_level=True,
     )
 
 expect.set_options(timeout=DEADLINE_MS)

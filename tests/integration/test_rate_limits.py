@@ -17,6 +17,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.money.credits import NewJob
 from tests.conftest import ServedApi
+from tests.harness.required import unavailable
 from tests.support import submit
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -109,8 +110,9 @@ def redis_url() -> str:
     try:
         client.ping()
     except redis.RedisError as err:
-        pytest.skip(
-            f"Redis does not answer at {REDIS_URL} ({err}); the shared-budget test needs it"
+        unavailable(
+            "redis",
+            f"Redis does not answer at {REDIS_URL} ({err}); the shared-budget test needs it",
         )
     finally:
         client.close()

@@ -24,6 +24,7 @@ from packaging.requirements import Requirement
 
 from heirloom.config import Settings
 from heirloom.temporal import search_attributes
+from tests.harness.required import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -57,7 +58,9 @@ def _services() -> dict[str, dict[str, Any]]:
 def _require_tool(path: Path) -> str:
     if not path.exists():
         if shutil.which("npm") is None:
-            pytest.skip("npm is not on this machine: dclint (from the npm registry) cannot run")
+            unavailable(
+                "dclint", "npm is not on this machine: dclint (from the npm registry) cannot run"
+            )
         pytest.fail(f"{path.relative_to(ROOT)} is missing: `make pytest` installs it")
     return str(path)
 
