@@ -7,6 +7,7 @@ in its npm package, installed by `make`) and passes dclint; both Dockerfiles pas
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shutil
@@ -23,6 +24,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from heirloom.config import Settings
+from heirloom.services.context import Services
 from heirloom.temporal import search_attributes
 from tests.harness.required import unavailable
 
@@ -363,3 +365,163 @@ def test_gpu_image_pins_agree_with_the_gpu_extra_and_the_base_image() -> None:
     base = re.search(r"^FROM pytorch/pytorch:(\d+\.\d+\.\d+)-", DOCKERFILES[1].read_text(), re.M)
     assert base is not None
     assert pins["torch"] == base.group(1)
+
+
+# The compose risks of issue 31: each test below fails on the file before its fix.
+
+
+def _env_example() -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+
+
+def test_env_example_holds_no_value_that_passes_the_required_check() -> None:
+    # A placeholder such as api.example.com satisfies `${API_DOMAIN:?}`, so an unedited copy
+    # started, and Let's Encrypt refuses example.com (which cut the app off from S3 too).
+    assert {name: value for name, value in _env_example().items() if value} == {}
+
+
+FAKE_TEMPORAL = """#!/bin/sh
+# A Temporal CLI whose every call fails once (a server still starting), then answers.
+state=$FAKE_STATE
+call=$(echo "$*" | sed 's/--address [^ ]*//; s/[^a-z]/_/g')
+if [ ! -e "$state/failed-$call" ]; then
+    touch "$state/failed-$call"
+    exit 1
+fi
+case "$*" in
+    *"cluster health"*) exit 0 ;;
+    *"namespace describe"*) [ -e "$state/namespace" ] ;;
+    *"namespace create"*) touch "$state/namespace" ;;
+    *"search-attribute list"*) cat "$state/attributes" 2>/dev/null; exit 0 ;;
+    *"search-attribute create"*)
+        name=$(echo "$*" | sed 's/.*--name \\([A-Za-z]*\\).*/\\1/')
+        echo "$name" >> "$state/attributes" ;;
+    *) exit 2 ;;
+esac
+"""
+
+
+def test_temporal_setup_retries_every_call_to_the_server(tmp_path: Path) -> None:
+    # Compose runs temporal-setup once: a single refused call must not end the setup.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "temporal"
+    fake.write_text(FAKE_TEMPORAL)
+    fake.chmod(0o755)
+    state = tmp_path / "state"
+    state.mkdir()
+    result = subprocess.run(
+        ["sh", str(ROOT / "deploy" / "temporal" / "setup-namespace.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "FAKE_STATE": str(state),
+            "SETUP_RETRY_DELAY_S": "0",
+            "TEMPORAL_ADDRESS": "temporal:7233",
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (state / "namespace").exists()
+    registered = set((state / "attributes").read_text().split())
+    assert registered == {key.name for key in search_attributes.ALL}
+
+
+def _most_connections(service: Mapping[str, Any], default_pool: int) -> int:
+    """Connections one heirloom:local process may open: its pool plus an equal overflow."""
+    size = _app_environment(service).get("HEIRLOOM_WORKER_DB_POOL_SIZE")
+    return 2 * (int(size) if size is not None else default_pool)
+
+
+def test_connection_pools_fit_under_postgresql_max_connections() -> None:
+    services = _services()
+    command = services["postgresql"].get("command", [])
+    settings = [str(item) for item in command if str(item).startswith("max_connections=")]
+    max_connections = int(settings[0].split("=")[1]) if settings else 100
+    api_pool = inspect.signature(Services.build).parameters["pool_size"].default
+    worker_pool = Settings.model_fields["worker_db_pool_size"].default
+    total = 0
+    for service in services.values():
+        if service.get("image") != "heirloom:local":
+            continue
+        command = service.get("command", [None])[0]
+        if command == "worker":
+            total += _most_connections(service, worker_pool)
+        elif command == "api":
+            total += 2 * api_pool
+        else:  # migrate and the operator's CLI: one pool of one
+            total += 2
+    temporal = _app_environment(services["temporal"])
+    # Frontend, history, matching and worker each hold the two pools (upstream defaults 20, 10).
+    total += 4 * (
+        int(temporal.get("SQL_MAX_CONNS", 20)) + int(temporal.get("SQL_VIS_MAX_CONNS", 10))
+    )
+    total += 2  # backup/restore's pg_dump or pg_restore
+    total += 3  # superuser_reserved_connections
+    assert total <= max_connections, (
+        f"{total} connections may open; max_connections is {max_connections}"
+    )
+
+
+def _caddy_bytes(size: str) -> int:
+    """Bytes in a Caddyfile size (humanize: kB/MB/GB are powers of 10, KiB/MiB/GiB of 2)."""
+    match = re.fullmatch(r"(\d+)\s*([KMG]i?B|kB|B)?", size)
+    assert match is not None, size
+    units = {"B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9}
+    units |= {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+    return int(match.group(1)) * units[match.group(2) or "B"]
+
+
+def test_proxy_body_limit_lets_the_api_answer_413_itself() -> None:
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    sizes = re.findall(r"max_size\s+(\S+)", caddyfile)
+    assert sizes, "the API's site sets no request_body max_size"
+    upload = int(
+        _app_environment(_services()["api"]).get(
+            "HEIRLOOM_MAX_UPLOAD_BYTES", Settings.model_fields["max_upload_bytes"].default
+        )
+    )
+    # A photo at the limit travels in a multipart body: the form's envelope on top.
+    envelope = 64 * 1024
+    assert all(_caddy_bytes(size) >= upload + envelope for size in sizes), sizes
+
+
+def test_admin_links_open_the_temporal_ui_the_stack_publishes() -> None:
+    services = _services()
+    ports = [_published(port) for port in services["temporal-ui"]["ports"]]
+    assert len(ports) == 1
+    address, port = ports[0]
+    for name, service in services.items():
+        if service.get("image") == "heirloom:local":
+            url = _app_environment(service).get("HEIRLOOM_TEMPORAL_UI_URL")
+            assert url == f"http://{address}:{port}", name
+
+
+def _runpod_max_workers() -> int:
+    row = re.search(
+        r"^\| Max workers \| (\d+) \|", (ROOT / "docs" / "gpu-engine.md").read_text(), re.M
+    )
+    assert row is not None, "docs/gpu-engine.md lists no endpoint max workers"
+    return int(row.group(1))
+
+
+def test_gpu_slots_add_up_to_the_runpod_endpoints_max_workers() -> None:
+    # More slots than RunPod workers would queue jobs at RunPod, outside the priority order.
+    default = Settings.model_fields["worker_gpu_slots"].default
+    slots = 0
+    pools = set()
+    for service in _services().values():
+        if service.get("image") != "heirloom:local":
+            continue
+        environment = _app_environment(service)
+        pools.add(int(environment.get("HEIRLOOM_GPU_POOL_SIZE", 0)))
+        if service.get("command", [None])[0] == "worker":
+            slots += int(environment.get("HEIRLOOM_WORKER_GPU_SLOTS", default))
+    assert pools == {_runpod_max_workers()}
+    assert slots == _runpod_max_workers()
