@@ -99,6 +99,13 @@ def postgres_server() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of this test's own, which it may drop (backups)."""
+    with _postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def postgres_stack_database() -> Iterator[str]:
     """A separate PostgreSQL database for the running stack, never truncated under it."""

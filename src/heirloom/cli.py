@@ -1,5 +1,5 @@
 """The `heirloom` command: dev, api, worker, runpod-endpoint, migrate, users, status, submit,
-watch, config-docs."""
+watch, config-docs, backup, erasures."""
 
 from __future__ import annotations
 
@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _status,
         _report_costs,
         _config_docs,
+        _backup_seal,
+        _backup_unseal,
+        _erasures_reapply,
+        _erasures_export,
     )
     # Forced: the runpod SDK configures the root logger when imported.
     configure_logging(Settings().log_format, logging.WARNING if quiet else logging.INFO)
@@ -144,6 +148,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     docs.add_argument("--write", type=Path, metavar="PATH", help="write it to PATH instead")
     docs.set_defaults(run=_config_docs)
+
+    backup = commands.add_parser(
+        "backup", help="seal (encrypt, ship, prune) or unseal a backup.sh backup folder"
+    )
+    backup_commands = backup.add_subparsers(required=True, metavar="ACTION")
+    seal = backup_commands.add_parser(
+        "seal",
+        help="encrypt for HEIRLOOM_BACKUP_AGE_RECIPIENTS, copy to HEIRLOOM_BACKUP_S3_BUCKET, "
+        "prune past HEIRLOOM_BACKUP_KEEP_DAYS",
+    )
+    seal.add_argument(
+        "folder", type=Path, help="a backup folder (backups/<stamp>), or backups/ for its newest"
+    )
+    seal.set_defaults(run=_backup_seal)
+    unseal = backup_commands.add_parser("unseal", help="decrypt a sealed folder for a restore")
+    unseal.add_argument("folder", type=Path)
+    unseal.add_argument("--identity", type=Path, required=True, help="the age secret key file")
+    unseal.set_defaults(run=_backup_unseal)
+
+    erasures = commands.add_parser("erasures", help="the erasure log")
+    erasure_commands = erasures.add_subparsers(required=True, metavar="ACTION")
+    reapply = erasure_commands.add_parser(
+        "reapply", help="after a restore: erase again every user erased after the backup"
+    )
+    reapply.add_argument("--since", required=True, help="the backup's TAKEN_AT (ISO 8601, UTC)")
+    reapply.set_defaults(run=_erasures_reapply)
+    export = erasure_commands.add_parser(
+        "export", help="the erasure log as CSV (user_id,erased_at), for restore.sh's ERASURE_LOG"
+    )
+    export.add_argument("--out", type=Path, help="write it here instead of to stdout")
+    export.set_defaults(run=_erasures_export)
     return parser
 
 
@@ -279,6 +314,94 @@ def _users_grant(args: argparse.Namespace) -> int:
         line = credits.grant(args.user_id, args.amount, args.reason, key)
         balance = credits.balance(args.user_id)
     print(f"granted {line.amount} credits to {args.user_id}: balance {balance}")
+    return 0
+
+
+def _backup_seal(args: argparse.Namespace) -> int:
+    import boto3
+
+    from heirloom.services.backup import sealing
+
+    settings = Settings()
+    folder: Path = args.folder
+    if not (folder / "SHA256SUMS").exists():
+        # The backups folder itself: its newest backup (what a cron line after backup.sh wants).
+        stamped = sorted(p for p in folder.iterdir() if sealing.stamp_time(p.name) is not None)
+        if not stamped:
+            raise _CommandFailed(f"{folder} holds no backup")
+        folder = stamped[-1]
+    try:
+        sealed = sealing.seal(folder, settings.backup_age_recipients)
+    except sealing.BackupError as err:
+        raise _CommandFailed(str(err)) from None
+    print(f"sealed {len(sealed)} files in {folder}")
+    now = sealing.stamp_time(folder.name) or sealing.taken_at(folder)
+    for name in sealing.prune_local(folder.parent, settings.backup_keep_days, now):
+        print(f"pruned {folder.parent / name}")
+    if not settings.backup_s3_bucket:
+        print("HEIRLOOM_BACKUP_S3_BUCKET is unset: the backup stays on this host only")
+        return 0
+    s3 = boto3.client("s3", endpoint_url=settings.backup_s3_endpoint_url or None)
+    bucket, prefix = settings.backup_s3_bucket, settings.backup_s3_prefix
+    keys = sealing.ship(folder, s3, bucket, prefix)
+    print(f"copied {len(keys)} files to s3://{bucket}/{prefix}/{folder.name}/")
+    for name in sealing.prune_remote(s3, bucket, prefix, settings.backup_keep_days, now):
+        print(f"pruned s3://{bucket}/{prefix}/{name}/")
+    return 0
+
+
+def _backup_unseal(args: argparse.Namespace) -> int:
+    from heirloom.services.backup import sealing
+
+    try:
+        opened = sealing.unseal(args.folder, args.identity)
+    except sealing.BackupError as err:
+        raise _CommandFailed(str(err)) from None
+    print(f"decrypted {len(opened)} files in {args.folder}; restore.sh checks them")
+    return 0
+
+
+def _erasures_reapply(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from heirloom.services.context import Services
+
+    try:
+        since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+    except ValueError:
+        raise _CommandFailed(f"--since {args.since!r} is not an ISO 8601 time") from None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    services = Services.build(Settings(), pool_size=1)
+    try:
+        users = services.erasure.reapply_since(since)
+    finally:
+        services.close()
+    for user_id in users:
+        print(f"erased again: {user_id}")
+    print(f"{len(users)} erasures logged after {since.isoformat()} re-applied")
+    return 0
+
+
+def _erasures_export(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
+    from heirloom.services.context import Services
+
+    services = Services.build(Settings(), pool_size=1)
+    try:
+        rows = services.erasure.logged()
+    finally:
+        services.close()
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(
+        (user_id, erased_at.isoformat()) for user_id, erased_at in rows
+    )
+    if args.out is None:
+        sys.stdout.write(out.getvalue())
+    else:
+        args.out.write_text(out.getvalue())
     return 0
 
 

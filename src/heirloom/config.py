@@ -44,6 +44,7 @@ Section = Literal[
     "Alerts",
     "Observability",
     "Abuse and rate limits",
+    "Backups",
     "Local dev stack",
 ]
 
@@ -1042,6 +1043,45 @@ class Settings(BaseSettings):
         default=False,
         description="Revoke a flagged key at once (default: record and log only).",
         json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+
+    backup_age_recipients: list[str] = Field(
+        default_factory=list,
+        description=(
+            "age public keys (age1...) `heirloom backup seal` encrypts each backup for, as a "
+            "JSON list; keep the matching secret keys off the host."
+        ),
+        json_schema_extra=about("operator", "Backups"),
+    )
+    backup_s3_bucket: str | None = Field(
+        default=None,
+        description=(
+            "The bucket sealed backups are copied to, off the host (unset: `heirloom backup "
+            "seal` keeps them local only)."
+        ),
+        json_schema_extra=about("operator", "Backups"),
+    )
+    backup_s3_prefix: str = Field(
+        default="heirloom-backups",
+        description="Key prefix of the backups in HEIRLOOM_BACKUP_S3_BUCKET.",
+        json_schema_extra=about("operator", "Backups"),
+    )
+    backup_s3_endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "S3 endpoint of the backup bucket (unset: AWS); credentials from the standard AWS "
+            "variables."
+        ),
+        json_schema_extra=about("operator", "Backups"),
+    )
+    backup_keep_days: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Backups older than this many days are pruned, here and in the bucket, after each "
+            "seal; the newest is always kept."
+        ),
+        json_schema_extra=about("operator", "Backups"),
     )
 
     devstack_runpod_host: str = Field(

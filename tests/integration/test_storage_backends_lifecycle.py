@@ -251,6 +251,8 @@ def test_account_erasure_survives_a_killed_worker_and_leaves_nothing_personal(
         audit = session.exec(select(AuditEntry).where(AuditEntry.owner_id == user_id)).all()
         assert "erase_account" in {row.action for row in audit}
         assert all(row.ip is None and row.user_agent is None for row in audit)
+    # The erasure log holds it, so a restore from an older backup erases the account again.
+    assert user_id in {logged for logged, _ in env.services.erasure.logged()}
     # Nobody else's data was touched.
     assert env.services.jobs.get(kept["id"]).status == "completed"
     assert env.user_keys(other.user.id)

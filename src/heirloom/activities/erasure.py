@@ -89,3 +89,4 @@ class ErasureActivities:
     @activity.defn
     def anonymise_records(self, request: ErasureInput) -> None:
         self.services.erasure.anonymise_records(request.user_id)
+        self.services.erasure.log_erased(request.user_id)

@@ -384,3 +384,14 @@ class QueueMetric(SQLModel, table=True):
     runpod_in_progress: int | None = None
     runpod_workers_idle: int | None = None
     runpod_workers_running: int | None = None
+
+
+class ErasedUser(SQLModel, table=True):
+    """The erasure log: one row per erased account and when its erasure finished. A restore
+    from a backup taken before `erased_at` re-applies the erasure (`heirloom erasures
+    reapply`), so an erased user never comes back with the restored data."""
+
+    __tablename__ = "erasure_log"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    erased_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))

@@ -9,6 +9,7 @@ goes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -18,6 +19,7 @@ from heirloom.db.models import (
     ApiKey,
     AuditEntry,
     CreditEntry,
+    ErasedUser,
     Job,
     JobEvent,
     ModelAttempt,
@@ -26,6 +28,7 @@ from heirloom.db.models import (
     User,
     WebhookDelivery,
     WebhookEndpoint,
+    as_utc,
 )
 from heirloom.domain.jobs import JobStatus
 from heirloom.services.storage.base import Storage
@@ -108,3 +111,38 @@ class Erasure:
                 .values(ip=None, user_agent=None)
                 .execution_options(synchronize_session=False)
             )
+
+    def log_erased(self, user_id: str) -> None:
+        """Record that `user_id`'s erasure finished (the erasure log); repeating keeps the first
+        time."""
+        with self.db.session() as session:
+            if session.get(ErasedUser, user_id) is None:
+                session.add(ErasedUser(user_id=user_id))
+
+    def logged(self) -> list[tuple[str, datetime]]:
+        """The whole erasure log, (user id, erased at), oldest first: `heirloom erasures
+        export` writes it as the CSV restore.sh takes when the database itself was lost."""
+        statement = select(ErasedUser).order_by(col(ErasedUser.erased_at), col(ErasedUser.user_id))
+        with self.db.session() as session:
+            return [(row.user_id, as_utc(row.erased_at)) for row in session.exec(statement)]
+
+    def erased_since(self, since: datetime) -> list[str]:
+        """The users whose erasure the log records after `since`, oldest first."""
+        statement = (
+            select(ErasedUser.user_id)
+            .where(col(ErasedUser.erased_at) > since)
+            .order_by(col(ErasedUser.erased_at), col(ErasedUser.user_id))
+        )
+        with self.db.session() as session:
+            return list(session.exec(statement))
+
+    def reapply_since(self, since: datetime) -> list[str]:
+        """Erase again, in the database and storage, every user the log records as erased after
+        `since` (a restored backup's time): run after a restore, it takes back what the backup
+        brought back. Idempotent, like each step; returns the user ids."""
+        users = self.erased_since(since)
+        for user_id in users:
+            self.close_account(user_id)
+            self.delete_files(user_id)
+            self.anonymise_records(user_id)
+        return users
