@@ -1,5 +1,8 @@
 """Workflow histories replay against the current code: a change that would break running jobs
-(non-determinism) fails here, in CI, instead of in production.
+(non-determinism) fails here, in CI, instead of in production. Every workflow type has recorded
+histories: the restoration's three endings, and one run of each operations workflow (erasure,
+export, webhook dispatch and delivery, reconciliation, cleanup, events pruning, alerts, queue
+metrics), so a rolling deploy never breaks a running workflow of any kind.
 
 The versioning rule. Until Heirloom's first release, workflows change freely: a change that no
 longer replays records the histories again (`pytest tests/integration/test_replay.py
@@ -12,16 +15,31 @@ release's name, and every recorded history must keep replaying.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import json
-from collections.abc import AsyncIterator
+import pkgutil
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+import heirloom.workflows
+from heirloom.activities.webhooks import delivery_workflow_id
+from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
-from heirloom.workflows.restoration import RestorationWorkflow
+from heirloom.starters.erasure import start_erasure
+from heirloom.starters.export import start_export
+from heirloom.worker.schedules import periodic_jobs, webhook_dispatch_input
+from heirloom.workflows.export import export_workflow_id
+from heirloom.workflows.webhooks import WebhookDispatchWorkflow
 from tests.conftest import Stack
 from tests.support import photo_bytes, submit, wait_final, wait_stage
 
@@ -32,12 +50,28 @@ KINDS = ("completed", "failed", "cancelled")
 RELEASE = "0.1"
 
 
+def workflow_classes() -> list[type]:
+    """Every workflow Heirloom defines: each @workflow.defn class of heirloom.workflows."""
+    found: dict[str, type] = {}
+    for module_info in pkgutil.iter_modules(heirloom.workflows.__path__):
+        module = importlib.import_module(f"heirloom.workflows.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and hasattr(cls, "__temporal_workflow_definition"):
+                found[cls.__name__] = cls
+    return [found[name] for name in sorted(found)]
+
+
+def workflow_type(history: WorkflowHistory) -> str:
+    started = history.events[0].workflow_execution_started_event_attributes
+    return str(started.workflow_type.name)
+
+
 def replay(histories: list[WorkflowHistory]) -> None:
     async def each() -> AsyncIterator[WorkflowHistory]:
         for history in histories:
             yield history
 
-    replayer = Replayer(workflows=[RestorationWorkflow])
+    replayer = Replayer(workflows=workflow_classes())
     results = asyncio.run(replayer.replay_workflows(each(), raise_on_replay_failure=False))
     failures = {wid: str(err) for wid, err in results.replay_failures.items()}
     assert failures == {}
@@ -54,6 +88,9 @@ def test_recorded_histories_replay_without_nondeterminism() -> None:
         events = json.loads(path.read_text())
         histories.append(WorkflowHistory.from_json(f"recorded-{path.stem}", events))
     replay(histories)
+    # Every workflow type has a history of this release: none can change unnoticed.
+    this_release = {workflow_type(h) for h in histories if h.workflow_id.endswith(f"-{RELEASE}")}
+    assert {cls.__name__ for cls in workflow_classes()} - this_release == set()
 
 
 def test_this_sessions_completed_failed_and_cancelled_runs_replay(faults: Stack) -> None:
@@ -87,6 +124,92 @@ def test_this_sessions_completed_failed_and_cancelled_runs_replay(faults: Stack)
     replay(list(histories.values()))
     if stack.settings.temporal_namespace == "default" and RECORD.enabled:
         HISTORIES.mkdir(exist_ok=True)
+        for kind, history in histories.items():
+            (HISTORIES / f"{kind}-{RELEASE}.json").write_text(history.to_json())
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[str]:
+    """A loopback endpoint answering 200 to every delivery; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    server.shutdown()
+    server.server_close()
+
+
+def test_this_sessions_runs_of_every_operations_workflow_replay(
+    stack: Stack, webhook_receiver: str
+) -> None:
+    """One run of each operations workflow, on the stack's worker; `--record-histories` saves
+    each as `<WorkflowType>-<release>.json`."""
+    user_id, key = stack.new_user(tier=Tier.FREE, credits=20)
+    with stack.client(key) as client:
+        answer = client.put(
+            "/v1/me/webhook", json={"url": webhook_receiver, "events": ["job.completed"]}
+        )
+        assert answer.status_code == 200, answer.text
+        job_id = submit(client, photo_bytes(seed=5)).json()["id"]
+        assert wait_final(client, job_id)["status"] == "completed"
+    leaving, _ = stack.new_user(tier=Tier.FREE, credits=0)
+    settings = stack.settings
+
+    async def run_all() -> dict[str, WorkflowHistory]:
+        temporal = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        ids: dict[str, str] = {}
+        for job in periodic_jobs(settings):
+            if job.workflow == WebhookDispatchWorkflow.__name__:
+                continue
+            ids[job.workflow] = f"replay-{job.schedule_id}-{uuid.uuid4().hex}"
+            await temporal.execute_workflow(
+                job.workflow,
+                job.argument,
+                id=ids[job.workflow],
+                task_queue=OPS_TASK_QUEUE,
+                execution_timeout=timedelta(seconds=120),
+            )
+        ids["WebhookDispatchWorkflow"] = f"replay-dispatch-{uuid.uuid4().hex}"
+        await temporal.execute_workflow(
+            WebhookDispatchWorkflow.run,
+            webhook_dispatch_input(settings),
+            id=ids["WebhookDispatchWorkflow"],
+            task_queue=OPS_TASK_QUEUE,
+            execution_timeout=timedelta(seconds=60),
+        )
+        (delivery,) = stack.services.webhooks.deliveries(user_id, limit=10, before_id=None)
+        ids["WebhookDeliveryWorkflow"] = delivery_workflow_id(delivery.id or 0, delivery.run)
+        export_id = uuid.uuid4().hex
+        await start_export(temporal, user_id, export_id, valid_s=1)
+        ids["ExportWorkflow"] = export_workflow_id(user_id, export_id)
+        ids["ErasureWorkflow"] = await start_erasure(temporal, leaving, heartbeat_timeout_s=30)
+        async with asyncio.timeout(120):
+            for workflow_id in ids.values():
+                await temporal.get_workflow_handle(workflow_id).result()
+        return {
+            kind: await temporal.get_workflow_handle(workflow_id).fetch_history()
+            for kind, workflow_id in ids.items()
+        }
+
+    histories = asyncio.run(run_all())
+    assert {workflow_type(h) for h in histories.values()} == {
+        cls.__name__ for cls in workflow_classes()
+    } - {"RestorationWorkflow"}
+    replay(list(histories.values()))
+    if stack.settings.temporal_namespace == "default" and RECORD.enabled:
         for kind, history in histories.items():
             (HISTORIES / f"{kind}-{RELEASE}.json").write_text(history.to_json())
 
