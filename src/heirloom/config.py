@@ -701,6 +701,16 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "Worker"),
     )
+    worker_quality_processes: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Processes a worker runs the quality gate in (docs/quality.md): dlib holds the GIL, "
+            "so the gate never runs in the process that polls Temporal; each takes about 100 MB "
+            "and one core while it checks."
+        ),
+        json_schema_extra=about("operator", "Worker"),
+    )
     worker_db_pool_size: int = Field(
         default=16,
         ge=1,

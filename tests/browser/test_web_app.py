@@ -2,7 +2,9 @@
 
 A user signs in, uploads a photo, watches it reach 100% without reloading, drags the slider,
 downloads the result, shares it with a second browser that has no key, revokes the link and
-sees the 410 page; another user cancels a slow job while an admin watches it in the dashboard.
+sees the 410 page; another user cancels a slow job while an admin watches it in the dashboard;
+a portrait's result shows the quality check's words beside the slider, flagged when the model
+pasted another face in.
 Every page is saved as a screenshot at desktop and phone width under test-artifacts/.
 """
 
@@ -26,6 +28,7 @@ from PIL import Image, ImageDraw, ImageOps
 from heirloom.domain.tiers import Tier
 from tests.conftest import Stack
 from tests.harness.required import unavailable
+from tests.harness.evaluation_photos import jpeg, lfw_portraits
 from tests.support import HANG_GUARD_S, photo_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -336,12 +339,62 @@ def test_a_slow_job_is_cancelled_while_the_admin_sees_it_on_a_gpu(
         tab.close()
 
 
+def test_the_job_page_says_what_the_quality_check_found_beside_the_slider(
+    faults: Stack, browser: Browser, screenshots: Path
+) -> None:
+    stack = faults
+    # A portrait of someone other than the astronaut, whose face the endpoint's fault pastes.
+    portrait = jpeg(lfw_portraits(3)[2].image)
+    _, key = stack.new_user(tier=Tier.PAID, credits=20)
+    tab = Tab(browser, stack.api_url, screenshots)
+    try:
+        page = tab.page
+        tab.sign_in(key)
+        faithful = upload(page, portrait)
+        expect(page.locator("#job-stage")).to_have_text("Done · 100%")
+        quality = _job(stack, key, faithful)["quality"]
+        assert (quality["verdict"], quality["faces_found"]) == ("passed", 1)
+        # The words sit right after the before/after slider, in the API's plain sentence.
+        note = page.locator("figure.compare + #job-quality")
+        expect(note).to_have_attribute("data-verdict", "passed")
+        expect(note).to_contain_text(quality["summary"])
+        expect(note).to_contain_text("1 face compared")
+        expect(page.get_by_role("alert")).to_have_count(0)
+        tab.shoot("job-quality-passed")
+
+        # Another person's face on every try: delivered, flagged after the second try.
+        stack.set_faults(different_face=1.0)
+        page.get_by_role("link", name="Upload").click()
+        expect(page.get_by_role("heading", name="Restore a photo")).to_be_visible()
+        flagged = upload(page, portrait)
+        expect(page.locator("#job-stage")).to_have_text("Done · 100%")
+        quality = _job(stack, key, flagged)["quality"]
+        assert (quality["verdict"], quality["tries"]) == ("flagged", 2)
+        note = page.locator("figure.compare + #job-quality")
+        expect(note).to_have_attribute("data-verdict", "flagged")
+        expect(note).to_have_attribute("role", "alert")
+        expect(note).to_contain_text("The faces may differ from the original")
+        expect(note).to_contain_text("made in 2 tries")
+        tab.shoot("job-quality-flagged")
+        tab.shoot_phone("job-quality-flagged")
+    finally:
+        tab.close()
+
+
 def _wait_for(page: Page, condition: Callable[[], bool], what: str) -> None:
     """Let the browser run until `condition` holds; the deadline only guards against a hang."""
     deadline = time.monotonic() + DEADLINE_MS / 1000
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         page.wait_for_timeout(50)
+
+
+def _job(stack: Stack, key: str, job_id: str) -> Any:
+    """The job as its owner reads it from the API."""
+    with stack.client(key) as client:
+        response = client.get(f"/v1/jobs/{job_id}")
+    response.raise_for_status()
+    return response.json()
 
 
 def _api(stack: Stack, path: str) -> Any:

@@ -1,10 +1,12 @@
-"""The quality gate's evaluation set: public-domain photographs shipped inside the
-scikit-image wheel, degraded in code. Read from the wheel's files: nothing is fetched.
+"""The quality gate's evaluation set: public-domain photographs shipped inside installed
+packages, degraded in code. Read from the packages' files: nothing is fetched.
 
-Faces: the wheel's photographs hold one face dlib finds (`astronaut`, NASA, public domain);
-`lfw_subset.npy` adds 100 faces from Labeled Faces in the Wild at 25 x 25 px, which are
-upscaled to 200 px portraits (the look of a small face in an old print) and kept when dlib
-finds the face. The LFW crops are used only here, never shipped by Heirloom.
+Real faces: two photographs hold a face dlib finds, the astronaut in the scikit-image wheel
+(Eileen Collins, NASA, public domain) and Grace Hopper in matplotlib's sample data (US Navy
+portrait, public domain); no other installed package ships a photograph of a person. The
+scikit-image wheel's `lfw_subset.npy` adds 100 faces from Labeled Faces in the Wild at
+25 x 25 px, which are upscaled to 200 px portraits (the look of a small face in an old print)
+and kept when dlib finds the face. The LFW crops are used only here, never shipped by Heirloom.
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
-# Photographs in the wheel (file name, name), the documents and textures left out.
+# Photographs in installed packages (package, path inside it, name, whether it shows a face),
+# the documents and textures left out.
 PHOTOGRAPHS = (
-    ("astronaut.png", "astronaut"),
-    ("camera.png", "camera"),
-    ("coffee.png", "coffee"),
-    ("chelsea.png", "chelsea"),
-    ("rocket.jpg", "rocket"),
-    ("motorcycle_left.png", "motorcycle"),
-    ("coins.png", "coins"),
-    ("moon.png", "moon"),
-    ("hubble_deep_field.jpg", "hubble"),
+    ("skimage", "data/astronaut.png", "astronaut", True),
+    ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "hopper", True),
+    ("skimage", "data/camera.png", "camera", False),
+    ("skimage", "data/coffee.png", "coffee", False),
+    ("skimage", "data/chelsea.png", "chelsea", False),
+    ("skimage", "data/rocket.jpg", "rocket", False),
+    ("skimage", "data/motorcycle_left.png", "motorcycle", False),
+    ("skimage", "data/coins.png", "coins", False),
+    ("skimage", "data/moon.png", "moon", False),
+    ("skimage", "data/hubble_deep_field.jpg", "hubble", False),
 )
 # An LFW face's upscaled size, and the portrait canvas around it.
 _FACE_PX = 200
@@ -44,20 +48,25 @@ class Photo:
     has_face: bool
 
 
-def data_dir() -> Path:
-    spec = importlib.util.find_spec("skimage")
+def package_dir(package: str) -> Path:
+    """Where an installed package's files are, found without importing it."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("scikit-image is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+        raise RuntimeError(f"{package} is not installed (the dev extra has it)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def data_dir() -> Path:
+    return package_dir("skimage") / "data"
 
 
 @cache
 def photographs() -> tuple[Photo, ...]:
-    """The wheel's photographs in RGB; only the astronaut shows a face dlib finds."""
+    """The packages' photographs in RGB; the astronaut and Grace Hopper show a face."""
     photos = []
-    for filename, name in PHOTOGRAPHS:
-        with Image.open(data_dir() / filename) as img:
-            photos.append(Photo(name, img.convert("RGB"), has_face=name == "astronaut"))
+    for package, path, name, has_face in PHOTOGRAPHS:
+        with Image.open(package_dir(package) / path) as img:
+            photos.append(Photo(name, img.convert("RGB"), has_face=has_face))
     return tuple(photos)
 
 

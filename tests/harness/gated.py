@@ -33,6 +33,7 @@ from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.task_queues import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.quality.processes import GateProcesses
 from heirloom.worker.main import activity_functions, ops_worker
 from heirloom.workflows.restoration import RestorationWorkflow
 from tests.harness.serving import free_port
@@ -236,8 +237,13 @@ class GatedWorker(WorkerThread):
             settings.temporal_address, namespace=settings.temporal_namespace
         )
         services = self.env.services
-        activities = [self._gate(fn) for fn in activity_functions(RestorationActivities(services))]
-        with ThreadPoolExecutor(max_workers=32) as executor:
+        with (
+            ThreadPoolExecutor(max_workers=32) as executor,
+            GateProcesses(settings.quality, settings.worker_quality_processes) as gate,
+        ):
+            activities = [
+                self._gate(fn) for fn in activity_functions(RestorationActivities(services, gate))
+            ]
             workers = [
                 Worker(
                     client,

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.quality.processes import GateProcesses
 from heirloom.temporal.task_queues import TemporalTaskQueues
 from heirloom.worker.main import build_workers, connect
 
@@ -83,8 +84,11 @@ class WorkerThread:
     async def _main(self) -> None:
         settings = self.services.settings
         client = await connect(settings)
-        with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
-            workers = build_workers(client, self.services, executor, settings.worker_tiers)
+        with (
+            ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor,
+            GateProcesses(settings.quality, settings.worker_quality_processes) as gate,
+        ):
+            workers = build_workers(client, self.services, executor, settings.worker_tiers, gate)
             async with contextlib.AsyncExitStack() as stack:
                 for worker in workers:
                     await stack.enter_async_context(worker)

@@ -22,6 +22,7 @@ from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.money.credits import NewJob
+from heirloom.services.quality.processes import GateProcesses
 from heirloom.services.storage.keys import job_key
 from tests.conftest import Stack
 from tests.harness.stack import local_endpoint
@@ -78,7 +79,9 @@ def new_request(services: Services) -> ModelRequest:
 def run_attempt(services: Services, request: ModelRequest, number: int) -> None:
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=number)
-    asyncio.run(env.run(RestorationActivities(services).run_model, request))
+    # The model step never checks quality: the gate's processes are never started.
+    gate = GateProcesses(services.settings.quality, processes=1)
+    asyncio.run(env.run(RestorationActivities(services, gate).run_model, request))
 
 
 def test_a_job_retried_twice_records_three_priced_attempts(

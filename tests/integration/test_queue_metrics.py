@@ -31,6 +31,7 @@ from heirloom.domain.queue_metrics import QueueMetricsInput, SnapshotReport
 from heirloom.domain.task_queues import GPU_TASK_QUEUE, OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.quality.processes import GateProcesses
 from heirloom.services.queue.positions import GpuQueue
 from heirloom.services.queue.snapshots import QueueMetrics
 from heirloom.worker.main import build_workers
@@ -58,7 +59,10 @@ class IdentifiedWorkers(WorkerThread):
 
     async def _main(self) -> None:
         settings = self.services.settings
-        with ThreadPoolExecutor(max_workers=16) as executor:
+        with (
+            ThreadPoolExecutor(max_workers=16) as executor,
+            GateProcesses(settings.quality, settings.worker_quality_processes) as gate,
+        ):
             workers = []
             for identity in self.identities:
                 client = await Client.connect(
@@ -66,7 +70,9 @@ class IdentifiedWorkers(WorkerThread):
                     namespace=settings.temporal_namespace,
                     identity=identity,
                 )
-                workers += build_workers(client, self.services, executor, settings.worker_tiers)
+                workers += build_workers(
+                    client, self.services, executor, settings.worker_tiers, gate
+                )
             async with contextlib.AsyncExitStack() as stack:
                 for worker in workers:
                     await stack.enter_async_context(worker)

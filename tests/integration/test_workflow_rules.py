@@ -35,6 +35,7 @@ from heirloom.db import migrate
 from heirloom.domain.jobs import Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.quality.processes import GateProcesses
 from heirloom.services.runpod.client import RunPodJobState, RunPodService
 from heirloom.services.storage.keys import KEY_KINDS, job_key
 from heirloom.starters.restoration import Submitter
@@ -209,9 +210,12 @@ async def pipeline(
     client = Client(**config)
     piped = Pipeline(env, client, services, runpod_url, Submitter(services, client), attempts)
     try:
-        with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
+        with (
+            ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor,
+            GateProcesses(settings.quality, settings.worker_quality_processes) as gate,
+        ):
             async with AsyncExitStack() as running:
-                for worker in build_workers(client, services, executor, list(Tier)):
+                for worker in build_workers(client, services, executor, list(Tier), gate):
                     await running.enter_async_context(worker)
                 yield piped
     finally:

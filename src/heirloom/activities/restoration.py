@@ -34,7 +34,7 @@ from heirloom.services.imaging import pipeline as imaging
 from heirloom.services.jobs.settlement import remove_partial_outputs, stop_gpu_job
 from heirloom.services.jobs.store import ResultKeys
 from heirloom.services.money.credits import NewJob
-from heirloom.services.quality.gate import check_output
+from heirloom.services.quality.processes import GateProcesses
 from heirloom.services.runpod.model_step import ModelStep, StepAttempt
 from heirloom.services.runpod.polls import PollSchedulers
 from heirloom.services.runpod.transfer import ModelTransfer
@@ -73,9 +73,10 @@ def _reported() -> Iterator[None]:
 class RestorationActivities:
     """Activities over one set of services; registered on every tier's worker."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, gate: GateProcesses) -> None:
         self.services = services
         self.settings = services.settings
+        self.gate = gate
         self._transfer = ModelTransfer(services.storage, services.settings)
         # Looked up per poll, so a test may swap the RunPod service under a running worker.
         self._polls = PollSchedulers(
@@ -130,6 +131,9 @@ class RestorationActivities:
             )
             key = job_key(job.user_id, job.job_id, "input", "jpg")
             self.services.storage.put(key, prepared.data, content_type="image/jpeg")
+            # The quality gate's half of the work that is the input's, done while the model runs.
+            identity = not self._keeps_input_luminance(job.operations)
+            self.gate.profile_soon(key, prepared.data, identity=identity)
             # Next the model step waits in the GPU queue; the row says so for queue positions.
             self.services.jobs.set_stage(job.job_id, Stage.WAITING_FOR_GPU)
         return PreparedInput(input_key=key, width=prepared.width, height=prepared.height)
@@ -154,10 +158,10 @@ class RestorationActivities:
         (services/quality/). Reads both by key; writes nothing, so a retry is harmless."""
         storage = self.services.storage
         with _reported():
-            return check_output(
+            return self.gate.check(
+                request.input_key,
                 storage.get(request.input_key),
                 storage.get(request.model_key),
-                self.settings.quality,
                 identity=not self._keeps_input_luminance(request.job.operations),
             )
 

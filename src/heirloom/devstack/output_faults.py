@@ -14,8 +14,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from heirloom.services.quality.faces import Box, face_models
+from heirloom.services.quality.faces import face_models
 from heirloom.services.quality.identity import find_faces
+from heirloom.services.quality.profile import Box
 
 DONOR_FACE = Path(__file__).with_name("donor_face.jpg")
 # The donor crop's margin around its face box, per side, as a share of the box.

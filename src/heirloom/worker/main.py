@@ -28,6 +28,7 @@ from heirloom.config import Settings
 from heirloom.domain.task_queues import GPU_TASK_QUEUE, OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.services.quality.processes import GateProcesses
 from heirloom.temporal.job_logs import JobLogInterceptor
 from heirloom.worker.schedules import ensure_schedules
 from heirloom.workflows.alerts import AlertsWorkflow
@@ -151,9 +152,11 @@ def build_workers(
     services: Services,
     executor: ThreadPoolExecutor,
     tiers: Sequence[Tier],
+    gate: GateProcesses,
 ) -> list[Worker]:
-    """One worker per tier queue plus the operations queue, sharing threads and services."""
-    activities = RestorationActivities(services)
+    """One worker per tier queue plus the operations queue, sharing threads, services and the
+    quality gate's processes."""
+    activities = RestorationActivities(services, gate)
     settings = services.settings
     gpu = [gpu_worker(client, activities, executor)] if settings.worker_gpu_slots else []
     return [ops_worker(client, services, executor), *gpu] + [
@@ -184,8 +187,11 @@ async def run_worker(settings: Settings, tiers: Sequence[Tier] | None = None) ->
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
-        workers = build_workers(client, services, executor, tiers)
+    with (
+        ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor,
+        GateProcesses(settings.quality, settings.worker_quality_processes) as gate,
+    ):
+        workers = build_workers(client, services, executor, tiers, gate)
         tasks = [asyncio.create_task(worker.run()) for worker in workers]
         log.info("worker polling %s", ", ".join(worker.task_queue for worker in workers))
         await stop.wait()

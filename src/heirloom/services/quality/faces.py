@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -17,55 +16,13 @@ import dlib
 import numpy as np
 import numpy.typing as npt
 
+from heirloom.services.quality.profile import Box, Embedding
+
 _MODELS_PACKAGE = "face_recognition_models"
 _LANDMARKS = "shape_predictor_5_face_landmarks.dat"
 _EMBEDDING = "dlib_face_recognition_resnet_model_v1.dat"
 
 Pixels = npt.NDArray[np.uint8]
-Embedding = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class Box:
-    """A face's box in pixels; right and bottom are exclusive."""
-
-    left: int
-    top: int
-    right: int
-    bottom: int
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    @property
-    def centre(self) -> tuple[float, float]:
-        return (self.left + self.right) / 2, (self.top + self.bottom) / 2
-
-    def scaled(self, sx: float, sy: float) -> Box:
-        return Box(
-            round(self.left * sx),
-            round(self.top * sy),
-            round(self.right * sx),
-            round(self.bottom * sy),
-        )
-
-    def expanded(self, margin: float, width: int, height: int) -> Box:
-        """Grown by `margin` of its size on each side, within a width x height frame."""
-        dx, dy = round(self.width * margin), round(self.height * margin)
-        return Box(
-            max(0, self.left - dx),
-            max(0, self.top - dy),
-            min(width, self.right + dx),
-            min(height, self.bottom + dy),
-        )
-
-    def moved(self, dx: int, dy: int) -> Box:
-        return Box(self.left + dx, self.top + dy, self.right + dx, self.bottom + dy)
 
 
 class FaceModels:

@@ -1,5 +1,6 @@
 """The gate: sanity, then structure, then identity on one model output; the first failure ends
-the checks (a blank or moved picture has no faces worth comparing)."""
+the checks (a blank or moved picture has no faces worth comparing). The input's half of the
+work (`profile_input`) is done once per job and handed to each try's check."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from heirloom.config import QualitySettings
 from heirloom.domain.errors import InternalError, ModelFailed
 from heirloom.domain.quality import Reason, TryReport, Verdict
 from heirloom.services.imaging.pipeline import decode_rgb
+from heirloom.services.quality.profile import InputProfile
 from heirloom.services.quality.sanity import check_sanity
 from heirloom.services.quality.structure import check_structure
 
@@ -24,32 +26,59 @@ GRID_LONG_SIDE = 128
 _MEDIAN = 3
 
 
+def profile_input(
+    prepared_input: bytes, settings: QualitySettings, *, identity: bool = True
+) -> InputProfile:
+    """What every check of outputs made from this input needs of it: its luminance grid and,
+    when `identity`, its faces and their embeddings. The same for every try of a job."""
+    started = time.thread_time()
+    before = decode_rgb(prepared_input, error=InternalError)
+    grid = luminance_grid(before, grid_size(before.size))
+    faces = None
+    if identity:
+        from heirloom.services.quality.faces import face_models
+        from heirloom.services.quality.identity import input_faces
+
+        faces = input_faces(
+            before,
+            face_models(),
+            detect_long_side=settings.detect_long_side,
+            max_faces=settings.max_faces,
+        )
+    cpu_ms = (time.thread_time() - started) * 1000
+    return InputProfile(prepared_input, before.size, grid, faces, cpu_ms)
+
+
 def check_output(
     prepared_input: bytes,
     model_output: bytes,
     settings: QualitySettings,
     *,
     identity: bool = True,
+    profile: InputProfile | None = None,
 ) -> TryReport:
     """Check a model output against the prepared input it was made from.
 
     `identity=False` skips the face comparison (colour-only work that keeps the input's
-    luminance). Returns the checks' verdicts with the CPU time they took on this thread.
+    luminance). `profile`, the input's from `profile_input`, spares working it out again; an
+    unmatching one (another input, or without the faces this check needs) is not used.
+    Returns the checks' verdicts with the CPU time they took on this thread.
     """
     started = time.thread_time()
     if not settings.enabled:
         return TryReport(Verdict.SKIPPED, Verdict.SKIPPED, Verdict.SKIPPED)
-    before = decode_rgb(prepared_input, error=InternalError)
+    if profile is None or profile.data != prepared_input or (identity and profile.faces is None):
+        profile = profile_input(prepared_input, settings, identity=identity)
     try:
         after = decode_rgb(model_output, error=ModelFailed)
     except ModelFailed:
         return _report(started, Verdict.FAILED, reason=Reason.UNDECODABLE)
-    size = grid_size(before.size)
-    input_grid, output_grid = luminance_grid(before, size), luminance_grid(after, size)
+    input_grid = profile.grid
+    output_grid = luminance_grid(after, (input_grid.shape[1], input_grid.shape[0]))
     sanity = check_sanity(
         output_grid,
         after.size,
-        before.size,
+        profile.size,
         blank_max_std=settings.blank_max_std,
         aspect_tolerance=settings.aspect_tolerance,
     )
@@ -71,7 +100,7 @@ def check_output(
             structure_score=score,
             shift=shift,
         )
-    if not identity:
+    if not identity or profile.faces is None:
         return _report(
             started,
             Verdict.PASSED,
@@ -85,8 +114,11 @@ def check_output(
     from heirloom.services.quality.faces import face_models
     from heirloom.services.quality.identity import check_identity
 
+    data = profile.data
     faces = check_identity(
-        before,
+        profile.faces,
+        profile.size,
+        lambda: np.asarray(decode_rgb(data, error=InternalError)),
         after,
         face_models(),
         detect_long_side=settings.detect_long_side,

@@ -1,21 +1,25 @@
 """Identity: the faces in the input still look like the same people in the output.
 
 Faces are detected in the prepared input and in the output (each on a copy scaled to
-`detect_long_side`, which bounds the cost) and matched by position. An input face the output
-detection missed is looked for again near its place, else compared at its place; an output
-face with no input face at its place (one the degradation hid, or one pasted in) is compared
-with the input at that place. The verdict rests on the largest embedding distance.
+`detect_long_side`, which bounds the cost) and matched by position; the input's faces and
+their embeddings are found once per input (`input_faces`) and reused for every output. An
+input face the output detection missed is looked for again near its place, else compared at
+its place; an output face with no input face at its place (one the degradation hid, or one
+pasted in) is compared with the input at that place. The verdict rests on the largest
+embedding distance.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from heirloom.domain.quality import Reason, Verdict
-from heirloom.services.quality.faces import Box, FaceModels, Pixels
+from heirloom.services.quality.faces import FaceModels, Pixels
+from heirloom.services.quality.profile import Box, InputFaces
 
 # The output is searched this far around a face's expected box, per side, as a share of its size.
 _SEARCH_MARGIN = 0.5
@@ -35,8 +39,21 @@ class IdentityResult:
     reason: Reason | None = None
 
 
+def input_faces(
+    input_rgb: Image.Image, models: FaceModels, *, detect_long_side: int, max_faces: int
+) -> InputFaces:
+    """The input's faces, and the embeddings of the largest `max_faces`: the half of the
+    identity check that is the same for every output of one input."""
+    boxes = find_faces(input_rgb, models, detect_long_side=detect_long_side)
+    pixels = np.asarray(input_rgb)
+    embeddings = tuple(models.embedding(pixels, box) for box in boxes[:max_faces])
+    return InputFaces(tuple(boxes), embeddings)
+
+
 def check_identity(
-    input_rgb: Image.Image,
+    faces: InputFaces,
+    input_size: tuple[int, int],
+    input_pixels: Callable[[], Pixels],
     output_rgb: Image.Image,
     models: FaceModels,
     *,
@@ -45,17 +62,21 @@ def check_identity(
     max_distance: float,
 ) -> IdentityResult:
     """Compare the largest `max_faces` faces of either image with the other image's face at
-    the same place."""
-    pairs = matched_faces(input_rgb, output_rgb, models, detect_long_side=detect_long_side)
+    the same place. `input_pixels` gives the input's pixels, asked for only when an output
+    face is at a place where no input face was found."""
+    pairs = matched_faces(
+        list(faces.boxes), input_size, output_rgb, models, detect_long_side=detect_long_side
+    )
     pairs = pairs[:max_faces]
     if not pairs:
         return IdentityResult(Verdict.SKIPPED, 0)
-    before = np.asarray(input_rgb)
     after = np.asarray(output_rgb)
-    distances = [
-        float(np.linalg.norm(models.embedding(before, face) - models.embedding(after, placed)))
-        for face, placed in pairs
-    ]
+    distances = []
+    for face, placed in pairs:
+        before = faces.embedding_of(face)
+        if before is None:
+            before = models.embedding(input_pixels(), face)
+        distances.append(float(np.linalg.norm(before - models.embedding(after, placed))))
     distance = max(distances)
     if distance > max_distance:
         return IdentityResult(Verdict.FAILED, len(pairs), distance, Reason.DIFFERENT_FACE)
@@ -63,12 +84,16 @@ def check_identity(
 
 
 def matched_faces(
-    input_rgb: Image.Image, output_rgb: Image.Image, models: FaceModels, *, detect_long_side: int
+    found_before: list[Box],
+    input_size: tuple[int, int],
+    output_rgb: Image.Image,
+    models: FaceModels,
+    *,
+    detect_long_side: int,
 ) -> list[tuple[Box, Box]]:
     """(input box, output box) for every face found in either image, largest first."""
-    found_before = find_faces(input_rgb, models, detect_long_side=detect_long_side)
     found_after = find_faces(output_rgb, models, detect_long_side=detect_long_side)
-    sx, sy = output_rgb.width / input_rgb.width, output_rgb.height / input_rgb.height
+    sx, sy = output_rgb.width / input_size[0], output_rgb.height / input_size[1]
     pairs: list[tuple[Box, Box]] = []
     unmatched = list(found_after)
     after_grey: Image.Image | None = None

@@ -1,0 +1,82 @@
+"""What the gate knows of a prepared input: its size, luminance grid, faces and their
+embeddings. Computed once per job and reused by every try's check; plain numbers and arrays,
+so the worker can hold one and hand it to the gate's process without loading dlib."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+Embedding = npt.NDArray[np.float64]
+Grid = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A face's box in pixels; right and bottom are exclusive."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.left + self.right) / 2, (self.top + self.bottom) / 2
+
+    def scaled(self, sx: float, sy: float) -> Box:
+        return Box(
+            round(self.left * sx),
+            round(self.top * sy),
+            round(self.right * sx),
+            round(self.bottom * sy),
+        )
+
+    def expanded(self, margin: float, width: int, height: int) -> Box:
+        """Grown by `margin` of its size on each side, within a width x height frame."""
+        dx, dy = round(self.width * margin), round(self.height * margin)
+        return Box(
+            max(0, self.left - dx),
+            max(0, self.top - dy),
+            min(width, self.right + dx),
+            min(height, self.bottom + dy),
+        )
+
+    def moved(self, dx: int, dy: int) -> Box:
+        return Box(self.left + dx, self.top + dy, self.right + dx, self.bottom + dy)
+
+
+@dataclass(frozen=True)
+class InputFaces:
+    """The input's faces, largest first, and the embeddings of the largest ones."""
+
+    boxes: tuple[Box, ...]
+    embeddings: tuple[Embedding, ...]
+
+    def embedding_of(self, box: Box) -> Embedding | None:
+        for found, embedding in zip(self.boxes, self.embeddings, strict=False):
+            if found == box:
+                return embedding
+        return None
+
+
+@dataclass(frozen=True)
+class InputProfile:
+    """The prepared input as the gate compares outputs with it. `data` is the input itself,
+    decoded again only to embed a place where an output has a face and the input had none."""
+
+    data: bytes = field(repr=False)
+    size: tuple[int, int]
+    grid: Grid = field(repr=False)
+    faces: InputFaces | None
+    cpu_ms: float
