@@ -651,7 +651,10 @@ class Settings(BaseSettings):
     webhook_request_timeout_s: float = Field(
         default=10.0,
         gt=0,
-        description="Timeout of one webhook delivery, in seconds.",
+        description=(
+            "Deadline of one webhook delivery attempt (connect, send, and reading at most "
+            "4 KiB of the answer), in seconds."
+        ),
         json_schema_extra=about("operator", "Webhooks"),
     )
     webhook_retry_first_s: float = Field(

@@ -1,0 +1,185 @@
+"""Where a webhook may go, and one bounded POST to the address that was checked.
+
+The host name is resolved once; every address it resolves to must be public (unless private
+targets are allowed), and the connection goes to that checked address with the name in the
+Host header (and as the TLS server name), so a second resolution can never move it elsewhere
+(DNS rebinding). Addresses that embed another address (NAT64, 6to4, Teredo, IPv4-mapped or
+-compatible) are refused outright: the embedded one may be private. The answer is streamed and
+at most a few KiB are kept; the whole exchange has one deadline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from heirloom.domain.errors import InvalidRequest
+
+# (host, port) -> the addresses it resolves to, as text. Tests pass one they control.
+Resolver = Callable[[str, int], list[str]]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# How much of a receiver's answer is ever kept: the rest is never read.
+ANSWER_KEEP_BYTES = 4096
+_READ_CHUNK = 1024
+
+# Networks whose addresses carry another (IPv4) address inside: refused whatever they embed.
+_EMBEDDING_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "64:ff9b::/96",  # NAT64, well-known prefix
+        "64:ff9b:1::/48",  # NAT64, local-use prefix
+        "2002::/16",  # 6to4
+        "2001::/32",  # Teredo
+        "::ffff:0:0/96",  # IPv4-mapped
+        "::/96",  # IPv4-compatible (deprecated), also :: and ::1
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+    )
+)
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (getaddrinfo), TCP addresses only."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return [str(info[4][0]) for info in infos]
+
+
+def refusal(address: IPAddress) -> str | None:
+    """Why a webhook may not go to this address, or None when it is public."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _EMBEDDING_NETWORKS):
+            return "an address that embeds another (NAT64, 6to4, Teredo, IPv4-mapped)"
+        if address.scope_id:
+            return "a scoped (link-local) address"
+    if not address.is_global or address.is_multicast:
+        return "a private or local address"
+    return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked webhook URL: where to connect (the address) and what to ask for (the name)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+    @property
+    def pinned_url(self) -> str:
+        """The URL with its host replaced by the checked address."""
+        parts = urlsplit(self.url)
+        literal = f"[{self.address}]" if ":" in self.address else self.address
+        path = parts.path or "/"
+        return urlunsplit((self.scheme, f"{literal}:{self.port}", path, parts.query, ""))
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+def resolve_target(url: str, *, allow_private: bool, resolver: Resolver) -> Target:
+    """Check `url` and resolve its host once; InvalidRequest for what a webhook may not reach."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidRequest("The webhook URL is not a valid URL.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest("The webhook URL must be an http or https URL with a host name.")
+    if parts.username or parts.password:
+        raise InvalidRequest("The webhook URL must not carry a user name or password.")
+    host = parts.hostname
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        texts = [str(literal)]
+    else:
+        try:
+            texts = resolver(host, port)
+        except (OSError, UnicodeError, ValueError):
+            # UnicodeError: a label IDNA cannot encode (too long, empty); ValueError: a bad port.
+            raise InvalidRequest("The webhook host name does not resolve.") from None
+    addresses: list[IPAddress] = []
+    for text in texts:
+        try:
+            addresses.append(ipaddress.ip_address(text.split("%", 1)[0]))
+        except ValueError:
+            raise InvalidRequest("The webhook host name does not resolve.") from None
+    if not addresses:
+        raise InvalidRequest("The webhook host name does not resolve.")
+    if not allow_private:
+        for address in addresses:
+            reason = refusal(address)
+            if reason is not None:
+                raise InvalidRequest(
+                    f"The webhook host {host} resolves to {reason}; "
+                    "webhooks only go to public addresses."
+                )
+    return Target(url=url, scheme=parts.scheme, host=host, port=port, address=str(addresses[0]))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one bounded POST went: the status (None when no answer came) or why not."""
+
+    status: int | None
+    error: str | None
+    kept: bytes = b""
+
+
+def post_bounded(
+    target: Target,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    deadline_s: float,
+    keep_bytes: int = ANSWER_KEEP_BYTES,
+) -> Answer:
+    """POST `body` to the checked address, reading at most `keep_bytes` of the answer, all
+    within `deadline_s`. Errors are described without the receiver's own words."""
+    deadline = time.monotonic() + deadline_s
+    sent_headers = dict(headers) | {"Host": target.host_header, "Accept-Encoding": "identity"}
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    kept = bytearray()
+    try:
+        with httpx.Client(
+            timeout=httpx.Timeout(deadline_s),
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment: the checked address is the peer
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
+        ) as client:
+            request = client.build_request(
+                "POST",
+                target.pinned_url,
+                content=body,
+                headers=sent_headers,
+                extensions=extensions,
+            )
+            response = client.send(request, stream=True)
+            try:
+                # Raw bytes: nothing is decompressed, so a small answer cannot grow.
+                for chunk in response.iter_raw(_READ_CHUNK):
+                    kept += chunk[: keep_bytes - len(kept)]
+                    if len(kept) >= keep_bytes or time.monotonic() > deadline:
+                        break
+            finally:
+                response.close()  # an unread rest is dropped with the connection
+            return Answer(status=response.status_code, error=None, kept=bytes(kept))
+    except httpx.TimeoutException:
+        return Answer(status=None, error="the receiver did not answer in time")
+    except httpx.HTTPError as err:
+        return Answer(status=None, error=f"could not reach the receiver ({type(err).__name__})")
