@@ -749,6 +749,26 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "Worker"),
     )
+    worker_export_slots: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description=(
+            "Exports this worker process builds at once, from the export queue "
+            "(`heirloom-export`): apart from the operations queue, so refunds, erasures and "
+            "webhooks never wait behind an export."
+        ),
+        json_schema_extra=about("operator", "Worker"),
+    )
+    export_daily_limit: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Exports one user may start in 24 hours (POST /v1/me/exports answers 429 past it); "
+            "one at a time in any case (409)."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
     erasure_heartbeat_timeout_s: int = Field(
         default=30,
         gt=0,

@@ -18,6 +18,7 @@ from heirloom.db.models import (
     ApiKey,
     AuditEntry,
     CreditEntry,
+    DataExport,
     Job,
     JobEvent,
     ModelAttempt,
@@ -81,7 +82,7 @@ class Erasure:
         return deleted + self.storage.delete_prefix(user_prefix(user_id))
 
     def anonymise_records(self, user_id: str) -> None:
-        """Remove shares, jobs and everything of them, webhooks and stream tokens; keep the
+        """Remove shares, jobs and everything of them, webhooks, stream tokens and exports; keep the
         ledger and the audit trail without personal fields."""
         jobs = sa.select(col(Job.id)).where(col(Job.user_id) == user_id).scalar_subquery()
         with self.db.session() as session:
@@ -95,6 +96,7 @@ class Erasure:
                 sa.delete(WebhookEndpoint).where(col(WebhookEndpoint.user_id) == user_id)
             )
             session.execute(sa.delete(StreamToken).where(col(StreamToken.user_id) == user_id))
+            session.execute(sa.delete(DataExport).where(col(DataExport.user_id) == user_id))
             session.execute(sa.delete(Job).where(col(Job.user_id) == user_id))
             session.execute(
                 sa.update(CreditEntry)
