@@ -634,6 +634,15 @@ class Settings(BaseSettings):
         json_schema_extra=about("operator", "API"),
     )
 
+    export_daily_limit: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Exports one user may start in 24 hours (POST /v1/me/exports answers 429 past it); "
+            "one at a time in any case (409)."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
     webhook_allow_private_targets: bool = Field(
         default=False,
         description=(
@@ -759,15 +768,6 @@ class Settings(BaseSettings):
             "webhooks never wait behind an export."
         ),
         json_schema_extra=about("operator", "Worker"),
-    )
-    export_daily_limit: int = Field(
-        default=3,
-        ge=1,
-        description=(
-            "Exports one user may start in 24 hours (POST /v1/me/exports answers 429 past it); "
-            "one at a time in any case (409)."
-        ),
-        json_schema_extra=about("operator", "API"),
     )
     erasure_heartbeat_timeout_s: int = Field(
         default=30,
