@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from heirloom.domain.errors import InvalidRequest
@@ -25,6 +28,10 @@ from heirloom.domain.errors import InvalidRequest
 Resolver = Callable[[str, int], list[str]]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# What httpcore passes to setsockopt: (level, option, value).
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 
 # How much of a receiver's answer is ever kept: the rest is never read.
 ANSWER_KEEP_BYTES = 4096
@@ -132,6 +139,91 @@ def resolve_target(url: str, *, allow_private: bool, resolver: Resolver) -> Targ
     return Target(url=url, scheme=parts.scheme, host=host, port=port, address=str(addresses[0]))
 
 
+def _remaining(deadline: float, timeout: float | None, expired: type[Exception]) -> float:
+    """The time one socket operation may take: its own timeout, capped by the deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the delivery's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write ends by the deadline: a receiver trickling its
+    headers or body a byte at a time cannot hold the worker past it."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(
+            max_bytes, _remaining(self._deadline, timeout, httpcore.ReadTimeout)
+        )
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _remaining(self._deadline, timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(
+            ssl_context,
+            server_hostname,
+            _remaining(self._deadline, timeout, httpcore.ConnectTimeout),
+        )
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Opens TCP connections whose operations all end by one deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._sync = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._sync.connect_tcp(
+            host,
+            port,
+            _remaining(self._deadline, timeout, httpcore.ConnectTimeout),
+            local_address,
+            socket_options,
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport over one connection whose socket operations end by the deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(retries=0)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=1,
+            max_keepalive_connections=0,
+            network_backend=_DeadlineBackend(deadline),
+        )
+
+
 @dataclass(frozen=True)
 class Answer:
     """How one bounded POST went: the status (None when no answer came) or why not."""
@@ -157,10 +249,10 @@ def post_bounded(
     kept = bytearray()
     try:
         with httpx.Client(
+            transport=_DeadlineTransport(deadline),
             timeout=httpx.Timeout(deadline_s),
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment: the checked address is the peer
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
         ) as client:
             request = client.build_request(
                 "POST",
