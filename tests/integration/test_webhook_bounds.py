@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlmodel import col, select
 
 from heirloom.db.models import JobEvent, WebhookDelivery
@@ -267,3 +273,69 @@ def test_a_300_mib_answer_raises_the_workers_memory_by_under_10_mb(services: Ser
     assert _row(services, huge_id).last_status == 200
     assert len(huge.requests) == 1
     assert measured["growth_kib"] < 10 * 1024
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for `name` and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_goes_to_the_checked_address_verifying_the_host_name(tmp_path: Path) -> None:
+    cert_file, key_file = _certificate(tmp_path, "hooks.example.com")
+    server_names: list[str | None] = []
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    server_context.sni_callback = lambda _sock, name, _ctx: server_names.append(name)
+    receiver = Receiver("127.0.0.1")
+    receiver.server.socket = server_context.wrap_socket(receiver.server.socket, server_side=True)
+    trusted = ssl.create_default_context(cafile=str(cert_file))
+    try:
+        target = resolve_target(
+            f"https://hooks.example.com:{receiver.port}/in",
+            allow_private=True,
+            resolver=lambda h, p: ["127.0.0.1"],
+        )
+        assert target.pinned_url.startswith("https://127.0.0.1:")
+        answer = post_bounded(target, b"{}", {}, deadline_s=5, ssl_context=trusted)
+        assert answer.status == 200
+        assert server_names == ["hooks.example.com"]
+        assert receiver.requests[0]["Host"] == f"hooks.example.com:{receiver.port}"
+
+        # The certificate must name the host asked for: another name is refused before any
+        # request is sent.
+        other = resolve_target(
+            f"https://other.example.com:{receiver.port}/in",
+            allow_private=True,
+            resolver=lambda h, p: ["127.0.0.1"],
+        )
+        refused = post_bounded(other, b"{}", {}, deadline_s=5, ssl_context=trusted)
+        assert refused.status is None
+        assert refused.error is not None
+        assert "could not reach" in refused.error
+        assert len(receiver.requests) == 1
+    finally:
+        receiver.close()

@@ -214,10 +214,10 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 class _DeadlineTransport(httpx.HTTPTransport):
     """httpx's transport over one connection whose socket operations end by the deadline."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, ssl_context: ssl.SSLContext | None) -> None:
         super().__init__(retries=0)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=1,
             max_keepalive_connections=0,
             network_backend=_DeadlineBackend(deadline),
@@ -240,16 +240,19 @@ def post_bounded(
     *,
     deadline_s: float,
     keep_bytes: int = ANSWER_KEEP_BYTES,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Answer:
     """POST `body` to the checked address, reading at most `keep_bytes` of the answer, all
-    within `deadline_s`. Errors are described without the receiver's own words."""
+    within `deadline_s`. Over https the certificate is verified against the host name (sent
+    as SNI), trusting `ssl_context` (default: the system's CAs). Errors are described without
+    the receiver's own words."""
     deadline = time.monotonic() + deadline_s
     sent_headers = dict(headers) | {"Host": target.host_header, "Accept-Encoding": "identity"}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     kept = bytearray()
     try:
         with httpx.Client(
-            transport=_DeadlineTransport(deadline),
+            transport=_DeadlineTransport(deadline, ssl_context),
             timeout=httpx.Timeout(deadline_s),
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment: the checked address is the peer
