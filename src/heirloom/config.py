@@ -635,6 +635,15 @@ class Settings(BaseSettings):
         json_schema_extra=about("operator", "API"),
     )
 
+    export_daily_limit: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Exports one user may start in 24 hours (POST /v1/me/exports answers 429 past it); "
+            "one at a time in any case (409)."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
     webhook_allow_private_targets: bool = Field(
         default=False,
         description=(
@@ -652,7 +661,10 @@ class Settings(BaseSettings):
     webhook_request_timeout_s: float = Field(
         default=10.0,
         gt=0,
-        description="Timeout of one webhook delivery, in seconds.",
+        description=(
+            "Deadline of one webhook delivery attempt (connect, send, and reading at most "
+            "4 KiB of the answer), in seconds."
+        ),
         json_schema_extra=about("operator", "Webhooks"),
     )
     webhook_retry_first_s: float = Field(
@@ -754,6 +766,17 @@ class Settings(BaseSettings):
         description=(
             "Heartbeat timeout of the model call, in seconds: a worker killed during one is "
             "noticed this soon."
+        ),
+        json_schema_extra=about("operator", "Worker"),
+    )
+    worker_export_slots: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description=(
+            "Exports this worker process builds at once, from the export queue "
+            "(`heirloom-export`): apart from the operations queue, so refunds, erasures and "
+            "webhooks never wait behind an export."
         ),
         json_schema_extra=about("operator", "Worker"),
     )

@@ -34,7 +34,7 @@ from heirloom.domain.task_queues import GPU_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.quality.processes import GateProcesses
-from heirloom.worker.main import activity_functions, ops_worker
+from heirloom.worker.main import activity_functions, export_worker, ops_worker
 from heirloom.workflows.restoration import RestorationWorkflow
 from tests.harness.serving import free_port
 from tests.harness.stack import running_stack
@@ -257,6 +257,7 @@ class GatedWorker(WorkerThread):
                 for tier in Tier
             ]
             workers.append(ops_worker(client, services, executor))
+            workers.append(export_worker(client, services, executor))
             workers.append(
                 Worker(
                     client,

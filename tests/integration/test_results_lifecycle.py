@@ -417,6 +417,7 @@ _NOT_PHOTO_ACCESS = {
     # Reads the original of a failed job only: test_retrying_a_failed_job_is_audited.
     ("POST", "/v1/jobs/{job_id}/retry"),
     ("GET", "/v1/me/exports/{export_id}"),  # the export's state
+    ("GET", "/v1/me/exports"),  # the list of the caller's exports
     ("GET", "/v1/jobs/{job_id}/events"),  # the job's status stream: links, never image bytes
 }
 
@@ -441,7 +442,7 @@ def _photo_routes(stack: Stack) -> list[tuple[str, str]]:
 
 
 def ready_export(client: httpx.Client) -> dict[str, Any]:
-    started = client.get("/v1/me/export")
+    started = client.post("/v1/me/exports")
     assert started.status_code == 202, started.text
     status_url = started.json()["status_url"]
 
@@ -471,10 +472,13 @@ def test_export_zip_holds_the_profile_ledger_jobs_and_every_kept_photo(stack: St
         photos = f"photos/{kept['id']}"
         assert sorted(archive.namelist()) == sorted(
             [
+                "api_keys.json",
                 "audit.json",
                 "jobs.json",
                 "ledger.json",
                 "profile.json",
+                "shares.json",
+                "webhook.json",
                 f"{photos}/comparison.jpg",
                 f"{photos}/original.jpg",
                 f"{photos}/result.jpg",

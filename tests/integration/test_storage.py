@@ -140,6 +140,20 @@ def test_iter_chunks_streams_a_large_object(storage: Storage) -> None:
     assert max(len(chunk) for chunk in chunks) <= 1 << 16
 
 
+def test_put_file_stores_a_file_larger_than_one_upload_part(
+    storage: Storage, tmp_path: Path
+) -> None:
+    # 8 MiB parts on S3: this takes two, the second short.
+    data = os.urandom(9 * (1 << 20) + 7)
+    source = tmp_path / "export.zip"
+    source.write_bytes(data)
+    with source.open("rb") as f:
+        storage.put_file(KEY, f, content_type="application/zip")
+
+    assert storage.size(KEY) == len(data)
+    assert storage.get(KEY) == data
+
+
 def test_readers_never_see_a_partial_object(storage: Storage) -> None:
     versions = [bytes([i]) * (256 * 1024) for i in range(2)]
     storage.put(KEY, versions[0], content_type="image/jpeg")

@@ -1,24 +1,30 @@
-"""Export activities: build a user's ZIP, and remove it when its link has expired."""
+"""Export activities: build a user's ZIP, mark it failed, and remove it when its link expires."""
 
 from __future__ import annotations
 
 from temporalio import activity
 
-from heirloom.domain.messages import ExportInput
+from heirloom.domain.messages import ExportBuilt, ExportInput
 from heirloom.services.context import Services
-from heirloom.services.privacy.export import export_key
 
 
 class ExportActivities:
-    """Over the services; registered on the operations queue."""
+    """Over the services; registered on the export queue (domain/task_queues.py)."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
 
     @activity.defn
-    def build_export(self, request: ExportInput) -> str:
-        return self.services.exporter.build(request.user_id, request.export_id)
+    def build_export(self, request: ExportInput) -> ExportBuilt:
+        built = self.services.exporter.build(
+            request.user_id, request.export_id, valid_s=request.valid_s
+        )
+        return ExportBuilt(kept=built.kept, size=built.size)
+
+    @activity.defn
+    def fail_export(self, request: ExportInput) -> None:
+        self.services.exporter.fail(request.export_id)
 
     @activity.defn
     def remove_export(self, request: ExportInput) -> None:
-        self.services.storage.delete(export_key(request.user_id, request.export_id))
+        self.services.exporter.expire(request.user_id, request.export_id)

@@ -22,6 +22,7 @@ from heirloom.api.middleware.request_metrics import RequestMetrics
 from heirloom.api.middleware.security_headers import SecurityHeaders, install_cors
 from heirloom.api.routes import (
     admin,
+    exports,
     health,
     jobs,
     keys,
@@ -89,6 +90,7 @@ def create_app(
     routers = [
         jobs.router,
         me.router,
+        exports.router,
         keys.router,
         pricing.router,
         admin.router,

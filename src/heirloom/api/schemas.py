@@ -527,10 +527,19 @@ class ErasureOut(BaseModel):
 
 
 class ExportOut(BaseModel):
-    """A data export: `building`, `ready` (download until `expires_at`) or `expired`."""
+    """A data export: `building`, `ready` (download until `expires_at`), `expired` or
+    `failed` (start another)."""
 
     id: str
     status: str
+    created_at: datetime
     status_url: str
     download_url: str | None = None
     expires_at: datetime | None = None
+    size_bytes: int | None = None
+
+
+class ExportList(BaseModel):
+    """The caller's exports, newest first."""
+
+    exports: list[ExportOut]

@@ -395,3 +395,29 @@ class ErasedUser(SQLModel, table=True):
 
     user_id: str = Field(primary_key=True, max_length=32)
     erased_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+
+
+class DataExport(SQLModel, table=True):
+    """One requested export of a user's data: building, then ready for a day, then expired
+    (or failed). At most one is building per user (a partial unique index)."""
+
+    __tablename__ = "data_exports"
+    __table_args__ = (
+        sa.Index("ix_data_exports_user_created", "user_id", "created_at"),
+        sa.Index(
+            "uq_data_exports_one_building",
+            "user_id",
+            unique=True,
+            sqlite_where=sa.text("state = 'building'"),
+            postgresql_where=sa.text("state = 'building'"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(max_length=32)
+    # building -> ready -> expired; building -> failed
+    state: str = Field(default="building", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    ready_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    size_bytes: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))

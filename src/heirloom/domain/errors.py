@@ -171,6 +171,19 @@ class RateLimited(UserError):
         )
 
 
+class ExportLimitReached(RateLimited):
+    """Too many exports in a day: the `rate_limited` code, with a message that says why."""
+
+    def __init__(self, *, limit: int, retry_after: int) -> None:
+        HeirloomError.__init__(
+            self,
+            f"You can start {limit} exports in 24 hours and have started them all. "
+            f"Download the last one, or start a new export in {retry_after} seconds.",
+            limit=limit,
+            retry_after=retry_after,
+        )
+
+
 class Unauthorized(UserError):
     code = "unauthorized"
     http_status = 401

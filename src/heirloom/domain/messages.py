@@ -7,7 +7,7 @@ workflows. They carry storage keys, never image bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -269,16 +269,11 @@ class ExportInput:
 
 
 @dataclass(frozen=True)
-class ExportStatus:
-    """Where an export is: building, ready (until `expires_at`, a UNIX time) or expired."""
+class ExportBuilt:
+    """A built export: whether it was kept (not when the account's erasure began meanwhile)."""
 
-    BUILDING: ClassVar[str] = "building"
-    READY: ClassVar[str] = "ready"
-    EXPIRED: ClassVar[str] = "expired"
-
-    state: str
-    key: str | None = None
-    expires_at: float | None = None
+    kept: bool
+    size: int
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from heirloom.activities.reconcile import ReconcileActivities
 from heirloom.activities.restoration import RestorationActivities
 from heirloom.activities.webhooks import WebhookActivities
 from heirloom.config import Settings
-from heirloom.domain.task_queues import GPU_TASK_QUEUE, OPS_TASK_QUEUE
+from heirloom.domain.task_queues import EXPORT_TASK_QUEUE, GPU_TASK_QUEUE, OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.quality.processes import GateProcesses
@@ -89,7 +89,6 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
     """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
     reconcile = ReconcileActivities(services, client)
     cleanup = CleanupActivities(services)
-    export = ExportActivities(services)
     webhooks = WebhookActivities(services, client)
     alerts = AlertActivities(services, client)
     events = EventActivities(services)
@@ -101,7 +100,6 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
             ReconcileWorkflow,
             CleanupWorkflow,
             ErasureWorkflow,
-            ExportWorkflow,
             WebhookDispatchWorkflow,
             WebhookDeliveryWorkflow,
             EventsPruneWorkflow,
@@ -113,8 +111,6 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
             reconcile.settle_job,
             cleanup.expire_due,
             *erasure_activities(ErasureActivities(services, client)),
-            export.build_export,
-            export.remove_export,
             webhooks.start_deliveries,
             webhooks.send,
             webhooks.give_up,
@@ -125,6 +121,21 @@ def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor)
         ],
         activity_executor=executor,
         max_concurrent_activities=4,
+        graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),
+    )
+
+
+def export_worker(client: Client, services: Services, executor: ThreadPoolExecutor) -> Worker:
+    """Data exports, on a queue of their own: a long build takes one of these slots, never one
+    of the operations queue's, where refunds, erasures and webhooks wait."""
+    export = ExportActivities(services)
+    return Worker(
+        client,
+        task_queue=EXPORT_TASK_QUEUE,
+        workflows=[ExportWorkflow],
+        activities=[export.build_export, export.fail_export, export.remove_export],
+        activity_executor=executor,
+        max_concurrent_activities=services.settings.worker_export_slots,
         graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),
     )
 
@@ -154,12 +165,13 @@ def build_workers(
     tiers: Sequence[Tier],
     gate: GateProcesses,
 ) -> list[Worker]:
-    """One worker per tier queue plus the operations queue, sharing threads, services and the
-    quality gate's processes."""
+    """One worker per tier queue plus the operations and export queues, sharing threads,
+    services and the quality gate's processes."""
     activities = RestorationActivities(services, gate)
     settings = services.settings
     gpu = [gpu_worker(client, activities, executor)] if settings.worker_gpu_slots else []
-    return [ops_worker(client, services, executor), *gpu] + [
+    ops = [ops_worker(client, services, executor), export_worker(client, services, executor)]
+    return [*ops, *gpu] + [
         Worker(
             client,
             task_queue=tier.task_queue,

@@ -1,34 +1,26 @@
-"""/v1/me: the caller's account, balance, usage, credit history, audit log, export, closure."""
+"""/v1/me: the caller's account, balance, usage, credit history, audit log, closure (its
+exports are their own resource: routes/exports.py)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, status
 from fastapi.concurrency import run_in_threadpool
 
 from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep
-from heirloom.api.downloads import file_response
 from heirloom.api.schemas import (
     AuditOut,
     AuditPage,
     ErasureOut,
-    ExportOut,
     LedgerLineOut,
     LedgerPage,
     MeOut,
     StorageOut,
 )
-from heirloom.domain.errors import ResultExpired, ResultNotReady
-from heirloom.domain.messages import ExportStatus
 from heirloom.domain.pricing import next_daily_reset
 from heirloom.domain.tiers import Tier
-from heirloom.starters import erasure, export
-
-# An export's download link is valid this long.
-EXPORT_VALID_S = 86400
+from heirloom.starters import erasure
 
 router = APIRouter(prefix="/v1/me", tags=["account"])
 
@@ -98,57 +90,3 @@ async def close_account(
     await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="erase_account")
     await run_in_threadpool(services.erasure.close_account, user.id)
     return ErasureOut(status="erasing", workflow_id=workflow_id)
-
-
-@router.get("/export", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
-async def start_export(
-    user: CurrentUser, caller: CallerDep, services: ServicesDep, temporal: TemporalDep
-) -> ExportOut:
-    """Start building a ZIP of the caller's data; poll `status_url` for its download link."""
-    export_id = uuid.uuid4().hex
-    # Recorded first: the archive's audit.json then always holds the export that made it.
-    await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="export")
-    await export.start_export(temporal, user.id, export_id, valid_s=EXPORT_VALID_S)
-    return ExportOut(id=export_id, status="building", status_url=f"/v1/me/exports/{export_id}")
-
-
-@router.get("/exports/{export_id}", response_model=ExportOut)
-async def export_status(export_id: str, user: CurrentUser, temporal: TemporalDep) -> ExportOut:
-    state = await export.export_status(temporal, user.id, export_id)
-    ready = state.state == ExportStatus.READY
-    return ExportOut(
-        id=export_id,
-        status=state.state,
-        status_url=f"/v1/me/exports/{export_id}",
-        download_url=f"/v1/me/exports/{export_id}/download" if ready else None,
-        expires_at=datetime.fromtimestamp(state.expires_at, UTC) if state.expires_at else None,
-    )
-
-
-@router.get("/exports/{export_id}/download", response_class=Response)
-async def download_export(
-    export_id: str,
-    user: CurrentUser,
-    caller: CallerDep,
-    services: ServicesDep,
-    temporal: TemporalDep,
-) -> Response:
-    """The ZIP, for a day after it was built (a presigned S3 URL in production)."""
-    state = await export.export_status(temporal, user.id, export_id)
-    key, expires_at = state.key, state.expires_at
-    if state.state != ExportStatus.READY or key is None or expires_at is None:
-        if state.state == ExportStatus.EXPIRED:
-            raise ResultExpired("This export's download link has expired; start a new export.")
-        raise ResultNotReady("The export is still being built.")
-    if expires_at <= datetime.now(UTC).timestamp():
-        raise ResultExpired("This export's download link has expired; start a new export.")
-    await run_in_threadpool(
-        services.audit.record, caller, owner_id=user.id, action="export_download"
-    )
-    return await run_in_threadpool(
-        file_response,
-        services,
-        key,
-        filename=f"heirloom-export-{export_id}.zip",
-        attachment=True,
-    )

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-import httpx
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import JobEvent, WebhookDelivery, WebhookEndpoint, as_utc, utcnow
 from heirloom.domain.errors import InvalidRequest, NotFound
+from heirloom.services.events.pinning import (
+    Resolver,
+    Target,
+    post_bounded,
+    resolve_target,
+    system_resolver,
+)
 
 WEBHOOK_EVENTS = ("job.started", "job.completed", "job.failed", "job.cancelled")
 SIGNATURE_HEADER = "Heirloom-Signature"
@@ -52,30 +55,11 @@ def signature_header(signing_secrets: Sequence[str], timestamp: int, body: bytes
     )
 
 
-def check_target(url: str, *, allow_private: bool) -> None:
+def check_target(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> Target:
     """Refuse what is not http(s), and (unless allowed) any name resolving to a private,
-    loopback, link-local or otherwise non-public address: a webhook must not reach inside."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise InvalidRequest("The webhook URL is not a valid URL.") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest("The webhook URL must be an http or https URL with a host name.")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError, ValueError):
-        # UnicodeError: a label IDNA cannot encode (too long, empty); ValueError: a bad port.
-        raise InvalidRequest("The webhook host name does not resolve.") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise InvalidRequest(
-                f"The webhook host {parts.hostname} is a private or local address; "
-                "webhooks only go to public addresses."
-            )
+    loopback, link-local or address-embedding address: a webhook must not reach inside.
+    Returns the checked target, whose address is the one to connect to."""
+    return resolve_target(url, allow_private=allow_private, resolver=resolver)
 
 
 def enqueue(session: Session, event: JobEvent, callback_url: str | None) -> None:
@@ -112,8 +96,10 @@ class Webhooks:
         allow_private: bool,
         secret_grace: timedelta,
         request_timeout_s: float,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.db = db
+        self.resolver = resolver
         self.allow_private = allow_private
         self.secret_grace = secret_grace
         self.request_timeout_s = request_timeout_s
@@ -149,7 +135,7 @@ class Webhooks:
 
     def check_callback(self, url: str) -> None:
         """Refuse a target the SSRF guard does not allow."""
-        check_target(url, allow_private=self.allow_private)
+        check_target(url, allow_private=self.allow_private, resolver=self.resolver)
 
     def has_secret(self, user_id: str) -> bool:
         with self.db.session() as session:
@@ -281,27 +267,28 @@ class Webhooks:
         timestamp: int,
     ) -> Attempt:
         try:
-            # Checked again at send time: the name may resolve elsewhere than at registration.
-            check_target(url, allow_private=self.allow_private)
-            response = httpx.post(
-                url,
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    SIGNATURE_HEADER: signature_header(signing_secrets, timestamp, body),
-                    "Heirloom-Event-Id": f"evt_{event_id}",
-                    "User-Agent": "Heirloom-Webhooks/1",
-                },
-                timeout=self.request_timeout_s,
-                follow_redirects=False,
-            )
-        except (httpx.HTTPError, InvalidRequest) as err:
-            return Attempt(delivered=False, status=None, error=str(err)[:500] or type(err).__name__)
-        ok = 200 <= response.status_code < 300
+            # Checked again at send time, resolved once: the connection goes to this address.
+            target = check_target(url, allow_private=self.allow_private, resolver=self.resolver)
+        except InvalidRequest as err:
+            return Attempt(delivered=False, status=None, error=str(err)[:500])
+        answer = post_bounded(
+            target,
+            body,
+            {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: signature_header(signing_secrets, timestamp, body),
+                "Heirloom-Event-Id": f"evt_{event_id}",
+                "User-Agent": "Heirloom-Webhooks/1",
+            },
+            deadline_s=self.request_timeout_s,
+        )
+        if answer.status is None:
+            return Attempt(delivered=False, status=None, error=answer.error)
+        ok = 200 <= answer.status < 300
         return Attempt(
             delivered=ok,
-            status=response.status_code,
-            error=None if ok else f"answered HTTP {response.status_code}",
+            status=answer.status,
+            error=None if ok else f"answered HTTP {answer.status}",
         )
 
     def _record(self, delivery_id: int, attempt: Attempt) -> Attempt:

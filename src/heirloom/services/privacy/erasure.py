@@ -19,6 +19,7 @@ from heirloom.db.models import (
     ApiKey,
     AuditEntry,
     CreditEntry,
+    DataExport,
     ErasedUser,
     Job,
     JobEvent,
@@ -84,7 +85,7 @@ class Erasure:
         return deleted + self.storage.delete_prefix(user_prefix(user_id))
 
     def anonymise_records(self, user_id: str) -> None:
-        """Remove shares, jobs and everything of them, webhooks and stream tokens; keep the
+        """Remove shares, jobs and everything of them, webhooks, stream tokens and exports; keep the
         ledger and the audit trail without personal fields."""
         jobs = sa.select(col(Job.id)).where(col(Job.user_id) == user_id).scalar_subquery()
         with self.db.session() as session:
@@ -98,6 +99,7 @@ class Erasure:
                 sa.delete(WebhookEndpoint).where(col(WebhookEndpoint.user_id) == user_id)
             )
             session.execute(sa.delete(StreamToken).where(col(StreamToken.user_id) == user_id))
+            session.execute(sa.delete(DataExport).where(col(DataExport.user_id) == user_id))
             session.execute(sa.delete(Job).where(col(Job.user_id) == user_id))
             session.execute(
                 sa.update(CreditEntry)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import BinaryIO, Final, Protocol
 
 # 200 characters leave room for LocalStorage's temp-file names within NAME_MAX (255).
 _SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}"
@@ -43,6 +43,11 @@ class Storage(Protocol):
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         """Store `data` under `key`, replacing any object there; readers never see a partial one."""
+        ...
+
+    def put_file(self, key: str, source: BinaryIO, *, content_type: str) -> None:
+        """Store what `source` holds from its current position, read in chunks (a multipart
+        upload on S3), so an object of any size never sits whole in memory; as `put`."""
         ...
 
     def get(self, key: str) -> bytes:

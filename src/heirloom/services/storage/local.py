@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -42,6 +43,22 @@ def _written_beside(path: Path, data: bytes) -> str:
     return tmp
 
 
+def _copied_beside(path: Path, source: BinaryIO) -> str:
+    """`source` copied in chunks and fsynced to a temp file in `path`'s folder; its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            shutil.copyfileobj(source, f, DEFAULT_CHUNK_SIZE)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
 class LocalStorage:
     """Objects as files under `root`; writes go to a temp file and are renamed into place.
 
@@ -59,6 +76,19 @@ class LocalStorage:
         path = self._path(key)
         try:
             tmp = _written_beside(path, data)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                with suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:
+            raise StorageUnavailable() from exc
+
+    def put_file(self, key: str, source: BinaryIO, *, content_type: str) -> None:
+        path = self._path(key)
+        try:
+            tmp = _copied_beside(path, source)
             try:
                 os.replace(tmp, path)
             except BaseException:

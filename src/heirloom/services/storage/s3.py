@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, BinaryIO, Final, cast
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import (
     ChecksumError,
@@ -43,6 +45,14 @@ _S3_TRANSPORT_ERRORS: Final = (
     IncompleteReadError,
     ChecksumError,
     FlexibleChecksumError,
+)
+
+# Multipart uploads of large objects (exports): 8 MiB parts, two at a time, so an upload
+# holds about 16 MiB whatever the object's size.
+_UPLOAD_CONFIG: Final = TransferConfig(
+    multipart_threshold=8 * 1024 * 1024,
+    multipart_chunksize=8 * 1024 * 1024,
+    max_concurrency=2,
 )
 
 
@@ -120,6 +130,19 @@ class S3Storage:
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         with _s3_errors(check_key(key)):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def put_file(self, key: str, source: BinaryIO, *, content_type: str) -> None:
+        with _s3_errors(check_key(key)):
+            try:
+                self.client.upload_fileobj(
+                    source,
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": content_type},
+                    Config=_UPLOAD_CONFIG,
+                )
+            except S3UploadFailedError as exc:
+                raise StorageUnavailable() from exc
 
     def create(self, key: str, data: bytes, *, content_type: str) -> bool:
         try:

@@ -330,7 +330,7 @@ function exportCard(isStopped) {
   const start = h("button", { type: "button", class: "secondary" }, "Export my data");
   start.addEventListener("click", () =>
     act(start, problems, async () => {
-      let job = await api("/v1/me/export");
+      let job = await api("/v1/me/exports", { method: "POST" });
       fill(status, "Building your export…");
       while (job.status === "building" && !isStopped()) {
         await new Promise((resolve) => setTimeout(resolve, EXPORT_POLL_MS));
