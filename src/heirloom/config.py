@@ -111,7 +111,19 @@ class FaultSettings(BaseModel):
     execution_ms: int = Field(
         default=0,
         ge=0,
-        description="Extra simulated GPU time per job, in milliseconds.",
+        description=(
+            "Extra simulated GPU time per job, in milliseconds, reported as the model's "
+            "denoising steps through the handler."
+        ),
+        json_schema_extra=about("tests"),
+    )
+    cancel_mode: Literal["interrupt", "runpod"] = Field(
+        default="interrupt",
+        description=(
+            "What /cancel does to a running job: interrupt stops its simulated GPU time; "
+            "runpod behaves like RunPod (the job reads CANCELLED, the handler runs on until "
+            "its own cancel check stops it)."
+        ),
         json_schema_extra=about("tests"),
     )
     rate_limit_per_s: float = Field(
@@ -501,11 +513,15 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "RunPod"),
     )
-    runpod_transfer_url_expiry_s: int = Field(
-        default=900,
-        gt=0,
-        le=7 * 24 * 3600,
-        description="Lifetime of the presigned URLs made for the handler, in seconds.",
+    runpod_transfer_url_margin_s: int = Field(
+        default=300,
+        ge=0,
+        description=(
+            "Added to runpod_ttl_s and runpod_execution_timeout_s for the lifetime of the "
+            "presigned URLs made for the handler, in seconds, so a job that waited its whole "
+            "TTL in the queue can still read its input and upload its result (capped at S3's "
+            "7 days)."
+        ),
         json_schema_extra=about("operator", "RunPod"),
     )
 
@@ -1111,6 +1127,13 @@ class Settings(BaseSettings):
         """The Temporal Web UI page of a workflow (the latest run of that id)."""
         base = (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
         return f"{base}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+
+    @property
+    def runpod_transfer_url_expiry_s(self) -> int:
+        """Lifetime of the handler's presigned URLs: the queue TTL, the execution timeout and
+        the margin, within S3's longest (7 days)."""
+        lifetime = self.runpod_ttl_s + self.runpod_execution_timeout_s
+        return min(lifetime + self.runpod_transfer_url_margin_s, 7 * 24 * 3600)
 
     @property
     def devstack_runpod_base_url(self) -> str:

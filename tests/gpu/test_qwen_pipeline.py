@@ -26,7 +26,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers  
 from transformers.video_processing_utils import BaseVideoProcessor  # noqa: E402
 
 from heirloom.config import QwenSettings  # noqa: E402
-from heirloom.domain.jobs import Operation  # noqa: E402
+from heirloom.domain.jobs import Operation, model_progress  # noqa: E402
 from heirloom.gpu_handler import handler as handler_module  # noqa: E402
 from heirloom.gpu_handler.engines import QwenImageEditEngine, working_size  # noqa: E402
 from heirloom.gpu_handler.progress import Progress  # noqa: E402
@@ -244,6 +244,7 @@ def test_each_denoising_step_is_reported(engine: QwenImageEditEngine) -> None:
         ("encoding", 0, STEPS),
         ("denoising", 1, STEPS),
         ("denoising", 2, STEPS),
+        ("decoding", STEPS, STEPS),
     ]
     assert reports[-1].percent == 100
 
@@ -285,7 +286,7 @@ def test_the_first_release_runs_with_its_own_pipeline(model_dir: Path) -> None:
     reports: list[Progress] = []
     result = engine.apply(photo(), (Operation.COLORIZE,), seed=2, progress=reports.append)
     assert (result.size, result.mode) == ((90, 60), "RGB")
-    assert [p.step for p in reports] == [0, 1, 2]
+    assert [p.step for p in reports] == [0, 1, 2, 2]
 
 
 def first_query_weight(engine: QwenImageEditEngine) -> Any:
@@ -309,6 +310,7 @@ def test_a_distilled_lora_is_fused_and_samples_with_its_own_steps_and_schedule(
     assert [(p.stage, p.step, p.total) for p in reports] == [
         ("encoding", 0, 1),
         ("denoising", 1, 1),
+        ("decoding", 1, 1),
     ]
     assert result.size == (90, 60)
 
@@ -354,6 +356,17 @@ def test_the_handler_runs_a_job_on_the_configured_model(
     assert (output["width"], output["height"]) == (72, 48)
     decoded = Image.open(io.BytesIO(base64.b64decode(output["image_base64"])))
     assert (decoded.format, decoded.size) == ("PNG", (72, 48))
-    assert [body["step"] for _, body in sent] == [0, 1, 2]
+    assert [body["stage"] for _, body in sent] == [
+        "loading",
+        "encoding",
+        "denoising",
+        "denoising",
+        "decoding",
+        "uploading",
+    ]
     assert {job_id for job_id, _ in sent} == {"rp-42"}
-    assert sent[-1][1] == {"stage": "denoising", "step": 2, "total": 2, "percent": 100}
+    assert sent[-1][1] == {"stage": "uploading", "step": 2, "total": 2, "percent": 100}
+    # The real sequence through the backend's mapping: never backwards.
+    figures = [model_progress(body) for _, body in sent]
+    assert figures == sorted(figures, key=lambda f: f or 0)
+    assert None not in figures
