@@ -325,6 +325,7 @@ class _Endpoint:
                     "started_at": wall(job.started_at),
                     "finished_at": wall(job.finished_at),
                     "seen_ended_at": wall(job.seen_ended_at),
+                    "progress": job.progress,
                     "progress_at_cancel": job.progress_at_cancel,
                     "handler_stopped_at": job.handler_stopped_at,
                 }

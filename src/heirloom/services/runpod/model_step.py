@@ -148,12 +148,8 @@ class ModelStep:
             log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
 
     def withdraw(self, request: ModelRequest) -> None:
-        """Take back what a cancelled job's model run holds in storage: its claims first (the
-        handler stops within one step of losing its claim, and takes back an upload that
-        raced the cancel), then the try's model output."""
-        job = request.job
-        self.storage.delete_prefix(claims_prefix(job.user_id, job.job_id))
-        self.storage.delete(model_key(job.user_id, job.job_id, request.model_try))
+        """Take back what a cancelled job's model run holds in storage (withdraw_model_run)."""
+        withdraw_model_run(self.storage, request)
 
     async def _start(self, request: ModelRequest, attempt: StepAttempt) -> _Start:
         """Where this attempt starts: a live RunPod job to resume, a stored output, or a submit.
@@ -328,6 +324,15 @@ class ModelStep:
             retryable=attempt.number < FAILED_RUN_ATTEMPTS,
             runpod_error=state.error or state.status,
         )
+
+
+def withdraw_model_run(storage: Storage, request: ModelRequest) -> None:
+    """Take back what a cancelled job's model run holds in storage: its claims first (the
+    handler stops within one step of losing its claim, and deletes an upload that raced the
+    cancel), then the try's model output."""
+    job = request.job
+    storage.delete_prefix(claims_prefix(job.user_id, job.job_id))
+    storage.delete(model_key(job.user_id, job.job_id, request.model_try))
 
 
 def _duplicate_of(state: RunPodJobState) -> str | None:
