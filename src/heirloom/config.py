@@ -178,6 +178,14 @@ class QwenSettings(BaseModel):
         description="The model: a Hugging Face repository or a local folder.",
         json_schema_extra=about("operator"),
     )
+    revision: str | None = Field(
+        default=None,
+        description=(
+            "The model repository's commit the worker loads (unset: the default branch); "
+            "Dockerfile.runpod bakes exactly this commit."
+        ),
+        json_schema_extra=about("operator"),
+    )
     pipeline: Literal["QwenImageEditPlusPipeline", "QwenImageEditPipeline"] = Field(
         default="QwenImageEditPlusPipeline",
         description=(
@@ -226,22 +234,31 @@ class QwenSettings(BaseModel):
         json_schema_extra=about("operator"),
     )
     lora_id: str | None = Field(
-        default=None,
+        default="lightx2v/Qwen-Image-Edit-2511-Lightning",
         description=(
-            "A distilled LoRA (e.g. Lightning), fused at load: a Hugging Face repository or "
-            "folder; it replaces steps and CFG with the lora_ ones."
+            "A distilled LoRA (Lightning by default), fused at load: a Hugging Face repository "
+            "or folder; it replaces steps and CFG with the lora_ ones. Empty: the full 40-step "
+            "model with true CFG."
         ),
         json_schema_extra=about("operator"),
     )
     lora_weight_name: str | None = Field(
+        default="Qwen-Image-Edit-2511-Lightning-8steps-V1.0-bf16.safetensors",
+        description=(
+            "The weights file inside the LoRA's repository (unset: the whole repository); "
+            "the 4-step file goes with lora_steps=4."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    lora_revision: str | None = Field(
         default=None,
-        description="The weights file inside the LoRA's repository (unset: the whole repository).",
+        description="The LoRA repository's commit (unset: the default branch).",
         json_schema_extra=about("operator"),
     )
     lora_steps: int = Field(
-        default=4,
+        default=8,
         ge=1,
-        description="Sampling steps with the LoRA.",
+        description="Sampling steps with the LoRA (8, or 4 with the 4-step file).",
         json_schema_extra=about("operator"),
     )
     lora_true_cfg_scale: float = Field(

@@ -46,6 +46,7 @@ from heirloom.domain.model_progress import WORKER_FAULT_PREFIX, ModelStage
 from heirloom.domain.seeds import SEED_LIMIT, job_seed
 from heirloom.gpu_handler.engines import Engine, engine_named
 from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.gpu_handler.weights import weights_cache_problem
 
 
 class ClaimStore(Protocol):
@@ -426,6 +427,8 @@ if __name__ == "__main__":
     # A mistyped HEIRLOOM_* variable would otherwise be ignored: refuse it before loading.
     if errors := environment_errors():
         sys.exit("\n".join(f"error: {error}" for error in errors))
+    if (problem := weights_cache_problem()) is not None:
+        sys.exit(f"error: {problem}")
     # Load the model at cold start, not inside the first job's execution time.
     _configured_engine()
     runpod.serverless.start({"handler": handler})
