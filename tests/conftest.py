@@ -247,7 +247,7 @@ class Stack:
         body = response.json()
         return body["id"], body["api_key"]
 
-    def set_faults(self, **faults: float) -> None:
+    def set_faults(self, **faults: float | str) -> None:
         body = FaultSettings(**faults).model_dump()
         response = httpx.put(f"{self.runpod_url}/_admin/faults", json=body, timeout=10)
         assert response.status_code == 200, response.text

@@ -112,7 +112,19 @@ class FaultSettings(BaseModel):
     execution_ms: int = Field(
         default=0,
         ge=0,
-        description="Extra simulated GPU time per job, in milliseconds.",
+        description=(
+            "Extra simulated GPU time per job, in milliseconds, reported as the model's "
+            "denoising steps through the handler."
+        ),
+        json_schema_extra=about("tests"),
+    )
+    cancel_mode: Literal["interrupt", "runpod"] = Field(
+        default="interrupt",
+        description=(
+            "What /cancel does to a running job: interrupt stops its simulated GPU time; "
+            "runpod behaves like RunPod (the job reads CANCELLED, the handler runs on until "
+            "its own cancel check stops it)."
+        ),
         json_schema_extra=about("tests"),
     )
     rate_limit_per_s: float = Field(
@@ -167,6 +179,14 @@ class QwenSettings(BaseModel):
         description="The model: a Hugging Face repository or a local folder.",
         json_schema_extra=about("operator"),
     )
+    revision: str | None = Field(
+        default=None,
+        description=(
+            "The model repository's commit the worker loads (unset: the default branch); "
+            "Dockerfile.runpod bakes exactly this commit."
+        ),
+        json_schema_extra=about("operator"),
+    )
     pipeline: Literal["QwenImageEditPlusPipeline", "QwenImageEditPipeline"] = Field(
         default="QwenImageEditPlusPipeline",
         description=(
@@ -215,22 +235,31 @@ class QwenSettings(BaseModel):
         json_schema_extra=about("operator"),
     )
     lora_id: str | None = Field(
-        default=None,
+        default="lightx2v/Qwen-Image-Edit-2511-Lightning",
         description=(
-            "A distilled LoRA (e.g. Lightning), fused at load: a Hugging Face repository or "
-            "folder; it replaces steps and CFG with the lora_ ones."
+            "A distilled LoRA (Lightning by default), fused at load: a Hugging Face repository "
+            "or folder; it replaces steps and CFG with the lora_ ones. Empty: the full 40-step "
+            "model with true CFG."
         ),
         json_schema_extra=about("operator"),
     )
     lora_weight_name: str | None = Field(
+        default="Qwen-Image-Edit-2511-Lightning-8steps-V1.0-bf16.safetensors",
+        description=(
+            "The weights file inside the LoRA's repository (unset: the whole repository); "
+            "the 4-step file goes with lora_steps=4."
+        ),
+        json_schema_extra=about("operator"),
+    )
+    lora_revision: str | None = Field(
         default=None,
-        description="The weights file inside the LoRA's repository (unset: the whole repository).",
+        description="The LoRA repository's commit (unset: the default branch).",
         json_schema_extra=about("operator"),
     )
     lora_steps: int = Field(
-        default=4,
+        default=8,
         ge=1,
-        description="Sampling steps with the LoRA.",
+        description="Sampling steps with the LoRA (8, or 4 with the 4-step file).",
         json_schema_extra=about("operator"),
     )
     lora_true_cfg_scale: float = Field(
@@ -502,11 +531,15 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "RunPod"),
     )
-    runpod_transfer_url_expiry_s: int = Field(
-        default=900,
-        gt=0,
-        le=7 * 24 * 3600,
-        description="Lifetime of the presigned URLs made for the handler, in seconds.",
+    runpod_transfer_url_margin_s: int = Field(
+        default=300,
+        ge=0,
+        description=(
+            "Added to runpod_ttl_s and runpod_execution_timeout_s for the lifetime of the "
+            "presigned URLs made for the handler, in seconds, so a job that waited its whole "
+            "TTL in the queue can still read its input and upload its result (capped at S3's "
+            "7 days)."
+        ),
         json_schema_extra=about("operator", "RunPod"),
     )
 
@@ -1184,6 +1217,13 @@ class Settings(BaseSettings):
         """The Temporal Web UI page of a workflow (the latest run of that id)."""
         base = (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
         return f"{base}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+
+    @property
+    def runpod_transfer_url_expiry_s(self) -> int:
+        """Lifetime of the handler's presigned URLs: the queue TTL, the execution timeout and
+        the margin, within S3's longest (7 days)."""
+        lifetime = self.runpod_ttl_s + self.runpod_execution_timeout_s
+        return min(lifetime + self.runpod_transfer_url_margin_s, 7 * 24 * 3600)
 
     @property
     def devstack_runpod_base_url(self) -> str:

@@ -26,7 +26,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers  
 from transformers.video_processing_utils import BaseVideoProcessor  # noqa: E402
 
 from heirloom.config import QwenSettings  # noqa: E402
-from heirloom.domain.jobs import Operation  # noqa: E402
+from heirloom.domain.jobs import Operation, model_progress  # noqa: E402
 from heirloom.gpu_handler import handler as handler_module  # noqa: E402
 from heirloom.gpu_handler.engines import QwenImageEditEngine, working_size  # noqa: E402
 from heirloom.gpu_handler.progress import Progress  # noqa: E402
@@ -61,10 +61,15 @@ def tiny_tokenizer() -> Any:
     return transformers.Qwen2Tokenizer(tokenizer_object=backend)
 
 
-def tiny_pipeline() -> Any:
-    """QwenImageEditPlusPipeline with random weights, sized like diffusers' own fast tests."""
+def tiny_pipeline(*, zero_cond_t: bool = False) -> Any:
+    """QwenImageEditPlusPipeline with random weights, sized like diffusers' own fast tests.
+
+    `zero_cond_t` is the 2511 release's transformer: the reference image's tokens get
+    timestep zero.
+    """
     torch.manual_seed(0)
     transformer = diffusers.QwenImageTransformer2DModel(
+        zero_cond_t=zero_cond_t,
         patch_size=2,
         in_channels=16,
         out_channels=4,
@@ -190,14 +195,51 @@ def lora_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def options(model_dir: Path, **changes: Any) -> QwenSettings:
+    """The tiny model's settings: without the default (published, downloaded) Lightning LoRA."""
     return QwenSettings(
         model_id=str(model_dir),
+        lora_id=None,
+        lora_weight_name=None,
         device="cpu",
         dtype="float32",
         steps=STEPS,
         true_cfg_scale=2.0,
         working_pixels=WORKING_PIXELS,
     ).model_copy(update=changes)
+
+
+@pytest.fixture(scope="module")
+def model_2511_dir(cpu_shims: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-qwen-image-edit-2511")
+    tiny_pipeline(zero_cond_t=True).save_pretrained(folder)
+    return folder
+
+
+# The published Lightning file's name and key format (lightx2v): module paths of the
+# transformer with `.lora_down.weight`, `.lora_up.weight` and `.alpha`, no prefix.
+PUBLISHED_LORA_FILE = "Qwen-Image-Edit-2511-Lightning-8steps-V1.0-bf16.safetensors"
+
+
+@pytest.fixture(scope="module")
+def published_lora_dir(lora_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same random LoRA as `lora_dir`, rewritten in the published Lightning key format."""
+    from safetensors.torch import load_file, save_file
+
+    diffusers_format = load_file(lora_dir / "pytorch_lora_weights.safetensors")
+    published: dict[str, Any] = {}
+    for key, tensor in diffusers_format.items():
+        module = key.removeprefix("transformer.")
+        if module.endswith(".lora_A.weight"):
+            base = module.removesuffix(".lora_A.weight")
+            published[f"{base}.lora_down.weight"] = tensor
+            # alpha == rank: a scale of one, as the diffusers-format copy has.
+            published[f"{base}.alpha"] = torch.tensor(float(tensor.shape[0]))
+        else:
+            published[module.replace(".lora_B.weight", ".lora_up.weight")] = tensor
+    assert not any(k.startswith("transformer.") or "lora_A" in k for k in published)
+    folder = tmp_path_factory.mktemp("tiny-published-lora")
+    save_file(published, folder / PUBLISHED_LORA_FILE)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +286,7 @@ def test_each_denoising_step_is_reported(engine: QwenImageEditEngine) -> None:
         ("encoding", 0, STEPS),
         ("denoising", 1, STEPS),
         ("denoising", 2, STEPS),
+        ("decoding", STEPS, STEPS),
     ]
     assert reports[-1].percent == 100
 
@@ -285,7 +328,7 @@ def test_the_first_release_runs_with_its_own_pipeline(model_dir: Path) -> None:
     reports: list[Progress] = []
     result = engine.apply(photo(), (Operation.COLORIZE,), seed=2, progress=reports.append)
     assert (result.size, result.mode) == ((90, 60), "RGB")
-    assert [p.step for p in reports] == [0, 1, 2]
+    assert [p.step for p in reports] == [0, 1, 2, 2]
 
 
 def first_query_weight(engine: QwenImageEditEngine) -> Any:
@@ -309,7 +352,50 @@ def test_a_distilled_lora_is_fused_and_samples_with_its_own_steps_and_schedule(
     assert [(p.stage, p.step, p.total) for p in reports] == [
         ("encoding", 0, 1),
         ("denoising", 1, 1),
+        ("decoding", 1, 1),
     ]
+    assert result.size == (90, 60)
+
+
+def test_the_2511_transformer_runs_its_zero_cond_t_path(model_2511_dir: Path) -> None:
+    engine = QwenImageEditEngine.load(options(model_2511_dir))
+    transformer = engine.pipeline.transformer
+    assert transformer.config.zero_cond_t is True
+    calls: list[Any] = []
+    forward = type(transformer).forward
+
+    def recording_forward(module: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(module.zero_cond_t)
+        return forward(module, *args, **kwargs)
+
+    reports: list[Progress] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(transformer), "forward", recording_forward)
+        result = engine.apply(photo(), (Operation.RESTORE,), seed=5, progress=reports.append)
+    assert (result.size, result.mode) == ((90, 60), "RGB")
+    # True CFG: the conditional and the unconditional pass for each of the steps.
+    assert calls == [True] * (2 * STEPS)
+    assert [p.stage for p in reports][-1] == "decoding"
+
+
+def test_a_lora_in_the_published_key_format_loads_as_the_diffusers_format_does(
+    model_dir: Path, lora_dir: Path, published_lora_dir: Path
+) -> None:
+    base = QwenImageEditEngine.load(options(model_dir))
+    reference = QwenImageEditEngine.load(options(model_dir, lora_id=str(lora_dir)))
+    published = QwenImageEditEngine.load(
+        options(
+            model_dir,
+            lora_id=str(published_lora_dir),
+            lora_weight_name=PUBLISHED_LORA_FILE,
+            lora_steps=1,
+        )
+    )
+    fused = first_query_weight(published)
+    assert not torch.equal(fused, first_query_weight(base))
+    # Same adapter, other key format: the same fused weights.
+    assert torch.allclose(fused, first_query_weight(reference), atol=1e-6)
+    result = published.apply(photo(), (Operation.RESTORE,), seed=1)
     assert result.size == (90, 60)
 
 
@@ -323,6 +409,7 @@ def test_the_handler_runs_a_job_on_the_configured_model(
         "HEIRLOOM_QWEN__DTYPE": "float32",
         "HEIRLOOM_QWEN__STEPS": str(STEPS),
         "HEIRLOOM_QWEN__WORKING_PIXELS": str(WORKING_PIXELS),
+        "HEIRLOOM_QWEN__LORA_ID": "",
     }.items():
         monkeypatch.setenv(name, value)
     sent: list[tuple[str, Any]] = []
@@ -354,6 +441,17 @@ def test_the_handler_runs_a_job_on_the_configured_model(
     assert (output["width"], output["height"]) == (72, 48)
     decoded = Image.open(io.BytesIO(base64.b64decode(output["image_base64"])))
     assert (decoded.format, decoded.size) == ("PNG", (72, 48))
-    assert [body["step"] for _, body in sent] == [0, 1, 2]
+    assert [body["stage"] for _, body in sent] == [
+        "loading",
+        "encoding",
+        "denoising",
+        "denoising",
+        "decoding",
+        "uploading",
+    ]
     assert {job_id for job_id, _ in sent} == {"rp-42"}
-    assert sent[-1][1] == {"stage": "denoising", "step": 2, "total": 2, "percent": 100}
+    assert sent[-1][1] == {"stage": "uploading", "step": 2, "total": 2, "percent": 100}
+    # The real sequence through the backend's mapping: never backwards.
+    figures = [model_progress(body) for _, body in sent]
+    assert figures == sorted(figures, key=lambda f: f or 0)
+    assert None not in figures

@@ -18,7 +18,7 @@ from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.jobs import Operation, model_progress
 from heirloom.domain.tiers import Tier
 from heirloom.gpu_handler.engines import CpuEngine
-from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.gpu_handler.progress import ModelStage, Progress, ProgressReporter, ignore_progress
 from tests.conftest import PROGRESS_NAMESPACE
 from tests.harness.stack import running_stack
 from tests.support import photo_bytes, submit
@@ -41,7 +41,7 @@ class SteppedEngine(CpuEngine):
         progress: ProgressReporter = ignore_progress,
     ) -> Image.Image:
         for step in range(1, STEPS + 1):
-            progress(Progress("denoising", step, STEPS))
+            progress(Progress(ModelStage.DENOISING, step, STEPS))
             assert self.release[step].wait(60), f"the test never released step {step}"
         return super().apply(image, operations, seed=seed)
 
@@ -89,6 +89,11 @@ def test_job_progress_follows_the_handlers_step_reports(
     assert seen[-1]["status"] == "completed"
     assert progress[-1] == 100
     model = [p for job, p in zip(seen, progress, strict=True) if job["stage"] == "processing"]
-    # Every step the handler reported reached the job, in order, and nothing in between.
+    # Every step the handler reported reached the job, in order, and nothing in between but
+    # the handler's other stages (domain/model_progress.py).
     assert [p for p in expected if p in model] == expected
-    assert set(model) <= {*expected, 15}
+    others = {
+        model_progress({"stage": stage, "step": 0 if stage == "loading" else STEPS, "total": STEPS})
+        for stage in ("loading", "uploading")
+    }
+    assert set(model) <= {*expected, *others, 15}

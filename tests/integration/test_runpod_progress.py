@@ -13,7 +13,7 @@ from heirloom.config import Settings
 from heirloom.devstack import endpoint
 from heirloom.domain.jobs import Operation
 from heirloom.gpu_handler.engines import CpuEngine
-from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.gpu_handler.progress import ModelStage, Progress, ProgressReporter, ignore_progress
 from heirloom.services.runpod.client import RunPodService
 from tests.integration.test_runpod_endpoint import photo_payload, running_endpoint, wait_for
 
@@ -35,7 +35,7 @@ class HeldEngine(CpuEngine):
         seed: int = 0,
         progress: ProgressReporter = ignore_progress,
     ) -> Image.Image:
-        progress(Progress("denoising", 1, 3))
+        progress(Progress(ModelStage.DENOISING, 1, 3))
         assert self.release.wait(30), "the test never released the engine"
         return super().apply(image, operations, seed=seed, progress=progress)
 

@@ -63,12 +63,15 @@ def test_a_bad_seed_is_refused_before_the_engine_runs(seed: object) -> None:
     assert engine.seeds == []
 
 
-def test_the_cpu_engine_reports_each_operation_then_done() -> None:
+def test_the_handler_reports_the_contracts_stages_in_order() -> None:
     reports: list[Progress] = []
     run_job(job(operations=["colorize", "restore"]), CpuEngine(), progress=reports.append)
     assert [(p.stage, p.step, p.total) for p in reports] == [
-        ("restore", 0, 2),
-        ("colorize", 1, 2),
-        ("done", 2, 2),
+        ("loading", 0, 1),
+        ("encoding", 0, 2),
+        ("denoising", 1, 2),
+        ("denoising", 2, 2),
+        ("decoding", 2, 2),
+        ("uploading", 2, 2),
     ]
-    assert reports[-1].to_dict() == {"stage": "done", "step": 2, "total": 2, "percent": 100}
+    assert reports[-1].to_dict() == {"stage": "uploading", "step": 2, "total": 2, "percent": 100}

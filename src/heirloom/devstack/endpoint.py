@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,9 +32,10 @@ from pydantic import BaseModel, Field
 
 from heirloom.config import FaultSettings, Settings
 from heirloom.devstack.output_faults import OutputFault, damage
+from heirloom.domain.jobs import Operation
 from heirloom.gpu_handler.engines import CpuEngine, Engine
 from heirloom.gpu_handler.handler import run_job
-from heirloom.gpu_handler.progress import Progress
+from heirloom.gpu_handler.progress import ModelStage, Progress, ProgressReporter, ignore_progress
 from heirloom.services.storage.backend import make_storage
 
 # RunPod's defaults when a request sets no policy.
@@ -96,6 +97,9 @@ class _Job:
     seen_ended_at: float | None = None
     # What an injected output fault does to the model's image (devstack/output_faults.py).
     output_fault: OutputFault | None = None
+    # The handler's last report when /cancel arrived, and where the handler says it stopped.
+    progress_at_cancel: dict[str, Any] | None = None
+    handler_stopped_at: dict[str, Any] | None = None
 
     def report(self, progress: Progress) -> None:
         """The handler's progress reporter: RunPod shows the last report as the output."""
@@ -251,7 +255,12 @@ class _Endpoint:
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             job = self._find(job_id)
-            job.cancel_requested.set()
+            if job.status is RunPodStatus.IN_PROGRESS and job.progress_at_cancel is None:
+                job.progress_at_cancel = job.progress
+            # Like RunPod, the "runpod" mode only marks the job: a synchronous handler cannot
+            # be interrupted, so its own cancel check is what stops the work.
+            if self.faults.cancel_mode == "interrupt":
+                job.cancel_requested.set()
             self._finish_locked(job, RunPodStatus.CANCELLED)
             return {"id": job.id, "status": job.status.value}
 
@@ -316,6 +325,9 @@ class _Endpoint:
                     "started_at": wall(job.started_at),
                     "finished_at": wall(job.finished_at),
                     "seen_ended_at": wall(job.seen_ended_at),
+                    "progress": job.progress,
+                    "progress_at_cancel": job.progress_at_cancel,
+                    "handler_stopped_at": job.handler_stopped_at,
                 }
                 for job in self._jobs.values()
             ]
@@ -382,7 +394,7 @@ class _Endpoint:
         deadline = started_at + job.policy.execution_timeout_ms / 1000
         if job.injected in (RunPodStatus.FAILED, RunPodStatus.TIMED_OUT):
             # The injected ending comes after the GPU time, without running the handler.
-            if not self._simulate_gpu_time(job, deadline):
+            if not self._simulate_gpu_time(job, deadline, job.report):
                 return self._interrupted(deadline)
             if job.injected is RunPodStatus.FAILED:
                 return RunPodStatus.FAILED, None, "injected fault: the worker failed this job"
@@ -390,7 +402,10 @@ class _Endpoint:
         # The simulated GPU time is the model's: a handler run that stops before the model
         # (bad input, a claimed job) takes none of it.
         engine = _CountedEngine(
-            self._engine, lambda: self._model_call(job, deadline), job.output_fault
+            self._engine,
+            lambda progress: self._model_call(job, deadline, progress),
+            job.output_fault,
+            simulated=job.extra_execution_s > 0,
         )
         try:
             output = run_job(
@@ -400,6 +415,9 @@ class _Endpoint:
             return self._interrupted(deadline)
         except Exception as exc:  # RunPod turns any handler exception into a FAILED job.
             return RunPodStatus.FAILED, None, f"handler: {type(exc).__name__}: {exc}"
+        if output.get("cancelled"):
+            job.handler_stopped_at = output
+            return None, None, None
         if time.monotonic() >= deadline:
             return RunPodStatus.TIMED_OUT, None, None
         error = output.pop("error", None)
@@ -415,10 +433,11 @@ class _Endpoint:
             return RunPodStatus.TIMED_OUT, None, None
         return None, None, None
 
-    def _model_call(self, job: _Job, deadline: float) -> None:
-        """Count a model execution and spend its simulated GPU time."""
+    def _model_call(self, job: _Job, deadline: float, progress: ProgressReporter) -> None:
+        """Count a model execution and spend its simulated GPU time, reporting its steps to
+        the handler's `progress` (whose cancel check may stop it)."""
         self._count_execution(job)
-        if not self._simulate_gpu_time(job, deadline):
+        if not self._simulate_gpu_time(job, deadline, progress):
             raise _Interrupted()
 
     def _count_execution(self, job: _Job) -> None:
@@ -426,20 +445,22 @@ class _Endpoint:
         with self._lock:
             self._executed_by_ref[job_ref if isinstance(job_ref, str) else ""] += 1
 
-    def _simulate_gpu_time(self, job: _Job, deadline: float) -> bool:
-        """Sleep the injected extra time in slices, reporting it as the model's steps the way
-        a GPU model's step callback does; False if cancelled, timed out or stopping."""
+    def _simulate_gpu_time(self, job: _Job, deadline: float, progress: ProgressReporter) -> bool:
+        """Spend the injected extra time as the model's denoising steps, each reported when
+        done the way a GPU model's step callback does; False if interrupted (cancelled in the
+        interrupt mode), timed out or stopping."""
+        if job.extra_execution_s <= 0:
+            return time.monotonic() < deadline
         start = time.monotonic()
-        end = start + job.extra_execution_s
-        reported = -1
-        while (now := time.monotonic()) < end:
-            if job.cancel_requested.is_set() or self._stopping.is_set() or now >= deadline:
-                return False
-            step = int((now - start) / job.extra_execution_s * _SIMULATED_STEPS)
-            if step > reported:
-                job.report(Progress("denoising", step, _SIMULATED_STEPS))
-                reported = step
-            time.sleep(min(_SLICE_S, end - now))
+        step_s = job.extra_execution_s / _SIMULATED_STEPS
+        progress(Progress(ModelStage.ENCODING, 0, _SIMULATED_STEPS))
+        for step in range(1, _SIMULATED_STEPS + 1):
+            done_at = start + step * step_s
+            while (now := time.monotonic()) < done_at:
+                if job.cancel_requested.is_set() or self._stopping.is_set() or now >= deadline:
+                    return False
+                time.sleep(min(_SLICE_S, done_at - now))
+            progress(Progress(ModelStage.DENOISING, step, _SIMULATED_STEPS))
         return time.monotonic() < deadline
 
 
@@ -448,23 +469,41 @@ class _Interrupted(Exception):
 
 
 class _CountedEngine:
-    """An engine whose every model run first calls `on_apply` (counting, simulated GPU time),
-    and whose image an injected output fault spoils."""
+    """An engine whose every model run first calls `on_apply` with the handler's progress
+    reporter (counting, simulated GPU time), and whose image an injected output fault spoils.
+
+    With simulated GPU time, its steps are the model's denoising steps: the wrapped engine's
+    own steps are not reported again, only the decoding after them.
+    """
 
     def __init__(
         self,
         engine: Engine,
-        on_apply: Callable[[], None],
+        on_apply: Callable[[ProgressReporter], None],
         output_fault: OutputFault | None = None,
+        *,
+        simulated: bool = False,
     ) -> None:
         self._engine = engine
         self._on_apply = on_apply
         self._output_fault = output_fault
+        self._simulated = simulated
         self.name = engine.name
 
-    def apply(self, image: Image.Image, *args: Any, **kwargs: Any) -> Image.Image:
-        self._on_apply()
-        result = self._engine.apply(image, *args, **kwargs)
+    def apply(
+        self,
+        image: Image.Image,
+        operations: Sequence[Operation],
+        *,
+        seed: int = 0,
+        progress: ProgressReporter = ignore_progress,
+    ) -> Image.Image:
+        self._on_apply(progress)
+        if self._simulated:
+            result = self._engine.apply(image, operations, seed=seed)
+            progress(Progress(ModelStage.DECODING, _SIMULATED_STEPS, _SIMULATED_STEPS))
+        else:
+            result = self._engine.apply(image, operations, seed=seed, progress=progress)
         return result if self._output_fault is None else damage(result, self._output_fault)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
+
+from heirloom.domain.model_progress import ModelReport
 
 
 class Operation(StrEnum):
@@ -79,26 +82,21 @@ _STAGE_PROGRESS: dict[Stage, int] = {
 # The model step spans this share of the progress bar; RunPod progress maps into it.
 MODEL_PROGRESS_SPAN = (Stage.PROCESSING.progress, Stage.POSTPROCESSING.progress)
 
-# Within the model span: the handler decoding its input, the model's own steps, then encoding.
-_MODEL_STEPS_SPAN = (MODEL_PROGRESS_SPAN[0] + 2, MODEL_PROGRESS_SPAN[1] - 4)
-# Handler stages reported after the model's last step (they restart their own step count).
-_HANDLER_FINISHING = frozenset({"encoding", "done"})
+# Inside the model span: the handler's work (domain/model_progress.py), from its first report
+# to its last, one point clear of each end (the end is the workflow's postprocessing).
+_HANDLER_SPAN = (MODEL_PROGRESS_SPAN[0] + 1, MODEL_PROGRESS_SPAN[1] - 1)
 
 
 def model_progress(report: Mapping[str, Any] | None) -> int | None:
     """The job's progress for a handler's report {"stage", "step", "total"} (RunPod's
-    IN_PROGRESS output): model step k of n maps into the model's span. None if it says nothing.
+    IN_PROGRESS output), through the shared contract: it never falls along the stages, and
+    denoising step k of n maps in proportion. None if the report says nothing.
     """
-    if not report:
+    parsed = ModelReport.from_dict(report)
+    if parsed is None:
         return None
-    stage = report.get("stage")
-    if stage in _HANDLER_FINISHING:
-        return MODEL_PROGRESS_SPAN[1] - 2
-    step, total = report.get("step"), report.get("total")
-    if not isinstance(step, int) or not isinstance(total, int) or total <= 0:
-        return None
-    low, high = _MODEL_STEPS_SPAN
-    return low + (high - low) * min(max(step, 0), total) // total
+    low, high = _HANDLER_SPAN
+    return low + math.floor((high - low) * parsed.fraction)
 
 
 def parse_operations(raw: str) -> tuple[Operation, ...]:

@@ -10,7 +10,7 @@ from PIL import Image, ImageFilter, ImageOps
 
 from heirloom.config import QwenSettings
 from heirloom.domain.jobs import Operation
-from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.gpu_handler.progress import ModelStage, Progress, ProgressReporter, ignore_progress
 from heirloom.gpu_handler.prompts import NEGATIVE_PROMPT, prompt_for
 
 
@@ -29,7 +29,9 @@ class Engine(Protocol):
     ) -> Image.Image:
         """Run `operations` (canonical order: restore before colorize) on an RGB image.
 
-        The same image, operations and seed give the same picture.
+        The same image, operations and seed give the same picture. `progress` hears the
+        stages of domain/model_progress.py in order: encoding, each denoising step, decoding;
+        an exception it raises (the handler's cancel check) stops the engine there.
         """
         ...
 
@@ -59,11 +61,14 @@ class CpuEngine:
     ) -> Image.Image:
         """Run `operations` on an RGB image; the size is kept. Pillow needs no seed."""
         steps = [op for op in Operation if op in operations]
+        total = len(steps)
         result = image.convert("RGB")
-        for done, op in enumerate(steps):
-            progress(Progress(op.value, done, len(steps)))
+        progress(Progress(ModelStage.ENCODING, 0, total))
+        # Each operation is one "denoising" step of the contract.
+        for done, op in enumerate(steps, start=1):
             result = self._restore(result) if op is Operation.RESTORE else self._colorize(result)
-        progress(Progress("done", len(steps), len(steps)))
+            progress(Progress(ModelStage.DENOISING, done, total))
+        progress(Progress(ModelStage.DECODING, total, total))
         return result
 
     def _restore(self, image: Image.Image) -> Image.Image:
@@ -108,11 +113,13 @@ class QwenImageEditEngine:
 
         pipeline_class = getattr(diffusers, options.pipeline)
         pipeline = pipeline_class.from_pretrained(
-            options.model_id, dtype=getattr(torch, options.dtype)
+            options.model_id, dtype=getattr(torch, options.dtype), revision=options.revision
         )
         if options.lora_id:
             pipeline.load_lora_weights(
-                options.lora_id, weight_name=options.lora_weight_name or None
+                options.lora_id,
+                weight_name=options.lora_weight_name or None,
+                revision=options.lora_revision,
             )
             # Fused, the adapter costs no extra matmuls per step.
             pipeline.fuse_lora()
@@ -147,14 +154,18 @@ class QwenImageEditEngine:
         def on_step_end(
             pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]
         ) -> dict[str, Any]:
-            progress(Progress("denoising", step + 1, pipeline.num_timesteps))
+            total = pipeline.num_timesteps
+            progress(Progress(ModelStage.DENOISING, step + 1, total))
+            if step + 1 == total:
+                # The pipeline decodes the latents right after its last step's callback.
+                progress(Progress(ModelStage.DECODING, total, total))
             return tensors
 
         # The generator lives on the CPU so a seed gives the same noise on every card.
         generator = torch.Generator(device="cpu").manual_seed(seed)
         guided = self._true_cfg_scale > 1
         width, height = working_size(image.size, self._options.working_pixels)
-        progress(Progress("encoding", 0, self._steps))
+        progress(Progress(ModelStage.ENCODING, 0, self._steps))
         with torch.inference_mode():
             output = self._pipeline(
                 image=image.convert("RGB"),

@@ -7,11 +7,23 @@ job_ref's seed), the photo as "image_base64" or
 - "claim": {"put_url", "put_headers", "get_url"} (presigned, S3) or {"key"} (a storage the
   host shares, the local endpoint): before any model work the handler creates the claim object
   if absent; if another RunPod job created it, the answer is {"duplicate_of": <its id>} at once;
-- "output": {"put_url", "put_headers", "key"}: the result is PUT there and the answer carries
-  "output_key" instead of "image_base64".
+- "output": {"put_url", "put_headers", "key", "delete_url"}: the result is PUT there and the
+  answer carries "output_key" instead of "image_base64".
 A returned {"error": ...} makes RunPod mark the job FAILED; an exception does too, with its
 traceback. While it runs, the handler reports {"stage", "step", "total", "percent"} as RunPod
-progress. Everything stays in memory: nothing is left on the GPU worker's disk.
+progress, in the order of domain/model_progress.py. Everything stays in memory: nothing is left
+on the GPU worker's disk.
+
+Cancel: RunPod's /cancel cannot interrupt a synchronous handler, so the backend withdraws the
+job's claim when it cancels (and an erasure deletes it with the user's files). The handler
+checks that its claim still stands after every denoising step and before the upload, and stops
+within one step when it is gone, answering {"cancelled": true, "stage", "step", "total"}. After
+an upload it checks once more and deletes its output through "delete_url" if the claim went
+meanwhile, so a cancelled or erased job leaves nothing in storage.
+
+A fatal GPU error (CUDA out of memory, an illegal memory access) fails the job as a worker
+fault (domain/model_progress.py: the backend retries it as transient) and asks RunPod for a
+fresh worker (`refresh_worker`): a worker whose CUDA context is broken takes no more jobs.
 """
 
 from __future__ import annotations
@@ -30,9 +42,11 @@ from PIL import Image, UnidentifiedImageError
 
 from heirloom.config import Settings, environment_errors
 from heirloom.domain.jobs import Operation
+from heirloom.domain.model_progress import WORKER_FAULT_PREFIX, ModelStage
 from heirloom.domain.seeds import SEED_LIMIT, job_seed
 from heirloom.gpu_handler.engines import Engine, engine_named
 from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
+from heirloom.gpu_handler.weights import weights_cache_problem
 
 
 class ClaimStore(Protocol):
@@ -47,6 +61,10 @@ class ClaimStore(Protocol):
         """The object's bytes."""
         ...
 
+    def exists(self, key: str) -> bool:
+        """Whether something is stored under `key`."""
+        ...
+
 
 INPUT_FORMATS = ("JPEG", "PNG")
 OUTPUT_FORMATS = ("PNG", "JPEG")
@@ -57,6 +75,32 @@ _TRANSFER_TIMEOUT_S = 60.0
 
 class BadInput(ValueError):
     """The job's input breaks the contract; the message goes back to the caller."""
+
+
+class JobCancelled(Exception):
+    """The job's claim was withdrawn (cancel or erasure): the work stops at `progress`."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(f"cancelled at {progress.stage} step {progress.step}/{progress.total}")
+        self.progress = progress
+
+
+# What a fatal GPU error says of itself: the CUDA context (or the card's memory) is unusable.
+_FATAL_GPU_MARKERS = (
+    "CUDA error",
+    "CUDA out of memory",
+    "illegal memory access",
+    "CUBLAS_STATUS",
+    "CUDNN_STATUS",
+    "device-side assert",
+)
+
+
+def is_fatal_gpu_error(exc: BaseException) -> bool:
+    """Whether `exc` leaves the worker's GPU unusable (torch is not imported for the check)."""
+    if type(exc).__name__ in ("OutOfMemoryError", "AcceleratorError"):
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in _FATAL_GPU_MARKERS)
 
 
 def run_job(
@@ -72,18 +116,52 @@ def run_job(
     raw = job.get("input")
     if not isinstance(raw, Mapping):
         return {"error": "input must be an object"}
+    runpod_job_id = str(job.get("id", ""))
+    last = Progress(ModelStage.LOADING, 0, 1)
     try:
         operations, output_format = _parse_input(raw)
         seed = _parse_seed(raw)
-        claimant = claim_run(raw, str(job.get("id", "")), storage)
+        claimant = claim_run(raw, runpod_job_id, storage)
         if claimant is not None:
             return {"duplicate_of": claimant}
+        progress(last)
         image = _decode_image(read_input_image(raw))
     except BadInput as exc:
         return {"error": str(exc)}
-    result = engine.apply(image, operations, seed=seed, progress=progress)
+
+    def held() -> bool:
+        return claim_holds(raw, runpod_job_id, storage)
+
+    def checked(report: Progress) -> None:
+        nonlocal last
+        last = report
+        progress(report)
+        # Between denoising steps: the GPU stops within one step of a withdrawn claim.
+        if report.stage is ModelStage.DENOISING and not held():
+            raise JobCancelled(report)
+
+    try:
+        result = engine.apply(image, operations, seed=seed, progress=checked)
+        uploading = Progress(ModelStage.UPLOADING, last.total, last.total)
+        if not held():
+            raise JobCancelled(uploading)
+        checked(uploading)
+        delivered = deliver_output(raw, _encode(result, output_format))
+        if "output_key" in delivered and not held():
+            # Withdrawn while the result was on its way: take it back.
+            withdraw_output(raw)
+            raise JobCancelled(uploading)
+    except JobCancelled as stop:
+        return {"cancelled": True, **stop.progress.to_dict()}
+    except Exception as exc:
+        if not is_fatal_gpu_error(exc):
+            raise
+        return {
+            "error": f"{WORKER_FAULT_PREFIX}{type(exc).__name__}: {exc}"[:1000],
+            "refresh_worker": True,
+        }
     return {
-        **deliver_output(raw, _encode(result, output_format)),
+        **delivered,
         "format": output_format,
         "width": result.width,
         "height": result.height,
@@ -240,6 +318,47 @@ def _claim_by_urls(spec: Mapping[str, Any], body: bytes) -> bytes | None:
     return None
 
 
+def claim_holds(raw: Mapping[str, Any], runpod_job_id: str, storage: ClaimStore | None) -> bool:
+    """Whether this job's claim still stands for this RunPod job; always True without a claim.
+
+    The backend deletes the claim to cancel the job, an erasure with the user's files; an
+    expired GET URL (403) means the backend stopped waiting long ago.
+    """
+    spec = raw.get("claim")
+    if not isinstance(spec, Mapping):
+        return True
+    if "key" in spec:
+        if storage is None:
+            return True
+        key = str(spec["key"])
+        try:
+            holder = storage.get(key)
+        except Exception:
+            if storage.exists(key):
+                raise
+            return False
+    else:
+        answer = requests.get(_url(spec, "get_url"), timeout=_TRANSFER_TIMEOUT_S)
+        if answer.status_code in (403, 404):
+            return False
+        answer.raise_for_status()
+        holder = answer.content
+    try:
+        return _claimant(holder) == runpod_job_id
+    except BadInput:
+        return False
+
+
+def withdraw_output(raw: Mapping[str, Any]) -> None:
+    """Delete the delivered result through its presigned DELETE URL (when one was given)."""
+    spec = raw.get("output")
+    if not isinstance(spec, Mapping) or not spec.get("delete_url"):
+        return
+    answer = requests.delete(_url(spec, "delete_url"), timeout=_TRANSFER_TIMEOUT_S)
+    if answer.status_code != 404:
+        answer.raise_for_status()
+
+
 def _claimant(holder: bytes) -> str:
     try:
         claimant = json.loads(holder)["runpod_job_id"]
@@ -308,6 +427,8 @@ if __name__ == "__main__":
     # A mistyped HEIRLOOM_* variable would otherwise be ignored: refuse it before loading.
     if errors := environment_errors():
         sys.exit("\n".join(f"error: {error}" for error in errors))
+    if (problem := weights_cache_problem()) is not None:
+        sys.exit(f"error: {problem}")
     # Load the model at cold start, not inside the first job's execution time.
     _configured_engine()
     runpod.serverless.start({"handler": handler})

@@ -22,12 +22,13 @@ from heirloom.config import Settings
 from heirloom.domain.errors import HeirloomError, ModelFailed, ModelTimedOut, ModelUnavailable
 from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
 from heirloom.domain.messages import ModelRequest, ModelResult
+from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
 from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
 from heirloom.services.runpod.polls import PollScheduler
 from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import model_key
+from heirloom.services.storage.keys import claims_prefix, model_key
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class ModelStep:
             # it running for the retry to resume.
             if attempt.cancel_requested():
                 await self.cancel_gpu_job(job.job_id, polled)
+                await asyncio.to_thread(self.withdraw, request)
             raise
         await asyncio.to_thread(self._record_attempt, request, attempt, start.generation, state)
         return await asyncio.to_thread(self._store_output, request, state, attempt)
@@ -144,6 +146,10 @@ class ModelStep:
                 await self.polls.call(lambda: self.runpod.cancel_async(runpod_job_id))
         except (HeirloomError, TimeoutError) as err:
             log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
+
+    def withdraw(self, request: ModelRequest) -> None:
+        """Take back what a cancelled job's model run holds in storage (withdraw_model_run)."""
+        withdraw_model_run(self.storage, request)
 
     async def _start(self, request: ModelRequest, attempt: StepAttempt) -> _Start:
         """Where this attempt starts: a live RunPod job to resume, a stored output, or a submit.
@@ -310,11 +316,23 @@ class ModelStep:
             raise ModelFailed("The model returned no image.", attempt=attempt.number)
         if state.status == "CANCELLED":
             raise ModelUnavailable("The RunPod job was cancelled by the provider.")
+        if state.status == "FAILED" and (state.error or "").startswith(WORKER_FAULT_PREFIX):
+            # The GPU worker broke (and asked RunPod for a fresh one): the job is not at fault.
+            raise ModelUnavailable(f"The GPU worker failed: {state.error}")
         error_type = ModelTimedOut if state.status == "TIMED_OUT" else ModelFailed
         raise error_type(
             retryable=attempt.number < FAILED_RUN_ATTEMPTS,
             runpod_error=state.error or state.status,
         )
+
+
+def withdraw_model_run(storage: Storage, request: ModelRequest) -> None:
+    """Take back what a cancelled job's model run holds in storage: its claims first (the
+    handler stops within one step of losing its claim, and deletes an upload that raced the
+    cancel), then the try's model output."""
+    job = request.job
+    storage.delete_prefix(claims_prefix(job.user_id, job.job_id))
+    storage.delete(model_key(job.user_id, job.job_id, request.model_try))
 
 
 def _duplicate_of(state: RunPodJobState) -> str | None:

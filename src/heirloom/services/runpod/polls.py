@@ -2,8 +2,8 @@
 
 Model steps do not poll RunPod themselves. Each one watches its RunPod job through the worker's
 `PollScheduler`, which polls every watched job at its own pace (promptly at first, then
-every `runpod_poll_interval_s`, sooner when the handler's reported progress says the model is
-about to finish), issues the polls that are due in one tick concurrently, never
+every `runpod_poll_interval_s`, or when the handler's reported denoising steps say it will
+finish), issues the polls that are due in one tick concurrently, never
 faster than `runpod_requests_per_s` over all of them (a token bucket holding a tenth of a
 second's budget), and on a 429 pauses every request of the process for RunPod's Retry-After.
 Submissions, resumes and cancels take their tokens from the same budget (`call`). Only jobs a
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from heirloom.config import Settings
-from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, model_progress
+from heirloom.domain.model_progress import ModelReport, ModelStage
 from heirloom.services.runpod.client import RateLimited, RunPodJobState
 
 log = logging.getLogger(__name__)
@@ -174,21 +174,25 @@ class PollPlan:
 
 
 def expected_remaining_s(state: RunPodJobState) -> float | None:
-    """How long the model should still run, from the handler's progress (step k of n after
-    the execution time so far; k counts whole steps, so the model is half a step further on
-    average); 0 once it reports finishing; None when it cannot say."""
-    report = state.output
-    if state.status != "IN_PROGRESS" or not report:
-        return None
-    if model_progress(report) == MODEL_PROGRESS_SPAN[1] - 2:  # the handler is finishing
-        return 0.0
-    step, total = report.get("step"), report.get("total")
+    """How long the handler should still run, from its progress (domain/model_progress.py).
+
+    During denoising: step k of n after the execution time so far (k counts whole steps, so
+    the model is half a step further on average). Once the model has finished (decoding,
+    uploading): about one step's time more. Before the first step (loading, encoding) and
+    when it cannot say: None, so the waits between polls grow instead of following a step
+    rate nobody has measured yet.
+    """
+    report = ModelReport.from_dict(state.output) if state.status == "IN_PROGRESS" else None
     elapsed_ms = state.execution_time_ms
-    if not isinstance(step, int) or not isinstance(total, int) or not elapsed_ms:
+    if report is None or not elapsed_ms:
         return None
-    if not 0 < step <= total:
+    elapsed_s = elapsed_ms / 1000
+    if report.model_finished:
+        return elapsed_s / (report.total + 1)
+    if report.stage is not ModelStage.DENOISING or not 0 < report.step <= report.total:
         return None
-    return max(0.0, elapsed_ms / 1000 * (total - step - 0.5) / (step + 0.5))
+    step, total = report.step, report.total
+    return max(0.0, elapsed_s * (total - step - 0.5) / (step + 0.5))
 
 
 class Watch:

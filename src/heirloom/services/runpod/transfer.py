@@ -1,10 +1,13 @@
 """ModelTransfer: how a job's input, output and run claim reach the RunPod handler.
 
-With the S3 backend the handler gets presigned URLs (short expiry, one object each): a GET for
-the input, a PUT for the output at the job's deterministic model key, and a create-only PUT
-(`If-None-Match: *`) plus a GET for the claim. With local storage the photo travels inline as
-base64 and the claim is a storage key, which only a handler sharing that storage (the local
-endpoint) can take. Inline input is capped so no `/run` body reaches RunPod's 10 MB.
+With the S3 backend the handler gets presigned URLs (one object each, living the queue TTL plus
+the execution timeout plus a margin, so a job that waited long can still deliver): a GET for
+the input, a PUT and a DELETE for the output at the job's deterministic model key (the DELETE
+takes back a result uploaded after a cancel), and a create-only PUT (`If-None-Match: *`) plus a
+GET for the claim of this generation (the handler's cancel check reads it). With local storage
+the photo travels inline as base64 and the claim is a storage key, which only a handler sharing
+that storage (the local endpoint) can take. Inline input is capped so no `/run` body reaches
+RunPod's 10 MB.
 """
 
 from __future__ import annotations
@@ -44,7 +47,12 @@ class ModelTransfer:
         if s3 is not None and self.settings.runpod_transfer != "inline":
             key = model_key(job.user_id, job.job_id, request.model_try)
             put = s3.presigned_put(key, expires_s=self._expiry_s, content_type="image/png")
-            payload["output"] = {"put_url": put.url, "put_headers": put.headers, "key": key}
+            payload["output"] = {
+                "put_url": put.url,
+                "put_headers": put.headers,
+                "key": key,
+                "delete_url": s3.presigned_delete(key, expires_s=self._expiry_s),
+            }
         return payload
 
     @property

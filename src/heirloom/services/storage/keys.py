@@ -46,4 +46,9 @@ def claim_key(user_id: str, job_id: str, generation: int) -> str:
     """The key of the model-run claim of one generation of a job (runpod/model_step.py)."""
     if generation < 0:
         raise ValueError(f"negative claim generation {generation}")
-    return f"{job_prefix(user_id, job_id)}claims/{generation}.json"
+    return f"{claims_prefix(user_id, job_id)}{generation}.json"
+
+
+def claims_prefix(user_id: str, job_id: str) -> str:
+    """The prefix of every model-run claim of a job, ending in `/`."""
+    return f"{job_prefix(user_id, job_id)}claims/"

@@ -184,6 +184,14 @@ class S3Storage:
         url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s)
         return PresignedPut(url=url, headers=headers)
 
+    def presigned_delete(self, key: str, *, expires_s: int) -> str:
+        """A URL that deletes the object with a plain DELETE until it expires."""
+        return self.client.generate_presigned_url(
+            "delete_object",
+            Params={"Bucket": self.bucket, "Key": check_key(key)},
+            ExpiresIn=expires_s,
+        )
+
     def get(self, key: str) -> bytes:
         with _s3_errors(check_key(key)):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
