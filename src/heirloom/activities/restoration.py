@@ -214,8 +214,11 @@ class RestorationActivities:
 
     @activity.defn
     def refund_credits(self, request: RefundRequest) -> int:
-        """Refund what the job was charged; repeats refund nothing more."""
-        return self.services.credits.refund(request.job_id, request.reason).amount
+        """Refund what the job was charged (less the kept part of an owner's late cancel);
+        repeats refund nothing more."""
+        return self.services.credits.refund(
+            request.job_id, request.reason, owner_cancelled=request.owner_cancelled
+        ).amount
 
     @activity.defn
     def discard_outputs(self, job: JobRef) -> None:

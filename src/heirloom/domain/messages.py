@@ -144,6 +144,8 @@ class CompleteRequest:
 class RefundRequest:
     job_id: str
     reason: str
+    # The owner cancelled: once the model started, the stated part of the price is kept.
+    owner_cancelled: bool = False
 
 
 @dataclass(frozen=True)

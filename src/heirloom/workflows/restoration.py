@@ -350,7 +350,11 @@ class RestorationWorkflow:
         """Compensate: refund once, drop partial outputs, record why the job ended."""
         refunded = await workflow.execute_activity_method(
             RestorationActivities.refund_credits,
-            RefundRequest(self._job.job_id, self._refund_reason(status, code)),
+            RefundRequest(
+                self._job.job_id,
+                self._refund_reason(status, code),
+                owner_cancelled=self._owner_cancelled(status),
+            ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=MUST_LAND_RETRY,
         )
@@ -428,6 +432,10 @@ class RestorationWorkflow:
         if outcome.status == JobStatus.CANCELLED and self._temporal_cancel:
             raise asyncio.CancelledError()
         return outcome
+
+    def _owner_cancelled(self, status: JobStatus) -> bool:
+        """The owner ended the job: past the model's start, the stated part is kept."""
+        return status is JobStatus.CANCELLED and self._cancel_reason == EndedBy.USER
 
     def _refund_reason(self, status: JobStatus, code: str) -> str:
         """The ledger's words for a refund: who cancelled, or which error ended the job."""

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import CreditEntry, Job, User, as_utc, utcnow
+from heirloom.db.models import CreditEntry, Job, ModelAttempt, User, as_utc, utcnow
 from heirloom.domain.errors import (
     IdempotencyKeyReused,
     InsufficientCredits,
@@ -26,6 +26,7 @@ from heirloom.domain.errors import (
     NotFound,
 )
 from heirloom.domain.jobs import (
+    MODEL_PROGRESS_SPAN,
     JobStatus,
     Operation,
     Stage,
@@ -316,8 +317,12 @@ class CreditManager:
         )
         return session.exec(statement).first() is not None
 
-    def refund(self, job_id: str, reason: str) -> Refund:
-        """Give back what a job was charged, once, unless the job completed."""
+    def refund(self, job_id: str, reason: str, *, owner_cancelled: bool = False) -> Refund:
+        """Give back what a job was charged, once, unless the job completed.
+
+        A job its owner cancelled after the model started on the GPU gets the price less the
+        kept part back (`Prices.cancel_refund`); every other ending refunds in full.
+        """
         with self.db.session() as session:
             job = session.get(Job, job_id)
             reserved = session.exec(
@@ -326,6 +331,11 @@ class CreditManager:
             if reserved is None or job is None or job.status == JobStatus.COMPLETED:
                 return Refund(job_id=job_id, amount=0, already_refunded=False)
             amount = -reserved.amount
+            if owner_cancelled:
+                started = model_started(session, job)
+                amount = self.prices.cancel_refund(amount, model_started=started)
+                if started:
+                    reason = f"{reason} after the model started: {-reserved.amount - amount} kept"
             _lock_user(session, reserved.user_id)
             try:
                 session.add(
@@ -411,6 +421,17 @@ class CreditManager:
             raise JobAlreadyFinished(f"The job is already {job.status}.")
         balance = session.exec(select(User.balance).where(User.id == entry.user_id)).one()
         return Reservation(job_id=job_id, cost=-entry.amount, balance=balance)
+
+
+def model_started(session: Session, job: Job) -> bool:
+    """Whether the job's model ran on a GPU: the handler reported progress, or a RunPod job of
+    it recorded execution time (its model-attempt records)."""
+    if job.progress > MODEL_PROGRESS_SPAN[0]:
+        return True
+    executed = select(ModelAttempt.id).where(
+        ModelAttempt.job_id == job.id, col(ModelAttempt.execution_ms) > 0
+    )
+    return session.exec(executed).first() is not None
 
 
 def _lock_user(session: Session, user_id: str) -> User | None:
