@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import uuid
 from collections import Counter
@@ -309,3 +310,30 @@ def test_a_system_ending_after_the_model_started_refunds_in_full(services: Servi
     services.jobs.set_progress(job.job_id, 60)
     services.credits.refund(job.job_id, "failed: model_failed")
     assert ledger_rows(services, job.job_id) == [("refund", 2), ("reserve", -2)]
+
+
+def test_a_withdrawn_submission_is_never_charged(services: Services) -> None:
+    from heirloom.domain.errors import ServiceUnavailable
+
+    user = new_user(services, credits=20)
+    job = dataclasses.replace(new_job(user), submission_id=uuid.uuid4().hex)
+    assert job.submission_id is not None
+    assert services.credits.withdraw(job.submission_id, job.job_id, user) is False
+    with pytest.raises(ServiceUnavailable) as refused:
+        services.credits.reserve(job)
+    assert refused.value.retryable is False
+    assert services.credits.balance(user) == 20
+    assert ledger_kinds(services, job.job_id) == Counter()
+    # A retry under the same key is a new submission of the same job: it is charged once.
+    retry = dataclasses.replace(job, submission_id=uuid.uuid4().hex)
+    assert services.credits.reserve(retry).balance == 18
+
+
+def test_a_withdrawal_after_the_charge_says_so(services: Services) -> None:
+    user = new_user(services, credits=20)
+    job = dataclasses.replace(new_job(user), submission_id=uuid.uuid4().hex)
+    assert job.submission_id is not None
+    services.credits.reserve(job)
+    assert services.credits.withdraw(job.submission_id, job.job_id, user) is True
+    # Recording it twice is harmless.
+    assert services.credits.withdraw(job.submission_id, job.job_id, user) is True

@@ -98,8 +98,9 @@ class RestorationActivities:
                     retry_of=job.retry_of,
                     callback_url=job.callback_url,
                     gpu_priority=model_step_priority(
-                        job.rules.gpu_priority, is_retry=job.retry_of is not None
+                        job.rules.gpu_priority, is_retry=job.priority_retry
                     ),
+                    submission_id=job.submission_id,
                 )
             )
         except HeirloomError as err:

@@ -392,11 +392,11 @@ class RestorationWorkflow:
     # --- plumbing -------------------------------------------------------------------------
 
     def _gpu_priority(self, job: RestorationInput) -> Priority:
-        """The model step's place in the GPU queue: retries first, then by tier, fair across
-        users; none when the model step runs on the tier's queue."""
+        """The model step's place in the GPU queue: retries of failed jobs first, then by tier,
+        fair across users; none when the model step runs on the tier's queue."""
         if not job.rules.gpu_queue:
             return Priority.default
-        priority = model_step_priority(job.rules.gpu_priority, is_retry=job.retry_of is not None)
+        priority = model_step_priority(job.rules.gpu_priority, is_retry=job.priority_retry)
         return Priority(priority_key=priority, fairness_key=job.user_id)
 
     async def _uncancellable(self, work: Coroutine[Any, Any, T]) -> T:

@@ -7,6 +7,7 @@ a grant happens once per idempotency key, and a balance always equals its ledger
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +18,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import CreditEntry, Job, ModelAttempt, User, as_utc, utcnow
+from heirloom.db.models import (
+    CreditEntry,
+    Job,
+    ModelAttempt,
+    User,
+    WithdrawnSubmission,
+    as_utc,
+    utcnow,
+)
 from heirloom.domain.errors import (
     IdempotencyKeyReused,
     InsufficientCredits,
     InvalidRequest,
     JobAlreadyFinished,
     NotFound,
+    ServiceUnavailable,
 )
 from heirloom.domain.jobs import (
     MODEL_PROGRESS_SPAN,
@@ -40,6 +50,12 @@ from heirloom.services.events import event_log as events
 RESERVE = "reserve"
 REFUND = "refund"
 GRANT = "grant"
+
+log = logging.getLogger(__name__)
+
+_WITHDRAWN = "The API gave up on this submission and answered 503; it is never charged."
+# The worker's log line when a late reservation meets a withdrawn submission.
+WITHDRAWN_LOG_LINE = "reservation refused: the API withdrew this submission (answered 503)"
 
 # Refunded jobs give their daily slot back: only these count towards a daily limit.
 _COUNTED_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.COMPLETED)
@@ -59,6 +75,7 @@ class NewJob:
     retry_of: str | None = None
     callback_url: str | None = None
     gpu_priority: int = 3
+    submission_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +220,8 @@ class CreditManager:
         """Charge for a job and create its row, atomically; a repeat returns the first charge.
 
         Raises InsufficientCredits, DailyLimitReached or IdempotencyKeyReused, with nothing
-        written.
+        written; a submission the API withdrew (it answered 503) is refused with
+        ServiceUnavailable, never charged.
         """
         now = now or self.clock()
         operations = parse_operations(job.operations)
@@ -218,6 +236,12 @@ class CreditManager:
                 .returning(col(User.balance))
                 .execution_options(synchronize_session=False)
             ).one_or_none()
+            # Read under the lock `withdraw` takes too: a withdrawal either committed before
+            # (seen here) or waits for this charge and then finds it.
+            if self._withdrawn(session, job.submission_id):
+                session.rollback()
+                log.warning("job %s: %s", job.job_id, WITHDRAWN_LOG_LINE)
+                raise ServiceUnavailable(_WITHDRAWN, retryable=False)
             if charged is None:
                 session.rollback()
                 return self._refused_or_existing(session, job, operations, now)
@@ -271,6 +295,31 @@ class CreditManager:
                 raise IdempotencyKeyReused() from None
             events.append(session, job.job_id, events.QUEUED)
             return Reservation(job_id=job.job_id, cost=cost, balance=balance)
+
+    def withdraw(self, submission_id: str, job_id: str, user_id: str) -> bool:
+        """Record that the API gave up on a submission, before it answers 503; True if a
+        charge for the job landed first (the caller settles it before answering).
+
+        The first statement takes the user's row lock (SQLite: the write lock) that every
+        reservation takes first, so the reservation's check and this record never interleave.
+        """
+        with self.db.session() as session:
+            _update(
+                session,
+                sa.update(User).where(col(User.id) == user_id).values(balance=User.balance),
+            )
+            if session.get(WithdrawnSubmission, submission_id) is None:
+                session.add(
+                    WithdrawnSubmission(submission_id=submission_id, job_id=job_id, user_id=user_id)
+                )
+                session.flush()
+            return self._has_reservation(session, job_id)
+
+    @staticmethod
+    def _withdrawn(session: Session, submission_id: str | None) -> bool:
+        if submission_id is None:
+            return False
+        return session.get(WithdrawnSubmission, submission_id) is not None
 
     def _quote(
         self,
