@@ -282,7 +282,8 @@ def watermark_share(image: bytes, clean: bytes) -> float:
 
 def ledger_violations(services: Services) -> list[str]:
     """Money invariants over a whole database: every balance is the sum of its ledger rows,
-    and every job was charged nothing or its price, net of refunds."""
+    and every job was charged nothing, its price, or (an owner's cancel after the model
+    started) its price less what its row says was refunded."""
     problems = [
         f"user {m.user_id}: balance {m.balance} but ledger sum {m.ledger_sum}"
         for m in services.credits.check_consistency()
@@ -294,7 +295,7 @@ def ledger_violations(services: Services) -> list[str]:
             net[entry.job_id] = net.get(entry.job_id, 0) - entry.amount
         for job in session.exec(select(Job)):
             charged = net.pop(job.id, 0)
-            if charged not in (0, job.cost):
+            if charged not in (0, job.cost, job.cost - job.refunded):
                 problems.append(f"job {job.id}: net charge {charged}, price {job.cost}")
     problems.extend(f"ledger rows for unknown job {job_id}" for job_id in net)
     return problems

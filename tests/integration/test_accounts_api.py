@@ -116,10 +116,10 @@ def test_a_failed_and_refunded_job_gives_its_daily_slot_back(faults: Stack) -> N
 
 
 @pytest.mark.parametrize("tier", [Tier.PAID, Tier.FOREVER])
-def test_paid_and_forever_users_have_no_daily_limit(stack: Stack, tier: Tier) -> None:
+def test_paid_and_forever_users_have_a_daily_limit_too(stack: Stack, tier: Tier) -> None:
     _, key = stack.new_user(tier=tier, credits=0)
     with stack.client(key) as client:
-        assert me(client)["daily_job_limit"] is None
+        assert me(client)["daily_job_limit"] == 100
 
 
 # --- daily limit through the API -----------------------------------------------------------
@@ -254,6 +254,8 @@ def expected_pricing(settings: Settings) -> dict[str, Any]:
             "colorize": settings.prices.colorize,
             "restore,colorize": settings.prices.restore_colorize,
         },
+        "cancel_kept_percent": settings.prices.cancel_kept_percent,
+        "cancel_rule": settings.prices.cancel_rule(),
         "tiers": [
             {"tier": tier.value, "task_queue": tier.task_queue, **rules.model_dump()}
             for tier, rules in settings.tier_rules.items()
@@ -268,6 +270,7 @@ def test_pricing_is_public_and_lists_the_documented_prices_and_tiers(stack: Stac
     body = response.json()
     assert body == expected_pricing(stack.settings)
     assert body["prices"] == {"restore": 2, "colorize": 3, "restore,colorize": 4}
+    assert body["cancel_kept_percent"] == 50
     tiers = {tier["tier"]: tier for tier in body["tiers"]}
     assert {name: t["task_queue"] for name, t in tiers.items()} == {
         "free": "heirloom-free",
@@ -275,12 +278,12 @@ def test_pricing_is_public_and_lists_the_documented_prices_and_tiers(stack: Stac
         "forever": "heirloom-forever",
     }
     assert (tiers["free"]["daily_job_limit"], tiers["free"]["output_long_side"]) == (3, 854)
-    assert tiers["paid"]["daily_job_limit"] is None
+    assert (tiers["paid"]["daily_job_limit"], tiers["paid"]["max_active_jobs"]) == (100, 10)
 
 
 # --- prices and limits from settings -------------------------------------------------------
 
-REPRICED = Prices(restore=5, colorize=6, restore_colorize=9)
+REPRICED = Prices(restore=5, colorize=6, restore_colorize=9, cancel_kept_percent=20)
 ONE_A_DAY = TierRules(output_long_side=640, watermark=True, model_attempts=2, daily_job_limit=1)
 
 
@@ -310,6 +313,8 @@ def test_prices_and_limits_from_settings_reach_the_pricing_route(
     body = client.get("/v1/pricing").json()
     assert body == expected_pricing(services.settings)
     assert body["prices"] == {"restore": 5, "colorize": 6, "restore,colorize": 9}
+    assert body["cancel_kept_percent"] == 20
+    assert "20% of the price" in body["cancel_rule"]
     free = next(tier for tier in body["tiers"] if tier["tier"] == "free")
     assert (free["output_long_side"], free["daily_job_limit"]) == (640, 1)
 
@@ -530,7 +535,7 @@ def test_tier_change_applies_to_me_and_to_the_next_job(stack: Stack) -> None:
         assert changed.status_code == 200, changed.text
         assert (changed.json()["id"], changed.json()["tier"]) == (user_id, "paid")
         account = me(client)
-        assert (account["tier"], account["daily_job_limit"]) == ("paid", None)
+        assert (account["tier"], account["daily_job_limit"]) == ("paid", 100)
 
         paid_job = wait_final(client, submit(client, photo).json()["id"])
         assert paid_job["status"] == "completed", paid_job

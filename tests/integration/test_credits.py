@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import uuid
 from collections import Counter
@@ -28,6 +29,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.jobs.store import ResultKeys
 from heirloom.services.money.credits import NewJob
+from tests.support import ledger_rows
 
 
 def new_user(services: Services, *, tier: Tier = Tier.PAID, credits: int = 20) -> str:
@@ -236,3 +238,102 @@ def test_any_interleaving_keeps_the_ledger_whole(
         row = services.jobs.find(job.job_id)
         if row is not None and row.status == "completed":
             assert kinds["refund"] == 0
+
+
+def _cancelled_by_owner(services: Services, *, operations: str, progress: int | None) -> str:
+    """A job its owner cancelled; `progress` is what the handler reported (None: no report)."""
+    from heirloom.domain.jobs import Stage
+
+    user = new_user(services, credits=20)
+    job = new_job(user, operations)
+    services.credits.reserve(job)
+    if progress is not None:
+        services.jobs.set_stage(job.job_id, Stage.PROCESSING, runpod_job_id="rp-" + job.job_id)
+        services.jobs.set_progress(job.job_id, progress)
+    services.credits.refund(job.job_id, "cancelled by user", owner_cancelled=True)
+    return job.job_id
+
+
+def test_an_owner_cancel_before_the_model_started_refunds_in_full(services: Services) -> None:
+    # Submitted to RunPod but still in its queue: no GPU time used yet.
+    job_id = _cancelled_by_owner(services, operations="restore,colorize", progress=15)
+    assert ledger_rows(services, job_id) == [("refund", 4), ("reserve", -4)]
+    assert services.jobs.get(job_id).refunded == 4
+
+
+def test_an_owner_cancel_after_the_model_started_keeps_the_stated_part(
+    services: Services,
+) -> None:
+    kept_percent = services.settings.prices.cancel_kept_percent
+    assert kept_percent == 50
+    job_id = _cancelled_by_owner(services, operations="restore,colorize", progress=40)
+    assert ledger_rows(services, job_id) == [("refund", 2), ("reserve", -4)]
+    job = services.jobs.get(job_id)
+    assert job.refunded == 2
+    assert services.credits.balance(job.user_id) == 18
+    [refund] = [line for line in services.credits.history(job.user_id) if line.kind == "refund"]
+    assert "after the model started: 2 kept" in refund.reason
+    assert services.credits.check_consistency() == []
+    # The kept part is rounded up: a 3-credit colorize keeps 2.
+    odd = _cancelled_by_owner(services, operations="colorize", progress=40)
+    assert ledger_rows(services, odd) == [("refund", 1), ("reserve", -3)]
+
+
+def test_a_gpu_execution_on_record_counts_as_the_model_started(services: Services) -> None:
+    from heirloom.services.runpod.runs import AttemptRecord
+
+    user = new_user(services, credits=20)
+    job = new_job(user)
+    services.credits.reserve(job)
+    services.model_runs.record_attempt(
+        AttemptRecord(
+            job_id=job.job_id,
+            attempt=1,
+            generation=0,
+            runpod_job_id="rp-" + job.job_id,
+            status="CANCELLED",
+            execution_ms=1200,
+            delay_ms=10,
+        )
+    )
+    services.credits.refund(job.job_id, "cancelled by user", owner_cancelled=True)
+    assert ledger_rows(services, job.job_id) == [("refund", 1), ("reserve", -2)]
+
+
+def test_a_system_ending_after_the_model_started_refunds_in_full(services: Services) -> None:
+    from heirloom.domain.jobs import Stage
+
+    user = new_user(services, credits=20)
+    job = new_job(user)
+    services.credits.reserve(job)
+    services.jobs.set_stage(job.job_id, Stage.PROCESSING, runpod_job_id="rp-" + job.job_id)
+    services.jobs.set_progress(job.job_id, 60)
+    services.credits.refund(job.job_id, "failed: model_failed")
+    assert ledger_rows(services, job.job_id) == [("refund", 2), ("reserve", -2)]
+
+
+def test_a_withdrawn_submission_is_never_charged(services: Services) -> None:
+    from heirloom.domain.errors import ServiceUnavailable
+
+    user = new_user(services, credits=20)
+    job = dataclasses.replace(new_job(user), submission_id=uuid.uuid4().hex)
+    assert job.submission_id is not None
+    assert services.credits.withdraw(job.submission_id, job.job_id, user) is False
+    with pytest.raises(ServiceUnavailable) as refused:
+        services.credits.reserve(job)
+    assert refused.value.retryable is False
+    assert services.credits.balance(user) == 20
+    assert ledger_kinds(services, job.job_id) == Counter()
+    # A retry under the same key is a new submission of the same job: it is charged once.
+    retry = dataclasses.replace(job, submission_id=uuid.uuid4().hex)
+    assert services.credits.reserve(retry).balance == 18
+
+
+def test_a_withdrawal_after_the_charge_says_so(services: Services) -> None:
+    user = new_user(services, credits=20)
+    job = dataclasses.replace(new_job(user), submission_id=uuid.uuid4().hex)
+    assert job.submission_id is not None
+    services.credits.reserve(job)
+    assert services.credits.withdraw(job.submission_id, job.job_id, user) is True
+    # Recording it twice is harmless.
+    assert services.credits.withdraw(job.submission_id, job.job_id, user) is True

@@ -11,6 +11,7 @@ from PIL import Image, ImageChops, ImageStat
 from sqlmodel import select
 
 from heirloom.db.models import CreditEntry
+from heirloom.domain.jobs import MODEL_PROGRESS_SPAN
 from heirloom.domain.tiers import Tier
 from heirloom.services.imaging.pipeline import COMPARISON_LONG_SIDE, THUMBNAIL_LONG_SIDE
 from tests.conftest import Stack
@@ -20,7 +21,6 @@ from tests.support import (
     photo_bytes,
     submit,
     wait_final,
-    wait_stage,
     wait_until,
     watermark_share,
 )
@@ -150,25 +150,33 @@ def test_job_whose_model_fails_for_good_is_failed_and_refunded_once(faults: Stac
     assert submitted[job_id] == 2  # free tier: the model call gets two attempts
 
 
-def test_job_cancelled_during_the_model_call_is_refunded_once_and_cancels_runpod(
+def test_job_cancelled_once_its_model_started_keeps_the_stated_part_and_cancels_runpod(
     faults: Stack,
 ) -> None:
     stack = faults
     stack.set_faults(execution_ms=20_000)
     _, key = stack.new_user(tier=Tier.FREE, credits=20)
     with stack.client(key) as client:
+        pricing = client.get("/v1/pricing").json()
+        assert pricing["cancel_kept_percent"] == 50
+        assert "50% of the price" in pricing["cancel_rule"]
         job_id = submit(client, photo_bytes()).json()["id"]
         runpod_job = wait_for_runpod_job(stack, job_id)
-        wait_stage(client, job_id, "processing")
+        # The handler's progress report past the model step's start: the GPU is at work.
+        wait_until(
+            lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"] > MODEL_PROGRESS_SPAN[0],
+            "the model reported progress",
+        )
         cancelled = client.post(f"/v1/jobs/{job_id}/cancel")
         assert cancelled.status_code == 202, cancelled.text
         done = wait_final(client, job_id)
         assert done["status"] == "cancelled"
         assert done["error"]["code"] == "cancelled"
-        assert balance(client) == 20
+        assert (done["credits_charged"], done["credits_refunded"]) == (2, 1)
+        assert balance(client) == 19
         again = client.post(f"/v1/jobs/{job_id}/cancel")
         assert again.status_code == 409
-    assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
+    assert ledger(stack, job_id) == [("refund", 1), ("reserve", -2)]
     assert runpod_status(stack, runpod_job) == "CANCELLED"
 
 

@@ -133,6 +133,21 @@ def test_a_retry_runs_at_the_highest_task_priority(faults: Stack) -> None:
     assert again.priority_key == RETRY_PRIORITY == 1  # 1 is Temporal's highest
 
 
+def test_a_new_seed_retry_of_a_completed_job_waits_its_turn(stack: Stack) -> None:
+    _, key = stack.new_user(tier=Tier.PAID, credits=20)
+    with stack.client(key) as client:
+        job_id = submit(client, SMALL_PHOTO).json()["id"]
+        assert wait_final(client, job_id)["status"] == "completed"
+        retry = client.post(f"/v1/jobs/{job_id}/retry", json={"new_seed": True})
+        assert retry.status_code == 202, retry.text
+        retry_id = retry.json()["id"]
+        assert wait_final(client, retry_id)["status"] == "completed"
+    again = describe(stack, retry_id).raw_description.workflow_execution_info.priority
+    assert again.priority_key == 0  # the server's default: no retry priority
+    row = stack.services.jobs.get(retry_id)
+    assert row.gpu_priority == stack.settings.tier_rules[Tier.PAID].gpu_priority
+
+
 def test_a_model_that_times_out_at_runpod_ends_model_timed_out_and_refunded(
     faults: Stack,
 ) -> None:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from heirloom.config import Settings
-from heirloom.domain.errors import DailyLimitReached, InsufficientCredits
+from heirloom.domain.errors import DailyLimitReached, InsufficientCredits, TooManyActiveJobs
 from heirloom.domain.jobs import JobStatus, Operation, operations_label, parse_operations
 from heirloom.domain.pricing import JobQuote, Prices, day_start, next_daily_reset, quote_job
 from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier, TierRules
@@ -150,10 +150,25 @@ def test_daily_limit_reset_crosses_months_and_years() -> None:
     )
 
 
-@pytest.mark.parametrize("tier", [Tier.PAID, Tier.FOREVER])
-def test_paid_and_forever_tiers_have_no_daily_limit(tier: Tier) -> None:
-    assert DEFAULT_TIER_RULES[tier].daily_job_limit is None
-    assert quote(tier=tier, jobs_today=10_000).tier is tier
+@pytest.mark.parametrize("tier", list(Tier))
+def test_every_tier_caps_daily_and_in_progress_jobs(tier: Tier) -> None:
+    rules = DEFAULT_TIER_RULES[tier]
+    assert rules.daily_job_limit is not None
+    assert rules.max_active_jobs is not None
+    with pytest.raises(DailyLimitReached):
+        quote(tier=tier, jobs_today=rules.daily_job_limit)
+    with pytest.raises(TooManyActiveJobs):
+        quote_job(
+            operations=RESTORE,
+            tier=tier,
+            balance=100,
+            jobs_today=0,
+            prices=Prices(),
+            tier_rules=DEFAULT_TIER_RULES,
+            now=NOON,
+            active_jobs=rules.max_active_jobs,
+        )
+    assert quote(tier=tier, jobs_today=rules.daily_job_limit - 1).tier is tier
 
 
 def test_the_daily_limit_is_reported_before_the_balance() -> None:
@@ -205,8 +220,8 @@ def test_default_tier_table_matches_the_documented_one() -> None:
     }
     assert table == {
         Tier.FREE: (854, True, 2, 3),
-        Tier.PAID: (1280, False, 4, None),
-        Tier.FOREVER: (1280, False, 4, None),
+        Tier.PAID: (1280, False, 4, 100),
+        Tier.FOREVER: (1280, False, 4, 100),
     }
 
 
@@ -292,3 +307,16 @@ def test_a_partial_tier_override_keeps_the_tiers_other_rules(
 def test_a_tier_limit_can_be_lifted_with_null(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEIRLOOM_TIER_RULES", '{"free": {"daily_job_limit": null}}')
     assert Settings().tier_rules[Tier.FREE].daily_job_limit is None
+
+
+def test_an_owner_cancel_refunds_all_before_the_model_started_and_keeps_half_after() -> None:
+    prices = Prices()
+    assert prices.cancel_kept_percent == 50
+    assert [prices.cancel_refund(c, model_started=False) for c in (2, 3, 4)] == [2, 3, 4]
+    # The kept part is rounded up.
+    assert [prices.cancel_refund(c, model_started=True) for c in (2, 3, 4)] == [1, 1, 2]
+    assert Prices(cancel_kept_percent=0).cancel_refund(4, model_started=True) == 4
+    assert Prices(cancel_kept_percent=100).cancel_refund(4, model_started=True) == 0
+    assert "50% of the price" in prices.cancel_rule()
+    with pytest.raises(ValidationError):
+        Prices(cancel_kept_percent=101)

@@ -99,8 +99,9 @@ class RestorationActivities:
                     retry_of=job.retry_of,
                     callback_url=job.callback_url,
                     gpu_priority=model_step_priority(
-                        job.rules.gpu_priority, is_retry=job.retry_of is not None
+                        job.rules.gpu_priority, is_retry=job.priority_retry
                     ),
+                    submission_id=job.submission_id,
                 )
             )
         except HeirloomError as err:
@@ -218,8 +219,11 @@ class RestorationActivities:
 
     @activity.defn
     def refund_credits(self, request: RefundRequest) -> int:
-        """Refund what the job was charged; repeats refund nothing more."""
-        return self.services.credits.refund(request.job_id, request.reason).amount
+        """Refund what the job was charged (less the kept part of an owner's late cancel);
+        repeats refund nothing more."""
+        return self.services.credits.refund(
+            request.job_id, request.reason, owner_cancelled=request.owner_cancelled
+        ).amount
 
     @activity.defn
     def discard_outputs(self, job: JobRef) -> None:

@@ -200,6 +200,11 @@ class TierOut(BaseModel):
 class PricingOut(BaseModel):
     currency: str = "credits"
     prices: dict[str, int]
+    cancel_kept_percent: int = Field(
+        description="Percent of the price kept (rounded up) when a job is cancelled after its "
+        "model started; before that a cancel refunds in full."
+    )
+    cancel_rule: str = Field(description="The cancel rule in words.")
     tiers: list[TierOut]
 
 

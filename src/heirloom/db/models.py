@@ -240,6 +240,21 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
+class WithdrawnSubmission(SQLModel, table=True):
+    """A submission the API gave up on (it answered 503): its reservation must never charge.
+
+    Written before the 503, in the database the reservation writes, under the user's row lock;
+    the reservation reads it under the same lock, so one of them always sees the other.
+    """
+
+    __tablename__ = "withdrawn_submissions"
+
+    submission_id: str = Field(primary_key=True, max_length=32)
+    job_id: str = Field(max_length=32, index=True)
+    user_id: str = Field(foreign_key="users.id", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
 class ModelAttempt(SQLModel, table=True):
     """One RunPod job a job's model step ended up with: the run, a duplicate, or a dead one.
 

@@ -45,6 +45,12 @@ class RestorationInput:
     callback_url: str | None = None
     # domain/seeds.py: the same on a plain retry; None in runs started before seeds existed.
     seed: int | None = None
+    # The POST that started this run: the API records it withdrawn before it answers 503, and
+    # the reservation then refuses to charge (a later retry under the same key is a new one).
+    submission_id: str | None = None
+    # A retry of a failed job: its model step goes first in the GPU queue. A retry of a job
+    # that completed (a new seed) or was cancelled waits its turn as any job.
+    priority_retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,8 @@ class CompleteRequest:
 class RefundRequest:
     job_id: str
     reason: str
+    # The owner cancelled: once the model started, the stated part of the price is kept.
+    owner_cancelled: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,15 @@ class Prices(BaseModel):
     restore_colorize: int = Field(
         default=4, description="Credits for a job that restores and colorizes."
     )
+    cancel_kept_percent: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description=(
+            "Percent of a job's price kept (rounded up) when its owner cancels it after the model "
+            "started on the GPU; a cancel before that refunds in full."
+        ),
+    )
 
     def cost(self, operations: tuple[Operation, ...]) -> int:
         ops = set(operations)
@@ -32,6 +42,21 @@ class Prices(BaseModel):
         if ops == {Operation.COLORIZE}:
             return self.colorize
         raise ValueError(f"no price for operations {sorted(ops)}")
+
+    def cancel_refund(self, cost: int, *, model_started: bool) -> int:
+        """Credits given back when the owner cancels: all of them before the model started on
+        the GPU, the price less `cancel_kept_percent` (rounded up) once it has."""
+        if not model_started:
+            return cost
+        return cost - math.ceil(cost * self.cancel_kept_percent / 100)
+
+    def cancel_rule(self) -> str:
+        """The cancel rule in the words pricing pages and `GET /v1/pricing` show."""
+        return (
+            "Cancelling before the model starts on the GPU refunds the whole price; once it has "
+            f"started, the GPU is stopped and {self.cancel_kept_percent}% of the price "
+            "(rounded up) is kept, the rest refunded."
+        )
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ class TierRules(BaseModel):
     )
 
 
+# Every tier caps a user's daily and in-progress jobs: with no cap one user's submit-and-cancel
+# loop, or a flood of jobs, could hold the GPU queue and spend the tier's GPU budget for all.
 DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
     Tier.FREE: TierRules(
         output_long_side=854,
@@ -82,8 +84,9 @@ DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
         output_long_side=1280,
         output_short_side=720,
         watermark=False,
+        daily_job_limit=100,
         model_attempts=4,
-        max_active_jobs=25,
+        max_active_jobs=10,
         gpu_priority=2,
         storage_quota_bytes=20 * 1024**3,
     ),
@@ -91,8 +94,9 @@ DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
         output_long_side=1280,
         output_short_side=720,
         watermark=False,
+        daily_job_limit=100,
         model_attempts=4,
-        max_active_jobs=25,
+        max_active_jobs=10,
         gpu_priority=2,
         storage_quota_bytes=50 * 1024**3,
     ),

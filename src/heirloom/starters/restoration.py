@@ -85,6 +85,7 @@ class Submitter:
         priority: int | None = None,
         callback_url: str | None = None,
         seed: int | None = None,
+        priority_retry: bool = False,
     ) -> Submission:
         """Charge for and start a job; without a `seed`, the job is its own seed origin."""
         await blocking(self.services.budgets.admit, Tier(user.tier))
@@ -144,6 +145,8 @@ class Submitter:
                 retry_of=retry_of,
                 callback_url=callback_url,
                 seed=job_seed(job_id) if seed is None else seed,
+                submission_id=uuid.uuid4().hex,
+                priority_retry=priority_retry,
             ),
             priority=priority,
             summary=(
@@ -233,29 +236,42 @@ class Submitter:
                     id=f"reserve-{job.job_id}",
                 )
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            await self._withdraw(job.job_id)
+            await self._withdraw(job, "no worker reserved the job within the submit timeout")
             raise unavailable from None
         except (RPCError, WorkflowUpdateFailedError) as err:
+            # Temporal did not answer: the run may not exist, or may be a concurrent same-key
+            # submission's, so it is left alone; only this submission's charge is refused.
+            await self._withdraw(job, f"no answer from Temporal ({type(err).__name__})", stop=False)
             raise unavailable from err
 
-    async def _withdraw(self, job_id: str) -> None:
-        """No worker answered in time: stop the run, and undo a charge that landed anyway.
+    async def _withdraw(self, job: RestorationInput, why: str, *, stop: bool = True) -> None:
+        """Give the submission up before answering 503, so the client never pays for it.
 
-        The client is told 503, so it must not pay for this job: a charge that commits after
-        the check below is settled by the reconciliation schedule, since the run is closed.
+        The withdrawal is recorded first, in the database the reservation writes: a run that
+        reserves later (a frozen worker waking up) is refused. A charge that landed before it
+        is settled here, before the answer, unless an Idempotency-Key names the job: then the
+        client's retry gets that job, charged once. Then the run is stopped.
         """
-        log.warning("job %s: no reservation within the submit timeout; withdrawing", job_id)
-        try:
-            await self.temporal.get_workflow_handle(job_id).terminate(
-                reason="no worker reserved the job within the submit timeout"
-            )
-        except RPCError as err:
-            log.warning("job %s: terminate failed: %s", job_id, err)
-        await blocking(
-            self.services.settlement.settle_interrupted,
-            job_id,
-            detail="the API answered 503: no worker reserved the job within the submit timeout",
+        log.warning("job %s: answering 503 (%s); withdrawing", job.job_id, why)
+        assert job.submission_id is not None
+        charged = await blocking(
+            self.services.credits.withdraw, job.submission_id, job.job_id, job.user_id
         )
+        if charged and job.idempotency_key is not None:
+            return
+        if stop:
+            try:
+                await self.temporal.get_workflow_handle(job.job_id).terminate(
+                    reason=f"the API answered 503: {why}"
+                )
+            except RPCError as err:
+                log.warning("job %s: terminate failed: %s", job.job_id, err)
+        if charged:
+            await blocking(
+                self.services.settlement.settle_interrupted,
+                job.job_id,
+                detail=f"the API answered 503: {why}",
+            )
 
 
 async def cancel(temporal: Client, services: Services, user_id: str, job_id: str) -> None:

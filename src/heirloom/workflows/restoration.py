@@ -350,7 +350,11 @@ class RestorationWorkflow:
         """Compensate: refund once, drop partial outputs, record why the job ended."""
         refunded = await workflow.execute_activity_method(
             RestorationActivities.refund_credits,
-            RefundRequest(self._job.job_id, self._refund_reason(status, code)),
+            RefundRequest(
+                self._job.job_id,
+                self._refund_reason(status, code),
+                owner_cancelled=self._owner_cancelled(status),
+            ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=MUST_LAND_RETRY,
         )
@@ -388,11 +392,11 @@ class RestorationWorkflow:
     # --- plumbing -------------------------------------------------------------------------
 
     def _gpu_priority(self, job: RestorationInput) -> Priority:
-        """The model step's place in the GPU queue: retries first, then by tier, fair across
-        users; none when the model step runs on the tier's queue."""
+        """The model step's place in the GPU queue: retries of failed jobs first, then by tier,
+        fair across users; none when the model step runs on the tier's queue."""
         if not job.rules.gpu_queue:
             return Priority.default
-        priority = model_step_priority(job.rules.gpu_priority, is_retry=job.retry_of is not None)
+        priority = model_step_priority(job.rules.gpu_priority, is_retry=job.priority_retry)
         return Priority(priority_key=priority, fairness_key=job.user_id)
 
     async def _uncancellable(self, work: Coroutine[Any, Any, T]) -> T:
@@ -428,6 +432,10 @@ class RestorationWorkflow:
         if outcome.status == JobStatus.CANCELLED and self._temporal_cancel:
             raise asyncio.CancelledError()
         return outcome
+
+    def _owner_cancelled(self, status: JobStatus) -> bool:
+        """The owner ended the job: past the model's start, the stated part is kept."""
+        return status is JobStatus.CANCELLED and self._cancel_reason == EndedBy.USER
 
     def _refund_reason(self, status: JobStatus, code: str) -> str:
         """The ledger's words for a refund: who cancelled, or which error ended the job."""

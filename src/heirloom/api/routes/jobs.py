@@ -135,7 +135,8 @@ async def retry_job(
     temporal: TemporalDep,
     body: Annotated[RetryRequest | None, Body()] = None,
 ) -> JobOut:
-    """Run a job again as a new, newly charged job at the highest queue priority.
+    """Run a job again as a new, newly charged job; a retry of a failed job goes first in the
+    queue, a new-seed retry of a completed one waits its turn as any job.
 
     A failed job is retried with its original seed, so the model draws the same picture;
     `{"new_seed": true}` draws another one, and may also retry a completed job.
@@ -152,6 +153,7 @@ async def retry_job(
     await run_in_threadpool(
         services.audit.record, caller, owner_id=user.id, action="retry", job_id=job_id
     )
+    failed = job.status == JobStatus.FAILED
     data = await run_in_threadpool(services.storage.get, job.original_key)
     # A new-seed retry is its own seed origin: the submission derives its seed from its id.
     seed = None if new_seed else job_seed(await run_in_threadpool(_seed_origin, services, job))
@@ -161,7 +163,9 @@ async def retry_job(
         operations=job.operations,
         idempotency_key=retry_key(job.id, new_seed=new_seed),
         retry_of=job.id,
-        priority=RETRY_PRIORITY,
+        # Only a failed job's retry makes up for the service's failure: it alone goes first.
+        priority=RETRY_PRIORITY if failed else None,
+        priority_retry=failed,
         seed=seed,
     )
     return JobOut.from_job(submission.job)

@@ -1,4 +1,4 @@
-"""/v1/pricing: public prices and the tier table, straight from settings."""
+"""/v1/pricing: public prices, the cancel rule and the tier table, straight from settings."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def pricing(services: ServicesDep) -> PricingOut:
             "colorize": prices.colorize,
             "restore,colorize": prices.restore_colorize,
         },
+        cancel_kept_percent=prices.cancel_kept_percent,
+        cancel_rule=prices.cancel_rule(),
         tiers=[
             TierOut(tier=tier.value, task_queue=tier.task_queue, **rules.model_dump())
             for tier, rules in settings.tier_rules.items()

@@ -7,6 +7,7 @@ a grant happens once per idempotency key, and a balance always equals its ledger
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,15 +18,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import CreditEntry, Job, User, as_utc, utcnow
+from heirloom.db.models import (
+    CreditEntry,
+    Job,
+    ModelAttempt,
+    User,
+    WithdrawnSubmission,
+    as_utc,
+    utcnow,
+)
 from heirloom.domain.errors import (
     IdempotencyKeyReused,
     InsufficientCredits,
     InvalidRequest,
     JobAlreadyFinished,
     NotFound,
+    ServiceUnavailable,
 )
 from heirloom.domain.jobs import (
+    MODEL_PROGRESS_SPAN,
     JobStatus,
     Operation,
     Stage,
@@ -39,6 +50,12 @@ from heirloom.services.events import event_log as events
 RESERVE = "reserve"
 REFUND = "refund"
 GRANT = "grant"
+
+log = logging.getLogger(__name__)
+
+_WITHDRAWN = "The API gave up on this submission and answered 503; it is never charged."
+# The worker's log line when a late reservation meets a withdrawn submission.
+WITHDRAWN_LOG_LINE = "reservation refused: the API withdrew this submission (answered 503)"
 
 # Refunded jobs give their daily slot back: only these count towards a daily limit.
 _COUNTED_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.COMPLETED)
@@ -58,6 +75,7 @@ class NewJob:
     retry_of: str | None = None
     callback_url: str | None = None
     gpu_priority: int = 3
+    submission_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +220,8 @@ class CreditManager:
         """Charge for a job and create its row, atomically; a repeat returns the first charge.
 
         Raises InsufficientCredits, DailyLimitReached or IdempotencyKeyReused, with nothing
-        written.
+        written; a submission the API withdrew (it answered 503) is refused with
+        ServiceUnavailable, never charged.
         """
         now = now or self.clock()
         operations = parse_operations(job.operations)
@@ -217,6 +236,12 @@ class CreditManager:
                 .returning(col(User.balance))
                 .execution_options(synchronize_session=False)
             ).one_or_none()
+            # Read under the lock `withdraw` takes too: a withdrawal either committed before
+            # (seen here) or waits for this charge and then finds it.
+            if self._withdrawn(session, job.submission_id):
+                session.rollback()
+                log.warning("job %s: %s", job.job_id, WITHDRAWN_LOG_LINE)
+                raise ServiceUnavailable(_WITHDRAWN, retryable=False)
             if charged is None:
                 session.rollback()
                 return self._refused_or_existing(session, job, operations, now)
@@ -271,6 +296,31 @@ class CreditManager:
             events.append(session, job.job_id, events.QUEUED)
             return Reservation(job_id=job.job_id, cost=cost, balance=balance)
 
+    def withdraw(self, submission_id: str, job_id: str, user_id: str) -> bool:
+        """Record that the API gave up on a submission, before it answers 503; True if a
+        charge for the job landed first (the caller settles it before answering).
+
+        The first statement takes the user's row lock (SQLite: the write lock) that every
+        reservation takes first, so the reservation's check and this record never interleave.
+        """
+        with self.db.session() as session:
+            _update(
+                session,
+                sa.update(User).where(col(User.id) == user_id).values(balance=User.balance),
+            )
+            if session.get(WithdrawnSubmission, submission_id) is None:
+                session.add(
+                    WithdrawnSubmission(submission_id=submission_id, job_id=job_id, user_id=user_id)
+                )
+                session.flush()
+            return self._has_reservation(session, job_id)
+
+    @staticmethod
+    def _withdrawn(session: Session, submission_id: str | None) -> bool:
+        if submission_id is None:
+            return False
+        return session.get(WithdrawnSubmission, submission_id) is not None
+
     def _quote(
         self,
         session: Session,
@@ -316,8 +366,12 @@ class CreditManager:
         )
         return session.exec(statement).first() is not None
 
-    def refund(self, job_id: str, reason: str) -> Refund:
-        """Give back what a job was charged, once, unless the job completed."""
+    def refund(self, job_id: str, reason: str, *, owner_cancelled: bool = False) -> Refund:
+        """Give back what a job was charged, once, unless the job completed.
+
+        A job its owner cancelled after the model started on the GPU gets the price less the
+        kept part back (`Prices.cancel_refund`); every other ending refunds in full.
+        """
         with self.db.session() as session:
             job = session.get(Job, job_id)
             reserved = session.exec(
@@ -326,6 +380,11 @@ class CreditManager:
             if reserved is None or job is None or job.status == JobStatus.COMPLETED:
                 return Refund(job_id=job_id, amount=0, already_refunded=False)
             amount = -reserved.amount
+            if owner_cancelled:
+                started = model_started(session, job)
+                amount = self.prices.cancel_refund(amount, model_started=started)
+                if started:
+                    reason = f"{reason} after the model started: {-reserved.amount - amount} kept"
             _lock_user(session, reserved.user_id)
             try:
                 session.add(
@@ -411,6 +470,17 @@ class CreditManager:
             raise JobAlreadyFinished(f"The job is already {job.status}.")
         balance = session.exec(select(User.balance).where(User.id == entry.user_id)).one()
         return Reservation(job_id=job_id, cost=-entry.amount, balance=balance)
+
+
+def model_started(session: Session, job: Job) -> bool:
+    """Whether the job's model ran on a GPU: the handler reported progress, or a RunPod job of
+    it recorded execution time (its model-attempt records)."""
+    if job.progress > MODEL_PROGRESS_SPAN[0]:
+        return True
+    executed = select(ModelAttempt.id).where(
+        ModelAttempt.job_id == job.id, col(ModelAttempt.execution_ms) > 0
+    )
+    return session.exec(executed).first() is not None
 
 
 def _lock_user(session: Session, user_id: str) -> User | None:

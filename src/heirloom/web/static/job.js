@@ -28,7 +28,8 @@ const MODES = {
 
 export async function jobPage(main, { id, navigate, refreshMe }) {
   const path = `/v1/jobs/${encodeURIComponent(id)}`;
-  let job = await api(path);
+  const [pricing, first] = await Promise.all([api("/v1/pricing", { auth: false }), api(path)]);
+  let job = first;
   const urls = [];
 
   const status = h("span");
@@ -44,6 +45,7 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
   const problems = h("div");
   const streamProblems = h("div");
   const cancel = h("button", { type: "button", class: "danger" }, "Cancel");
+  const cancelTerms = h("span", { id: "job-cancel-terms", class: "muted" });
   const done = h("div", { id: "job-done" });
   let finished = false;
 
@@ -62,6 +64,8 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
     fill(stage, isFinal(job.status) ? finalWords(job) : `${stageName(job.stage)} · ${pct}%`);
     fill(queue, queueWords(job));
     cancel.hidden = isFinal(job.status);
+    cancelTerms.hidden = cancel.hidden;
+    fill(cancelTerms, cancelWords(job, pricing.cancel_kept_percent));
     if (isFinal(job.status) && !finished) {
       finished = true;
       showEnding();
@@ -141,7 +145,7 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
       queue,
       mode,
       streamProblems,
-      h("p", {}, cancel),
+      h("p", {}, cancel, " ", cancelTerms),
       problems,
     ),
     done,
@@ -185,6 +189,19 @@ function qualityNote(quality) {
     quality.summary,
     details.length ? h("span", { class: "muted" }, ` (${details.join(", ")})`) : null,
   );
+}
+
+// The cancel rule of GET /v1/pricing: the model has started once its progress is past the
+// model step's first mark (domain/jobs.py MODEL_PROGRESS_SPAN).
+const MODEL_STARTED_AFTER = 15;
+
+function cancelWords(job, keptPercent) {
+  const price = job.credits_charged;
+  if (job.progress <= MODEL_STARTED_AFTER) {
+    return `Cancelling now refunds all ${plural(price, "credit")}.`;
+  }
+  const kept = Math.ceil((price * keptPercent) / 100);
+  return `The model has started: cancelling stops it and keeps ${plural(kept, "credit")} of ${price}.`;
 }
 
 function finalWords(job) {
