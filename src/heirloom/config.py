@@ -623,6 +623,27 @@ class Settings(BaseSettings):
         description="Lifetime of a stream token (POST /v1/stream-tokens), in seconds.",
         json_schema_extra=about("operator", "API"),
     )
+    stream_recheck_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "An open SSE or WebSocket stream re-checks its key (or stream token's key) this "
+            "often, in seconds, and closes once the key is revoked."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
+    stream_max_per_user: int = Field(
+        default=10,
+        ge=1,
+        description="Most streams one user may hold open on one API process (429 past it).",
+        json_schema_extra=about("operator", "API"),
+    )
+    stream_max_per_process: int = Field(
+        default=1000,
+        ge=1,
+        description="Most streams one API process holds open at once (429 past it).",
+        json_schema_extra=about("operator", "API"),
+    )
     submit_timeout_s: float = Field(
         default=10.0,
         gt=0,
@@ -677,6 +698,40 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "API"),
     )
+
+    metrics_token: str | None = Field(
+        default=None,
+        description=(
+            "Bearer token GET /metrics needs (`Authorization: Bearer <token>`); unset: /metrics "
+            "answers 404."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
+    metrics_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a /metrics scrape is reused, in seconds (0: read fresh each time).",
+        json_schema_extra=about("operator", "API"),
+    )
+    readiness_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How long the readiness checks (/readyz, /v1/admin/health) are reused, in seconds "
+            "(0: checked on every request; concurrent requests still share one check)."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
+    hsts_max_age_s: int = Field(
+        default=31_536_000,
+        ge=0,
+        description=(
+            "max-age of the Strict-Transport-Security header on HTTPS answers (also behind a "
+            "trusted proxy sending X-Forwarded-Proto: https), in seconds; 0: no header."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
+
     webhook_allow_private_targets: bool = Field(
         default=False,
         description=(

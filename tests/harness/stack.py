@@ -32,6 +32,9 @@ STACK_SETTINGS: dict[str, Any] = {
     # of submissions waits many seconds for its reservations (Temporal updates). The 503 a
     # slow reservation gets has tests of its own, on services with their own timeout.
     "submit_timeout_s": 60.0,
+    # /metrics needs its token; tests scrape before and after a job, so nothing is reused.
+    "metrics_token": "stack-metrics-token",
+    "metrics_cache_s": 0.0,
 }
 
 # Builds the workers run beside the API: WorkerThread, a subclass, or None for no worker.

@@ -17,6 +17,7 @@ from heirloom.config import Settings
 from tests.conftest import ServedApi
 
 ServeApi = Callable[..., ServedApi]
+METRICS_TOKEN = "admin-routes-metrics"
 
 
 def _routes(tmp_path: Path) -> list[tuple[str, RouteContext, APIRoute]]:
@@ -53,7 +54,8 @@ def test_every_route_is_declared_with_its_full_path(tmp_path: Path) -> None:
 
 
 def _request_count(url: str, method: str, route: str, status: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = httpx.get(f"{url}/metrics", headers=headers, timeout=10).text
     labels = {"method": method, "route": route, "status": status}
     return sum(
         sample.value
@@ -64,7 +66,7 @@ def _request_count(url: str, method: str, route: str, status: str) -> float:
 
 
 def test_request_metrics_label_admin_routes_by_their_full_template(serve_api: ServeApi) -> None:
-    api = serve_api()
+    api = serve_api(metrics_token=METRICS_TOKEN, metrics_cache_s=0.0)
     _, user_key = api.new_user()
     with api.client(api.admin_key) as admin, api.client(user_key) as user:
         assert admin.get("/v1/admin/users").status_code == 200

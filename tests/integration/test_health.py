@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -41,35 +42,62 @@ def test_healthz_answers_without_a_key(stack: Stack) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def _details(url: str, admin_key: str) -> tuple[int, dict[str, dict[str, object]]]:
+    """/readyz's status code and, from the admin route, which checks failed and why."""
+    public = httpx.get(f"{url}/readyz", timeout=30)
+    assert public.json() == {"status": "ready" if public.status_code == 200 else "not_ready"}
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    admin = httpx.get(f"{url}/v1/admin/health", headers=headers, timeout=30)
+    assert admin.status_code == 200, admin.text
+    body = admin.json()
+    assert body["status"] == public.json()["status"]
+    return public.status_code, body["checks"]
+
+
 def test_readyz_is_200_when_everything_serves(stack: Stack) -> None:
-    with stack.client() as client:
-        response = client.get("/readyz")
-    body = response.json()
-    assert response.status_code == 200, body
-    assert body["status"] == "ready"
-    assert set(body["checks"]) == CHECKS
-    assert all(check["ok"] for check in body["checks"].values())
-    assert body["checks"]["worker:free"]["detail"] == "ok (heirloom-free)"
+    code, checks = _details(stack.api_url, stack.admin_key)
+    assert code == 200, checks
+    assert set(checks) == CHECKS
+    assert all(check["ok"] for check in checks.values())
+    assert checks["worker:free"]["detail"] == "ok (heirloom-free)"
 
 
-def test_readyz_is_503_when_the_runpod_endpoint_is_down(api_without_runpod: str) -> None:
-    response = httpx.get(f"{api_without_runpod}/readyz", timeout=30)
-    body = response.json()
-    assert response.status_code == 503, body
-    assert body["status"] == "not_ready"
-    failing = {name for name, check in body["checks"].items() if not check["ok"]}
+def test_readyz_is_503_when_the_runpod_endpoint_is_down(
+    stack: Stack, api_without_runpod: str
+) -> None:
+    code, checks = _details(api_without_runpod, stack.admin_key)
+    assert code == 503, checks
+    failing = {name for name, check in checks.items() if not check["ok"]}
     assert failing == {"runpod"}
     # Plain words only: the connection error with its host and port goes to the log.
-    assert body["checks"]["runpod"]["detail"] == "unreachable"
+    assert checks["runpod"]["detail"] == "unreachable"
 
 
-def test_readyz_is_503_when_no_worker_polls_a_tier(api_without_workers: str) -> None:
-    response = httpx.get(f"{api_without_workers}/readyz", timeout=30)
-    body = response.json()
-    assert response.status_code == 503, body
-    failing = {name for name, check in body["checks"].items() if not check["ok"]}
+def test_readyz_is_503_when_no_worker_polls_a_tier(stack: Stack, api_without_workers: str) -> None:
+    code, checks = _details(api_without_workers, stack.admin_key)
+    assert code == 503, checks
+    failing = {name for name, check in checks.items() if not check["ok"]}
     assert failing == {f"worker:{t.value}" for t in Tier}
-    assert body["checks"]["worker:paid"]["detail"] == "no worker polls heirloom-paid"
+    assert checks["worker:paid"]["detail"] == "no worker polls heirloom-paid"
+
+
+def test_a_flood_of_readyz_costs_one_runpod_request_per_cache_period(stack: Stack) -> None:
+    def health_requests() -> int:
+        requests: dict[str, int] = stack.runpod_stats()["requests"]  # type: ignore[assignment]
+        return requests["health"]
+
+    for url in serve_with(stack, readiness_cache_s=60.0):
+        before = health_requests()
+
+        def call(n: int, url: str = url) -> list[int]:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                return [client.get("/readyz").status_code for _ in range(n)]
+
+        # 1,000 requests from 8 threads at once: the first ones wait for one shared check.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = [code for batch in pool.map(call, [125] * 8) for code in batch]
+        assert codes == [200] * 1000
+        assert health_requests() - before == 1
 
 
 def _environment(settings: Settings) -> dict[str, str]:

@@ -4,6 +4,7 @@ and values that move when a job runs; the worker's Temporal runtime exports the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,8 +12,9 @@ from temporalio.client import Client
 
 from heirloom.domain.tiers import Tier
 from heirloom.worker.main import serve_metrics
-from tests.conftest import Stack
+from tests.conftest import ServedApi, Stack
 from tests.harness.serving import free_port
+from tests.harness.stack import STACK_SETTINGS
 from tests.support import photo_bytes, submit, wait_final
 
 API_FAMILIES = {
@@ -28,9 +30,13 @@ API_FAMILIES = {
 }
 
 
+ServeApi = Callable[..., ServedApi]
+METRICS_AUTH = {"Authorization": f"Bearer {STACK_SETTINGS['metrics_token']}"}
+
+
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of an exposition, by (sample name, sorted labels)."""
-    response = httpx.get(url, timeout=10)
+    response = httpx.get(url, timeout=10, headers=METRICS_AUTH)
     assert response.status_code == 200, response.text
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for family in text_string_to_metric_families(response.text):
@@ -40,7 +46,8 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def families(url: str) -> set[str]:
-    return {f.name for f in text_string_to_metric_families(httpx.get(url, timeout=10).text)}
+    text = httpx.get(url, timeout=10, headers=METRICS_AUTH).text
+    return {f.name for f in text_string_to_metric_families(text)}
 
 
 def value(
@@ -104,3 +111,35 @@ def test_worker_metrics_and_temporal_runtime_metrics(stack: Stack) -> None:
     asyncio.run(call_temporal())
     temporal = families(f"http://127.0.0.1:{ports[1]}/metrics")
     assert any(name.startswith("temporal_request") for name in temporal), sorted(temporal)
+
+
+def test_api_metrics_are_404_without_their_token(serve_api: ServeApi) -> None:
+    unset = serve_api()
+    assert httpx.get(f"{unset.url}/metrics", timeout=10).status_code == 404
+    anything = {"Authorization": "Bearer anything"}
+    assert httpx.get(f"{unset.url}/metrics", headers=anything, timeout=10).status_code == 404
+
+    api = serve_api(metrics_token="the-metrics-token")
+    for headers in ({}, anything, {"Authorization": "Basic the-metrics-token"}):
+        response = httpx.get(f"{api.url}/metrics", headers=headers, timeout=10)
+        assert response.status_code == 404, headers
+        assert response.json()["error"]["code"] == "not_found"
+    right = {"Authorization": "Bearer the-metrics-token"}
+    response = httpx.get(f"{api.url}/metrics", headers=right, timeout=10)
+    assert response.status_code == 200
+    assert "heirloom_jobs" in response.text
+
+
+def test_api_metrics_are_reused_within_their_cache_period(serve_api: ServeApi) -> None:
+    api = serve_api(metrics_token="tok", metrics_cache_s=60.0)
+    right = {"Authorization": "Bearer tok"}
+    first = httpx.get(f"{api.url}/metrics", headers=right, timeout=10).text
+    # Requests move the request histogram and add a user; the cached scrape does not move.
+    api.new_user()
+    assert httpx.get(f"{api.url}/healthz", timeout=10).status_code == 200
+    assert httpx.get(f"{api.url}/metrics", headers=right, timeout=10).text == first
+
+    fresh = serve_api(metrics_token="tok", metrics_cache_s=0.0)
+    before = httpx.get(f"{fresh.url}/metrics", headers=right, timeout=10).text
+    assert httpx.get(f"{fresh.url}/healthz", timeout=10).status_code == 200
+    assert httpx.get(f"{fresh.url}/metrics", headers=right, timeout=10).text != before

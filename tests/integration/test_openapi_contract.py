@@ -86,6 +86,24 @@ def test_security_headers_on_every_answer(serve_api: ServeApi) -> None:
     assert "Access-Control-Allow-Origin" not in answers["account"].headers
 
 
+def test_hsts_only_on_answers_over_tls_from_a_trusted_proxy(serve_api: ServeApi) -> None:
+    api = serve_api()
+    https = {"X-Forwarded-Proto": "https"}
+    # uvicorn trusts X-Forwarded-Proto from 127.0.0.1 only (FORWARDED_ALLOW_IPS), as the
+    # compose file's proxy is trusted inside its network.
+    with api.client() as proxy, api.client(address="127.0.0.2") as stranger:
+        over_tls = proxy.get("/v1/pricing", headers=https)
+        plain = proxy.get("/v1/pricing")
+        spoofed = stranger.get("/v1/pricing", headers=https)
+    assert over_tls.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert "Strict-Transport-Security" not in plain.headers
+    assert "Strict-Transport-Security" not in spoofed.headers
+
+    off = serve_api(hsts_max_age_s=0)
+    with off.client() as proxy:
+        assert "Strict-Transport-Security" not in proxy.get("/healthz", headers=https).headers
+
+
 def test_cors_answers_only_allowed_origins(serve_api: ServeApi) -> None:
     api = serve_api(cors_allow_origins=["https://app.example.com"])
     preflight = {"Access-Control-Request-Method": "GET"}

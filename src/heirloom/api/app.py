@@ -86,7 +86,7 @@ def create_app(
     app.add_middleware(AbuseObserver)
     app.add_middleware(RateLimitMiddleware)
     install_cors(app, settings.cors_allow_origins)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s)
     routers = [
         jobs.router,
         me.router,

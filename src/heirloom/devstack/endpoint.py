@@ -273,6 +273,8 @@ class _Endpoint:
 
     def health(self) -> dict[str, Any]:
         with self._lock:
+            # Counted apart from the rate-limited operations: readiness caching is tested by it.
+            self._stats["requests_health"] += 1
             counts = Counter(job.status for job in self._jobs.values())
             busy = self._busy
         return {
@@ -300,7 +302,7 @@ class _Endpoint:
                 "timed_out": self._stats[RunPodStatus.TIMED_OUT],
                 "requests": {
                     operation: self._stats[f"requests_{operation}"]
-                    for operation in ("run", "status", "cancel")
+                    for operation in ("run", "status", "cancel", "health")
                 },
                 "rate_limited": self._stats["rate_limited"],
                 "peak_requests_per_s": self._peak_per_s,

@@ -17,22 +17,32 @@ _ALWAYS = {
 
 
 class SecurityHeaders:
-    """Adds the security headers, and `Cache-Control: no-store` to authenticated JSON."""
+    """Adds the security headers, `Cache-Control: no-store` to authenticated JSON, and
+    Strict-Transport-Security to answers over TLS.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Over TLS means the request's scheme is https: uvicorn sets it from `X-Forwarded-Proto`
+    only for a proxy it trusts (`FORWARDED_ALLOW_IPS`; loopback by default), so a client
+    cannot ask for the header over plain HTTP.
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts_max_age_s: int = 0) -> None:
         self.app = app
+        self.hsts = f"max-age={hsts_max_age_s}; includeSubDomains" if hsts_max_age_s else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         authenticated = "authorization" in Headers(scope=scope)
+        hsts = self.hsts if scope.get("scheme") == "https" else None
 
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in _ALWAYS.items():
                     headers.setdefault(name, value)
+                if hsts is not None:
+                    headers["Strict-Transport-Security"] = hsts
                 json = headers.get("content-type", "").startswith("application/json")
                 if authenticated and json:
                     # A shared cache or the browser's history must never keep account data.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -80,6 +81,44 @@ async def readiness(services: Deployment, temporal: TaskQueueReader | None) -> R
     checks.append(_check("temporal", _temporal(temporal)))
     checks += [_check(f"worker:{tier.value}", _worker(temporal, tier)) for tier in Tier]
     return Readiness(tuple(await asyncio.gather(*checks)))
+
+
+class ReadinessCache:
+    """One process's latest readiness, reused for `ttl_s`; concurrent callers share one check.
+
+    So a flood of /readyz costs at most one database query, one storage probe and one RunPod
+    request per `ttl_s`, whatever the number of requests.
+    """
+
+    def __init__(self, ttl_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._value: Readiness | None = None
+        self._checked_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def _fresh(self) -> Readiness | None:
+        if self._value is not None and self._clock() - self._checked_at < self.ttl_s:
+            return self._value
+        return None
+
+    async def get(self, check: Callable[[], Awaitable[Readiness]]) -> Readiness:
+        """The cached readiness, or `check()`'s when it is stale (one check at a time)."""
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        started = self._clock()
+        async with self._lock:
+            # Another caller may have checked while this one waited: its answer is newer.
+            if self._value is not None and self._checked_at >= started:
+                return self._value
+            fresh = self._fresh()
+            if fresh is not None:
+                return fresh
+            started = self._clock()
+            value = await check()
+            self._value, self._checked_at = value, started
+            return value
 
 
 async def _check(name: str, probe: Awaitable[str]) -> Check:

@@ -8,7 +8,9 @@ scrape shows them all. Names follow Prometheus conventions: base units (seconds,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,3 +104,31 @@ def api_exposition(db: Database) -> bytes:
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(JobsCollector(db))
     return generate_latest(REGISTRY) + generate_latest(scrape)
+
+
+class ExpositionCache:
+    """The API's latest scrape, reused for `ttl_s`: a flood of /metrics runs the database's
+    queries at most once per `ttl_s` (concurrent scrapes share one reading)."""
+
+    def __init__(
+        self, db: Database, ttl_s: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.db = db
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._body: bytes | None = None
+        self._read_at = 0.0
+
+    def get(self) -> bytes:
+        """The exposition, read fresh when the cached one is older than `ttl_s`."""
+        arrived = self._clock()
+        with self._lock:
+            if self._body is not None and (
+                self._read_at >= arrived or arrived - self._read_at < self.ttl_s
+            ):
+                return self._body
+            read_at = self._clock()
+            self._body = api_exposition(self.db)
+            self._read_at = read_at
+            return self._body

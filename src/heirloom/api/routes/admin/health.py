@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from heirloom.api.deps import ServicesDep, TaskQueuesDep
+from heirloom.api.routes.health import cached_readiness
 from heirloom.api.schemas import AdminHealthOut, CheckOut, QueueLivenessOut
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
-from heirloom.services.ops.health import readiness
 from heirloom.services.queue.task_queues import (
     POLLER_FRESH_S,
     Liveness,
@@ -27,9 +27,12 @@ router = APIRouter(prefix="/v1/admin/health", tags=["ops", "admin"])
 
 
 @router.get("", response_model=AdminHealthOut)
-async def admin_health(services: ServicesDep, temporal: TaskQueuesDep) -> AdminHealthOut:
-    """/readyz's checks, and per task queue the workers polling it and whether it is served."""
-    result = await readiness(services, temporal)
+async def admin_health(
+    request: Request, services: ServicesDep, temporal: TaskQueuesDep
+) -> AdminHealthOut:
+    """/readyz's checks (from the same cache), and per task queue the workers polling it and
+    whether it is served."""
+    result = await cached_readiness(request, services, temporal)
     return AdminHealthOut(
         status="ready" if result.ready else "not_ready",
         checks={c.name: CheckOut(ok=c.ok, detail=c.detail) for c in result.checks},
