@@ -27,8 +27,8 @@ from PIL import Image, ImageDraw, ImageOps
 
 from heirloom.domain.tiers import Tier
 from tests.conftest import Stack
-from tests.harness.required import unavailable
 from tests.harness.evaluation_photos import jpeg, lfw_portraits
+from tests.harness.required import unavailable
 from tests.support import HANG_GUARD_S, photo_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
