@@ -4,6 +4,7 @@ export is built in bounded memory."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -19,13 +20,16 @@ from typing import Any
 
 import httpx
 from sqlmodel import col, select
+from temporalio.client import Client
 
 from heirloom.db.models import DataExport, Job
 from heirloom.domain.errors import Conflict
+from heirloom.domain.task_queues import EXPORT_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.privacy.export import BUILDING, READY, export_key
 from heirloom.services.storage.keys import job_key
+from heirloom.workflows.export import export_workflow_id
 from tests.conftest import ServedApi, Stack
 from tests.support import photo_bytes, submit, wait_final, wait_until
 
@@ -99,6 +103,16 @@ def _ready(client: httpx.Client) -> dict[str, Any]:
     return wait_until(ready, "the export to be ready", interval=0.1)
 
 
+def _task_queue(stack: Stack, workflow_id: str) -> str:
+    async def describe() -> str:
+        client = await Client.connect(
+            stack.settings.temporal_address, namespace=stack.settings.temporal_namespace
+        )
+        return (await client.get_workflow_handle(workflow_id).describe()).task_queue
+
+    return asyncio.run(describe())
+
+
 def test_the_zip_holds_keys_webhook_settings_and_shares_without_secrets(stack: Stack) -> None:
     user_id, key = stack.new_user(tier=Tier.FREE, credits=20)
     with stack.client(key) as client:
@@ -117,6 +131,8 @@ def test_the_zip_holds_keys_webhook_settings_and_shares_without_secrets(stack: S
 
         export = _ready(client)
         assert export["size_bytes"] > 0
+        # Built on the export queue: the operations queue's slots never held it.
+        assert _task_queue(stack, export_workflow_id(user_id, export["id"])) == EXPORT_TASK_QUEUE
         response = client.get(export["download_url"])
         assert response.status_code == 200
     raw = response.content
