@@ -1290,6 +1290,10 @@ NOT_SETTINGS: Mapping[str, str] = {
     "HEIRLOOM_TEST_DATABASE_URL": (
         "The test suite's PostgreSQL (tests/conftest.py, .ci/run); the product never reads it."
     ),
+    "HEIRLOOM_TEST_REQUIRE": (
+        "The components a test run must have (tests/harness/required.py, .ci/run): their "
+        "skips become failures; the product never reads it."
+    ),
     "HEIRLOOM_DB_PASSWORD": (
         "docker-compose.yml's password of the app's database role, read by the postgresql "
         "container's init script and put into HEIRLOOM_DATABASE_URL; the app never reads it."
