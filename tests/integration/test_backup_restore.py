@@ -93,7 +93,13 @@ def _erase(services: Services, user_id: str) -> None:
     services.erasure.log_erased(user_id)
 
 
+@pytest.mark.parametrize(
+    "database_lost",
+    [True, False],
+    ids=["dropped, with the exported erasure log", "over the live database"],
+)
 def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
+    database_lost: bool,
     postgres_database: str,
     s3_endpoint: str,
     tmp_path: Path,
@@ -160,13 +166,17 @@ def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
     assert users["erased_after"] in erasure_log.read_text()
     services.close()
 
-    # The database is lost: dropped, then created empty (as PostgreSQL's init would).
-    parsed = make_url(url)
-    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    admin.dispose()
+    if database_lost:
+        # Dropped, then created empty (as PostgreSQL's init would): the log comes from its export.
+        parsed = make_url(url)
+        admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+        admin.dispose()
+    else:
+        # restore.sh carries the log itself, from the database it replaces.
+        erasure_log.unlink()
     shutil.rmtree(storage_dir)
     storage_dir.mkdir(parents=True)
 
@@ -179,7 +189,9 @@ def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
     out = _script(
         "restore.sh",
         folder.name,
-        env=env | {"BACKUP_DIR": str(restored.parent), "ERASURE_LOG": str(erasure_log)},
+        env=env
+        | {"BACKUP_DIR": str(restored.parent)}
+        | ({"ERASURE_LOG": str(erasure_log)} if database_lost else {}),
     )
     taken_at = (restored / "TAKEN_AT").read_text().strip()
     assert f"--since {taken_at}" in out
