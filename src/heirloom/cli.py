@@ -341,7 +341,12 @@ def _backup_seal(args: argparse.Namespace) -> int:
     if not settings.backup_s3_bucket:
         print("HEIRLOOM_BACKUP_S3_BUCKET is unset: the backup stays on this host only")
         return 0
-    s3 = boto3.client("s3", endpoint_url=settings.backup_s3_endpoint_url or None)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=settings.backup_s3_endpoint_url or None,
+        aws_access_key_id=settings.backup_s3_access_key_id or None,
+        aws_secret_access_key=settings.backup_s3_secret_access_key or None,
+    )
     bucket, prefix = settings.backup_s3_bucket, settings.backup_s3_prefix
     keys = sealing.ship(folder, s3, bucket, prefix)
     print(f"copied {len(keys)} files to s3://{bucket}/{prefix}/{folder.name}/")

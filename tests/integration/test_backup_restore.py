@@ -121,6 +121,8 @@ def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
     monkeypatch.setenv("HEIRLOOM_BACKUP_AGE_RECIPIENTS", json.dumps([str(identity.to_public())]))
     monkeypatch.setenv("HEIRLOOM_BACKUP_S3_BUCKET", "offsite")
     monkeypatch.setenv("HEIRLOOM_BACKUP_S3_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("HEIRLOOM_BACKUP_S3_ACCESS_KEY_ID", "backup-key")
+    monkeypatch.setenv("HEIRLOOM_BACKUP_S3_SECRET_ACCESS_KEY", "backup-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     settings = Settings(home=home, database_url=url)
     storage_dir = settings.resolved_storage_dir
