@@ -27,13 +27,21 @@ fi
 for db in $databases; do
     pg_restore --clean --if-exists --exit-on-error --dbname="$db" "$dir/$db.dump"
 done
-psql -X -q -v ON_ERROR_STOP=1 -d "$app_db" <<SQL
+# A copy stays beside the backup in any case (the log holds user ids and times only).
+cp "$saved" "$dir/erasure-log-at-restore.csv"
+if [ -s "$saved" ] && ! psql -X -q -v ON_ERROR_STOP=1 -d "$app_db" <<SQL
 CREATE TEMPORARY TABLE erasure_log_saved (user_id varchar(32), erased_at timestamptz);
 \\copy erasure_log_saved FROM '$saved' WITH (FORMAT csv)
 INSERT INTO erasure_log (user_id, erased_at)
     SELECT user_id, min(erased_at) FROM erasure_log_saved GROUP BY user_id
     ON CONFLICT (user_id) DO NOTHING;
 SQL
+then
+    # A backup from before the erasure log existed: migrate, then restore.sh's copy goes in
+    # with ERASURE_LOG on a second run, or by hand.
+    echo "could not put the erasure log back; it is in $dir/erasure-log-at-restore.csv" >&2
+    exit 1
+fi
 if [ -f "$dir/s3-data.tar.gz" ]; then
     find "$s3_dir" -mindepth 1 -delete
     tar --extract --gzip --xattrs --xattrs-include='user.*' --numeric-owner --same-owner \

@@ -173,6 +173,12 @@ def _parser() -> argparse.ArgumentParser:
         "reapply", help="after a restore: erase again every user erased after the backup"
     )
     reapply.add_argument("--since", required=True, help="the backup's TAKEN_AT (ISO 8601, UTC)")
+    reapply.add_argument(
+        "--no-workflows",
+        action="store_true",
+        help="only the database and files, now; skip starting each erasure workflow again "
+        "(which also deletes the restored Temporal histories)",
+    )
     reapply.set_defaults(run=_erasures_reapply)
     export = erasure_commands.add_parser(
         "export", help="the erasure log as CSV (user_id,erased_at), for restore.sh's ERASURE_LOG"
@@ -341,7 +347,12 @@ def _backup_seal(args: argparse.Namespace) -> int:
     if not settings.backup_s3_bucket:
         print("HEIRLOOM_BACKUP_S3_BUCKET is unset: the backup stays on this host only")
         return 0
-    s3 = boto3.client("s3", endpoint_url=settings.backup_s3_endpoint_url or None)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=settings.backup_s3_endpoint_url or None,
+        aws_access_key_id=settings.backup_s3_access_key_id or None,
+        aws_secret_access_key=settings.backup_s3_secret_access_key or None,
+    )
     bucket, prefix = settings.backup_s3_bucket, settings.backup_s3_prefix
     keys = sealing.ship(folder, s3, bucket, prefix)
     print(f"copied {len(keys)} files to s3://{bucket}/{prefix}/{folder.name}/")
@@ -372,7 +383,8 @@ def _erasures_reapply(args: argparse.Namespace) -> int:
         raise _CommandFailed(f"--since {args.since!r} is not an ISO 8601 time") from None
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    services = Services.build(Settings(), pool_size=1)
+    settings = Settings()
+    services = Services.build(settings, pool_size=1)
     try:
         users = services.erasure.reapply_since(since)
     finally:
@@ -380,7 +392,32 @@ def _erasures_reapply(args: argparse.Namespace) -> int:
     for user_id in users:
         print(f"erased again: {user_id}")
     print(f"{len(users)} erasures logged after {since.isoformat()} re-applied")
+    if users and not args.no_workflows:
+        asyncio.run(_restart_erasures(settings, users))
     return 0
+
+
+async def _restart_erasures(settings: Settings, users: list[str]) -> None:
+    """Start each user's erasure workflow again: its steps repeat (idempotent) and it deletes
+    the user's workflow histories that the restored Temporal databases brought back."""
+    from temporalio.client import Client
+
+    from heirloom.starters.erasure import start_erasure
+
+    try:
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+    except RuntimeError as err:
+        raise _CommandFailed(
+            f"Temporal at {settings.temporal_address} does not answer ({err}): the database "
+            "and files are erased again; run this again once Temporal is up, for the histories"
+        ) from None
+    for user_id in users:
+        workflow_id = await start_erasure(
+            client, user_id, heartbeat_timeout_s=settings.erasure_heartbeat_timeout_s
+        )
+        print(f"erasure workflow started: {workflow_id}")
 
 
 def _erasures_export(args: argparse.Namespace) -> int:

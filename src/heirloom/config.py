@@ -1195,6 +1195,19 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "Backups"),
     )
+    backup_s3_access_key_id: str | None = Field(
+        default=None,
+        description=(
+            "Access key of the backup bucket, apart from the app's storage credentials (unset: "
+            "the standard AWS variables)."
+        ),
+        json_schema_extra=about("operator", "Backups"),
+    )
+    backup_s3_secret_access_key: str | None = Field(
+        default=None,
+        description="Secret key going with HEIRLOOM_BACKUP_S3_ACCESS_KEY_ID.",
+        json_schema_extra=about("operator", "Backups"),
+    )
     backup_keep_days: int = Field(
         default=30,
         ge=1,

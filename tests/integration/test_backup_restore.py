@@ -8,11 +8,14 @@ account erased after the backup (the erasure log). Runs on the local PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +24,19 @@ import pyrage
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from temporalio.client import Client
 
 from heirloom import cli
 from heirloom.config import Settings
+from heirloom.domain.messages import ErasureReport
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
+from heirloom.starters.export import start_export
+from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
+from heirloom.workflows.export import export_workflow_id
+from tests.conftest import Stack
 from tests.harness.required import unavailable
-from tests.support import completed_job
+from tests.support import completed_job, temporal_call
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "deploy" / "backup"
@@ -93,7 +102,13 @@ def _erase(services: Services, user_id: str) -> None:
     services.erasure.log_erased(user_id)
 
 
+@pytest.mark.parametrize(
+    "database_lost",
+    [True, False],
+    ids=["dropped, with the exported erasure log", "over the live database"],
+)
 def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
+    database_lost: bool,
     postgres_database: str,
     s3_endpoint: str,
     tmp_path: Path,
@@ -115,6 +130,8 @@ def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
     monkeypatch.setenv("HEIRLOOM_BACKUP_AGE_RECIPIENTS", json.dumps([str(identity.to_public())]))
     monkeypatch.setenv("HEIRLOOM_BACKUP_S3_BUCKET", "offsite")
     monkeypatch.setenv("HEIRLOOM_BACKUP_S3_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("HEIRLOOM_BACKUP_S3_ACCESS_KEY_ID", "backup-key")
+    monkeypatch.setenv("HEIRLOOM_BACKUP_S3_SECRET_ACCESS_KEY", "backup-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     settings = Settings(home=home, database_url=url)
     storage_dir = settings.resolved_storage_dir
@@ -160,13 +177,17 @@ def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
     assert users["erased_after"] in erasure_log.read_text()
     services.close()
 
-    # The database is lost: dropped, then created empty (as PostgreSQL's init would).
-    parsed = make_url(url)
-    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    admin.dispose()
+    if database_lost:
+        # Dropped, then created empty (as PostgreSQL's init would): the log comes from its export.
+        parsed = make_url(url)
+        admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+        admin.dispose()
+    else:
+        # restore.sh carries the log itself, from the database it replaces.
+        erasure_log.unlink()
     shutil.rmtree(storage_dir)
     storage_dir.mkdir(parents=True)
 
@@ -179,15 +200,17 @@ def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
     out = _script(
         "restore.sh",
         folder.name,
-        env=env | {"BACKUP_DIR": str(restored.parent), "ERASURE_LOG": str(erasure_log)},
+        env=env
+        | {"BACKUP_DIR": str(restored.parent)}
+        | ({"ERASURE_LOG": str(erasure_log)} if database_lost else {}),
     )
     taken_at = (restored / "TAKEN_AT").read_text().strip()
     assert f"--since {taken_at}" in out
     assert _tables(url) == at_backup, "the restore is not the database at the backup"
     assert (storage_dir / f"users/{users['erased_after']}").exists()
-    assert _cli(capsys, "erasures", "reapply", "--since", taken_at).splitlines()[0] == (
-        f"erased again: {users['erased_after']}"
-    )
+    # The database and files; starting the erasure workflows is the next test's.
+    reapplied = _cli(capsys, "erasures", "reapply", "--since", taken_at, "--no-workflows")
+    assert reapplied.splitlines()[0] == (f"erased again: {users['erased_after']}")
 
     # Exactly the backup, less what the later erasure took: its jobs, files and personal fields.
     after = _tables(url)
@@ -215,3 +238,40 @@ def test_backup_drop_restore_gives_back_ledger_and_jobs_and_erases_again(
         ]
     finally:
         check.close()
+
+
+def test_reapply_starts_the_erasure_workflow_again_for_the_temporal_histories(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a restore, Temporal's databases hold the histories of the backup's time: reapply
+    starts each logged user's erasure workflow, which deletes them and repeats every step."""
+    # No jobs (the shared stack's ledger check wants every charged job kept); an export's
+    # workflow is the history the restored Temporal would hold.
+    user_id, key = stack.new_user(tier=Tier.FREE, credits=0)
+    export_id = uuid.uuid4().hex
+
+    async def exported(temporal: Client) -> None:
+        await start_export(temporal, user_id, export_id, valid_s=1)
+        handle = temporal.get_workflow_handle(export_workflow_id(user_id, export_id))
+        await asyncio.wait_for(handle.result(), 120)
+
+    temporal_call(stack.settings, exported)
+    since = datetime.now(UTC)
+    stack.services.erasure.log_erased(user_id)  # as the log restore.sh carried over says
+    settings = stack.settings
+    monkeypatch.setenv("HEIRLOOM_HOME", str(settings.home))
+    monkeypatch.setenv("HEIRLOOM_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("HEIRLOOM_TEMPORAL_ADDRESS", settings.temporal_address)
+    monkeypatch.setenv("HEIRLOOM_TEMPORAL_NAMESPACE", settings.temporal_namespace)
+    out = _cli(capsys, "erasures", "reapply", "--since", since.isoformat())
+    assert f"erasure workflow started: {erasure_workflow_id(user_id)}" in out
+
+    async def finished(temporal: Client) -> ErasureReport:
+        handle = temporal.get_workflow_handle_for(ErasureWorkflow.run, erasure_workflow_id(user_id))
+        return await asyncio.wait_for(handle.result(), 120)
+
+    report = temporal_call(settings, finished)
+    assert report.histories_deleted >= 1
+    with stack.client(key) as client:
+        assert client.get("/v1/me").status_code == 401
+    assert stack.services.accounts.get(user_id).role == "erased"
