@@ -50,6 +50,7 @@ from heirloom.domain.quality import TryReport
 from heirloom.gpu_handler.engines import CpuEngine
 from heirloom.services.imaging.pipeline import decode_rgb
 from heirloom.services.quality.gate import check_output, profile_input
+from heirloom.services.quality.profile import Box
 
 MEGAPIXEL = 1_000_000
 TARGET_P95_MS = 300.0
@@ -90,12 +91,18 @@ def outputs(
 
 def _donor_crop(donor: Photo) -> Image.Image:
     """The donor's face with the 35 % margin the endpoint's donor file has."""
+    box = _donor_box(donor)
+    assert box is not None
+    margin = box.expanded(0.35, donor.image.width, donor.image.height)
+    return donor.image.crop((margin.left, margin.top, margin.right, margin.bottom))
+
+
+def _donor_box(photo: Photo) -> Box | None:
     from heirloom.services.quality.faces import face_models
     from heirloom.services.quality.identity import find_faces
 
-    box = find_faces(donor.image, face_models(), detect_long_side=640)[0]
-    margin = box.expanded(0.35, donor.image.width, donor.image.height)
-    return donor.image.crop((margin.left, margin.top, margin.right, margin.bottom))
+    found = find_faces(photo.image, face_models(), detect_long_side=640)
+    return found[0] if found else None
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -113,10 +120,14 @@ def main() -> None:
     settings = QualitySettings()
     photos = [*photographs(), *lfw_portraits()[: args.faces]]
     faces = [p for p in photos if p.has_face]
+    # Donors: faces dlib finds (a few LFW portraits' faces it does not).
+    donors = [p for p in faces if _donor_box(p) is not None]
     rows: list[dict[str, Any]] = []
     cpu: dict[str, list[float]] = defaultdict(list)
     for index, photo in enumerate(photos):
-        donor = faces[(faces.index(photo) + 1) % len(faces)] if photo.has_face else faces[0]
+        donor = donors[(faces.index(photo) + 1) % len(donors)] if photo.has_face else donors[0]
+        if donor is photo:
+            donor = donors[(donors.index(photo) + 1) % len(donors)]
         other = photos[(index + 1) % len(photos)]
         for degradation in args.degradations.split(","):
             prepared_bytes = jpeg(at_one_megapixel(degrade(photo, degradation)))

@@ -78,15 +78,20 @@ def _checks(run: Callable[[str, bytes, bytes], TryReport], photos: tuple[bytes, 
 def test_the_event_loop_never_stalls_while_the_gate_compares_faces(
     gate: GateProcesses, hopper: tuple[bytes, bytes, bytes]
 ) -> None:
-    in_processes = asyncio.run(
-        _largest_lag(
-            lambda: _checks(
-                lambda key, i, o: gate.check(key, i, o, identity=True),
-                hopper,
+    def in_processes() -> float:
+        return asyncio.run(
+            _largest_lag(
+                lambda: _checks(lambda key, i, o: gate.check(key, i, o, identity=True), hopper)
             )
         )
-    )
-    assert in_processes < MAX_LOOP_LAG_S, f"the loop stalled {in_processes * 1000:.0f} ms"
+
+    # A GIL held by dlib stalls the loop on every run; a loaded machine that leaves the loop's
+    # thread unscheduled for a moment does so now and then: the best of three runs tells them
+    # apart.
+    lags = [in_processes()]
+    while lags[-1] >= MAX_LOOP_LAG_S and len(lags) < 3:
+        lags.append(in_processes())
+    assert min(lags) < MAX_LOOP_LAG_S, f"the loop stalled {[round(s * 1000) for s in lags]} ms"
     # The same checks on the activity's thread hold the GIL through each dlib call: the
     # measurement sees that stall, so the bound above is not met by a blind clock.
     in_thread = asyncio.run(

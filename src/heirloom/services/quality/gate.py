@@ -14,7 +14,7 @@ from heirloom.config import QualitySettings
 from heirloom.domain.errors import InternalError, ModelFailed
 from heirloom.domain.quality import Reason, TryReport, Verdict
 from heirloom.services.imaging.pipeline import decode_rgb
-from heirloom.services.quality.profile import InputProfile
+from heirloom.services.quality.profile import InputProfile, input_digest
 from heirloom.services.quality.sanity import check_sanity
 from heirloom.services.quality.structure import check_structure
 
@@ -45,8 +45,9 @@ def profile_input(
             detect_long_side=settings.detect_long_side,
             max_faces=settings.max_faces,
         )
+    digest = input_digest(prepared_input)
     cpu_ms = (time.thread_time() - started) * 1000
-    return InputProfile(prepared_input, before.size, grid, faces, cpu_ms)
+    return InputProfile(digest, before.size, grid, faces, cpu_ms)
 
 
 def check_output(
@@ -67,7 +68,11 @@ def check_output(
     started = time.thread_time()
     if not settings.enabled:
         return TryReport(Verdict.SKIPPED, Verdict.SKIPPED, Verdict.SKIPPED)
-    if profile is None or profile.data != prepared_input or (identity and profile.faces is None):
+    if (
+        profile is None
+        or profile.digest != input_digest(prepared_input)
+        or (identity and profile.faces is None)
+    ):
         profile = profile_input(prepared_input, settings, identity=identity)
     try:
         after = decode_rgb(model_output, error=ModelFailed)
@@ -114,11 +119,10 @@ def check_output(
     from heirloom.services.quality.faces import face_models
     from heirloom.services.quality.identity import check_identity
 
-    data = profile.data
     faces = check_identity(
         profile.faces,
         profile.size,
-        lambda: np.asarray(decode_rgb(data, error=InternalError)),
+        lambda: np.asarray(decode_rgb(prepared_input, error=InternalError)),
         after,
         face_models(),
         detect_long_side=settings.detect_long_side,

@@ -4,6 +4,7 @@ so the worker can hold one and hand it to the gate's process without loading dli
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,11 +73,16 @@ class InputFaces:
 
 @dataclass(frozen=True)
 class InputProfile:
-    """The prepared input as the gate compares outputs with it. `data` is the input itself,
-    decoded again only to embed a place where an output has a face and the input had none."""
+    """The prepared input as the gate compares outputs with it; `digest` names the input's
+    bytes, so a profile is never used for another input."""
 
-    data: bytes = field(repr=False)
+    digest: str
     size: tuple[int, int]
     grid: Grid = field(repr=False)
     faces: InputFaces | None
     cpu_ms: float
+
+
+def input_digest(prepared_input: bytes) -> str:
+    """The name a profile gives the input it was made from (SHA-256; about 2 ms per MB)."""
+    return hashlib.sha256(prepared_input).hexdigest()
