@@ -170,8 +170,9 @@ def test_history_pages_newest_first(services: Services) -> None:
 
 
 def test_concurrent_submissions_never_overdraw(services: Services) -> None:
-    """100 concurrent reservations with credits for exactly 10 jobs: 10 charged, 90 refused."""
-    user = new_user(services, credits=20)
+    """100 concurrent reservations with credits for exactly 8 jobs (under the paid tier's cap of
+    jobs in progress): 8 charged, 92 refused."""
+    user = new_user(services, credits=16)
     jobs = [new_job(user) for _ in range(100)]
     start = threading.Barrier(20)
 
@@ -186,11 +187,11 @@ def test_concurrent_submissions_never_overdraw(services: Services) -> None:
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = Counter(pool.map(attempt, jobs))
-    assert outcomes == Counter({"accepted": 10, "refused": 90})
+    assert outcomes == Counter({"accepted": 8, "refused": 92})
     assert services.credits.balance(user) == 0
     assert services.credits.check_consistency() == []
     with services.db.session() as session:
-        assert session.exec(select(func.count()).where(Job.user_id == user)).one() == 10
+        assert session.exec(select(func.count()).where(Job.user_id == user)).one() == 8
 
 
 operations = st.sampled_from(["reserve", "refund", "grant", "complete"])
