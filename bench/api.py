@@ -298,7 +298,7 @@ async def run_stack(model_ms: int, home: Path, args: argparse.Namespace) -> dict
     full = model_ms == args.model_ms[0]
     env = {
         "HEIRLOOM_FAULTS__EXECUTION_MS": str(model_ms),
-        "HEIRLOOM_TIER_RULES": '{"paid": {"max_active_jobs": null}}',
+        "HEIRLOOM_TIER_RULES": '{"paid": {"max_active_jobs": null, "daily_job_limit": null}}',
     }
     worker = ["--tiers", Tier.PAID.value]
     with process_stack(home, gpus=args.gpus, worker=worker, env=env) as stack:

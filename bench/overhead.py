@@ -425,7 +425,8 @@ async def run_real(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         runpod_api_key=RUNPOD_KEY,
         runpod_base_url=f"{stack.runpod_url}/v2",
         worker_tiers=[TIER],
-        tier_rules={TIER: {"max_active_jobs": None}},  # the bench keeps many jobs in flight
+        # The bench keeps many jobs in flight, more than a day's cap.
+        tier_rules={TIER: {"max_active_jobs": None, "daily_job_limit": None}},
     )
     client = await Client.connect(stack.address)
     api_services = Services.build(settings)

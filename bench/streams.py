@@ -117,7 +117,9 @@ def _write(
 async def _run(streams: int, jobs: int, seconds: float, rate: float, home: Path) -> dict[str, Any]:
     database_url = f"sqlite:///{home / f'streams-{streams}.db'}"
     migrate.upgrade(database_url)
-    settings = Settings(home=home, database_url=database_url)
+    # One user holds every job in progress: more than the paid tier's caps allow.
+    uncapped = {"max_active_jobs": None, "daily_job_limit": None}
+    settings = Settings(home=home, database_url=database_url, tier_rules={"paid": uncapped})
     api_services = Services.build(settings, pool_size=20)
     writer_services = Services.build(settings, pool_size=4)
     key, ids = _seed(writer_services, jobs)

@@ -595,6 +595,15 @@ class Settings(BaseSettings):
         description="Largest photo accepted, in pixels (width x height).",
         json_schema_extra=about("operator", "API"),
     )
+    image_decodes_at_once: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Photos one process decodes at a time (each up to `max_image_pixels` x 4 bytes); "
+            "more wait their turn, so memory stays bounded whatever arrives at once."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
     stream_poll_interval_s: float = Field(
         default=0.25,
         gt=0,
@@ -1306,6 +1315,10 @@ NOT_SETTINGS: Mapping[str, str] = {
     "HEIRLOOM_TEST_REQUIRE": (
         "The components a test run must have (tests/harness/required.py, .ci/run): their "
         "skips become failures; the product never reads it."
+    ),
+    "HEIRLOOM_TEST_WATCH_AFTER_WAKE_S": (
+        "tests/integration/test_refused_submissions.py: seconds the balance is still polled "
+        "after the woken worker's reservation was refused (the acceptance run: 120)."
     ),
     "HEIRLOOM_DB_PASSWORD": (
         "docker-compose.yml's password of the app's database role, read by the postgresql "

@@ -328,8 +328,12 @@ def test_a_slow_job_is_cancelled_while_the_admin_sees_it_on_a_gpu(
         operator.shoot("dashboard")
         operator.shoot_phone("dashboard")
 
+        # The button says what cancelling costs now: the model has started, half is kept.
+        expect(page.locator("#job-cancel-terms")).to_have_text(
+            "The model has started: cancelling stops it and keeps 1 credit of 2."
+        )
         page.get_by_role("button", name="Cancel").click()
-        expect(page.locator("#job-stage")).to_have_text("Cancelled; 2 credits refunded.")
+        expect(page.locator("#job-stage")).to_have_text("Cancelled; 1 credit refunded.")
         expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
         opened = tab.urls + operator.urls + [socket.url for socket in sockets]
         assert [url for url in opened if key in url] == []

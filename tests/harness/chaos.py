@@ -66,7 +66,8 @@ def chaos_settings(*, exit_after_submit: bool = False) -> dict[str, Any]:
     """Settings over the stack's: short timeouts so a killed worker's activities are retried
     within seconds."""
     rules = DEFAULT_TIER_RULES[Tier.PAID].model_copy(
-        update={"model_attempts": 10, "max_active_jobs": None}  # one user submits every job
+        # One user submits every job.
+        update={"model_attempts": 10, "max_active_jobs": None, "daily_job_limit": None}
     )
     settings: dict[str, Any] = {
         "activity_start_to_close_s": 5,

@@ -170,8 +170,9 @@ def test_history_pages_newest_first(services: Services) -> None:
 
 
 def test_concurrent_submissions_never_overdraw(services: Services) -> None:
-    """100 concurrent reservations with credits for exactly 10 jobs: 10 charged, 90 refused."""
-    user = new_user(services, credits=20)
+    """100 concurrent reservations with credits for exactly 8 jobs (under the paid tier's cap of
+    jobs in progress): 8 charged, 92 refused."""
+    user = new_user(services, credits=16)
     jobs = [new_job(user) for _ in range(100)]
     start = threading.Barrier(20)
 
@@ -186,11 +187,11 @@ def test_concurrent_submissions_never_overdraw(services: Services) -> None:
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = Counter(pool.map(attempt, jobs))
-    assert outcomes == Counter({"accepted": 10, "refused": 90})
+    assert outcomes == Counter({"accepted": 8, "refused": 92})
     assert services.credits.balance(user) == 0
     assert services.credits.check_consistency() == []
     with services.db.session() as session:
-        assert session.exec(select(func.count()).where(Job.user_id == user)).one() == 10
+        assert session.exec(select(func.count()).where(Job.user_id == user)).one() == 8
 
 
 operations = st.sampled_from(["reserve", "refund", "grant", "complete"])
@@ -337,3 +338,42 @@ def test_a_withdrawal_after_the_charge_says_so(services: Services) -> None:
     assert services.credits.withdraw(job.submission_id, job.job_id, user) is True
     # Recording it twice is harmless.
     assert services.credits.withdraw(job.submission_id, job.job_id, user) is True
+
+
+def test_a_withdrawal_racing_the_reservation_either_sees_the_charge_or_prevents_it(
+    services: Services,
+) -> None:
+    from heirloom.domain.errors import ServiceUnavailable
+
+    user = new_user(services, credits=200)
+    for _ in range(20):
+        job = dataclasses.replace(new_job(user), submission_id=uuid.uuid4().hex)
+        assert job.submission_id is not None
+        together = threading.Barrier(2)
+
+        def reserve(job: NewJob = job, barrier: threading.Barrier = together) -> bool:
+            barrier.wait()
+            try:
+                services.credits.reserve(job)
+                return True
+            except ServiceUnavailable:
+                return False
+
+        def withdraw(job: NewJob = job, barrier: threading.Barrier = together) -> bool:
+            assert job.submission_id is not None
+            barrier.wait()
+            return services.credits.withdraw(job.submission_id, job.job_id, user)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reserved, charged_first = pool.submit(reserve), pool.submit(withdraw)
+            # A charge exists exactly when the withdrawal found it: none lands after it.
+            assert reserved.result() == charged_first.result()
+            assert ledger_kinds(services, job.job_id) == (
+                Counter({"reserve": 1}) if reserved.result() else Counter()
+            )
+        if reserved.result():  # settled as the API does before its 503
+            services.credits.refund(job.job_id, "withdrawn after the charge")
+            services.jobs.finish_unsuccessfully(
+                job.job_id, JobStatus.FAILED, code="interrupted", message="withdrawn"
+            )
+    assert services.credits.balance(user) == 200

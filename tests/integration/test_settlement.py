@@ -206,7 +206,8 @@ def test_api_cancel_while_finalizing_answers_409_and_the_job_completes(env: Env)
 
 def test_api_cancel_during_the_model_call_is_202_and_closes_the_run_cancelled(env: Env) -> None:
     _, key = env.new_user()
-    env.set_faults(execution_ms=60_000)
+    # The RunPod job stays queued: the model never starts, so the cancel refunds in full.
+    env.set_faults(stuck_in_queue=1.0)
     try:
         with GatedWorker(env):
             job_id = submit(env.client(key), photo_bytes(320, 240, seed=18)).json()["id"]

@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from heirloom.config import FaultSettings, Settings
 from heirloom.db.models import AuditEntry, CreditEntry, Job, Share, User
 from heirloom.devstack.temporal_server import TemporalDevServer
+from heirloom.domain.pricing import Prices
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.storage.s3 import S3Storage
@@ -239,10 +240,17 @@ def test_account_erasure_survives_a_killed_worker_and_leaves_nothing_personal(
         assert session.exec(select(Job).where(Job.user_id == user_id)).all() == []
         assert session.exec(select(Share).where(Share.user_id == user_id)).all() == []
         ledger = session.exec(select(CreditEntry).where(CreditEntry.user_id == user_id)).all()
+        # The erasure cancels the running job as its owner's request: once its model had
+        # started, the stated part of the price is kept (the refund's reason says so).
+        [refund] = [row for row in ledger if row.kind == "refund"]
+        charged = running["credits_charged"]
+        kept_part = charged - Prices().cancel_refund(charged, model_started=True)
+        started = "after the model started" in refund.reason
+        assert charged - refund.amount == (kept_part if started else 0)
         # Grant, two charges and the cancelled job's refund: whole, and equal to the balance.
         assert sorted((row.kind, row.amount) for row in ledger) == [
             ("grant", 20),
-            ("refund", running["credits_charged"]),
+            ("refund", refund.amount),
             ("reserve", -done["credits_charged"]),
             ("reserve", -running["credits_charged"]),
         ]

@@ -499,8 +499,8 @@ async def test_a_refund_whose_first_try_was_lost_is_retried_and_refunds_once(
     real_refund = jobs.services.credits.refund
     lost = threading.Event()
 
-    def refund_then_lose_the_answer(job_id: str, reason: str) -> Any:
-        refund = real_refund(job_id, reason)
+    def refund_then_lose_the_answer(job_id: str, reason: str, **kwargs: Any) -> Any:
+        refund = real_refund(job_id, reason, **kwargs)
         if not lost.is_set():
             lost.set()
             raise OperationalError("COMMIT", {}, Exception("connection reset after commit"))

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from PIL import Image
+from PIL import _imaging as pillow_core
 
 from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier
 from heirloom.services.imaging import metadata as photo_metadata
@@ -113,7 +114,6 @@ def test_metadata_keeps_format_size_colour_date_and_camera_only() -> None:
         "width": 600,  # upright: orientation 6 turns the stored 800x600 a quarter
         "height": 800,
         "mode": "RGB",
-        "black_and_white": False,
         "captured_at": "1962-07-14T10:30:00",
         "camera": "Kodak Brownie 127",
     }
@@ -121,13 +121,30 @@ def test_metadata_keeps_format_size_colour_date_and_camera_only() -> None:
     assert "SN-123456" not in repr(meta)
 
 
-def test_a_grey_photo_saved_in_colour_looks_black_and_white() -> None:
+def test_a_grey_photo_saved_in_colour_looks_black_and_white_on_its_shrunk_copy() -> None:
     buf = io.BytesIO()
     gradient(640, 480, grey=True).save(buf, "PNG")
     meta = photo_metadata.extract(buf.getvalue())
-    assert meta["black_and_white"] is True
+    assert "black_and_white" not in meta  # the API reads the header only
     assert meta["captured_at"] is None
     assert meta["camera"] is None
+    grey = prepare_input(buf.getvalue(), long_side=854, short_side=480, max_pixels=MAX_PIXELS)
+    assert grey.black_and_white is True
+    colour = prepare_input(
+        tagged_jpeg(gradient(640, 480)), long_side=854, short_side=480, max_pixels=MAX_PIXELS
+    )
+    assert colour.black_and_white is False
+
+
+def test_metadata_of_a_40_mp_png_reads_its_header_only() -> None:
+    """A 124 KiB PNG can hold 40 MP (120 MB of pixels): the API never decodes it."""
+    buf = io.BytesIO()
+    Image.new("RGB", (7300, 5470), (120, 110, 100)).save(buf, "PNG", optimize=True)
+    images_before = pillow_core.get_stats()["new_count"]
+    meta = photo_metadata.extract(buf.getvalue())
+    # Pillow allocated no image: not a pixel was decoded (PNG's getexif() would decode all).
+    assert pillow_core.get_stats()["new_count"] == images_before
+    assert (meta["width"], meta["height"], meta["format"]) == (7300, 5470, "PNG")
 
 
 def test_no_exif_reaches_the_input_result_thumbnail_or_comparison() -> None:
@@ -148,4 +165,3 @@ def test_a_truncated_photo_still_gets_its_header_metadata() -> None:
     data = tagged_jpeg(gradient(800, 600))
     meta = photo_metadata.extract(data[: len(data) // 2])
     assert (meta["width"], meta["height"], meta["camera"]) == (800, 600, "Kodak Brownie 127")
-    assert meta["black_and_white"] is None

@@ -119,7 +119,8 @@ class RestorationActivities:
 
     @activity.defn
     def prepare_input(self, request: PrepareRequest) -> PreparedInput:
-        """Decode, orient and shrink the original to the tier's size; store it as the input."""
+        """Decode, orient and shrink the original to the tier's size; store it as the input and
+        record whether the photo looks black-and-white."""
         job = request.job
         with _reported():
             self.services.jobs.set_stage(job.job_id, Stage.PREPARING)
@@ -132,6 +133,10 @@ class RestorationActivities:
             )
             key = job_key(job.user_id, job.job_id, "input", "jpg")
             self.services.storage.put(key, prepared.data, content_type="image/jpeg")
+            # The colour check runs here, on the shrunk copy: the API never decodes an upload.
+            self.services.jobs.set_metadata(
+                job.job_id, {"black_and_white": prepared.black_and_white}
+            )
             # The quality gate's half of the work that is the input's, done while the model runs.
             identity = not self._keeps_input_luminance(job.operations)
             self.gate.profile_soon(key, prepared.data, identity=identity)

@@ -14,6 +14,7 @@ from heirloom.services.accounts.stream_tokens import StreamTokens
 from heirloom.services.accounts.users import Accounts
 from heirloom.services.events.event_log import EventLog
 from heirloom.services.events.webhooks import Webhooks
+from heirloom.services.imaging import pipeline as imaging
 from heirloom.services.jobs.settlement import Settlement
 from heirloom.services.jobs.store import JobStore
 from heirloom.services.money.budgets import Budgets
@@ -61,6 +62,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
+        imaging.limit_decodes(settings.image_decodes_at_once)
         db = Database(settings.resolved_database_url, pool_size=pool_size)
         credits = CreditManager(db, prices=settings.prices, tier_rules=settings.tier_rules)
         jobs = JobStore(db)

@@ -1,7 +1,9 @@
-"""What a photo says about itself: format, size, colour, capture date and camera.
+"""What a photo says about itself: format, size, capture date and camera from its header, and
+whether it is black-and-white from the worker's already-shrunk copy.
 
 Only these fields are kept. GPS, owner names, serial numbers and the rest of EXIF are never
 read into the record, and outputs are re-encoded without EXIF (imaging never passes it on).
+Nothing here decodes an upload's pixels: the API reads headers only, before anything is paid.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ _TRANSPOSED: Final = frozenset({5, 6, 7, 8})
 # scans of monochrome prints carry a faint tint (sepia, paper) well below it.
 _GREY_SPREAD: Final = 6.0
 _SAMPLE: Final = (64, 64)
+_GREY_MODES: Final = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 
 
 def extract(data: bytes) -> dict[str, Any]:
-    """The stored metadata of an upload already accepted by `imaging.probe_upload`."""
+    """The header's metadata of an upload already accepted by `imaging.probe_upload`; no pixel
+    is decoded (the colour check is `looks_black_and_white`, on the worker)."""
     with Image.open(io.BytesIO(data)) as img:
-        exif = img.getexif()
+        exif = _header_exif(img)
         orientation = exif.get(_ORIENTATION, 1)
         width, height = img.size
         if orientation in _TRANSPOSED:
@@ -45,24 +49,32 @@ def extract(data: bytes) -> dict[str, Any]:
             "width": width,
             "height": height,
             "mode": img.mode,
-            "black_and_white": _looks_grey(img),
             "captured_at": captured,
             "camera": camera or None,
         }
 
 
-def _looks_grey(img: Image.Image) -> bool | None:
-    """Whether the pixels are (near) grey; None when they cannot be decoded."""
-    if img.mode in ("1", "L", "LA", "I", "I;16", "F"):
+def looks_black_and_white(source_mode: str, shrunk: Image.Image) -> bool:
+    """Whether a photo is (near) grey: stored in a grey mode, or its shrunk RGB copy (the
+    model input the worker prepares) has next to no channel spread."""
+    if source_mode in _GREY_MODES:
         return True
-    img.draft("RGB", _SAMPLE)
-    try:
-        rgb = ImageOps.contain(img.convert("RGB"), _SAMPLE)
-    except (OSError, SyntaxError, ValueError):
-        return None  # a damaged body: the pipeline reports it as corrupt_image
+    rgb = ImageOps.contain(shrunk.convert("RGB"), _SAMPLE)
     r, g, b = rgb.split()
     spread = ImageChops.lighter(ImageChops.difference(r, g), ImageChops.difference(g, b))
     return float(ImageStat.Stat(spread).mean[0]) < _GREY_SPREAD
+
+
+def _header_exif(img: Image.Image) -> Image.Exif:
+    """EXIF found before the pixels. PNG's own getexif() decodes the whole image to look for a
+    trailing eXIf chunk: a 124 KiB PNG can hold 40 MP, so only a leading chunk counts."""
+    if img.format == "PNG":
+        exif = Image.Exif()
+        raw = img.info.get("exif")
+        if isinstance(raw, bytes):
+            exif.load(raw)
+        return exif
+    return img.getexif()
 
 
 def _text(value: object) -> str:

@@ -6,8 +6,11 @@ Pillow's global state (MAX_IMAGE_PIXELS, warning filters, LOAD_TRUNCATED_IMAGES)
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, cast
@@ -24,6 +27,7 @@ from heirloom.domain.errors import (
     NotAnImage,
     UnsupportedFormat,
 )
+from heirloom.services.imaging import metadata as photo_metadata
 
 ALLOWED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "MPO")
 # MPO (multi-picture JPEG, e.g. from phones) is opened and reported by the JPEG plugin; Pillow
@@ -56,6 +60,32 @@ _WHITE: Final = (255, 255, 255)
 _DECODE_ERRORS: Final = (OSError, SyntaxError, ValueError, EOFError)
 
 
+class _DecodeSlots:
+    """The process-wide limit on decodes running at once (`image_decodes_at_once`): a decode
+    holds up to a full photo's pixels, so what arrives at once waits instead of adding up."""
+
+    def __init__(self, slots: int) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+
+    def resize(self, slots: int) -> None:
+        # A decode holding the old semaphore releases it; new decodes take the new one.
+        self._slots = threading.BoundedSemaphore(slots)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        slots = self._slots
+        with slots:
+            yield
+
+
+_DECODES: Final = _DecodeSlots(2)
+
+
+def limit_decodes(slots: int) -> None:
+    """Set how many decodes this process runs at once (Services.build applies the setting)."""
+    _DECODES.resize(slots)
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """An upload's header: Pillow format, stored size (before EXIF rotation), file extension."""
@@ -68,11 +98,13 @@ class ImageInfo:
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """The model input: an RGB JPEG whose long side fits the tier's limit."""
+    """The model input: an RGB JPEG whose long side fits the tier's limit, and whether the
+    photo looks black-and-white (judged on this shrunk copy, never on the full upload)."""
 
     data: bytes = field(repr=False)
     width: int
     height: int
+    black_and_white: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,8 +135,14 @@ def prepare_input(
     Without short_side only the long side is bounded (jobs submitted before frames existed).
     """
     img = _open(data, max_pixels=max_pixels)
+    source_mode = img.mode
     rgb = _decode(img, _fit(img.size, long_side, short_side), CorruptImage)
-    return PreparedImage(data=_jpeg(rgb, 92), width=rgb.width, height=rgb.height)
+    return PreparedImage(
+        data=_jpeg(rgb, 92),
+        width=rgb.width,
+        height=rgb.height,
+        black_and_white=photo_metadata.looks_black_and_white(source_mode, rgb),
+    )
 
 
 def decode_rgb(data: bytes, *, error: type[HeirloomError]) -> Image.Image:
@@ -238,21 +276,27 @@ def _fit(size: tuple[int, int], long_side: int, short_side: int | None = None) -
 def _decode(
     img: ImageFile.ImageFile, size: tuple[int, int], error: type[HeirloomError]
 ) -> Image.Image:
-    """Decode to exactly size, upright and in RGB, touching as few full-size pixels as we can."""
+    """Decode to exactly size, upright and in RGB, touching as few full-size pixels as we can;
+    one of the process's decode slots is held meanwhile."""
     try:
-        # JPEG only: the DCT decodes straight at 1/2, 1/4 or 1/8 scale, still covering size.
-        # Must run before anything loads the pixels.
-        draft = img.draft("RGB", size)
-        box = draft[1] if draft else None
-        decoded = _resizable(img)
-        resized = decoded if decoded.size == size else _resize(decoded, size, box)
-        # Rotating after the downscale moves fewer pixels; the EXIF travels with the resize.
-        ImageOps.exif_transpose(resized, in_place=True)
-        return _to_rgb(resized)
+        with _DECODES.held():
+            return _decoded(img, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise error(reason="decompression_bomb") from exc
     except _DECODE_ERRORS as exc:
         raise error() from exc
+
+
+def _decoded(img: ImageFile.ImageFile, size: tuple[int, int]) -> Image.Image:
+    # JPEG only: the DCT decodes straight at 1/2, 1/4 or 1/8 scale, still covering size.
+    # Must run before anything loads the pixels.
+    draft = img.draft("RGB", size)
+    box = draft[1] if draft else None
+    decoded = _resizable(img)
+    resized = decoded if decoded.size == size else _resize(decoded, size, box)
+    # Rotating after the downscale moves fewer pixels; the EXIF travels with the resize.
+    ImageOps.exif_transpose(resized, in_place=True)
+    return _to_rgb(resized)
 
 
 def _resizable(img: Image.Image) -> Image.Image:

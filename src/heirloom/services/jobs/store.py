@@ -225,14 +225,24 @@ class JobStore:
             events.append(session, job_id, event_type)
         return True
 
-    def set_metadata(self, job_id: str, metadata: dict[str, Any], original_bytes: int) -> None:
-        """Record the upload's metadata and count its original against the quota."""
+    def set_metadata(self, job_id: str, metadata: dict[str, Any], original_bytes: int = 0) -> None:
+        """Merge fields into the job's photo metadata and count `original_bytes` against the
+        quota. The API writes the header's fields and the worker the colour check, in either
+        order: each keeps the other's fields (read and written under the row's lock)."""
+        row = sa.update(Job).where(col(Job.id) == job_id)
         with self.db.session() as session:
+            # The write comes first: it takes the row lock (SQLite: the write lock) before the
+            # read, so the read sees the other writer's fields.
             session.execute(
-                sa.update(Job)
-                .where(col(Job.id) == job_id)
-                .values(photo_metadata=metadata, stored_bytes=Job.stored_bytes + original_bytes)
-                .execution_options(synchronize_session=False)
+                row.values(stored_bytes=Job.stored_bytes + original_bytes).execution_options(
+                    synchronize_session=False
+                )
+            )
+            stored = session.exec(select(Job.photo_metadata).where(col(Job.id) == job_id)).first()
+            session.execute(
+                row.values(photo_metadata={**(stored or {}), **metadata}).execution_options(
+                    synchronize_session=False
+                )
             )
 
     def mark_deleted(self, job_id: str) -> None:

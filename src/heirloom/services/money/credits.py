@@ -34,6 +34,7 @@ from heirloom.domain.errors import (
     JobAlreadyFinished,
     NotFound,
     ServiceUnavailable,
+    Unauthorized,
 )
 from heirloom.domain.jobs import (
     MODEL_PROGRESS_SPAN,
@@ -46,12 +47,15 @@ from heirloom.domain.jobs import (
 from heirloom.domain.pricing import JobQuote, Prices, day_start, quote_job
 from heirloom.domain.tiers import Tier, TierRules
 from heirloom.services.events import event_log as events
+from heirloom.services.privacy.erasure import ROLE_ERASED
 
 RESERVE = "reserve"
 REFUND = "refund"
 GRANT = "grant"
 
 log = logging.getLogger(__name__)
+
+_CLOSED = "This account is closed; nothing was charged."
 
 _WITHDRAWN = "The API gave up on this submission and answered 503; it is never charged."
 # The worker's log line when a late reservation meets a withdrawn submission.
@@ -233,7 +237,7 @@ class CreditManager:
                 sa.update(User)
                 .where(col(User.id) == job.user_id, col(User.balance) >= cost)
                 .values(balance=User.balance - cost)
-                .returning(col(User.balance))
+                .returning(col(User.balance), col(User.role))
                 .execution_options(synchronize_session=False)
             ).one_or_none()
             # Read under the lock `withdraw` takes too: a withdrawal either committed before
@@ -242,6 +246,11 @@ class CreditManager:
                 session.rollback()
                 log.warning("job %s: %s", job.job_id, WITHDRAWN_LOG_LINE)
                 raise ServiceUnavailable(_WITHDRAWN, retryable=False)
+            # An erasure closes the account under the same row lock: an upload that lands
+            # after it began is never charged nor run (the API then deletes its original).
+            if charged is not None and charged[1] == ROLE_ERASED:
+                session.rollback()
+                raise Unauthorized(_CLOSED)
             if charged is None:
                 session.rollback()
                 return self._refused_or_existing(session, job, operations, now)
@@ -356,6 +365,8 @@ class CreditManager:
         user = session.get(User, job.user_id)
         if user is None:
             raise NotFound("No such user.")
+        if user.role == ROLE_ERASED:
+            raise Unauthorized(_CLOSED)
         self._quote(session, job.user_id, job.tier, operations, balance=user.balance, now=now)
         # The rule passed on a fresher read: the balance moved; refuse with what it is now.
         raise InsufficientCredits(cost=self.prices.cost(operations), balance=user.balance)
