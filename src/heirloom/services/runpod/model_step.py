@@ -24,7 +24,7 @@ from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
 from heirloom.domain.messages import ModelRequest, ModelResult
 from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
 from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
-from heirloom.services.runpod.polls import PollScheduler
+from heirloom.services.runpod.polls import CANCEL_ROUTE, PollScheduler
 from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.base import Storage
@@ -143,7 +143,9 @@ class ModelStep:
         or would wait out a long rate-limit pause."""
         try:
             async with asyncio.timeout(self.settings.runpod_request_timeout_s):
-                await self.polls.call(lambda: self.runpod.cancel_async(runpod_job_id))
+                await self.polls.call(
+                    lambda: self.runpod.cancel_async(runpod_job_id), route=CANCEL_ROUTE
+                )
         except (HeirloomError, TimeoutError) as err:
             log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
 
