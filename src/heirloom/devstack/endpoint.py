@@ -489,6 +489,7 @@ class _CountedEngine:
         self._output_fault = output_fault
         self._simulated = simulated
         self.name = engine.name
+        self.model = engine.model
 
     def apply(
         self,

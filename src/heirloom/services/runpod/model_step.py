@@ -49,6 +49,9 @@ class JobStages(Protocol):
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise the job's progress; a lower figure changes nothing."""
 
+    def set_model(self, job_id: str, model: str) -> None:
+        """Record what made the job's model output."""
+
 
 @dataclass(frozen=True)
 class StepAttempt:
@@ -303,6 +306,9 @@ class ModelStep:
         result = ModelResult(
             model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms
         )
+        model = output.get("model")
+        if state.status == "COMPLETED" and isinstance(model, str) and model:
+            self.jobs.set_model(job.job_id, model)
         # The handler wrote it to the key the worker presigned; only that key is trusted.
         if state.status == "COMPLETED" and output.get("output_key") == key:
             if not self.storage.exists(key):
