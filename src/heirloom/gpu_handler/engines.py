@@ -117,13 +117,13 @@ class QwenImageEditEngine:
 
         pipeline_class = getattr(diffusers, options.pipeline)
         pipeline = pipeline_class.from_pretrained(
-            options.model_id, dtype=getattr(torch, options.dtype), revision=options.revision
+            options.model_id, dtype=getattr(torch, options.dtype), revision=options.revision or None
         )
         if options.lora_id:
             pipeline.load_lora_weights(
                 options.lora_id,
                 weight_name=options.lora_weight_name or None,
-                revision=options.lora_revision,
+                revision=options.lora_revision or None,
             )
             # Fused, the adapter costs no extra matmuls per step.
             pipeline.fuse_lora()
