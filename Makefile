@@ -8,7 +8,7 @@ DCLINT_VERSION := 3.1.0
 NODE_TOOLS := .tools/node
 DCLINT_STAMP := $(NODE_TOOLS)/.dclint-$(DCLINT_VERSION)
 
-.PHONY: dev test lint typecheck pytest bench clean test-gpu-path config-docs
+.PHONY: dev test lint typecheck pytest bench clean test-gpu-path gpu-check gpu-check-dry config-docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,24 @@ $(GPU_STAMP): pyproject.toml
 
 test-gpu-path: $(GPU_STAMP)
 	$(GPU_VENV)/bin/pytest tests/gpu -q
+
+# The one GPU check (bench/gpu_check.py, docs/gpu-engine.md): on a machine with an NVIDIA GPU
+# and no internet, in under 8 minutes; figures in gpu-check.json. Torch (with diffusers and
+# transformers) comes from the machine's python3 if it has them, otherwise from the pinned
+# wheels in $(GPU_VENV). gpu-check-dry runs the same script on the CPU with the tiny model.
+GPU_CHECK_PYTHON = $(shell $(PYTHON) -c 'import torch, diffusers, transformers, peft, pytest' \
+	>/dev/null 2>&1 && echo $(PYTHON))
+GPU_CHECK_ARGS ?=
+
+gpu-check:
+	@if [ -n "$(GPU_CHECK_PYTHON)" ]; then \
+		timeout 480 $(GPU_CHECK_PYTHON) bench/gpu_check.py $(GPU_CHECK_ARGS); \
+	else \
+		$(MAKE) $(GPU_STAMP) && timeout 480 $(GPU_VENV)/bin/python bench/gpu_check.py $(GPU_CHECK_ARGS); \
+	fi
+
+gpu-check-dry: $(GPU_STAMP)
+	timeout 480 $(GPU_VENV)/bin/python bench/gpu_check.py --dry --out gpu-check-dry.json
 
 clean:
 	rm -rf $(VENV) $(GPU_VENV) .mypy_cache .ruff_cache .pytest_cache .tools

@@ -23,14 +23,16 @@ def pinned(name: str) -> str:
 
 
 def main() -> None:
+    model_id = os.environ["HEIRLOOM_QWEN__MODEL_ID"]
+    revision = pinned("HEIRLOOM_QWEN__REVISION")
+    lora_id = os.environ.get("HEIRLOOM_QWEN__LORA_ID", "")
+    lora_revision = pinned("HEIRLOOM_QWEN__LORA_REVISION") if lora_id else ""
+    # Imported once the pins are checked: an unpinned build stops before any download.
     from huggingface_hub import hf_hub_download, snapshot_download
 
-    model_id = os.environ["HEIRLOOM_QWEN__MODEL_ID"]
-    print(snapshot_download(model_id, revision=pinned("HEIRLOOM_QWEN__REVISION")))
-    lora_id = os.environ.get("HEIRLOOM_QWEN__LORA_ID", "")
+    print(snapshot_download(model_id, revision=revision))
     if not lora_id:
         return
-    lora_revision = pinned("HEIRLOOM_QWEN__LORA_REVISION")
     weight_name = os.environ.get("HEIRLOOM_QWEN__LORA_WEIGHT_NAME", "")
     if weight_name:
         print(hf_hub_download(lora_id, weight_name, revision=lora_revision))

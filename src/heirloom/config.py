@@ -497,6 +497,16 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "RunPod"),
     )
+    runpod_cancels_per_s: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Most RunPod /cancel requests one worker process sends a second, within "
+            "runpod_requests_per_s. RunPod allows 100 /cancel per 10 s per endpoint: keep the "
+            "sum over worker processes under 10."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
+    )
     runpod_rate_limit_pause_s: float = Field(
         default=1.0,
         gt=0,
@@ -1323,6 +1333,10 @@ NOT_SETTINGS: Mapping[str, str] = {
     "HEIRLOOM_DB_PASSWORD": (
         "docker-compose.yml's password of the app's database role, read by the postgresql "
         "container's init script and put into HEIRLOOM_DATABASE_URL; the app never reads it."
+    ),
+    "HEIRLOOM_GPU_TEST_DEVICE": (
+        "The torch device of the tiny-model tests (tests/gpu): cpu, or cuda under make "
+        "gpu-check (bench/gpu_check.py); the product never reads it."
     ),
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ SPECIAL_TOKENS = {
     "<|image_pad|>": 151655,
     "<|video_pad|>": 151656,
 }
+# Where the tiny model runs: the CPU here, CUDA in `make gpu-check` (bench/gpu_check.py).
+DEVICE = os.environ.get("HEIRLOOM_GPU_TEST_DEVICE", "cpu")
 # The area the tiny model draws at: a few latent patches keep a CPU step well under a second.
 WORKING_PIXELS = 64 * 64
 STEPS = 2
@@ -200,7 +203,7 @@ def options(model_dir: Path, **changes: Any) -> QwenSettings:
         model_id=str(model_dir),
         lora_id=None,
         lora_weight_name=None,
-        device="cpu",
+        device=DEVICE,
         dtype="float32",
         steps=STEPS,
         true_cfg_scale=2.0,
@@ -357,6 +360,22 @@ def test_a_distilled_lora_is_fused_and_samples_with_its_own_steps_and_schedule(
     assert result.size == (90, 60)
 
 
+@pytest.mark.parametrize("offload", ["model", "sequential"])
+def test_each_cpu_offload_mode_runs_the_model_from_cpu_memory(
+    model_dir: Path, offload: str
+) -> None:
+    if not DEVICE.startswith("cuda"):
+        pytest.skip("CPU offload moves weights to an accelerator: make gpu-check runs it on CUDA")
+    engine = QwenImageEditEngine.load(options(model_dir, cpu_offload=offload, steps=1))
+    reports: list[Progress] = []
+    result = engine.apply(photo(), (Operation.RESTORE,), seed=4, progress=reports.append)
+    assert (result.size, result.mode) == ((90, 60), "RGB")
+    assert [p.stage for p in reports] == ["encoding", "denoising", "decoding"]
+    if offload == "model":
+        # Between calls the transformer waits in CPU memory, not on the card.
+        assert engine.pipeline.transformer.device.type == "cpu"
+
+
 def test_the_2511_transformer_runs_its_zero_cond_t_path(model_2511_dir: Path) -> None:
     engine = QwenImageEditEngine.load(options(model_2511_dir))
     transformer = engine.pipeline.transformer
@@ -405,7 +424,7 @@ def test_the_handler_runs_a_job_on_the_configured_model(
     for name, value in {
         "HEIRLOOM_ENGINE": "qwen",
         "HEIRLOOM_QWEN__MODEL_ID": str(model_dir),
-        "HEIRLOOM_QWEN__DEVICE": "cpu",
+        "HEIRLOOM_QWEN__DEVICE": DEVICE,
         "HEIRLOOM_QWEN__DTYPE": "float32",
         "HEIRLOOM_QWEN__STEPS": str(STEPS),
         "HEIRLOOM_QWEN__WORKING_PIXELS": str(WORKING_PIXELS),

@@ -25,7 +25,7 @@ from heirloom.services.runpod.model_step import withdraw_model_run
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.backend import make_storage
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import claim_key, job_key, model_key
+from heirloom.services.storage.keys import claim_key, job_key, job_prefix, model_key
 from heirloom.services.storage.s3 import S3Storage
 from tests.conftest import Stack
 from tests.harness.stack import local_endpoint
@@ -203,3 +203,32 @@ def test_a_job_cancelled_through_the_api_stops_the_gpu_and_keeps_no_model_object
     assert stopped["step"] <= at_cancel["step"] + 1 < stopped["total"]
     row = stack.services.jobs.get(job_id)
     assert model_objects(stack.services.storage, row.user_id, job_id) == set()
+
+
+def test_an_erasure_while_the_model_runs_leaves_no_object_behind(
+    s3_endpoint_settings: Settings, endpoint: tuple[RunPodService, httpx.Client]
+) -> None:
+    """An account erasure deletes each job's prefix (services/privacy/erasure.py), claims
+    included: the handler, which RunPod would not interrupt, stops and uploads nothing."""
+    runpod, admin = endpoint
+    storage = make_storage(s3_endpoint_settings)
+    assert isinstance(storage, S3Storage)
+    storage.ensure_bucket()
+    request = stored_input(storage, photo_bytes(64, 48))
+    payload = ModelTransfer(storage, s3_endpoint_settings).payload(request, generation=0)
+    runpod_job = runpod.submit(payload, execution_timeout_s=60, ttl_s=600)
+
+    def stepping() -> int | None:
+        progress = run_of(admin, runpod_job)["progress"] or {}
+        return progress.get("step") if progress.get("stage") == "denoising" else None
+
+    wait_until(stepping, "the handler's first denoising step")
+    storage.delete_prefix(job_prefix(request.job.user_id, request.job.job_id))
+    step_at_erasure = run_of(admin, runpod_job)["progress"]["step"]
+    stopped = wait_until(
+        lambda: run_of(admin, runpod_job)["handler_stopped_at"], "the handler to stop"
+    )
+    assert stopped["step"] <= step_at_erasure + 1 < stopped["total"]
+    assert not storage.exists(request.input_key)
+    assert job_objects(storage, request) == set()
+    assert run_of(admin, runpod_job)["status"] == "COMPLETED"  # the handler's own answer

@@ -4,11 +4,13 @@ each job's own pace, and the pause after a 429 (no sleeps); and a cancel that me
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
 from heirloom.services.runpod.client import RunPodJobState, retry_after_s
 from heirloom.services.runpod.polls import (
+    CANCEL_ROUTE,
     FIRST_POLL_WAIT_S,
     PollPlan,
     PollScheduler,
@@ -249,3 +251,32 @@ async def test_a_cancel_that_meets_a_polls_answer_still_cancels_the_waiting_mode
         await waiting
     # The answer is not lost either: a step that goes on reads it next.
     assert await watch.next(0.1) == answer
+
+
+async def test_cancels_keep_to_their_own_route_limit_without_holding_back_other_requests() -> None:
+    """RunPod allows far fewer /cancel than /run or /status: cancels wait for their own
+    budget, and a submission behind them still goes at once."""
+
+    async def never(_job_id: str) -> RunPodJobState:
+        raise AssertionError("no poll in this test")
+
+    scheduler = PollScheduler(never, requests_per_s=1000, longest_wait_s=1.0, cancels_per_s=5)
+    sent: list[tuple[str, float]] = []
+    start = asyncio.get_running_loop().time()
+
+    async def request(kind: str) -> None:
+        sent.append((kind, asyncio.get_running_loop().time() - start))
+
+    cancels = [scheduler.call(lambda: request("cancel"), route=CANCEL_ROUTE) for _ in range(4)]
+    runs = [scheduler.call(lambda: request("run")) for _ in range(4)]
+    await asyncio.gather(*cancels, *runs)
+
+    cancel_times = [at for kind, at in sent if kind == "cancel"]
+    run_times = [at for kind, at in sent if kind == "run"]
+    assert len(cancel_times) == len(run_times) == 4
+    # Five a second, one at a time: four cancels span at least 0.6 s.
+    assert cancel_times[-1] - cancel_times[0] >= 0.55
+    gaps = [b - a for a, b in itertools.pairwise(cancel_times)]
+    assert min(gaps) >= 0.15
+    # The submissions did not queue behind the cancels.
+    assert max(run_times) < 0.1

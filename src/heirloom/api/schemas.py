@@ -93,6 +93,13 @@ class JobOut(BaseModel):
     metadata: dict[str, Any] | None = Field(
         default=None, description="format, size, colour mode, capture date and camera"
     )
+    model: str | None = Field(
+        default=None,
+        description=(
+            "what made the result: the model, its LoRA and their revisions, as the GPU "
+            "handler names them; null until the model has run"
+        ),
+    )
     quality: dict[str, Any] | None = Field(
         default=None,
         description=(
@@ -136,6 +143,7 @@ class JobOut(BaseModel):
             original_url=f"{base}/original" if kept else None,
             expires_at=as_utc(job.expires_at) if job.expires_at else None,
             metadata=job.photo_metadata,
+            model=job.model,
             quality=job.quality,
         )
 

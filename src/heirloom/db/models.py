@@ -83,6 +83,8 @@ class Job(SQLModel, table=True):
     cost: int
     refunded: int = Field(default=0)
     runpod_job_id: str | None = Field(default=None, max_length=100)
+    # What made the result, as the handler names it (model id, LoRA, revisions, steps).
+    model: str | None = Field(default=None, max_length=300)
     # Which model-run claim the job's next RunPod job takes; raised only after the previous
     # RunPod job was seen dead, so a retry that lost its RunPod id keeps it (and is a duplicate).
     model_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

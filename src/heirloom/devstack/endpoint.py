@@ -418,8 +418,10 @@ class _Endpoint:
         except Exception as exc:  # RunPod turns any handler exception into a FAILED job.
             return RunPodStatus.FAILED, None, f"handler: {type(exc).__name__}: {exc}"
         if output.get("cancelled"):
-            job.handler_stopped_at = output
-            return None, None, None
+            # The handler stopped itself (its claim was withdrawn): like RunPod, the job ends
+            # with that answer unless a /cancel already ended it.
+            job.handler_stopped_at = dict(output)
+            return RunPodStatus.COMPLETED, output, None
         if time.monotonic() >= deadline:
             return RunPodStatus.TIMED_OUT, None, None
         error = output.pop("error", None)
@@ -491,6 +493,7 @@ class _CountedEngine:
         self._output_fault = output_fault
         self._simulated = simulated
         self.name = engine.name
+        self.model = engine.model
 
     def apply(
         self,

@@ -18,6 +18,8 @@ class Engine(Protocol):
     """Turns an RGB photo into its restored and/or colourized version."""
 
     name: str
+    # What makes the pictures, recorded on each job: model id, LoRA and revisions, sampling.
+    model: str
 
     def apply(
         self,
@@ -43,6 +45,7 @@ class CpuEngine:
     """
 
     name = "cpu-pillow-standin"
+    model = "cpu-pillow-standin"
 
     # Shadows -> midtones -> highlights of the tone map: dark umber, warm tan, cream.
     _SHADOWS = (38, 27, 20)
@@ -99,6 +102,7 @@ class QwenImageEditEngine:
     def __init__(self, pipeline: Any, options: QwenSettings) -> None:
         self._pipeline = pipeline
         self._options = options
+        self.model = model_label(options)
         self._steps = options.lora_steps if options.lora_id else options.steps
         self._true_cfg_scale = (
             options.lora_true_cfg_scale if options.lora_id else options.true_cfg_scale
@@ -113,13 +117,13 @@ class QwenImageEditEngine:
 
         pipeline_class = getattr(diffusers, options.pipeline)
         pipeline = pipeline_class.from_pretrained(
-            options.model_id, dtype=getattr(torch, options.dtype), revision=options.revision
+            options.model_id, dtype=getattr(torch, options.dtype), revision=options.revision or None
         )
         if options.lora_id:
             pipeline.load_lora_weights(
                 options.lora_id,
                 weight_name=options.lora_weight_name or None,
-                revision=options.lora_revision,
+                revision=options.lora_revision or None,
             )
             # Fused, the adapter costs no extra matmuls per step.
             pipeline.fuse_lora()
@@ -185,6 +189,20 @@ class QwenImageEditEngine:
         if edited.size != image.size:
             edited = edited.resize(image.size, Image.Resampling.LANCZOS)
         return edited
+
+
+def model_label(options: QwenSettings) -> str:
+    """The job's `model`: the model and LoRA with their revisions ("default": unpinned), and
+    the sampling they run with, e.g. `Qwen/Qwen-Image-Edit-2511@<rev> + lightx2v/...@<rev>
+    (8 steps, CFG 1.0)`."""
+    label = f"{options.model_id}@{options.revision or 'default'}"
+    if options.lora_id:
+        weights = f"/{options.lora_weight_name}" if options.lora_weight_name else ""
+        label += f" + {options.lora_id}{weights}@{options.lora_revision or 'default'}"
+        steps, cfg = options.lora_steps, options.lora_true_cfg_scale
+    else:
+        steps, cfg = options.steps, options.true_cfg_scale
+    return f"{label} ({steps} steps, CFG {cfg})"
 
 
 def working_size(size: tuple[int, int], pixels: int) -> tuple[int, int]:

@@ -166,6 +166,7 @@ def run_job(
         "width": result.width,
         "height": result.height,
         "engine": engine.name,
+        "model": engine.model,
     }
 
 

@@ -16,7 +16,7 @@ from heirloom.services.jobs.store import JobStore
 from heirloom.services.money.credits import CreditManager
 from heirloom.services.runpod.client import RunPodService
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import KEY_KINDS, job_key
+from heirloom.services.storage.keys import KEY_KINDS, claims_prefix, job_key
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,12 @@ _OUTPUT_EXTENSIONS = ("jpg", "png")
 
 
 def remove_partial_outputs(storage: Storage, user_id: str, job_id: str) -> None:
-    """Delete every file a job derived from its original; the original stays for a retry."""
+    """Delete every file a job derived from its original; the original stays for a retry.
+
+    The model-run claims go first: a GPU handler still running stops within one step of
+    losing its claim and takes back an upload that raced this (gpu_handler/handler.py).
+    """
+    storage.delete_prefix(claims_prefix(user_id, job_id))
     for kind in KEY_KINDS:
         if kind == "original":
             continue

@@ -96,6 +96,10 @@ class JobStore:
             values["runpod_job_id"] = runpod_job_id
         self._update_unfinished(job_id, values, started_at=now)
 
+    def set_model(self, job_id: str, model: str) -> None:
+        """Record what made the job's model output (the handler's label, cut to the column)."""
+        self._update_unfinished(job_id, {"model": model[:300], "updated_at": utcnow()})
+
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise a job's progress; a lower figure (a late or retried report) changes nothing."""
         self._update_unfinished(

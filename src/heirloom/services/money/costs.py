@@ -36,6 +36,8 @@ class JobCost:
     gpu_seconds: float
     cost_usd: float
     revenue_usd: float
+    # What made the result (jobs.model); None before the model ran.
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class CostSummary:
     gpu_seconds_per_job_p95: float | None
     by_tier: dict[str, int] = field(default_factory=dict)
     by_operation: dict[str, int] = field(default_factory=dict)
+    # Jobs by the model that made their result ("none": the model never ran).
+    by_model: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ def summarize(start: datetime | None, jobs: list[JobCost]) -> CostSummary:
         gpu_seconds_per_job_p95=percentile(gpu, 95),
         by_tier=dict(Counter(job.tier for job in jobs)),
         by_operation=dict(Counter(job.operations for job in jobs)),
+        by_model=dict(Counter(job.model or "none" for job in jobs)),
     )
 
 
@@ -179,6 +184,7 @@ class CostLedger:
             gpu_seconds=gpu_s,
             cost_usd=cost,
             revenue_usd=kept * self.credit_price_usd,
+            model=job.model,
         )
 
     def report(

@@ -24,7 +24,7 @@ from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
 from heirloom.domain.messages import ModelRequest, ModelResult
 from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
 from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
-from heirloom.services.runpod.polls import PollScheduler
+from heirloom.services.runpod.polls import CANCEL_ROUTE, PollScheduler
 from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.base import Storage
@@ -48,6 +48,9 @@ class JobStages(Protocol):
 
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise the job's progress; a lower figure changes nothing."""
+
+    def set_model(self, job_id: str, model: str) -> None:
+        """Record what made the job's model output."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,9 @@ class ModelStep:
         or would wait out a long rate-limit pause."""
         try:
             async with asyncio.timeout(self.settings.runpod_request_timeout_s):
-                await self.polls.call(lambda: self.runpod.cancel_async(runpod_job_id))
+                await self.polls.call(
+                    lambda: self.runpod.cancel_async(runpod_job_id), route=CANCEL_ROUTE
+                )
         except (HeirloomError, TimeoutError) as err:
             log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
 
@@ -301,6 +306,9 @@ class ModelStep:
         result = ModelResult(
             model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms
         )
+        model = output.get("model")
+        if state.status == "COMPLETED" and isinstance(model, str) and model:
+            self.jobs.set_model(job.job_id, model)
         # The handler wrote it to the key the worker presigned; only that key is trusted.
         if state.status == "COMPLETED" and output.get("output_key") == key:
             if not self.storage.exists(key):

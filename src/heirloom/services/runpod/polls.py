@@ -6,7 +6,9 @@ every `runpod_poll_interval_s`, or when the handler's reported denoising steps s
 finish), issues the polls that are due in one tick concurrently, never
 faster than `runpod_requests_per_s` over all of them (a token bucket holding a tenth of a
 second's budget), and on a 429 pauses every request of the process for RunPod's Retry-After.
-Submissions, resumes and cancels take their tokens from the same budget (`call`). Only jobs a
+Submissions, resumes and cancels take their tokens from the same budget (`call`); a route
+with a tighter RunPod limit of its own (`/cancel`: 100 per 10 s) also takes one from its
+route's budget. Only jobs a
 model step is waiting on are polled, and a model step runs only with a GPU slot, so the
 polling cost follows the jobs on GPUs, not the backlog in the GPU queue.
 
@@ -81,6 +83,14 @@ class RequestBudget:
     def pause(self, seconds: float) -> None:
         """Send nothing for `seconds` (RunPod's Retry-After); a longer pause wins."""
         self.paused_until = max(self.paused_until, self._clock() + seconds)
+
+    def give_back(self) -> None:
+        """Return a token taken for a request that did not go after all."""
+        self._tokens = min(self.burst, self._tokens + 1)
+
+
+# Routes with a RunPod rate limit tighter than the endpoint's request budget.
+CANCEL_ROUTE = "cancel"
 
 
 @dataclass
@@ -243,18 +253,23 @@ class PollScheduler:
         longest_wait_s: float,
         default_pause_s: float = 1.0,
         longest_pause_s: float = 60.0,
+        cancels_per_s: float | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self._status = status
         self.plan = PollPlan(
             RequestBudget(requests_per_s, clock=clock), longest_wait_s=longest_wait_s, clock=clock
         )
+        # Each route's own budget, taken besides the shared one.
+        self.route_budgets: dict[str, RequestBudget] = {}
+        if cancels_per_s is not None:
+            self.route_budgets[CANCEL_ROUTE] = RequestBudget(cancels_per_s, clock=clock)
         self.default_pause_s = default_pause_s
         self.longest_pause_s = longest_pause_s
         self._clock = clock
         self._keys = itertools.count()
         self._watches: dict[int, Watch] = {}
-        self._callers: deque[asyncio.Future[None]] = deque()
+        self._callers: deque[tuple[asyncio.Future[None], str | None]] = deque()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._polls: set[asyncio.Task[None]] = set()
@@ -271,6 +286,7 @@ class PollScheduler:
             longest_wait_s=settings.runpod_poll_interval_s,
             default_pause_s=settings.runpod_rate_limit_pause_s,
             longest_pause_s=settings.runpod_rate_limit_longest_pause_s,
+            cancels_per_s=settings.runpod_cancels_per_s,
         )
 
     @contextlib.asynccontextmanager
@@ -293,14 +309,17 @@ class PollScheduler:
         *,
         on_wait: Callable[[], None] | None = None,
         wait_s: float = 1.0,
+        route: str | None = None,
     ) -> T:
-        """Send one request within the budget; after a 429, pause everything and send it again.
+        """Send one request within the budget (and its `route`'s own, if it has one); after a
+        429, pause everything and send it again.
 
         `on_wait` runs every `wait_s` while the request is held back (a model step heartbeats).
         """
         while True:
             granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._callers.append(granted)
+            caller = (granted, route)
+            self._callers.append(caller)
             self._kick()
             try:
                 while True:
@@ -312,7 +331,7 @@ class PollScheduler:
             finally:
                 if not granted.done():
                     granted.cancel()
-                    self._callers.remove(granted)
+                    self._callers.remove(caller)
             self.requests += 1
             try:
                 return await request()
@@ -336,20 +355,48 @@ class PollScheduler:
         while self._watches or self._callers:
             self._wake.clear()
             # Submissions and cancels first: a waiting GPU job outranks another status poll.
-            while self._callers and self.plan.budget.take():
-                granted = self._callers.popleft()
-                if not granted.done():
-                    granted.set_result(None)
+            self._grant_callers()
             if not self._callers:
                 for key, runpod_job_id in self.plan.take_due():
                     task = asyncio.create_task(self._poll(key, runpod_job_id))
                     self._polls.add(task)
                     task.add_done_callback(self._polls.discard)
-            wake_at = self.plan.budget.ready_at() if self._callers else self.plan.next_wake()
+            wake_at = self._callers_ready_at() if self._callers else self.plan.next_wake()
             timeout = None if wake_at is None else max(0.0, wake_at - self._clock())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    def _grant_callers(self) -> None:
+        """Let waiting requests go in order, as the shared budget and their routes' allow; a
+        request held back by its route's budget does not hold back the others."""
+        for caller in list(self._callers):
+            granted, route = caller
+            route_budget = self.route_budgets.get(route) if route is not None else None
+            if route_budget is not None and not route_budget.take():
+                continue
+            if not self.plan.budget.take():
+                if route_budget is not None:
+                    route_budget.give_back()
+                return
+            self._callers.remove(caller)
+            if not granted.done():
+                granted.set_result(None)
+
+    def _callers_ready_at(self) -> float:
+        """When the next waiting request may go."""
+        shared = self.plan.budget.ready_at()
+        soonest = min(
+            (
+                self.route_budgets[route].ready_at()
+                for _, route in self._callers
+                if route in self.route_budgets
+            ),
+            default=shared,
+        )
+        if any(route not in self.route_budgets for _, route in self._callers):
+            soonest = shared
+        return max(shared, soonest)
 
     async def _poll(self, key: int, runpod_job_id: str) -> None:
         self.requests += 1
