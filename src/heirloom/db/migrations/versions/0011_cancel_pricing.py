@@ -1,7 +1,7 @@
 """Withdrawn submissions: the ids of submissions the API answered 503 to, which a late
 reservation refuses to charge.
 
-Revision ID: 0011_cancel_pricing
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_cancel_pricing"
+revision = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None

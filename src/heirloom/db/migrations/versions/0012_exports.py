@@ -1,7 +1,7 @@
 """Exports as a resource: one row per requested export, at most one building per user.
 
-Revision ID: 0012_exports
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_exports"
-down_revision: str | None = "0010"
+revision = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | None = None
 depends_on: str | None = None
 

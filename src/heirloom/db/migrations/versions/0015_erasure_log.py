@@ -1,8 +1,8 @@
 """Erasure log: which accounts were erased and when, kept so that a restore from an older backup
 erases them again.
 
-Revision ID: 0015_erasure_log
-Revises: 0010
+Revision ID: 0015
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_erasure_log"
-down_revision: str | None = "0010"
+revision = "0015"
+down_revision: str | None = "0013"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,7 +1,7 @@
 """The model that made a job's result (model id, LoRA and revisions), as the handler names it.
 
-Revision ID: 0009_job_model
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_job_model"
-down_revision: str | None = "0010"
+revision = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | None = None
 depends_on: str | None = None
 
