@@ -583,7 +583,7 @@ class Settings(BaseSettings):
         json_schema_extra=about("operator", "API"),
     )
     stream_token_ttl_s: int = Field(
-        default=300,
+        default=60,
         gt=0,
         le=3600,
         description="Lifetime of a stream token (POST /v1/stream-tokens), in seconds.",

@@ -3,10 +3,13 @@ budget and the abuse signals, in one place for the route dependency and the body
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from heirloom.api.middleware import rate_limits
+from heirloom.db.models import User
 from heirloom.domain.errors import Unauthorized
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.keys import Caller
@@ -39,3 +42,39 @@ async def authenticate(scope: Scope, services: Services, api_key: str | None) ->
     rules = services.settings.tier_rules[Tier(caller.user.tier)]
     await rate_limits.spend(scope, services, "key", rules.rate_limit, caller.key_id)
     return caller
+
+
+@dataclass(frozen=True)
+class StreamCaller:
+    """Who opened a stream, and the API key its open stream keeps re-checking."""
+
+    user: User
+    key_id: str
+
+
+async def authenticate_stream(
+    scope: Scope, services: Services, api_key: str | None, token: str | None, job_id: str | None
+) -> StreamCaller:
+    """A stream's caller: by API key (as every request), or by a stream token made for this
+    stream (`job_id`'s, or None for /v1/events) whose key is not revoked. A bad token counts as
+    a failed authentication; a good one spends its key's budget and is seen by the abuse
+    detector, as a key would be."""
+    if api_key is not None:
+        caller = await authenticate(scope, services, api_key)
+        return StreamCaller(user=caller.user, key_id=caller.key_id)
+    address = rate_limits.client_address(scope)
+    await rate_limits.check_auth_failures(scope, services, address)
+    grant = (
+        await run_in_threadpool(services.stream_tokens.grant_for, token, job_id) if token else None
+    )
+    user = await run_in_threadpool(services.accounts.get, grant.user_id) if grant else None
+    if grant is None or user is None:
+        await rate_limits.auth_failed(scope, services, address)
+        raise Unauthorized(
+            "Missing, expired or revoked stream token (a token opens only the stream it was made "
+            "for), or no API key. Send 'Authorization: Bearer <key>' or a fresh ?token=."
+        )
+    await run_in_threadpool(services.abuse.key_used, grant.key_id, user.id, address)
+    rules = services.settings.tier_rules[Tier(user.tier)]
+    await rate_limits.spend(scope, services, "key", rules.rate_limit, grant.key_id)
+    return StreamCaller(user=user, key_id=grant.key_id)

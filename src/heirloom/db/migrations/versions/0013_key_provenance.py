@@ -1,0 +1,47 @@
+"""Key provenance: which API key created each key, share link and webhook change; stream
+tokens bound to the key that made them and to one stream.
+
+Revision ID: 0013_key_provenance
+Revises: 0010
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013_key_provenance"
+down_revision: str | None = "0010"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.add_column(sa.Column("created_by_key_id", sa.String(length=32), nullable=True))
+        batch.create_index("ix_api_keys_created_by_key_id", ["created_by_key_id"])
+    with op.batch_alter_table("shares") as batch:
+        batch.add_column(sa.Column("created_by_key_id", sa.String(length=32), nullable=True))
+        batch.create_index("ix_shares_created_by_key_id", ["created_by_key_id"])
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        batch.add_column(sa.Column("updated_by_key_id", sa.String(length=32), nullable=True))
+    # Stream tokens live minutes and name no key yet: the ones in flight are dropped.
+    op.execute("DELETE FROM stream_tokens")
+    with op.batch_alter_table("stream_tokens") as batch:
+        batch.add_column(sa.Column("key_id", sa.String(length=32), nullable=False))
+        batch.add_column(sa.Column("job_id", sa.String(length=32), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("stream_tokens") as batch:
+        batch.drop_column("job_id")
+        batch.drop_column("key_id")
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        batch.drop_column("updated_by_key_id")
+    with op.batch_alter_table("shares") as batch:
+        batch.drop_index("ix_shares_created_by_key_id")
+        batch.drop_column("created_by_key_id")
+    with op.batch_alter_table("api_keys") as batch:
+        batch.drop_index("ix_api_keys_created_by_key_id")
+        batch.drop_column("created_by_key_id")

@@ -1,0 +1,132 @@
+"""Keys with provenance: every key, share link and webhook change records the key that made
+it, and revoking a key "with everything it created" ends all of that in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import sqlalchemy as sa
+
+from heirloom.db.models import WebhookEndpoint
+from heirloom.domain.tiers import Tier
+from tests.conftest import ServedApi
+from tests.support import completed_job
+
+ServeApi = Callable[..., ServedApi]
+
+
+def new_key(api: ServedApi, by_key: str, name: str) -> tuple[str, str]:
+    """A key created by `by_key`: (its id, the key)."""
+    with api.client(by_key) as client:
+        response = client.post("/v1/me/keys", json={"name": name})
+    assert response.status_code == 201, response.text
+    return response.json()["id"], response.json()["api_key"]
+
+
+def share(api: ServedApi, key: str, job_id: str) -> str:
+    """A share link of the job made with `key`: its public path."""
+    with api.client(key) as client:
+        response = client.post(f"/v1/jobs/{job_id}/shares", json={})
+    assert response.status_code == 201, response.text
+    return "/s/" + str(response.json()["url"]).rpartition("/s/")[2]
+
+
+def test_revoking_a_key_with_everything_it_created_ends_its_keys_shares_and_webhook(
+    serve_api: ServeApi,
+) -> None:
+    api = serve_api(webhook_allow_private_targets=True)
+    user_id, owner_key = api.new_user(tier=Tier.PAID, credits=50)
+    [owner_info] = api.services.keys.owned_by(user_id)
+    job_id = completed_job(api.services, user_id, size=1000)
+
+    # A stolen key mints keys (which mint more), shares the photo and moves the webhook.
+    stolen_id, stolen = new_key(api, owner_key, "laptop")
+    minted_id, minted = new_key(api, stolen, "attacker")
+    deeper_id, deeper = new_key(api, minted, "attacker 2")
+    kept_id, kept = new_key(api, owner_key, "phone")
+    stolen_shares = [share(api, stolen, job_id), share(api, minted, job_id)]
+    owner_share = share(api, owner_key, job_id)
+    with api.client(stolen) as client:
+        moved = client.put("/v1/me/webhook", json={"url": "http://127.0.0.1:9/attacker"})
+    assert moved.status_code == 200, moved.text
+
+    with api.client(owner_key) as client:
+        listed = {k["id"]: k for k in client.get("/v1/me/keys").json()["keys"]}
+    assert listed[stolen_id]["created_by_key_id"] == owner_info.id
+    assert listed[minted_id]["created_by_key_id"] == stolen_id
+    assert listed[deeper_id]["created_by_key_id"] == minted_id
+    assert listed[owner_info.id]["created_by_key_id"] is None
+    with api.services.db.session() as session:
+        webhook = session.get(WebhookEndpoint, user_id)
+        assert webhook is not None
+        assert webhook.updated_by_key_id == stolen_id
+
+    with api.client(owner_key) as client:
+        answer = client.post(f"/v1/me/keys/{stolen_id}/revoke", json={"cascade": True})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["revoked_key_ids"][0] == stolen_id
+    assert set(body["revoked_key_ids"]) == {stolen_id, minted_id, deeper_id}
+    assert len(body["revoked_share_ids"]) == 2
+    assert body["webhook_removed"] is True
+
+    for revoked in (stolen, minted, deeper):
+        with api.client(revoked) as client:
+            assert client.get("/v1/me").status_code == 401
+    for alive in (owner_key, kept):
+        with api.client(alive) as client:
+            assert client.get("/v1/me").status_code == 200
+    with httpx.Client(base_url=api.url) as anonymous:
+        assert [anonymous.get(path).status_code for path in stolen_shares] == [410, 410]
+        assert anonymous.get(owner_share).status_code == 200
+    with api.client(owner_key) as client:
+        assert client.get("/v1/me/webhook").status_code == 404
+        keys = {k["id"]: k for k in client.get("/v1/me/keys").json()["keys"]}
+        # Repeating it changes nothing and reports the same keys.
+        again = client.post(f"/v1/me/keys/{stolen_id}/revoke", json={"cascade": True})
+    assert set(again.json()["revoked_key_ids"]) == {stolen_id, minted_id, deeper_id}
+    assert keys[kept_id]["revoked_at"] is None
+    assert keys[minted_id]["revoked_reason"] == "revoked with what it created"
+
+
+def test_revoking_without_cascade_ends_only_that_key(serve_api: ServeApi) -> None:
+    api = serve_api(webhook_allow_private_targets=True)
+    user_id, owner_key = api.new_user(tier=Tier.PAID, credits=50)
+    job_id = completed_job(api.services, user_id, size=1000)
+    laptop_id, laptop = new_key(api, owner_key, "laptop")
+    child_id, child = new_key(api, laptop, "script")
+    laptop_share = share(api, laptop, job_id)
+    with api.client(owner_key) as client:
+        answer = client.post(f"/v1/me/keys/{laptop_id}/revoke", json={})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "revoked_key_ids": [laptop_id],
+        "revoked_share_ids": [],
+        "webhook_removed": False,
+    }
+    with api.client(laptop) as client:
+        assert client.get("/v1/me").status_code == 401
+    with api.client(child) as client:
+        assert client.get("/v1/me").status_code == 200
+    assert httpx.get(f"{api.url}{laptop_share}").status_code == 200
+    # Another user's key is 404, cascade or not, and nothing changes.
+    _, stranger = api.new_user()
+    with api.client(stranger) as client:
+        refused = client.post(f"/v1/me/keys/{child_id}/revoke", json={"cascade": True})
+    assert refused.status_code == 404
+    with api.services.db.session() as session:
+        live = session.execute(
+            sa.text("SELECT revoked_at FROM api_keys WHERE id = :id"), {"id": child_id}
+        ).scalar_one()
+    assert live is None
+
+
+def test_share_links_record_the_key_that_made_them(serve_api: ServeApi) -> None:
+    api = serve_api()
+    user_id, owner_key = api.new_user(tier=Tier.PAID, credits=50)
+    [owner_info] = api.services.keys.owned_by(user_id)
+    job_id = completed_job(api.services, user_id, size=1000)
+    share(api, owner_key, job_id)
+    [made] = api.services.shares.list_for_job(user_id, job_id)
+    assert made.created_by_key_id == owner_info.id
