@@ -78,9 +78,10 @@ AdminOnly = Depends(get_admin_user)
 
 
 async def upload_budget(request: Request, caller: CurrentCaller, services: ServicesDep) -> None:
-    """The stricter per-key budget of uploads, on top of the key's request budget."""
+    """The stricter budget of uploads, per user (all their keys together), on top of the
+    user's request budget."""
     limit = services.settings.rate_limit_uploads
-    await rate_limits.spend(request.scope, services, "upload", limit, caller.key_id)
+    await rate_limits.spend(request.scope, services, "upload", limit, caller.user.id)
 
 
 async def share_budget(request: Request, services: ServicesDep) -> None:
