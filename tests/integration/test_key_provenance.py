@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import sqlalchemy as sa
 
-from heirloom.db.models import WebhookEndpoint
+from heirloom.db.models import CreditEntry, WebhookEndpoint
 from heirloom.domain.tiers import Tier
 from tests.conftest import ServedApi
 from tests.support import completed_job
@@ -130,3 +130,30 @@ def test_share_links_record_the_key_that_made_them(serve_api: ServeApi) -> None:
     share(api, owner_key, job_id)
     [made] = api.services.shares.list_for_job(user_id, job_id)
     assert made.created_by_key_id == owner_info.id
+
+
+def test_admin_grants_and_tier_changes_record_the_admin_and_their_key(
+    serve_api: ServeApi,
+) -> None:
+    api = serve_api()
+    user_id, _ = api.new_user(tier=Tier.FREE, credits=0)
+    admin = api.services.accounts.by_email("admin@example.com")
+    assert admin is not None
+    admin_key_id = next(
+        k.id for k in api.services.keys.owned_by(admin.id) if k.name == "test admin"
+    )
+    with api.client(api.admin_key) as client:
+        granted = client.post(
+            f"/v1/admin/users/{user_id}/credits",
+            json={"amount": 7, "reason": "support"},
+            headers={"Idempotency-Key": "support-1"},
+        )
+        assert granted.status_code == 200, granted.text
+        assert client.patch(f"/v1/admin/users/{user_id}", json={"tier": "paid"}).status_code == 200
+    with api.services.db.session() as session:
+        row = session.get(CreditEntry, granted.json()["entry"]["id"])
+        assert row is not None
+        assert (row.granted_by_user_id, row.granted_by_key_id) == (admin.id, admin_key_id)
+    [change] = api.services.accounts.tier_changes(user_id)
+    assert (change.from_tier, change.to_tier) == ("free", "paid")
+    assert (change.changed_by_user_id, change.changed_by_key_id) == (admin.id, admin_key_id)

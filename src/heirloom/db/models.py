@@ -58,6 +58,24 @@ class CreditEntry(SQLModel, table=True):
     reason: str = Field(max_length=200)
     idempotency_key: str = Field(max_length=200, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # A grant by an admin through the API: the admin and the key they used (None otherwise).
+    granted_by_user_id: str | None = Field(default=None, max_length=32)
+    granted_by_key_id: str | None = Field(default=None, max_length=32)
+
+
+class TierChange(SQLModel, table=True):
+    """One change of a user's tier: from what, to what, when, and the admin (and key) who made
+    it (None: the operator's CLI)."""
+
+    __tablename__ = "tier_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    from_tier: str = Field(max_length=16)
+    to_tier: str = Field(max_length=16)
+    changed_by_user_id: str | None = Field(default=None, max_length=32)
+    changed_by_key_id: str | None = Field(default=None, max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class Job(SQLModel, table=True):

@@ -1,5 +1,6 @@
 """Key provenance: which API key created each key, share link and webhook change; stream
-tokens bound to the key that made them and to one stream.
+tokens bound to the key that made them and to one stream; which admin (and key) granted
+credits or changed a tier.
 
 Revision ID: 0013_key_provenance
 Revises: 0010
@@ -31,9 +32,28 @@ def upgrade() -> None:
     with op.batch_alter_table("stream_tokens") as batch:
         batch.add_column(sa.Column("key_id", sa.String(length=32), nullable=False))
         batch.add_column(sa.Column("job_id", sa.String(length=32), nullable=True))
+    with op.batch_alter_table("credit_ledger") as batch:
+        batch.add_column(sa.Column("granted_by_user_id", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("granted_by_key_id", sa.String(length=32), nullable=True))
+    op.create_table(
+        "tier_changes",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("user_id", sa.String(length=32), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("from_tier", sa.String(length=16), nullable=False),
+        sa.Column("to_tier", sa.String(length=16), nullable=False),
+        sa.Column("changed_by_user_id", sa.String(length=32), nullable=True),
+        sa.Column("changed_by_key_id", sa.String(length=32), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_tier_changes_user_id", "tier_changes", ["user_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tier_changes_user_id", table_name="tier_changes")
+    op.drop_table("tier_changes")
+    with op.batch_alter_table("credit_ledger") as batch:
+        batch.drop_column("granted_by_key_id")
+        batch.drop_column("granted_by_user_id")
     with op.batch_alter_table("stream_tokens") as batch:
         batch.drop_column("job_id")
         batch.drop_column("key_id")
