@@ -133,7 +133,7 @@ def test_open_streams_close_within_the_recheck_interval_once_their_key_is_revoke
             by_token.recv(timeout=30)
         assert token_closed.value.rcvd is not None
         assert token_closed.value.rcvd.code == 4401
-    margin_s = 1.5  # scheduling on a loaded machine
+    margin_s = 2.0  # scheduling on a loaded machine
     assert sse_closed_s < recheck_s + margin_s, sse_closed_s
     assert ws_closed_s < recheck_s + margin_s, ws_closed_s
 
