@@ -8,8 +8,9 @@ from collections.abc import Callable
 import httpx
 import sqlalchemy as sa
 
-from heirloom.db.models import CreditEntry, WebhookEndpoint
+from heirloom.db.models import CreditEntry, WebhookEndpoint, utcnow
 from heirloom.domain.tiers import Tier
+from heirloom.services.context import Services
 from tests.conftest import ServedApi
 from tests.support import completed_job
 
@@ -157,3 +158,30 @@ def test_admin_grants_and_tier_changes_record_the_admin_and_their_key(
     [change] = api.services.accounts.tier_changes(user_id)
     assert (change.from_tier, change.to_tier) == ("free", "paid")
     assert (change.changed_by_user_id, change.changed_by_key_id) == (admin.id, admin_key_id)
+
+
+def test_the_cascade_on_each_database(services: Services) -> None:
+    """The same revocation in the service, on SQLite and on PostgreSQL."""
+    account = services.accounts.create(email="cascade@example.com", tier=Tier.PAID, credits=10)
+    user_id = account.user.id
+    [root] = services.keys.owned_by(user_id)
+    child = services.keys.create(user_id, "child", created_by_key_id=root.id)
+    grandchild = services.keys.create(user_id, "grandchild", created_by_key_id=child.info.id)
+    sibling = services.keys.create(user_id, "sibling", created_by_key_id=root.id)
+    job_id = completed_job(services, user_id, size=10)
+    job = services.jobs.get(job_id)
+    made = services.shares.create(
+        job, expires_in_s=60, allow_download=False, now=utcnow(), created_by_key_id=child.info.id
+    )
+    services.webhooks.configure(user_id, None, ["job.completed"], by_key_id=grandchild.info.id)
+
+    revoked = services.keys.revoke_with_everything_it_created(child.info.id, user_id=user_id)
+
+    assert revoked.key_ids == (child.info.id, grandchild.info.id)
+    assert revoked.share_ids == (made.share.id,)
+    assert revoked.webhook_removed
+    live = {info.id for info in services.keys.owned_by(user_id) if info.revoked_at is None}
+    assert live == {root.id, sibling.info.id}
+    assert not services.keys.is_live(child.info.id)
+    assert services.keys.is_live(sibling.info.id)
+    assert not services.webhooks.has_secret(user_id)
