@@ -188,3 +188,22 @@ def test_websocket_handshakes_spend_the_failed_authentication_budget(
     assert statuses == [401, 401, 429]
     # The address is out of failed-authentication budget: a guessed key is refused over HTTP too.
     assert api.client("hl_guess").get("/v1/me").status_code == 429
+
+
+def test_job_ids_probed_over_websockets_are_detected_and_suspend_the_key(
+    serve_api: ServeApi,
+) -> None:
+    api = serve_api(abuse_not_found_probe="3/hour", abuse_auto_suspend=True)
+    user_id, key = api.new_user()
+    ws = api.url.replace("http", "ws", 1)
+    auth = {"Authorization": f"Bearer {key}"}
+    probes = [ws_refusal(f"{ws}/v1/jobs/{uuid.uuid4().hex}/ws", auth)[0] for _ in range(4)]
+    assert probes == [404] * 4
+    with api.client(api.admin_key) as admin:
+        [signal] = admin.get("/v1/admin/abuse").json()["signals"]
+    assert (signal["kind"], signal["user_id"], signal["suspended"]) == (
+        "job_id_probing",
+        user_id,
+        True,
+    )
+    assert ws_refusal(f"{ws}/v1/jobs/{uuid.uuid4().hex}/ws", auth)[0] == 401

@@ -75,6 +75,8 @@ async def authenticate_stream(
             "Missing, expired or revoked stream token (a token opens only the stream it was made "
             "for), or no API key. Send 'Authorization: Bearer <key>' or a fresh ?token=."
         )
+    # Known as the token's key from here on: the abuse observer counts its 404s as the key's.
+    scope.setdefault("state", {})[CALLER] = Caller(user=user, key_id=grant.key_id, key_prefix="")
     await run_in_threadpool(services.abuse.key_used, grant.key_id, user.id, address)
     rules = services.settings.tier_rules[Tier(user.tier)]
     await rate_limits.spend(scope, services, "user", rules.rate_limit, user.id)

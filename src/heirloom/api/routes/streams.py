@@ -21,7 +21,7 @@ from heirloom.api.deps import StreamCaller
 from heirloom.api.middleware import rate_limits
 from heirloom.api.middleware.authentication import authenticate_stream
 from heirloom.db.models import Job, utcnow
-from heirloom.domain.errors import HeirloomError, Unauthorized
+from heirloom.domain.errors import HeirloomError, NotFound, Unauthorized
 from heirloom.domain.jobs import Stage
 from heirloom.services.abuse.stream_caps import StreamCaps, StreamSlot
 from heirloom.services.context import Services
@@ -224,7 +224,14 @@ async def _socket_caller(
         scheme, _, key = header.partition(" ")
         api_key = key if scheme.lower() == "bearer" else ""
     caller = await authenticate_stream(scope, services, api_key, token, job_id)
-    job = await run_in_threadpool(services.jobs.get_owned, caller.user.id, job_id)
+    try:
+        job = await run_in_threadpool(services.jobs.get_owned, caller.user.id, job_id)
+    except NotFound:
+        # As a 404 on a job's HTTP route: job ids probed over WebSockets are seen too.
+        address = rate_limits.client_address(scope)
+        monitor = services.abuse
+        await run_in_threadpool(monitor.job_not_found, caller.key_id, caller.user.id, address)
+        raise
     slot = _caps(websocket.app.state, services).acquire(caller.user.id)
     return caller, job, slot
 
