@@ -114,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     grant.set_defaults(run=_users_grant)
 
-    status = commands.add_parser("status", help="what /readyz reports, for an operator")
+    status = commands.add_parser(
+        "status", help="the readiness checks with their details, for an operator"
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(run=_status)
 

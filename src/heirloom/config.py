@@ -636,7 +636,7 @@ class Settings(BaseSettings):
         json_schema_extra=about("operator", "API"),
     )
     stream_token_ttl_s: int = Field(
-        default=300,
+        default=60,
         gt=0,
         le=3600,
         description="Lifetime of a stream token (POST /v1/stream-tokens), in seconds.",
@@ -1129,19 +1129,22 @@ class Settings(BaseSettings):
     rate_limit_address: str = Field(
         default="3000/minute",
         description=(
-            "Requests per client address, in the `limits` notation (per-key budgets are "
-            "per tier: the tier rules' rate_limit)."
+            "Requests per client address (an IPv6 /64 counts as one), in the `limits` notation "
+            "(per-user budgets are per tier: the tier rules' rate_limit)."
         ),
         json_schema_extra=about("operator", "Abuse and rate limits"),
     )
     rate_limit_uploads: str = Field(
         default="60/minute",
-        description="POST /v1/jobs per API key, in the `limits` notation.",
+        description="POST /v1/jobs per user (all their keys together), `limits` notation.",
         json_schema_extra=about("operator", "Abuse and rate limits"),
     )
     rate_limit_auth_failures: str = Field(
         default="30/minute",
-        description="Refused API keys per client address, in the `limits` notation.",
+        description=(
+            "Refused API keys per client address, in the `limits` notation; past it the "
+            "address's refused keys get 429, its valid keys are still served."
+        ),
         json_schema_extra=about("operator", "Abuse and rate limits"),
     )
     rate_limit_share: str = Field(

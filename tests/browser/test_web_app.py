@@ -252,6 +252,12 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
         page.get_by_role("button", name="Create key").click()
         expect(page.locator("#new-key")).to_have_text(re.compile(r"^hl_"))
         expect(page.get_by_role("cell", name="laptop")).to_be_visible()
+        # The new key was made by the key of this tab; revoking it with all it made ends it.
+        laptop = page.get_by_role("row").filter(has_text="laptop")
+        expect(laptop).to_contain_text("default")
+        page.once("dialog", lambda dialog: dialog.accept())
+        laptop.get_by_role("button", name="Revoke with all it made").click()
+        expect(laptop).to_contain_text("revoked")
         close = page.get_by_role("button", name="Delete my account")
         expect(close).to_be_disabled()
         page.get_by_label("Type your email").fill("someone@else.example")

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from httpx_sse import connect_sse
 from sqlmodel import col
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from heirloom import cli
@@ -183,14 +183,30 @@ def test_another_users_job_is_refused_on_every_stream(faults: Stack) -> None:
         response = stranger.get(f"/v1/jobs/{job_id}/events")
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
+        # No token for another user's job; one for the stranger's own /v1/events opens nothing else.
+        assert stranger.post("/v1/stream-tokens", json={"job_id": job_id}).status_code == 404
         token = stranger.post("/v1/stream-tokens").json()["token"]
     assert httpx.get(f"{faults.api_url}/v1/jobs/{job_id}/events").status_code == 401
     ws = faults.api_url.replace("http", "ws", 1)
-    for url, headers in (
-        (f"{ws}/v1/jobs/{job_id}/ws", {"Authorization": f"Bearer {stranger_key}"}),
-        (f"{ws}/v1/jobs/{job_id}/ws?token={token}", {}),
+    refusals = [
+        ws_refusal(f"{ws}/v1/jobs/{job_id}/ws", {"Authorization": f"Bearer {stranger_key}"}),
+        ws_refusal(f"{ws}/v1/jobs/{job_id}/ws?token={token}", {}),
+    ]
+    assert [(status, body["error"]["code"]) for status, body in refusals] == [
+        (404, "not_found"),
+        (401, "unauthorized"),
+    ]
+
+
+def ws_refusal(url: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """The HTTP answer of a WebSocket handshake the server refused: its status and body."""
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        ws_connect(url, additional_headers=headers, open_timeout=30),
     ):
-        assert _ws_messages(url, headers) == ([], 4404)
+        pass
+    response = refused.value.response
+    return response.status_code, json.loads(response.body or b"{}")
 
 
 def _ws_messages(url: str, headers: dict[str, str]) -> tuple[list[dict[str, Any]], int | None]:
@@ -210,8 +226,9 @@ def test_websocket_with_stream_token_follows_job_and_closes_after_final_state(
     _, key = faults.new_user(credits=20)
     job_id = _new_job(faults, key, execution_ms=600)
     with faults.client(key) as client:
-        issued = client.post("/v1/stream-tokens")
+        issued = client.post("/v1/stream-tokens", json={"job_id": job_id})
         assert issued.status_code == 201
+        assert issued.json()["job_id"] == job_id
         token = issued.json()["token"]
         history = _history(client, job_id)
     ws = faults.api_url.replace("http", "ws", 1)
@@ -232,8 +249,8 @@ def test_expired_or_unknown_stream_token_is_refused(faults: Stack) -> None:
     _, key = faults.new_user(credits=20)
     job_id = _new_job(faults, key, execution_ms=0)
     with faults.client(key) as client:
-        token = client.post("/v1/stream-tokens").json()["token"]
-        expired = client.post("/v1/stream-tokens").json()["token"]
+        token = client.post("/v1/stream-tokens", json={"job_id": job_id}).json()["token"]
+        expired = client.post("/v1/stream-tokens", json={"job_id": job_id}).json()["token"]
     with faults.services.db.session() as session:
         # Expire one token as the clock would, without waiting for it.
         session.execute(
@@ -242,8 +259,8 @@ def test_expired_or_unknown_stream_token_is_refused(faults: Stack) -> None:
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     ws = faults.api_url.replace("http", "ws", 1)
-    assert _ws_messages(f"{ws}/v1/jobs/{job_id}/ws?token={expired}", {}) == ([], 4401)
-    assert _ws_messages(f"{ws}/v1/jobs/{job_id}/ws?token=st_forged", {}) == ([], 4401)
+    assert ws_refusal(f"{ws}/v1/jobs/{job_id}/ws?token={expired}", {})[0] == 401
+    assert ws_refusal(f"{ws}/v1/jobs/{job_id}/ws?token=st_forged", {})[0] == 401
     sse = f"{faults.api_url}/v1/jobs/{job_id}/events"
     assert httpx.get(sse, params={"token": expired}).status_code == 401
     # The live token works for the browser's EventSource too (no header there either).

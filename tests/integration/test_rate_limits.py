@@ -41,18 +41,34 @@ def test_key_budget_follows_the_tier_and_answers_429_with_headers(serve_api: Ser
     with api.client(free_key) as free, api.client(paid_key) as paid:
         answers = [free.get("/v1/me") for _ in range(3)]
         assert [a.status_code for a in answers] == [200, 200, 200]
-        assert answers[0].headers["RateLimit-Policy"].split(", ")[1] == '"key";q=3;w=3600'
+        assert answers[0].headers["RateLimit-Policy"].split(", ")[1] == '"user";q=3;w=3600'
         assert [a.headers["RateLimit"].split(", ")[1].split(";")[1] for a in answers] == [
             "r=2",
             "r=1",
             "r=0",
         ]
         refused = free.get("/v1/me")
-        _refusal(refused, "key")
+        _refusal(refused, "user")
         assert int(refused.headers["Retry-After"]) <= 3600
-        # Another key (and tier) has its own budget.
+        # Another user (and tier) has its own budget.
         assert [paid.get("/v1/me").status_code for _ in range(5)] == [200] * 5
-        _refusal(paid.get("/v1/me"), "key")
+        _refusal(paid.get("/v1/me"), "user")
+
+
+def test_the_budget_is_the_users_across_all_their_keys(serve_api: ServeApi) -> None:
+    api = serve_api(tier_rules={"free": {"rate_limit": "4/hour"}})
+    user_id, first_key = api.new_user(tier=Tier.FREE)
+    second_key = api.services.keys.create(user_id, "second").api_key
+    with api.client(first_key) as first, api.client(second_key) as second:
+        assert [first.get("/v1/me").status_code for _ in range(2)] == [200, 200]
+        assert [second.get("/v1/me").status_code for _ in range(2)] == [200, 200]
+        _refusal(second.get("/v1/me"), "user")
+        _refusal(first.get("/v1/me"), "user")
+    # Revoking a key and making a new one resets nothing.
+    api.services.keys.revoke(api.services.keys.owned_by(user_id)[0].id)
+    fresh_key = api.services.keys.create(user_id, "fresh").api_key
+    with api.client(fresh_key) as fresh:
+        _refusal(fresh.get("/v1/me"), "user")
 
 
 def test_uploads_have_a_stricter_budget(serve_api: ServeApi) -> None:
@@ -72,10 +88,11 @@ def test_failed_authentications_exhaust_the_address_budget(serve_api: ServeApi) 
     with api.client("hl_wrong") as wrong, api.client(key) as right:
         assert [wrong.get("/v1/me").status_code for _ in range(3)] == [401, 401, 401]
         _refusal(wrong.get("/v1/me"), "auth-failure")
-        # The address is now refused before any key is checked, a right one included.
-        _refusal(right.get("/v1/me"), "auth-failure")
-    with api.client(key, address="127.0.0.2") as elsewhere:
-        assert elsewhere.get("/v1/me").status_code == 200
+        _refusal(wrong.get("/v1/me"), "auth-failure")
+        # A guesser behind a shared address cannot lock out its valid keys.
+        assert [right.get("/v1/me").status_code for _ in range(3)] == [200, 200, 200]
+    with api.client("hl_wrong", address="127.0.0.2") as elsewhere:
+        assert elsewhere.get("/v1/me").status_code == 401
 
 
 def test_every_request_spends_the_address_budget(serve_api: ServeApi) -> None:
@@ -136,8 +153,8 @@ def test_two_api_processes_share_one_budget_through_redis(
     with first.client(key) as a, second.client(key) as b:
         answers = [a.get("/v1/me"), b.get("/v1/me"), a.get("/v1/me"), b.get("/v1/me")]
         assert [r.status_code for r in answers] == [200] * 4
-        _refusal(a.get("/v1/me"), "key")
-        _refusal(b.get("/v1/me"), "key")
+        _refusal(a.get("/v1/me"), "user")
+        _refusal(b.get("/v1/me"), "user")
 
 
 def test_without_redis_each_process_counts_alone(

@@ -65,6 +65,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/v1/me/keys"): Row("user"),
     ("POST", "/v1/me/keys"): Row("user", request={"json": {"name": "walk"}}),
     ("DELETE", "/v1/me/keys/{key_id}"): Row("user", owned=True),
+    ("POST", "/v1/me/keys/{key_id}/revoke"): Row(
+        "user", owned=True, request={"json": {"cascade": True}}
+    ),
     ("GET", "/v1/admin/users"): Row("admin"),
     ("POST", "/v1/admin/users"): Row("admin", request={"json": {"email": "walk@example.com"}}),
     ("PATCH", "/v1/admin/users/{user_id}"): Row("admin", request={"json": {"tier": "paid"}}),

@@ -62,10 +62,15 @@ def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[byte
         )
 
 
-def wait_until_polled(api_url: str, tier: Tier, timeout: float = HANG_GUARD_S) -> None:
+def wait_until_polled(
+    api_url: str, admin_key: str, tier: Tier, timeout: float = HANG_GUARD_S
+) -> None:
     deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"Bearer {admin_key}"}
     while time.monotonic() < deadline:
-        checks = httpx.get(f"{api_url}/readyz", timeout=30).json()["checks"]
+        # Which check passes is for admins (/readyz says only ready or not).
+        health = httpx.get(f"{api_url}/v1/admin/health", headers=headers, timeout=30)
+        checks = health.json()["checks"]
         if checks[f"worker:{tier.value}"]["ok"]:
             return
         time.sleep(0.2)
@@ -79,7 +84,7 @@ def test_a_sigtermed_worker_leaves_the_model_call_to_the_next_worker(
     log = tmp_path / "worker.log"
     worker = start_worker_process(services.settings, log)
     try:
-        wait_until_polled(api_url, Tier.FREE)
+        wait_until_polled(api_url, stack.admin_key, Tier.FREE)
         stack.set_faults(execution_ms=MODEL_MS)
         _, key = stack.new_user(tier=Tier.FREE, credits=20)
         with httpx.Client(

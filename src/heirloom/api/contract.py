@@ -68,7 +68,7 @@ def statuses_of(route: RouteContext) -> set[int]:
     statuses = {429, 500}
     dependant: Dependant = route.dependant
     calls = set(_calls(dependant))
-    if deps.get_caller in calls or deps.get_stream_user in calls:
+    if deps.get_caller in calls or deps.get_stream_caller in calls:
         statuses.add(401)
     if deps.get_admin_user in calls:
         statuses.add(403)

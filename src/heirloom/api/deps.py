@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from heirloom.api.middleware import authentication, rate_limits
 from heirloom.db.models import User
-from heirloom.domain.errors import Forbidden, ServiceUnavailable, Unauthorized
+from heirloom.domain.errors import Forbidden, ServiceUnavailable
 from heirloom.services.accounts.keys import Caller
 from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
@@ -79,9 +78,10 @@ AdminOnly = Depends(get_admin_user)
 
 
 async def upload_budget(request: Request, caller: CurrentCaller, services: ServicesDep) -> None:
-    """The stricter per-key budget of uploads, on top of the key's request budget."""
+    """The stricter budget of uploads, per user (all their keys together), on top of the
+    user's request budget."""
     limit = services.settings.rate_limit_uploads
-    await rate_limits.spend(request.scope, services, "upload", limit, caller.key_id)
+    await rate_limits.spend(request.scope, services, "upload", limit, caller.user.id)
 
 
 async def share_budget(request: Request, services: ServicesDep) -> None:
@@ -108,25 +108,21 @@ async def get_audit_caller(request: Request, user: CurrentUser) -> AuditCaller:
 CallerDep = Annotated[AuditCaller, Depends(get_audit_caller)]
 
 
-async def get_stream_user(
+async def get_stream_caller(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[str | None, Query(description="a stream token, for browsers")] = None,
-) -> User:
-    """The caller of a stream: by API key header, or by a stream token in the URL."""
+) -> authentication.StreamCaller:
+    """The caller of a stream: by API key header, or by a stream token made for this stream
+    (the path's job, or /v1/events)."""
+    api_key = None
     if credentials is not None:
-        return (await get_caller(request, services, credentials)).user
-    user = await run_in_threadpool(stream_token_user, services, token)
-    if user is None:
-        raise Unauthorized()
-    return user
+        api_key = credentials.credentials if credentials.scheme.lower() == "bearer" else ""
+    job_id = request.path_params.get("job_id")
+    return await authentication.authenticate_stream(
+        request.scope, services, api_key, token, job_id if isinstance(job_id, str) else None
+    )
 
 
-def stream_token_user(services: Services, token: str | None) -> User | None:
-    """The user of a live stream token, or None."""
-    user_id = services.stream_tokens.user_for(token) if token else None
-    return services.accounts.get(user_id) if user_id else None
-
-
-StreamUser = Annotated[User, Depends(get_stream_user)]
+StreamCaller = Annotated[authentication.StreamCaller, Depends(get_stream_caller)]

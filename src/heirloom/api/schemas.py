@@ -436,10 +436,32 @@ class KeyOut(BaseModel):
     last_used_at: datetime | None
     revoked_at: datetime | None
     revoked_reason: str | None
+    created_by_key_id: str | None = Field(
+        default=None,
+        description="the key that created this one (none: the account's or an admin's)",
+    )
 
 
 class KeyCreated(KeyOut):
     api_key: str = Field(description="shown once; store it now")
+
+
+class KeyRevoke(BaseModel):
+    cascade: bool = Field(
+        default=False,
+        description=(
+            "also revoke every key this key created (at any depth), the share links they "
+            "created, and the webhook if one of them set it last"
+        ),
+    )
+
+
+class KeyRevoked(BaseModel):
+    """What a revocation ended."""
+
+    revoked_key_ids: list[str] = Field(description="the key named first, then those it created")
+    revoked_share_ids: list[str]
+    webhook_removed: bool
 
 
 class KeyList(BaseModel):

@@ -58,6 +58,24 @@ class CreditEntry(SQLModel, table=True):
     reason: str = Field(max_length=200)
     idempotency_key: str = Field(max_length=200, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # A grant by an admin through the API: the admin and the key they used (None otherwise).
+    granted_by_user_id: str | None = Field(default=None, max_length=32)
+    granted_by_key_id: str | None = Field(default=None, max_length=32)
+
+
+class TierChange(SQLModel, table=True):
+    """One change of a user's tier: from what, to what, when, and the admin (and key) who made
+    it (None: the operator's CLI)."""
+
+    __tablename__ = "tier_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    from_tier: str = Field(max_length=16)
+    to_tier: str = Field(max_length=16)
+    changed_by_user_id: str | None = Field(default=None, max_length=32)
+    changed_by_key_id: str | None = Field(default=None, max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class Job(SQLModel, table=True):
@@ -140,6 +158,8 @@ class Share(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The API key that created the link (None: before provenance was recorded).
+    created_by_key_id: str | None = Field(default=None, max_length=32, index=True)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -183,13 +203,16 @@ class JobEvent(SQLModel, table=True):
 class StreamToken(SQLModel, table=True):
     """A short-lived token a browser puts in a WebSocket URL instead of its API key.
 
-    Only its SHA-256 is stored; it names its user and expires within minutes.
+    Only its SHA-256 is stored; it names its user, the key that made it and the one stream it
+    opens (a job's, or `/v1/events` when `job_id` is None), and expires within minutes.
     """
 
     __tablename__ = "stream_tokens"
 
     token_hash: str = Field(primary_key=True, max_length=64)
     user_id: str = Field(foreign_key="users.id", max_length=32)
+    key_id: str = Field(max_length=32)
+    job_id: str | None = Field(default=None, max_length=32)
     expires_at: datetime = Field(sa_column=_ts(index=True))
 
 
@@ -210,6 +233,8 @@ class WebhookEndpoint(SQLModel, table=True):
     previous_secret: str | None = Field(default=None, max_length=100)
     previous_secret_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # The API key that last set the URL, events or secret (None: before provenance was recorded).
+    updated_by_key_id: str | None = Field(default=None, max_length=32)
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -300,6 +325,8 @@ class ApiKey(SQLModel, table=True):
     last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     revoked_reason: str | None = Field(default=None, max_length=200)
+    # The key that created this one (None: created with the account or by an admin).
+    created_by_key_id: str | None = Field(default=None, max_length=32, index=True)
 
 
 class AbuseSignal(SQLModel, table=True):

@@ -184,6 +184,15 @@ class ExportLimitReached(RateLimited):
         )
 
 
+class TooManyStreams(UserError):
+    code = "too_many_streams"
+    http_status = 429
+    default_message = "Too many live streams are open. Close one, or wait a moment and try again."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
 class Unauthorized(UserError):
     code = "unauthorized"
     http_status = 401

@@ -48,7 +48,8 @@ class TierRules(BaseModel):
         default=None, ge=1, description="Queued or running jobs a user may have (unset: no cap)."
     )
     rate_limit: str = Field(
-        default="1200/minute", description="API requests per key, in the `limits` notation."
+        default="1200/minute",
+        description="API requests per user (all their keys together), `limits` notation.",
     )
     gpu_priority: int = Field(
         default=3,

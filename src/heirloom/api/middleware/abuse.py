@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heirloom.api.middleware.authentication import known_caller
+from heirloom.api.middleware.rate_limits import client_address
 from heirloom.services.accounts.keys import Caller
 from heirloom.services.context import Services
 
@@ -47,8 +48,7 @@ class AbuseObserver:
 
 def _observe(services: Services, scope: Scope, caller: Caller, answer: dict[str, int]) -> None:
     path: str = scope["path"]
-    client = scope.get("client")
-    address = client[0] if client else "unknown"
+    address = client_address(scope)
     status = answer["status"]
     monitor = services.abuse
     if status == 404 and _JOB_PATH.match(path):

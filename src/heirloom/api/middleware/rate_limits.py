@@ -10,6 +10,8 @@ a refusal is 429 `rate_limited` with `Retry-After` no earlier than the window's 
 
 from __future__ import annotations
 
+import ipaddress
+
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
@@ -22,9 +24,28 @@ from heirloom.services.context import Services
 _VERDICTS = "rate_limits"
 
 
+# One IPv6 subscriber holds a whole /64 (privacy addresses rotate within it): budgets and abuse
+# signals count the /64, as they count one IPv4 address.
+IPV6_GROUP_PREFIX = 64
+
+
+def network_of(host: str) -> str:
+    """What budgets count as one client: an IPv4 address, or an IPv6 address's /64."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        network = ipaddress.IPv6Network((address, IPV6_GROUP_PREFIX), strict=False)
+        return str(network)
+    return str(address)
+
+
 def client_address(scope: Scope) -> str:
     client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    return network_of(str(client[0])) if client else "unknown"
 
 
 def _record(scope_state: dict[str, object], verdict: Verdict) -> None:
@@ -44,25 +65,20 @@ async def spend(scope: Scope, services: Services, policy: str, limit: str, ident
         raise RateLimited(retry_after=verdict.reset_s)
 
 
-async def check_auth_failures(scope: Scope, services: Services, address: str) -> None:
-    """An address out of failed-authentication budget is refused before its key is checked."""
-    limiter = services.limiter
-    if not limiter.enabled:
-        return
-    limit = services.settings.rate_limit_auth_failures
-    verdict = await run_in_threadpool(limiter.peek, "auth-failure", limit, address)
-    if not verdict.allowed:
-        _record(scope.setdefault("state", {}), verdict)
-        raise RateLimited(retry_after=verdict.reset_s)
-
-
 async def auth_failed(scope: Scope, services: Services, address: str) -> None:
-    """Count a failed authentication against the address's budget and the abuse detector."""
+    """Count a failed authentication against the address's budget and the abuse detector;
+    429 once the address is out of that budget, else the caller answers 401.
+
+    Only failures are refused: a valid key from the same address (a shared NAT, an office)
+    is checked and served, so a guesser behind that address cannot lock its users out.
+    """
     await run_in_threadpool(services.abuse.auth_failed, address)
     if services.limiter.enabled:
         limit = services.settings.rate_limit_auth_failures
         verdict = await run_in_threadpool(services.limiter.hit, "auth-failure", limit, address)
         _record(scope.setdefault("state", {}), verdict)
+        if not verdict.allowed:
+            raise RateLimited(retry_after=verdict.reset_s)
 
 
 def _item(name: str) -> str:

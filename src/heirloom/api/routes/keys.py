@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from heirloom.api.contract import errors
-from heirloom.api.deps import CurrentUser, ServicesDep
-from heirloom.api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
+from heirloom.api.deps import CurrentCaller, CurrentUser, ServicesDep
+from heirloom.api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut, KeyRevoke, KeyRevoked
 from heirloom.services.accounts.keys import KeyInfo
 
 router = APIRouter(prefix="/v1/me/keys", tags=["keys"])
@@ -25,15 +25,17 @@ def _out(info: KeyInfo) -> KeyOut:
         last_used_at=info.last_used_at,
         revoked_at=info.revoked_at,
         revoked_reason=info.revoked_reason,
+        created_by_key_id=info.created_by_key_id,
     )
 
 
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=KeyCreated, responses=errors(409)
 )
-def create_key(body: KeyCreate, user: CurrentUser, services: ServicesDep) -> KeyCreated:
-    """Create a named key; the key itself is in this answer only, never again."""
-    new = services.keys.create(user.id, body.name)
+def create_key(body: KeyCreate, caller: CurrentCaller, services: ServicesDep) -> KeyCreated:
+    """Create a named key; the key itself is in this answer only, never again. The key that
+    asked is recorded as its creator."""
+    new = services.keys.create(caller.user.id, body.name, created_by_key_id=caller.key_id)
     return KeyCreated(**_out(new.info).model_dump(), api_key=new.api_key)
 
 
@@ -48,3 +50,21 @@ def revoke_key(key_id: KeyId, user: CurrentUser, services: ServicesDep) -> Respo
     """Revoke one of the caller's keys; it is refused from the next request on."""
     services.keys.revoke(key_id, user_id=user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{key_id}/revoke", response_model=KeyRevoked, responses=errors(404))
+def revoke_key_and_more(
+    key_id: KeyId, body: KeyRevoke, user: CurrentUser, services: ServicesDep
+) -> KeyRevoked:
+    """Revoke one of the caller's keys; with `cascade`, also everything it created: the keys
+    it made (and theirs), their share links (410 from now on) and the webhook one of them set
+    last (removed). Their stream tokens and open streams end too."""
+    if not body.cascade:
+        services.keys.revoke(key_id, user_id=user.id)
+        return KeyRevoked(revoked_key_ids=[key_id], revoked_share_ids=[], webhook_removed=False)
+    revoked = services.keys.revoke_with_everything_it_created(key_id, user_id=user.id)
+    return KeyRevoked(
+        revoked_key_ids=list(revoked.key_ids),
+        revoked_share_ids=list(revoked.share_ids),
+        webhook_removed=revoked.webhook_removed,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep
+from heirloom.api.deps import CallerDep, CurrentCaller, CurrentUser, ServicesDep
 from heirloom.api.downloads import check_files_kept
 from heirloom.api.schemas import ShareCreate, ShareList, ShareOut
 from heirloom.db.models import utcnow
@@ -19,6 +19,7 @@ def create_share(
     body: ShareCreate,
     request: Request,
     user: CurrentUser,
+    key: CurrentCaller,
     caller: CallerDep,
     services: ServicesDep,
 ) -> ShareOut:
@@ -33,7 +34,11 @@ def create_share(
     check_files_kept(job)
     now = utcnow()
     created = services.shares.create(
-        job, expires_in_s=expires_in, allow_download=body.allow_download, now=now
+        job,
+        expires_in_s=expires_in,
+        allow_download=body.allow_download,
+        now=now,
+        created_by_key_id=key.key_id,
     )
     services.audit.record(
         caller, owner_id=user.id, action="share_create", job_id=job_id, share_id=created.share.id

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 from heirloom.api.contract import errors
-from heirloom.api.deps import CurrentUser, ServicesDep
+from heirloom.api.deps import CurrentCaller, CurrentUser, ServicesDep
 from heirloom.db.models import WebhookDelivery, WebhookEndpoint, as_utc
 from heirloom.services.events.webhooks import WEBHOOK_EVENTS
 
@@ -94,9 +94,11 @@ class DeliveryPage(BaseModel):
 
 
 @router.put("", response_model=WebhookOut)
-def set_webhook(body: WebhookIn, user: CurrentUser, services: ServicesDep) -> WebhookOut:
+def set_webhook(body: WebhookIn, caller: CurrentCaller, services: ServicesDep) -> WebhookOut:
     """Send these job events to `url`. The first time, the answer holds the signing secret."""
-    endpoint, secret = services.webhooks.configure(user.id, body.url, list(body.events))
+    endpoint, secret = services.webhooks.configure(
+        caller.user.id, body.url, list(body.events), by_key_id=caller.key_id
+    )
     return WebhookOut.from_endpoint(endpoint, secret)
 
 
@@ -112,10 +114,10 @@ def delete_webhook(user: CurrentUser, services: ServicesDep) -> Response:
 
 
 @router.post("/rotate-secret", response_model=WebhookOut, responses=errors(404))
-def rotate_secret(user: CurrentUser, services: ServicesDep) -> WebhookOut:
+def rotate_secret(caller: CurrentCaller, services: ServicesDep) -> WebhookOut:
     """A new signing secret; deliveries carry a signature by the old one too until it expires."""
-    secret, _ = services.webhooks.rotate_secret(user.id)
-    return WebhookOut.from_endpoint(services.webhooks.get(user.id), secret)
+    secret, _ = services.webhooks.rotate_secret(caller.user.id, by_key_id=caller.key_id)
+    return WebhookOut.from_endpoint(services.webhooks.get(caller.user.id), secret)
 
 
 @router.get("/deliveries", response_model=DeliveryPage)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import ApiKey, User, as_utc, utcnow
+from heirloom.db.models import ApiKey, Share, User, WebhookEndpoint, as_utc, utcnow
 from heirloom.domain.errors import Conflict, NotFound
 
 API_KEY_PREFIX = "hl_"
@@ -46,6 +46,17 @@ class KeyInfo:
     last_used_at: datetime | None
     revoked_at: datetime | None
     revoked_reason: str | None
+    created_by_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """What one revocation ended: the keys (the one named first), the share links, and
+    whether the webhook a revoked key had set was removed."""
+
+    key_ids: tuple[str, ...]
+    share_ids: tuple[str, ...]
+    webhook_removed: bool
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,15 @@ class ApiKeys:
         self.max_per_user = max_per_user
         self.touch_interval = timedelta(seconds=touch_interval_s)
 
-    def add(self, session: Session, user_id: str, name: str, api_key: str | None = None) -> NewKey:
+    def add(
+        self,
+        session: Session,
+        user_id: str,
+        name: str,
+        api_key: str | None = None,
+        *,
+        created_by_key_id: str | None = None,
+    ) -> NewKey:
         """Add a key inside the caller's transaction (used when a user is created)."""
         api_key = api_key or new_api_key()
         row = ApiKey(
@@ -82,12 +101,14 @@ class ApiKeys:
             name=name,
             prefix=api_key[:VISIBLE_PREFIX_LENGTH],
             key_hash=hash_api_key(api_key),
+            created_by_key_id=created_by_key_id,
         )
         session.add(row)
         return NewKey(info=_info(row), api_key=api_key)
 
-    def create(self, user_id: str, name: str) -> NewKey:
-        """A new key for a user, within the per-user limit of keys in use."""
+    def create(self, user_id: str, name: str, *, created_by_key_id: str | None = None) -> NewKey:
+        """A new key for a user, within the per-user limit of keys in use; `created_by_key_id`
+        is the key that asked for it (None: an admin or the account's creation)."""
         with self.db.session() as session:
             # Lock the user so two concurrent creations cannot both pass the count.
             user = session.exec(
@@ -104,7 +125,7 @@ class ApiKeys:
                 raise Conflict(
                     f"You already have {in_use} API keys; revoke one before creating another."
                 )
-            return self.add(session, user_id, name)
+            return self.add(session, user_id, name, created_by_key_id=created_by_key_id)
 
     def owned_by(self, user_id: str) -> list[KeyInfo]:
         """A user's keys, revoked ones included, newest first."""
@@ -126,6 +147,69 @@ class ApiKeys:
                 row.revoked_at = utcnow()
                 row.revoked_reason = reason[:200]
                 session.add(row)
+
+    def revoke_with_everything_it_created(
+        self, key_id: str, *, user_id: str, reason: str = "revoked with what it created"
+    ) -> Revoked:
+        """Revoke a key of `user_id`'s, every key it created (and those keys' keys, at any
+        depth), every share link those keys created, and the webhook if one of them last set
+        it; in one transaction. Repeating it is harmless."""
+        now = utcnow()
+        with self.db.session() as session:
+            # Lock the user: a key created by a revoked key concurrently is seen or refused.
+            session.exec(select(User).where(User.id == user_id).with_for_update()).one_or_none()
+            row = session.get(ApiKey, key_id)
+            if row is None or row.user_id != user_id:
+                raise NotFound("No such API key.")
+            found = [key_id]
+            frontier = [key_id]
+            while frontier:
+                children = session.exec(
+                    select(ApiKey.id).where(
+                        ApiKey.user_id == user_id, col(ApiKey.created_by_key_id).in_(frontier)
+                    )
+                ).all()
+                frontier = [child for child in children if child not in found]
+                found += frontier
+            session.execute(
+                sa.update(ApiKey)
+                .where(col(ApiKey.id).in_(found), col(ApiKey.revoked_at).is_(None))
+                .values(revoked_at=now, revoked_reason=reason[:200])
+                .execution_options(synchronize_session=False)
+            )
+            shares = session.exec(
+                select(Share.id).where(
+                    Share.user_id == user_id,
+                    col(Share.created_by_key_id).in_(found),
+                    col(Share.revoked_at).is_(None),
+                )
+            ).all()
+            if shares:
+                session.execute(
+                    sa.update(Share)
+                    .where(col(Share.id).in_(shares))
+                    .values(revoked_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            removed = session.execute(
+                sa.delete(WebhookEndpoint).where(
+                    col(WebhookEndpoint.user_id) == user_id,
+                    col(WebhookEndpoint.updated_by_key_id).in_(found),
+                )
+            )
+            return Revoked(
+                key_ids=tuple(found),
+                share_ids=tuple(shares),
+                webhook_removed=bool(getattr(removed, "rowcount", 0)),
+            )
+
+    def is_live(self, key_id: str) -> bool:
+        """Whether a key exists and is not revoked (streams re-check their key with it)."""
+        with self.db.session() as session:
+            found = session.exec(
+                select(ApiKey.id).where(ApiKey.id == key_id, col(ApiKey.revoked_at).is_(None))
+            ).one_or_none()
+            return found is not None
 
     def authenticate(self, api_key: str) -> Caller | None:
         """The caller behind a key in use, or None; refreshes last-used when it is stale."""
@@ -161,4 +245,5 @@ def _info(row: ApiKey) -> KeyInfo:
         last_used_at=as_utc(row.last_used_at) if row.last_used_at else None,
         revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
         revoked_reason=row.revoked_reason,
+        created_by_key_id=row.created_by_key_id,
     )

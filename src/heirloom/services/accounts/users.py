@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import Job, User
+from heirloom.db.models import Job, TierChange, User
 from heirloom.domain.errors import Conflict, NotFound
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.keys import ApiKeys
@@ -103,14 +103,40 @@ class Accounts:
         with self.db.session() as session:
             return session.exec(select(User).where(User.email == email.lower())).one_or_none()
 
-    def set_tier(self, user_id: str, tier: Tier) -> User:
+    def set_tier(
+        self,
+        user_id: str,
+        tier: Tier,
+        *,
+        by_user_id: str | None = None,
+        by_key_id: str | None = None,
+    ) -> User:
+        """Change a user's tier, recording the change and the admin (and key) who made it."""
         with self.db.session() as session:
             user = session.get(User, user_id)
             if user is None:
                 raise NotFound("No such user.")
+            if user.tier != tier.value:
+                session.add(
+                    TierChange(
+                        user_id=user_id,
+                        from_tier=user.tier,
+                        to_tier=tier.value,
+                        changed_by_user_id=by_user_id,
+                        changed_by_key_id=by_key_id,
+                    )
+                )
             user.tier = tier.value
             session.add(user)
             return user
+
+    def tier_changes(self, user_id: str) -> list[TierChange]:
+        """A user's tier changes, oldest first."""
+        statement = (
+            select(TierChange).where(TierChange.user_id == user_id).order_by(col(TierChange.id))
+        )
+        with self.db.session() as session:
+            return list(session.exec(statement))
 
     def ensure(self, *, email: str, tier: Tier, credits: int, role: str, api_key: str) -> User:
         """Create the user with this key unless it exists (used to seed dev accounts)."""

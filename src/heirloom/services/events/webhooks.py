@@ -105,11 +105,17 @@ class Webhooks:
         self.request_timeout_s = request_timeout_s
 
     def configure(
-        self, user_id: str, url: str | None, events: Sequence[str]
+        self,
+        user_id: str,
+        url: str | None,
+        events: Sequence[str],
+        *,
+        by_key_id: str | None = None,
     ) -> tuple[WebhookEndpoint, str | None]:
         """Set the user's webhook; returns it and, when it is new, its secret (shown once).
 
         Without a URL the user holds only the secret, which signs per-job callbacks.
+        `by_key_id` (the API key that asked) is recorded as the webhook's last change.
         """
         unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
         if unknown:
@@ -128,6 +134,7 @@ class Webhooks:
             endpoint.url = url
             endpoint.events = ",".join(e for e in WEBHOOK_EVENTS if e in events)
             endpoint.updated_at = utcnow()
+            endpoint.updated_by_key_id = by_key_id
             session.add(endpoint)
             session.flush()
             session.refresh(endpoint)
@@ -154,8 +161,9 @@ class Webhooks:
                 sa.delete(WebhookEndpoint).where(col(WebhookEndpoint.user_id) == user_id)
             )
 
-    def rotate_secret(self, user_id: str) -> tuple[str, datetime]:
-        """A new secret; the old one keeps signing until the returned time."""
+    def rotate_secret(self, user_id: str, *, by_key_id: str | None = None) -> tuple[str, datetime]:
+        """A new secret; the old one keeps signing until the returned time. `by_key_id` as in
+        `configure`."""
         with self.db.session() as session:
             endpoint = session.get(WebhookEndpoint, user_id)
             if endpoint is None:
@@ -164,6 +172,7 @@ class Webhooks:
             endpoint.previous_secret = endpoint.secret
             endpoint.previous_secret_expires_at = until
             endpoint.secret = _new_secret()
+            endpoint.updated_by_key_id = by_key_id
             session.add(endpoint)
             return endpoint.secret, until
 

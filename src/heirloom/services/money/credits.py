@@ -427,8 +427,18 @@ class CreditManager:
             events.append(session, job_id, events.REFUNDED)
             return Refund(job_id=job_id, amount=amount, already_refunded=False)
 
-    def grant(self, user_id: str, amount: int, reason: str, idempotency_key: str) -> LedgerLine:
-        """Add credits once per idempotency key; the same key with another amount is refused."""
+    def grant(
+        self,
+        user_id: str,
+        amount: int,
+        reason: str,
+        idempotency_key: str,
+        *,
+        by_user_id: str | None = None,
+        by_key_id: str | None = None,
+    ) -> LedgerLine:
+        """Add credits once per idempotency key; the same key with another amount is refused.
+        `by_user_id` and `by_key_id`: the admin who granted them and the key they used."""
         if amount <= 0:
             raise InvalidRequest("A grant must be a positive number of credits.")
         if not idempotency_key:
@@ -444,6 +454,8 @@ class CreditManager:
                     amount=amount,
                     reason=reason[:200],
                     idempotency_key=key,
+                    granted_by_user_id=by_user_id,
+                    granted_by_key_id=by_key_id,
                 )
                 session.add(entry)
                 session.flush()

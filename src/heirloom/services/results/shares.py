@@ -39,7 +39,13 @@ class Shares:
         self.db = db
 
     def create(
-        self, job: Job, *, expires_in_s: int, allow_download: bool, now: datetime
+        self,
+        job: Job,
+        *,
+        expires_in_s: int,
+        allow_download: bool,
+        now: datetime,
+        created_by_key_id: str | None = None,
     ) -> NewShare:
         if job.status != JobStatus.COMPLETED:
             raise ResultNotReady(f"The job is {job.status}; only completed jobs can be shared.")
@@ -52,6 +58,7 @@ class Shares:
             allow_download=allow_download,
             created_at=now,
             expires_at=now + timedelta(seconds=expires_in_s),
+            created_by_key_id=created_by_key_id,
         )
         with self.db.session() as session:
             session.add(share)

@@ -159,6 +159,7 @@ function keysCard(signOut) {
               h("th", {}, "Starts with"),
               h("th", {}, "Created"),
               h("th", {}, "Last used"),
+              h("th", {}, "Made by"),
               h("th", {}, ""),
             ),
           ),
@@ -167,7 +168,33 @@ function keysCard(signOut) {
             {},
             keys.map((key) => {
               const mine = current.startsWith(key.prefix);
+              const maker = keys.find((other) => other.id === key.created_by_key_id);
               const revoke = h("button", { type: "button", class: "secondary" }, "Revoke");
+              // A leaked key's harm in one click: the keys it made (and theirs), their share
+              // links and the webhook one of them set.
+              const revokeAll = h(
+                "button",
+                { type: "button", class: "secondary", title: "Also its keys, links and webhook" },
+                "Revoke with all it made",
+              );
+              revokeAll.addEventListener("click", () => {
+                const question =
+                  "Revoke this key, every key it created, the share links they made and the " +
+                  "webhook one of them set?";
+                if (!window.confirm(question)) return;
+                act(revokeAll, problems, async () => {
+                  const ended = await api(`/v1/me/keys/${encodeURIComponent(key.id)}/revoke`, {
+                    method: "POST",
+                    json: { cascade: true },
+                  });
+                  const signedIn = keys.find((other) => current.startsWith(other.prefix));
+                  if (signedIn && ended.revoked_key_ids.includes(signedIn.id)) {
+                    signOut("The key you signed in with is revoked.");
+                    return;
+                  }
+                  await refresh();
+                });
+              });
               revoke.addEventListener("click", () => {
                 if (
                   mine &&
@@ -190,7 +217,12 @@ function keysCard(signOut) {
                 h("td", {}, h("code", {}, key.prefix)),
                 h("td", {}, when(key.created_at)),
                 h("td", {}, key.last_used_at ? when(key.last_used_at) : "never"),
-                h("td", {}, key.revoked_at ? badge("revoked") : revoke),
+                h("td", {}, maker ? maker.name : key.created_by_key_id ? "another key" : ""),
+                h(
+                  "td",
+                  {},
+                  key.revoked_at ? badge("revoked") : h("span", {}, revoke, " ", revokeAll),
+                ),
               );
             }),
           ),

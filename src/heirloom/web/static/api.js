@@ -85,9 +85,9 @@ export async function blobUrl(path) {
   return URL.createObjectURL(await fetchBlob(path));
 }
 
-/** A fresh stream token for `?token=` on a job's WebSocket. */
-export async function streamToken() {
-  const body = await api("/v1/stream-tokens", { method: "POST" });
+/** A fresh stream token for `?token=` on one job's WebSocket (it opens that stream only). */
+export async function streamToken(jobId) {
+  const body = await api("/v1/stream-tokens", { method: "POST", json: { job_id: jobId } });
   return body.token;
 }
 

@@ -6,11 +6,11 @@ import { api, streamToken } from "./api.js";
 const FINAL = new Set(["completed", "failed", "cancelled", "expired", "deleted"]);
 const POLL_MS = 2000;
 const MAX_BACKOFF_MS = 15000;
-// The server closes with 1000 after the final state, 4401 for a bad or expired token and 4404
-// for a job that is not the caller's.
+// The server closes with 1000 after the final state and 4401 once the key is revoked. It
+// refuses the handshake itself (an abnormal close here) for a bad token, another user's job
+// or too many open streams: polling then takes over, and its GET says which.
 const CLOSE_FINAL = 1000;
 const CLOSE_UNAUTHORIZED = 4401;
-const CLOSE_NOT_FOUND = 4404;
 
 export function isFinal(status) {
   return FINAL.has(status);
@@ -88,7 +88,7 @@ export function watchJob(jobId, { onJob, onMode = () => {}, onError = () => {} }
     }
     let token;
     try {
-      token = await streamToken();
+      token = await streamToken(jobId);
     } catch (err) {
       onError(err);
       reconnectLater();
@@ -115,14 +115,18 @@ export function watchJob(jobId, { onJob, onMode = () => {}, onError = () => {} }
     ws.onclose = (close) => {
       if (socket === ws) socket = null;
       if (stopped) return;
-      if (close.code === CLOSE_FINAL || close.code === CLOSE_NOT_FOUND) {
+      if (close.code === CLOSE_FINAL) {
         // The last state came over the socket; one GET fills in the whole record.
         stopPolling();
         poll();
         return;
       }
-      // 4401: the token expired between reconnects; the next attempt takes a fresh one.
-      if (close.code === CLOSE_UNAUTHORIZED) attempts = 0;
+      // 4401: the key was revoked; the GET polling answers 401 and ends the watch.
+      if (close.code === CLOSE_UNAUTHORIZED) {
+        stopPolling();
+        poll();
+        return;
+      }
       reconnectLater();
     };
   }

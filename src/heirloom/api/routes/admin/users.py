@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, status
 
 from heirloom.api.contract import errors
-from heirloom.api.deps import ServicesDep
+from heirloom.api.deps import CurrentCaller, ServicesDep
 from heirloom.api.schemas import (
     GrantIn,
     GrantOut,
@@ -66,17 +66,31 @@ def create_user(body: UserCreate, services: ServicesDep) -> UserCreated:
 def grant_credits(
     user_id: UserId,
     body: GrantIn,
+    admin: CurrentCaller,
     services: ServicesDep,
     idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=150)],
 ) -> GrantOut:
-    """Grant credits once per Idempotency-Key; a repeat returns the first grant."""
-    line = services.credits.grant(user_id, body.amount, body.reason, idempotency_key)
+    """Grant credits once per Idempotency-Key; a repeat returns the first grant. The ledger
+    row records the admin and the key they used."""
+    line = services.credits.grant(
+        user_id,
+        body.amount,
+        body.reason,
+        idempotency_key,
+        by_user_id=admin.user.id,
+        by_key_id=admin.key_id,
+    )
     return GrantOut(entry=LedgerLineOut(**vars(line)), balance=services.credits.balance(user_id))
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-def update_user(user_id: UserId, body: UserUpdate, services: ServicesDep) -> UserOut:
-    """Change a user's tier; retention follows the policy in services/results/retention.py."""
-    user = services.accounts.set_tier(user_id, body.tier)
+def update_user(
+    user_id: UserId, body: UserUpdate, admin: CurrentCaller, services: ServicesDep
+) -> UserOut:
+    """Change a user's tier; retention follows the policy in services/results/retention.py.
+    The change is recorded with the admin and the key they used."""
+    user = services.accounts.set_tier(
+        user_id, body.tier, by_user_id=admin.user.id, by_key_id=admin.key_id
+    )
     services.retention.on_tier_change(user_id, body.tier)
     return UserOut.from_user(user)
