@@ -2,8 +2,8 @@
 tokens bound to the key that made them and to one stream; which admin (and key) granted
 credits or changed a tier.
 
-Revision ID: 0013_key_provenance
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_key_provenance"
-down_revision: str | None = "0010"
+revision = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | None = None
 depends_on: str | None = None
 
