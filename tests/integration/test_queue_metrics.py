@@ -28,7 +28,7 @@ from temporalio.client import Client
 from heirloom.db.models import QueueMetric, as_utc, utcnow
 from heirloom.domain.jobs import Stage
 from heirloom.domain.queue_metrics import QueueMetricsInput, SnapshotReport
-from heirloom.domain.task_queues import GPU_TASK_QUEUE, OPS_TASK_QUEUE
+from heirloom.domain.task_queues import EXPORT_TASK_QUEUE, GPU_TASK_QUEUE, OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.quality.processes import GateProcesses
@@ -254,7 +254,7 @@ def test_admin_health_lists_the_workers_of_each_served_queue(held: Held) -> None
     assert response.status_code == 200, response.text
     body = response.json()
     queues = {q["task_queue"]: q for q in body["task_queues"]}
-    for served in (Tier.FREE.task_queue, GPU_TASK_QUEUE, OPS_TASK_QUEUE):
+    for served in (Tier.FREE.task_queue, GPU_TASK_QUEUE, OPS_TASK_QUEUE, EXPORT_TASK_QUEUE):
         assert queues[served]["alive"], queues[served]
         identities = {p["identity"] for p in queues[served]["pollers"] if p["alive"]}
         assert identities == set(IDENTITIES), (served, queues[served])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from heirloom.api.deps import ServicesDep, TaskQueuesDep
 from heirloom.api.routes.health import cached_readiness
 from heirloom.api.schemas import AdminHealthOut, CheckOut, QueueLivenessOut
-from heirloom.domain.task_queues import OPS_TASK_QUEUE
+from heirloom.domain.task_queues import EXPORT_TASK_QUEUE, OPS_TASK_QUEUE
 from heirloom.services.queue.task_queues import (
     POLLER_FRESH_S,
     Liveness,
@@ -42,7 +42,11 @@ async def admin_health(
 
 
 async def _liveness(temporal: TaskQueueReader | None) -> list[Liveness]:
-    queues = [*gpu_and_tier_queues(), Served(OPS_TASK_QUEUE, tuple(TaskType))]
+    queues = [
+        *gpu_and_tier_queues(),
+        Served(OPS_TASK_QUEUE, tuple(TaskType)),
+        Served(EXPORT_TASK_QUEUE, tuple(TaskType)),
+    ]
     if temporal is not None:
         try:
             return await liveness(temporal, queues)
