@@ -51,8 +51,9 @@ LEAKS = [
 def test_every_injectable_fault_is_covered() -> None:
     covered = {name for fault in FAULTS.values() for name in fault}
     # Not faults a job can end by: the endpoint's request limit with its Retry-After, which
-    # delay a job and never fail it (tests/integration/test_runpod_traffic.py).
-    never_end_a_job = {"rate_limit_per_s", "retry_after_s"}
+    # delay a job and never fail it (tests/integration/test_runpod_traffic.py), and how the
+    # endpoint answers a cancel (tests/integration/test_gpu_cancel.py), which ends it cancelled.
+    never_end_a_job = {"rate_limit_per_s", "retry_after_s", "cancel_mode"}
     assert covered == set(FaultSettings.model_fields) - never_end_a_job
 
 
