@@ -115,6 +115,13 @@ def _worker_env(settings: Settings) -> dict[str, str]:
         "HEIRLOOM_RUNPOD_POLL_INTERVAL_S": str(settings.runpod_poll_interval_s),
         "HEIRLOOM_WORKER_MAX_CONCURRENT_ACTIVITIES": json.dumps(concurrency),
         "HEIRLOOM_WORKER_GPU_SLOTS": str(settings.worker_gpu_slots),
+        # The reservation runs in the worker: it must apply the test's tier rules too.
+        "HEIRLOOM_TIER_RULES": json.dumps(
+            {
+                tier.value: rules.model_dump(mode="json")
+                for tier, rules in settings.tier_rules.items()
+            }
+        ),
     }
 
 
