@@ -4,7 +4,6 @@ nothing that stays, and is never charged (checked after the erasure workflow's l
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,44 +12,21 @@ import pytest
 from temporalio.client import Client
 
 from heirloom.domain.tiers import Tier
-from heirloom.services.storage.base import Storage
 from heirloom.workflows.erasure import ErasureWorkflow, erasure_workflow_id
 from tests.conftest import Stack
+from tests.harness.held_storage import HeldWrites, holding_writes
 from tests.support import HANG_GUARD_S, photo_bytes, submit, temporal_call
 
 
-class HeldOriginals:
-    """Storage whose uploads of originals wait until the test releases them."""
-
-    def __init__(self, inner: Storage) -> None:
-        self.inner = inner
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        if "/original." in key:
-            self.started.set()
-            self.release.wait(60)
-        self.inner.put(key, data, content_type=content_type)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 @pytest.fixture
-def held_originals(stack: Stack) -> Iterator[HeldOriginals]:
-    original = stack.services.storage
-    held = HeldOriginals(original)
-    stack.services.storage = held
-    try:
+def held_originals(stack: Stack) -> Iterator[HeldWrites]:
+    """Uploads of originals wait until the test releases them."""
+    with holding_writes(stack.services, lambda key: "/original." in key) as held:
         yield held
-    finally:
-        held.release.set()
-        stack.services.storage = original
 
 
 def test_an_upload_that_lands_after_the_erasure_leaves_nothing_and_charges_nothing(
-    stack: Stack, held_originals: HeldOriginals
+    stack: Stack, held_originals: HeldWrites
 ) -> None:
     user_id, key = stack.new_user(tier=Tier.PAID, credits=20)
     with ThreadPoolExecutor(1) as pool, stack.client(key) as uploader, stack.client(key) as me:

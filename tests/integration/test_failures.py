@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from heirloom.domain.tiers import Tier
-from heirloom.services.storage.base import Storage
 from tests.conftest import Stack
+from tests.harness.held_storage import HeldWrites, holding_writes
 from tests.integration.test_jobs_api import ledger, runpod_status, wait_for_runpod_job
 from tests.support import balance, photo_bytes, submit, wait_final
 
@@ -80,39 +78,16 @@ def test_cancel_right_after_submission_before_any_step(faults: Stack) -> None:
     assert ledger(stack, job_id) == [("refund", 2), ("reserve", -2)]
 
 
-class HeldResults:
-    """Storage whose result uploads wait until the test releases them, so a cancel lands
-    during post-processing."""
-
-    def __init__(self, inner: Storage) -> None:
-        self.inner = inner
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        if key.endswith("/result.jpg"):
-            self.started.set()
-            self.release.wait(60)
-        self.inner.put(key, data, content_type=content_type)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 @pytest.fixture
-def held_results(stack: Stack) -> Iterator[HeldResults]:
-    original = stack.services.storage
-    held = HeldResults(original)
-    stack.services.storage = held
-    try:
+def held_results(stack: Stack) -> Iterator[HeldWrites]:
+    """Result uploads wait until the test releases them, so a cancel lands during
+    post-processing."""
+    with holding_writes(stack.services, lambda key: key.endswith("/result.jpg")) as held:
         yield held
-    finally:
-        held.release.set()
-        stack.services.storage = original
 
 
 def test_cancel_during_post_processing_removes_partial_outputs(
-    stack: Stack, held_results: HeldResults
+    stack: Stack, held_results: HeldWrites
 ) -> None:
     user_id, key = stack.new_user(credits=20)
     with stack.client(key) as client:

@@ -6,7 +6,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -73,22 +73,17 @@ class LocalStorage:
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        path = self._path(key)
-        try:
-            tmp = _written_beside(path, data)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                with suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
-        except OSError as exc:
-            raise StorageUnavailable() from exc
+        self._replace(key, lambda path: _written_beside(path, data))
 
     def put_file(self, key: str, source: BinaryIO, *, content_type: str) -> None:
+        self._replace(key, lambda path: _copied_beside(path, source))
+
+    def _replace(self, key: str, write_beside: Callable[[Path], str]) -> None:
+        """Write the object to a temporary file beside its path, then rename it over the path:
+        a reader sees the old object or the whole new one, never a part."""
         path = self._path(key)
         try:
-            tmp = _copied_beside(path, source)
+            tmp = write_beside(path)
             try:
                 os.replace(tmp, path)
             except BaseException:
