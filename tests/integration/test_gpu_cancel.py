@@ -46,7 +46,7 @@ def stored_input(storage: Storage, data: bytes) -> ModelRequest:
 def model_objects(storage: Storage, user_id: str, job_id: str) -> set[str]:
     """The objects a job's model runs can leave: claims and model outputs."""
     keys = [claim_key(user_id, job_id, generation) for generation in range(3)]
-    keys += [model_key(user_id, job_id, model_try) for model_try in (1, 2)]
+    keys += [model_key(user_id, job_id, generation) for generation in range(3)]
     return {key for key in keys if storage.exists(key)}
 
 

@@ -89,7 +89,7 @@ def ended(status: str, error: str) -> HeirloomError:
         number=1, heartbeat=lambda *a: None, heartbeat_every_s=1, cancel_requested=lambda: False
     )
     with pytest.raises((ModelUnavailable, ModelFailed)) as raised:
-        step._store_output(request, state, attempt)
+        step._store_output(request, state, attempt, 0)
     return raised.value
 
 

@@ -16,7 +16,7 @@ from heirloom.services.jobs.store import JobStore
 from heirloom.services.money.credits import CreditManager
 from heirloom.services.runpod.client import RunPodService
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import KEY_KINDS, claims_prefix, job_key
+from heirloom.services.storage.keys import KEY_KINDS, claims_prefix, job_key, model_outputs_prefix
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,11 @@ def remove_partial_outputs(storage: Storage, user_id: str, job_id: str) -> None:
     """Delete every file a job derived from its original; the original stays for a retry.
 
     The model-run claims go first: a GPU handler still running stops within one step of
-    losing its claim and takes back an upload that raced this (gpu_handler/handler.py).
+    losing its claim and takes back an upload that raced this (gpu_handler/handler.py). Every
+    generation's model output goes, whichever generation wrote it.
     """
     storage.delete_prefix(claims_prefix(user_id, job_id))
+    storage.delete_prefix(model_outputs_prefix(user_id, job_id))
     for kind in KEY_KINDS:
         if kind == "original":
             continue

@@ -28,7 +28,7 @@ from heirloom.services.runpod.polls import CANCEL_ROUTE, PollScheduler
 from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import claims_prefix, model_key
+from heirloom.services.storage.keys import claims_prefix, model_key, model_outputs_prefix
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,9 @@ class ModelStep:
                 await asyncio.to_thread(self.withdraw, request)
             raise
         await asyncio.to_thread(self._record_attempt, request, attempt, start.generation, state)
-        return await asyncio.to_thread(self._store_output, request, state, attempt)
+        return await asyncio.to_thread(
+            self._store_output, request, state, attempt, start.generation
+        )
 
     async def cancel_gpu_job(self, job_id: str, runpod_job_id: str) -> None:
         """Stop the RunPod job of a cancelled step; the compensation tries again if this fails
@@ -178,7 +180,7 @@ class ModelStep:
                 lambda: self.runpod.status_async(runpod_job_id), on_wait=attempt.heartbeat
             )
         except ModelFailed:  # RunPod no longer knows the job (past its TTL)
-            key = model_key(job.user_id, job.job_id, request.model_try)
+            key = model_key(job.user_id, job.job_id, current.generation)
             if await asyncio.to_thread(self.storage.exists, key):
                 stored = ModelResult(model_key=key, runpod_job_id=runpod_job_id)
                 return _Start(runpod_job_id, current.generation, stored=stored)
@@ -297,11 +299,16 @@ class ModelStep:
         )
 
     def _store_output(
-        self, request: ModelRequest, state: RunPodJobState, attempt: StepAttempt
+        self,
+        request: ModelRequest,
+        state: RunPodJobState,
+        attempt: StepAttempt,
+        generation: int,
     ) -> ModelResult:
-        """Keep the ended RunPod job's output at the try's model key, or raise why there is none."""
+        """Keep the ended RunPod job's output at its generation's model key, or raise why there
+        is none."""
         job = request.job
-        key = model_key(job.user_id, job.job_id, request.model_try)
+        key = model_key(job.user_id, job.job_id, generation)
         output: dict[str, Any] = state.output or {}
         result = ModelResult(
             model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms
@@ -337,10 +344,10 @@ class ModelStep:
 def withdraw_model_run(storage: Storage, request: ModelRequest) -> None:
     """Take back what a cancelled job's model run holds in storage: its claims first (the
     handler stops within one step of losing its claim, and deletes an upload that raced the
-    cancel), then the try's model output."""
+    cancel), then every generation's model output."""
     job = request.job
     storage.delete_prefix(claims_prefix(job.user_id, job.job_id))
-    storage.delete(model_key(job.user_id, job.job_id, request.model_try))
+    storage.delete_prefix(model_outputs_prefix(job.user_id, job.job_id))
 
 
 def _duplicate_of(state: RunPodJobState) -> str | None:
