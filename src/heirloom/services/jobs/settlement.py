@@ -43,7 +43,10 @@ def remove_partial_outputs(storage: Storage, user_id: str, job_id: str) -> None:
 def stop_gpu_job(runpod: RunPodService, job_id: str, runpod_job_id: str | None) -> None:
     """Cancel a job's RunPod job if it has one; one that has ended is left as it is.
 
-    Nobody will collect its result, and a model step that timed out leaves it running.
+    Nobody will collect its result, and a model step that timed out leaves it running. The
+    `/cancel` keeps to RunPod's own limit for it: `RunPodService.cancel` takes the process's
+    cancel budget, shared with the model steps' cancels. One it cannot send in time is logged;
+    the withdrawn claim (`remove_partial_outputs`) still stops the handler within one step.
     """
     if runpod_job_id is None:
         return

@@ -23,8 +23,9 @@ from heirloom.domain.errors import HeirloomError, ModelFailed, ModelTimedOut, Mo
 from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
 from heirloom.domain.messages import ModelRequest, ModelResult
 from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
+from heirloom.services.runpod.budget import CANCEL_ROUTE
 from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
-from heirloom.services.runpod.polls import CANCEL_ROUTE, PollScheduler
+from heirloom.services.runpod.polls import PollScheduler
 from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.base import Storage
