@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from heirloom.config import Settings
-from heirloom.domain.errors import HeirloomError, ModelFailed, ModelTimedOut, ModelUnavailable
+from heirloom.domain.errors import (
+    HeirloomError,
+    JobCancelled,
+    ModelFailed,
+    ModelTimedOut,
+    ModelUnavailable,
+)
 from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
 from heirloom.domain.messages import ModelRequest, ModelResult
 from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
@@ -103,7 +109,8 @@ class ModelStep:
         """The job's model output, stored at its model key.
 
         Async, so the minutes of GPU time hold no thread: only database and storage work
-        borrows one briefly. Raises ModelFailed, ModelTimedOut or ModelUnavailable.
+        borrows one briefly. Raises ModelFailed, ModelTimedOut or ModelUnavailable, and
+        JobCancelled when the handler stopped itself because its claim was withdrawn.
         """
         job = request.job
         # The job holds a GPU slot from here: it leaves the queue positions' count. The write
@@ -314,6 +321,15 @@ class ModelStep:
         result = ModelResult(
             model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms
         )
+        if state.status == "COMPLETED" and output.get("cancelled") is True:
+            # The handler stopped itself: its claim was withdrawn (the job cancelled, settled or
+            # its owner's files erased). The cancelled path, not a model failure: no retry.
+            raise JobCancelled(
+                "The model run stopped itself at "
+                f"{output.get('stage')} step {output.get('step')}/{output.get('total')}: its "
+                "claim was withdrawn (the job was cancelled, settled or its files erased).",
+                runpod_job=state.job_id,
+            )
         model = output.get("model")
         if state.status == "COMPLETED" and isinstance(model, str) and model:
             self.jobs.set_model(job.job_id, model)
