@@ -501,9 +501,9 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         description=(
-            "Most RunPod /cancel requests one worker process sends a second, within "
-            "runpod_requests_per_s. RunPod allows 100 /cancel per 10 s per endpoint: keep the "
-            "sum over worker processes under 10."
+            "Most RunPod /cancel requests one process sends a second, its model steps' and "
+            "settlement's together, within runpod_requests_per_s. RunPod allows 100 /cancel "
+            "per 10 s per endpoint: keep the sum over processes under 10."
         ),
         json_schema_extra=about("operator", "RunPod"),
     )

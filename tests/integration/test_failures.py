@@ -105,7 +105,7 @@ def test_cancel_during_post_processing_removes_partial_outputs(
     storage = stack.services.storage
     for kind in ("input", "result", "thumbnail", "comparison"):
         assert not storage.exists(f"users/{user_id}/jobs/{job_id}/{kind}.jpg"), kind
-    assert not storage.exists(f"users/{user_id}/jobs/{job_id}/model.png")
+    assert not storage.exists(f"users/{user_id}/jobs/{job_id}/model/0.png")
 
 
 def test_retry_of_a_failed_job_is_a_new_charged_job(faults: Stack) -> None:

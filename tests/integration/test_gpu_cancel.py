@@ -25,11 +25,17 @@ from heirloom.services.runpod.model_step import withdraw_model_run
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.backend import make_storage
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import claim_key, job_key, job_prefix, model_key
+from heirloom.services.storage.keys import (
+    claim_key,
+    claims_prefix,
+    job_key,
+    job_prefix,
+    model_key,
+)
 from heirloom.services.storage.s3 import S3Storage
 from tests.conftest import Stack
 from tests.harness.stack import local_endpoint
-from tests.support import photo_bytes, submit, wait_final, wait_until
+from tests.support import balance, photo_bytes, submit, wait_final, wait_until
 
 API_KEY = "cancel-key"
 # 20 simulated denoising steps of 0.4 s: long enough to cancel in the middle.
@@ -46,7 +52,7 @@ def stored_input(storage: Storage, data: bytes) -> ModelRequest:
 def model_objects(storage: Storage, user_id: str, job_id: str) -> set[str]:
     """The objects a job's model runs can leave: claims and model outputs."""
     keys = [claim_key(user_id, job_id, generation) for generation in range(3)]
-    keys += [model_key(user_id, job_id, model_try) for model_try in (1, 2)]
+    keys += [model_key(user_id, job_id, generation) for generation in range(3)]
     return {key for key in keys if storage.exists(key)}
 
 
@@ -203,6 +209,40 @@ def test_a_job_cancelled_through_the_api_stops_the_gpu_and_keeps_no_model_object
     assert stopped["step"] <= at_cancel["step"] + 1 < stopped["total"]
     row = stack.services.jobs.get(job_id)
     assert model_objects(stack.services.storage, row.user_id, job_id) == set()
+
+
+def test_a_handler_that_stops_itself_ends_the_job_cancelled_without_running_the_model_again(
+    faults: Stack,
+) -> None:
+    """The claim is withdrawn while the model step waits (as settlement or an erasure does):
+    the handler answers {"cancelled": true}, and the job takes the cancelled path: no "no
+    image" failure, no second RunPod job, a full refund and no model object left."""
+    stack = faults
+    stack.set_faults(execution_ms=EXECUTION_MS, cancel_mode="runpod")
+    user_id, key = stack.new_user(tier=Tier.PAID, credits=20)
+    with stack.client(key) as client, httpx.Client(base_url=stack.runpod_url) as admin:
+        job_id = submit(client, photo_bytes(seed=43)).json()["id"]
+        runpod_job = wait_until(
+            lambda: stack.services.jobs.get(job_id).runpod_job_id, "the RunPod job"
+        )
+
+        def stepping() -> int | None:
+            progress = run_of(admin, runpod_job)["progress"] or {}
+            return progress.get("step") if progress.get("stage") == "denoising" else None
+
+        wait_until(stepping, "the handler's first denoising step")
+        stack.services.storage.delete_prefix(claims_prefix(user_id, job_id))
+        done = wait_final(client, job_id)
+        stopped = run_of(admin, runpod_job)["handler_stopped_at"]
+        submitted = admin.get("/_admin/stats").json()["submitted_by_ref"]
+        assert balance(client) == 20
+    assert done["status"] == "cancelled"
+    assert done["error"]["code"] == "cancelled"
+    assert "no image" not in str(done)
+    assert stopped["cancelled"] is True
+    assert stopped["step"] < stopped["total"]
+    assert submitted[job_id] == 1  # the one RunPod job; the model was not tried again
+    assert model_objects(stack.services.storage, user_id, job_id) == set()
 
 
 def test_an_erasure_while_the_model_runs_leaves_no_object_behind(

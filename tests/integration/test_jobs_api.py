@@ -58,7 +58,7 @@ def check_deliverables(
 
     model_key = stack.services.jobs.get(job["id"]).result_key
     assert model_key is not None
-    clean = stack.services.storage.get(model_key.replace("/result.jpg", "/model.png"))
+    clean = stack.services.storage.get(model_key.replace("/result.jpg", "/model/0.png"))
     share = watermark_share(result.content, clean)
     if rules.watermark:
         assert share > 0.01, f"no watermark on a {tier} result ({share:.4f})"

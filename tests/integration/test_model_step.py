@@ -29,7 +29,7 @@ from heirloom.services.money.credits import NewJob
 from heirloom.services.runpod.model_step import ModelStep, StepAttempt
 from heirloom.services.runpod.polls import PollScheduler
 from heirloom.services.runpod.transfer import ModelTransfer
-from heirloom.services.storage.keys import job_key
+from heirloom.services.storage.keys import job_key, model_key
 from heirloom.services.storage.s3 import S3Storage
 from tests.harness.stack import local_endpoint
 from tests.support import photo_bytes, wait_until
@@ -201,7 +201,7 @@ def test_a_first_attempt_submits_once_and_stores_the_inline_output(world: World)
     result = run_step(services, request, attempt(1))
 
     job = request.job
-    assert result.model_key == job_key(job.user_id, job.job_id, "model", "png")
+    assert result.model_key == model_key(job.user_id, job.job_id, 0)
     assert stored_png(services, result) == (96, 64)
     assert world.submissions() == {job.job_id: 1}
     assert world.model_executions() == {job.job_id: 1}
@@ -280,13 +280,13 @@ def test_a_stored_output_is_used_when_runpod_forgot_the_job(world: World) -> Non
     services = world.services
     request = new_job(services)
     job = request.job
-    model_key = job_key(job.user_id, job.job_id, "model", "png")
-    services.storage.put(model_key, photo_bytes(96, 64, fmt="PNG"), content_type="image/png")
+    stored = model_key(job.user_id, job.job_id, 0)
+    services.storage.put(stored, photo_bytes(96, 64, fmt="PNG"), content_type="image/png")
     services.model_runs.record_runpod_job(job.job_id, "forgotten-runpod-job")
 
     result = run_step(services, request, attempt(3))
 
-    assert (result.model_key, result.runpod_job_id) == (model_key, "forgotten-runpod-job")
+    assert (result.model_key, result.runpod_job_id) == (stored, "forgotten-runpod-job")
     assert world.submissions() == {}
 
 

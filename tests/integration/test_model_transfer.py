@@ -24,10 +24,11 @@ from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.errors import ModelFailed
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.tiers import Tier
+from heirloom.services.jobs.settlement import remove_partial_outputs
 from heirloom.services.runpod.client import RunPodJobState, RunPodService
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.backend import make_storage
-from heirloom.services.storage.keys import job_key
+from heirloom.services.storage.keys import job_key, model_key
 from heirloom.services.storage.local import LocalStorage
 from heirloom.services.storage.s3 import S3Storage
 from heirloom.starters.restoration import Submitter
@@ -116,10 +117,10 @@ def test_a_large_input_travels_by_presigned_urls_and_runs_the_model_once(
     runner = next(job_id for job_id, out in outputs.items() if "duplicate_of" not in out)
     duplicate = first if runner == second else second
     assert outputs[duplicate] == {"duplicate_of": runner}
-    model_key = job_key("u1", request.job.job_id, "model", "png")
-    assert outputs[runner]["output_key"] == model_key
+    output_key = model_key("u1", request.job.job_id, 0)
+    assert outputs[runner]["output_key"] == output_key
     assert "image_base64" not in outputs[runner]
-    assert Image.open(io.BytesIO(storage.get(model_key))).size == (320, 240)
+    assert Image.open(io.BytesIO(storage.get(output_key))).size == (320, 240)
     stats = admin.get("/_admin/stats").json()
     assert stats["model_executions_by_ref"] == {request.job.job_id: 1}
     assert stats["submitted_by_ref"] == {request.job.job_id: 2}
@@ -160,9 +161,40 @@ def test_small_inputs_stay_inline_and_outputs_go_to_s3(s3_endpoint: str, tmp_pat
 
     assert "image_base64" in payload
     assert "image_url" not in payload
-    assert payload["output"]["key"] == job_key("u1", request.job.job_id, "model", "png")
+    assert payload["output"]["key"] == model_key("u1", request.job.job_id, 2)
     assert "/claims/2.json" in payload["claim"]["put_url"]
     assert payload["claim"]["put_headers"]["If-None-Match"] == "*"
+
+
+def test_a_late_upload_of_an_abandoned_generation_never_reaches_a_later_ones_output(
+    s3_endpoint: str, tmp_path: Path
+) -> None:
+    settings = s3_settings(s3_endpoint, tmp_path)
+    storage = make_storage(settings)
+    assert isinstance(storage, S3Storage)
+    storage.ensure_bucket()
+    request = stored_input(storage, photo_bytes(64, 48))
+    transfer = ModelTransfer(storage, settings)
+    abandoned = transfer.payload(request, generation=0)["output"]
+    current = transfer.payload(request, generation=1)["output"]
+
+    put = httpx.put(current["put_url"], content=b"generation 1", headers=current["put_headers"])
+    assert put.status_code == 200
+    # The abandoned generation's handler finishes later and uploads through its own URL.
+    late = httpx.put(
+        abandoned["put_url"], content=b"generation 0", headers=abandoned["put_headers"]
+    )
+    assert late.status_code == 200
+
+    assert (abandoned["key"], current["key"]) == (
+        model_key("u1", request.job.job_id, 0),
+        model_key("u1", request.job.job_id, 1),
+    )
+    assert storage.get(current["key"]) == b"generation 1"
+    # Settling the job removes every generation's output, not only the last one's.
+    remove_partial_outputs(storage, "u1", request.job.job_id)
+    assert not storage.exists(abandoned["key"])
+    assert not storage.exists(current["key"])
 
 
 def test_local_storage_sends_the_photo_inline_and_the_claim_by_key(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_cleanup_deletes_exactly_the_expired_free_files_and_an_upgrade_keeps_the
                 "claims",
                 "comparison.jpg",
                 "input.jpg",
-                "model.png",
+                "model",
                 "original.jpg",
                 "result.jpg",
                 "thumbnail.jpg",

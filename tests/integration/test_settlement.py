@@ -135,7 +135,7 @@ def test_temporal_cancel_during_an_image_step_refunds_and_removes_outputs(
     assert_refunded_once(env, job_id, 2)
     for kind in ("input", "result", "thumbnail", "comparison"):
         assert not env.services.storage.exists(f"users/{user_id}/jobs/{job_id}/{kind}.jpg")
-    assert not env.services.storage.exists(f"users/{user_id}/jobs/{job_id}/model.png")
+    assert not env.services.storage.exists(f"users/{user_id}/jobs/{job_id}/model/0.png")
     assert env.services.storage.exists(job_row(env, job_id).original_key)
     assert wait_run_closed(env, job_id) == WorkflowExecutionStatus.CANCELED
 

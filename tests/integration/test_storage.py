@@ -20,7 +20,7 @@ from heirloom.config import Settings
 from heirloom.domain.errors import StorageUnavailable
 from heirloom.services.storage.backend import make_storage
 from heirloom.services.storage.base import Storage, StorageObjectMissing
-from heirloom.services.storage.keys import job_key, job_prefix
+from heirloom.services.storage.keys import claim_key, job_key, job_prefix
 from heirloom.services.storage.local import LocalStorage
 from heirloom.services.storage.s3 import S3Storage
 
@@ -394,7 +394,7 @@ def test_presigned_urls_read_write_and_create_once_with_a_signed_expiry(s3_endpo
     assert storage.get(KEY) == b"model output"
     assert httpx.get(storage.presigned_get(KEY, expires_s=60)).content == b"model output"
 
-    claim = job_key("u1", "j1", "model", "json")
+    claim = claim_key("u1", "j1", 0)
     once = storage.presigned_put(
         claim, expires_s=60, content_type="application/json", if_absent=True
     )

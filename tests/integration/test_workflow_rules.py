@@ -37,7 +37,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.quality.processes import GateProcesses
 from heirloom.services.runpod.client import RunPodJobState, RunPodService
-from heirloom.services.storage.keys import KEY_KINDS, job_key
+from heirloom.services.storage.keys import KEY_KINDS, job_key, model_key
 from heirloom.starters.restoration import Submitter
 from heirloom.temporal import search_attributes
 from heirloom.worker.main import build_workers
@@ -185,6 +185,10 @@ class Pipeline:
             if kind != "original"
             for ext in ("jpg", "png")
             if storage.exists(key := job_key(user_id, job_id, kind, ext))
+        ] + [
+            key
+            for generation in range(3)
+            if storage.exists(key := model_key(user_id, job_id, generation))
         ]
 
 
@@ -529,7 +533,7 @@ async def test_a_job_failing_after_writing_outputs_removes_them_and_keeps_the_or
         if key.endswith("/comparison.jpg"):
             raise OSError("disk full")
         real_put(key, data, content_type=content_type)
-        written.append(key.rsplit("/", 1)[1])
+        written.append("/".join(key.split("/")[4:]))  # the path under the job's prefix
 
     monkeypatch.setattr(storage, "put", put_until_the_comparison)
     user_id = jobs.new_user(Tier.PAID)
@@ -537,7 +541,7 @@ async def test_a_job_failing_after_writing_outputs_removes_them_and_keeps_the_or
     job = jobs.services.jobs.get(ending.job_id)
     assert (job.status, job.refunded) == ("failed", 2)
     # The outputs did exist before the compensation removed them.
-    assert {"input.jpg", "model.png", "result.jpg", "thumbnail.jpg"} <= set(written)
+    assert {"input.jpg", "model/0.png", "result.jpg", "thumbnail.jpg"} <= set(written)
     assert jobs.outputs_left(user_id, ending.job_id) == []
     assert storage.exists(job.original_key)
 

@@ -15,13 +15,9 @@ from heirloom.domain.model_progress import ModelReport, ModelStage
 from heirloom.gpu_handler.engines import CpuEngine
 from heirloom.gpu_handler.handler import run_job
 from heirloom.gpu_handler.progress import Progress
+from heirloom.services.runpod.budget import RequestBudget
 from heirloom.services.runpod.client import RunPodJobState
-from heirloom.services.runpod.polls import (
-    FIRST_POLL_WAIT_S,
-    PollPlan,
-    RequestBudget,
-    expected_remaining_s,
-)
+from heirloom.services.runpod.polls import FIRST_POLL_WAIT_S, PollPlan, expected_remaining_s
 
 # A GPU-like timeline for the handler's reports: seconds each stage takes.
 LOADING_S, ENCODING_S, STEP_S = 0.3, 0.4, 0.5

@@ -8,13 +8,12 @@ import itertools
 
 import pytest
 
+from heirloom.services.runpod.budget import CANCEL_ROUTE, RequestBudget
 from heirloom.services.runpod.client import RunPodJobState, retry_after_s
 from heirloom.services.runpod.polls import (
-    CANCEL_ROUTE,
     FIRST_POLL_WAIT_S,
     PollPlan,
     PollScheduler,
-    RequestBudget,
     Watch,
     expected_remaining_s,
 )

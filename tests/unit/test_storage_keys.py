@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from heirloom.services.storage.keys import KEY_KINDS, claim_key, job_key, job_prefix
+from heirloom.services.storage.keys import (
+    KEY_KINDS,
+    claim_key,
+    job_key,
+    job_prefix,
+    model_key,
+    model_outputs_prefix,
+)
 
 
 def test_job_key_has_the_documented_layout() -> None:
@@ -68,3 +75,19 @@ def test_claim_keys_are_per_generation_under_the_job_prefix() -> None:
 def test_negative_claim_generation_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         claim_key("u1", "j1", -1)
+
+
+def test_model_outputs_are_one_object_per_generation_under_their_own_prefix() -> None:
+    assert model_key("u1", "j1", 0) == "users/u1/jobs/j1/model/0.png"
+    keys = {model_key("u1", "j1", generation) for generation in range(4)}
+    assert len(keys) == 4
+    assert all(key.startswith(model_outputs_prefix("u1", "j1")) for key in keys)
+    assert model_outputs_prefix("u1", "j1").startswith(job_prefix("u1", "j1"))
+    # Neither a job file nor a claim shares a key with a model output.
+    assert keys.isdisjoint({job_key("u1", "j1", kind, "png") for kind in KEY_KINDS})
+    assert keys.isdisjoint({claim_key("u1", "j1", generation) for generation in range(4)})
+
+
+def test_negative_model_generation_is_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        model_key("u1", "j1", -1)

@@ -12,7 +12,13 @@ import pytest
 from PIL import Image
 
 from heirloom.config import Settings
-from heirloom.domain.errors import HeirloomError, ModelFailed, ModelUnavailable
+from heirloom.domain.errors import (
+    NON_RETRYABLE_CODES,
+    HeirloomError,
+    JobCancelled,
+    ModelFailed,
+    ModelUnavailable,
+)
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
 from heirloom.gpu_handler.engines import CpuEngine
@@ -71,7 +77,7 @@ class Jobs:
     def set_model(self, job_id: str, model: str) -> None: ...
 
 
-def ended(status: str, error: str) -> HeirloomError:
+def ended(status: str, error: str | None, output: dict[str, Any] | None = None) -> HeirloomError:
     step = ModelStep(
         runpod=cast(Any, None),
         polls=cast(Any, None),
@@ -84,12 +90,12 @@ def ended(status: str, error: str) -> HeirloomError:
     request = ModelRequest(
         job=JobRef(job_id="j1", user_id="u1", operations="restore"), input_key="k"
     )
-    state = RunPodJobState("rp-1", status, None, error, 0, 100)
+    state = RunPodJobState("rp-1", status, output, error, 0, 100)
     attempt = StepAttempt(
         number=1, heartbeat=lambda *a: None, heartbeat_every_s=1, cancel_requested=lambda: False
     )
-    with pytest.raises((ModelUnavailable, ModelFailed)) as raised:
-        step._store_output(request, state, attempt)
+    with pytest.raises((ModelUnavailable, ModelFailed, JobCancelled)) as raised:
+        step._store_output(request, state, attempt, 0)
     return raised.value
 
 
@@ -97,3 +103,16 @@ def test_the_backend_retries_a_worker_fault_as_transient() -> None:
     fault = ended("FAILED", f"{WORKER_FAULT_PREFIX}RuntimeError: CUDA error: illegal memory access")
     assert isinstance(fault, ModelUnavailable)
     assert not isinstance(ended("FAILED", "the image is damaged"), ModelUnavailable)
+
+
+def test_a_handler_that_stopped_itself_ends_the_step_cancelled_without_a_retry() -> None:
+    """{"cancelled": true} is the handler's answer when its claim was withdrawn: the job's
+    cancel path, not "the model returned no image" and not a model failure to try again."""
+    stop = {"cancelled": True, "stage": "denoising", "step": 3, "total": 8, "percent": 38}
+    error = ended("COMPLETED", None, stop)
+    assert isinstance(error, JobCancelled)
+    assert not error.retryable
+    assert error.code in NON_RETRYABLE_CODES
+    assert "denoising step 3/8" in error.message
+    assert "no image" not in error.message
+    assert error.details == {"runpod_job": "rp-1"}

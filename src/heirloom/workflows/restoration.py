@@ -112,7 +112,11 @@ class RestorationWorkflow:
                 JobStatus.CANCELLED, JobCancelled.code, JobCancelled.default_message
             )
         except ActivityError as err:
-            outcome = await self._give_up(JobStatus.FAILED, *_describe(err))
+            code, message, detail = _describe(err)
+            # A model run that stopped itself because its claim was withdrawn ends the job
+            # cancelled, not failed (services/runpod/model_step.py).
+            status = JobStatus.CANCELLED if code == JobCancelled.code else JobStatus.FAILED
+            outcome = await self._give_up(status, code, message, detail)
         except _QualityRejected as err:
             outcome = await self._give_up(
                 JobStatus.FAILED, QualityRejected.code, QualityRejected.default_message, str(err)
@@ -372,7 +376,9 @@ class RestorationWorkflow:
                 code,
                 message,
                 error_detail=detail,
-                ended_by=self._cancel_reason if status is JobStatus.CANCELLED else EndedBy.SYSTEM,
+                ended_by=(self._cancel_reason or EndedBy.SYSTEM)
+                if status is JobStatus.CANCELLED
+                else EndedBy.SYSTEM,
                 quality=self._quality,
             ),
             start_to_close_timeout=timedelta(seconds=30),

@@ -16,7 +16,7 @@ from heirloom.services.jobs.store import JobStore
 from heirloom.services.money.credits import CreditManager
 from heirloom.services.runpod.client import RunPodService
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import KEY_KINDS, claims_prefix, job_key
+from heirloom.services.storage.keys import KEY_KINDS, claims_prefix, job_key, model_outputs_prefix
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,11 @@ def remove_partial_outputs(storage: Storage, user_id: str, job_id: str) -> None:
     """Delete every file a job derived from its original; the original stays for a retry.
 
     The model-run claims go first: a GPU handler still running stops within one step of
-    losing its claim and takes back an upload that raced this (gpu_handler/handler.py).
+    losing its claim and takes back an upload that raced this (gpu_handler/handler.py). Every
+    generation's model output goes, whichever generation wrote it.
     """
     storage.delete_prefix(claims_prefix(user_id, job_id))
+    storage.delete_prefix(model_outputs_prefix(user_id, job_id))
     for kind in KEY_KINDS:
         if kind == "original":
             continue
@@ -41,7 +43,10 @@ def remove_partial_outputs(storage: Storage, user_id: str, job_id: str) -> None:
 def stop_gpu_job(runpod: RunPodService, job_id: str, runpod_job_id: str | None) -> None:
     """Cancel a job's RunPod job if it has one; one that has ended is left as it is.
 
-    Nobody will collect its result, and a model step that timed out leaves it running.
+    Nobody will collect its result, and a model step that timed out leaves it running. The
+    `/cancel` keeps to RunPod's own limit for it: `RunPodService.cancel` takes the process's
+    cancel budget, shared with the model steps' cancels. One it cannot send in time is logged;
+    the withdrawn claim (`remove_partial_outputs`) still stops the handler within one step.
     """
     if runpod_job_id is None:
         return

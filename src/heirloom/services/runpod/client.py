@@ -2,7 +2,9 @@
 
 The worker's model steps use the async calls: one `httpx.AsyncClient` per event loop, so a
 request holds no thread, and a worker's poll scheduler (services/runpod/polls.py) spaces them.
-The few synchronous callers (settlement, health, alerts, tools) share one `httpx.Client`.
+The few synchronous callers (settlement, health, alerts, tools) share one `httpx.Client`; a
+synchronous `/cancel` waits for the process's cancel budget (budget.py), which the model steps'
+cancels take from too, so RunPod's `/cancel` limit holds whoever cancels.
 Both send `Authorization: Bearer <key>` and read answers the same way: 404 is "does not exist"
 (None), 429 is `RateLimited` (with RunPod's Retry-After, if any), a timeout, transport error,
 408 or 5xx is `ModelUnavailable` (transient), any other 4xx is `ModelFailed`. Nothing retries
@@ -25,6 +27,7 @@ import httpx
 
 from heirloom.config import Settings
 from heirloom.domain.errors import HeirloomError, ModelFailed, ModelUnavailable
+from heirloom.services.runpod.budget import CANCEL_ROUTE, RequestBudget, process_budget
 from heirloom.services.runpod.metrics import RUNPOD_ERRORS, RUNPOD_REQUEST_DURATION
 
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
@@ -64,7 +67,13 @@ class RunPodService:
     """
 
     def __init__(
-        self, *, api_key: str, endpoint_id: str, base_url: str, request_timeout_s: float
+        self,
+        *,
+        api_key: str,
+        endpoint_id: str,
+        base_url: str,
+        request_timeout_s: float,
+        cancel_budget: RequestBudget | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("the RunPod API key is empty")
@@ -72,6 +81,9 @@ class RunPodService:
         self._base_url = f"{base_url.rstrip('/')}/{endpoint_id}/"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._timeout = httpx.Timeout(request_timeout_s)
+        self._request_timeout_s = request_timeout_s
+        # None: synchronous cancels are not rate-limited here (tools, tests).
+        self.cancel_budget = cancel_budget
         self._sync: httpx.Client | None = None
         self._sync_lock = threading.Lock()
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
@@ -86,6 +98,7 @@ class RunPodService:
             endpoint_id=settings.runpod_endpoint_id,
             base_url=settings.runpod_base_url,
             request_timeout_s=settings.runpod_request_timeout_s,
+            cancel_budget=process_budget(CANCEL_ROUTE, settings.runpod_cancels_per_s),
         )
 
     # --- async: the worker's model steps ------------------------------------------------------
@@ -123,8 +136,22 @@ class RunPodService:
         return _job_state(job_id, self._request("GET", f"status/{job_id}"))
 
     def cancel(self, job_id: str) -> None:
-        """Ask RunPod to stop a job; a finished or forgotten job is left as it is."""
-        self._request("POST", f"cancel/{job_id}")
+        """Ask RunPod to stop a job; a finished or forgotten job is left as it is.
+
+        Within the cancel budget: waits for its token up to the request timeout, else raises
+        `RateLimited` without sending; a 429 pauses the budget for RunPod's Retry-After.
+        """
+        budget = self.cancel_budget
+        if budget is not None and not budget.wait_for_token(self._request_timeout_s):
+            raise RateLimited(
+                f"RunPod /cancel budget spent; job {job_id} was not cancelled", retry_after_s=None
+            )
+        try:
+            self._request("POST", f"cancel/{job_id}")
+        except RateLimited as err:
+            if budget is not None:
+                budget.pause(err.retry_after_s if err.retry_after_s is not None else 1.0)
+            raise
 
     def health(self) -> dict[str, Any]:
         """The endpoint's job and worker counts, as RunPod reports them."""

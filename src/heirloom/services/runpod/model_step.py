@@ -19,16 +19,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from heirloom.config import Settings
-from heirloom.domain.errors import HeirloomError, ModelFailed, ModelTimedOut, ModelUnavailable
+from heirloom.domain.errors import (
+    HeirloomError,
+    JobCancelled,
+    ModelFailed,
+    ModelTimedOut,
+    ModelUnavailable,
+)
 from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
 from heirloom.domain.messages import ModelRequest, ModelResult
 from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
+from heirloom.services.runpod.budget import CANCEL_ROUTE
 from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
-from heirloom.services.runpod.polls import CANCEL_ROUTE, PollScheduler
+from heirloom.services.runpod.polls import PollScheduler
 from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import claims_prefix, model_key
+from heirloom.services.storage.keys import claims_prefix, model_key, model_outputs_prefix
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +109,8 @@ class ModelStep:
         """The job's model output, stored at its model key.
 
         Async, so the minutes of GPU time hold no thread: only database and storage work
-        borrows one briefly. Raises ModelFailed, ModelTimedOut or ModelUnavailable.
+        borrows one briefly. Raises ModelFailed, ModelTimedOut or ModelUnavailable, and
+        JobCancelled when the handler stopped itself because its claim was withdrawn.
         """
         job = request.job
         # The job holds a GPU slot from here: it leaves the queue positions' count. The write
@@ -139,7 +147,9 @@ class ModelStep:
                 await asyncio.to_thread(self.withdraw, request)
             raise
         await asyncio.to_thread(self._record_attempt, request, attempt, start.generation, state)
-        return await asyncio.to_thread(self._store_output, request, state, attempt)
+        return await asyncio.to_thread(
+            self._store_output, request, state, attempt, start.generation
+        )
 
     async def cancel_gpu_job(self, job_id: str, runpod_job_id: str) -> None:
         """Stop the RunPod job of a cancelled step; the compensation tries again if this fails
@@ -178,7 +188,7 @@ class ModelStep:
                 lambda: self.runpod.status_async(runpod_job_id), on_wait=attempt.heartbeat
             )
         except ModelFailed:  # RunPod no longer knows the job (past its TTL)
-            key = model_key(job.user_id, job.job_id, request.model_try)
+            key = model_key(job.user_id, job.job_id, current.generation)
             if await asyncio.to_thread(self.storage.exists, key):
                 stored = ModelResult(model_key=key, runpod_job_id=runpod_job_id)
                 return _Start(runpod_job_id, current.generation, stored=stored)
@@ -297,15 +307,29 @@ class ModelStep:
         )
 
     def _store_output(
-        self, request: ModelRequest, state: RunPodJobState, attempt: StepAttempt
+        self,
+        request: ModelRequest,
+        state: RunPodJobState,
+        attempt: StepAttempt,
+        generation: int,
     ) -> ModelResult:
-        """Keep the ended RunPod job's output at the try's model key, or raise why there is none."""
+        """Keep the ended RunPod job's output at its generation's model key, or raise why there
+        is none."""
         job = request.job
-        key = model_key(job.user_id, job.job_id, request.model_try)
+        key = model_key(job.user_id, job.job_id, generation)
         output: dict[str, Any] = state.output or {}
         result = ModelResult(
             model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms
         )
+        if state.status == "COMPLETED" and output.get("cancelled") is True:
+            # The handler stopped itself: its claim was withdrawn (the job cancelled, settled or
+            # its owner's files erased). The cancelled path, not a model failure: no retry.
+            raise JobCancelled(
+                "The model run stopped itself at "
+                f"{output.get('stage')} step {output.get('step')}/{output.get('total')}: its "
+                "claim was withdrawn (the job was cancelled, settled or its files erased).",
+                runpod_job=state.job_id,
+            )
         model = output.get("model")
         if state.status == "COMPLETED" and isinstance(model, str) and model:
             self.jobs.set_model(job.job_id, model)
@@ -337,10 +361,10 @@ class ModelStep:
 def withdraw_model_run(storage: Storage, request: ModelRequest) -> None:
     """Take back what a cancelled job's model run holds in storage: its claims first (the
     handler stops within one step of losing its claim, and deletes an upload that raced the
-    cancel), then the try's model output."""
+    cancel), then every generation's model output."""
     job = request.job
     storage.delete_prefix(claims_prefix(job.user_id, job.job_id))
-    storage.delete(model_key(job.user_id, job.job_id, request.model_try))
+    storage.delete_prefix(model_outputs_prefix(job.user_id, job.job_id))
 
 
 def _duplicate_of(state: RunPodJobState) -> str | None:

@@ -8,7 +8,7 @@ faster than `runpod_requests_per_s` over all of them (a token bucket holding a t
 second's budget), and on a 429 pauses every request of the process for RunPod's Retry-After.
 Submissions, resumes and cancels take their tokens from the same budget (`call`); a route
 with a tighter RunPod limit of its own (`/cancel`: 100 per 10 s) also takes one from its
-route's budget. Only jobs a
+route's budget, which is the process's one budget for that route (budget.py). Only jobs a
 model step is waiting on are polled, and a model step runs only with a GPU slot, so the
 polling cost follows the jobs on GPUs, not the backlog in the GPU queue.
 
@@ -31,6 +31,7 @@ from typing import TypeVar
 
 from heirloom.config import Settings
 from heirloom.domain.model_progress import ModelReport, ModelStage
+from heirloom.services.runpod.budget import CANCEL_ROUTE, RequestBudget, process_budget
 from heirloom.services.runpod.client import RateLimited, RunPodJobState
 
 log = logging.getLogger(__name__)
@@ -40,57 +41,6 @@ Clock = Callable[[], float]
 
 # The first wait between a job's polls; it grows by half each poll up to the longest.
 FIRST_POLL_WAIT_S = 0.02
-# The share of a second's budget that may go at once (the token bucket's size).
-BURST_SHARE = 0.1
-# Float slack: a token refilled over exactly 1/per_s seconds counts as whole.
-_EPSILON = 1e-9
-
-
-class RequestBudget:
-    """At most `per_s` requests a second on average and a tenth of that at once (at least one),
-    none while paused by a 429."""
-
-    def __init__(self, per_s: float, *, clock: Clock) -> None:
-        if per_s <= 0:
-            raise ValueError("the request budget must be positive")
-        self.per_s = per_s
-        self.burst = max(1.0, per_s * BURST_SHARE)
-        self._clock = clock
-        self._tokens = self.burst
-        self._at = clock()
-        self.paused_until = float("-inf")
-
-    def _refill(self) -> float:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_s)
-        self._at = now
-        return now
-
-    def take(self) -> bool:
-        """Spend one request if the budget allows it now."""
-        now = self._refill()
-        if now < self.paused_until or self._tokens < 1 - _EPSILON:
-            return False
-        self._tokens -= 1
-        return True
-
-    def ready_at(self) -> float:
-        """When the next request may go (now or later)."""
-        now = self._refill()
-        missing = max(0.0, 1 - _EPSILON - self._tokens)
-        return max(now + missing / self.per_s, self.paused_until)
-
-    def pause(self, seconds: float) -> None:
-        """Send nothing for `seconds` (RunPod's Retry-After); a longer pause wins."""
-        self.paused_until = max(self.paused_until, self._clock() + seconds)
-
-    def give_back(self) -> None:
-        """Return a token taken for a request that did not go after all."""
-        self._tokens = min(self.burst, self._tokens + 1)
-
-
-# Routes with a RunPod rate limit tighter than the endpoint's request budget.
-CANCEL_ROUTE = "cancel"
 
 
 @dataclass
@@ -254,15 +204,19 @@ class PollScheduler:
         default_pause_s: float = 1.0,
         longest_pause_s: float = 60.0,
         cancels_per_s: float | None = None,
+        cancel_budget: RequestBudget | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self._status = status
         self.plan = PollPlan(
             RequestBudget(requests_per_s, clock=clock), longest_wait_s=longest_wait_s, clock=clock
         )
-        # Each route's own budget, taken besides the shared one.
+        # Each route's own budget, taken besides the shared one: `cancel_budget` when given
+        # (the process's, shared with settlement's cancels), else one of `cancels_per_s`.
         self.route_budgets: dict[str, RequestBudget] = {}
-        if cancels_per_s is not None:
+        if cancel_budget is not None:
+            self.route_budgets[CANCEL_ROUTE] = cancel_budget
+        elif cancels_per_s is not None:
             self.route_budgets[CANCEL_ROUTE] = RequestBudget(cancels_per_s, clock=clock)
         self.default_pause_s = default_pause_s
         self.longest_pause_s = longest_pause_s
@@ -286,7 +240,7 @@ class PollScheduler:
             longest_wait_s=settings.runpod_poll_interval_s,
             default_pause_s=settings.runpod_rate_limit_pause_s,
             longest_pause_s=settings.runpod_rate_limit_longest_pause_s,
-            cancels_per_s=settings.runpod_cancels_per_s,
+            cancel_budget=process_budget(CANCEL_ROUTE, settings.runpod_cancels_per_s),
         )
 
     @contextlib.asynccontextmanager

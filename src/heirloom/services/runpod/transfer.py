@@ -2,7 +2,7 @@
 
 With the S3 backend the handler gets presigned URLs (one object each, living the queue TTL plus
 the execution timeout plus a margin, so a job that waited long can still deliver): a GET for
-the input, a PUT and a DELETE for the output at the job's deterministic model key (the DELETE
+the input, a PUT and a DELETE for the output at this generation's own model key (the DELETE
 takes back a result uploaded after a cancel), and a create-only PUT (`If-None-Match: *`) plus a
 GET for the claim of this generation (the handler's cancel check reads it). With local storage
 the photo travels inline as base64 and the claim is a storage key, which only a handler sharing
@@ -45,7 +45,9 @@ class ModelTransfer:
         }
         s3 = self._s3()
         if s3 is not None and self.settings.runpod_transfer != "inline":
-            key = model_key(job.user_id, job.job_id, request.model_try)
+            # This generation's own key: an upload that outlives its generation (cancelled,
+            # abandoned) cannot overwrite what a later generation delivered.
+            key = model_key(job.user_id, job.job_id, generation)
             put = s3.presigned_put(key, expires_s=self._expiry_s, content_type="image/png")
             payload["output"] = {
                 "put_url": put.url,

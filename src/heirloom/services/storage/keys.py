@@ -1,4 +1,5 @@
-"""The deterministic keys of a job's files: `users/{user_id}/jobs/{job_id}/{kind}.{ext}`."""
+"""The deterministic keys of a job's files: `users/{user_id}/jobs/{job_id}/{kind}.{ext}`, the
+model outputs one per claim generation under `.../model/`, the run claims under `.../claims/`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ from typing import Final
 KEY_KINDS: Final = (
     "original",
     "input",
-    "model",
-    # The quality gate's second model output (domain/quality.py).
-    "model-2",
     "result",
     "thumbnail",
     "comparison",
@@ -29,9 +27,19 @@ def job_key(user_id: str, job_id: str, kind: str, ext: str) -> str:
     return f"{job_prefix(user_id, job_id)}{kind}.{ext}"
 
 
-def model_key(user_id: str, job_id: str, model_try: int) -> str:
-    """Where a job's `model_try`-th model output is kept: each try writes its own file."""
-    return job_key(user_id, job_id, "model" if model_try == 1 else f"model-{model_try}", "png")
+def model_key(user_id: str, job_id: str, generation: int) -> str:
+    """Where the model run of one claim generation writes its output, e.g.
+    `users/u1/jobs/j1/model/0.png`: one object per generation, so a late upload of an abandoned
+    or cancelled generation never lands where a later generation's result is read from (each
+    quality-gate try opens its own generation too)."""
+    if generation < 0:
+        raise ValueError(f"negative model generation {generation}")
+    return f"{model_outputs_prefix(user_id, job_id)}{generation}.png"
+
+
+def model_outputs_prefix(user_id: str, job_id: str) -> str:
+    """The prefix of every generation's model output of a job, ending in `/`."""
+    return f"{job_prefix(user_id, job_id)}model/"
 
 
 def job_prefix(user_id: str, job_id: str) -> str:
