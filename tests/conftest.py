@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
@@ -31,6 +32,12 @@ from tests.harness.required import unavailable
 from tests.harness.serving import free_port
 from tests.harness.stack import running_stack, serving
 from tests.support import ledger_violations
+
+# Property tests: CI runs the same 25 examples every time (a red run is the code's, never the
+# draw's); `HYPOTHESIS_PROFILE=nightly` searches 1,000 fresh ones (docs/testing.md).
+hypothesis.settings.register_profile("ci", max_examples=25, derandomize=True, database=None)
+hypothesis.settings.register_profile("nightly", max_examples=1000)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PG_ENV = "HEIRLOOM_TEST_DATABASE_URL"
 PG_NAMESPACE = "heirloom-pg"

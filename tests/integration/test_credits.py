@@ -197,8 +197,8 @@ def test_concurrent_submissions_never_overdraw(services: Services) -> None:
 operations = st.sampled_from(["reserve", "refund", "grant", "complete"])
 
 
+# How many interleavings: the profile's (tests/conftest.py: 25, the same ones each CI run).
 @hypothesis_settings(
-    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
