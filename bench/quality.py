@@ -35,7 +35,9 @@ import harness
 from tests.harness.evaluation_photos import (
     DEGRADATIONS,
     Photo,
+    at_one_megapixel,
     degrade,
+    donor_crop,
     jpeg,
     lfw_portraits,
     photographs,
@@ -52,16 +54,9 @@ from heirloom.services.imaging.pipeline import decode_rgb
 from heirloom.services.quality.gate import check_output, profile_input
 from heirloom.services.quality.profile import Box
 
-MEGAPIXEL = 1_000_000
 TARGET_P95_MS = 300.0
 FAITHFUL = ("restored", "restored+colorized", "original")
 FAULTY = ("other-face", "blank", "cropped", "zoomed", "shifted", "other-photo")
-
-
-def at_one_megapixel(img: Image.Image) -> Image.Image:
-    scale = math.sqrt(MEGAPIXEL / (img.width * img.height))
-    size = (round(img.width * scale), round(img.height * scale))
-    return img.resize(size, Image.Resampling.BICUBIC)
 
 
 def outputs(
@@ -85,16 +80,8 @@ def outputs(
         "other-photo": other.image.resize(prepared.size, Image.Resampling.BICUBIC),
     }
     if photo.has_face:
-        made["other-face"] = paste_face(restored, _donor_crop(donor))
+        made["other-face"] = paste_face(restored, donor_crop(donor))
     return made
-
-
-def _donor_crop(donor: Photo) -> Image.Image:
-    """The donor's face with the 35 % margin the endpoint's donor file has."""
-    box = _donor_box(donor)
-    assert box is not None
-    margin = box.expanded(0.35, donor.image.width, donor.image.height)
-    return donor.image.crop((margin.left, margin.top, margin.right, margin.bottom))
 
 
 def _donor_box(photo: Photo) -> Box | None:
@@ -150,6 +137,10 @@ def main() -> None:
                     cpu["baseline: decode input + output"].append(
                         timed(partial(_decode_both, prepared_bytes, output))
                     )
+                    without = check_output(
+                        prepared_bytes, output, settings, profile=profile, face_structure=False
+                    )
+                    cpu[f"without the face-region check, {group}"].append(without.cpu_ms)
                     cpu["baseline: sanity + structure"].append(
                         check_output(prepared_bytes, output, settings, identity=False).cpu_ms
                     )
@@ -180,6 +171,7 @@ def _row(photo: Photo, degradation: str, kind: str, report: TryReport) -> dict[s
         "reason": report.reason.value if report.reason else None,
         "faces": report.faces_found,
         "identity_distance": report.identity_distance,
+        "face_structure": report.face_structure_score,
         "structure_score": report.structure_score,
         "shift": report.shift,
         "cpu_ms": report.cpu_ms,
@@ -203,6 +195,8 @@ def _summarise(
 
     same = [r["identity_distance"] for r in rows if r["output"] in FAITHFUL and r["faces"]]
     swapped = [r["identity_distance"] for r in rows if r["output"] == "other-face" and r["faces"]]
+    face_ok = [r["face_structure"] for r in rows if r["output"] in FAITHFUL and r["faces"]]
+    face_bad = [r["face_structure"] for r in rows if r["output"] == "other-face" and r["faces"]]
     ssim_ok = [r["structure_score"] for r in rows if r["output"] in FAITHFUL]
     ssim_bad = {
         kind: [r["structure_score"] for r in rows if r["output"] == kind and r["structure_score"]]
@@ -212,6 +206,9 @@ def _summarise(
         "identity_max_distance": settings.identity_max_distance,
         "same_person_distance": _spread(same),
         "other_person_distance": _spread(swapped),
+        "face_structure_min_score": settings.face_structure_min_score,
+        "same_person_face_structure": _spread(face_ok),
+        "other_person_face_structure": _spread(face_bad),
         "structure_min_score": settings.structure_min_score,
         "faithful_structure_score": _spread(ssim_ok),
         **{f"{kind}_structure_score": _spread(v) for kind, v in ssim_bad.items()},

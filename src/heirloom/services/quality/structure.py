@@ -47,6 +47,11 @@ def check_structure(
     return StructureResult(Verdict.PASSED, score, shift)
 
 
+def similarity(input_grid: Grid, output_grid: Grid) -> float:
+    """SSIM of two luminance grids of one size, each normalised first (1.0 the same shapes)."""
+    return ssim(_normalised(input_grid), _normalised(output_grid))
+
+
 def ssim(a: Grid, b: Grid) -> float:
     """Mean structural similarity of two normalised grids over square windows."""
     mu_a, mu_b = _box(a), _box(b)
