@@ -114,6 +114,22 @@ def test_a_small_soft_face_pasted_into_a_worn_face_fails_on_its_region() -> None
     assert faithful.face_structure_score >= SETTINGS.face_structure_min_score
 
 
+@pytest.mark.parametrize("photo", FACES[:3], ids=lambda p: p.name)
+def test_a_faithful_face_moved_within_the_allowed_shift_still_passes(photo: Photo) -> None:
+    """The face-region comparison looks around the face's place as far as the structure
+    check lets a picture move (3 %): a faithful result moved 2 % diagonally keeps its faces."""
+    before = pipeline.decode_rgb(
+        jpeg(at_one_megapixel(degrade(photo, "grey"))), error=InternalError
+    )
+    restored = CpuEngine().apply(before, [Operation.RESTORE])
+    moved = Image.new("RGB", before.size)
+    moved.paste(restored, (round(before.width * 0.02), round(before.height * 0.02)))
+    report = check_output(jpeg(before), png(moved), SETTINGS)
+    assert report.passed, report
+    assert report.face_structure_score is not None
+    assert report.face_structure_score >= SETTINGS.face_structure_min_score
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [(OutputFault.BLANK, Reason.BLANK), (OutputFault.CROPPED, Reason.FRAMING)],

@@ -132,6 +132,7 @@ def check_output(
         max_faces=settings.max_faces,
         max_distance=settings.identity_max_distance,
         min_face_structure=settings.face_structure_min_score if face_structure else None,
+        max_shift=settings.max_shift,
     )
     return _report(
         started,

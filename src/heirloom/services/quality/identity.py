@@ -15,6 +15,7 @@ region's shapes are another photo's (SSIM 0.10 there, faithful outputs 0.80 and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,9 @@ _SAME_PLACE = 0.35
 _REGION_MARGIN = 0.2
 _REGION_GRID = 24
 _REGION_MEDIAN = 3
+# The output's region is looked for this many grid cells around its place at most (a move of
+# up to `max_shift` of the frame, which the structure check allows).
+_REGION_MAX_STEPS = 6
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,14 @@ def check_identity(
     max_faces: int,
     max_distance: float,
     min_face_structure: float | None,
+    max_shift: float = 0.0,
 ) -> IdentityResult:
     """Compare the largest `max_faces` faces of either image with the other image's face at
     the same place: fail when an embedding distance is above `max_distance` or a face
     region's structure score below `min_face_structure`. `input_pixels` gives the input's
     pixels, asked for (once) only when an output face is at a place where no input face was
-    found. `min_face_structure=None` leaves the region comparison out."""
+    found. `min_face_structure=None` leaves the region comparison out; `max_shift` is how far
+    (a share of the frame) the output's face region may have moved."""
     pairs = matched_faces(
         list(faces.boxes), input_size, output_rgb, models, detect_long_side=detect_long_side
     )
@@ -107,9 +113,10 @@ def check_identity(
         region = faces.region_of(face)
         if region is None:
             region = face_region(Image.fromarray(before_pixels()), face)
-        # The output's region at the input face's place (structure passed: the picture did
-        # not move), not at the box found there, which a pasted face may shift.
-        structures.append(similarity(region, face_region(output_rgb, face.scaled(sx, sy))))
+        # The output's region at the input face's place, give or take the move the structure
+        # check allows; not at the box found there, which a pasted face may shift.
+        output_box = face.scaled(sx, sy)
+        structures.append(region_similarity(region, output_rgb, output_box, max_shift))
     distance = max(distances)
     structure = min(structures) if structures else None
     if distance > max_distance or (
@@ -121,20 +128,47 @@ def check_identity(
     return IdentityResult(Verdict.PASSED, len(pairs), distance, face_structure=structure)
 
 
-def face_region(image: Image.Image, box: Box) -> Grid:
-    """The luminance of a face's region (`box` grown by `_REGION_MARGIN`), on the small grid
-    the face-region structure comparison uses."""
+def face_region(image: Image.Image, box: Box, slack: tuple[int, int] = (0, 0)) -> Grid:
+    """The luminance of a face's region (`box` grown by `_REGION_MARGIN`) on the small grid
+    the face-region comparison uses, with `slack` grid cells more on each side (x, y); what
+    lies outside the image reads black."""
     region = box.expanded(_REGION_MARGIN, image.width, image.height)
+    cell_w = max(region.width, 1) / _REGION_GRID
+    cell_h = max(region.height, 1) / _REGION_GRID
+    sx, sy = slack
     crop = image.crop(
         (
-            region.left,
-            region.top,
-            max(region.right, region.left + 1),
-            max(region.bottom, region.top + 1),
+            round(region.left - sx * cell_w),
+            round(region.top - sy * cell_h),
+            round(region.left + (_REGION_GRID + sx) * cell_w),
+            round(region.top + (_REGION_GRID + sy) * cell_h),
         )
     )
-    grey = crop.convert("L").resize((_REGION_GRID, _REGION_GRID), Image.Resampling.BOX)
+    size = (_REGION_GRID + 2 * sx, _REGION_GRID + 2 * sy)
+    grey = crop.convert("L").resize(size, Image.Resampling.BOX)
     return np.asarray(grey.filter(ImageFilter.MedianFilter(_REGION_MEDIAN)), dtype=np.float32)
+
+
+def region_similarity(region: Grid, output_rgb: Image.Image, box: Box, max_shift: float) -> float:
+    """The face-region structure score: SSIM of the input's region against the output's at
+    `box`, the best over moves of up to `max_shift` of the frame (what the structure check
+    lets a picture move), in whole grid cells."""
+    expanded = box.expanded(_REGION_MARGIN, output_rgb.width, output_rgb.height)
+    steps = [
+        min(_REGION_MAX_STEPS, math.ceil(max_shift * side / max(length / _REGION_GRID, 1e-6)))
+        for side, length in (
+            (output_rgb.width, expanded.width),
+            (output_rgb.height, expanded.height),
+        )
+    ]
+    sx, sy = steps
+    around = face_region(output_rgb, box, (sx, sy))
+    n = _REGION_GRID
+    return max(
+        similarity(region, around[dy : dy + n, dx : dx + n])
+        for dy in range(2 * sy + 1)
+        for dx in range(2 * sx + 1)
+    )
 
 
 def matched_faces(
