@@ -25,7 +25,7 @@ from PIL import Image, ImageFilter
 from heirloom.domain.quality import Reason, Verdict
 from heirloom.services.quality.faces import FaceModels, Pixels
 from heirloom.services.quality.profile import Box, Grid, InputFaces
-from heirloom.services.quality.structure import similarity
+from heirloom.services.quality.structure import similarities
 
 # The output is searched this far around a face's expected box, per side, as a share of its size.
 _SEARCH_MARGIN = 0.5
@@ -164,11 +164,8 @@ def region_similarity(region: Grid, output_rgb: Image.Image, box: Box, max_shift
     sx, sy = steps
     around = face_region(output_rgb, box, (sx, sy))
     n = _REGION_GRID
-    return max(
-        similarity(region, around[dy : dy + n, dx : dx + n])
-        for dy in range(2 * sy + 1)
-        for dx in range(2 * sx + 1)
-    )
+    windows = np.lib.stride_tricks.sliding_window_view(around, (n, n)).reshape(-1, n, n)
+    return float(similarities(region, windows).max())
 
 
 def matched_faces(
