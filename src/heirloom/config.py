@@ -334,6 +334,17 @@ class QualitySettings(BaseModel):
         ),
         json_schema_extra=about("operator"),
     )
+    face_structure_min_score: float = Field(
+        default=0.5,
+        ge=-1,
+        le=1,
+        description=(
+            "Lowest SSIM between the input's and the output's normalised luminance over each "
+            "compared face's region (24 px grid): a face pasted from another photo changes it "
+            "even when its embedding is close."
+        ),
+        json_schema_extra=about("operator"),
+    )
     detect_long_side: int = Field(
         default=640,
         ge=80,

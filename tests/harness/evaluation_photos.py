@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,6 +143,26 @@ def jpeg(img: Image.Image, quality: int = 92) -> bytes:
     buf = io.BytesIO()
     img.convert("RGB").save(buf, "JPEG", quality=quality)
     return buf.getvalue()
+
+
+def at_one_megapixel(img: Image.Image) -> Image.Image:
+    """`img` scaled to about 1 MP, its aspect kept (the bench's and the target's output size)."""
+    scale = math.sqrt(1_000_000 / (img.width * img.height))
+    size = (round(img.width * scale), round(img.height * scale))
+    return img.resize(size, Image.Resampling.BICUBIC)
+
+
+def donor_crop(donor: Photo) -> Image.Image:
+    """`donor`'s largest face with the 35 % margin the local endpoint's donor file has, to be
+    pasted over another photo's face (`devstack.output_faults.paste_face`)."""
+    from heirloom.services.quality.faces import face_models
+    from heirloom.services.quality.identity import find_faces
+
+    found = find_faces(donor.image, face_models(), detect_long_side=640)
+    if not found:
+        raise ValueError(f"dlib finds no face in {donor.name}")
+    margin = found[0].expanded(0.35, donor.image.width, donor.image.height)
+    return donor.image.crop((margin.left, margin.top, margin.right, margin.bottom))
 
 
 def png(img: Image.Image) -> bytes:

@@ -18,7 +18,9 @@ from heirloom.services.imaging import pipeline
 from heirloom.services.quality.gate import check_output
 from tests.harness.evaluation_photos import (
     Photo,
+    at_one_megapixel,
     degrade,
+    donor_crop,
     jpeg,
     lfw_portraits,
     photographs,
@@ -75,7 +77,57 @@ def test_a_face_from_another_photo_never_passes(photo: Photo, degradation: str) 
             assert (report.usable, report.identity) == (True, Verdict.FAILED), (name, report)
         if report.identity is Verdict.FAILED:
             assert report.identity_distance is not None
-            assert report.identity_distance > SETTINGS.identity_max_distance
+            assert report.face_structure_score is not None
+            assert (
+                report.identity_distance > SETTINGS.identity_max_distance
+                or report.face_structure_score < SETTINGS.face_structure_min_score
+            )
+
+
+def test_a_small_soft_face_pasted_into_a_worn_face_fails_on_its_region() -> None:
+    """The case the embedding alone missed (bench/quality.py, --faces 6): an LFW face from a
+    25 px source pasted into the worn Grace Hopper at 1 MP embeds within dlib's 0.6 of the
+    input's face (0.56: worn photos of one person reach 0.70), but the face's region no longer
+    has the input's shapes, so identity fails and the job is delivered flagged."""
+    hopper = next(p for p in photographs() if p.name == "hopper")
+    before = pipeline.decode_rgb(
+        jpeg(at_one_megapixel(degrade(hopper, "worn"))), error=InternalError
+    )
+    restored = CpuEngine().apply(before, [Operation.RESTORE])
+    swapped = png(paste_face(restored, donor_crop(lfw_portraits(6)[0])))
+    report = check_output(jpeg(before), swapped, SETTINGS)
+    assert (report.usable, report.identity, report.reason) == (
+        True,
+        Verdict.FAILED,
+        Reason.DIFFERENT_FACE,
+    ), report
+    assert report.identity_distance is not None
+    assert report.identity_distance <= SETTINGS.identity_max_distance, "caught by the region"
+    assert report.face_structure_score is not None
+    assert report.face_structure_score < SETTINGS.face_structure_min_score
+    # Without the region comparison the gate passes it: the check is what catches it.
+    assert check_output(jpeg(before), swapped, SETTINGS, face_structure=False).passed
+    # The faithful result of the same input keeps its face's region.
+    faithful = check_output(jpeg(before), png(restored), SETTINGS)
+    assert faithful.passed, faithful
+    assert faithful.face_structure_score is not None
+    assert faithful.face_structure_score >= SETTINGS.face_structure_min_score
+
+
+@pytest.mark.parametrize("photo", FACES[:3], ids=lambda p: p.name)
+def test_a_faithful_face_moved_within_the_allowed_shift_still_passes(photo: Photo) -> None:
+    """The face-region comparison looks around the face's place as far as the structure
+    check lets a picture move (3 %): a faithful result moved 2 % diagonally keeps its faces."""
+    before = pipeline.decode_rgb(
+        jpeg(at_one_megapixel(degrade(photo, "grey"))), error=InternalError
+    )
+    restored = CpuEngine().apply(before, [Operation.RESTORE])
+    moved = Image.new("RGB", before.size)
+    moved.paste(restored, (round(before.width * 0.02), round(before.height * 0.02)))
+    report = check_output(jpeg(before), png(moved), SETTINGS)
+    assert report.passed, report
+    assert report.face_structure_score is not None
+    assert report.face_structure_score >= SETTINGS.face_structure_min_score
 
 
 @pytest.mark.parametrize(

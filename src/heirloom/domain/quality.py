@@ -62,6 +62,9 @@ class TryReport:
     faces_found: int = 0
     # The largest face-embedding distance over the input's faces matched in the output.
     identity_distance: float | None = None
+    # The lowest structure score (SSIM) of a compared face's region, input against output:
+    # low when a face from another photo was pasted in, even one whose embedding is close.
+    face_structure_score: float | None = None
     # Similarity of the output's luminance to the input's, 1.0 the same picture.
     structure_score: float | None = None
     # How far the picture moved, as a share of the frame.

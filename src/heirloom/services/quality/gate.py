@@ -57,12 +57,15 @@ def check_output(
     *,
     identity: bool = True,
     profile: InputProfile | None = None,
+    face_structure: bool = True,
 ) -> TryReport:
     """Check a model output against the prepared input it was made from.
 
     `identity=False` skips the face comparison (colour-only work that keeps the input's
     luminance). `profile`, the input's from `profile_input`, spares working it out again; an
     unmatching one (another input, or without the faces this check needs) is not used.
+    `face_structure=False` leaves out the face-region comparison (for the bench's comparison
+    with the gate before it; the worker never does).
     Returns the checks' verdicts with the CPU time they took on this thread.
     """
     started = time.thread_time()
@@ -128,6 +131,8 @@ def check_output(
         detect_long_side=settings.detect_long_side,
         max_faces=settings.max_faces,
         max_distance=settings.identity_max_distance,
+        min_face_structure=settings.face_structure_min_score if face_structure else None,
+        max_shift=settings.max_shift,
     )
     return _report(
         started,
@@ -137,6 +142,7 @@ def check_output(
         reason=faces.reason,
         faces_found=faces.faces_found,
         identity_distance=faces.distance,
+        face_structure_score=faces.face_structure,
         structure_score=score,
         shift=shift,
     )
@@ -164,6 +170,7 @@ def _report(
     reason: Reason | None = None,
     faces_found: int = 0,
     identity_distance: float | None = None,
+    face_structure_score: float | None = None,
     structure_score: float | None = None,
     shift: float | None = None,
 ) -> TryReport:
@@ -174,6 +181,7 @@ def _report(
         reason=reason,
         faces_found=faces_found,
         identity_distance=identity_distance,
+        face_structure_score=face_structure_score,
         structure_score=structure_score,
         shift=shift,
         cpu_ms=(time.thread_time() - started) * 1000,

@@ -59,15 +59,23 @@ class Box:
 
 @dataclass(frozen=True)
 class InputFaces:
-    """The input's faces, largest first, and the embeddings of the largest ones."""
+    """The input's faces, largest first, and the embeddings and face-region luminance grids
+    of the largest ones."""
 
     boxes: tuple[Box, ...]
     embeddings: tuple[Embedding, ...]
+    regions: tuple[Grid, ...] = ()
 
     def embedding_of(self, box: Box) -> Embedding | None:
         for found, embedding in zip(self.boxes, self.embeddings, strict=False):
             if found == box:
                 return embedding
+        return None
+
+    def region_of(self, box: Box) -> Grid | None:
+        for found, region in zip(self.boxes, self.regions, strict=False):
+            if found == box:
+                return region
         return None
 
 

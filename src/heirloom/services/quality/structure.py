@@ -47,8 +47,24 @@ def check_structure(
     return StructureResult(Verdict.PASSED, score, shift)
 
 
+def similarities(input_grid: Grid, output_grids: Grid) -> Grid:
+    """SSIM of a luminance grid against each of a stack of grids of its size (shape
+    (n, height, width)), every grid normalised first: 1.0 the same shapes."""
+    a = _normalised(input_grid)
+    centred = output_grids - output_grids.mean(axis=(-2, -1), keepdims=True)
+    spread = np.maximum(centred.std(axis=(-2, -1), keepdims=True), 1e-6)
+    b = (centred / spread).astype(np.float32)
+    scores: Grid = _ssim_map(np.broadcast_to(a, b.shape), b).mean(axis=(-2, -1))
+    return scores
+
+
 def ssim(a: Grid, b: Grid) -> float:
     """Mean structural similarity of two normalised grids over square windows."""
+    return float(np.mean(_ssim_map(a, b)))
+
+
+def _ssim_map(a: Grid, b: Grid) -> Grid:
+    """SSIM of each full window, over the last two axes."""
     mu_a, mu_b = _box(a), _box(b)
     var_a = _box(a * a) - mu_a * mu_a
     var_b = _box(b * b) - mu_b * mu_b
@@ -56,7 +72,7 @@ def ssim(a: Grid, b: Grid) -> float:
     index = ((2 * mu_a * mu_b + _C1) * (2 * cov + _C2)) / (
         (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)
     )
-    return float(np.mean(index))
+    return np.asarray(index, dtype=np.float32)
 
 
 def phase_shift(a: Grid, b: Grid) -> float:
@@ -81,9 +97,13 @@ def _normalised(grid: Grid) -> Grid:
 
 
 def _box(grid: Grid) -> Grid:
-    """The mean over each full `_WINDOW` x `_WINDOW` window (valid positions only)."""
-    summed = np.cumsum(np.cumsum(np.pad(grid, ((1, 0), (1, 0))), axis=0), axis=1)
+    """The mean over each full `_WINDOW` x `_WINDOW` window (valid positions only) of the
+    last two axes."""
+    pad = [(0, 0)] * (grid.ndim - 2) + [(1, 0), (1, 0)]
+    summed = np.cumsum(np.cumsum(np.pad(grid, pad), axis=-2), axis=-1)
     n = _WINDOW
-    total = summed[n:, n:] - summed[:-n, n:] - summed[n:, :-n] + summed[:-n, :-n]
+    total = (
+        summed[..., n:, n:] - summed[..., :-n, n:] - summed[..., n:, :-n] + summed[..., :-n, :-n]
+    )
     mean: Grid = (total / (n * n)).astype(np.float32)
     return mean
