@@ -70,7 +70,10 @@ def chaos_settings(*, exit_after_submit: bool = False) -> dict[str, Any]:
         update={"model_attempts": 10, "max_active_jobs": None, "daily_job_limit": None}
     )
     settings: dict[str, Any] = {
-        "activity_start_to_close_s": 5,
+        # CPU steps: long enough for the quality gate's queue behind 20 jobs on a loaded
+        # machine (its process pool restarts with every killed worker); the kills land in
+        # model calls, which the short heartbeat below retries within seconds.
+        "activity_start_to_close_s": 20,
         "model_heartbeat_timeout_s": 2,
         "tier_rules": {Tier.PAID: rules},
         "worker_tiers": [Tier.PAID],
