@@ -31,6 +31,7 @@ from heirloom.services.privacy.export import BUILDING, READY, export_key
 from heirloom.services.storage.keys import job_key
 from heirloom.workflows.export import export_workflow_id
 from tests.conftest import ServedApi, Stack
+from tests.harness.peak_memory import PRELUDE
 from tests.support import photo_bytes, submit, wait_final, wait_until
 
 MiB = 1024 * 1024
@@ -178,15 +179,9 @@ def test_an_export_that_finishes_after_erasure_began_leaves_nothing(services: Se
 # Build in a fresh interpreter: a small export first (imports, pools), then the peak RSS is
 # reset and the large one built; prints how far the peak rose over the RSS before, in KiB,
 # and the ZIP's size.
-_MEASURE = """
-import json, re, sys
-def status(field):
-    text = open("/proc/self/status").read()
-    return int(re.search(field + r":\\s+(\\d+)", text).group(1))
-def reset_peak():
-    # Linux: writing 5 resets the peak RSS (VmHWM) to the current RSS.
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+_MEASURE = (
+    PRELUDE
+    + """
 from heirloom.config import Settings
 from heirloom.services.context import Services
 home, url, small_user, small_id, big_user, big_id = sys.argv[1:]
@@ -198,6 +193,7 @@ built = services.exporter.build(big_user, big_id, valid_s=60)
 peak = status("VmHWM")
 print(json.dumps({"growth_kib": peak - before, "peak_kib": peak, "size": built.size}))
 """
+)
 
 # Stored bytes of the large export: 8 jobs of 4 files of 8 MiB (256 MiB) unless
 # EXPORT_TEST_FILE_MIB says otherwise (32: the 1 GiB run in docs/api.md). The build

@@ -29,6 +29,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.events.pinning import post_bounded, resolve_target
 from heirloom.services.events.webhooks import Webhooks, enqueue
+from tests.harness.peak_memory import PRELUDE
 
 MiB = 1024 * 1024
 
@@ -212,15 +213,9 @@ def test_a_receiver_trickling_its_answer_is_cut_at_the_deadline() -> None:
 # The worker's code path (Webhooks.send: the delivery's rows, the signature, the POST) in a
 # fresh interpreter: a delivery to a small answer first (imports, pools), then the peak RSS is
 # reset and the huge one delivered; prints how far the peak rose over the RSS before, in KiB.
-_MEASURE = """
-import json, re, sys
-def status(field):
-    text = open("/proc/self/status").read()
-    return int(re.search(field + r":\\s+(\\d+)", text).group(1))
-def reset_peak():
-    # Linux: writing 5 resets the peak RSS (VmHWM) to the current RSS.
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+_MEASURE = (
+    PRELUDE
+    + """
 from heirloom.config import Settings
 from heirloom.services.context import Services
 home, url, small, huge = sys.argv[1:]
@@ -233,6 +228,7 @@ attempt = services.webhooks.send(int(huge))
 peak = status("VmHWM")
 print(json.dumps({"growth_kib": peak - before, "peak_kib": peak, "status": attempt.status}))
 """
+)
 
 
 def test_a_300_mib_answer_raises_the_workers_memory_by_under_10_mb(services: Services) -> None:
