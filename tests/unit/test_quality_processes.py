@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,7 +26,7 @@ from heirloom.domain.quality import TryReport, Verdict
 from heirloom.gpu_handler.engines import CpuEngine
 from heirloom.services.imaging.pipeline import decode_rgb
 from heirloom.services.quality.gate import check_output
-from heirloom.services.quality.processes import GateProcesses
+from heirloom.services.quality.processes import PARENT_CHECK_S, GateProcesses
 from tests.harness.evaluation_photos import degrade, jpeg, photographs, png
 
 SETTINGS = QualitySettings()
@@ -149,3 +153,50 @@ def test_closing_stops_every_process() -> None:
         assert report.sanity is Verdict.FAILED  # a flat picture is blank
         assert len(set(multiprocessing.active_children()) - before) == 2
     assert set(multiprocessing.active_children()) - before == set()
+
+
+# A worker that owns a gate pool, prints its gate processes' ids, then waits to be killed.
+_OWNER = """
+import multiprocessing, sys, time
+from heirloom.config import QualitySettings
+from heirloom.services.quality.processes import GateProcesses
+if __name__ == "__main__":
+    gate = GateProcesses(QualitySettings(), processes=2)
+    gate.start()
+    while len(multiprocessing.active_children()) < 2:  # the two gate processes
+        time.sleep(0.05)
+    time.sleep(1.0)
+    print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_worker_leaves_no_gate_process_behind(tmp_path: Path) -> None:
+    script = tmp_path / "owner.py"
+    script.write_text(_OWNER)
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    # The owner prints within seconds; a hang fails here, not at the suite's timeout.
+    guard = threading.Timer(60, owner.kill)
+    guard.start()
+    try:
+        assert owner.stdout is not None
+        pids = [int(p) for p in owner.stdout.readline().split()]
+        gate_pids = [pid for pid in pids if _alive(pid)]
+        assert gate_pids, pids
+    finally:
+        guard.cancel()
+        owner.kill()
+        owner.wait()
+    # SIGKILL: the pool's shutdown never ran. Each gate process sees its parent gone.
+    deadline = time.monotonic() + 10 * PARENT_CHECK_S + 10
+    while any(_alive(pid) for pid in gate_pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in gate_pids if _alive(pid)] == []

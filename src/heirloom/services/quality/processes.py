@@ -13,7 +13,9 @@ one restarted) works it out itself: the cache spares CPU, it never changes a ver
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -140,12 +142,31 @@ class GateProcesses:
         self.close()
 
 
+# How often a gate process looks whether the worker that started it is still there.
+PARENT_CHECK_S = 1.0
+
+
 def _load_models(enabled: bool) -> None:
-    """Load dlib's models as a process starts (about 30 MB, 0.3 s), not on its first check."""
+    """Load dlib's models as a process starts (about 30 MB, 0.3 s), not on its first check;
+    and end this process when its worker is gone."""
+    _exit_with_parent(os.getppid())
     if enabled:
         from heirloom.services.quality.faces import face_models
 
         face_models()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker killed without warning (SIGKILL, the OOM killer) cannot shut its pool down:
+    its gate processes would wait for work forever. Each one watches its parent and exits
+    within `PARENT_CHECK_S` of it going (it is then re-parented, so its parent id changes)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="gate-parent-watch", daemon=True).start()
 
 
 def _ready() -> None:
