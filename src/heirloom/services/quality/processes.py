@@ -58,7 +58,7 @@ class GateProcesses:
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_load_models,
-            initargs=(self.settings.enabled,),
+            initargs=(self.settings.enabled, os.getpid()),
         )
         # Each submission starts a process until there are `processes`; the first check
         # then finds them with the models loaded.
@@ -146,10 +146,10 @@ class GateProcesses:
 PARENT_CHECK_S = 1.0
 
 
-def _load_models(enabled: bool) -> None:
+def _load_models(enabled: bool, worker: int) -> None:
     """Load dlib's models as a process starts (about 30 MB, 0.3 s), not on its first check;
-    and end this process when its worker is gone."""
-    _exit_with_parent(os.getppid())
+    and end this process when its worker (process id `worker`) is gone."""
+    _exit_with_parent(worker)
     if enabled:
         from heirloom.services.quality.faces import face_models
 
@@ -159,7 +159,8 @@ def _load_models(enabled: bool) -> None:
 def _exit_with_parent(parent: int) -> None:
     """A worker killed without warning (SIGKILL, the OOM killer) cannot shut its pool down:
     its gate processes would wait for work forever. Each one watches its parent and exits
-    within `PARENT_CHECK_S` of it going (it is then re-parented, so its parent id changes)."""
+    within `PARENT_CHECK_S` of it going (it is then re-parented, so its parent id changes),
+    at once if the worker died while this process was still starting."""
 
     def watch() -> None:
         while os.getppid() == parent:
