@@ -94,16 +94,23 @@ def endpoint(s3_endpoint_settings: Settings) -> Iterator[tuple[RunPodService, ht
         yield runpod, admin
 
 
+def submitted_on_s3(
+    settings: Settings, runpod: RunPodService
+) -> tuple[S3Storage, ModelRequest, str]:
+    """A photo stored on S3 and its model run submitted to the local endpoint (generation 0)."""
+    storage = make_storage(settings)
+    assert isinstance(storage, S3Storage)
+    storage.ensure_bucket()
+    request = stored_input(storage, photo_bytes(64, 48))
+    payload = ModelTransfer(storage, settings).payload(request, generation=0)
+    return storage, request, runpod.submit(payload, execution_timeout_s=60, ttl_s=600)
+
+
 def test_a_runpod_like_cancel_stops_the_handler_within_one_step_and_leaves_no_object(
     s3_endpoint_settings: Settings, endpoint: tuple[RunPodService, httpx.Client]
 ) -> None:
     runpod, admin = endpoint
-    storage = make_storage(s3_endpoint_settings)
-    assert isinstance(storage, S3Storage)
-    storage.ensure_bucket()
-    request = stored_input(storage, photo_bytes(64, 48))
-    payload = ModelTransfer(storage, s3_endpoint_settings).payload(request, generation=0)
-    runpod_job = runpod.submit(payload, execution_timeout_s=60, ttl_s=600)
+    storage, request, runpod_job = submitted_on_s3(s3_endpoint_settings, runpod)
 
     def denoising() -> int | None:
         progress = run_of(admin, runpod_job)["progress"] or {}
@@ -251,12 +258,7 @@ def test_an_erasure_while_the_model_runs_leaves_no_object_behind(
     """An account erasure deletes each job's prefix (services/privacy/erasure.py), claims
     included: the handler, which RunPod would not interrupt, stops and uploads nothing."""
     runpod, admin = endpoint
-    storage = make_storage(s3_endpoint_settings)
-    assert isinstance(storage, S3Storage)
-    storage.ensure_bucket()
-    request = stored_input(storage, photo_bytes(64, 48))
-    payload = ModelTransfer(storage, s3_endpoint_settings).payload(request, generation=0)
-    runpod_job = runpod.submit(payload, execution_timeout_s=60, ttl_s=600)
+    storage, request, runpod_job = submitted_on_s3(s3_endpoint_settings, runpod)
 
     def stepping() -> int | None:
         progress = run_of(admin, runpod_job)["progress"] or {}
