@@ -18,10 +18,12 @@ import pytest
 import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+import heirloom.db.models  # noqa: F401  (every table in SQLModel.metadata)
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.devstack.temporal_server import TemporalDevServer
@@ -130,7 +132,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = str(request.getfixturevalue("postgres_server"))
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        tables = "audit_log, credit_ledger, jobs, users, job_events, webhook_deliveries"
+        # Every table the models declare, so a new table never carries rows between tests.
+        tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url

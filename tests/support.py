@@ -32,8 +32,9 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from heirloom.config import Settings
-from heirloom.db.models import CreditEntry, Job
+from heirloom.db.models import CreditEntry, ErasedUser, Job
 from heirloom.devstack.temporal_server import TemporalDevServer
+from heirloom.domain.jobs import JobStatus
 from heirloom.domain.messages import JobOutcome
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
@@ -281,23 +282,55 @@ def watermark_share(image: bytes, clean: bytes) -> float:
 
 
 def ledger_violations(services: Services) -> list[str]:
-    """Money invariants over a whole database: every balance is the sum of its ledger rows,
-    and every job was charged nothing, its price, or (an owner's cancel after the model
-    started) its price less what its row says was refunded."""
+    """Money invariants over a whole database, by each job's status.
+
+    Every balance is the sum of its ledger rows. Every job is charged at most once and refunded
+    at most once. A completed job is charged its price and never refunded; a failed, cancelled
+    or rejected one is charged nothing, or (an owner's cancel after the model started) its price
+    less what its row says was refunded; an unfinished, expired or deleted job one of those.
+    Ledger rows of a job that no longer exists belong to an erased user.
+    """
     problems = [
         f"user {m.user_id}: balance {m.balance} but ledger sum {m.ledger_sum}"
         for m in services.credits.check_consistency()
     ]
     with services.db.session() as session:
         net: dict[str, int] = {}
+        kinds: dict[str, Counter[str]] = defaultdict(Counter)
+        owners: dict[str, str] = {}
         for entry in session.exec(select(CreditEntry).where(col(CreditEntry.job_id).is_not(None))):
             assert entry.job_id is not None
             net[entry.job_id] = net.get(entry.job_id, 0) - entry.amount
+            kinds[entry.job_id][entry.kind] += 1
+            owners[entry.job_id] = entry.user_id
         for job in session.exec(select(Job)):
             charged = net.pop(job.id, 0)
-            if charged not in (0, job.cost, job.cost - job.refunded):
-                problems.append(f"job {job.id}: net charge {charged}, price {job.cost}")
-    problems.extend(f"ledger rows for unknown job {job_id}" for job_id in net)
+            counted = kinds.pop(job.id, Counter())
+            problems.extend(_job_violations(job, charged, counted))
+        erased = set(session.exec(select(ErasedUser.user_id)))
+    for job_id, counted in kinds.items():
+        if owners[job_id] not in erased:
+            problems.append(f"ledger rows for unknown job {job_id} of a user not erased")
+        elif counted["reserve"] > 1 or counted["refund"] > 1:
+            problems.append(f"erased user's job {job_id}: ledger rows {dict(counted)}")
+    return problems
+
+
+def _job_violations(job: Job, charged: int, counted: Counter[str]) -> list[str]:
+    problems = []
+    if counted["reserve"] > 1 or counted["refund"] > 1:
+        problems.append(f"job {job.id} ({job.status}): ledger rows {dict(counted)}")
+    kept = job.cost - job.refunded
+    if job.status == JobStatus.COMPLETED:
+        allowed: tuple[int, ...] = (job.cost,)
+        if counted["refund"]:
+            problems.append(f"job {job.id}: completed and refunded")
+    elif job.status in (JobStatus.FAILED, JobStatus.CANCELLED, "rejected"):
+        allowed = (0, kept) if job.refunded else (0,)
+    else:
+        allowed = (0, job.cost, kept)
+    if charged not in allowed:
+        problems.append(f"job {job.id} ({job.status}): net charge {charged}, price {job.cost}")
     return problems
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
+from temporalio.client import WorkflowFailureError
 
 from heirloom.domain.tiers import Tier
 from tests.conftest import Stack
 from tests.harness.held_storage import HeldWrites, holding_writes
 from tests.integration.test_jobs_api import ledger, runpod_status, wait_for_runpod_job
-from tests.support import balance, photo_bytes, submit, wait_final
+from tests.support import balance, photo_bytes, submit, temporal_call, wait_final
 
 
 def test_injected_faults_end_every_job_once_with_credits_right(faults: Stack) -> None:
@@ -142,3 +145,29 @@ def test_a_reservation_that_cannot_reach_the_database_is_503_and_charges_nothing
         monkeypatch.undo()
         assert balance(client) == 20
         assert client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_a_charge_that_landed_before_the_reservation_failed_is_refunded(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reservation's commit reached the database but its answer was lost on every retry:
+    the API answers 503, and the run refunds the charge it could not see before it ends."""
+    user_id, key = stack.new_user(credits=20)
+    reserve = stack.services.credits.reserve
+
+    def lands_then_fails(*args: Any, **kwargs: Any) -> object:
+        reserve(*args, **kwargs)
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(stack.services.credits, "reserve", lands_then_fails)
+    with stack.client(key) as client:
+        response = submit(client, photo_bytes())
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "service_unavailable"
+        monkeypatch.undo()
+    [job] = stack.services.jobs.list_owned(user_id)
+    with contextlib.suppress(WorkflowFailureError):
+        temporal_call(stack.settings, lambda c: c.get_workflow_handle(job.id).result())
+    assert stack.services.jobs.get(job.id).status == "failed"
+    assert ledger(stack, job.id) == [("refund", 2), ("reserve", -2)]
+    assert stack.services.credits.balance(user_id) == 20

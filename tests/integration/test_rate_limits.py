@@ -102,15 +102,16 @@ def test_every_request_spends_the_address_budget(serve_api: ServeApi) -> None:
         _refusal(client.get("/v1/pricing"), "address")
 
 
-def test_share_budget_is_a_per_address_setting(serve_api: ServeApi) -> None:
-    """No share route exists yet; the dependency a share route will use spends this budget."""
+def test_public_share_pages_spend_a_budget_per_address(serve_api: ServeApi) -> None:
+    """The public share routes carry no key: each client address has its own budget, so one
+    address guessing tokens is refused while another visitor still gets through."""
     api = serve_api(rate_limit_share="2/hour")
-    limiter, limit = api.services.limiter, api.settings.rate_limit_share
-    assert [limiter.hit("share", limit, "198.51.100.7").allowed for _ in range(3)] == [
-        True,
-        True,
-        False,
-    ]
+    token = "x" * 43
+    with api.client(address="127.0.0.7") as guesser:
+        assert [guesser.get(f"/s/{token}").status_code for _ in range(2)] == [404, 404]
+        _refusal(guesser.get(f"/s/{token}/result"), "share")
+    with api.client(address="127.0.0.8") as visitor:
+        assert visitor.get(f"/s/{token}").status_code == 404
 
 
 def test_limits_can_be_switched_off(serve_api: ServeApi) -> None:

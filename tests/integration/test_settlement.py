@@ -18,6 +18,7 @@ import httpx
 import pytest
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowFailureError,
 )
@@ -298,6 +299,11 @@ def test_the_reconcile_schedule_is_declared_with_the_configured_interval(env: En
 # --- submissions answer in bounded time -----------------------------------------------------
 
 
+async def _runs_of(client: Client, user_id: str) -> list[WorkflowExecution]:
+    query = f"HeirloomUserId = '{user_id}'"
+    return [run async for run in client.list_workflows(query)]
+
+
 def test_without_a_worker_post_answers_503_charges_nothing_and_a_same_key_retry_runs(
     env: Env,
 ) -> None:
@@ -314,6 +320,15 @@ def test_without_a_worker_post_answers_503_charges_nothing_and_a_same_key_retry_
     assert refused.json()["error"]["code"] == "service_unavailable"
     assert env.services.credits.balance(user_id) == 20
     assert env.services.jobs.list_owned(user_id) == []
+    # The run the API gave up on is terminated, not left to reserve once a worker appears.
+    # (Visibility lists a run shortly after it changes, hence the wait.)
+    wait_for(
+        lambda: (
+            [r.status for r in env.temporal(lambda c: _runs_of(c, user_id))]
+            == [WorkflowExecutionStatus.TERMINATED]
+        ),
+        "the withdrawn run terminated",
+    )
     with GatedWorker(env):
         accepted = submit(env.client(key), photo, key="no-worker-1")
         assert accepted.status_code == 202, accepted.text
