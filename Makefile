@@ -8,7 +8,7 @@ DCLINT_VERSION := 3.1.0
 NODE_TOOLS := .tools/node
 DCLINT_STAMP := $(NODE_TOOLS)/.dclint-$(DCLINT_VERSION)
 
-.PHONY: dev test lint typecheck pytest bench clean test-gpu-path gpu-check gpu-check-dry config-docs
+.PHONY: dev test lint typecheck pytest bench mutations clean test-gpu-path gpu-check gpu-check-dry config-docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ pytest: $(STAMP) $(DCLINT_STAMP)
 # docs/configuration.md, generated from the Settings fields; a unit test fails while it is stale.
 config-docs: $(STAMP)
 	$(BIN)/heirloom config-docs --write docs/configuration.md
+
+# Each known mutation (tests/mutations/catalogue.py) applied alone to a copy of the tree: the
+# tests named for it must fail. Prints the mutation score; writes mutations.json.
+mutations: $(STAMP)
+	$(BIN)/python -m tests.mutations.run --json mutations.json
 
 bench: $(STAMP)
 	$(BIN)/python bench/imaging.py
