@@ -142,9 +142,12 @@ class RestorationWorkflow:
                     start_to_close_timeout=timedelta(seconds=10),
                     retry_policy=DB_RETRY,
                 )
-            except ActivityError:
+            except (ActivityError, ApplicationError, TimeoutError):
                 # The database stayed away through every retry: refuse, so the API answers
-                # 503 and the run can end (undoing a charge that may have landed unseen).
+                # 503 and the run can end (undoing a charge that may have landed unseen). A
+                # local activity's last failure arrives as the activity's own error, not
+                # wrapped in an ActivityError: without it the update failed and the run
+                # waited for a reservation for ever.
                 self._reservation = ReserveResult(
                     accepted=False,
                     error_code=UNRESERVED,
