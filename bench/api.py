@@ -535,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = harness.write_results(
         "api", {"environment": env, "settings": vars(args), "results": results}
     )
-    print(f"\nwrote {path.relative_to(harness.ROOT)}")
+    print(f"\nwrote {path}")
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 # First: it puts the repository root on sys.path, for tests.harness.
-import harness  # noqa: F401
+import harness
 
 # isort: split
 from tests.harness.chaos import run_chaos
@@ -26,7 +26,7 @@ from tests.harness.serving import free_port
 
 from heirloom.devstack.temporal_server import TemporalDevServer
 
-RESULTS = Path(__file__).with_name("results")
+RESULTS = harness.RESULTS_DIR
 
 
 def small_photo() -> bytes:
@@ -102,7 +102,7 @@ def main() -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "chaos.json").write_text(json.dumps(asdict(report), indent=2))
 
 

@@ -564,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "total_s": time.monotonic() - t0,
         },
     )
-    print(f"\n{time.monotonic() - t0:.0f} s in all; wrote {path.relative_to(harness.ROOT)}")
+    print(f"\n{time.monotonic() - t0:.0f} s in all; wrote {path}")
     return 0
 
 

@@ -42,7 +42,8 @@ from heirloom.devstack.temporal_server import TemporalDevServer
 logging.basicConfig(level=logging.WARNING, force=True)
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
+# BENCH_RESULTS_DIR: where the smoke test (tests/integration/test_benches.py) sends its figures.
+RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
 
 
 def server_flags(server: TemporalDevServer) -> list[str]:

@@ -30,7 +30,7 @@ from heirloom.domain.errors import ModelFailed
 from heirloom.services.imaging import pipeline as imaging
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "imaging.json"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results") / "imaging.json"
 MAX_PIXELS = 50_000_000
 TARGET_MS = 150.0
 TARGET_RSS_MB = 200.0
@@ -309,7 +309,7 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

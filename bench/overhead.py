@@ -657,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "results": results,
         },
     )
-    print(f"\nwrote {path.relative_to(harness.ROOT)}")
+    print(f"\nwrote {path}")
     return 0
 
 

@@ -108,10 +108,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--faces", type=int, default=16, help="LFW portraits to include")
     parser.add_argument("--degradations", default=",".join(DEGRADATIONS))
+    parser.add_argument("--photos", type=int, help="photographs to include (default: all)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 1 photograph, 2 faces, faded only"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.photos, args.faces, args.degradations = 1, 2, "faded"
     env = harness.environment()
     settings = QualitySettings()
-    photos = [*photographs(), *lfw_portraits()[: args.faces]]
+    photos = [*photographs()[: args.photos], *lfw_portraits()[: args.faces]]
     faces = [p for p in photos if p.has_face]
     # Donors: faces dlib finds (a few LFW portraits' faces it does not).
     donors = [p for p in faces if _donor_box(p) is not None]

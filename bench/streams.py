@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from temporalio.client import Client
 
 # First: it puts the repository root on sys.path, for tests.harness.
-import harness  # noqa: F401
+import harness
 
 # isort: split
 from tests.harness.serving import serve_app
@@ -198,8 +198,8 @@ def main() -> None:
             result = asyncio.run(_run(streams, jobs, args.seconds, args.rate, Path(tmp)))
             results.append(result)
             print(json.dumps(result))
-    out = Path(__file__).parent / "results" / "streams.json"
-    out.parent.mkdir(exist_ok=True)
+    out = harness.RESULTS_DIR / "streams.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 
