@@ -285,9 +285,9 @@ def ledger_violations(services: Services) -> list[str]:
     """Money invariants over a whole database, by each job's status.
 
     Every balance is the sum of its ledger rows. Every job is charged at most once and refunded
-    at most once. A completed job is charged its price and never refunded; a failed, cancelled
-    or rejected one is charged nothing, or (an owner's cancel after the model started) its price
-    less what its row says was refunded; an unfinished, expired or deleted job one of those.
+    at most once. A completed job is charged its price and never refunded; any other is charged
+    nothing, its price, or (an owner's cancel after the model started) its price less what its
+    row says was refunded.
     Ledger rows of a job that no longer exists belong to an erased user.
     """
     problems = [
@@ -325,8 +325,6 @@ def _job_violations(job: Job, charged: int, counted: Counter[str]) -> list[str]:
         allowed: tuple[int, ...] = (job.cost,)
         if counted["refund"]:
             problems.append(f"job {job.id}: completed and refunded")
-    elif job.status in (JobStatus.FAILED, JobStatus.CANCELLED, "rejected"):
-        allowed = (0, kept) if job.refunded else (0,)
     else:
         allowed = (0, job.cost, kept)
     if charged not in allowed:

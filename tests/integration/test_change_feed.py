@@ -125,11 +125,12 @@ def test_two_api_processes_each_fan_out_every_change_with_one_read_per_interval(
     assert min(reads) >= 1
 
 
+# LISTEN/NOTIFY is PostgreSQL's (SQLite reads at the interval): this one runs there only.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_postgresql_notify_wakes_the_feed_without_waiting_for_the_interval(
     services: Services,
 ) -> None:
-    if services.db.engine.dialect.name != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite reads at the interval")
+    assert services.db.engine.dialect.name == "postgresql"
     user_id, job_id = _reserved_job(services)
 
     async def scenario() -> list[str]:
