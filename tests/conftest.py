@@ -130,7 +130,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = str(request.getfixturevalue("postgres_server"))
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        tables = "audit_log, credit_ledger, jobs, users, job_events, webhook_deliveries"
+        tables = (
+            "audit_log, credit_ledger, jobs, users, job_events, webhook_deliveries, purchases, "
+            "payment_reversals, money_movements, stripe_events, signups"
+        )
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
