@@ -56,10 +56,11 @@ async def signup(body: SignupIn, request: Request, services: ServicesDep) -> Sig
     "/confirm",
     status_code=status.HTTP_201_CREATED,
     response_model=SignupConfirmed,
-    responses=errors(409, 410),
+    responses=errors(404, 409, 410),
 )
 async def confirm(body: SignupConfirmIn, services: ServicesDep) -> SignupConfirmed:
-    """Create the free-tier account and its first key, once; a used or expired link is 410."""
+    """Create the free-tier account and its first key, once; a used or expired link is 410,
+    a link never sent 404."""
     account = await run_in_threadpool(services.signups.confirm, body.token)
     return SignupConfirmed(
         user_id=account.user.id,

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Signup, User, as_utc, utcnow
-from heirloom.domain.errors import LinkExpired
+from heirloom.domain.errors import LinkExpired, NotFound
 from heirloom.domain.signup_rules import check_signup_email
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.mail import Mailer
@@ -90,14 +90,15 @@ class Signups:
         )
 
     def confirm(self, token: str) -> NewAccount:
-        """Create the account of a link once; a used, expired or unknown link is LinkExpired."""
+        """Create the account of a link once; a used or expired link is LinkExpired (410), one
+        never sent is NotFound."""
         now = self.clock()
         with self.db.session() as session:
             signup = session.exec(
                 select(Signup).where(Signup.token_hash == hash_token(token)).with_for_update()
             ).one_or_none()
             if signup is None:
-                raise LinkExpired(
+                raise NotFound(
                     "This confirmation link is not valid. Sign up again for a new one."
                 )
             if signup.used_at is not None:
