@@ -35,13 +35,11 @@ class _Keep:
         return "250 Message accepted for delivery"
 
 
-def start_catcher(folder: Path, host: str = "127.0.0.1", port: int = 0) -> Controller:
-    """Start catching on host:port (0: a free port; the controller's `port` says which)."""
+def start_catcher(folder: Path, port: int, host: str = "127.0.0.1") -> Controller:
+    """Start catching on host:port; stop it with `.stop()`."""
     folder.mkdir(parents=True, exist_ok=True)
     controller = Controller(_Keep(folder), hostname=host, port=port)
     controller.start()
-    if port == 0:
-        controller.port = controller.server.sockets[0].getsockname()[1]
     return controller
 
 
@@ -54,7 +52,7 @@ def messages(folder: Path) -> list[EmailMessage]:
 
 def serve_catcher(settings: Settings) -> None:
     """Catch mail at the dev stack's SMTP port until stopped."""
-    controller = start_catcher(settings.mail_dir.resolve(), port=settings.devstack_smtp_port)
+    controller = start_catcher(settings.mail_dir.resolve(), settings.devstack_smtp_port)
     try:
         threading.Event().wait()
     finally:
