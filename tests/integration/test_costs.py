@@ -156,9 +156,7 @@ def test_the_cost_report_adds_up_to_its_jobs(stack: Stack) -> None:
     assert totals["cost_usd"] == pytest.approx(sum(a.cost_usd or 0 for a in attempts))
     assert totals["cost_usd"] == pytest.approx(sum(job.cost_usd for job in per_job))
     credits = sum(job["credits_charged"] for job in jobs)
-    assert totals["credits_value_usd"] == pytest.approx(
-        credits * stack.settings.credit_price_usd
-    )
+    assert totals["credits_value_usd"] == pytest.approx(credits * stack.settings.credit_price_usd)
     assert totals["by_operation"] == {"restore": 1, "colorize": 1, "restore,colorize": 1}
     assert totals["by_tier"] == {"paid": 3}
     assert totals["gpu_seconds_per_job_p50"] is not None

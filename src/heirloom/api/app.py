@@ -35,8 +35,8 @@ from heirloom.api.routes import (
     shares,
     signup,
     stream_tokens,
-    stripe_webhook,
     streams,
+    stripe_webhook,
     web,
     webhooks,
 )

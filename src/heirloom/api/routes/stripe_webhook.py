@@ -26,7 +26,5 @@ async def stripe_webhook(
 ) -> StripeWebhookOut:
     """Apply a verified event once; a replayed event id answers `duplicate` and changes nothing."""
     payload = await request.body()
-    outcome = await run_in_threadpool(
-        services.purchases.handle_webhook, payload, stripe_signature
-    )
+    outcome = await run_in_threadpool(services.purchases.handle_webhook, payload, stripe_signature)
     return StripeWebhookOut(duplicate=outcome.duplicate)

@@ -98,9 +98,7 @@ class Signups:
                 select(Signup).where(Signup.token_hash == hash_token(token)).with_for_update()
             ).one_or_none()
             if signup is None:
-                raise NotFound(
-                    "This confirmation link is not valid. Sign up again for a new one."
-                )
+                raise NotFound("This confirmation link is not valid. Sign up again for a new one.")
             if signup.used_at is not None:
                 raise LinkExpired(_USED)
             if as_utc(signup.expires_at) <= now:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -418,7 +417,7 @@ def _ensure_reversal(session: Session, payment_intent: str, currency: str) -> No
         "disputed_minor": 0,
         "updated_at": utcnow(),
     }
-    table = sa.inspect(PaymentReversal).local_table
+    table = PaymentReversal.__table__  # type: ignore[attr-defined]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(insert(table).values(**values).on_conflict_do_nothing())
 

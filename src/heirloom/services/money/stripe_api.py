@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
+from stripe._base_address import BaseAddresses
 
 from heirloom.domain.errors import PaymentRejected, ServiceUnavailable
 from heirloom.domain.packs import Pack
@@ -40,7 +41,7 @@ class StripeApi:
         webhook_secret: str,
         tolerance_s: int,
     ) -> None:
-        base = {"api": api_base.rstrip("/")} if api_base else None
+        base: BaseAddresses | None = {"api": api_base.rstrip("/")} if api_base else None
         self.client = stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2)
         self.webhook_secret = webhook_secret
         self.tolerance_s = tolerance_s
@@ -89,7 +90,7 @@ class StripeApi:
         if not signature:
             raise PaymentRejected("The notification has no Stripe-Signature header.")
         try:
-            event = stripe.Webhook.construct_event(
+            event = stripe.Webhook.construct_event(  # type: ignore[no-untyped-call]
                 payload, signature, self.webhook_secret, tolerance=self.tolerance_s
             )
         except stripe.SignatureVerificationError as err:

@@ -8,6 +8,8 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,7 +22,7 @@ _KINDS_BEFORE = "kind IN ('reserve', 'refund', 'grant')"
 _KINDS_AFTER = "kind IN ('reserve', 'refund', 'grant', 'purchase', 'clawback')"
 
 
-def _ts(name: str, *, nullable: bool = False) -> sa.Column[sa.DateTime]:
+def _ts(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
