@@ -1027,6 +1027,31 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "Costs and budgets"),
     )
+    budget_daily_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Budget of GPU time per UTC day, in USD (unset: none).",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+    budget_monthly_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Budget of GPU time per UTC month, in USD (unset: none).",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+    budget_alert_thresholds_pct: list[int] = Field(
+        default_factory=lambda: [50, 80, 100],
+        description="Percentages of a budget that raise an alert (a JSON list).",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+    budget_free_pause_pct: int = Field(
+        default=80,
+        gt=0,
+        le=100,
+        description="Percent of a budget at which new free jobs pause; every tier pauses at 100.",
+        json_schema_extra=about("operator", "Costs and budgets"),
+    )
+
     stripe_api_key: str = Field(
         default="sk_test_heirloom_local",
         description="Stripe secret key (test or live); the default is the local stand-in's.",
@@ -1093,31 +1118,6 @@ class Settings(BaseSettings):
         description="Upgrade the SMTP connection with STARTTLS before logging in.",
         json_schema_extra=about("operator", "Payments and sign-up"),
     )
-    budget_daily_usd: float | None = Field(
-        default=None,
-        gt=0,
-        description="Budget of GPU time per UTC day, in USD (unset: none).",
-        json_schema_extra=about("operator", "Costs and budgets"),
-    )
-    budget_monthly_usd: float | None = Field(
-        default=None,
-        gt=0,
-        description="Budget of GPU time per UTC month, in USD (unset: none).",
-        json_schema_extra=about("operator", "Costs and budgets"),
-    )
-    budget_alert_thresholds_pct: list[int] = Field(
-        default_factory=lambda: [50, 80, 100],
-        description="Percentages of a budget that raise an alert (a JSON list).",
-        json_schema_extra=about("operator", "Costs and budgets"),
-    )
-    budget_free_pause_pct: int = Field(
-        default=80,
-        gt=0,
-        le=100,
-        description="Percent of a budget at which new free jobs pause; every tier pauses at 100.",
-        json_schema_extra=about("operator", "Costs and budgets"),
-    )
-
     alerts_interval_s: int = Field(
         default=60,
         gt=0,
