@@ -5,7 +5,7 @@ or its time is wrong, and reported as money received."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from heirloom.domain.packs import PACKS, find_pack
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.money.credits import NewJob
+from tests.conftest import ServedApi
 from tests.harness import stripe as fake
 from tests.support import completed_job, ledger_violations
 
@@ -326,3 +327,63 @@ def test_an_admin_refund_goes_through_stripe_and_takes_the_credits_back(shop: Sh
     )
     assert report.totals.received == {"usd": 0}
     assert _ledger_kinds(services, user_id) == [("purchase", 200), ("clawback", -200)]
+
+
+def test_over_http_a_paid_checkout_credits_and_the_dashboard_refund_takes_back(
+    serve_api: Callable[..., ServedApi],
+) -> None:
+    api = serve_api(stripe_webhook_secret=fake.SECRET)
+    _, key = api.new_user(credits=0)
+    start = utcnow() - timedelta(seconds=1)
+    with fake.standin(f"{api.url}/v1/stripe/webhook") as standin_url:
+        # A second API on the same database, calling the stand-in (whose webhooks reach `api`).
+        shop = serve_api(
+            home=api.settings.home,
+            stripe_webhook_secret=fake.SECRET,
+            stripe_api_key=fake.API_KEY,
+            stripe_api_base=standin_url,
+        )
+        with shop.client(key) as client, shop.client(shop.admin_key) as admin:
+            started = client.post("/v1/checkout", json={"pack": "credits-50"})
+            assert started.status_code == 201, started.text
+            session_id = started.json()["purchase_id"]
+            obj = fake.completed_session(session_id, "pi_http", 500)
+            for body, signature in (
+                fake.signed("checkout.session.completed", obj, secret="whsec_other"),
+                fake.signed("checkout.session.completed", obj, age_s=600),
+            ):
+                refused = client.post(
+                    "/v1/stripe/webhook", content=body, headers={"Stripe-Signature": signature}
+                )
+                assert (refused.status_code, refused.json()["error"]["code"]) == (
+                    400,
+                    "payment_rejected",
+                )
+            assert client.get("/v1/me").json()["balance"] == 0
+            # Paying on the stand-in's page makes it post the signed webhook to the API.
+            assert httpx.post(f"{standin_url}/pay/{session_id}").status_code == 303
+            assert client.get("/v1/me").json()["balance"] == 50
+            [receipt] = client.get("/v1/me/purchases").json()["purchases"]
+            assert (receipt["status"], receipt["credits"]) == ("paid", 50)
+
+            refunded = admin.post(f"/v1/admin/purchases/{session_id}/refund")
+            assert refunded.status_code == 200, refunded.text
+            assert (refunded.json()["status"], refunded.json()["credits_taken_back"]) == (
+                "refunded",
+                50,
+            )
+            again = admin.post(f"/v1/admin/purchases/{session_id}/refund")
+            assert (again.status_code, again.json()["error"]["code"]) == (409, "conflict")
+            assert (
+                client.get("/v1/me").json() | {"balance": 0, "debt": 0}
+                == client.get("/v1/me").json()
+            )
+            report = admin.get(
+                "/v1/admin/reports/costs",
+                params={
+                    "from": start.isoformat(),
+                    "to": (utcnow() + timedelta(seconds=1)).isoformat(),
+                },
+            ).json()
+    assert report["totals"]["received"] == {"usd": 0}
+    assert (report["totals"]["payments"], report["totals"]["refunds"]) == (1, 1)
