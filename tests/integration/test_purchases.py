@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -385,3 +386,32 @@ def test_over_http_a_paid_checkout_credits_and_the_dashboard_refund_takes_back(
             ).json()
     assert report["totals"]["received"] == {"usd": 0}
     assert (report["totals"]["payments"], report["totals"]["refunds"]) == (1, 1)
+
+
+def test_concurrent_deliveries_of_a_completion_and_its_refund_end_exact(shop: Shop) -> None:
+    services = shop.services
+    user_id = _user(services, credits=7)
+    session_id = _checkout(services, user_id, PACK.id)
+    payment = f"pi_{uuid.uuid4().hex}"
+    completion = fake.signed(
+        "checkout.session.completed", fake.completed_session(session_id, payment, PACK.price_minor)
+    )
+    refund = fake.signed(
+        "charge.refunded", fake.refunded_charge(payment, PACK.price_minor, PACK.price_minor)
+    )
+    # Each event three times, plus the same completion under three new event ids.
+    deliveries = [completion, refund] * 3 + [
+        fake.signed(
+            "checkout.session.completed",
+            fake.completed_session(session_id, payment, PACK.price_minor),
+        )
+        for _ in range(3)
+    ]
+    with ThreadPoolExecutor(max_workers=len(deliveries)) as pool:
+        outcomes = list(pool.map(lambda d: _deliver(services, *d), deliveries))
+    assert outcomes.count(False) == 2 + 3  # each event id applied once, the rest duplicates
+    user = _user_row(services, user_id)
+    assert (user.balance, user.debt) == (7, 0)
+    assert sorted(_ledger_kinds(services, user_id)) == sorted(
+        [("grant", 7), ("purchase", PACK.credits), ("clawback", -PACK.credits)]
+    )

@@ -176,13 +176,16 @@ class Purchases:
         """Credit a paid session once; returns the user and tier to apply retention to."""
         if checkout.get("payment_status") not in ("paid", "no_payment_required"):
             return None
-        purchase = _locked_purchase(session, str(checkout.get("id", "")))
-        if purchase is None:
-            log.warning("checkout %s completed but no purchase names it", checkout.get("id"))
-            return None
-        payment_intent = str(checkout.get("payment_intent") or f"session:{purchase.id}")
-        _ensure_reversal(session, payment_intent, purchase.currency)
+        session_id = str(checkout.get("id", ""))
+        payment_intent = str(checkout.get("payment_intent") or f"session:{session_id}")
+        # Locks in the order every path takes them (payment, purchase, user), so a refund
+        # settling at the same moment waits instead of deadlocking.
+        _ensure_reversal(session, payment_intent, str(checkout.get("currency") or "usd")[:3])
         _lock_reversal(session, payment_intent)
+        purchase = _locked_purchase(session, session_id)
+        if purchase is None:
+            log.warning("checkout %s completed but no purchase names it", session_id)
+            return None
         if purchase.status != OPEN:
             return None
         now = self.clock()
