@@ -415,3 +415,16 @@ def test_concurrent_deliveries_of_a_completion_and_its_refund_end_exact(shop: Sh
     assert sorted(_ledger_kinds(services, user_id)) == sorted(
         [("grant", 7), ("purchase", PACK.credits), ("clawback", -PACK.credits)]
     )
+
+
+def test_a_session_paid_before_its_purchase_row_was_written_is_credited_from_its_metadata(
+    shop: Shop,
+) -> None:
+    services = shop.services
+    user_id = _user(services)
+    obj = fake.completed_session("cs_test_early", f"pi_{uuid.uuid4().hex}", PACK.price_minor)
+    obj["metadata"] = {"user_id": user_id, "pack_id": PACK.id}
+    _deliver(services, *fake.signed("checkout.session.completed", obj))
+    assert _user_row(services, user_id).balance == PACK.credits
+    [receipt] = services.purchases.receipts(user_id)
+    assert (receipt.id, receipt.status) == ("cs_test_early", "paid")

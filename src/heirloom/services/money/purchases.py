@@ -127,6 +127,9 @@ class Purchases:
             pack, user_id=user_id, email=email, success_url=success_url, cancel_url=cancel_url
         )
         with self.db.session() as session:
+            if session.get(Purchase, made.id) is not None:
+                # Its webhook came first and wrote the purchase from the session's metadata.
+                return CheckoutStarted(purchase_id=made.id, url=made.url)
             session.add(
                 Purchase(
                     id=made.id,
@@ -182,7 +185,9 @@ class Purchases:
         # settling at the same moment waits instead of deadlocking.
         _ensure_reversal(session, payment_intent, str(checkout.get("currency") or "usd")[:3])
         _lock_reversal(session, payment_intent)
-        purchase = _locked_purchase(session, session_id)
+        purchase = _locked_purchase(session, session_id) or self._from_metadata(
+            session, session_id, checkout
+        )
         if purchase is None:
             log.warning("checkout %s completed but no purchase names it", session_id)
             return None
@@ -234,6 +239,34 @@ class Purchases:
         if purchase.tier is not None and not purchase.tier_revoked:
             return user.id, Tier(purchase.tier)
         return None
+
+    def _from_metadata(
+        self, session: Session, session_id: str, checkout: dict[str, Any]
+    ) -> Purchase | None:
+        """The purchase of a session paid before its row was written (checkout writes it
+        after Stripe answers), rebuilt from the metadata the session carries."""
+        metadata = checkout.get("metadata") or {}
+        user_id, pack_id = metadata.get("user_id"), metadata.get("pack_id")
+        if not session_id or not user_id or session.get(User, user_id) is None:
+            return None
+        pack = next((p for p in self.packs if p.id == pack_id), None)
+        if pack is None:
+            return None
+        purchase = Purchase(
+            id=session_id,
+            user_id=user_id,
+            pack_id=pack.id,
+            credits=pack.credits,
+            price_minor=pack.price_minor,
+            currency=pack.currency,
+            tier=pack.tier.value if pack.tier else None,
+            status=OPEN,
+            created_at=self.clock(),
+            updated_at=self.clock(),
+        )
+        session.add(purchase)
+        session.flush()
+        return purchase
 
     def _reversed(
         self, session: Session, charge: dict[str, Any], *, refunded: int = 0, disputed: int = 0
