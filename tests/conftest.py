@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 import heirloom.db.models  # noqa: F401  (every table in SQLModel.metadata)
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
+from heirloom.devstack.mail_catcher import start_catcher
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.users import ROLE_ADMIN
@@ -281,13 +282,36 @@ def stack(request: pytest.FixtureRequest) -> Stack:
     return running
 
 
+@dataclass(frozen=True)
+class MailCatcher:
+    """The stacks' SMTP server: every email sent lands as a .eml file in `folder`."""
+
+    folder: Path
+    port: int
+
+
+@pytest.fixture(scope="session")
+def mail_catcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
+    folder = tmp_path_factory.mktemp("mail")
+    port = free_port()
+    controller = start_catcher(folder, port)
+    try:
+        yield MailCatcher(folder, port)
+    finally:
+        controller.stop()
+
+
 @pytest.fixture(scope="session")
 def sqlite_stack(
-    temporal_server: TemporalDevServer, tmp_path_factory: pytest.TempPathFactory
+    temporal_server: TemporalDevServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    mail_catcher: MailCatcher,
 ) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack-sqlite")
     database_url = f"sqlite:///{home / 'heirloom.db'}"
-    yield from _running_stack("sqlite", home, database_url, "default", temporal_server)
+    yield from _running_stack(
+        "sqlite", home, database_url, "default", temporal_server, mail_catcher
+    )
 
 
 @pytest.fixture(scope="session")
@@ -295,10 +319,11 @@ def postgresql_stack(
     temporal_server: TemporalDevServer,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_stack_database: str,
+    mail_catcher: MailCatcher,
 ) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack-postgresql")
     yield from _running_stack(
-        "postgresql", home, postgres_stack_database, PG_NAMESPACE, temporal_server
+        "postgresql", home, postgres_stack_database, PG_NAMESPACE, temporal_server, mail_catcher
     )
 
 
@@ -308,6 +333,7 @@ def _running_stack(
     database_url: str,
     namespace: str,
     temporal_server: TemporalDevServer,
+    mail_catcher: MailCatcher,
 ) -> Iterator[Stack]:
     problems: list[str] = []
 
@@ -329,6 +355,8 @@ def _running_stack(
         rate_limit_uploads="10000/minute",
         # The tests' webhook receivers listen on loopback, as in the dev stack.
         webhook_allow_private_targets=True,
+        # Sign-up emails go to the session's catcher (the browser test reads its links).
+        smtp_port=mail_catcher.port,
     ) as running:
         yield Stack(
             running.settings,

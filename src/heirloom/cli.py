@@ -1,5 +1,5 @@
-"""The `heirloom` command: dev, api, worker, runpod-endpoint, migrate, users, status, submit,
-watch, config-docs, backup, erasures."""
+"""The `heirloom` command: dev, api, worker, runpod-endpoint, stripe-standin, mail-catcher,
+migrate, users, status, submit, watch, config-docs, backup, erasures."""
 
 from __future__ import annotations
 
@@ -89,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
         "runpod-endpoint", help="serve the local RunPod-compatible endpoint (CPU engine)"
     )
     endpoint.set_defaults(run=_endpoint)
+
+    standin = commands.add_parser(
+        "stripe-standin", help="serve the local Stripe stand-in (checkout, refunds, webhooks)"
+    )
+    standin.set_defaults(run=_stripe_standin)
+
+    catcher = commands.add_parser(
+        "mail-catcher", help="catch the dev stack's emails into HEIRLOOM_HOME/mail"
+    )
+    catcher.set_defaults(run=_mail_catcher)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(run=_migrate)
@@ -228,6 +238,20 @@ def _endpoint(_args: argparse.Namespace) -> int:
     from heirloom.devstack.endpoint import serve_endpoint
 
     serve_endpoint(Settings())
+    return 0
+
+
+def _stripe_standin(_args: argparse.Namespace) -> int:
+    from heirloom.devstack.stripe_standin import serve_standin
+
+    serve_standin(Settings())
+    return 0
+
+
+def _mail_catcher(_args: argparse.Namespace) -> int:
+    from heirloom.devstack.mail_catcher import serve_catcher
+
+    serve_catcher(Settings())
     return 0
 
 

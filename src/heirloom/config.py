@@ -41,6 +41,7 @@ Section = Literal[
     "Schedules",
     "Prices and tiers",
     "Costs and budgets",
+    "Payments and sign-up",
     "Alerts",
     "Observability",
     "Abuse and rate limits",
@@ -1020,7 +1021,10 @@ class Settings(BaseSettings):
     credit_price_usd: float = Field(
         default=0.10,
         ge=0,
-        description="What a credit sells for, in USD (revenue in cost reports).",
+        description=(
+            "What a credit is worth, in USD: the cost report's value of the credits jobs kept "
+            "(its revenue is the money received, from payments)."
+        ),
         json_schema_extra=about("operator", "Costs and budgets"),
     )
     budget_daily_usd: float | None = Field(
@@ -1048,6 +1052,72 @@ class Settings(BaseSettings):
         json_schema_extra=about("operator", "Costs and budgets"),
     )
 
+    stripe_api_key: str = Field(
+        default="sk_test_heirloom_local",
+        description="Stripe secret key (test or live); the default is the local stand-in's.",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    stripe_api_base: str | None = Field(
+        default=None,
+        description=(
+            "Where the stripe library sends its calls (unset: Stripe itself); `heirloom dev` "
+            "points it at the local stand-in."
+        ),
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    stripe_webhook_secret: str = Field(
+        default="whsec_heirloom_local",
+        description="The signing secret of the Stripe webhook endpoint (whsec_...).",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    stripe_webhook_tolerance_s: int = Field(
+        default=300,
+        gt=0,
+        description="Oldest webhook signature timestamp accepted, in seconds (Stripe's default).",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    signup_credits: int = Field(
+        default=6,
+        ge=0,
+        description="Credits a confirmed sign-up starts with (a ledger grant).",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    signup_link_ttl_s: int = Field(
+        default=86400,
+        gt=0,
+        description="How long a sign-up's confirmation link works, in seconds.",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    smtp_host: str = Field(
+        default="127.0.0.1",
+        description="SMTP server that sends sign-up emails (the default: the dev stack's catcher).",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    smtp_port: int = Field(
+        default=8025,
+        description="Its port.",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    smtp_from: str = Field(
+        default="Heirloom <no-reply@heirloom.local>",
+        description="The From of sign-up emails.",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    smtp_username: str | None = Field(
+        default=None,
+        description="SMTP login (unset: none).",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    smtp_password: str | None = Field(
+        default=None,
+        description="SMTP password.",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
+    smtp_starttls: bool = Field(
+        default=False,
+        description="Upgrade the SMTP connection with STARTTLS before logging in.",
+        json_schema_extra=about("operator", "Payments and sign-up"),
+    )
     alerts_interval_s: int = Field(
         default=60,
         gt=0,
@@ -1158,6 +1228,16 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "Abuse and rate limits"),
     )
+    rate_limit_signup_email: str = Field(
+        default="3/hour",
+        description="Sign-ups per email address, `limits` notation.",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
+    rate_limit_signup_network: str = Field(
+        default="10/hour",
+        description="Sign-ups per client network (an IPv4 address or an IPv6 /64).",
+        json_schema_extra=about("operator", "Abuse and rate limits"),
+    )
     rate_limit_share: str = Field(
         default="120/minute",
         description="Requests to the public share routes per client address, `limits` notation.",
@@ -1261,6 +1341,16 @@ class Settings(BaseSettings):
         description="The port the local RunPod endpoint listens on.",
         json_schema_extra=about("developer", "Local dev stack"),
     )
+    devstack_stripe_port: int = Field(
+        default=8310,
+        description="The port the local Stripe stand-in listens on (loopback).",
+        json_schema_extra=about("developer", "Local dev stack"),
+    )
+    devstack_smtp_port: int = Field(
+        default=8025,
+        description="The port the local SMTP catcher listens on (loopback).",
+        json_schema_extra=about("developer", "Local dev stack"),
+    )
     devstack_runpod_workers: int = Field(
         default=2,
         ge=1,
@@ -1325,6 +1415,15 @@ class Settings(BaseSettings):
         the margin, within S3's longest (7 days)."""
         lifetime = self.runpod_ttl_s + self.runpod_execution_timeout_s
         return min(lifetime + self.runpod_transfer_url_margin_s, 7 * 24 * 3600)
+
+    @property
+    def mail_dir(self) -> Path:
+        """The dev stack's SMTP catcher keeps every message here, one .eml file each."""
+        return self.home / "mail"
+
+    @property
+    def devstack_stripe_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.devstack_stripe_port}"
 
     @property
     def devstack_runpod_base_url(self) -> str:

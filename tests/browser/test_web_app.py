@@ -2,7 +2,8 @@
 
 A user signs in, uploads a photo, watches it reach 100% without reloading, drags the slider,
 downloads the result, shares it with a second browser that has no key, revokes the link and
-sees the 410 page; another user cancels a slow job while an admin watches it in the dashboard;
+sees the 410 page; a newcomer signs up by the link the SMTP catcher caught and restores a
+first photo; another user cancels a slow job while an admin watches it in the dashboard;
 a portrait's result shows the quality check's words beside the slider, flagged when the model
 pasted another face in.
 Every page is saved as a screenshot at desktop and phone width under test-artifacts/.
@@ -25,8 +26,9 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
+from heirloom.devstack.mail_catcher import messages
 from heirloom.domain.tiers import Tier
-from tests.conftest import Stack
+from tests.conftest import MailCatcher, Stack
 from tests.harness.evaluation_photos import jpeg, lfw_portraits
 from tests.harness.required import unavailable
 from tests.support import HANG_GUARD_S, photo_bytes
@@ -415,3 +417,51 @@ def _api(stack: Stack, path: str) -> Any:
     )
     response.raise_for_status()
     return response.json()
+
+
+def test_sign_up_by_the_emailed_link_then_restore_a_first_photo(
+    stack: Stack, mail_catcher: MailCatcher, browser: Browser, screenshots: Path
+) -> None:
+    address = f"newcomer-{uuid.uuid4().hex[:8]}@example.org"
+    tab = Tab(browser, stack.api_url, screenshots)
+    try:
+        page = tab.page
+        page.goto("/")
+        page.get_by_role("link", name="Sign up").click()
+        page.get_by_label("Email").fill(address)
+        page.get_by_role("button", name="Send me a link").click()
+        expect(page.get_by_role("status")).to_contain_text("confirmation link is on its way")
+        tab.shoot("sign-up")
+
+        [email] = [m for m in messages(mail_catcher.folder) if m["To"] == address]
+        found = re.search(r"https?://\S+/(#/confirm/[A-Za-z0-9_-]+)", email.get_content())
+        assert found, email.get_content()
+        # The link's fragment on this stack's address (the stack serves on a free port, not
+        # the HEIRLOOM_API_URL the email names).
+        page.goto(f"/{found.group(1)}")
+        page.get_by_role("button", name="Create my account").click()
+        key = page.locator("#new-api-key").inner_text()
+        assert key.startswith("hl_")
+        tab.shoot("sign-up-confirmed")
+        page.get_by_role("button", name="Continue to Heirloom").click()
+        expect(page.get_by_role("heading", name="Restore a photo")).to_be_visible()
+
+        job_id = upload(page, faded_photo())
+        expect(page.locator("#job-stage")).to_have_text("Done · 100%")
+        with stack.client(key) as client:
+            me = client.get("/v1/me").json()
+            job = client.get(f"/v1/jobs/{job_id}").json()
+        assert (me["email"], me["tier"]) == (address, "free")
+        assert job["status"] == "completed"
+        # The same link a second time is refused in words.
+        page.goto(f"/{found.group(1)}")
+        page.get_by_role("button", name="Create my account").click()
+        expect(page.get_by_role("alert")).to_contain_text("already used")
+
+        # The account page lists the packs on sale and (none yet) purchases.
+        page.goto("/#/account")
+        expect(page.locator("#packs")).to_contain_text("Forever tier")
+        expect(page.locator("#purchases")).to_contain_text("No purchases yet.")
+        tab.shoot("account-buy")
+    finally:
+        tab.close()

@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from heirloom.api.app import create_app
 from heirloom.config import Settings
+from heirloom.domain.packs import PACKS
 from heirloom.domain.pricing import Prices, next_daily_reset
 from heirloom.domain.tiers import Tier, TierRules
 from heirloom.services.context import Services
@@ -260,6 +261,7 @@ def expected_pricing(settings: Settings) -> dict[str, Any]:
             {"tier": tier.value, "task_queue": tier.task_queue, **rules.model_dump()}
             for tier, rules in settings.tier_rules.items()
         ],
+        "packs": [pack.model_dump(mode="json") for pack in PACKS],
     }
 
 

@@ -116,9 +116,11 @@ def test_a_job_retried_twice_records_three_priced_attempts(
     assert report.totals.gpu_seconds == pytest.approx(
         sum(a.execution_ms or 0 for a in attempts) / 1000
     )
-    # The job is still charged (2 credits): revenue at 0.25 USD a credit, minus its GPU cost.
-    assert report.totals.revenue_usd == pytest.approx(0.5)
-    assert report.totals.margin_usd == pytest.approx(0.5 - job.cost_usd)
+    # The job is still charged (2 credits), worth 0.25 USD each; no money was received in
+    # this database, so revenue is 0 and the margin is minus the GPU cost.
+    assert report.totals.credits_value_usd == pytest.approx(0.5)
+    assert report.totals.revenue_usd == 0
+    assert report.totals.margin_usd == pytest.approx(-job.cost_usd)
 
 
 def test_the_cost_report_adds_up_to_its_jobs(stack: Stack) -> None:
@@ -154,7 +156,7 @@ def test_the_cost_report_adds_up_to_its_jobs(stack: Stack) -> None:
     assert totals["cost_usd"] == pytest.approx(sum(a.cost_usd or 0 for a in attempts))
     assert totals["cost_usd"] == pytest.approx(sum(job.cost_usd for job in per_job))
     credits = sum(job["credits_charged"] for job in jobs)
-    assert totals["revenue_usd"] == pytest.approx(credits * stack.settings.credit_price_usd)
+    assert totals["credits_value_usd"] == pytest.approx(credits * stack.settings.credit_price_usd)
     assert totals["by_operation"] == {"restore": 1, "colorize": 1, "restore,colorize": 1}
     assert totals["by_tier"] == {"paid": 3}
     assert totals["gpu_seconds_per_job_p50"] is not None

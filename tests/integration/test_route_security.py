@@ -116,6 +116,21 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/v1/admin/analytics/stages"): Row("admin"),
     ("GET", "/v1/admin/analytics/failures"): Row("admin"),
     ("GET", "/v1/admin/analytics/quality"): Row("admin"),
+    # Public: a refused address (disposable-mail domain) is 400 before any email is sent; a
+    # link nobody was sent is 404; an unsigned Stripe notification is 400.
+    ("POST", "/v1/signup"): Row(
+        "public", request={"json": {"email": "walk@mailinator.com"}}, public_answers=(400,)
+    ),
+    ("POST", "/v1/signup/confirm"): Row(
+        "public", request={"json": {"token": "t" * 43}}, public_answers=(404,)
+    ),
+    ("POST", "/v1/stripe/webhook"): Row(
+        "public", request={"content": b"{}"}, public_answers=(400,)
+    ),
+    ("POST", "/v1/checkout"): Row("user", request={"json": {"pack": "no-such-pack"}}),
+    ("GET", "/v1/me/purchases"): Row("user"),
+    ("GET", "/v1/admin/purchases"): Row("admin"),
+    ("POST", "/v1/admin/purchases/{purchase_id}/refund"): Row("admin"),
 }
 
 
@@ -170,6 +185,7 @@ def _call(
         key_id=world.victim_key_id,
         user_id=world.victim_id,
         share_id="0" * 32,
+        purchase_id="cs_test_" + "0" * 24,
         export_id="0" * 32,
         token="t" * 43,
         delivery_id=999_999,

@@ -22,6 +22,7 @@ from heirloom.api.middleware.request_metrics import RequestMetrics
 from heirloom.api.middleware.security_headers import SecurityHeaders, install_cors
 from heirloom.api.routes import (
     admin,
+    checkout,
     exports,
     health,
     jobs,
@@ -32,8 +33,10 @@ from heirloom.api.routes import (
     public_shares,
     queue,
     shares,
+    signup,
     stream_tokens,
     streams,
+    stripe_webhook,
     web,
     webhooks,
 )
@@ -93,6 +96,9 @@ def create_app(
         exports.router,
         keys.router,
         pricing.router,
+        signup.router,
+        checkout.router,
+        stripe_webhook.router,
         admin.router,
         health.router,
         queue.router,

@@ -169,6 +169,9 @@ class MeOut(BaseModel):
     tier: str
     role: str
     balance: int
+    debt: int = Field(
+        default=0, description="Credits a refunded purchase still owes; while > 0 no job starts."
+    )
     jobs_today: int
     daily_job_limit: int | None
     daily_limit_resets_at: datetime
@@ -205,6 +208,80 @@ class TierOut(BaseModel):
     storage_quota_results: int | None = None
 
 
+class PackOut(BaseModel):
+    """A credit pack or the forever tier, as sold."""
+
+    id: str
+    name: str
+    credits: int
+    price_minor: int = Field(description="Price in the currency's minor units (cents).")
+    currency: str
+    tier: Tier | None = Field(description="The tier a purchase sets (null: credits only).")
+
+
+class SignupIn(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+
+
+class SignupAccepted(BaseModel):
+    message: str
+
+
+class SignupConfirmIn(BaseModel):
+    token: str = Field(min_length=16, max_length=128)
+
+
+class SignupConfirmed(BaseModel):
+    user_id: str
+    email: str
+    tier: Tier
+    balance: int
+    api_key: str = Field(description="The account's first API key, shown this once.")
+
+
+class CheckoutIn(BaseModel):
+    pack: str = Field(min_length=1, max_length=32, description="A pack id from GET /v1/pricing.")
+
+
+class CheckoutOut(BaseModel):
+    purchase_id: str
+    url: str = Field(description="Stripe Checkout's page, where the buyer pays.")
+
+
+class StripeWebhookOut(BaseModel):
+    received: bool = True
+    duplicate: bool = Field(description="The event id was handled before; nothing changed.")
+
+
+class PurchaseOut(BaseModel):
+    """A receipt: what was bought, paid and paid back."""
+
+    id: str
+    pack_id: str
+    credits: int
+    price_minor: int
+    currency: str
+    tier: Tier | None
+    status: str = Field(description="open, paid, refunded or disputed")
+    paid_minor: int
+    reversed_minor: int = Field(description="Refunded or disputed, in minor units.")
+    credits_taken_back: int
+    created_at: datetime
+    paid_at: datetime | None
+
+
+class AdminPurchaseOut(PurchaseOut):
+    user_id: str
+
+
+class PurchasePage(BaseModel):
+    purchases: list[PurchaseOut]
+
+
+class AdminPurchasePage(BaseModel):
+    purchases: list[AdminPurchaseOut]
+
+
 class PricingOut(BaseModel):
     currency: str = "credits"
     prices: dict[str, int]
@@ -214,6 +291,9 @@ class PricingOut(BaseModel):
     )
     cancel_rule: str = Field(description="The cancel rule in words.")
     tiers: list[TierOut]
+    packs: list[PackOut] = Field(
+        default_factory=list, description="What can be bought through POST /v1/checkout."
+    )
 
 
 class UserCreate(BaseModel):

@@ -27,18 +27,25 @@ class User(SQLModel, table=True):
     """A customer (or an admin) with a tier and a credit balance; API keys are in api_keys."""
 
     __tablename__ = "users"
-    __table_args__ = (sa.CheckConstraint("balance >= 0", name="ck_users_balance_non_negative"),)
+    __table_args__ = (
+        sa.CheckConstraint("balance >= 0", name="ck_users_balance_non_negative"),
+        sa.CheckConstraint("debt >= 0", name="ck_users_debt_non_negative"),
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     email: str = Field(max_length=320, unique=True)
     tier: str = Field(max_length=16)
     role: str = Field(default="user", max_length=16)
     balance: int = Field(default=0)
+    # Credits a refund or dispute took back beyond the balance; while above 0 no job starts.
+    debt: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class CreditEntry(SQLModel, table=True):
-    """One append-only ledger row: a reserve (negative), a refund or a grant (positive).
+    """One append-only ledger row: a reserve (negative), a refund or a grant (positive), a
+    purchase (positive) or a clawback (negative: credits a refunded purchase took back, or a
+    debt a purchase paid back).
 
     (job_id, kind) is unique, so a job is charged and refunded at most once whatever retries
     happen; idempotency_key is unique across the ledger for grants.
@@ -47,7 +54,10 @@ class CreditEntry(SQLModel, table=True):
     __tablename__ = "credit_ledger"
     __table_args__ = (
         sa.UniqueConstraint("job_id", "kind", name="uq_credit_ledger_job_kind"),
-        sa.CheckConstraint("kind IN ('reserve', 'refund', 'grant')", name="ck_credit_ledger_kind"),
+        sa.CheckConstraint(
+            "kind IN ('reserve', 'refund', 'grant', 'purchase', 'clawback')",
+            name="ck_credit_ledger_kind",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -465,3 +475,88 @@ class DataExport(SQLModel, table=True):
     ready_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     size_bytes: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
+
+
+class Purchase(SQLModel, table=True):
+    """One Stripe Checkout Session for a pack: what it buys, what was paid and paid back.
+
+    Its id is the session's id. The ledger's unique keys (`purchase:{id}`, `clawback:{id}:...`)
+    make crediting and taking back happen once, whatever order the webhooks arrive in.
+    """
+
+    __tablename__ = "purchases"
+    __table_args__ = (sa.Index("ix_purchases_user_created", "user_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=255)
+    user_id: str = Field(foreign_key="users.id", max_length=32)
+    pack_id: str = Field(max_length=32)
+    credits: int
+    price_minor: int
+    currency: str = Field(max_length=3)
+    # The tier the pack sets (None: credits only) and the tier it replaced, restored on reversal.
+    tier: str | None = Field(default=None, max_length=16)
+    previous_tier: str | None = Field(default=None, max_length=16)
+    # open (session made) -> paid -> refunded | disputed (partly: still paid, refunded_minor > 0)
+    status: str = Field(default="open", max_length=16)
+    payment_intent: str | None = Field(default=None, max_length=255, unique=True)
+    paid_minor: int = Field(default=0)
+    reversed_minor: int = Field(default=0)
+    credits_taken_back: int = Field(default=0)
+    tier_revoked: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    paid_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class PaymentReversal(SQLModel, table=True):
+    """What Stripe says was paid back on one payment (refunds) or taken by a dispute, kept by
+    payment id so that a refund arriving before its purchase's completion is not lost."""
+
+    __tablename__ = "payment_reversals"
+
+    payment_intent: str = Field(primary_key=True, max_length=255)
+    currency: str = Field(max_length=3)
+    refunded_minor: int = Field(default=0)
+    disputed_minor: int = Field(default=0)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class MoneyMovement(SQLModel, table=True):
+    """Money received (a payment, positive) or paid back (a refund or dispute, negative), in
+    minor units; the cost report's revenue is their sum. `key` makes each movement once."""
+
+    __tablename__ = "money_movements"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    kind: str = Field(max_length=16)
+    payment_intent: str | None = Field(default=None, max_length=255, index=True)
+    user_id: str | None = Field(default=None, max_length=32)
+    amount_minor: int
+    currency: str = Field(max_length=3)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+
+
+class StripeEvent(SQLModel, table=True):
+    """A Stripe webhook event already handled: its id is refused the second time."""
+
+    __tablename__ = "stripe_events"
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Signup(SQLModel, table=True):
+    """A sign-up waiting for its email to be confirmed; only the SHA-256 of the link's token
+    is stored, and the link works once, before `expires_at`."""
+
+    __tablename__ = "signups"
+
+    id: str = Field(primary_key=True, max_length=32)
+    email: str = Field(max_length=320, index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    user_id: str | None = Field(default=None, max_length=32)

@@ -56,7 +56,8 @@ def _read_or_create_key(path: Path) -> str:
 
 
 class DevStack:
-    """Starts Temporal, the local RunPod endpoint, a worker and the API; stops them all."""
+    """Starts Temporal, the local RunPod endpoint, the mail catcher, the Stripe stand-in, a
+    worker and the API; stops them all."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -77,6 +78,10 @@ class DevStack:
         self.temporal.start()
         self._spawn("runpod-endpoint", ["runpod-endpoint"])
         self._wait_port("runpod-endpoint", s.devstack_runpod_host, s.devstack_runpod_port)
+        self._spawn("mail-catcher", ["mail-catcher"])
+        self._wait_port("mail-catcher", "127.0.0.1", s.devstack_smtp_port)
+        self._spawn("stripe-standin", ["stripe-standin"])
+        self._wait_port("stripe-standin", "127.0.0.1", s.devstack_stripe_port)
         self._spawn("worker", ["worker"])
         self._spawn("api", ["api"])
         self._wait_http("api", f"{s.api_base_url}/healthz")
@@ -89,6 +94,10 @@ class DevStack:
         env = {**os.environ, "HEIRLOOM_HOME": str(self.settings.home.resolve())}
         # Local webhook receivers listen on loopback; production refuses private targets.
         env.setdefault("HEIRLOOM_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+        # Stripe and a mail server are the local stand-in and catcher, unless set otherwise.
+        env.setdefault("HEIRLOOM_STRIPE_API_BASE", self.settings.devstack_stripe_base_url)
+        env.setdefault("HEIRLOOM_SMTP_HOST", "127.0.0.1")
+        env.setdefault("HEIRLOOM_SMTP_PORT", str(self.settings.devstack_smtp_port))
         process = subprocess.Popen(
             [sys.executable, "-m", "heirloom.cli", *args],
             stdout=log,
@@ -169,6 +178,9 @@ def run_dev(settings: Settings) -> int:
             f"  Temporal         {s.temporal_address}\n"
             f"  Temporal Web UI  http://{ui_host}:{s.temporal_ui_port}\n"
             f"  RunPod (local)   {s.devstack_runpod_base_url}\n"
+            f"  Stripe (local)   {s.devstack_stripe_base_url}  (pay pages: /pay/<session>)\n"
+            f"  emails (caught)  {s.mail_dir.resolve()}  (one .eml file each, SMTP port "
+            f"{s.devstack_smtp_port})\n"
             f"  state            {s.home.resolve()}  (logs in {s.logs_dir.resolve()})\n"
             f"  dev API key      {s.dev_api_key_file.resolve()}\n"
             f"  admin API key    {s.admin_api_key_file.resolve()}\n"

@@ -135,6 +135,36 @@ class InsufficientCredits(UserError):
         )
 
 
+class OutstandingDebt(UserError):
+    code = "outstanding_debt"
+    http_status = 402
+
+    def __init__(self, *, debt: int) -> None:
+        super().__init__(
+            f"A refunded or disputed purchase left your account owing {debt} credits. "
+            "New jobs start again once a purchase or a grant has paid it back.",
+            debt=debt,
+        )
+
+
+class SignupRefused(UserError):
+    code = "signup_refused"
+    default_message = "This email address cannot be used to sign up."
+
+
+class LinkExpired(UserError):
+    code = "link_expired"
+    http_status = 410
+    default_message = (
+        "This confirmation link has expired or was already used. Sign up again for a new one."
+    )
+
+
+class PaymentRejected(UserError):
+    code = "payment_rejected"
+    default_message = "The payment notification could not be verified; nothing was changed."
+
+
 class DailyLimitReached(UserError):
     code = "daily_limit_reached"
     http_status = 429

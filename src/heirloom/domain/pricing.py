@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from heirloom.domain.errors import DailyLimitReached, InsufficientCredits, TooManyActiveJobs
+from heirloom.domain.errors import (
+    DailyLimitReached,
+    InsufficientCredits,
+    OutstandingDebt,
+    TooManyActiveJobs,
+)
 from heirloom.domain.jobs import Operation
 from heirloom.domain.tiers import Tier, TierRules
 
@@ -88,10 +93,14 @@ def quote_job(
     tier_rules: dict[Tier, TierRules],
     now: datetime,
     active_jobs: int = 0,
+    debt: int = 0,
 ) -> JobQuote:
     """Decide whether a job may run now and what it costs; raise the refusal otherwise."""
     rules = tier_rules[tier]
     cost = prices.cost(operations)
+    # Credits taken back by a refund or dispute that the balance could not cover.
+    if debt > 0:
+        raise OutstandingDebt(debt=debt)
     if rules.daily_job_limit is not None and jobs_today >= rules.daily_job_limit:
         raise DailyLimitReached(limit=rules.daily_job_limit, resets_at=next_daily_reset(now))
     if rules.max_active_jobs is not None and active_jobs >= rules.max_active_jobs:

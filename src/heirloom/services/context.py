@@ -7,9 +7,12 @@ from datetime import timedelta
 
 from heirloom.config import Settings
 from heirloom.db.engine import Database
+from heirloom.domain.packs import PACKS
 from heirloom.services.abuse.detection import AbuseMonitor
 from heirloom.services.abuse.rate_limits import RateLimiter
 from heirloom.services.accounts.keys import ApiKeys
+from heirloom.services.accounts.mail import Mailer
+from heirloom.services.accounts.signups import Signups
 from heirloom.services.accounts.stream_tokens import StreamTokens
 from heirloom.services.accounts.users import Accounts
 from heirloom.services.events.event_log import EventLog
@@ -20,6 +23,8 @@ from heirloom.services.jobs.store import JobStore
 from heirloom.services.money.budgets import Budgets
 from heirloom.services.money.costs import CostLedger
 from heirloom.services.money.credits import CreditManager
+from heirloom.services.money.purchases import Purchases
+from heirloom.services.money.stripe_api import StripeApi
 from heirloom.services.privacy.audit import AuditLog
 from heirloom.services.privacy.erasure import Erasure
 from heirloom.services.privacy.export import Exporter
@@ -59,6 +64,8 @@ class Services:
     exporter: Exporter
     costs: CostLedger
     budgets: Budgets
+    purchases: Purchases
+    signups: Signups
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -74,6 +81,22 @@ class Services:
         )
         limiter = RateLimiter.from_settings(settings)
         runpod = RunPodService.from_settings(settings)
+        retention = Retention(db, storage, settings.tier_rules)
+        accounts = Accounts(db, credits, keys)
+        stripe_api = StripeApi(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            webhook_secret=settings.stripe_webhook_secret,
+            tolerance_s=settings.stripe_webhook_tolerance_s,
+        )
+        mailer = Mailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+        )
         costs = CostLedger(
             db,
             credit_price_usd=settings.credit_price_usd,
@@ -83,7 +106,7 @@ class Services:
             settings=settings,
             db=db,
             credits=credits,
-            accounts=Accounts(db, credits, keys),
+            accounts=accounts,
             jobs=jobs,
             storage=storage,
             runpod=runpod,
@@ -97,7 +120,7 @@ class Services:
             limiter=limiter,
             abuse=AbuseMonitor(db, keys, limiter, settings),
             model_runs=ModelRuns(db, gpu_price_per_s_usd=settings.gpu_price_per_s_usd),
-            retention=Retention(db, storage, settings.tier_rules),
+            retention=retention,
             audit=AuditLog(db),
             shares=Shares(db),
             erasure=Erasure(db, storage),
@@ -117,6 +140,15 @@ class Services:
                 daily_usd=settings.budget_daily_usd,
                 monthly_usd=settings.budget_monthly_usd,
                 free_pause_pct=settings.budget_free_pause_pct,
+            ),
+            purchases=Purchases(db, stripe_api, retention, packs=PACKS),
+            signups=Signups(
+                db,
+                accounts,
+                credits,
+                mailer,
+                link_ttl_s=settings.signup_link_ttl_s,
+                starting_credits=settings.signup_credits,
             ),
         )
 

@@ -29,7 +29,9 @@ MULTIPART_OVERHEAD = 64 * 1024
 # JSON bodies (admin routes) are a few hundred bytes.
 JSON_BODY_LIMIT = 64 * 1024
 UPLOAD_ROUTES = frozenset({("POST", "/v1/jobs")})
-PUBLIC_PREFIXES = ("/v1/pricing",)
+# Routes without an API key: their own rules authenticate them (a sign-up's rate limits and
+# link, Stripe's signature).
+PUBLIC_PREFIXES = ("/v1/pricing", "/v1/signup", "/v1/stripe/")
 
 
 class _BodyTooLarge(Exception):

@@ -16,6 +16,8 @@ from heirloom.api.schemas import (
     LedgerLineOut,
     LedgerPage,
     MeOut,
+    PurchaseOut,
+    PurchasePage,
     StorageOut,
 )
 from heirloom.domain.pricing import next_daily_reset
@@ -40,6 +42,7 @@ def me(user: CurrentUser, services: ServicesDep) -> MeOut:
         tier=user.tier,
         role=user.role,
         balance=user.balance,  # read with the key this request authenticated with
+        debt=user.debt,
         jobs_today=jobs_today,
         daily_job_limit=services.settings.tier_rules[Tier(user.tier)].daily_job_limit,
         daily_limit_resets_at=next_daily_reset(now),
@@ -90,3 +93,14 @@ async def close_account(
     await run_in_threadpool(services.audit.record, caller, owner_id=user.id, action="erase_account")
     await run_in_threadpool(services.erasure.close_account, user.id)
     return ErasureOut(status="erasing", workflow_id=workflow_id)
+
+
+@router.get("/purchases", response_model=PurchasePage)
+def purchases(user: CurrentUser, services: ServicesDep) -> PurchasePage:
+    """The caller's purchases, newest first: receipts with what was paid and paid back."""
+    return PurchasePage(
+        purchases=[
+            PurchaseOut(**{k: v for k, v in vars(r).items() if k != "user_id"})
+            for r in services.purchases.receipts(user.id)
+        ]
+    )

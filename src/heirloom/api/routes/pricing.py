@@ -1,11 +1,12 @@
-"""/v1/pricing: public prices, the cancel rule and the tier table, straight from settings."""
+"""/v1/pricing: public prices, the cancel rule and the tier table, straight from settings, and
+the packs on sale (domain/packs.py)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from heirloom.api.deps import ServicesDep
-from heirloom.api.schemas import PricingOut, TierOut
+from heirloom.api.schemas import PackOut, PricingOut, TierOut
 
 router = APIRouter(prefix="/v1/pricing", tags=["pricing"])
 
@@ -26,4 +27,5 @@ def pricing(services: ServicesDep) -> PricingOut:
             TierOut(tier=tier.value, task_queue=tier.task_queue, **rules.model_dump())
             for tier, rules in settings.tier_rules.items()
         ],
+        packs=[PackOut(**pack.model_dump()) for pack in services.purchases.packs],
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Job, TierChange, User
@@ -55,20 +55,34 @@ class Accounts:
         api_key: str | None = None,
     ) -> NewAccount:
         """Create a user with a first API key; starting credits are a ledger grant."""
-        user = User(
-            id=uuid.uuid4().hex, email=email.strip().lower(), tier=tier.value, role=role, balance=0
-        )
-        try:
-            with self.db.session() as session:
-                session.add(user)
-                session.flush()
-                api_key = self.keys.add(session, user.id, FIRST_KEY_NAME, api_key).api_key
-        except IntegrityError:
-            raise Conflict(f"A user with email {user.email} already exists.") from None
+        with self.db.session() as session:
+            user, api_key = self.insert(session, email=email, tier=tier, role=role, api_key=api_key)
         if credits:
             self.credits.grant(user.id, credits, "starting credits", f"signup:{user.id}")
             user.balance = credits
         return NewAccount(user=user, api_key=api_key)
+
+    def insert(
+        self,
+        session: Session,
+        *,
+        email: str,
+        tier: Tier,
+        role: str = ROLE_USER,
+        api_key: str | None = None,
+    ) -> tuple[User, str]:
+        """The user row and its first key, in the caller's transaction; Conflict when the email
+        has an account (the transaction is then rolled back)."""
+        user = User(
+            id=uuid.uuid4().hex, email=email.strip().lower(), tier=tier.value, role=role, balance=0
+        )
+        try:
+            session.add(user)
+            session.flush()
+            return user, self.keys.add(session, user.id, FIRST_KEY_NAME, api_key).api_key
+        except IntegrityError:
+            session.rollback()
+            raise Conflict(f"A user with email {user.email} already exists.") from None
 
     def get(self, user_id: str) -> User:
         with self.db.session() as session:

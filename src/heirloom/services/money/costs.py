@@ -1,6 +1,7 @@
-"""Cost accounting: each job's GPU cost (the sum of its model attempts) and revenue (credits
-kept times the credit price), rolled up by day or month with rates, percentiles and a
-month-end forecast."""
+"""Cost accounting: each job's GPU cost (the sum of its model attempts), the value of the
+credits it kept, and revenue as the money received (payments less refunds and disputes, by
+currency; USD is the revenue the margin is taken against), rolled up by day or month with
+rates, percentiles and a month-end forecast."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import Job, ModelAttempt, as_utc, utcnow
+from heirloom.db.models import Job, ModelAttempt, MoneyMovement, as_utc, utcnow
 from heirloom.domain.costs import month_end_forecast, percentile
 
 Period = Literal["day", "month"]
+# The currency revenue and margin are reported in; others are listed in `received` only.
+REVENUE_CURRENCY = "usd"
+MINOR_PER_UNIT = 100
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class JobCost:
     attempts: int
     gpu_seconds: float
     cost_usd: float
-    revenue_usd: float
+    credits_value_usd: float
     # What made the result (jobs.model); None before the model ran.
     model: str | None = None
 
@@ -56,6 +60,10 @@ class CostSummary:
     revenue_usd: float
     margin_usd: float
     margin_pct: float | None
+    credits_value_usd: float
+    payments: int
+    refunds: int
+    disputes: int
     failure_rate: float | None
     refund_rate: float | None
     gpu_seconds_per_job_p50: float | None
@@ -64,6 +72,18 @@ class CostSummary:
     by_operation: dict[str, int] = field(default_factory=dict)
     # Jobs by the model that made their result ("none": the model never ran).
     by_model: dict[str, int] = field(default_factory=dict)
+    # Money received less paid back, by currency, in minor units (cents).
+    received: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Money in (a payment) or out (a refund or dispute), in minor units."""
+
+    kind: str
+    amount_minor: int
+    currency: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -102,13 +122,20 @@ def next_period(start: datetime, period: Period) -> datetime:
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def summarize(start: datetime | None, jobs: list[JobCost]) -> CostSummary:
-    """Sum a set of jobs; rates are over the jobs that ended."""
+def summarize(
+    start: datetime | None, jobs: list[JobCost], movements: list[Movement] | None = None
+) -> CostSummary:
+    """Sum a set of jobs and the money that moved; rates are over the jobs that ended."""
+    movements = movements or []
     statuses = Counter(job.status for job in jobs)
     ended = statuses["completed"] + statuses["failed"] + statuses["cancelled"]
     refunded = sum(1 for job in jobs if job.refunded)
     cost = sum(job.cost_usd for job in jobs)
-    revenue = sum(job.revenue_usd for job in jobs)
+    received: dict[str, int] = defaultdict(int)
+    for movement in movements:
+        received[movement.currency] += movement.amount_minor
+    revenue = received.get(REVENUE_CURRENCY, 0) / MINOR_PER_UNIT
+    kinds = Counter(movement.kind for movement in movements)
     gpu = [job.gpu_seconds for job in jobs if job.attempts]
     return CostSummary(
         start=start,
@@ -123,6 +150,10 @@ def summarize(start: datetime | None, jobs: list[JobCost]) -> CostSummary:
         revenue_usd=revenue,
         margin_usd=revenue - cost,
         margin_pct=(revenue - cost) / revenue * 100 if revenue else None,
+        credits_value_usd=sum(job.credits_value_usd for job in jobs),
+        payments=kinds["payment"],
+        refunds=kinds["refund"],
+        disputes=kinds["dispute"],
         failure_rate=statuses["failed"] / ended if ended else None,
         refund_rate=refunded / ended if ended else None,
         gpu_seconds_per_job_p50=percentile(gpu, 50),
@@ -130,6 +161,7 @@ def summarize(start: datetime | None, jobs: list[JobCost]) -> CostSummary:
         by_tier=dict(Counter(job.tier for job in jobs)),
         by_operation=dict(Counter(job.operations for job in jobs)),
         by_model=dict(Counter(job.model or "none" for job in jobs)),
+        received=dict(received),
     )
 
 
@@ -168,6 +200,19 @@ class CostLedger:
                     totals[job_id] = (int(count), int(execution_ms) / 1000, float(cost))
         return [self._job_cost(job, *totals[job.id]) for job in jobs]
 
+    def movements(self, start: datetime, end: datetime) -> list[Movement]:
+        """Payments, refunds and disputes recorded in [start, end)."""
+        statement = (
+            select(MoneyMovement)
+            .where(col(MoneyMovement.at) >= start, col(MoneyMovement.at) < end)
+            .order_by(col(MoneyMovement.at))
+        )
+        with self.db.session() as session:
+            return [
+                Movement(m.kind, m.amount_minor, m.currency, as_utc(m.at))
+                for m in session.exec(statement)
+            ]
+
     def _job_cost(self, job: Job, attempts: int, gpu_s: float, cost: float) -> JobCost:
         kept = job.cost - job.refunded
         return JobCost(
@@ -183,7 +228,7 @@ class CostLedger:
             attempts=attempts,
             gpu_seconds=gpu_s,
             cost_usd=cost,
-            revenue_usd=kept * self.credit_price_usd,
+            credits_value_usd=kept * self.credit_price_usd,
             model=job.model,
         )
 
@@ -194,12 +239,17 @@ class CostLedger:
         `start` and `end`), their totals and this month's forecast."""
         start, end = as_utc(start), as_utc(end)
         jobs = self.job_costs(start, end)
+        moved = self.movements(start, end)
         buckets: list[CostSummary] = []
         cursor = start
         while cursor < end:
             following = min(next_period(period_start(cursor, period), period), end)
             buckets.append(
-                summarize(cursor, [j for j in jobs if cursor <= j.created_at < following])
+                summarize(
+                    cursor,
+                    [j for j in jobs if cursor <= j.created_at < following],
+                    [m for m in moved if cursor <= m.at < following],
+                )
             )
             cursor = following
         return CostReport(
@@ -209,13 +259,13 @@ class CostLedger:
             gpu_price_per_s_usd=self.gpu_price_per_s_usd,
             credit_price_usd=self.credit_price_usd,
             buckets=buckets,
-            totals=summarize(None, jobs),
+            totals=summarize(None, jobs, moved),
             forecast=self.forecast(now or utcnow()),
         )
 
     def forecast(self, now: datetime) -> Forecast:
         month = period_start(now, "month")
-        to_date = summarize(month, self.job_costs(month, now))
+        to_date = summarize(month, self.job_costs(month, now), self.movements(month, now))
         return Forecast(
             month=month.strftime("%Y-%m"),
             cost_to_date_usd=to_date.cost_usd,
@@ -247,6 +297,10 @@ REPORT_COLUMNS = (
     "cost_usd",
     "revenue_usd",
     "margin_usd",
+    "credits_value_usd",
+    "payments",
+    "refunds",
+    "disputes",
     "failure_rate",
     "refund_rate",
     "gpu_seconds_per_job_p50",

@@ -52,6 +52,8 @@ from heirloom.services.privacy.erasure import ROLE_ERASED
 RESERVE = "reserve"
 REFUND = "refund"
 GRANT = "grant"
+CLAWBACK = "clawback"
+PURCHASE = "purchase"
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +188,7 @@ class CreditManager:
                 parse_operations(operations),
                 balance=user.balance,
                 now=now,
+                debt=user.debt,
             )
 
     def history(
@@ -235,7 +238,11 @@ class CreditManager:
             # user row (SQLite: the database) so this user's reservations run one at a time.
             charged = session.execute(
                 sa.update(User)
-                .where(col(User.id) == job.user_id, col(User.balance) >= cost)
+                .where(
+                    col(User.id) == job.user_id,
+                    col(User.balance) >= cost,
+                    col(User.debt) == 0,
+                )
                 .values(balance=User.balance - cost)
                 .returning(col(User.balance), col(User.role))
                 .execution_options(synchronize_session=False)
@@ -339,6 +346,7 @@ class CreditManager:
         *,
         balance: int,
         now: datetime,
+        debt: int = 0,
     ) -> JobQuote:
         """quote_job with today's and in-progress job counts, each read only when capped."""
         rules = self.tier_rules[tier]
@@ -354,6 +362,7 @@ class CreditManager:
             active_jobs=(
                 self.active_jobs(session, user_id) if rules.max_active_jobs is not None else 0
             ),
+            debt=debt,
         )
 
     def _refused_or_existing(
@@ -367,7 +376,15 @@ class CreditManager:
             raise NotFound("No such user.")
         if user.role == ROLE_ERASED:
             raise Unauthorized(_CLOSED)
-        self._quote(session, job.user_id, job.tier, operations, balance=user.balance, now=now)
+        self._quote(
+            session,
+            job.user_id,
+            job.tier,
+            operations,
+            balance=user.balance,
+            now=now,
+            debt=user.debt,
+        )
         # The rule passed on a fresher read: the balance moved; refuse with what it is now.
         raise InsufficientCredits(cost=self.prices.cost(operations), balance=user.balance)
 
@@ -477,6 +494,7 @@ class CreditManager:
             )
             if updated != 1:
                 raise NotFound("No such user.")
+            _repay_debt(session, user_id, f"debt:{key}")
             return _line(entry)
 
     def _existing_reservation(self, session: Session, job_id: str) -> Reservation:
@@ -504,6 +522,31 @@ def model_started(session: Session, job: Job) -> bool:
         ModelAttempt.job_id == job.id, col(ModelAttempt.execution_ms) > 0
     )
     return session.exec(executed).first() is not None
+
+
+def _repay_debt(session: Session, user_id: str, key: str) -> None:
+    """Credits just added pay back a debt first (a clawback row), as far as they reach."""
+    balance, debt = session.execute(
+        sa.select(col(User.balance), col(User.debt)).where(col(User.id) == user_id)
+    ).one()
+    owed = min(int(balance), int(debt))
+    if owed <= 0:
+        return
+    session.add(
+        CreditEntry(
+            user_id=user_id,
+            kind=CLAWBACK,
+            amount=-owed,
+            reason="debt paid back from a grant",
+            idempotency_key=key[:200],
+        )
+    )
+    _update(
+        session,
+        sa.update(User)
+        .where(col(User.id) == user_id)
+        .values(balance=User.balance - owed, debt=User.debt - owed),
+    )
 
 
 def _lock_user(session: Session, user_id: str) -> User | None:

@@ -1,7 +1,8 @@
-// Account: balance and the credit ledger, API keys, the webhook, the data export, and closing
+// Account: balance and the credit ledger, buying credits and the receipts, API keys, the webhook, the data export, and closing
 // the account (after typing the account's email).
 
 import { api, apiKey, fetchBlob } from "./api.js";
+import { buyCard, receiptsCard } from "./purchases.js";
 import { act, badge, bytes, errorBox, fill, h, notice, plural, saveBlob, when } from "./ui.js";
 
 const WEBHOOK_EVENTS = ["job.started", "job.completed", "job.failed", "job.cancelled"];
@@ -14,6 +15,8 @@ export async function accountPage(main, { refreshMe, signOut }) {
     main,
     h("h1", {}, "Your account"),
     summaryCard(me),
+    buyCard(card),
+    receiptsCard(card),
     ledgerCard(),
     keysCard(signOut),
     webhookCard(),
@@ -63,6 +66,13 @@ function summaryCard(me) {
         ? h("div", {}, h("span", { class: "stat" }, bytes(me.storage.bytes_used)), storage)
         : null,
     ),
+    me.debt
+      ? h(
+          "p",
+          { class: "error", role: "alert" },
+          `A refunded purchase left ${me.debt} credits owing: new jobs start once it is paid.`,
+        )
+      : null,
     h("p", { class: "muted" }, `Signed in as ${me.email}.`),
   );
 }

@@ -5,6 +5,7 @@ import { accountPage } from "./account.js";
 import { dashboardPage } from "./dashboard.js";
 import { historyPage } from "./history.js";
 import { jobPage } from "./job.js";
+import { confirmPage, signupPage } from "./signup.js";
 import { errorBox, fill, h, notice } from "./ui.js";
 import { uploadPage } from "./upload.js";
 
@@ -27,6 +28,10 @@ let flash = null;
 /** Where a hash points: a page and its parameter (#/jobs/<id>). */
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
+  if (parts[0] === "signup") return { path: "signup", public: true, render: signupPage };
+  if (parts[0] === "confirm") {
+    return { path: "confirm", public: true, render: confirmPage, id: parts[1] || "" };
+  }
   if (parts[0] === "jobs" && parts[1]) {
     return { path: "jobs", title: "Job", render: jobPage, id: decodeURIComponent(parts[1]) };
   }
@@ -62,11 +67,17 @@ function drawNav(current) {
 async function show() {
   if (leave) leave();
   leave = null;
+  const page = route();
+  if (page.public) {
+    // Sign-up and its confirmation need no key (a signed-in tab may open a link too).
+    fill(nav);
+    page.render(main, { refreshMe, navigate, id: page.id });
+    return;
+  }
   if (!apiKey()) {
     signInPage();
     return;
   }
-  const page = route();
   if (page.admin && me.role !== "admin") {
     navigate("#/upload");
     return;
@@ -145,6 +156,7 @@ function signInPage() {
       h("code", {}, "heirloom users create"),
       ".",
     ),
+    h("p", {}, "No account yet? ", h("a", { href: "#/signup", id: "signup-link" }, "Sign up")),
   );
   input.focus();
 }

@@ -1,5 +1,6 @@
 // The operator dashboard (admin keys): the GPU queue, cost and margin with a chart, usage,
-// alerts, the emergency stop per tier, and users with credit grants and tier changes.
+// alerts, the emergency stop per tier, users with credit grants and tier changes, and
+// purchases with a refund button each.
 
 import { api, idempotencyKey } from "./api.js";
 import { act, badge, errorBox, fill, h, notice, plural, usd, when } from "./ui.js";
@@ -16,6 +17,11 @@ export async function dashboardPage(main) {
     alerts: h("section", { class: "card", "aria-labelledby": "alerts-title", id: "alerts" }),
     controls: h("section", { class: "card", "aria-labelledby": "controls-title", id: "controls" }),
     users: h("section", { class: "card", "aria-labelledby": "users-title", id: "users" }),
+    purchases: h("section", {
+      class: "card",
+      "aria-labelledby": "purchases-title",
+      id: "purchases",
+    }),
   };
   const refresh = h("button", { type: "button", class: "secondary" }, "Refresh");
   fill(
@@ -25,6 +31,7 @@ export async function dashboardPage(main) {
     sections.usage,
     h("div", { class: "grid" }, sections.alerts, sections.controls),
     sections.users,
+    sections.purchases,
   );
   const load = () =>
     Promise.all([
@@ -33,6 +40,7 @@ export async function dashboardPage(main) {
       guarded(sections.usage, "usage-title", "Usage, last 7 days", usageSection),
       guarded(sections.alerts, "alerts-title", "Alerts", alertSection),
       guarded(sections.controls, "controls-title", "Emergency stop", controlSection),
+      guarded(sections.purchases, "purchases-title", "Purchases and refunds", purchaseSection),
     ]);
   refresh.addEventListener("click", () => act(refresh, h("div"), load));
   await Promise.all([
@@ -48,6 +56,48 @@ async function guarded(section, id, title, build) {
   } catch (err) {
     fill(section, h("h2", { id }, title), errorBox(err));
   }
+}
+
+async function purchaseSection() {
+  const { purchases } = await api("/v1/admin/purchases?limit=50");
+  if (!purchases.length) return [h("p", { class: "muted" }, "No purchases yet.")];
+  const problems = h("div");
+  const money = (minor, currency) => `${(minor / 100).toFixed(2)} ${currency.toUpperCase()}`;
+  const rows = purchases.map((p) => {
+    const refundable = (p.status === "paid") && p.reversed_minor < p.paid_minor;
+    const button = h(
+      "button",
+      { type: "button", class: "secondary", disabled: !refundable, dataset: { purchase: p.id } },
+      "Refund",
+    );
+    button.addEventListener("click", async () => {
+      if (!confirm(`Refund ${money(p.paid_minor - p.reversed_minor, p.currency)}?`)) return;
+      const done = await act(button, problems, () =>
+        api(`/v1/admin/purchases/${encodeURIComponent(p.id)}/refund`, { method: "POST" }),
+      );
+      if (done) {
+        button.disabled = true;
+        problems.replaceChildren(
+          notice(`Refunded; ${done.credits_taken_back} credits taken back.`),
+        );
+      }
+    });
+    return [
+      when(p.created_at),
+      p.user_id.slice(0, 8),
+      p.pack_id,
+      money(p.paid_minor || p.price_minor, p.currency),
+      p.status,
+      p.reversed_minor ? money(p.reversed_minor, p.currency) : "",
+      button,
+    ];
+  });
+  return [
+    table(["when", "user", "pack", "amount", "status", "paid back", ""], rows, (i) => ({
+      purchase: purchases[i].id,
+    })),
+    problems,
+  ];
 }
 
 function stat(id, value, label) {

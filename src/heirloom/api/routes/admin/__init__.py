@@ -22,6 +22,7 @@ from heirloom.api.routes.admin import (
     health,
     jobs,
     keys,
+    purchases,
     queue,
     users,
 )
@@ -39,5 +40,6 @@ for resource in (
     budgets,
     alerts,
     analytics,
+    purchases,
 ):
     router.include_router(resource.router)
