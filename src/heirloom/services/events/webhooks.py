@@ -1,7 +1,9 @@
 """Signed webhooks: per-user endpoints, the deliveries owed, the SSRF guard and the signature.
 
-A delivery is owed in the transaction that records its job event (an outbox), started as a
-workflow by the dispatcher, and sent by an activity that Temporal retries with backoff.
+A delivery is owed in the transaction that records its job event (an outbox); when that
+transaction commits, the process's listeners (`Webhooks.on_owed`) are woken and start its
+delivery workflow at once; a slow scheduled sweep starts whatever a crashed process left owed.
+It is sent by an activity that Temporal retries with backoff.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +33,12 @@ from heirloom.services.events.pinning import (
 WEBHOOK_EVENTS = ("job.started", "job.completed", "job.failed", "job.cancelled")
 SIGNATURE_HEADER = "Heirloom-Signature"
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+# Set in a session's info when it owes a delivery: its commit wakes the listeners.
+_OWED = "heirloom.webhooks.owed"
+
+# Woken after a commit that owes deliveries; answers False once it is gone (its event loop
+# closed), and is then dropped.
+Waker = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ def enqueue(session: Session, event: JobEvent, callback_url: str | None) -> None
     if endpoint.url and event.type in endpoint.events.split(","):
         targets.add(endpoint.url)
     assert event.id is not None
+    if targets:
+        session.info[_OWED] = True
     for url in sorted(targets):
         session.add(
             WebhookDelivery(
@@ -103,6 +113,26 @@ class Webhooks:
         self.allow_private = allow_private
         self.secret_grace = secret_grace
         self.request_timeout_s = request_timeout_s
+        self._wakers: list[Waker] = []
+        db.on_commit(self._committed)
+
+    def on_owed(self, waker: Waker) -> Callable[[], None]:
+        """Wake `waker` after every commit that owes a delivery (it must only schedule work:
+        it runs in the committing thread); returns what unsubscribes it."""
+        self._wakers.append(waker)
+
+        def unsubscribe() -> None:
+            if waker in self._wakers:
+                self._wakers.remove(waker)
+
+        return unsubscribe
+
+    def _committed(self, session: Session) -> None:
+        if not session.info.pop(_OWED, False):
+            return
+        for waker in list(self._wakers):
+            if not waker() and waker in self._wakers:
+                self._wakers.remove(waker)
 
     def configure(
         self,
@@ -197,6 +227,7 @@ class Webhooks:
                 return delivery
             delivery.state = PENDING
             session.add(delivery)
+            session.info[_OWED] = True
             session.flush()
             session.refresh(delivery)
             return delivery
