@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -70,13 +71,52 @@ def check_target(url: str, *, allow_private: bool, resolver: Resolver = system_r
     return resolve_target(url, allow_private=allow_private, resolver=resolver)
 
 
-def enqueue(session: Session, event: JobEvent, callback_url: str | None) -> None:
+@dataclass(frozen=True)
+class Subscription:
+    """What the user's webhook asks for: whether one is set up, its URL and its event kinds."""
+
+    exists: bool
+    url: str | None
+    events: str
+
+
+def subscription_columns(user_id: str) -> list[sa.ColumnElement[Any]]:
+    """Scalar subqueries for the user's `Subscription`, for an event's INSERT to return: the
+    event and its webhook lookup in one statement."""
+    endpoint = sa.select(sa.literal(1)).where(col(WebhookEndpoint.user_id) == user_id)
+    return [
+        sa.exists(endpoint).label("webhook_exists"),
+        sa.select(col(WebhookEndpoint.url))
+        .where(col(WebhookEndpoint.user_id) == user_id)
+        .scalar_subquery()
+        .label("webhook_url"),
+        sa.select(col(WebhookEndpoint.events))
+        .where(col(WebhookEndpoint.user_id) == user_id)
+        .scalar_subquery()
+        .label("webhook_events"),
+    ]
+
+
+def subscription(session: Session, user_id: str) -> Subscription:
+    endpoint = session.get(WebhookEndpoint, user_id)
+    if endpoint is None:
+        return Subscription(exists=False, url=None, events="")
+    return Subscription(exists=True, url=endpoint.url, events=endpoint.events)
+
+
+def enqueue(
+    session: Session,
+    event: JobEvent,
+    callback_url: str | None,
+    found: Subscription | None = None,
+) -> None:
     """Owe the event to its user's webhook, if it asked for this kind, and to the job's own
-    callback URL (every kind); in the event's transaction."""
+    callback URL (every kind); in the event's transaction. `found` is the user's subscription
+    when the event's INSERT returned it (`subscription_columns`); read here otherwise."""
     if event.type not in WEBHOOK_EVENTS:
         return
-    endpoint = session.get(WebhookEndpoint, event.user_id)
-    if endpoint is None:
+    endpoint = found if found is not None else subscription(session, event.user_id)
+    if not endpoint.exists:
         return
     targets = {callback_url} if callback_url else set()
     if endpoint.url and event.type in endpoint.events.split(","):
