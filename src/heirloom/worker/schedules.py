@@ -34,7 +34,7 @@ from heirloom.domain.messages import (
 )
 from heirloom.domain.queue_metrics import QueueMetricsInput
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
-from heirloom.starters.webhooks import webhook_dispatch_input
+from heirloom.starters.webhooks import webhook_dispatch_input as webhook_dispatch_input
 from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.events import EventsPruneWorkflow

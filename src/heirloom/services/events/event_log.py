@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Job, JobEvent, as_utc, utcnow
@@ -19,7 +19,7 @@ from heirloom.services.events import webhooks
 # in order (a reader that has seen id n can never later miss an id below n).
 NOTIFY_CHANNEL = "heirloom_job_events"
 _APPEND_LOCK = 0x4845_4952_4C4F_4F4D & 0x7FFF_FFFF_FFFF_FFFF
-_EVENTS = cast(sa.Table, JobEvent.__table__)
+_EVENTS = SQLModel.metadata.tables["job_events"]
 
 QUEUED = "job.queued"
 STARTED = "job.started"
