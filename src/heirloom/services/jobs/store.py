@@ -105,17 +105,8 @@ class JobStore:
         self._update_unfinished(job_id, values, started_at=now)
 
     def set_model(self, job_id: str, model: str) -> None:
-        """Record what made the job's model output (the handler's label, cut to the column).
-
-        Nothing a stream shows changes (the label is not in an event's state): no event."""
-        finished = [s.value for s in JobStatus if s.is_final]
-        with self.db.session() as session:
-            session.execute(
-                sa.update(Job)
-                .where(col(Job.id) == job_id, col(Job.status).not_in(finished))
-                .values(model=model[:300], updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+        """Record what made the job's model output (the handler's label, cut to the column)."""
+        self._update_unfinished(job_id, {"model": model[:300], "updated_at": utcnow()})
 
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise a job's progress; a lower figure (a late or retried report) changes nothing."""
