@@ -240,21 +240,24 @@ class JobStore:
             events.append(session, job_id, event_type, job=row)
         return True
 
-    def set_metadata(self, job_id: str, metadata: dict[str, Any], original_bytes: int = 0) -> None:
+    def set_metadata(
+        self, job_id: str, metadata: dict[str, Any], original_bytes: int = 0
+    ) -> Job | None:
         """Merge fields into the job's photo metadata and count `original_bytes` against the
-        quota. The API writes the header's fields and the worker the colour check, in either
-        order: each keeps the other's fields (merged by the UPDATE itself, under the row's
-        lock: one statement)."""
+        quota; returns the job as the write left it (None if there is none). The API writes
+        the header's fields and the worker the colour check, in either order: each keeps the
+        other's fields (merged by the UPDATE itself, under the row's lock: one statement)."""
         with self.db.session() as session:
-            session.execute(
+            return session.scalars(
                 sa.update(Job)
                 .where(col(Job.id) == job_id)
                 .values(
                     stored_bytes=Job.stored_bytes + original_bytes,
                     photo_metadata=_merged_metadata(self.db.engine.dialect.name, metadata),
                 )
-                .execution_options(synchronize_session=False)
-            )
+                .returning(Job)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            ).one_or_none()
 
     def mark_deleted(self, job_id: str) -> None:
         """An ended job whose files are gone by its owner's request; its ledger rows stay."""
