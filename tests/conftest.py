@@ -326,6 +326,10 @@ def _running_stack(
         rate_limit_uploads="10000/minute",
         # The tests' webhook receivers listen on loopback, as in the dev stack.
         webhook_allow_private_targets=True,
+        # Deliveries start as their events commit, with these: a failed answer is retried
+        # within a second, not the production 10 s.
+        webhook_retry_first_s=0.2,
+        webhook_retry_longest_s=1.0,
     ) as running:
         yield Stack(
             running.settings,

@@ -164,6 +164,31 @@ def test_a_delivery_leaves_as_its_event_commits_without_any_dispatcher_run(
     assert json.loads(body)["type"] == "job.completed"
 
 
+def test_the_sweep_starts_a_delivery_owed_by_a_process_that_started_none(
+    stack: Stack, receiver: Receiver
+) -> None:
+    user_id, _, secret, _ = _completed_job_with_webhook(stack, receiver, ["job.completed"])
+    deadline = time.monotonic() + 10
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (delivered,) = stack.services.webhooks.deliveries(user_id, limit=10, before_id=None)
+    assert delivered.id is not None
+    # A process with no Temporal client (none subscribed to its commits) owes it again, as
+    # one that died between the commit and the start would leave it.
+    silent = Services.build(stack.settings, pool_size=1)
+    try:
+        assert silent.webhooks.redeliver(user_id, delivered.id).state == "pending"
+    finally:
+        silent.close()
+    time.sleep(1.0)
+    assert len(receiver.requests) == 1  # nobody started it
+    assert _deliver_owed(stack, user_id) == [True]  # one pass of the sweep's workflow
+    assert len(receiver.requests) == 2
+    headers, body = receiver.requests[-1]
+    assert headers["Heirloom-Event-Id"] == receiver.requests[0][0]["Heirloom-Event-Id"]
+    assert _verify(headers, body, secret)
+
+
 @pytest.mark.parametrize("receiver", [[500, 500]], indirect=True)
 def test_failed_answers_are_retried_until_2xx_then_delivery_stops(
     stack: Stack, receiver: Receiver
