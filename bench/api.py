@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import os
 import random
 import sys
 import tempfile
@@ -491,6 +492,41 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         print(line)
 
 
+def compare(before: dict[str, Any], now: dict[str, Any], ref: str) -> None:
+    """This run's target-phase figures beside the code at `ref`, run just before."""
+    now.setdefault("environment", {})["loadavg_at_end"] = list(os.getloadavg())
+    print(f"\nBeside the code at {ref} (same machine, this invocation):")
+    rows: list[list[object]] = []
+    for key in now["results"]:
+        target = f"results.{key}.target"
+        figures = [
+            ("submissions/min", f"{target}.submissions_per_min"),
+            ("POST p50 ms", f"{target}.post.p50"),
+            ("POST p99 ms", f"{target}.post.p99"),
+            ("GET p99 ms under load", f"{target}.get.p99"),
+            *(
+                (f"CPU ms/submission {name}", f"{target}.cpu_ms_per_submission.{name}")
+                for name in PROCESSES
+            ),
+        ]
+        for label, path in figures:
+            old, new = harness.dig(before, path), harness.dig(now, path)
+            rows.append([key, label, _num(old), _num(new)])
+    rows.append(
+        [
+            "",
+            "load average (1 min) at end",
+            _num(harness.dig(before, "environment.loadavg_at_end.0")),
+            _num(harness.dig(now, "environment.loadavg_at_end.0")),
+        ]
+    )
+    harness.print_table(["scenario", "figure", ref, "now"], rows)
+
+
+def _num(value: float) -> str:
+    return "-" if value != value else f"{value:.1f}"
+
+
 def _ok(ok: bool) -> str:
     return "ok  " if ok else "MISS"
 
@@ -519,7 +555,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds")
     parser.add_argument("--gpus", type=int, default=4, help="simulated RunPod workers")
     parser.add_argument("--quick", action="store_true", help="short phases")
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="first run this script against commit REF's src (a temporary git worktree), same "
+        "arguments, and print its figures beside this run's (e.g. --before e7d6118)",
+    )
+    parser.add_argument("--results-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    before = None
+    if args.before:
+        raw = list(sys.argv[1:] if argv is None else argv)
+        before = harness.run_before(args.before, Path(__file__), harness.before_argv(raw))
     if args.quick:
         args.max_seconds, args.duration, args.status_seconds = 5.0, 15.0, 3.0
     random.seed(1)
@@ -532,9 +579,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             home.mkdir()
             results[key] = asyncio.run(run_stack(model_ms, home, args))
     report(results)
-    path = harness.write_results(
-        "api", {"environment": env, "settings": vars(args), "results": results}
-    )
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    full: dict[str, Any] = {"environment": env, "settings": settings, "results": results}
+    if before is not None:
+        full["before"] = {"ref": args.before, "report": before}
+        compare(before, full, args.before)
+    path = harness.write_results("api", full, args.results_file)
     print(f"\nwrote {path}")
     return 0
 

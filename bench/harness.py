@@ -15,6 +15,7 @@ from pathlib import Path
 # After the script's own folder (bench/), before the installed packages.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+import contextlib
 import io
 import json
 import logging
@@ -23,9 +24,11 @@ import platform
 import random
 import resource
 import statistics
+import subprocess
+import tempfile
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,12 +188,83 @@ def environment() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, report: dict[str, Any]) -> Path:
+def write_results(name: str, report: dict[str, Any], path: Path | None = None) -> Path:
+    """Write the report to bench/results/NAME.json, or to `path`."""
     report.setdefault("environment", {})["loadavg_at_end"] = os.getloadavg()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+    path = path or RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return path
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str | None, home: Path) -> Iterator[str]:
+    """A fresh database for one run: a SQLite file under `home`, or, given a PostgreSQL server
+    URL, a new database on it, dropped afterwards."""
+    if not server_url:
+        yield f"sqlite:///{home / 'heirloom.db'}"
+        return
+    url = sa.engine.make_url(server_url)
+    name = f"heirloom_bench_{os.getpid()}_{random.randrange(1 << 30)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run_before(ref: str, script: Path, argv: Sequence[str]) -> dict[str, Any]:
+    """The same bench script and arguments against commit `ref`'s src (a temporary git
+    worktree; this tree's harness), in a child process, before this run: its results file.
+
+    Both runs share the machine and its load; compare them only with each other.
+    """
+    with tempfile.TemporaryDirectory(prefix="heirloom-before-") as tmp:
+        tree, out = Path(tmp) / "tree", Path(tmp) / "results.json"
+        git = ["git", "-C", str(ROOT), "worktree"]
+        subprocess.run([*git, "add", "--detach", "--quiet", str(tree), ref], check=True)
+        try:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree / "src"), str(ROOT)])}
+            print(f"... the code at {ref} (a child process)", flush=True)
+            subprocess.run(
+                [sys.executable, str(script), *argv, "--results-file", str(out)],
+                env=env,
+                check=True,
+            )
+            return dict(json.loads(out.read_text()))
+        finally:
+            subprocess.run([*git, "remove", "--force", str(tree)], check=False)
+
+
+def before_argv(argv: Sequence[str]) -> list[str]:
+    """The command line without `--before REF` (and its `=` form)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--before":
+            skip = True
+        elif not arg.startswith("--before="):
+            out.append(arg)
+    return out
+
+
+def dig(report: dict[str, Any], path: str) -> float:
+    """A figure in a results report by its dotted path; NaN when absent."""
+    node: Any = report
+    for part in path.split("."):
+        if isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return float("nan")
+    return float(node) if isinstance(node, int | float) else float("nan")
 
 
 class CpuMeter:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -470,8 +471,9 @@ async def main_async(args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]
                 log=home / "runpod-endpoint.log",
             ) as endpoint,
             temporal_server(home) as server,
+            contextlib.ExitStack() as stack_db,
         ):
-            database_url = f"sqlite:///{home / 'heirloom.db'}"
+            database_url = stack_db.enter_context(harness.scratch_database(args.database_url, home))
             migrate.upgrade(database_url)
             assert server.process is not None
             stack = Stack(
@@ -622,6 +624,55 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         )
 
 
+# (label, dotted path in a results report, the floor's path or "")
+COMPARED = [
+    ("DB statements per job", "results.real.db_per_step.worker_statements_per_job", ""),
+    ("DB statements per step", "results.real.db_per_step.statements_per_step", ""),
+    ("DB commits per job", "results.real.db_per_step.worker_commits_per_job", ""),
+    ("+ commits per step", "results.real.db_per_step.statements_and_commits_per_step", ""),
+    ("sessions (checkouts) per job", "results.real.db_per_step.worker_checkouts_per_job", ""),
+    ("API statements per submission", "results.real.db_per_step.api_statements_per_job", ""),
+    ("API commits per submission", "results.real.db_per_step.api_commits_per_job", ""),
+    (
+        "CPU ms/job python",
+        "results.real.cpu_ms_per_job.bench",
+        "results.floor.cpu_ms_per_job.bench",
+    ),
+    (
+        "CPU ms/job temporal",
+        "results.real.cpu_ms_per_job.temporal",
+        "results.floor.cpu_ms_per_job.temporal",
+    ),
+    ("e2e p50 ms", "results.real.end_to_end_ms.p50", "results.floor.end_to_end_ms.p50"),
+    (
+        "e2e p50 ms without the model",
+        "results.real.end_to_end_minus_model_ms.p50",
+        "results.floor.end_to_end_minus_model_ms.p50",
+    ),
+    ("ratio raw", "ratios.raw", ""),
+    ("ratio without the model", "ratios.minus_model", ""),
+    ("ratio orchestration", "ratios.orchestration", ""),
+    ("load average (1 min) at end", "environment.loadavg_at_end.0", ""),
+]
+
+
+def compare(before: dict[str, Any], now: dict[str, Any], ref: str) -> None:
+    """This run's figures beside the floor's and beside the code at `ref`, run just before."""
+    now.setdefault("environment", {})["loadavg_at_end"] = list(os.getloadavg())
+    print(f"\nBeside the floor and the code at {ref} (same machine, this invocation):")
+    rows = []
+    for label, path, floor_path in COMPARED:
+        floor = harness.dig(now, floor_path) if floor_path else float("nan")
+        rows.append(
+            [label, _num(floor), _num(harness.dig(before, path)), _num(harness.dig(now, path))]
+        )
+    harness.print_table(["figure", "floor", ref, "now"], rows)
+
+
+def _num(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
 def _verdict(value: float, bound: float) -> str:
     return "n/a" if math.isnan(value) else "ok" if value <= bound else "MISS"
 
@@ -641,22 +692,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=list(VARIANTS),
         help="floor, real or both (the ratio needs both)",
     )
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres): "
+        "the run uses a new database on it, dropped after; default a SQLite file",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="first run this script against commit REF's src (a temporary git worktree), same "
+        "arguments, and print its figures beside this run's (e.g. --before e7d6118)",
+    )
+    parser.add_argument("--results-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    before = None
+    if args.before:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        before = harness.run_before(args.before, Path(__file__), harness.before_argv(argv))
     if args.quick:
         args.jobs, args.warmup, args.concurrency, args.min_jobs = 20, 3, [10], 20
     env = harness.environment()
     results, server_flags = asyncio.run(main_async(args))
     report(results, args)
-    path = harness.write_results(
-        "overhead",
-        {
-            "environment": env,
-            "settings": vars(args),
-            "temporal_dev_server": server_flags,
-            "ratios": ratios(results),
-            "results": results,
-        },
-    )
+    full = {
+        "environment": env,
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "temporal_dev_server": server_flags,
+        "ratios": ratios(results),
+        "results": results,
+    }
+    if before is not None:
+        full["before"] = {"ref": args.before, "report": before}
+        compare(before, full, args.before)
+    path = harness.write_results("overhead", full, args.results_file)
     print(f"\nwrote {path}")
     return 0
 

@@ -357,6 +357,10 @@ def _running_stack(
         webhook_allow_private_targets=True,
         # Sign-up emails go to the session's catcher (the browser test reads its links).
         smtp_port=mail_catcher.port,
+        # Deliveries start as their events commit, with these: a failed answer is retried
+        # within a second, not the production 10 s.
+        webhook_retry_first_s=0.2,
+        webhook_retry_longest_s=1.0,
     ) as running:
         yield Stack(
             running.settings,

@@ -805,10 +805,14 @@ class Settings(BaseSettings):
         json_schema_extra=about("operator", "Webhooks"),
     )
     webhook_dispatch_interval_s: int = Field(
-        default=5,
+        default=300,
         gt=0,
         le=3600,
-        description="Interval of the Schedule that sends due deliveries, in seconds.",
+        description=(
+            "Interval of the safety-net sweep (a Schedule) that starts deliveries still owed, in "
+            "seconds; each delivery starts as its event commits, this only catches what a "
+            "process left owed when it died."
+        ),
         json_schema_extra=about("operator", "Webhooks"),
     )
 

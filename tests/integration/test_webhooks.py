@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,6 +18,7 @@ import pytest
 from temporalio.client import Client
 
 from heirloom.activities.webhooks import delivery_workflow_id
+from heirloom.db.models import as_utc
 from heirloom.domain.errors import InvalidRequest
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
@@ -34,11 +36,13 @@ class Receiver:
     def __init__(self, statuses: list[int]) -> None:
         self.statuses = statuses
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.received_at: list[float] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received_at.append(time.time())
                 receiver.requests.append((dict(self.headers.items()), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
@@ -140,6 +144,49 @@ def test_one_signed_delivery_per_event(stack: Stack, receiver: Receiver) -> None
         assert headers["Heirloom-Event-Id"] == json.loads(body)["id"]
     completed = next(b for b in bodies if b["type"] == "job.completed")
     assert completed["job"]["result_url"] == f"/v1/jobs/{job_id}/result"
+
+
+def test_a_delivery_leaves_as_its_event_commits_without_any_dispatcher_run(
+    stack: Stack, receiver: Receiver
+) -> None:
+    # The test stack runs no Schedules: only the worker that committed the event starts it.
+    user_id, _, secret, job_id = _completed_job_with_webhook(stack, receiver, ["job.completed"])
+    deadline = time.monotonic() + 10
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(receiver.requests) == 1
+    (delivery,) = stack.services.webhooks.deliveries(user_id, limit=10, before_id=None)
+    assert delivery.job_id == job_id
+    owed_at = as_utc(delivery.created_at).timestamp()
+    assert receiver.received_at[0] - owed_at < 2.0
+    headers, body = receiver.requests[0]
+    assert _verify(headers, body, secret)
+    assert json.loads(body)["type"] == "job.completed"
+
+
+def test_the_sweep_starts_a_delivery_owed_by_a_process_that_started_none(
+    stack: Stack, receiver: Receiver
+) -> None:
+    user_id, _, secret, _ = _completed_job_with_webhook(stack, receiver, ["job.completed"])
+    deadline = time.monotonic() + 10
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (delivered,) = stack.services.webhooks.deliveries(user_id, limit=10, before_id=None)
+    assert delivered.id is not None
+    # A process with no Temporal client (none subscribed to its commits) owes it again, as
+    # one that died between the commit and the start would leave it.
+    silent = Services.build(stack.settings, pool_size=1)
+    try:
+        assert silent.webhooks.redeliver(user_id, delivered.id).state == "pending"
+    finally:
+        silent.close()
+    time.sleep(1.0)
+    assert len(receiver.requests) == 1  # nobody started it
+    assert _deliver_owed(stack, user_id) == [True]  # one pass of the sweep's workflow
+    assert len(receiver.requests) == 2
+    headers, body = receiver.requests[-1]
+    assert headers["Heirloom-Event-Id"] == receiver.requests[0][0]["Heirloom-Event-Id"]
+    assert _verify(headers, body, secret)
 
 
 @pytest.mark.parametrize("receiver", [[500, 500]], indirect=True)

@@ -133,15 +133,17 @@ class RestorationActivities:
             )
             key = job_key(job.user_id, job.job_id, "input", "jpg")
             self.services.storage.put(key, prepared.data, content_type="image/jpeg")
-            # The colour check runs here, on the shrunk copy: the API never decodes an upload.
-            self.services.jobs.set_metadata(
-                job.job_id, {"black_and_white": prepared.black_and_white}
-            )
             # The quality gate's half of the work that is the input's, done while the model runs.
             identity = not self._keeps_input_luminance(job.operations)
             self.gate.profile_soon(key, prepared.data, identity=identity)
             # Next the model step waits in the GPU queue; the row says so for queue positions.
-            self.services.jobs.set_stage(job.job_id, Stage.WAITING_FOR_GPU)
+            # The colour check (run here, on the shrunk copy: the API never decodes an upload)
+            # is recorded by the same write.
+            self.services.jobs.set_stage(
+                job.job_id,
+                Stage.WAITING_FOR_GPU,
+                metadata={"black_and_white": prepared.black_and_white},
+            )
         return PreparedInput(input_key=key, width=prepared.width, height=prepared.height)
 
     @activity.defn
@@ -216,7 +218,7 @@ class RestorationActivities:
                 height=result.height,
                 stored_bytes=result.stored_bytes,
             ),
-            keep_days=self.services.retention.keep_days(request.job_id),
+            keep_days_by_tier=self.services.retention.days_by_tier(),
             quality=request.quality,
         )
         if not ended:  # an earlier attempt's write ended it: make sure its expiry is set
@@ -253,7 +255,7 @@ class RestorationActivities:
             message=request.error_message,
             detail=request.error_detail,
             ended_by=request.ended_by,
-            keep_days=self.services.retention.keep_days(request.job_id),
+            keep_days_by_tier=self.services.retention.days_by_tier(),
             quality=request.quality,
         )
         if not ended:  # as in complete_job

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -51,6 +52,7 @@ from heirloom.domain.errors import (
 )
 from heirloom.services.context import Services
 from heirloom.services.events.feed import ChangeFeed
+from heirloom.starters.webhooks import DeliveryStarter, webhook_dispatch_input
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,15 @@ def create_app(
             min_gap_s=settings.stream_min_gap_s,
         )
         await app.state.change_feed.start()
+        # Deliveries this process owes (a redelivery, a settlement) start as they commit.
+        unsubscribe = DeliveryStarter(
+            app.state.temporal,
+            app.state.services.webhooks,
+            webhook_dispatch_input(settings),
+            asyncio.get_running_loop(),
+        ).subscribe()
         yield
+        unsubscribe()
         await app.state.change_feed.stop()
         if owned:
             app.state.services.close()

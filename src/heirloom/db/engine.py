@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,6 +52,10 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def on_commit(self, listener: Callable[[Session], None]) -> None:
+        """Call `listener` with each session of this database just after it commits."""
+        event.listen(self._sessions, "after_commit", listener)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -161,8 +161,10 @@ class Submitter:
                 result.error_message or "The job was refused.",
                 result.error_details,
             )
-        await blocking(self.services.jobs.set_metadata, job_id, metadata, len(data))
-        job = await blocking(self.services.jobs.get, job_id)
+        # The write returns the row the answer shows: no read after it.
+        job = await blocking(self.services.jobs.set_metadata, job_id, metadata, len(data))
+        if job is None:
+            job = await blocking(self.services.jobs.get, job_id)
         return Submission(job=job, created=True)
 
     async def _served(self, tier: Tier) -> bool:

@@ -29,6 +29,7 @@ from heirloom.domain.task_queues import EXPORT_TASK_QUEUE, GPU_TASK_QUEUE, OPS_T
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.quality.processes import GateProcesses
+from heirloom.starters.webhooks import DeliveryStarter, webhook_dispatch_input
 from heirloom.temporal.job_logs import JobLogInterceptor
 from heirloom.worker.schedules import ensure_schedules
 from heirloom.workflows.alerts import AlertsWorkflow
@@ -86,7 +87,15 @@ def erasure_activities(erasure: ErasureActivities) -> list[Callable[..., Any]]:
 
 
 def ops_worker(client: Client, services: Services, executor: ThreadPoolExecutor) -> Worker:
-    """The periodic (scheduled) workflows: reconciliation, and each one declared after it."""
+    """The periodic (scheduled) workflows: reconciliation, and each one declared after it.
+
+    Its process starts webhook deliveries as their events commit (starters/webhooks.py)."""
+    DeliveryStarter(
+        client,
+        services.webhooks,
+        webhook_dispatch_input(services.settings),
+        asyncio.get_running_loop(),
+    ).subscribe()
     reconcile = ReconcileActivities(services, client)
     cleanup = CleanupActivities(services)
     webhooks = WebhookActivities(services, client)

@@ -31,10 +31,10 @@ from heirloom.domain.messages import (
     CleanupInput,
     PruneEventsInput,
     ReconcileInput,
-    WebhookDispatchInput,
 )
 from heirloom.domain.queue_metrics import QueueMetricsInput
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
+from heirloom.starters.webhooks import webhook_dispatch_input as webhook_dispatch_input
 from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.events import EventsPruneWorkflow
@@ -78,7 +78,7 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             WebhookDispatchWorkflow.__name__,
             webhook_dispatch_input(settings),
             timedelta(seconds=settings.webhook_dispatch_interval_s),
-            "Start a delivery workflow for each webhook delivery owed",
+            "Safety net: start any webhook delivery still owed (each starts as its event commits)",
         ),
         Periodic(
             "heirloom-events-prune",
@@ -102,17 +102,6 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             "Record the GPU queue per tier and priority; prune past the retention",
         ),
     ]
-
-
-def webhook_dispatch_input(settings: Settings, *, batch: int = 200) -> WebhookDispatchInput:
-    """The dispatcher's input: where deliveries run and how they back off, from settings."""
-    return WebhookDispatchInput(
-        batch=batch,
-        task_queue=OPS_TASK_QUEUE,
-        retry_first_s=settings.webhook_retry_first_s,
-        retry_longest_s=settings.webhook_retry_longest_s,
-        retry_window_s=settings.webhook_retry_window_s,
-    )
 
 
 def _schedule(job: Periodic) -> Schedule:

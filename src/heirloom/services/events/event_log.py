@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import Job, JobEvent, as_utc
+from heirloom.db.models import Job, JobEvent, as_utc, utcnow
 from heirloom.domain.jobs import JobStatus
 from heirloom.services.events import webhooks
 
@@ -19,6 +19,7 @@ from heirloom.services.events import webhooks
 # in order (a reader that has seen id n can never later miss an id below n).
 NOTIFY_CHANNEL = "heirloom_job_events"
 _APPEND_LOCK = 0x4845_4952_4C4F_4F4D & 0x7FFF_FFFF_FFFF_FFFF
+_EVENTS = SQLModel.metadata.tables["job_events"]
 
 QUEUED = "job.queued"
 STARTED = "job.started"
@@ -68,31 +69,58 @@ def job_state(job: Job) -> dict[str, Any]:
     }
 
 
-def append(session: Session, job_id: str, event_type: str | None = None) -> None:
-    """Record the job's state after a change, in the transaction that made the change.
+def append(
+    session: Session, job_id: str, event_type: str | None = None, *, job: Job | None = None
+) -> None:
+    """Record the job's state after a change, in the transaction that made it: one INSERT.
 
+    `job` is the row as the change left it (an UPDATE's RETURNING), read here when not given.
     Without a type, a final status names itself (job.completed, ...) and anything else is
-    job.updated.
+    job.updated. On PostgreSQL the same statement takes the append lock first (a materialized
+    CTE, evaluated before the row's id is drawn) and wakes the API processes (pg_notify in
+    RETURNING, delivered at commit as NOTIFY is).
     """
-    job = session.get(Job, job_id, populate_existing=True)
     if job is None:
-        return
+        job = session.get(Job, job_id, populate_existing=True)
+        if job is None:
+            return
     if event_type is None:
         event_type = FINAL_TYPES.get(JobStatus(job.status), UPDATED)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
-    event = JobEvent(
-        job_id=job.id,
-        user_id=job.user_id,
-        type=event_type,
-        state=json.dumps(job_state(job), separators=(",", ":")),
+    values: dict[str, Any] = {
+        "job_id": job.id,
+        "user_id": job.user_id,
+        "type": event_type,
+        "state": json.dumps(job_state(job), separators=(",", ":")),
+        "created_at": utcnow(),
+    }
+    # The webhook lookup of a kind a webhook may ask for rides on the same statement.
+    wanted = (
+        webhooks.subscription_columns(job.user_id) if event_type in webhooks.WEBHOOK_EVENTS else []
     )
-    session.add(event)
-    session.flush()
-    webhooks.enqueue(session, event, job.callback_url)
-    if postgres:
-        session.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    insert: sa.Insert
+    if session.get_bind().dialect.name == "postgresql":
+        lock = (
+            sa.select(sa.func.pg_advisory_xact_lock(_APPEND_LOCK).label("locked"))
+            .cte("append_lock")
+            .prefix_with("MATERIALIZED")
+        )
+        source = sa.select(
+            *(sa.literal(value, _EVENTS.c[name].type) for name, value in values.items())
+        ).select_from(lock)
+        insert = (
+            sa.insert(_EVENTS)
+            .from_select(list(values), source)
+            .returning(_EVENTS.c.id, *wanted, sa.func.pg_notify(NOTIFY_CHANNEL, ""))
+        )
+    else:
+        insert = sa.insert(_EVENTS).values(**values).returning(_EVENTS.c.id, *wanted)
+    row = session.execute(insert).one()
+    found = (
+        webhooks.Subscription(exists=bool(row[1]), url=row[2], events=row[3] or "")
+        if wanted
+        else None
+    )
+    webhooks.enqueue(session, JobEvent(id=row[0], **values), job.callback_url, found)
 
 
 def _event(row: JobEvent) -> Event:

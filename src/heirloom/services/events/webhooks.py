@@ -1,7 +1,9 @@
 """Signed webhooks: per-user endpoints, the deliveries owed, the SSRF guard and the signature.
 
-A delivery is owed in the transaction that records its job event (an outbox), started as a
-workflow by the dispatcher, and sent by an activity that Temporal retries with backoff.
+A delivery is owed in the transaction that records its job event (an outbox); when that
+transaction commits, the process's listeners (`Webhooks.on_owed`) are woken and start its
+delivery workflow at once; a slow scheduled sweep starts whatever a crashed process left owed.
+It is sent by an activity that Temporal retries with backoff.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -31,6 +34,12 @@ from heirloom.services.events.pinning import (
 WEBHOOK_EVENTS = ("job.started", "job.completed", "job.failed", "job.cancelled")
 SIGNATURE_HEADER = "Heirloom-Signature"
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+# Set in a session's info when it owes a delivery: its commit wakes the listeners.
+_OWED = "heirloom.webhooks.owed"
+
+# Woken after a commit that owes deliveries; answers False once it is gone (its event loop
+# closed), and is then dropped.
+Waker = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -62,18 +71,59 @@ def check_target(url: str, *, allow_private: bool, resolver: Resolver = system_r
     return resolve_target(url, allow_private=allow_private, resolver=resolver)
 
 
-def enqueue(session: Session, event: JobEvent, callback_url: str | None) -> None:
+@dataclass(frozen=True)
+class Subscription:
+    """What the user's webhook asks for: whether one is set up, its URL and its event kinds."""
+
+    exists: bool
+    url: str | None
+    events: str
+
+
+def subscription_columns(user_id: str) -> list[sa.ColumnElement[Any]]:
+    """Scalar subqueries for the user's `Subscription`, for an event's INSERT to return: the
+    event and its webhook lookup in one statement."""
+    endpoint = sa.select(sa.literal(1)).where(col(WebhookEndpoint.user_id) == user_id)
+    return [
+        sa.exists(endpoint).label("webhook_exists"),
+        sa.select(col(WebhookEndpoint.url))
+        .where(col(WebhookEndpoint.user_id) == user_id)
+        .scalar_subquery()
+        .label("webhook_url"),
+        sa.select(col(WebhookEndpoint.events))
+        .where(col(WebhookEndpoint.user_id) == user_id)
+        .scalar_subquery()
+        .label("webhook_events"),
+    ]
+
+
+def subscription(session: Session, user_id: str) -> Subscription:
+    endpoint = session.get(WebhookEndpoint, user_id)
+    if endpoint is None:
+        return Subscription(exists=False, url=None, events="")
+    return Subscription(exists=True, url=endpoint.url, events=endpoint.events)
+
+
+def enqueue(
+    session: Session,
+    event: JobEvent,
+    callback_url: str | None,
+    found: Subscription | None = None,
+) -> None:
     """Owe the event to its user's webhook, if it asked for this kind, and to the job's own
-    callback URL (every kind); in the event's transaction."""
+    callback URL (every kind); in the event's transaction. `found` is the user's subscription
+    when the event's INSERT returned it (`subscription_columns`); read here otherwise."""
     if event.type not in WEBHOOK_EVENTS:
         return
-    endpoint = session.get(WebhookEndpoint, event.user_id)
-    if endpoint is None:
+    endpoint = found if found is not None else subscription(session, event.user_id)
+    if not endpoint.exists:
         return
     targets = {callback_url} if callback_url else set()
     if endpoint.url and event.type in endpoint.events.split(","):
         targets.add(endpoint.url)
     assert event.id is not None
+    if targets:
+        session.info[_OWED] = True
     for url in sorted(targets):
         session.add(
             WebhookDelivery(
@@ -103,6 +153,26 @@ class Webhooks:
         self.allow_private = allow_private
         self.secret_grace = secret_grace
         self.request_timeout_s = request_timeout_s
+        self._wakers: list[Waker] = []
+        db.on_commit(self._committed)
+
+    def on_owed(self, waker: Waker) -> Callable[[], None]:
+        """Wake `waker` after every commit that owes a delivery (it must only schedule work:
+        it runs in the committing thread); returns what unsubscribes it."""
+        self._wakers.append(waker)
+
+        def unsubscribe() -> None:
+            if waker in self._wakers:
+                self._wakers.remove(waker)
+
+        return unsubscribe
+
+    def _committed(self, session: Session) -> None:
+        if not session.info.pop(_OWED, False):
+            return
+        for waker in list(self._wakers):
+            if not waker() and waker in self._wakers:
+                self._wakers.remove(waker)
 
     def configure(
         self,
@@ -197,6 +267,7 @@ class Webhooks:
                 return delivery
             delivery.state = PENDING
             session.add(delivery)
+            session.info[_OWED] = True
             session.flush()
             session.refresh(delivery)
             return delivery

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import Job, as_utc, utcnow
+from heirloom.db.models import Job, User, as_utc, utcnow
 from heirloom.domain.errors import NotFound
 from heirloom.domain.jobs import JobStatus, Stage
 from heirloom.services.events import event_log as events
@@ -82,8 +85,11 @@ class JobStore:
         *,
         progress: int | None = None,
         runpod_job_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
-        """Mark a job running at `stage` (recording its RunPod job); never moves a finished job."""
+        """Mark a job running at `stage` (recording its RunPod job, merging `metadata` into its
+        photo metadata as `set_metadata` does, in the same statement); never moves a finished
+        job."""
         now = utcnow()
         values: dict[str, Any] = {
             "status": JobStatus.RUNNING.value,
@@ -94,6 +100,8 @@ class JobStore:
         }
         if runpod_job_id is not None:
             values["runpod_job_id"] = runpod_job_id
+        if metadata:
+            values["photo_metadata"] = _merged_metadata(self.db.engine.dialect.name, metadata)
         self._update_unfinished(job_id, values, started_at=now)
 
     def set_model(self, job_id: str, model: str) -> None:
@@ -114,19 +122,21 @@ class JobStore:
         keys: ResultKeys,
         *,
         keep_days: int | None = None,
+        keep_days_by_tier: Mapping[str, int | None] | None = None,
         quality: dict[str, Any] | None = None,
     ) -> bool:
         """Mark a job completed with its files; a job already refunded can never complete.
 
         `keep_days` stamps its expiry in the same write, so no reader sees a completed free
-        job without one; `quality` is what the quality gate found. Returns whether this call
-        ended the job.
+        job without one; `keep_days_by_tier` instead stamps it from the owner's tier as the
+        same statement reads it (no read before the write); `quality` is what the quality
+        gate found. Returns whether this call ended the job.
         """
         now = utcnow()
         return self._update_unfinished(
             job_id,
             {
-                **_expiry(now, keep_days),
+                **_expiry(now, keep_days, keep_days_by_tier),
                 **({"quality": quality} if quality is not None else {}),
                 "status": JobStatus.COMPLETED.value,
                 "stage": Stage.DONE.value,
@@ -154,6 +164,7 @@ class JobStore:
         detail: str = "",
         ended_by: str = "",
         keep_days: int | None = None,
+        keep_days_by_tier: Mapping[str, int | None] | None = None,
         quality: dict[str, Any] | None = None,
     ) -> bool:
         """End a job as failed or cancelled: a message a person understands, and for
@@ -164,7 +175,7 @@ class JobStore:
         return self._update_unfinished(
             job_id,
             {
-                **_expiry(now, keep_days),
+                **_expiry(now, keep_days, keep_days_by_tier),
                 **({"quality": quality} if quality is not None else {}),
                 "status": status.value,
                 "stage": Stage.DONE.value,
@@ -211,43 +222,42 @@ class JobStore:
         """
         finished = [s.value for s in JobStatus if s.is_final]
         with self.db.session() as session:
+            # One statement: the change, returning the row the event records.
             statement = (
                 sa.update(Job)
                 .where(col(Job.id) == job_id, col(Job.status).not_in(finished))
                 .where(only_if if only_if is not None else sa.true())
                 .values(**values)
-                .execution_options(synchronize_session=False)
+                .returning(Job)
+                .execution_options(synchronize_session=False, populate_existing=True)
             )
-            result = cast(sa.CursorResult[Any], session.execute(statement))
-            if result.rowcount != 1:
+            row = session.scalars(statement).one_or_none()
+            if row is None:
                 return False
             event_type = None
-            if started_at is not None:
-                row = session.get(Job, job_id, populate_existing=True)
-                if row is not None and row.started_at and as_utc(row.started_at) == started_at:
-                    event_type = events.STARTED
-            events.append(session, job_id, event_type)
+            if started_at is not None and row.started_at and as_utc(row.started_at) == started_at:
+                event_type = events.STARTED
+            events.append(session, job_id, event_type, job=row)
         return True
 
-    def set_metadata(self, job_id: str, metadata: dict[str, Any], original_bytes: int = 0) -> None:
+    def set_metadata(
+        self, job_id: str, metadata: dict[str, Any], original_bytes: int = 0
+    ) -> Job | None:
         """Merge fields into the job's photo metadata and count `original_bytes` against the
-        quota. The API writes the header's fields and the worker the colour check, in either
-        order: each keeps the other's fields (read and written under the row's lock)."""
-        row = sa.update(Job).where(col(Job.id) == job_id)
+        quota; returns the job as the write left it (None if there is none). The API writes
+        the header's fields and the worker the colour check, in either order: each keeps the
+        other's fields (merged by the UPDATE itself, under the row's lock: one statement)."""
         with self.db.session() as session:
-            # The write comes first: it takes the row lock (SQLite: the write lock) before the
-            # read, so the read sees the other writer's fields.
-            session.execute(
-                row.values(stored_bytes=Job.stored_bytes + original_bytes).execution_options(
-                    synchronize_session=False
+            return session.scalars(
+                sa.update(Job)
+                .where(col(Job.id) == job_id)
+                .values(
+                    stored_bytes=Job.stored_bytes + original_bytes,
+                    photo_metadata=_merged_metadata(self.db.engine.dialect.name, metadata),
                 )
-            )
-            stored = session.exec(select(Job.photo_metadata).where(col(Job.id) == job_id)).first()
-            session.execute(
-                row.values(photo_metadata={**(stored or {}), **metadata}).execution_options(
-                    synchronize_session=False
-                )
-            )
+                .returning(Job)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            ).one_or_none()
 
     def mark_deleted(self, job_id: str) -> None:
         """An ended job whose files are gone by its owner's request; its ledger rows stay."""
@@ -271,11 +281,44 @@ class JobStore:
             )
 
 
+def _merged_metadata(dialect: str, patch: dict[str, Any]) -> sa.ColumnElement[Any]:
+    """The stored photo metadata (an object, or none) with `patch`'s fields set over it: a
+    shallow merge, evaluated by the database on the row it updates."""
+    stored = col(Job.photo_metadata)
+    if dialect == "postgresql":
+        base = sa.case(
+            (sa.func.json_typeof(stored) == "object", sa.cast(stored, JSONB)),
+            else_=sa.literal_column("'{}'::jsonb"),
+        )
+        merged = base.op("||")(sa.cast(sa.literal(json.dumps(patch)), JSONB))
+        return sa.cast(merged, sa.JSON)
+    base = sa.case((sa.func.json_type(stored) == "object", stored), else_=sa.literal_column("'{}'"))
+    paths: list[Any] = []
+    for key, value in patch.items():
+        paths += [sa.literal(f'$."{key}"'), sa.func.json(sa.literal(json.dumps(value)))]
+    return sa.func.json_set(base, *paths, type_=sa.JSON)
+
+
 def _no_lower(progress: int) -> sa.ColumnElement[int]:
     """The larger of the stored progress and `progress`: a job's progress never goes back."""
     return sa.case((col(Job.progress) > progress, col(Job.progress)), else_=progress)
 
 
-def _expiry(now: datetime, keep_days: int | None) -> dict[str, datetime]:
-    """The expiry column of an ending, when the owner's tier keeps results for a time."""
+def _expiry(
+    now: datetime, keep_days: int | None, by_tier: Mapping[str, int | None] | None = None
+) -> dict[str, Any]:
+    """The expiry column of an ending, when the owner's tier keeps results for a time: from
+    `keep_days`, or from `by_tier` over the owner's tier now (the job's own when the owner is
+    gone), looked up by the ending's own UPDATE."""
+    if by_tier is not None:
+        owner_tier = sa.func.coalesce(
+            sa.select(col(User.tier)).where(col(User.id) == col(Job.user_id)).scalar_subquery(),
+            col(Job.tier),
+        )
+        kept = [
+            (owner_tier == tier, sa.literal(now + timedelta(days=days), sa.DateTime(timezone=True)))
+            for tier, days in by_tier.items()
+            if days is not None
+        ]
+        return {"expires_at": sa.case(*kept, else_=sa.null()) if kept else sa.null()}
     return {} if keep_days is None else {"expires_at": now + timedelta(days=keep_days)}

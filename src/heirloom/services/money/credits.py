@@ -282,25 +282,24 @@ class CreditManager:
                 return self._existing_reservation(session, job.job_id)
             # The same rule as the API's pre-check, now decided under the lock.
             self._quote(session, job.user_id, job.tier, operations, balance=balance + cost, now=now)
-            session.add(
-                Job(
-                    id=job.job_id,
-                    user_id=job.user_id,
-                    operations=operations_label(operations),
-                    tier=job.tier.value,
-                    status=JobStatus.QUEUED.value,
-                    stage=Stage.QUEUED.value,
-                    cost=cost,
-                    original_key=job.original_key,
-                    idempotency_key=job.idempotency_key,
-                    request_hash=job.request_hash,
-                    retry_of=job.retry_of,
-                    callback_url=job.callback_url,
-                    gpu_priority=job.gpu_priority,
-                    created_at=now,
-                    updated_at=now,
-                )
+            row = Job(
+                id=job.job_id,
+                user_id=job.user_id,
+                operations=operations_label(operations),
+                tier=job.tier.value,
+                status=JobStatus.QUEUED.value,
+                stage=Stage.QUEUED.value,
+                cost=cost,
+                original_key=job.original_key,
+                idempotency_key=job.idempotency_key,
+                request_hash=job.request_hash,
+                retry_of=job.retry_of,
+                callback_url=job.callback_url,
+                gpu_priority=job.gpu_priority,
+                created_at=now,
+                updated_at=now,
             )
+            session.add(row)
             try:
                 session.flush()
             except IntegrityError:
@@ -309,7 +308,7 @@ class CreditManager:
                 # Unique (user, idempotency key): another body under this key was charged
                 # first. Leaving the block rolls this charge back.
                 raise IdempotencyKeyReused() from None
-            events.append(session, job.job_id, events.QUEUED)
+            events.append(session, job.job_id, events.QUEUED, job=row)
             return Reservation(job_id=job.job_id, cost=cost, balance=balance)
 
     def withdraw(self, submission_id: str, job_id: str, user_id: str) -> bool:

@@ -45,6 +45,11 @@ class Retention:
         self.storage = storage
         self.tier_rules = tier_rules
 
+    def days_by_tier(self) -> dict[str, int | None]:
+        """How long each tier keeps a job's files (None: for good): what an ending's UPDATE
+        looks its owner's tier up in (JobStore.complete's `keep_days_by_tier`)."""
+        return {tier.value: rules.storage_days for tier, rules in self.tier_rules.items()}
+
     def keep_days(self, job_id: str) -> int | None:
         """How long the job's owner's tier keeps its files now (None: for good)."""
         with self.db.session() as session:
