@@ -22,6 +22,7 @@ from heirloom.api.middleware.request_metrics import RequestMetrics
 from heirloom.api.middleware.security_headers import SecurityHeaders, install_cors
 from heirloom.api.routes import (
     admin,
+    docs,
     exports,
     health,
     jobs,
@@ -80,6 +81,9 @@ def create_app(
         version=heirloom.__version__,
         description="Old-photo restoration and colourization jobs, run as Temporal workflows.",
         lifespan=lifespan,
+        # Served by routes/docs.py from packaged assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
@@ -106,7 +110,9 @@ def create_app(
     for router in routers:
         app.include_router(router)
     app.include_router(web.router)
+    app.include_router(docs.router)
     web.mount_assets(app)
+    docs.mount_assets(app)
     contract.declare_errors(app)
 
     @app.exception_handler(HeirloomError)
