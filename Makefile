@@ -8,7 +8,8 @@ DCLINT_VERSION := 3.1.0
 NODE_TOOLS := .tools/node
 DCLINT_STAMP := $(NODE_TOOLS)/.dclint-$(DCLINT_VERSION)
 
-.PHONY: dev test lint typecheck pytest bench clean test-gpu-path gpu-check gpu-check-dry config-docs
+.PHONY: dev test lint typecheck pytest bench clean test-gpu-path gpu-check gpu-check-dry config-docs \
+	error-docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,10 @@ pytest: $(STAMP) $(DCLINT_STAMP)
 # docs/configuration.md, generated from the Settings fields; a unit test fails while it is stale.
 config-docs: $(STAMP)
 	$(BIN)/heirloom config-docs --write docs/configuration.md
+
+# docs/errors.md, generated from domain/errors.py; a unit test fails while it is stale.
+error-docs: $(STAMP)
+	$(BIN)/heirloom error-docs --write docs/errors.md
 
 bench: $(STAMP)
 	$(BIN)/python bench/imaging.py

@@ -1,5 +1,5 @@
 """The `heirloom` command: dev, api, worker, runpod-endpoint, migrate, users, status, submit,
-watch, config-docs, backup, erasures."""
+watch, config-docs, error-docs, backup, erasures."""
 
 from __future__ import annotations
 
@@ -151,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
     docs.add_argument("--write", type=Path, metavar="PATH", help="write it to PATH instead")
     docs.set_defaults(run=_config_docs)
 
+    error_docs = commands.add_parser(
+        "error-docs", help="print the error-code reference (docs/errors.md)"
+    )
+    error_docs.add_argument("--write", type=Path, metavar="PATH", help="write it to PATH instead")
+    error_docs.set_defaults(run=_error_docs)
+
     backup = commands.add_parser(
         "backup", help="seal (encrypt, ship, prune) or unseal a backup.sh backup folder"
     )
@@ -246,6 +252,16 @@ def _config_docs(args: argparse.Namespace) -> int:
     if args.write is None:
         sys.stdout.write(config_reference.markdown())
     elif config_reference.write(args.write):
+        print(f"wrote {args.write}")
+    return 0
+
+
+def _error_docs(args: argparse.Namespace) -> int:
+    from heirloom.domain import error_reference
+
+    if args.write is None:
+        sys.stdout.write(error_reference.markdown())
+    elif error_reference.write(args.write):
         print(f"wrote {args.write}")
     return 0
 

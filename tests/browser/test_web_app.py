@@ -6,6 +6,8 @@ sees the 410 page; another user cancels a slow job while an admin watches it in 
 a portrait's result shows the quality check's words beside the slider, flagged when the model
 pasted another face in.
 Every page is saved as a screenshot at desktop and phone width under test-artifacts/.
+Every tab records its console and every answer (tests/browser/recording.py): a console error or
+a refusal the story does not contain fails the test.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 
 from heirloom.domain.tiers import Tier
+from tests.browser.recording import PageRecord
 from tests.conftest import Stack
 from tests.harness.evaluation_photos import jpeg, lfw_portraits
 from tests.harness.required import unavailable
@@ -81,11 +84,14 @@ def screenshots() -> Path:
 
 
 class Tab:
-    """A browser page of the app, recording every URL it requests or opens a WebSocket to."""
+    """A browser page of the app, recording every URL it requests or opens a WebSocket to,
+    its console and every answer."""
 
     def __init__(self, browser: Browser, base_url: str, shots: Path) -> None:
         self.context = browser.new_context(viewport=DESKTOP, base_url=base_url)
         self.context.set_default_timeout(DEADLINE_MS)
+        self.record = PageRecord()
+        self.record.watch(self.context)
         self.page: Page = self.context.new_page()
         self.urls: list[str] = []
         self.context.on("request", lambda request: self.urls.append(request.url))
@@ -155,12 +161,15 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
     tab = Tab(browser, stack.api_url, screenshots)
     visitor = browser.new_context(viewport=DESKTOP)
     visitor.set_default_timeout(DEADLINE_MS)
+    seen = PageRecord()
+    seen.watch(visitor)
     try:
         page = tab.page
         page.goto("/")
         expect(page.get_by_text(".heirloom/dev-api-key").first).to_be_visible()
         tab.shoot("sign-in")
         tab.shoot_phone("sign-in")
+        tab.record.expect_refusal(401, r"/v1/me$")  # the wrong key, on purpose
         page.get_by_label("API key").fill("hl_not_a_key")
         page.get_by_role("button", name="Sign in").click()
         refused = httpx.get(
@@ -228,6 +237,7 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
         assert sum(url.endswith("/comparison") for url in seen_by_visitor) == 1
         page.get_by_role("button", name="Revoke").click()
         expect(page.locator("#share-list")).to_contain_text("revoked")
+        seen.expect_refusal(410, re.escape(share_url) + "$")  # the revoked link's page
         gone = shared.reload()
         assert gone is not None
         assert gone.status == 410
@@ -268,6 +278,8 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
         leaked = [url for url in tab.urls if key in url]
         assert leaked == [], "the API key appeared in a URL"
         assert any("/ws?token=" in url for url in tab.urls), "no WebSocket with a stream token"
+        tab.record.assert_clean()
+        seen.assert_clean()
     finally:
         visitor.close()
         tab.close()
@@ -344,6 +356,8 @@ def test_a_slow_job_is_cancelled_while_the_admin_sees_it_on_a_gpu(
         opened = tab.urls + operator.urls + [socket.url for socket in sockets]
         assert [url for url in opened if key in url] == []
         assert [url for url in operator.urls if stack.admin_key in url] == []
+        tab.record.assert_clean()
+        operator.record.assert_clean()
     finally:
         operator.close()
         tab.close()
@@ -387,6 +401,7 @@ def test_the_job_page_says_what_the_quality_check_found_beside_the_slider(
         expect(note).to_contain_text("made in 2 tries")
         tab.shoot("job-quality-flagged")
         tab.shoot_phone("job-quality-flagged")
+        tab.record.assert_clean()
     finally:
         tab.close()
 

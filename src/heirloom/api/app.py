@@ -39,6 +39,7 @@ from heirloom.api.routes import (
     webhooks,
 )
 from heirloom.config import Settings
+from heirloom.domain import error_reference
 from heirloom.domain.errors import (
     HeirloomError,
     InvalidQuery,
@@ -51,6 +52,13 @@ from heirloom.services.context import Services
 from heirloom.services.events.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
+
+_DESCRIPTION = (
+    "Old-photo restoration and colourization jobs, run as Temporal workflows.\n\n"
+    "## Errors\n\n"
+    'Every error answer is `{"error": {"code", "message", "details"}}`: the code is stable, '
+    "the message is meant for people.\n\n" + error_reference.table()
+)
 
 
 def create_app(
@@ -79,7 +87,7 @@ def create_app(
     app = FastAPI(
         title="Heirloom",
         version=heirloom.__version__,
-        description="Old-photo restoration and colourization jobs, run as Temporal workflows.",
+        description=_DESCRIPTION,
         lifespan=lifespan,
         # Served by routes/docs.py from packaged assets, not from a CDN.
         docs_url=None,

@@ -102,9 +102,11 @@ def set_webhook(body: WebhookIn, caller: CurrentCaller, services: ServicesDep) -
     return WebhookOut.from_endpoint(endpoint, secret)
 
 
-@router.get("", response_model=WebhookOut, responses=errors(404))
-def get_webhook(user: CurrentUser, services: ServicesDep) -> WebhookOut:
-    return WebhookOut.from_endpoint(services.webhooks.get(user.id))
+@router.get("", response_model=WebhookOut | None)
+def get_webhook(user: CurrentUser, services: ServicesDep) -> WebhookOut | None:
+    """The caller's webhook; `null` when none is set up."""
+    endpoint = services.webhooks.find(user.id)
+    return WebhookOut.from_endpoint(endpoint) if endpoint is not None else None
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)

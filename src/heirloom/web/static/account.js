@@ -285,12 +285,8 @@ function webhookCard() {
   };
 
   async function refresh() {
-    let hook = null;
-    try {
-      hook = await api("/v1/me/webhook");
-    } catch (err) {
-      if (err.status !== 404) throw err;
-    }
+    // null when no webhook is set up.
+    const hook = await api("/v1/me/webhook");
     rotate.hidden = remove.hidden = !hook;
     if (!hook) {
       fill(state, h("p", { class: "muted" }, "No webhook: Heirloom does not call your server."));
