@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from heirloom.api.paging import NextCursor
 from heirloom.db.models import AuditEntry, Job, QueueMetric, Share, User, as_utc
 from heirloom.domain.tiers import Tier
 from heirloom.services.queue.positions import QueuePlace
@@ -150,8 +151,9 @@ class JobOut(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobOut]
+    next_cursor: NextCursor
     limit: int
-    offset: int
+    offset: int = Field(description="the older paging by position; 0 with `cursor`")
 
 
 class StorageOut(BaseModel):
@@ -186,7 +188,8 @@ class LedgerLineOut(BaseModel):
 
 class LedgerPage(BaseModel):
     entries: list[LedgerLineOut]
-    next_before_id: int | None
+    next_cursor: NextCursor
+    next_before_id: int | None = Field(description="the older form of `next_cursor`")
 
 
 class TierOut(BaseModel):
@@ -466,6 +469,7 @@ class KeyRevoked(BaseModel):
 
 class KeyList(BaseModel):
     keys: list[KeyOut]
+    next_cursor: NextCursor
 
 
 class AbuseSignalOut(BaseModel):
@@ -482,7 +486,8 @@ class AbuseSignalOut(BaseModel):
 
 class AbuseSignalPage(BaseModel):
     signals: list[AbuseSignalOut]
-    next_before_id: int | None
+    next_cursor: NextCursor
+    next_before_id: int | None = Field(description="the older form of `next_cursor`")
 
 
 class ShareCreate(BaseModel):
@@ -551,7 +556,8 @@ class AuditOut(BaseModel):
 
 class AuditPage(BaseModel):
     entries: list[AuditOut]
-    next_before_id: int | None
+    next_cursor: NextCursor
+    next_before_id: int | None = Field(description="the older form of `next_cursor`")
 
 
 class ErasureOut(BaseModel):

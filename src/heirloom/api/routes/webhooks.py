@@ -8,9 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
+from heirloom.api import paging
 from heirloom.api.contract import errors
 from heirloom.api.deps import CurrentCaller, CurrentUser, ServicesDep
+from heirloom.api.paging import NextCursor
 from heirloom.db.models import WebhookDelivery, WebhookEndpoint, as_utc
+from heirloom.domain.paging import MAX_ROW_ID
 from heirloom.services.events.webhooks import WEBHOOK_EVENTS
 
 router = APIRouter(prefix="/v1/me/webhook", tags=["webhooks"])
@@ -90,7 +93,8 @@ class DeliveryOut(BaseModel):
 
 class DeliveryPage(BaseModel):
     deliveries: list[DeliveryOut]
-    next_before_id: int | None
+    next_cursor: NextCursor
+    next_before_id: int | None = Field(description="the older form of `next_cursor`")
 
 
 @router.put("", response_model=WebhookOut)
@@ -127,13 +131,17 @@ def deliveries(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    cursor: paging.CursorQuery = None,
 ) -> DeliveryPage:
-    """The delivery log, newest first; pass `next_before_id` back as `before_id` for more."""
-    rows = services.webhooks.deliveries(user.id, limit=limit, before_id=before_id)
+    """The delivery log, newest first; pass `next_cursor` back as `cursor` for more."""
+    start = paging.before_id(cursor, before_id)
+    rows = services.webhooks.deliveries(user.id, limit=limit, before_id=start)
+    next_before_id = rows[-1].id if len(rows) == limit else None
     return DeliveryPage(
         deliveries=[DeliveryOut.from_row(row) for row in rows],
-        next_before_id=rows[-1].id if len(rows) == limit else None,
+        next_cursor=paging.after_id(next_before_id),
+        next_before_id=next_before_id,
     )
 
 
