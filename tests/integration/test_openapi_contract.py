@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from heirloom.api.app import create_app
+from heirloom.api.version import API_VERSION
 from heirloom.config import Settings
 from tests.conftest import ServedApi
 
@@ -82,6 +83,7 @@ def test_security_headers_on_every_answer(serve_api: ServeApi) -> None:
     for name, answer in answers.items():
         assert answer.headers["X-Content-Type-Options"] == "nosniff", name
         assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"], name
+        assert answer.headers["Heirloom-Version"] == API_VERSION, name
     assert answers["account"].headers["Cache-Control"] == "no-store"
     assert "Access-Control-Allow-Origin" not in answers["account"].headers
 

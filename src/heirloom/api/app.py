@@ -13,7 +13,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from temporalio.client import Client
 
-import heirloom
 from heirloom.api import contract
 from heirloom.api.middleware.abuse import AbuseObserver
 from heirloom.api.middleware.body_limits import RequestLimits
@@ -38,6 +37,7 @@ from heirloom.api.routes import (
     web,
     webhooks,
 )
+from heirloom.api.version import API_VERSION, VersionHeader
 from heirloom.config import Settings
 from heirloom.domain import error_reference
 from heirloom.domain.errors import (
@@ -86,7 +86,7 @@ def create_app(
 
     app = FastAPI(
         title="Heirloom",
-        version=heirloom.__version__,
+        version=API_VERSION,
         description=_DESCRIPTION,
         lifespan=lifespan,
         # Served by routes/docs.py from packaged assets, not from a CDN.
@@ -99,6 +99,7 @@ def create_app(
     app.add_middleware(RateLimitMiddleware)
     install_cors(app, settings.cors_allow_origins)
     app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s)
+    app.add_middleware(VersionHeader)
     routers = [
         jobs.router,
         me.router,
