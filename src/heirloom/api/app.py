@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from temporalio.client import Client
@@ -92,6 +96,8 @@ def create_app(
         # Served by routes/docs.py from packaged assets, not from a CDN.
         docs_url=None,
         redoc_url=None,
+        # operationId = the route function's name (`create_job`): the generated clients' names.
+        generate_unique_id_function=_operation_id,
     )
     app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
@@ -169,6 +175,17 @@ def create_app(
         return _error_response(UnexpectedError())
 
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document as every deployment serves it: it depends on no setting."""
+    with tempfile.TemporaryDirectory() as home:
+        document: dict[str, Any] = create_app(Settings(home=Path(home))).openapi()
+    return document
 
 
 def _error_response(

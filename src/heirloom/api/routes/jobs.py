@@ -45,7 +45,14 @@ async def create_job(
     user: CurrentUser,
     services: ServicesDep,
     temporal: TemporalDep,
-    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF or BMP")],
+    file: Annotated[
+        UploadFile,
+        # `format: binary` beside OpenAPI 3.1's contentMediaType: generators read it as a file.
+        File(
+            description="the photo: JPEG, PNG, WebP, TIFF or BMP",
+            json_schema_extra={"format": "binary"},
+        ),
+    ],
     operations: Annotated[
         str,
         Form(
