@@ -134,14 +134,15 @@ def test_a_cursor_not_given_out_is_refused_with_422(serve_api: Callable[..., Ser
     user_id, key = api.new_user(tier=Tier.PAID)
     _add_job(api.services, user_id)
     job_cursor = Cursor("a" * 32, utcnow()).encode()
+    refused: list[tuple[str, dict[str, str | int]]] = [
+        ("/v1/jobs", {"cursor": "bm90LWpzb24"}),  # base64 of "not-json"
+        ("/v1/jobs", {"cursor": job_cursor, "offset": 1}),
+        ("/v1/me/credits", {"cursor": job_cursor}),  # another list's cursor
+        ("/v1/me/credits", {"cursor": Cursor(2**63).encode()}),
+        ("/v1/me/audit", {"cursor": Cursor(1).encode(), "before_id": 5}),
+    ]
     with api.client(key) as client:
-        for path, params in (
-            ("/v1/jobs", {"cursor": "bm90LWpzb24"}),  # base64 of "not-json"
-            ("/v1/jobs", {"cursor": job_cursor, "offset": 1}),
-            ("/v1/me/credits", {"cursor": job_cursor}),  # another list's cursor
-            ("/v1/me/credits", {"cursor": Cursor(2**63).encode()}),
-            ("/v1/me/audit", {"cursor": Cursor(1).encode(), "before_id": 5}),
-        ):
+        for path, params in refused:
             answer = client.get(path, params=params)
             assert answer.status_code == 422, (path, params, answer.text)
             assert answer.json()["error"]["code"] == "invalid_request"

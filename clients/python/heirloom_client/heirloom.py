@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -87,7 +88,7 @@ class Heirloom:
             payload = photo
         data = payload if isinstance(payload, bytes) else payload.read()
         body = BodyCreateJob(
-            file=File(payload=data, file_name=file_name or "photo", mime_type=None),
+            file=File(payload=io.BytesIO(data), file_name=file_name or "photo", mime_type=None),
             operations=check_body_create_job_operations(operations),
             callback_url=callback_url if callback_url is not None else UNSET,
         )
@@ -165,7 +166,9 @@ def _parsed(answer: Response[Any], expected: type[Parsed]) -> Parsed:
 
 def _server_sent_events(lines: Iterator[str]) -> Iterator[Event]:
     """Events of a text/event-stream (comments and keep-alives skipped)."""
-    kind, event_id, data = "message", None, []
+    kind: str = "message"
+    event_id: str | None = None
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -25,26 +25,26 @@ class AbuseSignalOut:
         user_id (None | str):
     """
 
-    address: str | None
+    address: None | str
     created_at: datetime.datetime
     id: int
-    key_id: str | None
+    key_id: None | str
     kind: str
     observed: int
     suspended: bool
     threshold: str
-    user_id: str | None
+    user_id: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        address: str | None
+        address: None | str
         address = self.address
 
         created_at = self.created_at.isoformat()
 
         id = self.id
 
-        key_id: str | None
+        key_id: None | str
         key_id = self.key_id
 
         kind = self.kind
@@ -55,7 +55,7 @@ class AbuseSignalOut:
 
         threshold = self.threshold
 
-        user_id: str | None
+        user_id: None | str
         user_id = self.user_id
 
         field_dict: dict[str, Any] = {}
@@ -77,10 +77,10 @@ class AbuseSignalOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
 
-        def _parse_address(data: object) -> str | None:
+        def _parse_address(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -91,7 +91,7 @@ class AbuseSignalOut:
 
         id = d.pop("id")
 
-        def _parse_key_id(data: object) -> str | None:
+        def _parse_key_id(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -106,7 +106,7 @@ class AbuseSignalOut:
 
         threshold = d.pop("threshold")
 
-        def _parse_user_id(data: object) -> str | None:
+        def _parse_user_id(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

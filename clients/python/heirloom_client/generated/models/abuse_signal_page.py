@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -23,7 +23,7 @@ class AbuseSignalPage:
     """
 
     next_before_id: int | None
-    next_cursor: str | None
+    next_cursor: None | str
     signals: list[AbuseSignalOut]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -31,7 +31,7 @@ class AbuseSignalPage:
         next_before_id: int | None
         next_before_id = self.next_before_id
 
-        next_cursor: str | None
+        next_cursor: None | str
         next_cursor = self.next_cursor
 
         signals = []
@@ -52,7 +52,7 @@ class AbuseSignalPage:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.abuse_signal_out import AbuseSignalOut
 
         d = dict(src_dict)
@@ -64,7 +64,7 @@ class AbuseSignalPage:
 
         next_before_id = _parse_next_before_id(d.pop("next_before_id"))
 
-        def _parse_next_cursor(data: object) -> str | None:
+        def _parse_next_cursor(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -59,37 +59,37 @@ class AdminJobOut:
         queue_position (int | None | Unset): while waiting for a GPU: jobs dispatched before this one
     """
 
-    comparison_url: str | None
+    comparison_url: None | str
     created_at: datetime.datetime
     credits_charged: int
     credits_refunded: int
-    ended_by: str | None
+    ended_by: None | str
     error: ErrorBody | None
-    error_detail: str | None
+    error_detail: None | str
     finished_at: datetime.datetime | None
     height: int | None
     id: str
     operations: list[str]
     progress: int
-    result_url: str | None
-    retry_of: str | None
-    runpod_job_id: str | None
+    result_url: None | str
+    retry_of: None | str
+    runpod_job_id: None | str
     stage: str
     started_at: datetime.datetime | None
     status: str
-    thumbnail_url: str | None
+    thumbnail_url: None | str
     tier: str
     user_id: str
     width: int | None
     workflow_url: str
-    estimated_finish_at: datetime.datetime | Unset | None = UNSET
-    estimated_start_at: datetime.datetime | Unset | None = UNSET
-    expires_at: datetime.datetime | Unset | None = UNSET
-    metadata: AdminJobOutMetadataType0 | Unset | None = UNSET
-    model: str | Unset | None = UNSET
-    original_url: str | Unset | None = UNSET
-    quality: AdminJobOutQualityType0 | Unset | None = UNSET
-    queue_position: int | Unset | None = UNSET
+    estimated_finish_at: datetime.datetime | None | Unset = UNSET
+    estimated_start_at: datetime.datetime | None | Unset = UNSET
+    expires_at: datetime.datetime | None | Unset = UNSET
+    metadata: AdminJobOutMetadataType0 | None | Unset = UNSET
+    model: None | str | Unset = UNSET
+    original_url: None | str | Unset = UNSET
+    quality: AdminJobOutQualityType0 | None | Unset = UNSET
+    queue_position: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,7 +97,7 @@ class AdminJobOut:
         from ..models.admin_job_out_quality_type_0 import AdminJobOutQualityType0
         from ..models.error_body import ErrorBody
 
-        comparison_url: str | None
+        comparison_url: None | str
         comparison_url = self.comparison_url
 
         created_at = self.created_at.isoformat()
@@ -106,7 +106,7 @@ class AdminJobOut:
 
         credits_refunded = self.credits_refunded
 
-        ended_by: str | None
+        ended_by: None | str
         ended_by = self.ended_by
 
         error: dict[str, Any] | None
@@ -115,10 +115,10 @@ class AdminJobOut:
         else:
             error = self.error
 
-        error_detail: str | None
+        error_detail: None | str
         error_detail = self.error_detail
 
-        finished_at: str | None
+        finished_at: None | str
         if isinstance(self.finished_at, datetime.datetime):
             finished_at = self.finished_at.isoformat()
         else:
@@ -133,18 +133,18 @@ class AdminJobOut:
 
         progress = self.progress
 
-        result_url: str | None
+        result_url: None | str
         result_url = self.result_url
 
-        retry_of: str | None
+        retry_of: None | str
         retry_of = self.retry_of
 
-        runpod_job_id: str | None
+        runpod_job_id: None | str
         runpod_job_id = self.runpod_job_id
 
         stage = self.stage
 
-        started_at: str | None
+        started_at: None | str
         if isinstance(self.started_at, datetime.datetime):
             started_at = self.started_at.isoformat()
         else:
@@ -152,7 +152,7 @@ class AdminJobOut:
 
         status = self.status
 
-        thumbnail_url: str | None
+        thumbnail_url: None | str
         thumbnail_url = self.thumbnail_url
 
         tier = self.tier
@@ -164,7 +164,7 @@ class AdminJobOut:
 
         workflow_url = self.workflow_url
 
-        estimated_finish_at: str | Unset | None
+        estimated_finish_at: None | str | Unset
         if isinstance(self.estimated_finish_at, Unset):
             estimated_finish_at = UNSET
         elif isinstance(self.estimated_finish_at, datetime.datetime):
@@ -172,7 +172,7 @@ class AdminJobOut:
         else:
             estimated_finish_at = self.estimated_finish_at
 
-        estimated_start_at: str | Unset | None
+        estimated_start_at: None | str | Unset
         if isinstance(self.estimated_start_at, Unset):
             estimated_start_at = UNSET
         elif isinstance(self.estimated_start_at, datetime.datetime):
@@ -180,7 +180,7 @@ class AdminJobOut:
         else:
             estimated_start_at = self.estimated_start_at
 
-        expires_at: str | Unset | None
+        expires_at: None | str | Unset
         if isinstance(self.expires_at, Unset):
             expires_at = UNSET
         elif isinstance(self.expires_at, datetime.datetime):
@@ -188,7 +188,7 @@ class AdminJobOut:
         else:
             expires_at = self.expires_at
 
-        metadata: dict[str, Any] | Unset | None
+        metadata: dict[str, Any] | None | Unset
         if isinstance(self.metadata, Unset):
             metadata = UNSET
         elif isinstance(self.metadata, AdminJobOutMetadataType0):
@@ -196,19 +196,19 @@ class AdminJobOut:
         else:
             metadata = self.metadata
 
-        model: str | Unset | None
+        model: None | str | Unset
         if isinstance(self.model, Unset):
             model = UNSET
         else:
             model = self.model
 
-        original_url: str | Unset | None
+        original_url: None | str | Unset
         if isinstance(self.original_url, Unset):
             original_url = UNSET
         else:
             original_url = self.original_url
 
-        quality: dict[str, Any] | Unset | None
+        quality: dict[str, Any] | None | Unset
         if isinstance(self.quality, Unset):
             quality = UNSET
         elif isinstance(self.quality, AdminJobOutQualityType0):
@@ -216,7 +216,7 @@ class AdminJobOut:
         else:
             quality = self.quality
 
-        queue_position: int | Unset | None
+        queue_position: int | None | Unset
         if isinstance(self.queue_position, Unset):
             queue_position = UNSET
         else:
@@ -271,14 +271,14 @@ class AdminJobOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.admin_job_out_metadata_type_0 import AdminJobOutMetadataType0
         from ..models.admin_job_out_quality_type_0 import AdminJobOutQualityType0
         from ..models.error_body import ErrorBody
 
         d = dict(src_dict)
 
-        def _parse_comparison_url(data: object) -> str | None:
+        def _parse_comparison_url(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -291,7 +291,7 @@ class AdminJobOut:
 
         credits_refunded = d.pop("credits_refunded")
 
-        def _parse_ended_by(data: object) -> str | None:
+        def _parse_ended_by(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -313,7 +313,7 @@ class AdminJobOut:
 
         error = _parse_error(d.pop("error"))
 
-        def _parse_error_detail(data: object) -> str | None:
+        def _parse_error_detail(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -348,21 +348,21 @@ class AdminJobOut:
 
         progress = d.pop("progress")
 
-        def _parse_result_url(data: object) -> str | None:
+        def _parse_result_url(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
 
         result_url = _parse_result_url(d.pop("result_url"))
 
-        def _parse_retry_of(data: object) -> str | None:
+        def _parse_retry_of(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
 
         retry_of = _parse_retry_of(d.pop("retry_of"))
 
-        def _parse_runpod_job_id(data: object) -> str | None:
+        def _parse_runpod_job_id(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -388,7 +388,7 @@ class AdminJobOut:
 
         status = d.pop("status")
 
-        def _parse_thumbnail_url(data: object) -> str | None:
+        def _parse_thumbnail_url(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -408,7 +408,9 @@ class AdminJobOut:
 
         workflow_url = d.pop("workflow_url")
 
-        def _parse_estimated_finish_at(data: object) -> datetime.datetime | Unset | None:
+        def _parse_estimated_finish_at(
+            data: object,
+        ) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -423,9 +425,11 @@ class AdminJobOut:
                 pass
             return cast(datetime.datetime | None | Unset, data)
 
-        estimated_finish_at = _parse_estimated_finish_at(d.pop("estimated_finish_at", UNSET))
+        estimated_finish_at = _parse_estimated_finish_at(
+            d.pop("estimated_finish_at", UNSET)
+        )
 
-        def _parse_estimated_start_at(data: object) -> datetime.datetime | Unset | None:
+        def _parse_estimated_start_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -440,9 +444,11 @@ class AdminJobOut:
                 pass
             return cast(datetime.datetime | None | Unset, data)
 
-        estimated_start_at = _parse_estimated_start_at(d.pop("estimated_start_at", UNSET))
+        estimated_start_at = _parse_estimated_start_at(
+            d.pop("estimated_start_at", UNSET)
+        )
 
-        def _parse_expires_at(data: object) -> datetime.datetime | Unset | None:
+        def _parse_expires_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -459,7 +465,7 @@ class AdminJobOut:
 
         expires_at = _parse_expires_at(d.pop("expires_at", UNSET))
 
-        def _parse_metadata(data: object) -> AdminJobOutMetadataType0 | Unset | None:
+        def _parse_metadata(data: object) -> AdminJobOutMetadataType0 | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -476,7 +482,7 @@ class AdminJobOut:
 
         metadata = _parse_metadata(d.pop("metadata", UNSET))
 
-        def _parse_model(data: object) -> str | Unset | None:
+        def _parse_model(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -485,7 +491,7 @@ class AdminJobOut:
 
         model = _parse_model(d.pop("model", UNSET))
 
-        def _parse_original_url(data: object) -> str | Unset | None:
+        def _parse_original_url(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -494,7 +500,7 @@ class AdminJobOut:
 
         original_url = _parse_original_url(d.pop("original_url", UNSET))
 
-        def _parse_quality(data: object) -> AdminJobOutQualityType0 | Unset | None:
+        def _parse_quality(data: object) -> AdminJobOutQualityType0 | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -511,7 +517,7 @@ class AdminJobOut:
 
         quality = _parse_quality(d.pop("quality", UNSET))
 
-        def _parse_queue_position(data: object) -> int | Unset | None:
+        def _parse_queue_position(data: object) -> int | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -30,11 +30,11 @@ class AuditOut:
     actor: str
     at: datetime.datetime
     id: int
-    ip: str | None
-    job_id: str | None
+    ip: None | str
+    job_id: None | str
     owner_id: str
-    share_id: str | None
-    user_agent: str | None
+    share_id: None | str
+    user_agent: None | str
     via: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -47,18 +47,18 @@ class AuditOut:
 
         id = self.id
 
-        ip: str | None
+        ip: None | str
         ip = self.ip
 
-        job_id: str | None
+        job_id: None | str
         job_id = self.job_id
 
         owner_id = self.owner_id
 
-        share_id: str | None
+        share_id: None | str
         share_id = self.share_id
 
-        user_agent: str | None
+        user_agent: None | str
         user_agent = self.user_agent
 
         via = self.via
@@ -83,7 +83,7 @@ class AuditOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         action = d.pop("action")
 
@@ -93,14 +93,14 @@ class AuditOut:
 
         id = d.pop("id")
 
-        def _parse_ip(data: object) -> str | None:
+        def _parse_ip(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
 
         ip = _parse_ip(d.pop("ip"))
 
-        def _parse_job_id(data: object) -> str | None:
+        def _parse_job_id(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -109,14 +109,14 @@ class AuditOut:
 
         owner_id = d.pop("owner_id")
 
-        def _parse_share_id(data: object) -> str | None:
+        def _parse_share_id(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
 
         share_id = _parse_share_id(d.pop("share_id"))
 
-        def _parse_user_agent(data: object) -> str | None:
+        def _parse_user_agent(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

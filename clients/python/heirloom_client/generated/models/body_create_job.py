@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from io import BytesIO
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -28,7 +28,7 @@ class BodyCreateJob:
 
     file: File
     operations: BodyCreateJobOperations
-    callback_url: str | Unset | None = UNSET
+    callback_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -36,7 +36,7 @@ class BodyCreateJob:
 
         operations: str = self.operations
 
-        callback_url: str | Unset | None
+        callback_url: None | str | Unset
         if isinstance(self.callback_url, Unset):
             callback_url = UNSET
         else:
@@ -60,16 +60,24 @@ class BodyCreateJob:
 
         files.append(("file", self.file.to_tuple()))
 
-        files.append(("operations", (None, str(self.operations).encode(), "text/plain")))
+        files.append(
+            ("operations", (None, str(self.operations).encode(), "text/plain"))
+        )
 
         if not isinstance(self.callback_url, Unset):
             if isinstance(self.callback_url, str):
                 files.append(
-                    ("callback_url", (None, str(self.callback_url).encode(), "text/plain"))
+                    (
+                        "callback_url",
+                        (None, str(self.callback_url).encode(), "text/plain"),
+                    )
                 )
             else:
                 files.append(
-                    ("callback_url", (None, str(self.callback_url).encode(), "text/plain"))
+                    (
+                        "callback_url",
+                        (None, str(self.callback_url).encode(), "text/plain"),
+                    )
                 )
 
         for prop_name, prop in self.additional_properties.items():
@@ -78,13 +86,13 @@ class BodyCreateJob:
         return files
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         file = File(payload=BytesIO(d.pop("file")))
 
         operations = check_body_create_job_operations(d.pop("operations"))
 
-        def _parse_callback_url(data: object) -> str | Unset | None:
+        def _parse_callback_url(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

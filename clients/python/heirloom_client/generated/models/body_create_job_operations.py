@@ -1,6 +1,8 @@
 from typing import Literal
 
-BodyCreateJobOperations = Literal["colorize", "colorize,restore", "restore", "restore,colorize"]
+BodyCreateJobOperations = Literal[
+    "colorize", "colorize,restore", "restore", "restore,colorize"
+]
 
 BODY_CREATE_JOB_OPERATIONS_VALUES: set[BodyCreateJobOperations] = {
     "colorize",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -18,11 +18,11 @@ class BudgetIn:
         amount_usd (float | None | Unset): null removes the budget
     """
 
-    amount_usd: float | Unset | None = UNSET
+    amount_usd: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        amount_usd: float | Unset | None
+        amount_usd: float | None | Unset
         if isinstance(self.amount_usd, Unset):
             amount_usd = UNSET
         else:
@@ -37,10 +37,10 @@ class BudgetIn:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
 
-        def _parse_amount_usd(data: object) -> float | Unset | None:
+        def _parse_amount_usd(data: object) -> float | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -33,7 +33,7 @@ class DeliveryOut:
     event_id: str
     id: int
     job_id: str
-    last_error: str | None
+    last_error: None | str
     last_status: int | None
     state: str
     type_: str
@@ -45,7 +45,7 @@ class DeliveryOut:
 
         created_at = self.created_at.isoformat()
 
-        delivered_at: str | None
+        delivered_at: None | str
         if isinstance(self.delivered_at, datetime.datetime):
             delivered_at = self.delivered_at.isoformat()
         else:
@@ -57,7 +57,7 @@ class DeliveryOut:
 
         job_id = self.job_id
 
-        last_error: str | None
+        last_error: None | str
         last_error = self.last_error
 
         last_status: int | None
@@ -90,7 +90,7 @@ class DeliveryOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         attempts = d.pop("attempts")
 
@@ -117,7 +117,7 @@ class DeliveryOut:
 
         job_id = d.pop("job_id")
 
-        def _parse_last_error(data: object) -> str | None:
+        def _parse_last_error(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

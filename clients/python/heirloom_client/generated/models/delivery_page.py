@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -24,7 +24,7 @@ class DeliveryPage:
 
     deliveries: list[DeliveryOut]
     next_before_id: int | None
-    next_cursor: str | None
+    next_cursor: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -36,7 +36,7 @@ class DeliveryPage:
         next_before_id: int | None
         next_before_id = self.next_before_id
 
-        next_cursor: str | None
+        next_cursor: None | str
         next_cursor = self.next_cursor
 
         field_dict: dict[str, Any] = {}
@@ -52,7 +52,7 @@ class DeliveryPage:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.delivery_out import DeliveryOut
 
         d = dict(src_dict)
@@ -70,7 +70,7 @@ class DeliveryPage:
 
         next_before_id = _parse_next_before_id(d.pop("next_before_id"))
 
-        def _parse_next_cursor(data: object) -> str | None:
+        def _parse_next_cursor(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -26,7 +26,7 @@ class ErrorInfo:
 
     code: str
     message: str
-    details: ErrorInfoDetailsType0 | Unset | None = UNSET
+    details: ErrorInfoDetailsType0 | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -36,7 +36,7 @@ class ErrorInfo:
 
         message = self.message
 
-        details: dict[str, Any] | Unset | None
+        details: dict[str, Any] | None | Unset
         if isinstance(self.details, Unset):
             details = UNSET
         elif isinstance(self.details, ErrorInfoDetailsType0):
@@ -58,7 +58,7 @@ class ErrorInfo:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.error_info_details_type_0 import ErrorInfoDetailsType0
 
         d = dict(src_dict)
@@ -66,7 +66,7 @@ class ErrorInfo:
 
         message = d.pop("message")
 
-        def _parse_details(data: object) -> ErrorInfoDetailsType0 | Unset | None:
+        def _parse_details(data: object) -> ErrorInfoDetailsType0 | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

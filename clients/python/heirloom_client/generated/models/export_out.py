@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -31,9 +31,9 @@ class ExportOut:
     id: str
     status: str
     status_url: str
-    download_url: str | Unset | None = UNSET
-    expires_at: datetime.datetime | Unset | None = UNSET
-    size_bytes: int | Unset | None = UNSET
+    download_url: None | str | Unset = UNSET
+    expires_at: datetime.datetime | None | Unset = UNSET
+    size_bytes: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,13 +45,13 @@ class ExportOut:
 
         status_url = self.status_url
 
-        download_url: str | Unset | None
+        download_url: None | str | Unset
         if isinstance(self.download_url, Unset):
             download_url = UNSET
         else:
             download_url = self.download_url
 
-        expires_at: str | Unset | None
+        expires_at: None | str | Unset
         if isinstance(self.expires_at, Unset):
             expires_at = UNSET
         elif isinstance(self.expires_at, datetime.datetime):
@@ -59,7 +59,7 @@ class ExportOut:
         else:
             expires_at = self.expires_at
 
-        size_bytes: int | Unset | None
+        size_bytes: int | None | Unset
         if isinstance(self.size_bytes, Unset):
             size_bytes = UNSET
         else:
@@ -85,7 +85,7 @@ class ExportOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
@@ -95,7 +95,7 @@ class ExportOut:
 
         status_url = d.pop("status_url")
 
-        def _parse_download_url(data: object) -> str | Unset | None:
+        def _parse_download_url(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -104,7 +104,7 @@ class ExportOut:
 
         download_url = _parse_download_url(d.pop("download_url", UNSET))
 
-        def _parse_expires_at(data: object) -> datetime.datetime | Unset | None:
+        def _parse_expires_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -121,7 +121,7 @@ class ExportOut:
 
         expires_at = _parse_expires_at(d.pop("expires_at", UNSET))
 
-        def _parse_size_bytes(data: object) -> int | Unset | None:
+        def _parse_size_bytes(data: object) -> int | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -25,7 +25,7 @@ class JobList:
 
     jobs: list[JobOut]
     limit: int
-    next_cursor: str | None
+    next_cursor: None | str
     offset: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -37,7 +37,7 @@ class JobList:
 
         limit = self.limit
 
-        next_cursor: str | None
+        next_cursor: None | str
         next_cursor = self.next_cursor
 
         offset = self.offset
@@ -56,7 +56,7 @@ class JobList:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.job_out import JobOut
 
         d = dict(src_dict)
@@ -69,7 +69,7 @@ class JobList:
 
         limit = d.pop("limit")
 
-        def _parse_next_cursor(data: object) -> str | None:
+        def _parse_next_cursor(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -54,7 +54,7 @@ class JobOut:
         queue_position (int | None | Unset): while waiting for a GPU: jobs dispatched before this one
     """
 
-    comparison_url: str | None
+    comparison_url: None | str
     created_at: datetime.datetime
     credits_charged: int
     credits_refunded: int
@@ -64,22 +64,22 @@ class JobOut:
     id: str
     operations: list[str]
     progress: int
-    result_url: str | None
-    retry_of: str | None
+    result_url: None | str
+    retry_of: None | str
     stage: str
     started_at: datetime.datetime | None
     status: str
-    thumbnail_url: str | None
+    thumbnail_url: None | str
     tier: str
     width: int | None
-    estimated_finish_at: datetime.datetime | Unset | None = UNSET
-    estimated_start_at: datetime.datetime | Unset | None = UNSET
-    expires_at: datetime.datetime | Unset | None = UNSET
-    metadata: JobOutMetadataType0 | Unset | None = UNSET
-    model: str | Unset | None = UNSET
-    original_url: str | Unset | None = UNSET
-    quality: JobOutQualityType0 | Unset | None = UNSET
-    queue_position: int | Unset | None = UNSET
+    estimated_finish_at: datetime.datetime | None | Unset = UNSET
+    estimated_start_at: datetime.datetime | None | Unset = UNSET
+    expires_at: datetime.datetime | None | Unset = UNSET
+    metadata: JobOutMetadataType0 | None | Unset = UNSET
+    model: None | str | Unset = UNSET
+    original_url: None | str | Unset = UNSET
+    quality: JobOutQualityType0 | None | Unset = UNSET
+    queue_position: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,7 +87,7 @@ class JobOut:
         from ..models.job_out_metadata_type_0 import JobOutMetadataType0
         from ..models.job_out_quality_type_0 import JobOutQualityType0
 
-        comparison_url: str | None
+        comparison_url: None | str
         comparison_url = self.comparison_url
 
         created_at = self.created_at.isoformat()
@@ -102,7 +102,7 @@ class JobOut:
         else:
             error = self.error
 
-        finished_at: str | None
+        finished_at: None | str
         if isinstance(self.finished_at, datetime.datetime):
             finished_at = self.finished_at.isoformat()
         else:
@@ -117,15 +117,15 @@ class JobOut:
 
         progress = self.progress
 
-        result_url: str | None
+        result_url: None | str
         result_url = self.result_url
 
-        retry_of: str | None
+        retry_of: None | str
         retry_of = self.retry_of
 
         stage = self.stage
 
-        started_at: str | None
+        started_at: None | str
         if isinstance(self.started_at, datetime.datetime):
             started_at = self.started_at.isoformat()
         else:
@@ -133,7 +133,7 @@ class JobOut:
 
         status = self.status
 
-        thumbnail_url: str | None
+        thumbnail_url: None | str
         thumbnail_url = self.thumbnail_url
 
         tier = self.tier
@@ -141,7 +141,7 @@ class JobOut:
         width: int | None
         width = self.width
 
-        estimated_finish_at: str | Unset | None
+        estimated_finish_at: None | str | Unset
         if isinstance(self.estimated_finish_at, Unset):
             estimated_finish_at = UNSET
         elif isinstance(self.estimated_finish_at, datetime.datetime):
@@ -149,7 +149,7 @@ class JobOut:
         else:
             estimated_finish_at = self.estimated_finish_at
 
-        estimated_start_at: str | Unset | None
+        estimated_start_at: None | str | Unset
         if isinstance(self.estimated_start_at, Unset):
             estimated_start_at = UNSET
         elif isinstance(self.estimated_start_at, datetime.datetime):
@@ -157,7 +157,7 @@ class JobOut:
         else:
             estimated_start_at = self.estimated_start_at
 
-        expires_at: str | Unset | None
+        expires_at: None | str | Unset
         if isinstance(self.expires_at, Unset):
             expires_at = UNSET
         elif isinstance(self.expires_at, datetime.datetime):
@@ -165,7 +165,7 @@ class JobOut:
         else:
             expires_at = self.expires_at
 
-        metadata: dict[str, Any] | Unset | None
+        metadata: dict[str, Any] | None | Unset
         if isinstance(self.metadata, Unset):
             metadata = UNSET
         elif isinstance(self.metadata, JobOutMetadataType0):
@@ -173,19 +173,19 @@ class JobOut:
         else:
             metadata = self.metadata
 
-        model: str | Unset | None
+        model: None | str | Unset
         if isinstance(self.model, Unset):
             model = UNSET
         else:
             model = self.model
 
-        original_url: str | Unset | None
+        original_url: None | str | Unset
         if isinstance(self.original_url, Unset):
             original_url = UNSET
         else:
             original_url = self.original_url
 
-        quality: dict[str, Any] | Unset | None
+        quality: dict[str, Any] | None | Unset
         if isinstance(self.quality, Unset):
             quality = UNSET
         elif isinstance(self.quality, JobOutQualityType0):
@@ -193,7 +193,7 @@ class JobOut:
         else:
             quality = self.quality
 
-        queue_position: int | Unset | None
+        queue_position: int | None | Unset
         if isinstance(self.queue_position, Unset):
             queue_position = UNSET
         else:
@@ -243,14 +243,14 @@ class JobOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.error_body import ErrorBody
         from ..models.job_out_metadata_type_0 import JobOutMetadataType0
         from ..models.job_out_quality_type_0 import JobOutQualityType0
 
         d = dict(src_dict)
 
-        def _parse_comparison_url(data: object) -> str | None:
+        def _parse_comparison_url(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -306,14 +306,14 @@ class JobOut:
 
         progress = d.pop("progress")
 
-        def _parse_result_url(data: object) -> str | None:
+        def _parse_result_url(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
 
         result_url = _parse_result_url(d.pop("result_url"))
 
-        def _parse_retry_of(data: object) -> str | None:
+        def _parse_retry_of(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -339,7 +339,7 @@ class JobOut:
 
         status = d.pop("status")
 
-        def _parse_thumbnail_url(data: object) -> str | None:
+        def _parse_thumbnail_url(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
@@ -355,7 +355,9 @@ class JobOut:
 
         width = _parse_width(d.pop("width"))
 
-        def _parse_estimated_finish_at(data: object) -> datetime.datetime | Unset | None:
+        def _parse_estimated_finish_at(
+            data: object,
+        ) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -370,9 +372,11 @@ class JobOut:
                 pass
             return cast(datetime.datetime | None | Unset, data)
 
-        estimated_finish_at = _parse_estimated_finish_at(d.pop("estimated_finish_at", UNSET))
+        estimated_finish_at = _parse_estimated_finish_at(
+            d.pop("estimated_finish_at", UNSET)
+        )
 
-        def _parse_estimated_start_at(data: object) -> datetime.datetime | Unset | None:
+        def _parse_estimated_start_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -387,9 +391,11 @@ class JobOut:
                 pass
             return cast(datetime.datetime | None | Unset, data)
 
-        estimated_start_at = _parse_estimated_start_at(d.pop("estimated_start_at", UNSET))
+        estimated_start_at = _parse_estimated_start_at(
+            d.pop("estimated_start_at", UNSET)
+        )
 
-        def _parse_expires_at(data: object) -> datetime.datetime | Unset | None:
+        def _parse_expires_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -406,7 +412,7 @@ class JobOut:
 
         expires_at = _parse_expires_at(d.pop("expires_at", UNSET))
 
-        def _parse_metadata(data: object) -> JobOutMetadataType0 | Unset | None:
+        def _parse_metadata(data: object) -> JobOutMetadataType0 | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -423,7 +429,7 @@ class JobOut:
 
         metadata = _parse_metadata(d.pop("metadata", UNSET))
 
-        def _parse_model(data: object) -> str | Unset | None:
+        def _parse_model(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -432,7 +438,7 @@ class JobOut:
 
         model = _parse_model(d.pop("model", UNSET))
 
-        def _parse_original_url(data: object) -> str | Unset | None:
+        def _parse_original_url(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -441,7 +447,7 @@ class JobOut:
 
         original_url = _parse_original_url(d.pop("original_url", UNSET))
 
-        def _parse_quality(data: object) -> JobOutQualityType0 | Unset | None:
+        def _parse_quality(data: object) -> JobOutQualityType0 | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -458,7 +464,7 @@ class JobOut:
 
         quality = _parse_quality(d.pop("quality", UNSET))
 
-        def _parse_queue_position(data: object) -> int | Unset | None:
+        def _parse_queue_position(data: object) -> int | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

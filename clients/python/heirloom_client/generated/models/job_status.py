@@ -1,6 +1,8 @@
 from typing import Literal
 
-JobStatus = Literal["cancelled", "completed", "deleted", "expired", "failed", "queued", "running"]
+JobStatus = Literal[
+    "cancelled", "completed", "deleted", "expired", "failed", "queued", "running"
+]
 
 JOB_STATUS_VALUES: set[JobStatus] = {
     "cancelled",
@@ -16,4 +18,6 @@ JOB_STATUS_VALUES: set[JobStatus] = {
 def check_job_status(value: str) -> JobStatus:
     if value in JOB_STATUS_VALUES:
         return value
-    raise TypeError(f"Unexpected value {value!r}. Expected one of {JOB_STATUS_VALUES!r}")
+    raise TypeError(
+        f"Unexpected value {value!r}. Expected one of {JOB_STATUS_VALUES!r}"
+    )

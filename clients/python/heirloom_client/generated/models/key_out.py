@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -33,8 +33,8 @@ class KeyOut:
     name: str
     prefix: str
     revoked_at: datetime.datetime | None
-    revoked_reason: str | None
-    created_by_key_id: str | Unset | None = UNSET
+    revoked_reason: None | str
+    created_by_key_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,7 +42,7 @@ class KeyOut:
 
         id = self.id
 
-        last_used_at: str | None
+        last_used_at: None | str
         if isinstance(self.last_used_at, datetime.datetime):
             last_used_at = self.last_used_at.isoformat()
         else:
@@ -52,16 +52,16 @@ class KeyOut:
 
         prefix = self.prefix
 
-        revoked_at: str | None
+        revoked_at: None | str
         if isinstance(self.revoked_at, datetime.datetime):
             revoked_at = self.revoked_at.isoformat()
         else:
             revoked_at = self.revoked_at
 
-        revoked_reason: str | None
+        revoked_reason: None | str
         revoked_reason = self.revoked_reason
 
-        created_by_key_id: str | Unset | None
+        created_by_key_id: None | str | Unset
         if isinstance(self.created_by_key_id, Unset):
             created_by_key_id = UNSET
         else:
@@ -86,7 +86,7 @@ class KeyOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
@@ -126,14 +126,14 @@ class KeyOut:
 
         revoked_at = _parse_revoked_at(d.pop("revoked_at"))
 
-        def _parse_revoked_reason(data: object) -> str | None:
+        def _parse_revoked_reason(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
 
         revoked_reason = _parse_revoked_reason(d.pop("revoked_reason"))
 
-        def _parse_created_by_key_id(data: object) -> str | Unset | None:
+        def _parse_created_by_key_id(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -25,7 +25,7 @@ class LedgerLineOut:
     amount: int
     created_at: datetime.datetime
     id: int
-    job_id: str | None
+    job_id: None | str
     kind: str
     reason: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -37,7 +37,7 @@ class LedgerLineOut:
 
         id = self.id
 
-        job_id: str | None
+        job_id: None | str
         job_id = self.job_id
 
         kind = self.kind
@@ -60,7 +60,7 @@ class LedgerLineOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         amount = d.pop("amount")
 
@@ -68,7 +68,7 @@ class LedgerLineOut:
 
         id = d.pop("id")
 
-        def _parse_job_id(data: object) -> str | None:
+        def _parse_job_id(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

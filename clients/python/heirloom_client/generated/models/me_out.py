@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -39,7 +39,7 @@ class MeOut:
     jobs_today: int
     role: str
     tier: str
-    storage: StorageOut | Unset | None = UNSET
+    storage: None | StorageOut | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,7 +62,7 @@ class MeOut:
 
         tier = self.tier
 
-        storage: dict[str, Any] | Unset | None
+        storage: dict[str, Any] | None | Unset
         if isinstance(self.storage, Unset):
             storage = UNSET
         elif isinstance(self.storage, StorageOut):
@@ -90,7 +90,7 @@ class MeOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.storage_out import StorageOut
 
         d = dict(src_dict)
@@ -103,7 +103,9 @@ class MeOut:
 
         daily_job_limit = _parse_daily_job_limit(d.pop("daily_job_limit"))
 
-        daily_limit_resets_at = datetime.datetime.fromisoformat(d.pop("daily_limit_resets_at"))
+        daily_limit_resets_at = datetime.datetime.fromisoformat(
+            d.pop("daily_limit_resets_at")
+        )
 
         email = d.pop("email")
 
@@ -115,7 +117,7 @@ class MeOut:
 
         tier = d.pop("tier")
 
-        def _parse_storage(data: object) -> StorageOut | Unset | None:
+        def _parse_storage(data: object) -> None | StorageOut | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -109,7 +109,7 @@ class QueueMetricOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
 
         def _parse_oldest_wait_s(data: object) -> float | None:
@@ -177,7 +177,9 @@ class QueueMetricOut:
                 return data
             return cast(int | None, data)
 
-        runpod_workers_running = _parse_runpod_workers_running(d.pop("runpod_workers_running"))
+        runpod_workers_running = _parse_runpod_workers_running(
+            d.pop("runpod_workers_running")
+        )
 
         taken_at = datetime.datetime.fromisoformat(d.pop("taken_at"))
 

@@ -13,4 +13,6 @@ RESUME_SCOPE_VALUES: set[ResumeScope] = {
 def check_resume_scope(value: str) -> ResumeScope:
     if value in RESUME_SCOPE_VALUES:
         return value
-    raise TypeError(f"Unexpected value {value!r}. Expected one of {RESUME_SCOPE_VALUES!r}")
+    raise TypeError(
+        f"Unexpected value {value!r}. Expected one of {RESUME_SCOPE_VALUES!r}"
+    )

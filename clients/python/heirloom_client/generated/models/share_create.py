@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -20,13 +20,13 @@ class ShareCreate:
     """
 
     allow_download: bool | Unset = False
-    expires_in: int | Unset | None = UNSET
+    expires_in: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         allow_download = self.allow_download
 
-        expires_in: int | Unset | None
+        expires_in: int | None | Unset
         if isinstance(self.expires_in, Unset):
             expires_in = UNSET
         else:
@@ -43,11 +43,11 @@ class ShareCreate:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         allow_download = d.pop("allow_download", UNSET)
 
-        def _parse_expires_in(data: object) -> int | Unset | None:
+        def _parse_expires_in(data: object) -> int | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

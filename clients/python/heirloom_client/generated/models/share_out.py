@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -33,7 +33,7 @@ class ShareOut:
     job_id: str
     revoked_at: datetime.datetime | None
     status: str
-    url: str | None
+    url: None | str
     views: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -42,7 +42,7 @@ class ShareOut:
 
         created_at = self.created_at.isoformat()
 
-        expires_at: str | None
+        expires_at: None | str
         if isinstance(self.expires_at, datetime.datetime):
             expires_at = self.expires_at.isoformat()
         else:
@@ -52,7 +52,7 @@ class ShareOut:
 
         job_id = self.job_id
 
-        revoked_at: str | None
+        revoked_at: None | str
         if isinstance(self.revoked_at, datetime.datetime):
             revoked_at = self.revoked_at.isoformat()
         else:
@@ -60,7 +60,7 @@ class ShareOut:
 
         status = self.status
 
-        url: str | None
+        url: None | str
         url = self.url
 
         views = self.views
@@ -84,7 +84,7 @@ class ShareOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         allow_download = d.pop("allow_download")
 
@@ -126,7 +126,7 @@ class ShareOut:
 
         status = d.pop("status")
 
-        def _parse_url(data: object) -> str | None:
+        def _parse_url(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

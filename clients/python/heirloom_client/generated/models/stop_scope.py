@@ -13,4 +13,6 @@ STOP_SCOPE_VALUES: set[StopScope] = {
 def check_stop_scope(value: str) -> StopScope:
     if value in STOP_SCOPE_VALUES:
         return value
-    raise TypeError(f"Unexpected value {value!r}. Expected one of {STOP_SCOPE_VALUES!r}")
+    raise TypeError(
+        f"Unexpected value {value!r}. Expected one of {STOP_SCOPE_VALUES!r}"
+    )

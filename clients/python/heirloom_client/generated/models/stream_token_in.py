@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -18,11 +18,11 @@ class StreamTokenIn:
         job_id (None | str | Unset): the job whose stream the token opens; none: the /v1/events stream
     """
 
-    job_id: str | Unset | None = UNSET
+    job_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        job_id: str | Unset | None
+        job_id: None | str | Unset
         if isinstance(self.job_id, Unset):
             job_id = UNSET
         else:
@@ -37,10 +37,10 @@ class StreamTokenIn:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
 
-        def _parse_job_id(data: object) -> str | Unset | None:
+        def _parse_job_id(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -20,14 +20,14 @@ class StreamTokenOut:
     """
 
     expires_at: datetime.datetime
-    job_id: str | None
+    job_id: None | str
     token: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         expires_at = self.expires_at.isoformat()
 
-        job_id: str | None
+        job_id: None | str
         job_id = self.job_id
 
         token = self.token
@@ -45,11 +45,11 @@ class StreamTokenOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         expires_at = datetime.datetime.fromisoformat(d.pop("expires_at"))
 
-        def _parse_job_id(data: object) -> str | None:
+        def _parse_job_id(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -40,9 +40,9 @@ class TierOut:
     task_queue: str
     tier: str
     watermark: bool
-    output_short_side: int | Unset | None = UNSET
-    storage_quota_bytes: int | Unset | None = UNSET
-    storage_quota_results: int | Unset | None = UNSET
+    output_short_side: int | None | Unset = UNSET
+    storage_quota_bytes: int | None | Unset = UNSET
+    storage_quota_results: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,19 +69,19 @@ class TierOut:
 
         watermark = self.watermark
 
-        output_short_side: int | Unset | None
+        output_short_side: int | None | Unset
         if isinstance(self.output_short_side, Unset):
             output_short_side = UNSET
         else:
             output_short_side = self.output_short_side
 
-        storage_quota_bytes: int | Unset | None
+        storage_quota_bytes: int | None | Unset
         if isinstance(self.storage_quota_bytes, Unset):
             storage_quota_bytes = UNSET
         else:
             storage_quota_bytes = self.storage_quota_bytes
 
-        storage_quota_results: int | Unset | None
+        storage_quota_results: int | None | Unset
         if isinstance(self.storage_quota_results, Unset):
             storage_quota_results = UNSET
         else:
@@ -113,7 +113,7 @@ class TierOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
 
         def _parse_daily_job_limit(data: object) -> int | None:
@@ -151,7 +151,7 @@ class TierOut:
 
         watermark = d.pop("watermark")
 
-        def _parse_output_short_side(data: object) -> int | Unset | None:
+        def _parse_output_short_side(data: object) -> int | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -160,23 +160,27 @@ class TierOut:
 
         output_short_side = _parse_output_short_side(d.pop("output_short_side", UNSET))
 
-        def _parse_storage_quota_bytes(data: object) -> int | Unset | None:
+        def _parse_storage_quota_bytes(data: object) -> int | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
             return cast(int | None | Unset, data)
 
-        storage_quota_bytes = _parse_storage_quota_bytes(d.pop("storage_quota_bytes", UNSET))
+        storage_quota_bytes = _parse_storage_quota_bytes(
+            d.pop("storage_quota_bytes", UNSET)
+        )
 
-        def _parse_storage_quota_results(data: object) -> int | Unset | None:
+        def _parse_storage_quota_results(data: object) -> int | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
             return cast(int | None | Unset, data)
 
-        storage_quota_results = _parse_storage_quota_results(d.pop("storage_quota_results", UNSET))
+        storage_quota_results = _parse_storage_quota_results(
+            d.pop("storage_quota_results", UNSET)
+        )
 
         tier_out = cls(
             daily_job_limit=daily_job_limit,

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.webhook_in_events_item import WebhookInEventsItem, check_webhook_in_events_item
+from ..models.webhook_in_events_item import (
+    WebhookInEventsItem,
+    check_webhook_in_events_item,
+)
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="WebhookIn")
@@ -21,7 +24,7 @@ class WebhookIn:
     """
 
     events: list[WebhookInEventsItem] | Unset = UNSET
-    url: str | Unset | None = UNSET
+    url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,7 +35,7 @@ class WebhookIn:
                 events_item: str = events_item_data
                 events.append(events_item)
 
-        url: str | Unset | None
+        url: None | str | Unset
         if isinstance(self.url, Unset):
             url = UNSET
         else:
@@ -49,7 +52,7 @@ class WebhookIn:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         _events = d.pop("events", UNSET)
         events: list[WebhookInEventsItem] | Unset = UNSET
@@ -60,7 +63,7 @@ class WebhookIn:
 
                 events.append(events_item)
 
-        def _parse_url(data: object) -> str | Unset | None:
+        def _parse_url(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

@@ -1,6 +1,8 @@
 from typing import Literal
 
-WebhookInEventsItem = Literal["job.cancelled", "job.completed", "job.failed", "job.started"]
+WebhookInEventsItem = Literal[
+    "job.cancelled", "job.completed", "job.failed", "job.started"
+]
 
 WEBHOOK_IN_EVENTS_ITEM_VALUES: set[WebhookInEventsItem] = {
     "job.cancelled",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -23,18 +23,18 @@ class WebhookOut:
     """
 
     events: list[str]
-    url: str | None
-    previous_secret_expires_at: datetime.datetime | Unset | None = UNSET
-    secret: str | Unset | None = UNSET
+    url: None | str
+    previous_secret_expires_at: datetime.datetime | None | Unset = UNSET
+    secret: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         events = self.events
 
-        url: str | None
+        url: None | str
         url = self.url
 
-        previous_secret_expires_at: str | Unset | None
+        previous_secret_expires_at: None | str | Unset
         if isinstance(self.previous_secret_expires_at, Unset):
             previous_secret_expires_at = UNSET
         elif isinstance(self.previous_secret_expires_at, datetime.datetime):
@@ -42,7 +42,7 @@ class WebhookOut:
         else:
             previous_secret_expires_at = self.previous_secret_expires_at
 
-        secret: str | Unset | None
+        secret: None | str | Unset
         if isinstance(self.secret, Unset):
             secret = UNSET
         else:
@@ -64,18 +64,20 @@ class WebhookOut:
         return field_dict
 
     @classmethod
-    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         events = cast(list[str], d.pop("events"))
 
-        def _parse_url(data: object) -> str | None:
+        def _parse_url(data: object) -> None | str:
             if data is None:
                 return data
             return cast(None | str, data)
 
         url = _parse_url(d.pop("url"))
 
-        def _parse_previous_secret_expires_at(data: object) -> datetime.datetime | Unset | None:
+        def _parse_previous_secret_expires_at(
+            data: object,
+        ) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -83,7 +85,9 @@ class WebhookOut:
             try:
                 if not isinstance(data, str):
                     raise TypeError()
-                previous_secret_expires_at_type_0 = datetime.datetime.fromisoformat(data)
+                previous_secret_expires_at_type_0 = datetime.datetime.fromisoformat(
+                    data
+                )
 
                 return previous_secret_expires_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
@@ -94,7 +98,7 @@ class WebhookOut:
             d.pop("previous_secret_expires_at", UNSET)
         )
 
-        def _parse_secret(data: object) -> str | Unset | None:
+        def _parse_secret(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):

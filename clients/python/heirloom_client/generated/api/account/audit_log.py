@@ -21,14 +21,14 @@ def _get_kwargs(
 
     params["limit"] = limit
 
-    json_before_id: int | Unset | None
+    json_before_id: int | None | Unset
     if isinstance(before_id, Unset):
         json_before_id = UNSET
     else:
         json_before_id = before_id
     params["before_id"] = json_before_id
 
-    json_cursor: str | Unset | None
+    json_cursor: None | str | Unset
     if isinstance(cursor, Unset):
         json_cursor = UNSET
     else:

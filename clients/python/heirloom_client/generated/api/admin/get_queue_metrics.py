@@ -19,7 +19,7 @@ def _get_kwargs(
 
     params: dict[str, Any] = {}
 
-    json_since: str | Unset | None
+    json_since: None | str | Unset
     if isinstance(since, Unset):
         json_since = UNSET
     elif isinstance(since, datetime.datetime):
@@ -28,7 +28,7 @@ def _get_kwargs(
         json_since = since
     params["since"] = json_since
 
-    json_until: str | Unset | None
+    json_until: None | str | Unset
     if isinstance(until, Unset):
         json_until = UNSET
     elif isinstance(until, datetime.datetime):

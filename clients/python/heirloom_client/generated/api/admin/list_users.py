@@ -23,7 +23,7 @@ def _get_kwargs(
 
     params["offset"] = offset
 
-    json_email: str | Unset | None
+    json_email: None | str | Unset
     if isinstance(email, Unset):
         json_email = UNSET
     else:

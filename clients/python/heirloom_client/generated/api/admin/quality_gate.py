@@ -19,7 +19,7 @@ def _get_kwargs(
 
     params: dict[str, Any] = {}
 
-    json_from_: str | Unset | None
+    json_from_: None | str | Unset
     if isinstance(from_, Unset):
         json_from_ = UNSET
     elif isinstance(from_, datetime.datetime):
@@ -28,7 +28,7 @@ def _get_kwargs(
         json_from_ = from_
     params["from"] = json_from_
 
-    json_to: str | Unset | None
+    json_to: None | str | Unset
     if isinstance(to, Unset):
         json_to = UNSET
     elif isinstance(to, datetime.datetime):

@@ -25,7 +25,7 @@ def _get_kwargs(
 
     params["user_id"] = user_id
 
-    json_since: str | Unset | None
+    json_since: None | str | Unset
     if isinstance(since, Unset):
         json_since = UNSET
     elif isinstance(since, datetime.datetime):
@@ -34,7 +34,7 @@ def _get_kwargs(
         json_since = since
     params["since"] = json_since
 
-    json_until: str | Unset | None
+    json_until: None | str | Unset
     if isinstance(until, Unset):
         json_until = UNSET
     elif isinstance(until, datetime.datetime):
@@ -45,14 +45,14 @@ def _get_kwargs(
 
     params["limit"] = limit
 
-    json_before_id: int | Unset | None
+    json_before_id: int | None | Unset
     if isinstance(before_id, Unset):
         json_before_id = UNSET
     else:
         json_before_id = before_id
     params["before_id"] = json_before_id
 
-    json_cursor: str | Unset | None
+    json_cursor: None | str | Unset
     if isinstance(cursor, Unset):
         json_cursor = UNSET
     else:

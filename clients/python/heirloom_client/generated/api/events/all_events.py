@@ -21,14 +21,14 @@ def _get_kwargs(
 
     params: dict[str, Any] = {}
 
-    json_after: int | Unset | None
+    json_after: int | None | Unset
     if isinstance(after, Unset):
         json_after = UNSET
     else:
         json_after = after
     params["after"] = json_after
 
-    json_token: str | Unset | None
+    json_token: None | str | Unset
     if isinstance(token, Unset):
         json_token = UNSET
     else:

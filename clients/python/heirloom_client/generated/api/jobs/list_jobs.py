@@ -23,7 +23,7 @@ def _get_kwargs(
 
     params["limit"] = limit
 
-    json_cursor: str | Unset | None
+    json_cursor: None | str | Unset
     if isinstance(cursor, Unset):
         json_cursor = UNSET
     else:
@@ -32,7 +32,7 @@ def _get_kwargs(
 
     params["offset"] = offset
 
-    json_status: str | Unset | None
+    json_status: None | str | Unset
     if isinstance(status, Unset):
         json_status = UNSET
     elif isinstance(status, str):

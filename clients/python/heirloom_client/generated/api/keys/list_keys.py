@@ -20,7 +20,7 @@ def _get_kwargs(
 
     params["limit"] = limit
 
-    json_cursor: str | Unset | None
+    json_cursor: None | str | Unset
     if isinstance(cursor, Unset):
         json_cursor = UNSET
     else:

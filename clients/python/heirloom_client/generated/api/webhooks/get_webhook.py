@@ -22,7 +22,7 @@ def _get_kwargs() -> dict[str, Any]:
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ErrorResponse | None | WebhookOut | None:
+) -> ErrorResponse | None | WebhookOut:
     if response.status_code == 200:
 
         def _parse_response_200(data: object) -> None | WebhookOut:
@@ -102,7 +102,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-) -> ErrorResponse | None | WebhookOut | None:
+) -> ErrorResponse | None | WebhookOut:
     """Get Webhook
 
      The caller's webhook; `null` when none is set up.
@@ -146,7 +146,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-) -> ErrorResponse | None | WebhookOut | None:
+) -> ErrorResponse | None | WebhookOut:
     """Get Webhook
 
      The caller's webhook; `null` when none is set up.
