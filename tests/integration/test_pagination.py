@@ -118,6 +118,25 @@ def test_ledger_audit_and_key_lists_page_by_cursor(serve_api: Callable[..., Serv
             assert ids == [row["id"] for row in total], path
 
 
+def test_admin_users_and_a_jobs_share_links_page_by_cursor(
+    serve_api: Callable[..., ServedApi],
+) -> None:
+    api = serve_api()
+    user_id, key = api.new_user(tier=Tier.PAID)
+    for _ in range(3):
+        api.new_user()
+    job_id = _add_job(api.services, user_id, result_key=f"users/{user_id}/result.jpg")
+    job = api.services.jobs.get(job_id)
+    for _ in range(5):
+        api.services.shares.create(job, expires_in_s=3600, allow_download=False, now=utcnow())
+    with api.client(api.admin_key) as admin:
+        users = _walk(admin, "/v1/admin/users", "users", limit=2)
+        assert len(users) == len(set(users)) >= 5
+    with api.client(key) as client:
+        shares = _walk(client, f"/v1/jobs/{job_id}/shares", "shares", limit=2)
+        assert len(shares) == len(set(shares)) == 5
+
+
 def _walk(client: httpx.Client, path: str, rows: str, *, limit: int) -> list[object]:
     ids: list[object] = []
     params: dict[str, str | int] = {"limit": limit}

@@ -504,7 +504,8 @@ export interface paths {
         };
         /**
          * List Users
-         * @description Users newest first, with their balance and how many jobs each submitted.
+         * @description Users newest first, with their balance and how many jobs each submitted; pass
+         *     `next_cursor` back as `cursor` for the next page (`offset` is the older form).
          */
         get: operations["list_users"];
         put?: never;
@@ -770,7 +771,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Shares */
+        /**
+         * List Shares
+         * @description The job's share links, newest first; page with `cursor`.
+         */
         get: operations["list_shares"];
         put?: never;
         /**
@@ -892,7 +896,8 @@ export interface paths {
         };
         /**
          * List Exports
-         * @description The caller's exports, newest first (read-only: starting one is the POST).
+         * @description The caller's exports, newest first (read-only: starting one is the POST); page with
+         *     `cursor`.
          */
         get: operations["list_exports"];
         put?: never;
@@ -1218,6 +1223,28 @@ export interface components {
         /**
          * AdminJobOut
          * @description A job as an operator sees it: the owner, the provider's job, why and by whom it ended.
+         * @example {
+         *       "comparison_url": "/v1/jobs/9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b/comparison",
+         *       "created_at": "2026-12-07T10:00:00Z",
+         *       "credits_charged": 4,
+         *       "credits_refunded": 0,
+         *       "finished_at": "2026-12-07T10:00:41Z",
+         *       "height": 960,
+         *       "id": "9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b",
+         *       "operations": [
+         *         "restore",
+         *         "colorize"
+         *       ],
+         *       "original_url": "/v1/jobs/9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b/original",
+         *       "progress": 100,
+         *       "result_url": "/v1/jobs/9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b/result",
+         *       "stage": "done",
+         *       "started_at": "2026-12-07T10:00:01Z",
+         *       "status": "completed",
+         *       "thumbnail_url": "/v1/jobs/9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b/thumbnail",
+         *       "tier": "paid",
+         *       "width": 1280
+         *     }
          */
         AdminJobOut: {
             /** Comparison Url */
@@ -1485,6 +1512,16 @@ export interface components {
         /**
          * ErrorResponse
          * @description The one body of every error answer.
+         * @example {
+         *       "error": {
+         *         "code": "insufficient_credits",
+         *         "details": {
+         *           "balance": 2,
+         *           "cost": 4
+         *         },
+         *         "message": "This job costs 4 credits but your balance is 2. Buy more credits or choose fewer operations."
+         *       }
+         *     }
          */
         ErrorResponse: {
             error: components["schemas"]["ErrorInfo"];
@@ -1496,6 +1533,11 @@ export interface components {
         ExportList: {
             /** Exports */
             exports: components["schemas"]["ExportOut"][];
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last
+             */
+            next_cursor: string | null;
         };
         /**
          * ExportOut
@@ -1554,6 +1596,28 @@ export interface components {
         /**
          * JobOut
          * @description A job as its owner sees it.
+         * @example {
+         *       "comparison_url": "/v1/jobs/9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b/comparison",
+         *       "created_at": "2026-12-07T10:00:00Z",
+         *       "credits_charged": 4,
+         *       "credits_refunded": 0,
+         *       "finished_at": "2026-12-07T10:00:41Z",
+         *       "height": 960,
+         *       "id": "9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b",
+         *       "operations": [
+         *         "restore",
+         *         "colorize"
+         *       ],
+         *       "original_url": "/v1/jobs/9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b/original",
+         *       "progress": 100,
+         *       "result_url": "/v1/jobs/9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b/result",
+         *       "stage": "done",
+         *       "started_at": "2026-12-07T10:00:01Z",
+         *       "status": "completed",
+         *       "thumbnail_url": "/v1/jobs/9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b/thumbnail",
+         *       "tier": "paid",
+         *       "width": 1280
+         *     }
          */
         JobOut: {
             /** Comparison Url */
@@ -1637,7 +1701,12 @@ export interface components {
          * @enum {string}
          */
         JobStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "expired" | "deleted";
-        /** KeyCreate */
+        /**
+         * KeyCreate
+         * @example {
+         *       "name": "laptop"
+         *     }
+         */
         KeyCreate: {
             /**
              * Name
@@ -1776,7 +1845,19 @@ export interface components {
              */
             next_cursor: string | null;
         };
-        /** MeOut */
+        /**
+         * MeOut
+         * @example {
+         *       "balance": 36,
+         *       "daily_job_limit": 100,
+         *       "daily_limit_resets_at": "2026-12-08T00:00:00Z",
+         *       "email": "ada@example.com",
+         *       "id": "3b0c6f1e9d2a4e7b8c5d1f0a2e4b6c8d",
+         *       "jobs_today": 2,
+         *       "role": "user",
+         *       "tier": "paid"
+         *     }
+         */
         MeOut: {
             /** Balance */
             balance: number;
@@ -1934,6 +2015,9 @@ export interface components {
         /**
          * RetryRequest
          * @description The optional body of `POST /v1/jobs/{id}/retry`.
+         * @example {
+         *       "new_seed": true
+         *     }
          */
         RetryRequest: {
             /**
@@ -1943,7 +2027,13 @@ export interface components {
              */
             new_seed: boolean;
         };
-        /** ShareCreate */
+        /**
+         * ShareCreate
+         * @example {
+         *       "allow_download": false,
+         *       "expires_in": 86400
+         *     }
+         */
         ShareCreate: {
             /**
              * Allow Download
@@ -1958,12 +2048,27 @@ export interface components {
         };
         /** ShareList */
         ShareList: {
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last
+             */
+            next_cursor: string | null;
             /** Shares */
             shares: components["schemas"]["ShareOut"][];
         };
         /**
          * ShareOut
          * @description A share link as its owner sees it; `url` carries the token only in the create answer.
+         * @example {
+         *       "allow_download": false,
+         *       "created_at": "2026-12-07T10:05:00Z",
+         *       "expires_at": "2026-12-08T10:05:00Z",
+         *       "id": "5d2e8f1a7c3b4e6d9a0b1c2d3e4f5a6b",
+         *       "job_id": "9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b",
+         *       "status": "active",
+         *       "url": "https://heirloom.example/s/Zk3x9QyP2m",
+         *       "views": 0
+         *     }
          */
         ShareOut: {
             /** Allow Download */
@@ -2172,7 +2277,15 @@ export interface components {
         UserPage: {
             /** Limit */
             limit: number;
-            /** Offset */
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last
+             */
+            next_cursor: string | null;
+            /**
+             * Offset
+             * @description the older paging by position; 0 with `cursor`
+             */
             offset: number;
             /** Users */
             users: components["schemas"]["UserSummaryOut"][];
@@ -2207,7 +2320,15 @@ export interface components {
         UserUpdate: {
             tier: components["schemas"]["Tier"];
         };
-        /** WebhookIn */
+        /**
+         * WebhookIn
+         * @example {
+         *       "events": [
+         *         "job.completed",
+         *         "job.failed"
+         *       ]
+         *     }
+         */
         WebhookIn: {
             /** Events */
             events?: ("job.started" | "job.completed" | "job.failed" | "job.cancelled")[];
@@ -4233,6 +4354,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description `next_cursor` of the previous page, unchanged */
+                cursor?: string | null;
+                /** @description the older paging by position; prefer `cursor` */
                 offset?: number;
                 /** @description only emails containing this */
                 email?: string | null;
@@ -5661,7 +5785,11 @@ export interface operations {
     };
     list_shares: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description `next_cursor` of the previous page, unchanged */
+                cursor?: string | null;
+            };
             header?: never;
             path: {
                 job_id: string;
@@ -6277,6 +6405,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description `next_cursor` of the previous page, unchanged */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from heirloom.api import paging
 from heirloom.api.contract import errors
@@ -28,6 +28,14 @@ def _all_events() -> list[WebhookEvent]:
 
 
 class WebhookIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            # Without a URL (only a secret, for per-job callback_url): an example that
+            # needs no name resolution when tools send it.
+            "examples": [{"events": ["job.completed", "job.failed"]}]
+        }
+    )
+
     url: str | None = Field(
         default=None,
         min_length=8,
@@ -150,6 +158,8 @@ def deliveries(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DeliveryOut,
 )
-def redeliver(delivery_id: int, user: CurrentUser, services: ServicesDep) -> DeliveryOut:
+def redeliver(
+    delivery_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], user: CurrentUser, services: ServicesDep
+) -> DeliveryOut:
     """Send a delivery again, with the same event id so the receiver can tell it is a repeat."""
     return DeliveryOut.from_row(services.webhooks.redeliver(user.id, delivery_id))

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -19,9 +19,11 @@ class ExportList:
 
     Attributes:
         exports (list[ExportOut]):
+        next_cursor (None | str): pass back as `cursor` for the next page; null on the last
     """
 
     exports: list[ExportOut]
+    next_cursor: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,11 +32,15 @@ class ExportList:
             exports_item = exports_item_data.to_dict()
             exports.append(exports_item)
 
+        next_cursor: None | str
+        next_cursor = self.next_cursor
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
                 "exports": exports,
+                "next_cursor": next_cursor,
             }
         )
 
@@ -52,8 +58,16 @@ class ExportList:
 
             exports.append(exports_item)
 
+        def _parse_next_cursor(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        next_cursor = _parse_next_cursor(d.pop("next_cursor"))
+
         export_list = cls(
             exports=exports,
+            next_cursor=next_cursor,
         )
 
         export_list.additional_properties = d

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -17,13 +17,18 @@ T = TypeVar("T", bound="ShareList")
 class ShareList:
     """
     Attributes:
+        next_cursor (None | str): pass back as `cursor` for the next page; null on the last
         shares (list[ShareOut]):
     """
 
+    next_cursor: None | str
     shares: list[ShareOut]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        next_cursor: None | str
+        next_cursor = self.next_cursor
+
         shares = []
         for shares_item_data in self.shares:
             shares_item = shares_item_data.to_dict()
@@ -33,6 +38,7 @@ class ShareList:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "next_cursor": next_cursor,
                 "shares": shares,
             }
         )
@@ -44,6 +50,14 @@ class ShareList:
         from ..models.share_out import ShareOut
 
         d = dict(src_dict)
+
+        def _parse_next_cursor(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        next_cursor = _parse_next_cursor(d.pop("next_cursor"))
+
         shares = []
         _shares = d.pop("shares")
         for shares_item_data in _shares:
@@ -52,6 +66,7 @@ class ShareList:
             shares.append(shares_item)
 
         share_list = cls(
+            next_cursor=next_cursor,
             shares=shares,
         )
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -18,17 +18,22 @@ class UserPage:
     """
     Attributes:
         limit (int):
-        offset (int):
+        next_cursor (None | str): pass back as `cursor` for the next page; null on the last
+        offset (int): the older paging by position; 0 with `cursor`
         users (list[UserSummaryOut]):
     """
 
     limit: int
+    next_cursor: None | str
     offset: int
     users: list[UserSummaryOut]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         limit = self.limit
+
+        next_cursor: None | str
+        next_cursor = self.next_cursor
 
         offset = self.offset
 
@@ -42,6 +47,7 @@ class UserPage:
         field_dict.update(
             {
                 "limit": limit,
+                "next_cursor": next_cursor,
                 "offset": offset,
                 "users": users,
             }
@@ -56,6 +62,13 @@ class UserPage:
         d = dict(src_dict)
         limit = d.pop("limit")
 
+        def _parse_next_cursor(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        next_cursor = _parse_next_cursor(d.pop("next_cursor"))
+
         offset = d.pop("offset")
 
         users = []
@@ -67,6 +80,7 @@ class UserPage:
 
         user_page = cls(
             limit=limit,
+            next_cursor=next_cursor,
             offset=offset,
             users=users,
         )

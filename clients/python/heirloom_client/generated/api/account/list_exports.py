@@ -13,11 +13,19 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     *,
     limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
 
     params["limit"] = limit
+
+    json_cursor: None | str | Unset
+    if isinstance(cursor, Unset):
+        json_cursor = UNSET
+    else:
+        json_cursor = cursor
+    params["cursor"] = json_cursor
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -84,13 +92,16 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
 ) -> Response[ErrorResponse | ExportList]:
     """List Exports
 
-     The caller's exports, newest first (read-only: starting one is the POST).
+     The caller's exports, newest first (read-only: starting one is the POST); page with
+    `cursor`.
 
     Args:
         limit (int | Unset):  Default: 20.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -102,6 +113,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         limit=limit,
+        cursor=cursor,
     )
 
     response = client.get_httpx_client().request(
@@ -115,13 +127,16 @@ def sync(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
 ) -> ErrorResponse | ExportList | None:
     """List Exports
 
-     The caller's exports, newest first (read-only: starting one is the POST).
+     The caller's exports, newest first (read-only: starting one is the POST); page with
+    `cursor`.
 
     Args:
         limit (int | Unset):  Default: 20.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -134,6 +149,7 @@ def sync(
     return sync_detailed(
         client=client,
         limit=limit,
+        cursor=cursor,
     ).parsed
 
 
@@ -141,13 +157,16 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
 ) -> Response[ErrorResponse | ExportList]:
     """List Exports
 
-     The caller's exports, newest first (read-only: starting one is the POST).
+     The caller's exports, newest first (read-only: starting one is the POST); page with
+    `cursor`.
 
     Args:
         limit (int | Unset):  Default: 20.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -159,6 +178,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         limit=limit,
+        cursor=cursor,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -170,13 +190,16 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
 ) -> ErrorResponse | ExportList | None:
     """List Exports
 
-     The caller's exports, newest first (read-only: starting one is the POST).
+     The caller's exports, newest first (read-only: starting one is the POST); page with
+    `cursor`.
 
     Args:
         limit (int | Unset):  Default: 20.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -190,5 +213,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             limit=limit,
+            cursor=cursor,
         )
     ).parsed

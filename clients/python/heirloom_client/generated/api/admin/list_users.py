@@ -13,6 +13,7 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     *,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
     offset: int | Unset = 0,
     email: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -20,6 +21,13 @@ def _get_kwargs(
     params: dict[str, Any] = {}
 
     params["limit"] = limit
+
+    json_cursor: None | str | Unset
+    if isinstance(cursor, Unset):
+        json_cursor = UNSET
+    else:
+        json_cursor = cursor
+    params["cursor"] = json_cursor
 
     params["offset"] = offset
 
@@ -100,16 +108,19 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
     offset: int | Unset = 0,
     email: None | str | Unset = UNSET,
 ) -> Response[ErrorResponse | UserPage]:
     """List Users
 
-     Users newest first, with their balance and how many jobs each submitted.
+     Users newest first, with their balance and how many jobs each submitted; pass
+    `next_cursor` back as `cursor` for the next page (`offset` is the older form).
 
     Args:
         limit (int | Unset):  Default: 50.
-        offset (int | Unset):  Default: 0.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
+        offset (int | Unset): the older paging by position; prefer `cursor` Default: 0.
         email (None | str | Unset): only emails containing this
 
     Raises:
@@ -122,6 +133,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         limit=limit,
+        cursor=cursor,
         offset=offset,
         email=email,
     )
@@ -137,16 +149,19 @@ def sync(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
     offset: int | Unset = 0,
     email: None | str | Unset = UNSET,
 ) -> ErrorResponse | UserPage | None:
     """List Users
 
-     Users newest first, with their balance and how many jobs each submitted.
+     Users newest first, with their balance and how many jobs each submitted; pass
+    `next_cursor` back as `cursor` for the next page (`offset` is the older form).
 
     Args:
         limit (int | Unset):  Default: 50.
-        offset (int | Unset):  Default: 0.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
+        offset (int | Unset): the older paging by position; prefer `cursor` Default: 0.
         email (None | str | Unset): only emails containing this
 
     Raises:
@@ -160,6 +175,7 @@ def sync(
     return sync_detailed(
         client=client,
         limit=limit,
+        cursor=cursor,
         offset=offset,
         email=email,
     ).parsed
@@ -169,16 +185,19 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
     offset: int | Unset = 0,
     email: None | str | Unset = UNSET,
 ) -> Response[ErrorResponse | UserPage]:
     """List Users
 
-     Users newest first, with their balance and how many jobs each submitted.
+     Users newest first, with their balance and how many jobs each submitted; pass
+    `next_cursor` back as `cursor` for the next page (`offset` is the older form).
 
     Args:
         limit (int | Unset):  Default: 50.
-        offset (int | Unset):  Default: 0.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
+        offset (int | Unset): the older paging by position; prefer `cursor` Default: 0.
         email (None | str | Unset): only emails containing this
 
     Raises:
@@ -191,6 +210,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         limit=limit,
+        cursor=cursor,
         offset=offset,
         email=email,
     )
@@ -204,16 +224,19 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
     offset: int | Unset = 0,
     email: None | str | Unset = UNSET,
 ) -> ErrorResponse | UserPage | None:
     """List Users
 
-     Users newest first, with their balance and how many jobs each submitted.
+     Users newest first, with their balance and how many jobs each submitted; pass
+    `next_cursor` back as `cursor` for the next page (`offset` is the older form).
 
     Args:
         limit (int | Unset):  Default: 50.
-        offset (int | Unset):  Default: 0.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
+        offset (int | Unset): the older paging by position; prefer `cursor` Default: 0.
         email (None | str | Unset): only emails containing this
 
     Raises:
@@ -228,6 +251,7 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             limit=limit,
+            cursor=cursor,
             offset=offset,
             email=email,
         )

@@ -8,18 +8,35 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.share_list import ShareList
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     job_id: str,
+    *,
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["limit"] = limit
+
+    json_cursor: None | str | Unset
+    if isinstance(cursor, Unset):
+        json_cursor = UNSET
+    else:
+        json_cursor = cursor
+    params["cursor"] = json_cursor
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/v1/jobs/{job_id}/shares".format(
             job_id=quote(str(job_id), safe=""),
         ),
+        "params": params,
     }
 
     return _kwargs
@@ -84,11 +101,17 @@ def sync_detailed(
     job_id: str,
     *,
     client: AuthenticatedClient,
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
 ) -> Response[ErrorResponse | ShareList]:
     """List Shares
 
+     The job's share links, newest first; page with `cursor`.
+
     Args:
         job_id (str):
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -100,6 +123,8 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         job_id=job_id,
+        limit=limit,
+        cursor=cursor,
     )
 
     response = client.get_httpx_client().request(
@@ -113,11 +138,17 @@ def sync(
     job_id: str,
     *,
     client: AuthenticatedClient,
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
 ) -> ErrorResponse | ShareList | None:
     """List Shares
 
+     The job's share links, newest first; page with `cursor`.
+
     Args:
         job_id (str):
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -130,6 +161,8 @@ def sync(
     return sync_detailed(
         job_id=job_id,
         client=client,
+        limit=limit,
+        cursor=cursor,
     ).parsed
 
 
@@ -137,11 +170,17 @@ async def asyncio_detailed(
     job_id: str,
     *,
     client: AuthenticatedClient,
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
 ) -> Response[ErrorResponse | ShareList]:
     """List Shares
 
+     The job's share links, newest first; page with `cursor`.
+
     Args:
         job_id (str):
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -153,6 +192,8 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         job_id=job_id,
+        limit=limit,
+        cursor=cursor,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -164,11 +205,17 @@ async def asyncio(
     job_id: str,
     *,
     client: AuthenticatedClient,
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
 ) -> ErrorResponse | ShareList | None:
     """List Shares
 
+     The job's share links, newest first; page with `cursor`.
+
     Args:
         job_id (str):
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -182,5 +229,7 @@ async def asyncio(
         await asyncio_detailed(
             job_id=job_id,
             client=client,
+            limit=limit,
+            cursor=cursor,
         )
     ).parsed
