@@ -133,7 +133,7 @@ def test_the_python_client_runs_a_job_end_to_end(stack: Stack) -> None:
             assert isinstance(hook.secret, str)
 
             job = heirloom.upload(photo_bytes(320, 240), "restore", file_name="old.jpg")
-            assert job.status == "queued"
+            assert job.status in ("queued", "running")  # charged and started
             events = [event.type for event in heirloom.events(job.id)]
             assert events[0] == "snapshot"
             assert events[-1] == "job.completed", events
