@@ -92,6 +92,21 @@ def test_the_typescript_types_are_generated_from_the_stored_document(tmp_path: P
     assert out.read_text(encoding="utf-8") == expected, STALE
 
 
+def test_the_typescript_declarations_compile_over_the_generated_schema() -> None:
+    compiler = NODE_TOOLS / "tsc"  # typescript, which openapi-typescript installs beside it
+    if not compiler.exists():
+        unavailable("node", "tsc is not installed: make installs openapi-typescript with npm")
+    declarations = CLIENTS / "typescript" / "src" / "index.d.ts"
+    ran = subprocess.run(
+        [str(compiler), "--noEmit", "--strict", "--lib", "es2022,dom", str(declarations)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
 def test_both_clients_name_the_api_version() -> None:
     from heirloom_client.version import API_VERSION as PYTHON_CLIENT_VERSION
 

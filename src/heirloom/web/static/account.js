@@ -71,11 +71,11 @@ function ledgerCard() {
   const body = h("tbody");
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Older entries");
   const problems = h("div");
-  let before = null;
+  let cursor = null;
   const load = () =>
     act(more, problems, async () => {
       const query = new URLSearchParams({ limit: "20" });
-      if (before) query.set("before_id", String(before));
+      if (cursor) query.set("cursor", cursor);
       const page = await api(`/v1/me/credits?${query}`);
       for (const line of page.entries) {
         body.append(
@@ -96,8 +96,8 @@ function ledgerCard() {
           ),
         );
       }
-      before = page.next_before_id;
-      more.hidden = !before;
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
     });
   more.addEventListener("click", load);
   load();
