@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed-stamp
 DCLINT_VERSION := 3.1.0
 NODE_TOOLS := .tools/node
 DCLINT_STAMP := $(NODE_TOOLS)/.dclint-$(DCLINT_VERSION)
+# openapi-typescript (the TypeScript client's types, `make clients`), pinned, project-local too.
+OPENAPI_TS_VERSION := 7.13.0
+OPENAPI_TS_STAMP := $(NODE_TOOLS)/.openapi-typescript-$(OPENAPI_TS_VERSION)
 
-.PHONY: dev test lint typecheck pytest bench mutations clean test-gpu-path gpu-check gpu-check-dry config-docs
+.PHONY: dev test lint typecheck pytest bench mutations clean test-gpu-path gpu-check gpu-check-dry \
+	config-docs error-docs clients
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +27,12 @@ $(DCLINT_STAMP):
 		&& touch $@; \
 	else echo "npm not found: the dclint checks will be skipped"; fi
 
+$(OPENAPI_TS_STAMP):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --save-exact \
+			openapi-typescript@$(OPENAPI_TS_VERSION) && touch $@; \
+	else echo "npm not found: the TypeScript client checks will be skipped"; fi
+
 dev: $(STAMP)
 	$(BIN)/heirloom dev
 
@@ -36,7 +46,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(DCLINT_STAMP)
+pytest: $(STAMP) $(DCLINT_STAMP) $(OPENAPI_TS_STAMP)
 	$(BIN)/pytest
 
 # docs/configuration.md, generated from the Settings fields; a unit test fails while it is stale.
@@ -47,6 +57,20 @@ config-docs: $(STAMP)
 # tests named for it must fail. Prints the mutation score; writes mutations.json.
 mutations: $(STAMP)
 	$(BIN)/python -m tests.mutations.run --json mutations.json
+
+# The OpenAPI document and the clients generated from it (clients/README.md); a test fails
+# while they are stale.
+clients: $(STAMP) $(OPENAPI_TS_STAMP)
+	$(BIN)/heirloom openapi --write clients/openapi.json
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate \
+		--path clients/openapi.json --config clients/python/openapi-python-client.yaml \
+		--meta none --output-path clients/python/heirloom_client/generated --overwrite
+	$(NODE_TOOLS)/node_modules/.bin/openapi-typescript clients/openapi.json \
+		--output clients/typescript/src/schema.d.ts
+
+# docs/errors.md, generated from domain/errors.py; a unit test fails while it is stale.
+error-docs: $(STAMP)
+	$(BIN)/heirloom error-docs --write docs/errors.md
 
 bench: $(STAMP)
 	$(BIN)/python bench/imaging.py

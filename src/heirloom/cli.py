@@ -1,5 +1,5 @@
 """The `heirloom` command: dev, api, worker, runpod-endpoint, stripe-standin, mail-catcher,
-migrate, users, status, submit, watch, config-docs, backup, erasures."""
+migrate, users, status, submit, watch, config-docs, error-docs, openapi, backup, erasures."""
 
 from __future__ import annotations
 
@@ -161,6 +161,18 @@ def _parser() -> argparse.ArgumentParser:
     docs.add_argument("--write", type=Path, metavar="PATH", help="write it to PATH instead")
     docs.set_defaults(run=_config_docs)
 
+    error_docs = commands.add_parser(
+        "error-docs", help="print the error-code reference (docs/errors.md)"
+    )
+    error_docs.add_argument("--write", type=Path, metavar="PATH", help="write it to PATH instead")
+    error_docs.set_defaults(run=_error_docs)
+
+    openapi = commands.add_parser(
+        "openapi", help="print the OpenAPI document (clients/openapi.json, `make clients`)"
+    )
+    openapi.add_argument("--write", type=Path, metavar="PATH", help="write it to PATH instead")
+    openapi.set_defaults(run=_openapi)
+
     backup = commands.add_parser(
         "backup", help="seal (encrypt, ship, prune) or unseal a backup.sh backup folder"
     )
@@ -270,6 +282,29 @@ def _config_docs(args: argparse.Namespace) -> int:
     if args.write is None:
         sys.stdout.write(config_reference.markdown())
     elif config_reference.write(args.write):
+        print(f"wrote {args.write}")
+    return 0
+
+
+def _error_docs(args: argparse.Namespace) -> int:
+    from heirloom.domain import error_reference
+
+    if args.write is None:
+        sys.stdout.write(error_reference.markdown())
+    elif error_reference.write(args.write):
+        print(f"wrote {args.write}")
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from heirloom.api.app import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
+    if args.write is None:
+        sys.stdout.write(text)
+    else:
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(text, encoding="utf-8")
         print(f"wrote {args.write}")
     return 0
 

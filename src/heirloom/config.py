@@ -1451,6 +1451,14 @@ NOT_SETTINGS: Mapping[str, str] = {
         "docker-compose.yml's password of the app's database role, read by the postgresql "
         "container's init script and put into HEIRLOOM_DATABASE_URL; the app never reads it."
     ),
+    "HEIRLOOM_PHOTO": (
+        "tests/clients/test_clients.py hands the TypeScript client's tests (node --test) the "
+        "photo to submit; the product never reads it."
+    ),
+    "HEIRLOOM_WEBHOOK_DELIVERY": (
+        "tests/clients/test_clients.py hands the TypeScript client's tests a webhook delivery "
+        "the stack sent, to verify; the product never reads it."
+    ),
     "HEIRLOOM_GPU_TEST_DEVICE": (
         "The torch device of the tiny-model tests (tests/gpu): cpu, or cuda under make "
         "gpu-check (bench/gpu_check.py); the product never reads it."

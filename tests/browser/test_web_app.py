@@ -7,6 +7,8 @@ first photo; another user cancels a slow job while an admin watches it in the da
 a portrait's result shows the quality check's words beside the slider, flagged when the model
 pasted another face in.
 Every page is saved as a screenshot at desktop and phone width under test-artifacts/.
+Every tab records its console and every answer (tests/browser/recording.py): a console error or
+a refusal the story does not contain fails the test.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from heirloom.devstack.mail_catcher import messages
 from heirloom.domain.tiers import Tier
+from tests.browser.recording import PageRecord
 from tests.conftest import MailCatcher, Stack
 from tests.harness.evaluation_photos import jpeg, lfw_portraits
 from tests.harness.required import unavailable
@@ -83,11 +86,14 @@ def screenshots() -> Path:
 
 
 class Tab:
-    """A browser page of the app, recording every URL it requests or opens a WebSocket to."""
+    """A browser page of the app, recording every URL it requests or opens a WebSocket to,
+    its console and every answer."""
 
     def __init__(self, browser: Browser, base_url: str, shots: Path) -> None:
         self.context = browser.new_context(viewport=DESKTOP, base_url=base_url)
         self.context.set_default_timeout(DEADLINE_MS)
+        self.record = PageRecord()
+        self.record.watch(self.context)
         self.page: Page = self.context.new_page()
         self.urls: list[str] = []
         self.context.on("request", lambda request: self.urls.append(request.url))
@@ -157,12 +163,15 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
     tab = Tab(browser, stack.api_url, screenshots)
     visitor = browser.new_context(viewport=DESKTOP)
     visitor.set_default_timeout(DEADLINE_MS)
+    seen = PageRecord()
+    seen.watch(visitor)
     try:
         page = tab.page
         page.goto("/")
         expect(page.get_by_text(".heirloom/dev-api-key").first).to_be_visible()
         tab.shoot("sign-in")
         tab.shoot_phone("sign-in")
+        tab.record.expect_refusal(401, r"/v1/me$")  # the wrong key, on purpose
         page.get_by_label("API key").fill("hl_not_a_key")
         page.get_by_role("button", name="Sign in").click()
         refused = httpx.get(
@@ -230,6 +239,7 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
         assert sum(url.endswith("/comparison") for url in seen_by_visitor) == 1
         page.get_by_role("button", name="Revoke").click()
         expect(page.locator("#share-list")).to_contain_text("revoked")
+        seen.expect_refusal(410, re.escape(share_url) + "$")  # the revoked link's page
         gone = shared.reload()
         assert gone is not None
         assert gone.status == 410
@@ -270,6 +280,8 @@ def test_a_photo_is_restored_downloaded_shared_and_unshared(
         leaked = [url for url in tab.urls if key in url]
         assert leaked == [], "the API key appeared in a URL"
         assert any("/ws?token=" in url for url in tab.urls), "no WebSocket with a stream token"
+        tab.record.assert_clean()
+        seen.assert_clean()
     finally:
         visitor.close()
         tab.close()
@@ -346,6 +358,8 @@ def test_a_slow_job_is_cancelled_while_the_admin_sees_it_on_a_gpu(
         opened = tab.urls + operator.urls + [socket.url for socket in sockets]
         assert [url for url in opened if key in url] == []
         assert [url for url in operator.urls if stack.admin_key in url] == []
+        tab.record.assert_clean()
+        operator.record.assert_clean()
     finally:
         operator.close()
         tab.close()
@@ -389,6 +403,7 @@ def test_the_job_page_says_what_the_quality_check_found_beside_the_slider(
         expect(note).to_contain_text("made in 2 tries")
         tab.shoot("job-quality-flagged")
         tab.shoot_phone("job-quality-flagged")
+        tab.record.assert_clean()
     finally:
         tab.close()
 
@@ -454,6 +469,7 @@ def test_sign_up_by_the_emailed_link_then_restore_a_first_photo(
         assert (me["email"], me["tier"]) == (address, "free")
         assert job["status"] == "completed"
         # The same link a second time is refused in words.
+        tab.record.expect_refusal(410, r"/v1/signup/confirm$")
         page.goto(f"/{found.group(1)}")
         page.get_by_role("button", name="Create my account").click()
         expect(page.get_by_role("alert")).to_contain_text("already used")
@@ -463,5 +479,6 @@ def test_sign_up_by_the_emailed_link_then_restore_a_first_photo(
         expect(page.locator("#packs")).to_contain_text("Forever tier")
         expect(page.locator("#purchases")).to_contain_text("No purchases yet.")
         tab.shoot("account-buy")
+        tab.record.assert_clean()
     finally:
         tab.close()

@@ -14,7 +14,7 @@ from typing import NoReturn
 import pytest
 
 REQUIRE_ENV = "HEIRLOOM_TEST_REQUIRE"
-COMPONENTS = frozenset({"postgres", "redis", "browser", "dclint", "gpu"})
+COMPONENTS = frozenset({"postgres", "redis", "browser", "dclint", "gpu", "node"})
 
 
 def required() -> frozenset[str]:

@@ -217,7 +217,7 @@ def test_credit_history_ends_with_an_empty_page_when_the_last_page_is_full(stack
         rest = client.get(
             "/v1/me/credits", params={"limit": 2, "before_id": full["next_before_id"]}
         ).json()
-        assert rest == {"entries": [], "next_before_id": None}
+        assert rest == {"entries": [], "next_cursor": None, "next_before_id": None}
 
 
 def test_credit_history_shows_job_charges_and_only_the_callers_rows(stack: Stack) -> None:

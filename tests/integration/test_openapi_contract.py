@@ -11,9 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from heirloom.api.app import create_app
+from heirloom.api.version import API_VERSION
 from heirloom.config import Settings
-from tests.conftest import ServedApi
+from heirloom.domain.tiers import Tier
+from tests.conftest import ServedApi, Stack
 
 ServeApi = Callable[..., ServedApi]
 
@@ -82,6 +86,7 @@ def test_security_headers_on_every_answer(serve_api: ServeApi) -> None:
     for name, answer in answers.items():
         assert answer.headers["X-Content-Type-Options"] == "nosniff", name
         assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"], name
+        assert answer.headers["Heirloom-Version"] == API_VERSION, name
     assert answers["account"].headers["Cache-Control"] == "no-store"
     assert "Access-Control-Allow-Origin" not in answers["account"].headers
 
@@ -151,5 +156,46 @@ def test_schemathesis_finds_no_failure(serve_api: ServeApi, tmp_path: Path) -> N
     ]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_schemathesis_as_a_paying_user_with_a_worker_finds_no_valid_request_refused(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Every request the document calls valid is accepted for a user who can pay, with a worker
+    taking jobs: what the server enforces is in the schema (tests/schemathesis.toml names the
+    few rules a schema cannot state)."""
+    _, key = stack.new_user(tier=Tier.PAID, credits=10_000)
+    binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    assert binary is not None, "schemathesis is a dev dependency"
+    command = [
+        binary,
+        "--config-file",
+        str(SCHEMATHESIS_CONFIG),
+        "--no-color",
+        "run",
+        f"{stack.api_url}/openapi.json",
+        "--checks",
+        "positive_data_acceptance,not_a_server_error",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        "10",
+        "--workers",
+        "1",
+        # Admin routes answer this user 403; closing the account would end the run's key.
+        "--exclude-path-regex",
+        "^/v1/admin/",
+        "--exclude-name",
+        "DELETE /v1/me",
+        "--header",
+        f"Authorization: Bearer {key}",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=280, check=False, cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-2000:]

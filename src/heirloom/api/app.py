@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from temporalio.client import Client
 
-import heirloom
 from heirloom.api import contract
 from heirloom.api.middleware.abuse import AbuseObserver
 from heirloom.api.middleware.body_limits import RequestLimits
@@ -24,6 +27,7 @@ from heirloom.api.middleware.security_headers import SecurityHeaders, install_co
 from heirloom.api.routes import (
     admin,
     checkout,
+    docs,
     exports,
     health,
     jobs,
@@ -41,7 +45,9 @@ from heirloom.api.routes import (
     web,
     webhooks,
 )
+from heirloom.api.version import API_VERSION, VersionHeader
 from heirloom.config import Settings
+from heirloom.domain import error_reference
 from heirloom.domain.errors import (
     HeirloomError,
     InvalidQuery,
@@ -55,6 +61,13 @@ from heirloom.services.events.feed import ChangeFeed
 from heirloom.starters.webhooks import DeliveryStarter, webhook_dispatch_input
 
 log = logging.getLogger(__name__)
+
+_DESCRIPTION = (
+    "Old-photo restoration and colourization jobs, run as Temporal workflows.\n\n"
+    "## Errors\n\n"
+    'Every error answer is `{"error": {"code", "message", "details"}}`: the code is stable, '
+    "the message is meant for people.\n\n" + error_reference.table()
+)
 
 
 def create_app(
@@ -90,9 +103,14 @@ def create_app(
 
     app = FastAPI(
         title="Heirloom",
-        version=heirloom.__version__,
-        description="Old-photo restoration and colourization jobs, run as Temporal workflows.",
+        version=API_VERSION,
+        description=_DESCRIPTION,
         lifespan=lifespan,
+        # Served by routes/docs.py from packaged assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # operationId = the route function's name (`create_job`): the generated clients' names.
+        generate_unique_id_function=_operation_id,
     )
     app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
@@ -100,6 +118,7 @@ def create_app(
     app.add_middleware(RateLimitMiddleware)
     install_cors(app, settings.cors_allow_origins)
     app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s)
+    app.add_middleware(VersionHeader)
     routers = [
         jobs.router,
         me.router,
@@ -122,7 +141,9 @@ def create_app(
     for router in routers:
         app.include_router(router)
     app.include_router(web.router)
+    app.include_router(docs.router)
     web.mount_assets(app)
+    docs.mount_assets(app)
     contract.declare_errors(app)
 
     @app.exception_handler(HeirloomError)
@@ -170,6 +191,17 @@ def create_app(
         return _error_response(UnexpectedError())
 
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document as every deployment serves it: it depends on no setting."""
+    with tempfile.TemporaryDirectory() as home:
+        document: dict[str, Any] = create_app(Settings(home=Path(home))).openapi()
+    return document
 
 
 def _error_response(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from heirloom.api.paging import NextCursor
 from heirloom.db.models import AuditEntry, Job, QueueMetric, Share, User, as_utc
 from heirloom.domain.tiers import Tier
 from heirloom.services.queue.positions import QueuePlace
@@ -25,6 +26,9 @@ def _iso_date_time(value: Any) -> Any:
             raise ValueError("must be a date-time with a time, e.g. 2026-11-26T00:00:00Z")
     return value
 
+
+# The job id of the document's examples.
+JOB_EXAMPLE_ID = "9f1c2e7a4b5d4c0e8a6f3b2d1c0e9a8b"
 
 # A query date-time that accepts exactly what `format: date-time` describes.
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
@@ -48,11 +52,28 @@ class ErrorInfo(BaseModel):
 class ErrorResponse(BaseModel):
     """The one body of every error answer."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "insufficient_credits",
+                        "message": "This job costs 4 credits but your balance is 2. "
+                        "Buy more credits or choose fewer operations.",
+                        "details": {"cost": 4, "balance": 2},
+                    }
+                }
+            ]
+        }
+    )
+
     error: ErrorInfo
 
 
 class RetryRequest(BaseModel):
     """The optional body of `POST /v1/jobs/{id}/retry`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"new_seed": True}]})
 
     new_seed: bool = Field(
         default=False,
@@ -62,6 +83,35 @@ class RetryRequest(BaseModel):
 
 class JobOut(BaseModel):
     """A job as its owner sees it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": JOB_EXAMPLE_ID,
+                    "status": "completed",
+                    "stage": "done",
+                    "progress": 100,
+                    "operations": ["restore", "colorize"],
+                    "tier": "paid",
+                    "credits_charged": 4,
+                    "credits_refunded": 0,
+                    "error": None,
+                    "width": 1280,
+                    "height": 960,
+                    "retry_of": None,
+                    "created_at": "2026-12-07T10:00:00Z",
+                    "started_at": "2026-12-07T10:00:01Z",
+                    "finished_at": "2026-12-07T10:00:41Z",
+                    "result_url": f"/v1/jobs/{JOB_EXAMPLE_ID}/result",
+                    "thumbnail_url": f"/v1/jobs/{JOB_EXAMPLE_ID}/thumbnail",
+                    "comparison_url": f"/v1/jobs/{JOB_EXAMPLE_ID}/comparison",
+                    "original_url": f"/v1/jobs/{JOB_EXAMPLE_ID}/original",
+                    "expires_at": None,
+                }
+            ]
+        }
+    )
 
     id: str
     status: str
@@ -150,8 +200,9 @@ class JobOut(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobOut]
+    next_cursor: NextCursor
     limit: int
-    offset: int
+    offset: int = Field(description="the older paging by position; 0 with `cursor`")
 
 
 class StorageOut(BaseModel):
@@ -164,6 +215,23 @@ class StorageOut(BaseModel):
 
 
 class MeOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3b0c6f1e9d2a4e7b8c5d1f0a2e4b6c8d",
+                    "email": "ada@example.com",
+                    "tier": "paid",
+                    "role": "user",
+                    "balance": 36,
+                    "jobs_today": 2,
+                    "daily_job_limit": 100,
+                    "daily_limit_resets_at": "2026-12-08T00:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     email: str
     tier: str
@@ -189,7 +257,8 @@ class LedgerLineOut(BaseModel):
 
 class LedgerPage(BaseModel):
     entries: list[LedgerLineOut]
-    next_before_id: int | None
+    next_cursor: NextCursor
+    next_before_id: int | None = Field(description="the older form of `next_cursor`")
 
 
 class TierOut(BaseModel):
@@ -325,8 +394,9 @@ class UserSummaryOut(UserOut):
 
 class UserPage(BaseModel):
     users: list[UserSummaryOut]
+    next_cursor: NextCursor
     limit: int
-    offset: int
+    offset: int = Field(description="the older paging by position; 0 with `cursor`")
 
 
 class UserCreated(UserOut):
@@ -503,6 +573,8 @@ class AdminHealthOut(BaseModel):
 
 
 class KeyCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "laptop"}]})
+
     name: str = Field(min_length=1, max_length=100, description="what the key is for")
 
 
@@ -546,6 +618,7 @@ class KeyRevoked(BaseModel):
 
 class KeyList(BaseModel):
     keys: list[KeyOut]
+    next_cursor: NextCursor
 
 
 class AbuseSignalOut(BaseModel):
@@ -562,10 +635,15 @@ class AbuseSignalOut(BaseModel):
 
 class AbuseSignalPage(BaseModel):
     signals: list[AbuseSignalOut]
-    next_before_id: int | None
+    next_cursor: NextCursor
+    next_before_id: int | None = Field(description="the older form of `next_cursor`")
 
 
 class ShareCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"expires_in": 86400, "allow_download": False}]}
+    )
+
     expires_in: int | None = Field(
         default=None, gt=0, description="seconds the link stays valid (default 7 days)"
     )
@@ -574,6 +652,24 @@ class ShareCreate(BaseModel):
 
 class ShareOut(BaseModel):
     """A share link as its owner sees it; `url` carries the token only in the create answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5d2e8f1a7c3b4e6d9a0b1c2d3e4f5a6b",
+                    "job_id": JOB_EXAMPLE_ID,
+                    "url": "https://heirloom.example/s/Zk3x9QyP2m",
+                    "allow_download": False,
+                    "views": 0,
+                    "created_at": "2026-12-07T10:05:00Z",
+                    "expires_at": "2026-12-08T10:05:00Z",
+                    "revoked_at": None,
+                    "status": "active",
+                }
+            ]
+        }
+    )
 
     id: str
     job_id: str
@@ -609,6 +705,7 @@ class ShareOut(BaseModel):
 
 class ShareList(BaseModel):
     shares: list[ShareOut]
+    next_cursor: NextCursor
 
 
 class AuditOut(BaseModel):
@@ -631,7 +728,8 @@ class AuditOut(BaseModel):
 
 class AuditPage(BaseModel):
     entries: list[AuditOut]
-    next_before_id: int | None
+    next_cursor: NextCursor
+    next_before_id: int | None = Field(description="the older form of `next_cursor`")
 
 
 class ErasureOut(BaseModel):
@@ -658,3 +756,4 @@ class ExportList(BaseModel):
     """The caller's exports, newest first."""
 
     exports: list[ExportOut]
+    next_cursor: NextCursor

@@ -125,6 +125,7 @@ class CorruptImage(UserError):
 class InsufficientCredits(UserError):
     code = "insufficient_credits"
     http_status = 402
+    default_message = "This job costs more credits than your balance holds."
 
     def __init__(self, *, cost: int, balance: int) -> None:
         super().__init__(
@@ -168,6 +169,7 @@ class PaymentRejected(UserError):
 class DailyLimitReached(UserError):
     code = "daily_limit_reached"
     http_status = 429
+    default_message = "Your plan's jobs for today are used up; the limit resets at midnight UTC."
 
     def __init__(self, *, limit: int, resets_at: datetime) -> None:
         super().__init__(
@@ -181,6 +183,7 @@ class DailyLimitReached(UserError):
 class TooManyActiveJobs(UserError):
     code = "too_many_active_jobs"
     http_status = 429
+    default_message = "Your plan's jobs in progress at once are all running; wait for one."
 
     def __init__(self, *, limit: int) -> None:
         super().__init__(

@@ -99,6 +99,10 @@ def model_progress(report: Mapping[str, Any] | None) -> int | None:
     return low + math.floor((high - low) * parsed.fraction)
 
 
+# What `operations` on POST /v1/jobs accepts, exactly: the OpenAPI document enumerates these.
+OPERATION_FORMS: tuple[str, ...] = ("restore", "colorize", "restore,colorize", "colorize,restore")
+
+
 def parse_operations(raw: str) -> tuple[Operation, ...]:
     """Parse `restore`, `colorize` or `restore,colorize` into a canonical, ordered tuple.
 

@@ -60,7 +60,7 @@ def install_cors(app: FastAPI, allow_origins: list[str]) -> None:
         CORSMiddleware,
         allow_origins=allow_origins,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-        expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Heirloom-Version"],
+        expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "Heirloom-Version"],
         max_age=600,
     )

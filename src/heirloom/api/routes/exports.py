@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from heirloom.api import paging
 from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep
 from heirloom.api.downloads import file_response
 from heirloom.api.schemas import ExportList, ExportOut
@@ -61,9 +62,15 @@ def list_exports(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
+    cursor: paging.CursorQuery = None,
 ) -> ExportList:
-    """The caller's exports, newest first (read-only: starting one is the POST)."""
-    return ExportList(exports=[_out(row) for row in services.exporter.list(user.id, limit=limit)])
+    """The caller's exports, newest first (read-only: starting one is the POST); page with
+    `cursor`."""
+    page = services.exporter.page(user.id, limit=limit, after=paging.decode(cursor))
+    return ExportList(
+        exports=[_out(row) for row in page.rows],
+        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+    )
 
 
 @router.get("/{export_id}", response_model=ExportOut)

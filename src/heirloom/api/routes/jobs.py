@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, File, Form, Header, Path, Query, Response, 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from heirloom.api import paging
 from heirloom.api.contract import errors
 from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep, UploadBudget
 from heirloom.api.downloads import check_files_kept, file_response, job_file_key
@@ -16,11 +17,12 @@ from heirloom.db.models import Job, utcnow
 from heirloom.domain.errors import (
     Conflict,
     ImageTooLarge,
+    InvalidQuery,
     InvalidRequest,
     JobAlreadyFinished,
 )
 from heirloom.domain.gpu_queue import RETRY_PRIORITY
-from heirloom.domain.jobs import JobStatus
+from heirloom.domain.jobs import OPERATION_FORMS, JobStatus
 from heirloom.domain.seeds import job_seed, retry_key, seed_origin
 from heirloom.services.storage.keys import job_prefix
 from heirloom.starters import restoration
@@ -43,8 +45,21 @@ async def create_job(
     user: CurrentUser,
     services: ServicesDep,
     temporal: TemporalDep,
-    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF or BMP")],
-    operations: Annotated[str, Form(description="restore, colorize or restore,colorize")],
+    file: Annotated[
+        UploadFile,
+        # `format: binary` beside OpenAPI 3.1's contentMediaType: generators read it as a file.
+        File(
+            description="the photo: JPEG, PNG, WebP, TIFF or BMP",
+            json_schema_extra={"format": "binary"},
+        ),
+    ],
+    operations: Annotated[
+        str,
+        Form(
+            description="restore, colorize or both (comma-separated, either order)",
+            json_schema_extra={"enum": list(OPERATION_FORMS)},
+        ),
+    ],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     callback_url: Annotated[
         str | None,
@@ -52,6 +67,10 @@ async def create_job(
     ] = None,
 ) -> Response | JobOut:
     """Charge for and start a job; 202 means charged, any 4xx means nothing charged."""
+    if operations not in OPERATION_FORMS:
+        raise InvalidRequest(
+            f"unknown operations {operations[:40]!r}; choose one of: {', '.join(OPERATION_FORMS)}"
+        )
     limit = services.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -85,13 +104,38 @@ def list_jobs(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    cursor: paging.CursorQuery = None,
+    offset: Annotated[
+        int,
+        Query(ge=0, le=MAX_OFFSET, description="the older paging by position; prefer `cursor`"),
+    ] = 0,
     job_status: Annotated[
         JobStatus | None, Query(alias="status", description="only jobs in this status")
     ] = None,
 ) -> JobList:
-    jobs = services.jobs.list_owned(user.id, limit=limit, offset=offset, status=job_status)
-    return JobList(jobs=[JobOut.from_job(job) for job in jobs], limit=limit, offset=offset)
+    """The caller's jobs, newest first; pass `next_cursor` back as `cursor` for the next page.
+
+    `offset` is kept for the clients that used it: a job submitted meanwhile shifts its pages.
+    """
+    if offset:
+        if cursor is not None:
+            raise InvalidQuery("Pass `cursor` or `offset`, not both.")
+        jobs = services.jobs.list_owned(user.id, limit=limit, offset=offset, status=job_status)
+        return JobList(
+            jobs=[JobOut.from_job(job) for job in jobs],
+            next_cursor=None,
+            limit=limit,
+            offset=offset,
+        )
+    page = services.jobs.page_owned(
+        user.id, limit=limit, after=paging.decode(cursor), status=job_status
+    )
+    return JobList(
+        jobs=[JobOut.from_job(job) for job in page.rows],
+        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        limit=limit,
+        offset=0,
+    )
 
 
 @router.get("/{job_id}", response_model=JobOut)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
+from heirloom.api import paging
 from heirloom.api.contract import errors
 from heirloom.api.deps import CurrentCaller, CurrentUser, ServicesDep
 from heirloom.api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut, KeyRevoke, KeyRevoked
@@ -40,9 +41,18 @@ def create_key(body: KeyCreate, caller: CurrentCaller, services: ServicesDep) ->
 
 
 @router.get("", response_model=KeyList)
-def list_keys(user: CurrentUser, services: ServicesDep) -> KeyList:
-    """The caller's keys, revoked ones included, newest first."""
-    return KeyList(keys=[_out(info) for info in services.keys.owned_by(user.id)])
+def list_keys(
+    user: CurrentUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    cursor: paging.CursorQuery = None,
+) -> KeyList:
+    """The caller's keys, revoked ones included, newest first; page with `cursor`."""
+    page = services.keys.page_owned_by(user.id, limit=limit, after=paging.decode(cursor))
+    return KeyList(
+        keys=[_out(info) for info in page.rows],
+        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+    )
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)

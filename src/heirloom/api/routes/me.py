@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.concurrency import run_in_threadpool
 
+from heirloom.api import paging
 from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep
 from heirloom.api.schemas import (
     AuditOut,
@@ -20,14 +21,12 @@ from heirloom.api.schemas import (
     PurchasePage,
     StorageOut,
 )
+from heirloom.domain.paging import MAX_ROW_ID
 from heirloom.domain.pricing import next_daily_reset
 from heirloom.domain.tiers import Tier
 from heirloom.starters import erasure
 
 router = APIRouter(prefix="/v1/me", tags=["account"])
-
-# Ledger ids are 64-bit integers; a larger cursor would overflow the query instead of paging.
-MAX_LEDGER_ID = 2**63 - 1
 
 
 @router.get("", response_model=MeOut)
@@ -55,13 +54,17 @@ def credit_history(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_LEDGER_ID)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    cursor: paging.CursorQuery = None,
 ) -> LedgerPage:
-    """Ledger rows, newest first; pass `next_before_id` back as `before_id` for the next page."""
-    lines = services.credits.history(user.id, limit=limit, before_id=before_id)
+    """Ledger rows, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    start = paging.before_id(cursor, before_id)
+    lines = services.credits.history(user.id, limit=limit, before_id=start)
+    next_before_id = lines[-1].id if len(lines) == limit else None
     return LedgerPage(
         entries=[LedgerLineOut(**vars(line)) for line in lines],
-        next_before_id=lines[-1].id if len(lines) == limit else None,
+        next_cursor=paging.after_id(next_before_id),
+        next_before_id=next_before_id,
     )
 
 
@@ -70,13 +73,17 @@ def audit_log(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    cursor: paging.CursorQuery = None,
 ) -> AuditPage:
-    """Every access to the caller's photos, newest first; page with `before_id`."""
-    entries = services.audit.query(user.id, before_id=before_id, limit=limit)
+    """Every access to the caller's photos, newest first; page with `cursor`."""
+    start = paging.before_id(cursor, before_id)
+    entries = services.audit.query(user.id, before_id=start, limit=limit)
+    next_before_id = entries[-1].id if len(entries) == limit else None
     return AuditPage(
         entries=[AuditOut.from_entry(entry) for entry in entries],
-        next_before_id=entries[-1].id if len(entries) == limit else None,
+        next_cursor=paging.after_id(next_before_id),
+        next_before_id=next_before_id,
     )
 
 

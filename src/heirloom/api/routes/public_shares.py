@@ -109,6 +109,7 @@ def _page(title: str, body: str, script: str | None = None) -> str:
 <meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)} - Heirloom</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">{module}</head>
 <body class="public"><header class="bar"><span class="brand">Heirloom</span></header>
 <main id="main">{body}</main></body></html>"""

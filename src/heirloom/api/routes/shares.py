@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Request, Response, status
+
+from heirloom.api import paging
 from heirloom.api.deps import CallerDep, CurrentCaller, CurrentUser, ServicesDep
 from heirloom.api.downloads import check_files_kept
 from heirloom.api.schemas import ShareCreate, ShareList, ShareOut
@@ -48,14 +51,20 @@ def create_share(
 
 
 @router.get("", response_model=ShareList)
-def list_shares(job_id: str, user: CurrentUser, services: ServicesDep) -> ShareList:
+def list_shares(
+    job_id: str,
+    user: CurrentUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    cursor: paging.CursorQuery = None,
+) -> ShareList:
+    """The job's share links, newest first; page with `cursor`."""
     services.jobs.get_owned(user.id, job_id)
     now = utcnow()
+    page = services.shares.page_for_job(user.id, job_id, limit=limit, after=paging.decode(cursor))
     return ShareList(
-        shares=[
-            ShareOut.from_share(share, now=now)
-            for share in services.shares.list_for_job(user.id, job_id)
-        ]
+        shares=[ShareOut.from_share(share, now=now) for share in page.rows],
+        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
     )
 
 

@@ -53,6 +53,12 @@ def index(services: ServicesDep) -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=headers)
 
 
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The icon, for clients that ask at the conventional address instead of the page's link."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+
 def mount_assets(app: FastAPI) -> None:
     """Serve the app's scripts, styles and images under /static."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

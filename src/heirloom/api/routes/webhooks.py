@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
+from heirloom.api import paging
 from heirloom.api.contract import errors
 from heirloom.api.deps import CurrentCaller, CurrentUser, ServicesDep
+from heirloom.api.paging import NextCursor
 from heirloom.db.models import WebhookDelivery, WebhookEndpoint, as_utc
+from heirloom.domain.paging import MAX_ROW_ID
 from heirloom.services.events.webhooks import WEBHOOK_EVENTS
 
 router = APIRouter(prefix="/v1/me/webhook", tags=["webhooks"])
@@ -25,6 +28,14 @@ def _all_events() -> list[WebhookEvent]:
 
 
 class WebhookIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            # Without a URL (only a secret, for per-job callback_url): an example that
+            # needs no name resolution when tools send it.
+            "examples": [{"events": ["job.completed", "job.failed"]}]
+        }
+    )
+
     url: str | None = Field(
         default=None,
         min_length=8,
@@ -90,7 +101,8 @@ class DeliveryOut(BaseModel):
 
 class DeliveryPage(BaseModel):
     deliveries: list[DeliveryOut]
-    next_before_id: int | None
+    next_cursor: NextCursor
+    next_before_id: int | None = Field(description="the older form of `next_cursor`")
 
 
 @router.put("", response_model=WebhookOut)
@@ -102,9 +114,11 @@ def set_webhook(body: WebhookIn, caller: CurrentCaller, services: ServicesDep) -
     return WebhookOut.from_endpoint(endpoint, secret)
 
 
-@router.get("", response_model=WebhookOut, responses=errors(404))
-def get_webhook(user: CurrentUser, services: ServicesDep) -> WebhookOut:
-    return WebhookOut.from_endpoint(services.webhooks.get(user.id))
+@router.get("", response_model=WebhookOut | None)
+def get_webhook(user: CurrentUser, services: ServicesDep) -> WebhookOut | None:
+    """The caller's webhook; `null` when none is set up."""
+    endpoint = services.webhooks.find(user.id)
+    return WebhookOut.from_endpoint(endpoint) if endpoint is not None else None
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
@@ -125,13 +139,17 @@ def deliveries(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    cursor: paging.CursorQuery = None,
 ) -> DeliveryPage:
-    """The delivery log, newest first; pass `next_before_id` back as `before_id` for more."""
-    rows = services.webhooks.deliveries(user.id, limit=limit, before_id=before_id)
+    """The delivery log, newest first; pass `next_cursor` back as `cursor` for more."""
+    start = paging.before_id(cursor, before_id)
+    rows = services.webhooks.deliveries(user.id, limit=limit, before_id=start)
+    next_before_id = rows[-1].id if len(rows) == limit else None
     return DeliveryPage(
         deliveries=[DeliveryOut.from_row(row) for row in rows],
-        next_before_id=rows[-1].id if len(rows) == limit else None,
+        next_cursor=paging.after_id(next_before_id),
+        next_before_id=next_before_id,
     )
 
 
@@ -140,6 +158,8 @@ def deliveries(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DeliveryOut,
 )
-def redeliver(delivery_id: int, user: CurrentUser, services: ServicesDep) -> DeliveryOut:
+def redeliver(
+    delivery_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], user: CurrentUser, services: ServicesDep
+) -> DeliveryOut:
     """Send a delivery again, with the same event id so the receiver can tell it is a repeat."""
     return DeliveryOut.from_row(services.webhooks.redeliver(user.id, delivery_id))

@@ -17,7 +17,9 @@ from sqlmodel import Session, col, func, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import ApiKey, Share, User, WebhookEndpoint, as_utc, utcnow
+from heirloom.db.paging import Page, SortKey, keyset, page_of
 from heirloom.domain.errors import Conflict, NotFound
+from heirloom.domain.paging import Cursor
 
 API_KEY_PREFIX = "hl_"
 # What logs and key lists show of a key: "hl_" and 8 random characters.
@@ -136,6 +138,14 @@ class ApiKeys:
         )
         with self.db.session() as session:
             return [_info(row) for row in session.exec(statement)]
+
+    def page_owned_by(self, user_id: str, *, limit: int, after: Cursor | None) -> Page[KeyInfo]:
+        """A page of a user's keys, revoked ones included, newest first (ties by id)."""
+        order = SortKey(id=col(ApiKey.id), at=col(ApiKey.created_at))
+        statement = keyset(select(ApiKey).where(ApiKey.user_id == user_id), order, after, limit)
+        with self.db.session() as session:
+            rows = [_info(row) for row in session.exec(statement)]
+        return page_of(rows, limit, lambda info: Cursor(info.id, as_utc(info.created_at)))
 
     def revoke(self, key_id: str, *, user_id: str | None = None, reason: str = "revoked") -> None:
         """Revoke a key (only the owner's when `user_id` is given); repeating is harmless."""

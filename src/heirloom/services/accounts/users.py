@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import Job, TierChange, User
+from heirloom.db.models import Job, TierChange, User, as_utc
+from heirloom.db.paging import Page, SortKey, keyset, page_of
 from heirloom.domain.errors import Conflict, NotFound
+from heirloom.domain.paging import Cursor
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.keys import ApiKeys
 from heirloom.services.money.credits import CreditManager
@@ -101,6 +104,23 @@ class Accounts:
         self, *, limit: int, offset: int = 0, email_contains: str | None = None
     ) -> list[UserSummary]:
         """Users newest first, each with its job count; optionally those whose email matches."""
+        newest_first = (col(User.created_at).desc(), col(User.id))
+        statement = self._summaries(email_contains).order_by(*newest_first)
+        with self.db.session() as session:
+            rows = session.exec(statement.offset(offset).limit(limit))
+            return [UserSummary(user, count) for user, count in rows]
+
+    def page_after(
+        self, *, limit: int, after: Cursor | None, email_contains: str | None = None
+    ) -> Page[UserSummary]:
+        """The same list by cursor: newest first, ties by id, starting after `after`."""
+        order = SortKey(id=col(User.id), at=col(User.created_at))
+        statement = keyset(self._summaries(email_contains), order, after, limit)
+        with self.db.session() as session:
+            rows = [UserSummary(user, count) for user, count in session.exec(statement)]
+        return page_of(rows, limit, lambda row: Cursor(row.user.id, as_utc(row.user.created_at)))
+
+    def _summaries(self, email_contains: str | None) -> Any:
         jobs = select(Job.user_id, func.count().label("jobs")).group_by(col(Job.user_id)).subquery()
         statement = select(User, func.coalesce(jobs.c.jobs, 0)).outerjoin(
             jobs, jobs.c.user_id == User.id
@@ -108,10 +128,7 @@ class Accounts:
         if email_contains:
             needle = email_contains.strip().lower()
             statement = statement.where(col(User.email).contains(needle, autoescape=True))
-        newest_first = (col(User.created_at).desc(), col(User.id))
-        statement = statement.order_by(*newest_first).offset(offset).limit(limit)
-        with self.db.session() as session:
-            return [UserSummary(user, count) for user, count in session.exec(statement)]
+        return statement
 
     def by_email(self, email: str) -> User | None:
         with self.db.session() as session:

@@ -219,11 +219,15 @@ class Webhooks:
             return session.get(WebhookEndpoint, user_id) is not None
 
     def get(self, user_id: str) -> WebhookEndpoint:
+        endpoint = self.find(user_id)
+        if endpoint is None:
+            raise NotFound("No webhook is set up.")
+        return endpoint
+
+    def find(self, user_id: str) -> WebhookEndpoint | None:
+        """The user's webhook, or None when none is set up (not an error: a setting left empty)."""
         with self.db.session() as session:
-            endpoint = session.get(WebhookEndpoint, user_id)
-            if endpoint is None:
-                raise NotFound("No webhook is set up.")
-            return endpoint
+            return session.get(WebhookEndpoint, user_id)
 
     def remove(self, user_id: str) -> None:
         with self.db.session() as session:

@@ -14,9 +14,14 @@ from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Job, User, as_utc, utcnow
+from heirloom.db.paging import Page, SortKey, keyset, page_of
 from heirloom.domain.errors import NotFound
 from heirloom.domain.jobs import JobStatus, Stage
+from heirloom.domain.paging import Cursor
 from heirloom.services.events import event_log as events
+
+# The order of a user's job list: newest first, ties by id (the offset form uses it too).
+JOB_ORDER = SortKey(id=col(Job.id), at=col(Job.created_at))
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,18 @@ class JobStore:
                 .limit(limit)
             )
             return list(session.exec(statement))
+
+    def page_owned(
+        self, user_id: str, *, limit: int, after: Cursor | None, status: str | None = None
+    ) -> Page[Job]:
+        """The user's jobs, newest first (ties by id), starting after `after`."""
+        statement = select(Job).where(Job.user_id == user_id)
+        if status is not None:
+            statement = statement.where(Job.status == status)
+        statement = keyset(statement, JOB_ORDER, after, limit)
+        with self.db.session() as session:
+            rows = list(session.exec(statement))
+        return page_of(rows, limit, lambda job: Cursor(job.id, as_utc(job.created_at)))
 
     def set_stage(
         self,

@@ -34,7 +34,9 @@ from heirloom.db.models import (
     as_utc,
     utcnow,
 )
+from heirloom.db.paging import Page, SortKey, keyset, page_of
 from heirloom.domain.errors import Conflict, ExportLimitReached, NotFound
+from heirloom.domain.paging import Cursor
 from heirloom.services.privacy.erasure import ROLE_ERASED
 from heirloom.services.storage.base import DEFAULT_CHUNK_SIZE, Storage, StorageObjectMissing
 
@@ -115,20 +117,17 @@ class Exporter:
             session.expunge(export)
             return export
 
-    def list(self, user_id: str, *, limit: int) -> list[DataExport]:
-        """The caller's exports, newest first."""
+    def page(self, user_id: str, *, limit: int, after: Cursor | None) -> Page[DataExport]:
+        """The caller's exports, newest first (ties by id), starting after `after`."""
+        order = SortKey(id=col(DataExport.id), at=col(DataExport.created_at))
+        statement = keyset(
+            select(DataExport).where(col(DataExport.user_id) == user_id), order, after, limit
+        )
         with self.db.session() as session:
-            rows = list(
-                session.exec(
-                    select(DataExport)
-                    .where(col(DataExport.user_id) == user_id)
-                    .order_by(col(DataExport.created_at).desc())
-                    .limit(limit)
-                )
-            )
+            rows = list(session.exec(statement))
             for row in rows:
                 session.expunge(row)
-            return rows
+        return page_of(rows, limit, lambda row: Cursor(row.id, as_utc(row.created_at)))
 
     def forget(self, export_id: str) -> None:
         """The workflow could not be started: the export never existed."""

@@ -13,8 +13,10 @@ from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Job, Share, as_utc
+from heirloom.db.paging import Page, SortKey, keyset, page_of
 from heirloom.domain.errors import NotFound, ResultNotReady, ShareGone
 from heirloom.domain.jobs import JobStatus
+from heirloom.domain.paging import Cursor
 
 # 32 random bytes: 256 bits, far past guessing.
 TOKEN_BYTES = 32
@@ -63,6 +65,16 @@ class Shares:
         with self.db.session() as session:
             session.add(share)
         return NewShare(share=share, token=token)
+
+    def page_for_job(
+        self, user_id: str, job_id: str, *, limit: int, after: Cursor | None
+    ) -> Page[Share]:
+        """A job's share links, newest first (ties by id), starting after `after`."""
+        order = SortKey(id=col(Share.id), at=col(Share.created_at))
+        statement = select(Share).where(Share.user_id == user_id, Share.job_id == job_id)
+        with self.db.session() as session:
+            rows = list(session.exec(keyset(statement, order, after, limit)))
+        return page_of(rows, limit, lambda share: Cursor(share.id, as_utc(share.created_at)))
 
     def list_for_job(self, user_id: str, job_id: str) -> list[Share]:
         with self.db.session() as session:

@@ -81,11 +81,11 @@ function ledgerCard() {
   const body = h("tbody");
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Older entries");
   const problems = h("div");
-  let before = null;
+  let cursor = null;
   const load = () =>
     act(more, problems, async () => {
       const query = new URLSearchParams({ limit: "20" });
-      if (before) query.set("before_id", String(before));
+      if (cursor) query.set("cursor", cursor);
       const page = await api(`/v1/me/credits?${query}`);
       for (const line of page.entries) {
         body.append(
@@ -106,8 +106,8 @@ function ledgerCard() {
           ),
         );
       }
-      before = page.next_before_id;
-      more.hidden = !before;
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
     });
   more.addEventListener("click", load);
   load();
@@ -295,12 +295,8 @@ function webhookCard() {
   };
 
   async function refresh() {
-    let hook = null;
-    try {
-      hook = await api("/v1/me/webhook");
-    } catch (err) {
-      if (err.status !== 404) throw err;
-    }
+    // null when no webhook is set up.
+    const hook = await api("/v1/me/webhook");
     rotate.hidden = remove.hidden = !hook;
     if (!hook) {
       fill(state, h("p", { class: "muted" }, "No webhook: Heirloom does not call your server."));

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from heirloom.api import paging
 from heirloom.api.deps import ServicesDep
 from heirloom.api.schemas import AbuseSignalOut, AbuseSignalPage
+from heirloom.domain.paging import MAX_ROW_ID
 
 router = APIRouter(prefix="/v1/admin/abuse", tags=["admin"])
 
@@ -16,11 +18,15 @@ router = APIRouter(prefix="/v1/admin/abuse", tags=["admin"])
 def list_signals(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    cursor: paging.CursorQuery = None,
 ) -> AbuseSignalPage:
-    """Detections and suspensions; pass `next_before_id` back as `before_id` to page."""
-    signals = services.abuse.signals(limit=limit, before_id=before_id)
+    """Detections and suspensions; pass `next_cursor` back as `cursor` to page."""
+    start = paging.before_id(cursor, before_id)
+    signals = services.abuse.signals(limit=limit, before_id=start)
+    next_before_id = signals[-1].id if len(signals) == limit else None
     return AbuseSignalPage(
         signals=[AbuseSignalOut(**vars(signal)) for signal in signals],
-        next_before_id=signals[-1].id if len(signals) == limit else None,
+        next_cursor=paging.after_id(next_before_id),
+        next_before_id=next_before_id,
     )

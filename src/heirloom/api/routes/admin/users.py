@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, status
 
+from heirloom.api import paging
 from heirloom.api.contract import errors
 from heirloom.api.deps import CurrentCaller, ServicesDep
 from heirloom.api.schemas import (
@@ -20,6 +21,7 @@ from heirloom.api.schemas import (
     UserUpdate,
 )
 from heirloom.db.models import as_utc
+from heirloom.domain.errors import InvalidQuery
 
 router = APIRouter(prefix="/v1/admin/users", tags=["admin"])
 
@@ -32,13 +34,27 @@ MAX_OFFSET = 1_000_000
 def list_users(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    cursor: paging.CursorQuery = None,
+    offset: Annotated[
+        int,
+        Query(ge=0, le=MAX_OFFSET, description="the older paging by position; prefer `cursor`"),
+    ] = 0,
     email: Annotated[
         str | None, Query(max_length=320, description="only emails containing this")
     ] = None,
 ) -> UserPage:
-    """Users newest first, with their balance and how many jobs each submitted."""
-    found = services.accounts.page(limit=limit, offset=offset, email_contains=email)
+    """Users newest first, with their balance and how many jobs each submitted; pass
+    `next_cursor` back as `cursor` for the next page (`offset` is the older form)."""
+    next_cursor = None
+    if offset:
+        if cursor is not None:
+            raise InvalidQuery("Pass `cursor` or `offset`, not both.")
+        found = services.accounts.page(limit=limit, offset=offset, email_contains=email)
+    else:
+        page = services.accounts.page_after(
+            limit=limit, after=paging.decode(cursor), email_contains=email
+        )
+        found, next_cursor = page.rows, page.next_cursor
     return UserPage(
         users=[
             UserSummaryOut(
@@ -48,6 +64,7 @@ def list_users(
             )
             for row in found
         ],
+        next_cursor=next_cursor.encode() if next_cursor else None,
         limit=limit,
         offset=offset,
     )

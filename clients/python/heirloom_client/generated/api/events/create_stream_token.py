@@ -1,0 +1,215 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.error_response import ErrorResponse
+from ...models.stream_token_in import StreamTokenIn
+from ...models.stream_token_out import StreamTokenOut
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    *,
+    body: None | StreamTokenIn | Unset = UNSET,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/stream-tokens",
+    }
+
+    if isinstance(body, StreamTokenIn):
+        _kwargs["json"] = body.to_dict()
+    else:
+        _kwargs["json"] = body
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorResponse | StreamTokenOut | None:
+    if response.status_code == 201:
+        response_201 = StreamTokenOut.from_dict(response.json())
+
+        return response_201
+
+    if response.status_code == 400:
+        response_400 = ErrorResponse.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorResponse.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = ErrorResponse.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 413:
+        response_413 = ErrorResponse.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 422:
+        response_422 = ErrorResponse.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = ErrorResponse.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorResponse.from_dict(response.json())
+
+        return response_500
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorResponse | StreamTokenOut]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: None | StreamTokenIn | Unset = UNSET,
+) -> Response[ErrorResponse | StreamTokenOut]:
+    """Create Stream Token
+
+     A token for `?token=` on one stream: the job's WebSocket or event stream when `job_id`
+    is given, else `/v1/events`. It opens that stream only, expires in minutes
+    (HEIRLOOM_STREAM_TOKEN_TTL_S), and is refused once the key that made it is revoked.
+
+    Args:
+        body (None | StreamTokenIn | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorResponse | StreamTokenOut]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    body: None | StreamTokenIn | Unset = UNSET,
+) -> ErrorResponse | StreamTokenOut | None:
+    """Create Stream Token
+
+     A token for `?token=` on one stream: the job's WebSocket or event stream when `job_id`
+    is given, else `/v1/events`. It opens that stream only, expires in minutes
+    (HEIRLOOM_STREAM_TOKEN_TTL_S), and is refused once the key that made it is revoked.
+
+    Args:
+        body (None | StreamTokenIn | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorResponse | StreamTokenOut
+    """
+
+    return sync_detailed(
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: None | StreamTokenIn | Unset = UNSET,
+) -> Response[ErrorResponse | StreamTokenOut]:
+    """Create Stream Token
+
+     A token for `?token=` on one stream: the job's WebSocket or event stream when `job_id`
+    is given, else `/v1/events`. It opens that stream only, expires in minutes
+    (HEIRLOOM_STREAM_TOKEN_TTL_S), and is refused once the key that made it is revoked.
+
+    Args:
+        body (None | StreamTokenIn | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorResponse | StreamTokenOut]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    body: None | StreamTokenIn | Unset = UNSET,
+) -> ErrorResponse | StreamTokenOut | None:
+    """Create Stream Token
+
+     A token for `?token=` on one stream: the job's WebSocket or event stream when `job_id`
+    is given, else `/v1/events`. It opens that stream only, expires in minutes
+    (HEIRLOOM_STREAM_TOKEN_TTL_S), and is refused once the key that made it is revoked.
+
+    Args:
+        body (None | StreamTokenIn | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorResponse | StreamTokenOut
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            body=body,
+        )
+    ).parsed

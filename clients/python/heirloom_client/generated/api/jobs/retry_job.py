@@ -1,0 +1,254 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.error_response import ErrorResponse
+from ...models.job_out import JobOut
+from ...models.retry_request import RetryRequest
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    job_id: str,
+    *,
+    body: None | RetryRequest | Unset = UNSET,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/jobs/{job_id}/retry".format(
+            job_id=quote(str(job_id), safe=""),
+        ),
+    }
+
+    if isinstance(body, RetryRequest):
+        _kwargs["json"] = body.to_dict()
+    else:
+        _kwargs["json"] = body
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorResponse | JobOut | None:
+    if response.status_code == 202:
+        response_202 = JobOut.from_dict(response.json())
+
+        return response_202
+
+    if response.status_code == 400:
+        response_400 = ErrorResponse.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorResponse.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 402:
+        response_402 = ErrorResponse.from_dict(response.json())
+
+        return response_402
+
+    if response.status_code == 404:
+        response_404 = ErrorResponse.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ErrorResponse.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = ErrorResponse.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 422:
+        response_422 = ErrorResponse.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = ErrorResponse.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorResponse.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorResponse.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorResponse | JobOut]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    job_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: None | RetryRequest | Unset = UNSET,
+) -> Response[ErrorResponse | JobOut]:
+    """Retry Job
+
+     Run a job again as a new, newly charged job; a retry of a failed job goes first in the
+    queue, a new-seed retry of a completed one waits its turn as any job.
+
+    A failed job is retried with its original seed, so the model draws the same picture;
+    `{"new_seed": true}` draws another one, and may also retry a completed job.
+
+    Args:
+        job_id (str):
+        body (None | RetryRequest | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorResponse | JobOut]
+    """
+
+    kwargs = _get_kwargs(
+        job_id=job_id,
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    job_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: None | RetryRequest | Unset = UNSET,
+) -> ErrorResponse | JobOut | None:
+    """Retry Job
+
+     Run a job again as a new, newly charged job; a retry of a failed job goes first in the
+    queue, a new-seed retry of a completed one waits its turn as any job.
+
+    A failed job is retried with its original seed, so the model draws the same picture;
+    `{"new_seed": true}` draws another one, and may also retry a completed job.
+
+    Args:
+        job_id (str):
+        body (None | RetryRequest | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorResponse | JobOut
+    """
+
+    return sync_detailed(
+        job_id=job_id,
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    job_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: None | RetryRequest | Unset = UNSET,
+) -> Response[ErrorResponse | JobOut]:
+    """Retry Job
+
+     Run a job again as a new, newly charged job; a retry of a failed job goes first in the
+    queue, a new-seed retry of a completed one waits its turn as any job.
+
+    A failed job is retried with its original seed, so the model draws the same picture;
+    `{"new_seed": true}` draws another one, and may also retry a completed job.
+
+    Args:
+        job_id (str):
+        body (None | RetryRequest | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorResponse | JobOut]
+    """
+
+    kwargs = _get_kwargs(
+        job_id=job_id,
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    job_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: None | RetryRequest | Unset = UNSET,
+) -> ErrorResponse | JobOut | None:
+    """Retry Job
+
+     Run a job again as a new, newly charged job; a retry of a failed job goes first in the
+    queue, a new-seed retry of a completed one waits its turn as any job.
+
+    A failed job is retried with its original seed, so the model draws the same picture;
+    `{"new_seed": true}` draws another one, and may also retry a completed job.
+
+    Args:
+        job_id (str):
+        body (None | RetryRequest | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorResponse | JobOut
+    """
+
+    return (
+        await asyncio_detailed(
+            job_id=job_id,
+            client=client,
+            body=body,
+        )
+    ).parsed
