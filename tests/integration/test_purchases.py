@@ -104,7 +104,7 @@ def test_a_completed_checkout_delivered_three_times_credits_once(shop: Shop) -> 
     assert _deliver(services, again, again_signature) is False
     assert _user_row(services, user_id).balance == PACK.credits
     assert _ledger_kinds(services, user_id) == [("purchase", PACK.credits)]
-    [receipt] = services.purchases.receipts(user_id)
+    [receipt] = services.purchases.receipts(user_id).rows
     assert (receipt.status, receipt.paid_minor) == ("paid", PACK.price_minor)
 
 
@@ -127,7 +127,7 @@ def test_a_refund_before_its_completion_still_ends_exact(shop: Shop) -> None:
     assert sorted(_ledger_kinds(services, user_id)) == sorted(
         [("grant", 5), ("purchase", PACK.credits), ("clawback", -PACK.credits)]
     )
-    [receipt] = services.purchases.receipts(user_id)
+    [receipt] = services.purchases.receipts(user_id).rows
     assert (receipt.status, receipt.credits_taken_back) == ("refunded", PACK.credits)
 
 
@@ -202,7 +202,7 @@ def test_a_wrong_signature_or_an_old_timestamp_is_refused_and_changes_nothing(sh
             services.purchases.handle_webhook(body, signature)
     assert _user_row(services, user_id).balance == 0
     assert _ledger_kinds(services, user_id) == []
-    [receipt] = services.purchases.receipts(user_id)
+    [receipt] = services.purchases.receipts(user_id).rows
     assert receipt.status == "open"
 
 
@@ -244,7 +244,7 @@ def test_a_forever_purchase_sets_the_tier_and_its_refund_sets_it_back(shop: Shop
         ("free", "forever"),
         ("forever", "free"),
     ]
-    [receipt] = services.purchases.receipts(user_id)
+    [receipt] = services.purchases.receipts(user_id).rows
     assert receipt.status == "disputed"
 
 
@@ -426,5 +426,5 @@ def test_a_session_paid_before_its_purchase_row_was_written_is_credited_from_its
     obj["metadata"] = {"user_id": user_id, "pack_id": PACK.id}
     _deliver(services, *fake.signed("checkout.session.completed", obj))
     assert _user_row(services, user_id).balance == PACK.credits
-    [receipt] = services.purchases.receipts(user_id)
+    [receipt] = services.purchases.receipts(user_id).rows
     assert (receipt.id, receipt.status) == ("cs_test_early", "paid")

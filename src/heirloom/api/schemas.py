@@ -345,10 +345,12 @@ class AdminPurchaseOut(PurchaseOut):
 
 class PurchasePage(BaseModel):
     purchases: list[PurchaseOut]
+    next_cursor: NextCursor = None
 
 
 class AdminPurchasePage(BaseModel):
     purchases: list[AdminPurchaseOut]
+    next_cursor: NextCursor = None
 
 
 class PricingOut(BaseModel):

@@ -103,11 +103,18 @@ async def close_account(
 
 
 @router.get("/purchases", response_model=PurchasePage)
-def purchases(user: CurrentUser, services: ServicesDep) -> PurchasePage:
-    """The caller's purchases, newest first: receipts with what was paid and paid back."""
+def purchases(
+    user: CurrentUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    cursor: paging.CursorQuery = None,
+) -> PurchasePage:
+    """The caller's purchases, newest first: receipts with what was paid and paid back; page
+    with `cursor`."""
+    page = services.purchases.receipts(user.id, limit=limit, after=paging.decode(cursor))
     return PurchasePage(
         purchases=[
-            PurchaseOut(**{k: v for k, v in vars(r).items() if k != "user_id"})
-            for r in services.purchases.receipts(user.id)
-        ]
+            PurchaseOut(**{k: v for k, v in vars(r).items() if k != "user_id"}) for r in page.rows
+        ],
+        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
     )

@@ -34,8 +34,10 @@ from heirloom.db.models import (
     as_utc,
     utcnow,
 )
+from heirloom.db.paging import Page, SortKey, keyset, page_of
 from heirloom.domain.errors import Conflict, InvalidRequest, NotFound
 from heirloom.domain.packs import Pack, credits_to_take_back, find_pack, tier_revoked
+from heirloom.domain.paging import Cursor
 from heirloom.domain.tiers import Tier
 from heirloom.services.money.credits import CLAWBACK, PURCHASE
 from heirloom.services.money.stripe_api import StripeApi
@@ -392,14 +394,18 @@ class Purchases:
                 raise NotFound("No such purchase.")
             return _receipt(purchase)
 
-    def receipts(self, user_id: str | None = None, *, limit: int = 100) -> list[Receipt]:
-        """Purchases newest first (paid, refunded or still open), one user's or everyone's."""
+    def receipts(
+        self, user_id: str | None = None, *, limit: int = 100, after: Cursor | None = None
+    ) -> Page[Receipt]:
+        """Purchases newest first (paid, refunded or still open), one user's or everyone's, a
+        page at a time from `after`."""
         statement = select(Purchase)
         if user_id is not None:
             statement = statement.where(Purchase.user_id == user_id)
-        statement = statement.order_by(col(Purchase.created_at).desc()).limit(limit)
+        order = SortKey(id=col(Purchase.id), at=col(Purchase.created_at))
         with self.db.session() as session:
-            return [_receipt(p) for p in session.exec(statement)]
+            rows = [_receipt(p) for p in session.exec(keyset(statement, order, after, limit))]
+        return page_of(rows, limit, lambda r: Cursor(r.id, r.created_at))
 
     def received(self, start: datetime, end: datetime) -> list[MoneyMovement]:
         """Money movements in [start, end): payments positive, refunds and disputes negative."""

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
+from heirloom.api import paging
 from heirloom.api.contract import errors
 from heirloom.api.deps import ServicesDep
 from heirloom.api.schemas import AdminPurchaseOut, AdminPurchasePage
@@ -19,10 +20,14 @@ def list_purchases(
     services: ServicesDep,
     user_id: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: paging.CursorQuery = None,
 ) -> AdminPurchasePage:
-    """Purchases newest first, everyone's or one user's."""
-    receipts = services.purchases.receipts(user_id, limit=limit)
-    return AdminPurchasePage(purchases=[AdminPurchaseOut(**vars(r)) for r in receipts])
+    """Purchases newest first, everyone's or one user's; page with `cursor`."""
+    page = services.purchases.receipts(user_id, limit=limit, after=paging.decode(cursor))
+    return AdminPurchasePage(
+        purchases=[AdminPurchaseOut(**vars(r)) for r in page.rows],
+        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+    )
 
 
 @router.post(
