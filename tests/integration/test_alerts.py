@@ -109,7 +109,7 @@ def test_failure_rate_alert_fires_once_and_resolves(fresh: Services) -> None:
         assert await evaluate(activities) == {("failure_rate", "resolved")}
 
     asyncio.run(scenario())
-    (incident,) = AlertBook(fresh.db).recent()
+    (incident,) = AlertBook(fresh.db).recent().rows
     assert incident.key == "failure_rate"
     assert incident.resolved_at is not None
 

@@ -95,7 +95,7 @@ def test_free_tier_pauses_at_its_budget_threshold_and_resumes(controlled: Stack)
     assert [(n.key, n.state) for n in budget_notices] == [("budget:day:80", "firing")]
     assert not [n for n in second.notices if n.key.startswith("budget:")]
     with stack.client(stack.admin_key) as admin:
-        open_alerts = admin.get("/v1/admin/alerts", params={"open_only": True}).json()
+        open_alerts = admin.get("/v1/admin/alerts", params={"open_only": True}).json()["alerts"]
         assert [a["key"] for a in open_alerts if a["key"].startswith("budget:")] == [
             "budget:day:80"
         ]
@@ -105,7 +105,7 @@ def test_free_tier_pauses_at_its_budget_threshold_and_resumes(controlled: Stack)
         assert submit(free, photo_bytes(160, 120)).status_code == 202
 
     with stack.client(stack.admin_key) as admin:
-        audit = admin.get("/v1/admin/controls/audit").json()
+        audit = admin.get("/v1/admin/controls/audit").json()["actions"]
     actions = [(line["action"], line["scope"]) for line in audit[:3]]
     assert actions == [("resume", "free"), ("set_budget", "day"), ("set_budget", "day")]
 
@@ -125,7 +125,7 @@ def test_emergency_stop_pauses_every_tier_and_resume_restores_them(controlled: S
     with stack.client(stack.admin_key) as admin:
         assert admin.post("/v1/admin/controls/all/resume", json={}).status_code == 200
         assert admin.post("/v1/admin/controls/nowhere/stop", json={}).status_code == 422
-        audit = admin.get("/v1/admin/controls/audit").json()
+        audit = admin.get("/v1/admin/controls/audit").json()["actions"]
     assert [(a["action"], a["scope"], a["actor_id"]) for a in audit[:2]] == [
         ("resume", "all", audit[0]["actor_id"]),
         ("stop", "all", audit[0]["actor_id"]),

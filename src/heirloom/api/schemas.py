@@ -759,3 +759,35 @@ class ExportList(BaseModel):
 
     exports: list[ExportOut]
     next_cursor: NextCursor
+
+
+class AlertOut(BaseModel):
+    """One alert incident: opened, and resolved once its condition cleared."""
+
+    id: int
+    key: str
+    severity: str
+    message: str
+    opened_at: datetime
+    resolved_at: datetime | None
+
+
+class AlertList(BaseModel):
+    alerts: list[AlertOut]
+    next_cursor: NextCursor = None
+
+
+class ControlAction(BaseModel):
+    """One admin control action: who paused, resumed or changed a budget, and why."""
+
+    id: int
+    actor_id: str
+    action: str
+    scope: str
+    detail: str | None
+    created_at: datetime
+
+
+class ControlAuditList(BaseModel):
+    actions: list[ControlAction]
+    next_cursor: NextCursor = None

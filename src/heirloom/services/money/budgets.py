@@ -15,7 +15,9 @@ from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import AdminAudit, Budget, ServiceControl, as_utc, utcnow
+from heirloom.db.paging import Page, SortKey, keyset, page_of
 from heirloom.domain.errors import InvalidRequest, ServicePaused
+from heirloom.domain.paging import Cursor
 from heirloom.domain.tiers import Tier
 from heirloom.services.money.costs import CostLedger, Period, period_start
 
@@ -55,6 +57,7 @@ class AuditLine:
     scope: str
     detail: str | None
     created_at: datetime
+    id: int = 0
 
 
 class Budgets:
@@ -160,14 +163,16 @@ class Budgets:
                 )
             )
 
-    def audit(self, limit: int = 100) -> list[AuditLine]:
+    def audit(self, limit: int = 100, after: Cursor | None = None) -> Page[AuditLine]:
+        """Admin control actions newest first, a page at a time from `after`."""
+        order = SortKey(id=col(AdminAudit.id))
         with self.db.session() as session:
-            rows = list(
-                session.exec(select(AdminAudit).order_by(col(AdminAudit.id).desc()).limit(limit))
-            )
-        return [
-            AuditLine(r.actor_id, r.action, r.scope, r.detail, as_utc(r.created_at)) for r in rows
+            rows = list(session.exec(keyset(select(AdminAudit), order, after, limit)))
+        lines = [
+            AuditLine(r.actor_id, r.action, r.scope, r.detail, as_utc(r.created_at), id=r.id or 0)
+            for r in rows
         ]
+        return page_of(lines, limit, lambda line: Cursor(line.id))
 
     def pause_reason(self, tier: Tier, now: datetime | None = None) -> str | None:
         """Why new `tier` submissions are refused now, or None when they are taken."""

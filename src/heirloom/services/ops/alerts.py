@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from heirloom.config import Settings
 from heirloom.db.engine import Database
 from heirloom.db.models import Alert, Job, as_utc, utcnow
+from heirloom.db.paging import Page, SortKey, keyset, page_of
 from heirloom.domain.alerts import (
     AlertLimits,
     AlertNotice,
@@ -28,6 +29,7 @@ from heirloom.domain.alerts import (
     Snapshot,
 )
 from heirloom.domain.costs import percentile
+from heirloom.domain.paging import Cursor
 from heirloom.domain.tiers import Tier
 from heirloom.services.money.budgets import Budgets
 from heirloom.services.queue.task_queues import TaskQueueReader
@@ -98,13 +100,16 @@ class AlertBook:
                 notices.append(_notice(alert, FIRING))
         return notices
 
-    def recent(self, *, open_only: bool = False, limit: int = 100) -> list[AlertOut]:
+    def recent(
+        self, *, open_only: bool = False, limit: int = 100, after: Cursor | None = None
+    ) -> Page[AlertOut]:
+        """Incidents newest first, a page at a time from `after`."""
+        query = select(Alert)
+        if open_only:
+            query = query.where(col(Alert.open_key).is_not(None))
         with self.db.session() as session:
-            query = select(Alert).order_by(col(Alert.id).desc()).limit(limit)
-            if open_only:
-                query = query.where(col(Alert.open_key).is_not(None))
-            rows = list(session.exec(query))
-        return [
+            rows = list(session.exec(keyset(query, SortKey(id=col(Alert.id)), after, limit)))
+        incidents = [
             AlertOut(
                 id=r.id or 0,
                 key=r.key,
@@ -115,6 +120,7 @@ class AlertBook:
             )
             for r in rows
         ]
+        return page_of(incidents, limit, lambda incident: Cursor(incident.id))
 
 
 def _notice(alert: Alert, state: str) -> AlertNotice:

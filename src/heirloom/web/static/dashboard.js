@@ -299,7 +299,7 @@ function fixed(v) {
 }
 
 async function alertSection() {
-  const alerts = await api("/v1/admin/alerts");
+  const { alerts } = await api("/v1/admin/alerts?limit=20");
   if (!alerts.length) return [h("p", { class: "muted" }, "No alerts.")];
   return [
     table(

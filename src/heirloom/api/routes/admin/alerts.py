@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
+from heirloom.api import paging
 from heirloom.api.deps import ServicesDep
+from heirloom.api.schemas import AlertList, AlertOut
 from heirloom.services.ops.alerts import AlertBook
 
 router = APIRouter(prefix="/v1/admin/alerts", tags=["admin"])
 
 
-@router.get("")
-async def alerts(services: ServicesDep, open_only: bool = False) -> list[dict[str, Any]]:
-    rows = await run_in_threadpool(AlertBook(services.db).recent, open_only=open_only)
-    return [asdict(row) for row in rows]
+@router.get("", response_model=AlertList)
+async def alerts(
+    services: ServicesDep,
+    open_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: paging.CursorQuery = None,
+) -> AlertList:
+    """Alert incidents newest first (`open_only` for those still open); page with `cursor`."""
+    page = await run_in_threadpool(
+        AlertBook(services.db).recent,
+        open_only=open_only,
+        limit=limit,
+        after=paging.decode(cursor),
+    )
+    return AlertList(
+        alerts=[AlertOut.model_validate(row, from_attributes=True) for row in page.rows],
+        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+    )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from heirloom.api import paging
 from heirloom.api.deps import AdminUser, ServicesDep
+from heirloom.api.schemas import ControlAction, ControlAuditList
 from heirloom.services.money.costs import Period
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -64,7 +66,16 @@ async def resume(
     return await budgets(services)
 
 
-@router.get("/controls/audit")
-async def audit(services: ServicesDep) -> list[dict[str, Any]]:
-    """The latest admin control actions, newest first."""
-    return [asdict(line) for line in await run_in_threadpool(services.budgets.audit)]
+@router.get("/controls/audit", response_model=ControlAuditList)
+async def audit(
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: paging.CursorQuery = None,
+) -> ControlAuditList:
+    """Admin control actions (pauses, resumes, budget changes), newest first; page with
+    `cursor`."""
+    page = await run_in_threadpool(services.budgets.audit, limit, paging.decode(cursor))
+    return ControlAuditList(
+        actions=[ControlAction.model_validate(line, from_attributes=True) for line in page.rows],
+        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+    )
