@@ -146,7 +146,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Alerts */
+        /**
+         * Alerts
+         * @description Alert incidents newest first (`open_only` for those still open); page with `cursor`.
+         */
         get: operations["alerts"];
         put?: never;
         post?: never;
@@ -322,7 +325,8 @@ export interface paths {
         };
         /**
          * Audit
-         * @description The latest admin control actions, newest first.
+         * @description Admin control actions (pauses, resumes, budget changes), newest first; page with
+         *     `cursor`.
          */
         get: operations["audit"];
         put?: never;
@@ -429,6 +433,47 @@ export interface paths {
          * @description Revoke any user's key (a leaked or abused one).
          */
         delete: operations["admin_revoke_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/purchases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Purchases
+         * @description Purchases newest first, everyone's or one user's; page with `cursor`.
+         */
+        get: operations["list_purchases"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/purchases/{purchase_id}/refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refund Purchase
+         * @description Refund what is left of a paid purchase through Stripe and take its credits (and the
+         *     tier it set) back now; what the balance cannot cover becomes the user's debt.
+         */
+        post: operations["refund_purchase"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -556,6 +601,26 @@ export interface paths {
          *     row records the admin and the key they used.
          */
         post: operations["grant_credits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Checkout
+         * @description A Checkout Session for the pack; credits arrive when Stripe's webhook says it was paid.
+         */
+        post: operations["checkout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1017,6 +1082,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/purchases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Purchases
+         * @description The caller's purchases, newest first: receipts with what was paid and paid back; page
+         *     with `cursor`.
+         */
+        get: operations["purchases"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/webhook": {
         parameters: {
             query?: never;
@@ -1139,6 +1225,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Signup
+         * @description Email a single-use link; the answer is the same whether or not the address has an
+         *     account. Limited per client network (an IPv6 /64 counts as one) and per address.
+         */
+        post: operations["signup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/signup/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm
+         * @description Create the free-tier account and its first key, once; a used or expired link is 410,
+         *     a link never sent 404.
+         */
+        post: operations["confirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/stream-tokens": {
         parameters: {
             query?: never;
@@ -1155,6 +1283,26 @@ export interface paths {
          *     (HEIRLOOM_STREAM_TOKEN_TTL_S), and is refused once the key that made it is revoked.
          */
         post: operations["create_stream_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/stripe/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stripe Webhook
+         * @description Apply a verified event once; a replayed event id answers `duplicate` and changes nothing.
+         */
+        post: operations["stripe_webhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1334,6 +1482,53 @@ export interface components {
              */
             workflow_url: string;
         };
+        /** AdminPurchaseOut */
+        AdminPurchaseOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Credits */
+            credits: number;
+            /** Credits Taken Back */
+            credits_taken_back: number;
+            /** Currency */
+            currency: string;
+            /** Id */
+            id: string;
+            /** Pack Id */
+            pack_id: string;
+            /** Paid At */
+            paid_at: string | null;
+            /** Paid Minor */
+            paid_minor: number;
+            /** Price Minor */
+            price_minor: number;
+            /**
+             * Reversed Minor
+             * @description Refunded or disputed, in minor units.
+             */
+            reversed_minor: number;
+            /**
+             * Status
+             * @description open, paid, refunded or disputed
+             */
+            status: string;
+            tier: components["schemas"]["Tier"] | null;
+            /** User Id */
+            user_id: string;
+        };
+        /** AdminPurchasePage */
+        AdminPurchasePage: {
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last
+             */
+            next_cursor?: string | null;
+            /** Purchases */
+            purchases: components["schemas"]["AdminPurchaseOut"][];
+        };
         /** AdminQueueOut */
         AdminQueueOut: {
             /**
@@ -1350,6 +1545,37 @@ export interface components {
             runpod_jobs_in_flight: number;
             /** Task Queues */
             task_queues: components["schemas"]["TaskQueueStatsOut"][];
+        };
+        /** AlertList */
+        AlertList: {
+            /** Alerts */
+            alerts: components["schemas"]["AlertOut"][];
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last
+             */
+            next_cursor?: string | null;
+        };
+        /**
+         * AlertOut
+         * @description One alert incident: opened, and resolved once its condition cleared.
+         */
+        AlertOut: {
+            /** Id */
+            id: number;
+            /** Key */
+            key: string;
+            /** Message */
+            message: string;
+            /**
+             * Opened At
+             * Format: date-time
+             */
+            opened_at: string;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Severity */
+            severity: string;
         };
         /** AuditOut */
         AuditOut: {
@@ -1426,6 +1652,55 @@ export interface components {
             detail: string;
             /** Ok */
             ok: boolean;
+        };
+        /** CheckoutIn */
+        CheckoutIn: {
+            /**
+             * Pack
+             * @description A pack id from GET /v1/pricing.
+             */
+            pack: string;
+        };
+        /** CheckoutOut */
+        CheckoutOut: {
+            /** Purchase Id */
+            purchase_id: string;
+            /**
+             * Url
+             * @description Stripe Checkout's page, where the buyer pays.
+             */
+            url: string;
+        };
+        /**
+         * ControlAction
+         * @description One admin control action: who paused, resumed or changed a budget, and why.
+         */
+        ControlAction: {
+            /** Action */
+            action: string;
+            /** Actor Id */
+            actor_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Detail */
+            detail: string | null;
+            /** Id */
+            id: number;
+            /** Scope */
+            scope: string;
+        };
+        /** ControlAuditList */
+        ControlAuditList: {
+            /** Actions */
+            actions: components["schemas"]["ControlAction"][];
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last
+             */
+            next_cursor?: string | null;
         };
         /** ControlIn */
         ControlIn: {
@@ -1868,6 +2143,12 @@ export interface components {
              * Format: date-time
              */
             daily_limit_resets_at: string;
+            /**
+             * Debt
+             * @description Credits a refunded purchase still owes; while > 0 no job starts.
+             * @default 0
+             */
+            debt: number;
             /** Email */
             email: string;
             /** Id */
@@ -1879,6 +2160,27 @@ export interface components {
             storage?: components["schemas"]["StorageOut"] | null;
             /** Tier */
             tier: string;
+        };
+        /**
+         * PackOut
+         * @description A credit pack or the forever tier, as sold.
+         */
+        PackOut: {
+            /** Credits */
+            credits: number;
+            /** Currency */
+            currency: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Price Minor
+             * @description Price in the currency's minor units (cents).
+             */
+            price_minor: number;
+            /** @description The tier a purchase sets (null: credits only). */
+            tier: components["schemas"]["Tier"] | null;
         };
         /** PollerOut */
         PollerOut: {
@@ -1911,6 +2213,11 @@ export interface components {
              * @default credits
              */
             currency: string;
+            /**
+             * Packs
+             * @description What can be bought through POST /v1/checkout.
+             */
+            packs?: components["schemas"]["PackOut"][];
             /** Prices */
             prices: {
                 [key: string]: number;
@@ -1945,6 +2252,54 @@ export interface components {
              * @description Temporal task priority; 1 is dispatched first
              */
             priority_key: number;
+        };
+        /**
+         * PurchaseOut
+         * @description A receipt: what was bought, paid and paid back.
+         */
+        PurchaseOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Credits */
+            credits: number;
+            /** Credits Taken Back */
+            credits_taken_back: number;
+            /** Currency */
+            currency: string;
+            /** Id */
+            id: string;
+            /** Pack Id */
+            pack_id: string;
+            /** Paid At */
+            paid_at: string | null;
+            /** Paid Minor */
+            paid_minor: number;
+            /** Price Minor */
+            price_minor: number;
+            /**
+             * Reversed Minor
+             * @description Refunded or disputed, in minor units.
+             */
+            reversed_minor: number;
+            /**
+             * Status
+             * @description open, paid, refunded or disputed
+             */
+            status: string;
+            tier: components["schemas"]["Tier"] | null;
+        };
+        /** PurchasePage */
+        PurchasePage: {
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last
+             */
+            next_cursor?: string | null;
+            /** Purchases */
+            purchases: components["schemas"]["PurchaseOut"][];
         };
         /** QueueLivenessOut */
         QueueLivenessOut: {
@@ -2093,6 +2448,36 @@ export interface components {
             /** Views */
             views: number;
         };
+        /** SignupAccepted */
+        SignupAccepted: {
+            /** Message */
+            message: string;
+        };
+        /** SignupConfirmIn */
+        SignupConfirmIn: {
+            /** Token */
+            token: string;
+        };
+        /** SignupConfirmed */
+        SignupConfirmed: {
+            /**
+             * Api Key
+             * @description The account's first API key, shown this once.
+             */
+            api_key: string;
+            /** Balance */
+            balance: number;
+            /** Email */
+            email: string;
+            tier: components["schemas"]["Tier"];
+            /** User Id */
+            user_id: string;
+        };
+        /** SignupIn */
+        SignupIn: {
+            /** Email */
+            email: string;
+        };
         /**
          * StorageOut
          * @description What the caller keeps against the tier's quota (null limits: none).
@@ -2129,6 +2514,19 @@ export interface components {
             job_id: string | null;
             /** Token */
             token: string;
+        };
+        /** StripeWebhookOut */
+        StripeWebhookOut: {
+            /**
+             * Duplicate
+             * @description The event id was handled before; nothing changed.
+             */
+            duplicate: boolean;
+            /**
+             * Received
+             * @default true
+             */
+            received: boolean;
         };
         /** TaskQueueStatsOut */
         TaskQueueStatsOut: {
@@ -2833,6 +3231,9 @@ export interface operations {
         parameters: {
             query?: {
                 open_only?: boolean;
+                limit?: number;
+                /** @description `next_cursor` of the previous page, unchanged */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -2846,9 +3247,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["AlertList"];
                 };
             };
             /** @description Bad Request */
@@ -3594,7 +3993,11 @@ export interface operations {
     };
     audit: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description `next_cursor` of the previous page, unchanged */
+                cursor?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3607,9 +4010,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["ControlAuditList"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Unauthorized */
@@ -3623,6 +4033,15 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4101,6 +4520,209 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_purchases: {
+        parameters: {
+            query?: {
+                user_id?: string | null;
+                limit?: number;
+                /** @description `next_cursor` of the previous page, unchanged */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminPurchasePage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    refund_purchase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                purchase_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminPurchaseOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4750,6 +5372,108 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    checkout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckoutIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckoutOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7052,6 +7776,81 @@ export interface operations {
             };
         };
     };
+    purchases: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description `next_cursor` of the previous page, unchanged */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchasePage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_webhook: {
         parameters: {
             query?: never;
@@ -7575,6 +8374,192 @@ export interface operations {
             };
         };
     };
+    signup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignupIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignupAccepted"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    confirm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignupConfirmIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignupConfirmed"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Gone */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     create_stream_token: {
         parameters: {
             query?: never;
@@ -7617,6 +8602,79 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    stripe_webhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Stripe-Signature"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StripeWebhookOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -8,16 +8,22 @@ from .admin_health_out_checks import AdminHealthOutChecks
 from .admin_job_out import AdminJobOut
 from .admin_job_out_metadata_type_0 import AdminJobOutMetadataType0
 from .admin_job_out_quality_type_0 import AdminJobOutQualityType0
+from .admin_purchase_out import AdminPurchaseOut
+from .admin_purchase_page import AdminPurchasePage
 from .admin_queue_out import AdminQueueOut
-from .alerts_response_200_item import AlertsResponse200Item
+from .alert_list import AlertList
+from .alert_out import AlertOut
 from .audit_out import AuditOut
 from .audit_page import AuditPage
-from .audit_response_200_item import AuditResponse200Item
 from .body_create_job import BodyCreateJob
 from .body_create_job_operations import BodyCreateJobOperations
 from .budget_in import BudgetIn
 from .budgets_response_budgets import BudgetsResponseBudgets
 from .check_out import CheckOut
+from .checkout_in import CheckoutIn
+from .checkout_out import CheckoutOut
+from .control_action import ControlAction
+from .control_audit_list import ControlAuditList
 from .control_in import ControlIn
 from .cost_report_period import CostReportPeriod
 from .cost_report_response_cost_report import CostReportResponseCostReport
@@ -48,10 +54,13 @@ from .key_revoked import KeyRevoked
 from .ledger_line_out import LedgerLineOut
 from .ledger_page import LedgerPage
 from .me_out import MeOut
+from .pack_out import PackOut
 from .poller_out import PollerOut
 from .pricing_out import PricingOut
 from .pricing_out_prices import PricingOutPrices
 from .priority_backlog_out import PriorityBacklogOut
+from .purchase_out import PurchaseOut
+from .purchase_page import PurchasePage
 from .quality_gate_response_quality_gate import QualityGateResponseQualityGate
 from .queue_liveness_out import QueueLivenessOut
 from .queue_metric_out import QueueMetricOut
@@ -65,11 +74,16 @@ from .set_budget_response_set_budget import SetBudgetResponseSetBudget
 from .share_create import ShareCreate
 from .share_list import ShareList
 from .share_out import ShareOut
+from .signup_accepted import SignupAccepted
+from .signup_confirm_in import SignupConfirmIn
+from .signup_confirmed import SignupConfirmed
+from .signup_in import SignupIn
 from .stop_response_stop import StopResponseStop
 from .stop_scope import StopScope
 from .storage_out import StorageOut
 from .stream_token_in import StreamTokenIn
 from .stream_token_out import StreamTokenOut
+from .stripe_webhook_out import StripeWebhookOut
 from .task_queue_stats_out import TaskQueueStatsOut
 from .tier import Tier
 from .tier_out import TierOut
@@ -93,16 +107,22 @@ __all__ = (
     "AdminJobOut",
     "AdminJobOutMetadataType0",
     "AdminJobOutQualityType0",
+    "AdminPurchaseOut",
+    "AdminPurchasePage",
     "AdminQueueOut",
-    "AlertsResponse200Item",
+    "AlertList",
+    "AlertOut",
     "AuditOut",
     "AuditPage",
-    "AuditResponse200Item",
     "BodyCreateJob",
     "BodyCreateJobOperations",
     "BudgetIn",
     "BudgetsResponseBudgets",
     "CheckOut",
+    "CheckoutIn",
+    "CheckoutOut",
+    "ControlAction",
+    "ControlAuditList",
     "ControlIn",
     "CostReportPeriod",
     "CostReportResponseCostReport",
@@ -133,10 +153,13 @@ __all__ = (
     "LedgerLineOut",
     "LedgerPage",
     "MeOut",
+    "PackOut",
     "PollerOut",
     "PricingOut",
     "PricingOutPrices",
     "PriorityBacklogOut",
+    "PurchaseOut",
+    "PurchasePage",
     "QualityGateResponseQualityGate",
     "QueueLivenessOut",
     "QueueMetricOut",
@@ -150,11 +173,16 @@ __all__ = (
     "ShareCreate",
     "ShareList",
     "ShareOut",
+    "SignupAccepted",
+    "SignupConfirmIn",
+    "SignupConfirmed",
+    "SignupIn",
     "StopResponseStop",
     "StopScope",
     "StorageOut",
     "StreamTokenIn",
     "StreamTokenOut",
+    "StripeWebhookOut",
     "TaskQueueStatsOut",
     "Tier",
     "TierOut",

@@ -28,6 +28,7 @@ class MeOut:
         jobs_today (int):
         role (str):
         tier (str):
+        debt (int | Unset): Credits a refunded purchase still owes; while > 0 no job starts. Default: 0.
         storage (None | StorageOut | Unset):
     """
 
@@ -39,6 +40,7 @@ class MeOut:
     jobs_today: int
     role: str
     tier: str
+    debt: int | Unset = 0
     storage: None | StorageOut | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -62,6 +64,8 @@ class MeOut:
 
         tier = self.tier
 
+        debt = self.debt
+
         storage: dict[str, Any] | None | Unset
         if isinstance(self.storage, Unset):
             storage = UNSET
@@ -84,6 +88,8 @@ class MeOut:
                 "tier": tier,
             }
         )
+        if debt is not UNSET:
+            field_dict["debt"] = debt
         if storage is not UNSET:
             field_dict["storage"] = storage
 
@@ -117,6 +123,8 @@ class MeOut:
 
         tier = d.pop("tier")
 
+        debt = d.pop("debt", UNSET)
+
         def _parse_storage(data: object) -> None | StorageOut | Unset:
             if data is None:
                 return data
@@ -143,6 +151,7 @@ class MeOut:
             jobs_today=jobs_today,
             role=role,
             tier=tier,
+            debt=debt,
             storage=storage,
         )
 

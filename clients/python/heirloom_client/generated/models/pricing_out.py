@@ -9,6 +9,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.pack_out import PackOut
     from ..models.pricing_out_prices import PricingOutPrices
     from ..models.tier_out import TierOut
 
@@ -26,6 +27,7 @@ class PricingOut:
         prices (PricingOutPrices):
         tiers (list[TierOut]):
         currency (str | Unset):  Default: 'credits'.
+        packs (list[PackOut] | Unset): What can be bought through POST /v1/checkout.
     """
 
     cancel_kept_percent: int
@@ -33,6 +35,7 @@ class PricingOut:
     prices: PricingOutPrices
     tiers: list[TierOut]
     currency: str | Unset = "credits"
+    packs: list[PackOut] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,6 +52,13 @@ class PricingOut:
 
         currency = self.currency
 
+        packs: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.packs, Unset):
+            packs = []
+            for packs_item_data in self.packs:
+                packs_item = packs_item_data.to_dict()
+                packs.append(packs_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -61,11 +71,14 @@ class PricingOut:
         )
         if currency is not UNSET:
             field_dict["currency"] = currency
+        if packs is not UNSET:
+            field_dict["packs"] = packs
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.pack_out import PackOut
         from ..models.pricing_out_prices import PricingOutPrices
         from ..models.tier_out import TierOut
 
@@ -85,12 +98,22 @@ class PricingOut:
 
         currency = d.pop("currency", UNSET)
 
+        _packs = d.pop("packs", UNSET)
+        packs: list[PackOut] | Unset = UNSET
+        if _packs is not UNSET:
+            packs = []
+            for packs_item_data in _packs:
+                packs_item = PackOut.from_dict(packs_item_data)
+
+                packs.append(packs_item)
+
         pricing_out = cls(
             cancel_kept_percent=cancel_kept_percent,
             cancel_rule=cancel_rule,
             prices=prices,
             tiers=tiers,
             currency=currency,
+            packs=packs,
         )
 
         pricing_out.additional_properties = d

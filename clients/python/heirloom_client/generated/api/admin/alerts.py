@@ -5,7 +5,7 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.alerts_response_200_item import AlertsResponse200Item
+from ...models.alert_list import AlertList
 from ...models.error_response import ErrorResponse
 from ...types import UNSET, Response, Unset
 
@@ -13,11 +13,22 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     *,
     open_only: bool | Unset = False,
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
 
     params["open_only"] = open_only
+
+    params["limit"] = limit
+
+    json_cursor: None | str | Unset
+    if isinstance(cursor, Unset):
+        json_cursor = UNSET
+    else:
+        json_cursor = cursor
+    params["cursor"] = json_cursor
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -32,14 +43,9 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ErrorResponse | list[AlertsResponse200Item] | None:
+) -> AlertList | ErrorResponse | None:
     if response.status_code == 200:
-        response_200 = []
-        _response_200 = response.json()
-        for response_200_item_data in _response_200:
-            response_200_item = AlertsResponse200Item.from_dict(response_200_item_data)
-
-            response_200.append(response_200_item)
+        response_200 = AlertList.from_dict(response.json())
 
         return response_200
 
@@ -81,7 +87,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ErrorResponse | list[AlertsResponse200Item]]:
+) -> Response[AlertList | ErrorResponse]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -94,22 +100,30 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     open_only: bool | Unset = False,
-) -> Response[ErrorResponse | list[AlertsResponse200Item]]:
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> Response[AlertList | ErrorResponse]:
     """Alerts
+
+     Alert incidents newest first (`open_only` for those still open); page with `cursor`.
 
     Args:
         open_only (bool | Unset):  Default: False.
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorResponse | list[AlertsResponse200Item]]
+        Response[AlertList | ErrorResponse]
     """
 
     kwargs = _get_kwargs(
         open_only=open_only,
+        limit=limit,
+        cursor=cursor,
     )
 
     response = client.get_httpx_client().request(
@@ -123,23 +137,31 @@ def sync(
     *,
     client: AuthenticatedClient,
     open_only: bool | Unset = False,
-) -> ErrorResponse | list[AlertsResponse200Item] | None:
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> AlertList | ErrorResponse | None:
     """Alerts
+
+     Alert incidents newest first (`open_only` for those still open); page with `cursor`.
 
     Args:
         open_only (bool | Unset):  Default: False.
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorResponse | list[AlertsResponse200Item]
+        AlertList | ErrorResponse
     """
 
     return sync_detailed(
         client=client,
         open_only=open_only,
+        limit=limit,
+        cursor=cursor,
     ).parsed
 
 
@@ -147,22 +169,30 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     open_only: bool | Unset = False,
-) -> Response[ErrorResponse | list[AlertsResponse200Item]]:
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> Response[AlertList | ErrorResponse]:
     """Alerts
+
+     Alert incidents newest first (`open_only` for those still open); page with `cursor`.
 
     Args:
         open_only (bool | Unset):  Default: False.
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorResponse | list[AlertsResponse200Item]]
+        Response[AlertList | ErrorResponse]
     """
 
     kwargs = _get_kwargs(
         open_only=open_only,
+        limit=limit,
+        cursor=cursor,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -174,23 +204,31 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     open_only: bool | Unset = False,
-) -> ErrorResponse | list[AlertsResponse200Item] | None:
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> AlertList | ErrorResponse | None:
     """Alerts
+
+     Alert incidents newest first (`open_only` for those still open); page with `cursor`.
 
     Args:
         open_only (bool | Unset):  Default: False.
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorResponse | list[AlertsResponse200Item]
+        AlertList | ErrorResponse
     """
 
     return (
         await asyncio_detailed(
             client=client,
             open_only=open_only,
+            limit=limit,
+            cursor=cursor,
         )
     ).parsed

@@ -5,16 +5,34 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.audit_response_200_item import AuditResponse200Item
+from ...models.control_audit_list import ControlAuditList
 from ...models.error_response import ErrorResponse
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
-def _get_kwargs() -> dict[str, Any]:
+def _get_kwargs(
+    *,
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["limit"] = limit
+
+    json_cursor: None | str | Unset
+    if isinstance(cursor, Unset):
+        json_cursor = UNSET
+    else:
+        json_cursor = cursor
+    params["cursor"] = json_cursor
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/v1/admin/controls/audit",
+        "params": params,
     }
 
     return _kwargs
@@ -22,16 +40,16 @@ def _get_kwargs() -> dict[str, Any]:
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ErrorResponse | list[AuditResponse200Item] | None:
+) -> ControlAuditList | ErrorResponse | None:
     if response.status_code == 200:
-        response_200 = []
-        _response_200 = response.json()
-        for response_200_item_data in _response_200:
-            response_200_item = AuditResponse200Item.from_dict(response_200_item_data)
-
-            response_200.append(response_200_item)
+        response_200 = ControlAuditList.from_dict(response.json())
 
         return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorResponse.from_dict(response.json())
+
+        return response_400
 
     if response.status_code == 401:
         response_401 = ErrorResponse.from_dict(response.json())
@@ -42,6 +60,11 @@ def _parse_response(
         response_403 = ErrorResponse.from_dict(response.json())
 
         return response_403
+
+    if response.status_code == 422:
+        response_422 = ErrorResponse.from_dict(response.json())
+
+        return response_422
 
     if response.status_code == 429:
         response_429 = ErrorResponse.from_dict(response.json())
@@ -61,7 +84,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ErrorResponse | list[AuditResponse200Item]]:
+) -> Response[ControlAuditList | ErrorResponse]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -73,20 +96,30 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[ErrorResponse | list[AuditResponse200Item]]:
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> Response[ControlAuditList | ErrorResponse]:
     """Audit
 
-     The latest admin control actions, newest first.
+     Admin control actions (pauses, resumes, budget changes), newest first; page with
+    `cursor`.
+
+    Args:
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorResponse | list[AuditResponse200Item]]
+        Response[ControlAuditList | ErrorResponse]
     """
 
-    kwargs = _get_kwargs()
+    kwargs = _get_kwargs(
+        limit=limit,
+        cursor=cursor,
+    )
 
     response = client.get_httpx_client().request(
         **kwargs,
@@ -98,41 +131,60 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-) -> ErrorResponse | list[AuditResponse200Item] | None:
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> ControlAuditList | ErrorResponse | None:
     """Audit
 
-     The latest admin control actions, newest first.
+     Admin control actions (pauses, resumes, budget changes), newest first; page with
+    `cursor`.
+
+    Args:
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorResponse | list[AuditResponse200Item]
+        ControlAuditList | ErrorResponse
     """
 
     return sync_detailed(
         client=client,
+        limit=limit,
+        cursor=cursor,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[ErrorResponse | list[AuditResponse200Item]]:
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> Response[ControlAuditList | ErrorResponse]:
     """Audit
 
-     The latest admin control actions, newest first.
+     Admin control actions (pauses, resumes, budget changes), newest first; page with
+    `cursor`.
+
+    Args:
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorResponse | list[AuditResponse200Item]]
+        Response[ControlAuditList | ErrorResponse]
     """
 
-    kwargs = _get_kwargs()
+    kwargs = _get_kwargs(
+        limit=limit,
+        cursor=cursor,
+    )
 
     response = await client.get_async_httpx_client().request(**kwargs)
 
@@ -142,21 +194,30 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-) -> ErrorResponse | list[AuditResponse200Item] | None:
+    limit: int | Unset = 100,
+    cursor: None | str | Unset = UNSET,
+) -> ControlAuditList | ErrorResponse | None:
     """Audit
 
-     The latest admin control actions, newest first.
+     Admin control actions (pauses, resumes, budget changes), newest first; page with
+    `cursor`.
+
+    Args:
+        limit (int | Unset):  Default: 100.
+        cursor (None | str | Unset): `next_cursor` of the previous page, unchanged
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorResponse | list[AuditResponse200Item]
+        ControlAuditList | ErrorResponse
     """
 
     return (
         await asyncio_detailed(
             client=client,
+            limit=limit,
+            cursor=cursor,
         )
     ).parsed

@@ -6,27 +6,43 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-T = TypeVar("T", bound="AuditResponse200Item")
+T = TypeVar("T", bound="SignupConfirmIn")
 
 
 @_attrs_define
-class AuditResponse200Item:
+class SignupConfirmIn:
+    """
+    Attributes:
+        token (str):
+    """
+
+    token: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        token = self.token
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "token": token,
+            }
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        audit_response_200_item = cls()
+        token = d.pop("token")
 
-        audit_response_200_item.additional_properties = d
-        return audit_response_200_item
+        signup_confirm_in = cls(
+            token=token,
+        )
+
+        signup_confirm_in.additional_properties = d
+        return signup_confirm_in
 
     @property
     def additional_keys(self) -> list[str]:

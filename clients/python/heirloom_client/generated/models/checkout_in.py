@@ -6,27 +6,43 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-T = TypeVar("T", bound="AlertsResponse200Item")
+T = TypeVar("T", bound="CheckoutIn")
 
 
 @_attrs_define
-class AlertsResponse200Item:
+class CheckoutIn:
+    """
+    Attributes:
+        pack (str): A pack id from GET /v1/pricing.
+    """
+
+    pack: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        pack = self.pack
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "pack": pack,
+            }
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        alerts_response_200_item = cls()
+        pack = d.pop("pack")
 
-        alerts_response_200_item.additional_properties = d
-        return alerts_response_200_item
+        checkout_in = cls(
+            pack=pack,
+        )
+
+        checkout_in.additional_properties = d
+        return checkout_in
 
     @property
     def additional_keys(self) -> list[str]:
