@@ -289,7 +289,12 @@ class PackOut(BaseModel):
 
 
 class SignupIn(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(
+        min_length=3,
+        max_length=320,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="The address the confirmation link goes to.",
+    )
 
 
 class SignupAccepted(BaseModel):
