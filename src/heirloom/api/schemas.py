@@ -100,6 +100,14 @@ class JobOut(BaseModel):
             "handler names them; null until the model has run"
         ),
     )
+    provenance: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "what made the result, as fields: model_id, revision, lora, lora_revision, steps, "
+            "cfg, seed, handler_version, engine (null: unpinned or not used); null until the "
+            "model has run"
+        ),
+    )
     quality: dict[str, Any] | None = Field(
         default=None,
         description=(
@@ -144,6 +152,7 @@ class JobOut(BaseModel):
             expires_at=as_utc(job.expires_at) if job.expires_at else None,
             metadata=job.photo_metadata,
             model=job.model,
+            provenance=job.provenance,
             quality=job.quality,
         )
 

@@ -103,6 +103,10 @@ class Job(SQLModel, table=True):
     runpod_job_id: str | None = Field(default=None, max_length=100)
     # What made the result, as the handler names it (model id, LoRA, revisions, steps).
     model: str | None = Field(default=None, max_length=300)
+    # The same as fields, with the seed and handler version (domain/provenance.py).
+    provenance: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
     # Which model-run claim the job's next RunPod job takes; raised only after the previous
     # RunPod job was seen dead, so a retry that lost its RunPod id keeps it (and is a duplicate).
     model_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

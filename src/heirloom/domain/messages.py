@@ -105,6 +105,8 @@ class ModelResult:
     execution_time_ms: int | None = None
     # The step's attempt that produced it: attempts used of the tier's model attempts.
     attempt: int = 1
+    # What made it (domain/provenance.py): model, revision, LoRA, steps, CFG, seed, handler.
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

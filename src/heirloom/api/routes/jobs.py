@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, File, Form, Header, Path, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ from heirloom.domain.errors import (
 from heirloom.domain.gpu_queue import RETRY_PRIORITY
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.seeds import job_seed, retry_key, seed_origin
+from heirloom.services.imaging import pipeline as imaging
 from heirloom.services.storage.keys import job_prefix
 from heirloom.starters import restoration
 
@@ -43,7 +44,7 @@ async def create_job(
     user: CurrentUser,
     services: ServicesDep,
     temporal: TemporalDep,
-    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF or BMP")],
+    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF")],
     operations: Annotated[str, Form(description="restore, colorize or restore,colorize")],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     callback_url: Annotated[
@@ -195,10 +196,30 @@ def get_original(
 
 @router.get("/{job_id}/result", response_class=Response, responses=errors(409))
 def get_result(
-    job_id: JobId, user: CurrentUser, caller: CallerDep, services: ServicesDep
+    job_id: JobId,
+    user: CurrentUser,
+    caller: CallerDep,
+    services: ServicesDep,
+    result_format: Annotated[
+        Literal["jpeg", "png"] | None,
+        Query(alias="format", description="png: the same pixels as a lossless PNG"),
+    ] = None,
 ) -> Response:
-    """The restored photo (owner only; anyone else gets 404)."""
-    return _download(services, caller, user.id, job_id, "result")
+    """The restored photo (owner only; anyone else gets 404): JPEG, or PNG on request."""
+    if result_format != "png":
+        return _download(services, caller, user.id, job_id, "result")
+    job = services.jobs.get_owned(user.id, job_id)
+    key = job_file_key(job, "result")
+    services.audit.record(caller, owner_id=user.id, action="result", job_id=job_id)
+    png = imaging.result_as_png(services.storage.get(key))
+    return Response(
+        png,
+        media_type="image/png",
+        headers={
+            "Content-Disposition": f'inline; filename="{job_id}-result.png"',
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 @router.get("/{job_id}/thumbnail", response_class=Response, responses=errors(409))

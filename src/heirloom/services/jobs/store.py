@@ -96,9 +96,15 @@ class JobStore:
             values["runpod_job_id"] = runpod_job_id
         self._update_unfinished(job_id, values, started_at=now)
 
-    def set_model(self, job_id: str, model: str) -> None:
-        """Record what made the job's model output (the handler's label, cut to the column)."""
-        self._update_unfinished(job_id, {"model": model[:300], "updated_at": utcnow()})
+    def set_model(
+        self, job_id: str, model: str, provenance: dict[str, Any] | None = None
+    ) -> None:
+        """Record what made the job's model output (the handler's label, cut to the column,
+        and its fields: domain/provenance.py), in one statement."""
+        values: dict[str, Any] = {"model": model[:300], "updated_at": utcnow()}
+        if provenance is not None:
+            values["provenance"] = provenance
+        self._update_unfinished(job_id, values)
 
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise a job's progress; a lower figure (a late or retried report) changes nothing."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -38,6 +38,8 @@ class JobCost:
     revenue_usd: float
     # What made the result (jobs.model); None before the model ran.
     model: str | None = None
+    # The same as fields, with the seed and handler version (jobs.provenance).
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class CostSummary:
     by_operation: dict[str, int] = field(default_factory=dict)
     # Jobs by the model that made their result ("none": the model never ran).
     by_model: dict[str, int] = field(default_factory=dict)
+    # Jobs by the GPU handler version that ran their model (jobs.provenance; "none": unknown).
+    by_handler_version: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,13 @@ def summarize(start: datetime | None, jobs: list[JobCost]) -> CostSummary:
         by_tier=dict(Counter(job.tier for job in jobs)),
         by_operation=dict(Counter(job.operations for job in jobs)),
         by_model=dict(Counter(job.model or "none" for job in jobs)),
+        by_handler_version=dict(Counter(_handler_version(job) for job in jobs)),
     )
+
+
+def _handler_version(job: JobCost) -> str:
+    version = (job.provenance or {}).get("handler_version")
+    return version if isinstance(version, str) else "none"
 
 
 class CostLedger:
@@ -185,6 +195,7 @@ class CostLedger:
             cost_usd=cost,
             revenue_usd=kept * self.credit_price_usd,
             model=job.model,
+            provenance=job.provenance,
         )
 
     def report(

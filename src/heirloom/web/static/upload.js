@@ -15,7 +15,7 @@ export async function uploadPage(main, { refreshMe, navigate }) {
   const fileInput = h("input", {
     id: "photo",
     type: "file",
-    accept: "image/jpeg,image/png,image/webp,image/tiff,image/bmp",
+    accept: "image/jpeg,image/png,image/webp,image/tiff,image/bmp,image/heic,image/heif,image/avif",
   });
   const chosen = h("p", { class: "muted", id: "chosen" }, "No photo chosen yet.");
   const preview = h("div");
@@ -25,7 +25,7 @@ export async function uploadPage(main, { refreshMe, navigate }) {
     h("strong", {}, "Drop a photo here"),
     " or press to choose one",
     h("br"),
-    h("span", { class: "muted" }, "JPEG, PNG, WebP, TIFF or BMP"),
+    h("span", { class: "muted" }, "JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF"),
     fileInput,
   );
 
