@@ -9,15 +9,15 @@ import json
 import zipfile
 from datetime import timedelta
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from heirloom.config import QwenSettings
 from heirloom.db.models import utcnow
 from heirloom.domain.seeds import job_seed
 from heirloom.domain.tiers import Tier
+from heirloom.gpu_handler.engines import CpuEngine, model_label, model_provenance
 from heirloom.gpu_handler.handler import HANDLER_VERSION
 from heirloom.services.imaging import provenance
-from heirloom.gpu_handler.engines import CpuEngine, model_label, model_provenance
 from tests.conftest import Stack
 from tests.support import photo_bytes, submit, wait_final
 
@@ -73,6 +73,7 @@ def test_a_heic_photo_restores_end_to_end_and_names_its_model_and_seed(stack: St
     assert provenance.DIGITAL_SOURCE_TYPE.encode() in result.info["xmp"]
     assert not result.getexif().get_ifd(0x8825)
     as_png = Image.open(io.BytesIO(png.content))
+    assert isinstance(as_png, PngImagePlugin.PngImageFile)
     assert (png.headers["content-type"], as_png.format, as_png.size) == (
         "image/png",
         "PNG",

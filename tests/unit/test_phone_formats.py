@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from heirloom.domain.errors import CorruptImage, ImageTooLarge
 from heirloom.services.imaging import provenance
@@ -99,6 +99,7 @@ def test_a_result_as_png_has_the_same_pixels_and_the_ai_note_in_text_and_xmp() -
     result = postprocess(before, before, long_side=1280, watermark=False).result
 
     png = Image.open(io.BytesIO(result_as_png(result)))
+    assert isinstance(png, PngImagePlugin.PngImageFile)
 
     assert png.format == "PNG"
     assert png.convert("RGB").tobytes() == Image.open(io.BytesIO(result)).convert("RGB").tobytes()

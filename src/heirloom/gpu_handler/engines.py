@@ -49,7 +49,7 @@ class CpuEngine:
     name = "cpu-pillow-standin"
     model = "cpu-pillow-standin"
     # One Pillow pass per operation, no weights, no sampling.
-    provenance: dict[str, Any] = {  # noqa: RUF012 - read only, never changed
+    provenance: dict[str, Any] = {
         "model_id": "cpu-pillow-standin",
         "revision": None,
         "lora": None,

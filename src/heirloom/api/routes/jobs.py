@@ -44,7 +44,9 @@ async def create_job(
     user: CurrentUser,
     services: ServicesDep,
     temporal: TemporalDep,
-    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF")],
+    file: Annotated[
+        UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF")
+    ],
     operations: Annotated[str, Form(description="restore, colorize or restore,colorize")],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     callback_url: Annotated[

@@ -9,7 +9,9 @@ from typing import Final
 from PIL import PngImagePlugin
 
 # IPTC NewsCodes "Digital Source Type": media created by an algorithm trained on sampled content.
-DIGITAL_SOURCE_TYPE: Final = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+DIGITAL_SOURCE_TYPE: Final = (
+    "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+)
 AI_NOTE: Final = "Restored with AI (Heirloom): the model redrew this photo; it is not the original."
 CREATOR_TOOL: Final = "Heirloom"
 

@@ -96,9 +96,7 @@ class JobStore:
             values["runpod_job_id"] = runpod_job_id
         self._update_unfinished(job_id, values, started_at=now)
 
-    def set_model(
-        self, job_id: str, model: str, provenance: dict[str, Any] | None = None
-    ) -> None:
+    def set_model(self, job_id: str, model: str, provenance: dict[str, Any] | None = None) -> None:
         """Record what made the job's model output (the handler's label, cut to the column,
         and its fields: domain/provenance.py), in one statement."""
         values: dict[str, Any] = {"model": model[:300], "updated_at": utcnow()}

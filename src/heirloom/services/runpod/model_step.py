@@ -57,9 +57,7 @@ class JobStages(Protocol):
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise the job's progress; a lower figure changes nothing."""
 
-    def set_model(
-        self, job_id: str, model: str, provenance: dict[str, Any] | None = None
-    ) -> None:
+    def set_model(self, job_id: str, model: str, provenance: dict[str, Any] | None = None) -> None:
         """Record what made the job's model output (and its fields: domain/provenance.py)."""
 
 
