@@ -56,6 +56,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/v1/jobs/{job_id}/result"): Row("user", owned=True),
     ("GET", "/v1/jobs/{job_id}/thumbnail"): Row("user", owned=True),
     ("GET", "/v1/jobs/{job_id}/comparison"): Row("user", owned=True),
+    ("POST", "/v1/jobs/{job_id}/choose"): Row(
+        "user", owned=True, request={"json": {"candidate": 1}}
+    ),
+    ("GET", "/v1/jobs/{job_id}/candidates/{candidate}/{kind}"): Row("user", owned=True),
     ("GET", "/v1/me"): Row("user"),
     ("GET", "/v1/queue"): Row("user"),
     ("GET", "/v1/admin/queue"): Row("admin"),
@@ -175,6 +179,8 @@ def _call(
         delivery_id=999_999,
         period="day",
         scope="free",
+        candidate=1,
+        kind="thumbnail",
     )
     return client.request(method, path, **row.request)
 

@@ -107,6 +107,14 @@ class Job(SQLModel, table=True):
     provenance: dict[str, Any] | None = Field(
         default=None, sa_column=sa.Column(sa.JSON, nullable=True)
     )
+    # Model runs with different seeds the owner picks the result from (1: no choice).
+    candidates: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # Each kept candidate's files, seed and provenance (services/jobs/candidates.py); the
+    # result's keys are the chosen one's.
+    candidate_results: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
+    chosen_candidate: int | None = None
     # Which model-run claim the job's next RunPod job takes; raised only after the previous
     # RunPod job was seen dead, so a retry that lost its RunPod id keeps it (and is a duplicate).
     model_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

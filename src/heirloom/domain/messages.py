@@ -51,6 +51,8 @@ class RestorationInput:
     # A retry of a failed job: its model step goes first in the GPU queue. A retry of a job
     # that completed (a new seed) or was cancelled waits its turn as any job.
     priority_retry: bool = False
+    # Model runs with different seeds to pick the result from; 1 in runs started before.
+    candidates: int = 1
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class PostprocessRequest:
     long_side: int
     watermark: bool
     short_side: int | None = None
+    # Which candidate's files these are (services/storage/keys.py); 0: the job's one result.
+    candidate: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ class CompleteRequest:
     result: PostprocessResult
     # domain/quality.py quality_record: what the gate found; None when it did not run.
     quality: dict[str, Any] | None = None
+    # A job with candidates: each one's files, seed and provenance; the result is the first.
+    candidates: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

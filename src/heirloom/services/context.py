@@ -15,6 +15,7 @@ from heirloom.services.accounts.users import Accounts
 from heirloom.services.events.event_log import EventLog
 from heirloom.services.events.webhooks import Webhooks
 from heirloom.services.imaging import pipeline as imaging
+from heirloom.services.jobs.candidates import CandidateChoice
 from heirloom.services.jobs.settlement import Settlement
 from heirloom.services.jobs.store import JobStore
 from heirloom.services.money.budgets import Budgets
@@ -59,6 +60,7 @@ class Services:
     exporter: Exporter
     costs: CostLedger
     budgets: Budgets
+    candidates: CandidateChoice
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -118,6 +120,7 @@ class Services:
                 monthly_usd=settings.budget_monthly_usd,
                 free_pause_pct=settings.budget_free_pause_pct,
             ),
+            candidates=CandidateChoice(db),
         )
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.restoration import RestorationActivities
+    from heirloom.domain.candidates import candidate_record
     from heirloom.domain.errors import (
         ERRORS_BY_CODE,
         JobAlreadyFinished,
@@ -41,7 +43,13 @@ with workflow.unsafe.imports_passed_through():
         ReserveResult,
         RestorationInput,
     )
-    from heirloom.domain.quality import Outcome, TryReport, decide, quality_record
+    from heirloom.domain.quality import (
+        GateDecision,
+        Outcome,
+        TryReport,
+        decide,
+        quality_record,
+    )
     from heirloom.domain.seeds import try_seed
     from heirloom.domain.task_queues import GPU_TASK_QUEUE
     from heirloom.temporal import search_attributes
@@ -104,9 +112,13 @@ class RestorationWorkflow:
         self._stage = Stage.QUEUED
         try:
             prepared = await self._prepare(job)
-            model = await self._checked_model(job, prepared)
-            result = await self._postprocess(job, prepared, model)
-            outcome = await self._complete(job, prepared, result)
+            candidates = None
+            if job.candidates > 1:
+                result, candidates = await self._candidates(job, prepared)
+            else:
+                model = await self._checked_model(job, prepared)
+                result = await self._postprocess(job, prepared, model)
+            outcome = await self._complete(job, prepared, result, candidates)
         except _CancelRequested:
             outcome = await self._give_up(
                 JobStatus.CANCELLED, JobCancelled.code, JobCancelled.default_message
@@ -254,6 +266,47 @@ class RestorationWorkflow:
             raise _QualityRejected(f"quality gate rejected every output ({reasons})")
         return outputs[decision.kept]
 
+    async def _candidates(
+        self, job: RestorationInput, prepared: PreparedInput
+    ) -> tuple[PostprocessResult, list[dict[str, Any]]]:
+        """Run the model once per candidate, each with its own seed and claim generation (the
+        model step's exactly-once holds per candidate), one after another; each usable output
+        is post-processed into its own files. The first kept one is the result until the owner
+        chooses (POST /v1/jobs/{id}/choose); no usable output fails the job, refunded."""
+        outputs: list[ModelResult] = []
+        reports: list[TryReport] = []
+        for number in range(1, job.candidates + 1):
+            model = await self._run_model(job, prepared, number, job.rules.model_attempts)
+            outputs.append(model)
+            reports.append(await self._check_quality(prepared, model))
+        kept = [index for index, report in enumerate(reports) if report.usable]
+        if not kept:
+            self._quality = quality_record(reports, GateDecision(Outcome.REJECT))
+            reasons = ", ".join(f"candidate {n}: {r.reason}" for n, r in enumerate(reports, 1))
+            raise _QualityRejected(f"quality gate rejected every candidate ({reasons})")
+        first = reports[kept[0]]
+        self._quality = quality_record(
+            reports,
+            GateDecision(Outcome.ACCEPT if first.passed else Outcome.ACCEPT_FLAGGED, kept[0]),
+        )
+        records: list[dict[str, Any]] = []
+        results: list[PostprocessResult] = []
+        for index in kept:
+            number = index + 1
+            result = await self._postprocess(job, prepared, outputs[index], candidate=number)
+            results.append(result)
+            records.append(
+                candidate_record(
+                    number,
+                    result,
+                    seed=try_seed(job.seed, job.job_id, number),
+                    provenance=outputs[index].provenance,
+                    verdict="passed" if reports[index].passed else "flagged",
+                )
+            )
+        stored = sum(result.stored_bytes for result in results)
+        return dataclasses.replace(results[0], stored_bytes=stored), records
+
     async def _run_model(
         self, job: RestorationInput, prepared: PreparedInput, model_try: int, attempts: int
     ) -> ModelResult:
@@ -294,7 +347,12 @@ class RestorationWorkflow:
         )
 
     async def _postprocess(
-        self, job: RestorationInput, prepared: PreparedInput, model: ModelResult
+        self,
+        job: RestorationInput,
+        prepared: PreparedInput,
+        model: ModelResult,
+        *,
+        candidate: int = 0,
     ) -> PostprocessResult:
         rules = job.rules
         return await self._step(
@@ -308,6 +366,7 @@ class RestorationWorkflow:
                     rules.output_long_side,
                     rules.watermark,
                     rules.output_short_side,
+                    candidate=candidate,
                 ),
                 start_to_close_timeout=timedelta(seconds=rules.activity_timeout_s),
                 retry_policy=IMAGE_RETRY,
@@ -316,14 +375,24 @@ class RestorationWorkflow:
         )
 
     async def _complete(
-        self, job: RestorationInput, prepared: PreparedInput, result: PostprocessResult
+        self,
+        job: RestorationInput,
+        prepared: PreparedInput,
+        result: PostprocessResult,
+        candidates: list[dict[str, Any]] | None = None,
     ) -> JobOutcome:
         """Record the result; a local activity, as the reservation is."""
         # Past this point the job is done: a late cancel no longer applies.
         self._stage = Stage.FINALIZING
         await workflow.execute_local_activity_method(
             RestorationActivities.complete_job,
-            CompleteRequest(job.job_id, prepared.input_key, result, quality=self._quality),
+            CompleteRequest(
+                job.job_id,
+                prepared.input_key,
+                result,
+                quality=self._quality,
+                candidates=candidates,
+            ),
             start_to_close_timeout=timedelta(seconds=job.rules.activity_timeout_s),
             retry_policy=MUST_LAND_RETRY,
         )

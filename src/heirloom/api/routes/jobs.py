@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from heirloom.api.contract import errors
 from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep, UploadBudget
 from heirloom.api.downloads import check_files_kept, file_response, job_file_key
-from heirloom.api.schemas import JobList, JobOut, RetryRequest
+from heirloom.api.schemas import ChooseRequest, JobList, JobOut, RetryRequest
 from heirloom.db.models import Job, utcnow
+from heirloom.domain.candidates import find_candidate
 from heirloom.domain.errors import (
     Conflict,
     ImageTooLarge,
@@ -48,6 +49,17 @@ async def create_job(
         UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF")
     ],
     operations: Annotated[str, Form(description="restore, colorize or restore,colorize")],
+    candidates: Annotated[
+        int,
+        Form(
+            ge=1,
+            le=4,
+            description=(
+                "model runs with different seeds to pick the result from (the tier's "
+                "max_candidates; each beyond the first adds candidate_price_percent of the price)"
+            ),
+        ),
+    ] = 1,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     callback_url: Annotated[
         str | None,
@@ -67,6 +79,7 @@ async def create_job(
         operations=operations,
         idempotency_key=idempotency_key,
         callback_url=callback_url,
+        candidates=candidates,
     )
     body = JobOut.from_job(submission.job)
     if not submission.created:
@@ -170,8 +183,45 @@ async def retry_job(
         priority=RETRY_PRIORITY if failed else None,
         priority_retry=failed,
         seed=seed,
+        candidates=job.candidates,
     )
     return JobOut.from_job(submission.job)
+
+
+@router.post("/{job_id}/choose", response_model=JobOut, responses=errors(409))
+def choose_candidate(
+    job_id: JobId,
+    body: ChooseRequest,
+    user: CurrentUser,
+    caller: CallerDep,
+    services: ServicesDep,
+) -> JobOut:
+    """Make one of a completed job's candidates its result (owner only); the others stay,
+    and go with the result when it is deleted or expires. Choosing again is allowed."""
+    job = services.candidates.choose(user.id, job_id, body.candidate)
+    services.audit.record(caller, owner_id=user.id, action="choose", job_id=job_id)
+    return JobOut.from_job(job)
+
+
+@router.get(
+    "/{job_id}/candidates/{candidate}/{kind}", response_class=Response, responses=errors(409)
+)
+def get_candidate_file(
+    job_id: JobId,
+    candidate: Annotated[int, Path(ge=1, le=4)],
+    kind: Literal["result", "thumbnail", "comparison"],
+    user: CurrentUser,
+    caller: CallerDep,
+    services: ServicesDep,
+) -> Response:
+    """One candidate's result, thumbnail or before/after (owner only; anyone else gets 404).
+    A job without candidates has one: its result."""
+    job = services.jobs.get_owned(user.id, job_id)
+    key = job_file_key(job, kind)  # 410 once the files are gone, 409 before completion
+    if job.candidate_results is not None or candidate != 1:
+        key = find_candidate(job.candidate_results, candidate)[f"{kind}_key"]
+    services.audit.record(caller, owner_id=user.id, action=f"candidate_{kind}", job_id=job_id)
+    return file_response(services, key, filename=f"{job_id}-candidate-{candidate}-{kind}.jpg")
 
 
 def _seed_origin(services: ServicesDep, job: Job) -> str:

@@ -119,19 +119,27 @@ class JobStore:
         *,
         keep_days: int | None = None,
         quality: dict[str, Any] | None = None,
+        candidates: list[dict[str, Any]] | None = None,
     ) -> bool:
         """Mark a job completed with its files; a job already refunded can never complete.
 
         `keep_days` stamps its expiry in the same write, so no reader sees a completed free
-        job without one; `quality` is what the quality gate found. Returns whether this call
-        ended the job.
+        job without one; `quality` is what the quality gate found; `candidates` the files of
+        each candidate, the first one the result until the owner chooses. Returns whether this
+        call ended the job.
         """
         now = utcnow()
+        chosen = (
+            {"candidate_results": candidates, "chosen_candidate": candidates[0]["candidate"]}
+            if candidates
+            else {}
+        )
         return self._update_unfinished(
             job_id,
             {
                 **_expiry(now, keep_days),
                 **({"quality": quality} if quality is not None else {}),
+                **chosen,
                 "status": JobStatus.COMPLETED.value,
                 "stage": Stage.DONE.value,
                 "progress": 100,
