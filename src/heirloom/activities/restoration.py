@@ -222,6 +222,7 @@ class RestorationActivities:
             keep_days=self.services.retention.keep_days(request.job_id),
             quality=request.quality,
             candidates=request.candidates,
+            provenance=request.provenance,
         )
         if not ended:  # an earlier attempt's write ended it: make sure its expiry is set
             self.services.retention.stamp_expiry(request.job_id)

@@ -152,6 +152,8 @@ class CompleteRequest:
     quality: dict[str, Any] | None = None
     # A job with candidates: each one's files, seed and provenance; the result is the first.
     candidates: list[dict[str, Any]] | None = None
+    # What made the kept output (a quality-gate retry or a later candidate may have run after).
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

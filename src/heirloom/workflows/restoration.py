@@ -115,10 +115,12 @@ class RestorationWorkflow:
             candidates = None
             if job.candidates > 1:
                 result, candidates = await self._candidates(job, prepared)
+                made_by = candidates[0]["provenance"]
             else:
                 model = await self._checked_model(job, prepared)
                 result = await self._postprocess(job, prepared, model)
-            outcome = await self._complete(job, prepared, result, candidates)
+                made_by = model.provenance
+            outcome = await self._complete(job, prepared, result, made_by, candidates)
         except _CancelRequested:
             outcome = await self._give_up(
                 JobStatus.CANCELLED, JobCancelled.code, JobCancelled.default_message
@@ -379,7 +381,8 @@ class RestorationWorkflow:
         job: RestorationInput,
         prepared: PreparedInput,
         result: PostprocessResult,
-        candidates: list[dict[str, Any]] | None = None,
+        provenance: dict[str, Any] | None,
+        candidates: list[dict[str, Any]] | None,
     ) -> JobOutcome:
         """Record the result; a local activity, as the reservation is."""
         # Past this point the job is done: a late cancel no longer applies.
@@ -392,6 +395,7 @@ class RestorationWorkflow:
                 result,
                 quality=self._quality,
                 candidates=candidates,
+                provenance=provenance,
             ),
             start_to_close_timeout=timedelta(seconds=job.rules.activity_timeout_s),
             retry_policy=MUST_LAND_RETRY,

@@ -120,13 +120,14 @@ class JobStore:
         keep_days: int | None = None,
         quality: dict[str, Any] | None = None,
         candidates: list[dict[str, Any]] | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> bool:
         """Mark a job completed with its files; a job already refunded can never complete.
 
         `keep_days` stamps its expiry in the same write, so no reader sees a completed free
         job without one; `quality` is what the quality gate found; `candidates` the files of
-        each candidate, the first one the result until the owner chooses. Returns whether this
-        call ended the job.
+        each candidate, the first one the result until the owner chooses; `provenance` what
+        made the kept output. Returns whether this call ended the job.
         """
         now = utcnow()
         chosen = (
@@ -139,6 +140,7 @@ class JobStore:
             {
                 **_expiry(now, keep_days),
                 **({"quality": quality} if quality is not None else {}),
+                **({"provenance": provenance} if provenance is not None else {}),
                 **chosen,
                 "status": JobStatus.COMPLETED.value,
                 "stage": Stage.DONE.value,
