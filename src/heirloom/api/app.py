@@ -22,6 +22,7 @@ from heirloom.api.middleware.request_metrics import RequestMetrics
 from heirloom.api.middleware.security_headers import SecurityHeaders, install_cors
 from heirloom.api.routes import (
     admin,
+    albums,
     exports,
     health,
     jobs,
@@ -29,6 +30,7 @@ from heirloom.api.routes import (
     me,
     metrics,
     pricing,
+    public_albums,
     public_shares,
     queue,
     shares,
@@ -81,7 +83,11 @@ def create_app(
         description="Old-photo restoration and colourization jobs, run as Temporal workflows.",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        RequestLimits,
+        max_upload_bytes=settings.max_upload_bytes,
+        album_max_bytes=settings.album_max_bytes,
+    )
     app.add_middleware(RequestMetrics)
     app.add_middleware(AbuseObserver)
     app.add_middleware(RateLimitMiddleware)
@@ -89,6 +95,7 @@ def create_app(
     app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s)
     routers = [
         jobs.router,
+        albums.router,
         me.router,
         exports.router,
         keys.router,
@@ -98,6 +105,7 @@ def create_app(
         queue.router,
         shares.router,
         public_shares.router,
+        public_albums.router,
         streams.router,
         stream_tokens.router,
         webhooks.router,

@@ -115,6 +115,8 @@ class Job(SQLModel, table=True):
         default=None, sa_column=sa.Column(sa.JSON, nullable=True)
     )
     chosen_candidate: int | None = None
+    # The album the photo came in with (albums.id); None for a job submitted on its own.
+    album_id: str | None = Field(default=None, max_length=32, index=True)
     # Which model-run claim the job's next RunPod job takes; raised only after the previous
     # RunPod job was seen dead, so a retry that lost its RunPod id keeps it (and is a duplicate).
     model_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
@@ -477,3 +479,28 @@ class DataExport(SQLModel, table=True):
     ready_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     size_bytes: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
+
+
+class Album(SQLModel, table=True):
+    """Many photos restored with one set of operations: each photo is a job of its own (jobs
+    with this album_id), charged together up front; the album's ZIP of results is kept a day,
+    and a share link shows every before/after (only the SHA-256 of its token is stored)."""
+
+    __tablename__ = "albums"
+    __table_args__ = (sa.Index("ix_albums_user_created", "user_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="users.id", max_length=32)
+    operations: str = Field(max_length=32)
+    tier: str = Field(max_length=16)
+    photos: int
+    cost: int
+    # running -> completed (every photo ended, however it ended)
+    status: str = Field(default="running", max_length=16)
+    # The change feed's latest id before the album's first event: its stream starts after it.
+    first_event_id: int = Field(default=0)
+    zip_key: str | None = Field(default=None, max_length=300)
+    zip_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    share_token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

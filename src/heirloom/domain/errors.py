@@ -135,6 +135,22 @@ class InsufficientCredits(UserError):
         )
 
 
+class AlbumCreditsShort(InsufficientCredits):
+    """An album costs more than the balance: the same code, saying how many credits are missing."""
+
+    def __init__(self, *, cost: int, balance: int, photos: int) -> None:
+        missing = cost - balance
+        UserError.__init__(
+            self,
+            f"This album of {photos} photos costs {cost} credits but your balance is {balance}: "
+            f"{missing} credits are missing. Nothing was charged.",
+            cost=cost,
+            balance=balance,
+            missing=missing,
+            photos=photos,
+        )
+
+
 class DailyLimitReached(UserError):
     code = "daily_limit_reached"
     http_status = 429

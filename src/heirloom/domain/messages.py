@@ -53,6 +53,9 @@ class RestorationInput:
     priority_retry: bool = False
     # Model runs with different seeds to pick the result from; 1 in runs started before.
     candidates: int = 1
+    # A photo of an album: charged with its album before this run starts, so the run finds
+    # its reservation itself instead of waiting for the API's reserve update.
+    album_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -333,3 +336,46 @@ class PruneEventsRequest:
 
     cutoff: float
     batch: int
+
+
+@dataclass(frozen=True)
+class AlbumPhoto:
+    """One photo of an album: its job id (the child workflow's id) and stored original."""
+
+    job_id: str
+    original_key: str
+
+
+@dataclass(frozen=True)
+class AlbumInput:
+    """Everything the album workflow needs; the photos' jobs share the rules and operations."""
+
+    album_id: str
+    user_id: str
+    tier: str
+    operations: str
+    photos: list[AlbumPhoto]
+    rules: JobRules
+    # Photos restored at once (the bounded fan-out of child workflows).
+    parallel: int = 8
+    # How long the album's ZIP of results is kept.
+    zip_valid_s: int = 86_400
+    # The change feed's latest id before the album was charged (its stream starts there).
+    first_event_id: int = 0
+    submission_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AlbumOutcome:
+    """How an album ended: its photos counted by how they ended."""
+
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    zip_key: str | None = None
+
+
+@dataclass(frozen=True)
+class AlbumZipRequest:
+    album_id: str
+    user_id: str
+    valid_s: int

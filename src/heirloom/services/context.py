@@ -12,6 +12,8 @@ from heirloom.services.abuse.rate_limits import RateLimiter
 from heirloom.services.accounts.keys import ApiKeys
 from heirloom.services.accounts.stream_tokens import StreamTokens
 from heirloom.services.accounts.users import Accounts
+from heirloom.services.albums.albums import Albums
+from heirloom.services.albums.charges import AlbumCharges
 from heirloom.services.events.event_log import EventLog
 from heirloom.services.events.webhooks import Webhooks
 from heirloom.services.imaging import pipeline as imaging
@@ -61,6 +63,8 @@ class Services:
     costs: CostLedger
     budgets: Budgets
     candidates: CandidateChoice
+    albums: Albums
+    album_charges: AlbumCharges
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -121,6 +125,8 @@ class Services:
                 free_pause_pct=settings.budget_free_pause_pct,
             ),
             candidates=CandidateChoice(db),
+            albums=Albums(db, storage),
+            album_charges=AlbumCharges(db, credits, settings.prices, settings.tier_rules),
         )
 
     def close(self) -> None:

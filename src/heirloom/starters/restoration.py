@@ -142,7 +142,7 @@ class Submitter:
                 tier=tier.value,
                 operations=label,
                 original_key=original_key,
-                rules=self._rules(tier),
+                rules=self.rules(tier),
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 retry_of=retry_of,
@@ -178,7 +178,8 @@ class Submitter:
         except RPCError:
             return True
 
-    def _rules(self, tier: Tier) -> JobRules:
+    def rules(self, tier: Tier) -> JobRules:
+        """The tier's rules as a job records them when it is submitted."""
         rules = self.settings.tier_rules[tier]
         return JobRules(
             output_long_side=rules.output_long_side,

@@ -106,6 +106,10 @@ class RestorationWorkflow:
     async def _process(self, job: RestorationInput) -> JobOutcome:
         """Charged (or refused), then each step in turn; a cancel or a failed step is
         compensated."""
+        if job.album_id is not None:
+            # Charged with its album before this run started: the reservation finds that
+            # charge (the ledger's unique key), no API sends the update.
+            await self.reserve()
         reservation = await self._reserved()
         if not reservation.accepted:
             return await self._refused(reservation)

@@ -1,0 +1,117 @@
+"""Albums: many photos, one set of operations, each photo a job of its own. All or nothing up
+front (402 says how many credits are missing), one event stream ending in `album.completed`,
+a ZIP of the results and a share page with every before/after."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import httpx
+from httpx_sse import connect_sse
+
+from heirloom.domain.tiers import Tier
+from tests.conftest import Stack
+from tests.support import balance, ledger_rows, photo_bytes
+
+PHOTOS = 20
+PRICE = 2  # restore
+
+
+def album_files(count: int) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """`count` small, different photos as multipart `files` parts."""
+    return [
+        ("files", (f"photo-{n}.jpg", photo_bytes(64, 48, seed=100 + n), "image/jpeg"))
+        for n in range(count)
+    ]
+
+
+def post_album(client: httpx.Client, count: int, operations: str = "restore") -> httpx.Response:
+    return client.post("/v1/albums", files=album_files(count), data={"operations": operations})
+
+
+def read_stream(client: httpx.Client, url: str) -> list[dict[str, Any]]:
+    """Every event of a stream until the server ends it."""
+    events: list[dict[str, Any]] = []
+    with connect_sse(client, "GET", url, timeout=180) as source:
+        assert source.response.status_code == 200
+        for sse in source.iter_sse():
+            events.append(json.loads(sse.data))
+    return events
+
+
+def test_an_album_beyond_the_balance_is_refused_naming_the_missing_credits(stack: Stack) -> None:
+    _, key = stack.new_user(tier=Tier.PAID, credits=PRICE * (PHOTOS - 1))
+    with stack.client(key) as client:
+        refused = post_album(client, PHOTOS)
+        assert refused.status_code == 402, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "insufficient_credits"
+        assert error["details"]["missing"] == PRICE
+        assert f"{PRICE} credits are missing" in error["message"]
+        assert balance(client) == PRICE * (PHOTOS - 1)
+        assert client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_an_album_of_twenty_completes_with_one_stream_a_zip_and_a_share_page(
+    stack: Stack,
+) -> None:
+    user_id, key = stack.new_user(tier=Tier.PAID, credits=PRICE * PHOTOS)
+    with stack.client(key) as client:
+        created = post_album(client, PHOTOS)
+        assert created.status_code == 202, created.text
+        album = created.json()
+        assert (album["photos"], album["credits_charged"]) == (PHOTOS, PRICE * PHOTOS)
+        assert balance(client) == 0
+        job_ids = [job["id"] for job in album["jobs"]]
+        assert len(set(job_ids)) == PHOTOS
+
+        events = read_stream(client, album["events_url"])
+        assert events[-1]["type"] == "album.completed"
+        completed = [e["job"]["id"] for e in events[:-1] if e["type"] == "job.completed"]
+        assert sorted(completed) == sorted(job_ids)
+        assert all(e["job"]["id"] in job_ids for e in events[:-1])
+        assert events[-1]["album"]["counts"]["completed"] == PHOTOS
+
+        done = client.get(f"/v1/albums/{album['id']}").json()
+        assert done["status"] == "completed"
+        assert done["counts"]["completed"] == PHOTOS
+        for job_id in job_ids:
+            assert ledger_rows(stack.services, job_id) == [("reserve", -PRICE)]
+
+        zipped = client.get(done["zip_url"])
+        assert zipped.status_code == 200
+        with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+            names = archive.namelist()
+        assert len(names) == PHOTOS
+        assert [name.split("-", 1)[1] for name in names] == [f"{j}.jpg" for j in job_ids]
+
+        shared = client.post(f"/v1/albums/{album['id']}/shares")
+        assert shared.status_code == 201
+        url = shared.json()["url"]
+    with httpx.Client(base_url=str(client.base_url)) as anonymous:
+        page = anonymous.get(url)
+        assert page.status_code == 200
+        assert page.text.count("<figure>") == PHOTOS
+        photo = anonymous.get(f"{url}/photos/{job_ids[0]}/comparison")
+        assert photo.status_code == 200
+        assert photo.headers["content-type"] == "image/jpeg"
+        stranger = anonymous.get(f"{url}/photos/{'0' * 32}/comparison")
+        assert stranger.status_code == 410
+    actions = [entry.action for entry in stack.services.audit.query(user_id)]
+    assert {"album_zip", "album_share", "album_share_view", "album_share_comparison"} <= set(
+        actions
+    )
+
+
+def test_a_bad_photo_refuses_the_whole_album_and_names_it(stack: Stack) -> None:
+    _, key = stack.new_user(tier=Tier.PAID, credits=100)
+    files = [*album_files(2), ("files", ("notes.txt", b"not a photo at all" * 4, "text/plain"))]
+    with stack.client(key) as client:
+        refused = client.post("/v1/albums", files=files, data={"operations": "restore"})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["details"]["photo"] == 3
+        assert balance(client) == 100
+        assert client.get("/v1/jobs").json()["jobs"] == []
