@@ -99,7 +99,7 @@ def test_an_album_of_twenty_completes_with_one_stream_a_zip_and_a_share_page(
         assert photo.status_code == 200
         assert photo.headers["content-type"] == "image/jpeg"
         stranger = anonymous.get(f"{url}/photos/{'0' * 32}/comparison")
-        assert stranger.status_code == 410
+        assert stranger.status_code == 404
     actions = [entry.action for entry in stack.services.audit.query(user_id)]
     assert {"album_zip", "album_share", "album_share_view", "album_share_comparison"} <= set(
         actions

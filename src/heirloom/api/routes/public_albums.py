@@ -13,7 +13,7 @@ from heirloom.api.deps import ServicesDep, ShareBudget
 from heirloom.api.downloads import file_response
 from heirloom.api.routes.public_shares import PUBLIC_HEADERS, PublicCaller
 from heirloom.api.routes.web import page_headers
-from heirloom.domain.errors import ShareGone
+from heirloom.domain.errors import NotFound
 from heirloom.domain.jobs import JobStatus
 
 router = APIRouter(prefix="/a", tags=["public shares"], dependencies=[ShareBudget])
@@ -63,7 +63,7 @@ def album_photo_comparison(
     album = services.albums.shared(token)
     job = services.jobs.find(job_id)
     if job is None or job.album_id != album.id or job.status != JobStatus.COMPLETED:
-        raise ShareGone("This photo is not part of the shared album, or has no result.")
+        raise NotFound("This photo is not part of the shared album, or has no result.")
     assert job.comparison_key is not None
     services.audit.record(
         caller, owner_id=album.user_id, action="album_share_comparison", job_id=job.id

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Album, Job, as_utc, utcnow
-from heirloom.domain.errors import NotFound, ResultExpired, ResultNotReady, ShareGone
+from heirloom.domain.errors import NotFound, ResultExpired, ResultNotReady
 from heirloom.domain.jobs import JobStatus
 from heirloom.services.events import event_log as events
 from heirloom.services.results.shares import TOKEN_BYTES, hash_token
@@ -159,12 +159,13 @@ class Albums:
             )
 
     def shared(self, token: str) -> Album:
-        """The album a share token opens; ShareGone (410) for an unknown or revoked one."""
+        """The album a share token opens; NotFound for an unknown or revoked one (only the
+        current token's hash is kept, so the two cannot be told apart)."""
         with self.db.session() as session:
             album = session.exec(
                 select(Album).where(col(Album.share_token_hash) == hash_token(token))
             ).first()
             if album is None:
-                raise ShareGone()
+                raise NotFound("No album at this link; it may have been revoked.")
             session.expunge(album)
             return album
