@@ -109,7 +109,7 @@ class RestorationWorkflow:
         if job.album_id is not None:
             # Charged with its album before this run started: the reservation finds that
             # charge (the ledger's unique key), no API sends the update.
-            await self.reserve()
+            await self._reserve()
         reservation = await self._reserved()
         if not reservation.accepted:
             return await self._refused(reservation)
@@ -151,6 +151,10 @@ class RestorationWorkflow:
         A local activity: a short database step must not queue behind model calls for activity
         slots (bench/overhead.py: accept 103 -> 62 ms; with 2 s of model time POST /v1/jobs
         went from 5.7 s to 47 ms p50)."""
+        return await self._reserve()
+
+    async def _reserve(self) -> ReserveResult:
+        """Charge once, however many ask (the update, or an album's photo run itself)."""
         if self._reservation is None and not self._reserving:
             self._reserving = True
             try:

@@ -86,7 +86,7 @@ class Albums:
         counts = self.counts(album_id)
         now = utcnow()
         with self.db.session() as session:
-            changed = session.execute(
+            result = session.execute(
                 sa.update(Album)
                 .where(col(Album.id) == album_id, col(Album.status) == RUNNING)
                 .values(
@@ -98,8 +98,8 @@ class Albums:
                     ),
                 )
                 .execution_options(synchronize_session=False)
-            ).rowcount
-            if not changed:
+            )
+            if not getattr(result, "rowcount", 0):
                 return False
             album = session.get(Album, album_id, populate_existing=True)
             assert album is not None

@@ -38,7 +38,7 @@ class CandidateChoice:
                 raise Conflict(f"The job is {job.status}; a candidate is chosen once it completed.")
             record = find_candidate(job.candidate_results, candidate)
             # Conditional on the status: a deletion or expiry that commits first wins.
-            changed = session.execute(
+            result = session.execute(
                 sa.update(Job)
                 .where(col(Job.id) == job_id, col(Job.status) == JobStatus.COMPLETED.value)
                 .values(
@@ -52,8 +52,8 @@ class CandidateChoice:
                     updated_at=utcnow(),
                 )
                 .execution_options(synchronize_session=False)
-            ).rowcount
-            if not changed:
+            )
+            if not getattr(result, "rowcount", 0):
                 raise Conflict("The job changed meanwhile; read it again.")
             session.flush()
             session.expire_all()
