@@ -46,9 +46,12 @@ class AlbumActivities:
         return ReserveResult(accepted=True, cost=charge.cost, balance=charge.balance)
 
     @activity.defn
-    def build_album_zip(self, request: AlbumZipRequest) -> str:
-        """Store the ZIP of the album's results; its key (the same on a repeat)."""
+    def build_album_zip(self, request: AlbumZipRequest) -> str | None:
+        """Store the ZIP of the album's results; its key (the same on a repeat), or None when
+        the album is gone (its owner's account was erased meanwhile)."""
         albums = self.services.albums
+        if not albums.exists(request.album_id):
+            return None
         return build_album_zip(
             self.services.storage,
             request.user_id,

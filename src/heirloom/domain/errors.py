@@ -88,13 +88,15 @@ class NotAnImage(UserError):
     code = "not_an_image"
     default_message = (
         "The uploaded file is not an image we can read. Please upload a JPEG, PNG, WebP, "
-        "TIFF or BMP photo."
+        "TIFF, BMP, HEIC or AVIF photo."
     )
 
 
 class UnsupportedFormat(UserError):
     code = "unsupported_format"
-    default_message = "This image format is not supported. Please upload a JPEG, PNG or WebP photo."
+    default_message = (
+        "This image format is not supported. Please upload a JPEG, PNG, WebP, HEIC or AVIF photo."
+    )
 
 
 class ImageTooLarge(UserError):

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from heirloom.api.contract import errors
-from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep
+from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep, UploadBudget
 from heirloom.api.downloads import file_response
 from heirloom.api.schemas import JobOut
 from heirloom.db.models import Album, as_utc, utcnow
@@ -70,6 +70,7 @@ def _album_out(services: Services, album: Album) -> AlbumOut:
     status_code=http_status.HTTP_202_ACCEPTED,
     response_model=AlbumOut,
     responses=errors(402, 429),
+    dependencies=[UploadBudget],
 )
 async def create_album(
     user: CurrentUser,

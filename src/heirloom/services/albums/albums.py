@@ -59,6 +59,10 @@ class Albums:
             session.expunge(album)
             return album
 
+    def exists(self, album_id: str) -> bool:
+        with self.db.session() as session:
+            return session.get(Album, album_id) is not None
+
     def jobs(self, album_id: str) -> list[Job]:
         """The album's photos' jobs, in the order they were uploaded (their ids sort so)."""
         with self.db.session() as session:
