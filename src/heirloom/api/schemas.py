@@ -120,6 +120,9 @@ class JobOut(BaseModel):
             "handler names them; null until the model has run"
         ),
     )
+    album_id: str | None = Field(
+        default=None, description="the album the photo came in with (GET /v1/albums/{id})"
+    )
     candidate_count: int = Field(
         default=1, description="candidates asked for (model runs with different seeds)"
     )
@@ -182,6 +185,7 @@ class JobOut(BaseModel):
             expires_at=as_utc(job.expires_at) if job.expires_at else None,
             metadata=job.photo_metadata,
             model=job.model,
+            album_id=job.album_id,
             candidate_count=job.candidates,
             candidates=_candidates(job, base, kept=kept) if job.candidate_results else None,
             provenance=job.provenance,
