@@ -25,7 +25,8 @@ class CandidateChoice:
 
     def choose(self, user_id: str, job_id: str, candidate: int) -> Job:
         """Point the job's result at `candidate`'s files; NotFound for another user's job,
-        410 once its files are gone, 409 before it completed."""
+        410 once its files are gone, 409 before it completed. A job without candidates has
+        one, candidate 1: its result."""
         with self.db.session() as session:
             job = session.get(Job, job_id)
             if job is None or job.user_id != user_id:
@@ -36,6 +37,10 @@ class CandidateChoice:
                 raise JobDeleted()
             if job.status != JobStatus.COMPLETED:
                 raise Conflict(f"The job is {job.status}; a candidate is chosen once it completed.")
+            if job.candidate_results is None and candidate == 1:
+                # A job without candidates has one, its result: already chosen.
+                session.expunge(job)
+                return job
             record = find_candidate(job.candidate_results, candidate)
             # Conditional on the status: a deletion or expiry that commits first wins.
             result = session.execute(
