@@ -86,8 +86,8 @@ class Erasure:
         return deleted + self.storage.delete_prefix(user_prefix(user_id))
 
     def anonymise_records(self, user_id: str) -> None:
-        """Remove shares, albums, jobs and everything of them, webhooks, stream tokens and exports; keep the
-        ledger and the audit trail without personal fields."""
+        """Remove shares, albums, jobs and everything of them, webhooks, stream tokens and
+        exports; keep the ledger and the audit trail without personal fields."""
         jobs = sa.select(col(Job.id)).where(col(Job.user_id) == user_id).scalar_subquery()
         with self.db.session() as session:
             session.execute(sa.delete(Share).where(col(Share.user_id) == user_id))
