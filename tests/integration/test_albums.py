@@ -143,6 +143,13 @@ def test_an_album_of_twenty_completes_with_one_stream_a_zip_and_a_share_page(
     assert {"album_zip", "album_share", "album_share_view", "album_share_comparison"} <= set(
         actions
     )
+    # The owner's data export lists the album, never its share token's hash.
+    exporter = stack.services.exporter
+    built = exporter.build(user_id, exporter.request(user_id, daily_limit=5).id, valid_s=60)
+    with zipfile.ZipFile(io.BytesIO(stack.services.storage.get(built.key))) as archive:
+        exported = json.loads(archive.read("albums.json"))
+    assert [a["id"] for a in exported] == [album["id"]]
+    assert "share_token_hash" not in exported[0]
 
 
 def test_a_bad_photo_refuses_the_whole_album_and_names_it(stack: Stack) -> None:
