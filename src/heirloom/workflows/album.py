@@ -50,6 +50,8 @@ class AlbumWorkflow:
     async def run(self, album: AlbumInput) -> AlbumOutcome:
         reservation = await self._reserved()
         if not reservation.accepted:
+            # The reserve update answers the API before the run ends.
+            await workflow.wait_condition(workflow.all_handlers_finished)
             return AlbumOutcome(status="rejected")
         await self._restore_photos(album)
         zip_request = AlbumZipRequest(album.album_id, album.user_id, album.zip_valid_s)
