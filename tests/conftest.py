@@ -54,6 +54,8 @@ DEPLOY_NAMESPACE = "heirloom-deploy"
 ERASURE_NAMESPACE = "heirloom-erasure"
 # Two identified workers share the queues here, apart from the stack's worker (queue metrics).
 QUEUES_NAMESPACE = "heirloom-queues"
+# An album's fairness test floods the GPU queue: a namespace of its own.
+ALBUMS_NAMESPACE = "heirloom-albums"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -198,6 +200,7 @@ def temporal_server() -> Iterator[TemporalDevServer]:
                 ERASURE_NAMESPACE,
                 PROGRESS_NAMESPACE,
                 QUEUES_NAMESPACE,
+                ALBUMS_NAMESPACE,
                 marker,
             ],
         )

@@ -611,6 +611,38 @@ class Settings(BaseSettings):
         description="Largest photo POST /v1/jobs accepts, in bytes (413 above).",
         json_schema_extra=about("operator", "API"),
     )
+    album_max_photos: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="Photos one POST /v1/albums may carry (400 above).",
+        json_schema_extra=about("operator", "API"),
+    )
+    album_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description=(
+            "Largest POST /v1/albums body, all photos together, in bytes (413 above); each "
+            "photo also keeps to max_upload_bytes."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
+    album_parallel_jobs: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description=(
+            "Photos of one album restored at once (child workflows in flight); the GPU queue "
+            "orders their model steps fairly with other users' jobs in any case."
+        ),
+        json_schema_extra=about("operator", "API"),
+    )
+    album_zip_valid_s: int = Field(
+        default=86_400,
+        ge=1,
+        description="How long an album's ZIP of results is kept, in seconds.",
+        json_schema_extra=about("operator", "API"),
+    )
     max_image_pixels: int = Field(
         default=40_000_000,
         gt=0,

@@ -408,6 +408,36 @@ def test_the_job_page_says_what_the_quality_check_found_beside_the_slider(
         tab.close()
 
 
+def test_three_candidates_are_shown_side_by_side_and_one_is_chosen(
+    stack: Stack, browser: Browser, screenshots: Path
+) -> None:
+    _, key = stack.new_user(tier=Tier.PAID, credits=20)
+    tab = Tab(browser, stack.api_url, screenshots)
+    try:
+        page = tab.page
+        tab.sign_in(key)
+        page.get_by_label("Candidates to choose from").fill("3")
+        expect(page.locator("#cost-summary")).to_contain_text("Costs 4 credits")
+        job_id = upload(page, faded_photo(360, 270))
+        expect(page.locator("#job-stage")).to_have_text("Done · 100%")
+        cards = page.locator("#job-candidates figure.candidate")
+        expect(cards).to_have_count(3)
+        boxes = [cards.nth(i).bounding_box() for i in range(3)]
+        assert all(box is not None for box in boxes)
+        # Side by side at desktop width: one row.
+        assert len({round(box["y"]) for box in boxes if box is not None}) == 1
+        expect(cards.nth(0)).to_have_class(re.compile(r"\bchosen\b"))
+        tab.shoot("job-candidates")
+        cards.nth(1).get_by_role("button", name="Use this one").click()
+        expect(page.locator("#job-candidates figure.candidate").nth(1)).to_have_class(
+            re.compile(r"\bchosen\b")
+        )
+        chosen = [c["chosen"] for c in _job(stack, key, job_id)["candidates"]]
+        assert chosen == [False, True, False]
+    finally:
+        tab.close()
+
+
 def _wait_for(page: Page, condition: Callable[[], bool], what: str) -> None:
     """Let the browser run until `condition` holds; the deadline only guards against a hang."""
     deadline = time.monotonic() + DEADLINE_MS / 1000

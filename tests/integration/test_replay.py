@@ -33,8 +33,10 @@ from temporalio.worker import Replayer
 
 import heirloom.workflows
 from heirloom.activities.webhooks import delivery_workflow_id
+from heirloom.domain.albums import album_workflow_id
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
+from heirloom.starters.albums import AlbumSubmitter, AlbumUpload
 from heirloom.starters.erasure import start_erasure
 from heirloom.starters.export import start_export
 from heirloom.worker.schedules import periodic_jobs, webhook_dispatch_input
@@ -207,9 +209,54 @@ def test_this_sessions_runs_of_every_operations_workflow_replay(
     histories = asyncio.run(run_all())
     assert {workflow_type(h) for h in histories.values()} == {
         cls.__name__ for cls in workflow_classes()
-    } - {"RestorationWorkflow"}
+    } - {"RestorationWorkflow", "AlbumWorkflow"}
     replay(list(histories.values()))
     if stack.settings.temporal_namespace == "default" and RECORD.enabled:
+        for kind, history in histories.items():
+            (HISTORIES / f"{kind}-{RELEASE}.json").write_text(history.to_json())
+
+
+class _Photo:
+    """What the album's starter reads of an upload."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self, size: int = -1) -> bytes:
+        return self._data if size < 0 else self._data[:size]
+
+
+def test_this_sessions_album_run_and_one_of_its_photos_replay(stack: Stack) -> None:
+    """An album of two photos to its end (its ZIP kept a second); `--record-histories` saves
+    the album's run and one photo's (a child run charged with its album)."""
+    user_id, _ = stack.new_user(tier=Tier.PAID, credits=20)
+    settings = stack.settings
+    services = stack.services
+
+    async def run() -> dict[str, WorkflowHistory]:
+        temporal = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        submitter = AlbumSubmitter(services, temporal)
+        submitter.settings = settings.model_copy(update={"album_zip_valid_s": 1})
+        user = services.accounts.get(user_id)
+        uploads = [
+            AlbumUpload(name=f"p{n}.jpg", size=None, data=_Photo(photo_bytes(64, 48, seed=n)))
+            for n in range(2)
+        ]
+        album = await submitter.submit(user, uploads, "restore")
+        album_id = album_workflow_id(album.id)
+        async with asyncio.timeout(120):
+            await temporal.get_workflow_handle(album_id).result()
+        photo = services.albums.jobs(album.id)[0].id
+        return {
+            "AlbumWorkflow": await temporal.get_workflow_handle(album_id).fetch_history(),
+            "album-photo": await temporal.get_workflow_handle(photo).fetch_history(),
+        }
+
+    histories = asyncio.run(run())
+    replay(list(histories.values()))
+    if settings.temporal_namespace == "default" and RECORD.enabled:
         for kind, history in histories.items():
             (HISTORIES / f"{kind}-{RELEASE}.json").write_text(history.to_json())
 

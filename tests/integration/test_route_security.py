@@ -7,6 +7,7 @@ it gets a row saying who may call it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,7 +16,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from heirloom.db.models import Album
 from heirloom.domain.tiers import Tier
+from heirloom.services.albums.archive import build_album_zip
 from heirloom.services.context import Services
 from tests.conftest import ServedApi
 from tests.support import completed_job
@@ -50,12 +53,30 @@ ROUTES: dict[tuple[str, str], Row] = {
         },
     ),
     ("GET", "/v1/jobs"): Row("user"),
+    ("POST", "/v1/albums"): Row(
+        "user",
+        request={
+            "files": {"files": ("p.jpg", b"not a photo", "image/jpeg")},
+            "data": {"operations": "restore"},
+        },
+    ),
+    ("GET", "/v1/albums/{album_id}"): Row("user", owned=True),
+    ("GET", "/v1/albums/{album_id}/events"): Row("user", owned=True),
+    ("GET", "/v1/albums/{album_id}/zip"): Row("user", owned=True),
+    ("POST", "/v1/albums/{album_id}/shares"): Row("user", owned=True),
+    ("DELETE", "/v1/albums/{album_id}/shares"): Row("user", owned=True),
+    ("GET", "/a/{token}"): Row("public", public_answers=(404,)),
+    ("GET", "/a/{token}/photos/{job_id}/comparison"): Row("public", public_answers=(404,)),
     ("GET", "/v1/jobs/{job_id}"): Row("user", owned=True),
     ("POST", "/v1/jobs/{job_id}/cancel"): Row("user", owned=True),
     ("POST", "/v1/jobs/{job_id}/retry"): Row("user", owned=True),
     ("GET", "/v1/jobs/{job_id}/result"): Row("user", owned=True),
     ("GET", "/v1/jobs/{job_id}/thumbnail"): Row("user", owned=True),
     ("GET", "/v1/jobs/{job_id}/comparison"): Row("user", owned=True),
+    ("POST", "/v1/jobs/{job_id}/choose"): Row(
+        "user", owned=True, request={"json": {"candidate": 1}}
+    ),
+    ("GET", "/v1/jobs/{job_id}/candidates/{candidate}/{kind}"): Row("user", owned=True),
     ("GET", "/v1/me"): Row("user"),
     ("GET", "/v1/queue"): Row("user"),
     ("GET", "/v1/admin/queue"): Row("admin"),
@@ -144,6 +165,7 @@ class World:
     other_id: str
     other_key: str
     revoked_key: str
+    victim_album: str
 
 
 @pytest.fixture
@@ -158,8 +180,28 @@ def world(serve_api: ServeApi) -> World:
     [revoked_info] = api.services.keys.owned_by(revoked_id)
     api.services.keys.revoke(revoked_info.id)
     return World(
-        api, victim_id, victim_key, victim_key_info.id, victim_job, other_id, other_key, revoked_key
+        api,
+        victim_id,
+        victim_key,
+        victim_key_info.id,
+        victim_job,
+        other_id,
+        other_key,
+        revoked_key,
+        ended_album(api.services, victim_id),
     )
+
+
+def ended_album(services: Services, user_id: str) -> str:
+    """An album of no photos that has ended: its ZIP (empty) and `album.completed` exist."""
+    album_id = uuid.uuid4().hex
+    with services.db.session() as session:
+        session.add(
+            Album(id=album_id, user_id=user_id, operations="restore", tier="paid", photos=0, cost=0)
+        )
+    key = build_album_zip(services.storage, user_id, album_id, [])
+    services.albums.finish(album_id, key, 3600)
+    return album_id
 
 
 def _snapshot(services: Services, other_id: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -191,6 +233,9 @@ def _call(
         delivery_id=999_999,
         period="day",
         scope="free",
+        candidate=1,
+        kind="thumbnail",
+        album_id=world.victim_album,
     )
     return client.request(method, path, **row.request)
 

@@ -13,7 +13,7 @@ from PIL import Image
 from heirloom.domain.jobs import Operation
 from heirloom.domain.seeds import SEED_LIMIT, job_seed
 from heirloom.gpu_handler.engines import CpuEngine
-from heirloom.gpu_handler.handler import run_job
+from heirloom.gpu_handler.handler import HANDLER_VERSION, run_job
 from heirloom.gpu_handler.progress import Progress, ProgressReporter, ignore_progress
 
 
@@ -75,3 +75,15 @@ def test_the_handler_reports_the_contracts_stages_in_order() -> None:
         ("uploading", 2, 2),
     ]
     assert reports[-1].to_dict() == {"stage": "uploading", "step": 2, "total": 2, "percent": 100}
+
+
+def test_the_handler_reports_what_made_the_output_with_its_seed_and_version() -> None:
+    output = run_job(job(seed=4242, job_ref="j1"), CpuEngine())
+
+    assert output["model"] == CpuEngine.model
+    assert output["provenance"] == {
+        **CpuEngine.provenance,
+        "engine": CpuEngine.name,
+        "seed": 4242,
+        "handler_version": HANDLER_VERSION,
+    }

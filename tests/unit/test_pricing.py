@@ -8,9 +8,21 @@ import pytest
 from pydantic import ValidationError
 
 from heirloom.config import Settings
-from heirloom.domain.errors import DailyLimitReached, InsufficientCredits, TooManyActiveJobs
+from heirloom.domain.errors import (
+    DailyLimitReached,
+    InsufficientCredits,
+    InvalidRequest,
+    TooManyActiveJobs,
+)
 from heirloom.domain.jobs import JobStatus, Operation, operations_label, parse_operations
-from heirloom.domain.pricing import JobQuote, Prices, day_start, next_daily_reset, quote_job
+from heirloom.domain.pricing import (
+    JobQuote,
+    Prices,
+    day_start,
+    job_cost,
+    next_daily_reset,
+    quote_job,
+)
 from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier, TierRules
 
 RESTORE = (Operation.RESTORE,)
@@ -320,3 +332,18 @@ def test_an_owner_cancel_refunds_all_before_the_model_started_and_keeps_half_aft
     assert "50% of the price" in prices.cancel_rule()
     with pytest.raises(ValidationError):
         Prices(cancel_kept_percent=101)
+
+
+def test_each_candidate_beyond_the_first_adds_the_tiers_percent_rounded_up() -> None:
+    paid = DEFAULT_TIER_RULES[Tier.PAID]
+    assert [job_cost(2, n, paid) for n in (1, 2, 3, 4)] == [2, 3, 4, 5]
+    assert job_cost(3, 2, paid) == 3 + 2  # 50% of 3, rounded up
+    whole = paid.model_copy(update={"candidate_price_percent": 100})
+    assert job_cost(4, 3, whole) == 12
+
+
+@pytest.mark.parametrize("candidates", [0, 2, 5])
+def test_candidates_past_the_tiers_limit_are_refused(candidates: int) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        job_cost(2, candidates, DEFAULT_TIER_RULES[Tier.FREE])
+    assert refused.value.details["max_candidates"] == 1

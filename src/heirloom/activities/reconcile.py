@@ -9,6 +9,8 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from heirloom.db.models import Job
+from heirloom.domain.albums import album_workflow_id
 from heirloom.domain.messages import SettleRequest, StrandedPage, StrandedQuery
 from heirloom.services.context import Services
 
@@ -35,11 +37,17 @@ class ReconcileActivities:
         )
         gate = asyncio.Semaphore(_DESCRIBE_CONCURRENCY)
 
-        async def run_is_gone(job_id: str) -> bool:
+        async def run_is_gone(job: Job) -> bool:
             async with gate:
-                return await self._run_is_gone(job_id)
+                if not await self._run_is_gone(job.id):
+                    return False
+                # An album's photo waits for its album to start its run: stranded only once
+                # the album's run is gone too.
+                if job.album_id is not None:
+                    return await self._run_is_gone(album_workflow_id(job.album_id))
+                return True
 
-        gone = await asyncio.gather(*(run_is_gone(job.id) for job in jobs))
+        gone = await asyncio.gather(*(run_is_gone(job) for job in jobs))
         return StrandedPage(
             checked=len(jobs),
             stranded=[job.id for job, closed in zip(jobs, gone, strict=True) if closed],

@@ -38,7 +38,7 @@ from heirloom.services.quality.processes import GateProcesses
 from heirloom.services.runpod.model_step import ModelStep, StepAttempt
 from heirloom.services.runpod.polls import PollSchedulers
 from heirloom.services.runpod.transfer import ModelTransfer
-from heirloom.services.storage.keys import job_key
+from heirloom.services.storage.keys import candidate_key, job_key
 
 # A model step heartbeats at least this often while it waits for RunPod (and at least three
 # times per heartbeat timeout).
@@ -102,6 +102,7 @@ class RestorationActivities:
                         job.rules.gpu_priority, is_retry=job.priority_retry
                     ),
                     submission_id=job.submission_id,
+                    candidates=job.candidates,
                 )
             )
         except HeirloomError as err:
@@ -189,7 +190,9 @@ class RestorationActivities:
                 keep_input_luminance=self._keeps_input_luminance(job.operations),
             )
             keys = {
-                kind: job_key(job.user_id, job.job_id, kind, "jpg")
+                kind: candidate_key(job.user_id, job.job_id, request.candidate, kind)
+                if request.candidate
+                else job_key(job.user_id, job.job_id, kind, "jpg")
                 for kind in ("result", "thumbnail", "comparison")
             }
             storage.put(keys["result"], done.result, content_type="image/jpeg")
@@ -220,6 +223,8 @@ class RestorationActivities:
             ),
             keep_days_by_tier=self.services.retention.days_by_tier(),
             quality=request.quality,
+            candidates=request.candidates,
+            provenance=request.provenance,
         )
         if not ended:  # an earlier attempt's write ended it: make sure its expiry is set
             self.services.retention.stamp_expiry(request.job_id)

@@ -26,6 +26,7 @@ from heirloom.api.middleware.request_metrics import RequestMetrics
 from heirloom.api.middleware.security_headers import SecurityHeaders, install_cors
 from heirloom.api.routes import (
     admin,
+    albums,
     checkout,
     docs,
     exports,
@@ -35,6 +36,7 @@ from heirloom.api.routes import (
     me,
     metrics,
     pricing,
+    public_albums,
     public_shares,
     queue,
     shares,
@@ -112,7 +114,11 @@ def create_app(
         # operationId = the route function's name (`create_job`): the generated clients' names.
         generate_unique_id_function=_operation_id,
     )
-    app.add_middleware(RequestLimits, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        RequestLimits,
+        max_upload_bytes=settings.max_upload_bytes,
+        album_max_bytes=settings.album_max_bytes,
+    )
     app.add_middleware(RequestMetrics)
     app.add_middleware(AbuseObserver)
     app.add_middleware(RateLimitMiddleware)
@@ -121,6 +127,7 @@ def create_app(
     app.add_middleware(VersionHeader)
     routers = [
         jobs.router,
+        albums.router,
         me.router,
         exports.router,
         keys.router,
@@ -133,6 +140,7 @@ def create_app(
         queue.router,
         shares.router,
         public_shares.router,
+        public_albums.router,
         streams.router,
         stream_tokens.router,
         webhooks.router,

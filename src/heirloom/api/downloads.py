@@ -17,6 +17,8 @@ MEDIA_TYPES = {
     "webp": "image/webp",
     "tif": "image/tiff",
     "bmp": "image/bmp",
+    "heic": "image/heic",
+    "avif": "image/avif",
 }
 
 

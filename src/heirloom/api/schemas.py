@@ -81,6 +81,26 @@ class RetryRequest(BaseModel):
     )
 
 
+class ChooseRequest(BaseModel):
+    """The body of `POST /v1/jobs/{id}/choose`."""
+
+    candidate: int = Field(ge=1, le=4, description="the candidate that becomes the result")
+
+
+class CandidateOut(BaseModel):
+    """One of a job's candidates: its own seed and files."""
+
+    candidate: int
+    seed: int | None
+    chosen: bool
+    quality: str = Field(description="passed, or flagged by the quality gate")
+    width: int
+    height: int
+    result_url: str | None
+    thumbnail_url: str | None
+    comparison_url: str | None
+
+
 class JobOut(BaseModel):
     """A job as its owner sees it."""
 
@@ -150,6 +170,27 @@ class JobOut(BaseModel):
             "handler names them; null until the model has run"
         ),
     )
+    album_id: str | None = Field(
+        default=None, description="the album the photo came in with (GET /v1/albums/{id})"
+    )
+    candidate_count: int = Field(
+        default=1, description="candidates asked for (model runs with different seeds)"
+    )
+    candidates: list[CandidateOut] | None = Field(
+        default=None,
+        description=(
+            "a job with candidates, once completed: each kept one with its seed and files; "
+            "POST /v1/jobs/{id}/choose makes one the result (the first until then)"
+        ),
+    )
+    provenance: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "what made the result, as fields: model_id, revision, lora, lora_revision, steps, "
+            "cfg, seed, handler_version, engine (null: unpinned or not used); null until the "
+            "model has run"
+        ),
+    )
     quality: dict[str, Any] | None = Field(
         default=None,
         description=(
@@ -194,8 +235,33 @@ class JobOut(BaseModel):
             expires_at=as_utc(job.expires_at) if job.expires_at else None,
             metadata=job.photo_metadata,
             model=job.model,
+            album_id=job.album_id,
+            candidate_count=job.candidates,
+            candidates=_candidates(job, base, kept=kept) if job.candidate_results else None,
+            provenance=job.provenance,
             quality=job.quality,
         )
+
+
+def _candidates(job: Job, base: str, *, kept: bool) -> list[CandidateOut]:
+    links = kept and job.status == "completed"
+    return [
+        CandidateOut(
+            candidate=record["candidate"],
+            seed=record["seed"],
+            chosen=record["candidate"] == job.chosen_candidate,
+            quality=record["quality"],
+            width=record["width"],
+            height=record["height"],
+            **{
+                f"{kind}_url": (
+                    f"{base}/candidates/{record['candidate']}/{kind}" if links else None
+                )
+                for kind in ("result", "thumbnail", "comparison")
+            },
+        )
+        for record in job.candidate_results or []
+    ]
 
 
 class JobList(BaseModel):
@@ -275,6 +341,13 @@ class TierOut(BaseModel):
     gpu_priority: int = Field(description="the model step's place in the GPU queue; 1 goes first")
     storage_quota_bytes: int | None = None
     storage_quota_results: int | None = None
+    max_candidates: int = Field(
+        default=1, description="candidates (model runs with different seeds) a job may ask for"
+    )
+    candidate_price_percent: int = Field(
+        default=100,
+        description="percent of the job's price (rounded up) each candidate beyond the first adds",
+    )
 
 
 class PackOut(BaseModel):

@@ -113,6 +113,20 @@ class Job(SQLModel, table=True):
     runpod_job_id: str | None = Field(default=None, max_length=100)
     # What made the result, as the handler names it (model id, LoRA, revisions, steps).
     model: str | None = Field(default=None, max_length=300)
+    # The same as fields, with the seed and handler version (domain/provenance.py).
+    provenance: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
+    # Model runs with different seeds the owner picks the result from (1: no choice).
+    candidates: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # Each kept candidate's files, seed and provenance (services/jobs/candidates.py); the
+    # result's keys are the chosen one's.
+    candidate_results: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
+    chosen_candidate: int | None = None
+    # The album the photo came in with (albums.id); None for a job submitted on its own.
+    album_id: str | None = Field(default=None, max_length=32, index=True)
     # Which model-run claim the job's next RunPod job takes; raised only after the previous
     # RunPod job was seen dead, so a retry that lost its RunPod id keeps it (and is a duplicate).
     model_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
@@ -560,3 +574,28 @@ class Signup(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_ts())
     used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     user_id: str | None = Field(default=None, max_length=32)
+
+
+class Album(SQLModel, table=True):
+    """Many photos restored with one set of operations: each photo is a job of its own (jobs
+    with this album_id), charged together up front; the album's ZIP of results is kept a day,
+    and a share link shows every before/after (only the SHA-256 of its token is stored)."""
+
+    __tablename__ = "albums"
+    __table_args__ = (sa.Index("ix_albums_user_created", "user_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="users.id", max_length=32)
+    operations: str = Field(max_length=32)
+    tier: str = Field(max_length=16)
+    photos: int
+    cost: int
+    # running -> completed (every photo ended, however it ended)
+    status: str = Field(default="running", max_length=16)
+    # The change feed's latest id before the album's first event: its stream starts after it.
+    first_event_id: int = Field(default=0)
+    zip_key: str | None = Field(default=None, max_length=300)
+    zip_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    share_token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

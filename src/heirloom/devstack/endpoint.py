@@ -494,6 +494,7 @@ class _CountedEngine:
         self._simulated = simulated
         self.name = engine.name
         self.model = engine.model
+        self.provenance = engine.provenance
 
     def apply(
         self,

@@ -88,13 +88,15 @@ class NotAnImage(UserError):
     code = "not_an_image"
     default_message = (
         "The uploaded file is not an image we can read. Please upload a JPEG, PNG, WebP, "
-        "TIFF or BMP photo."
+        "TIFF, BMP, HEIC or AVIF photo."
     )
 
 
 class UnsupportedFormat(UserError):
     code = "unsupported_format"
-    default_message = "This image format is not supported. Please upload a JPEG, PNG or WebP photo."
+    default_message = (
+        "This image format is not supported. Please upload a JPEG, PNG, WebP, HEIC or AVIF photo."
+    )
 
 
 class ImageTooLarge(UserError):
@@ -164,6 +166,22 @@ class LinkExpired(UserError):
 class PaymentRejected(UserError):
     code = "payment_rejected"
     default_message = "The payment notification could not be verified; nothing was changed."
+
+
+class AlbumCreditsShort(InsufficientCredits):
+    """An album costs more than the balance: the same code, saying how many credits are missing."""
+
+    def __init__(self, *, cost: int, balance: int, photos: int) -> None:
+        missing = cost - balance
+        UserError.__init__(
+            self,
+            f"This album of {photos} photos costs {cost} credits but your balance is {balance}: "
+            f"{missing} credits are missing. Nothing was charged.",
+            cost=cost,
+            balance=balance,
+            missing=missing,
+            photos=photos,
+        )
 
 
 class DailyLimitReached(UserError):

@@ -51,6 +51,11 @@ class RestorationInput:
     # A retry of a failed job: its model step goes first in the GPU queue. A retry of a job
     # that completed (a new seed) or was cancelled waits its turn as any job.
     priority_retry: bool = False
+    # Model runs with different seeds to pick the result from; 1 in runs started before.
+    candidates: int = 1
+    # A photo of an album: charged with its album before this run starts, so the run finds
+    # its reservation itself instead of waiting for the API's reserve update.
+    album_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ class ModelResult:
     execution_time_ms: int | None = None
     # The step's attempt that produced it: attempts used of the tier's model attempts.
     attempt: int = 1
+    # What made it (domain/provenance.py): model, revision, LoRA, steps, CFG, seed, handler.
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,8 @@ class PostprocessRequest:
     long_side: int
     watermark: bool
     short_side: int | None = None
+    # Which candidate's files these are (services/storage/keys.py); 0: the job's one result.
+    candidate: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,10 @@ class CompleteRequest:
     result: PostprocessResult
     # domain/quality.py quality_record: what the gate found; None when it did not run.
     quality: dict[str, Any] | None = None
+    # A job with candidates: each one's files, seed and provenance; the result is the first.
+    candidates: list[dict[str, Any]] | None = None
+    # What made the kept output (a quality-gate retry or a later candidate may have run after).
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -323,3 +336,46 @@ class PruneEventsRequest:
 
     cutoff: float
     batch: int
+
+
+@dataclass(frozen=True)
+class AlbumPhoto:
+    """One photo of an album: its job id (the child workflow's id) and stored original."""
+
+    job_id: str
+    original_key: str
+
+
+@dataclass(frozen=True)
+class AlbumInput:
+    """Everything the album workflow needs; the photos' jobs share the rules and operations."""
+
+    album_id: str
+    user_id: str
+    tier: str
+    operations: str
+    photos: list[AlbumPhoto]
+    rules: JobRules
+    # Photos restored at once (the bounded fan-out of child workflows).
+    parallel: int = 8
+    # How long the album's ZIP of results is kept.
+    zip_valid_s: int = 86_400
+    # The change feed's latest id before the album was charged (its stream starts there).
+    first_event_id: int = 0
+    submission_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AlbumOutcome:
+    """How an album ended: its photos counted by how they ended."""
+
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    zip_key: str | None = None
+
+
+@dataclass(frozen=True)
+class AlbumZipRequest:
+    album_id: str
+    user_id: str
+    valid_s: int

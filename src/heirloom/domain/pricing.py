@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from heirloom.domain.errors import (
     DailyLimitReached,
     InsufficientCredits,
+    InvalidRequest,
     OutstandingDebt,
     TooManyActiveJobs,
 )
@@ -83,6 +84,18 @@ def next_daily_reset(now: datetime) -> datetime:
     return day_start(now) + timedelta(days=1)
 
 
+def job_cost(price: int, candidates: int, rules: TierRules) -> int:
+    """A job's price with `candidates` candidates: each beyond the first adds the tier's
+    `candidate_price_percent` of the price, rounded up. InvalidRequest past the tier's limit."""
+    if not 1 <= candidates <= rules.max_candidates:
+        raise InvalidRequest(
+            f"candidates must be 1 to {rules.max_candidates} on your plan.",
+            candidates=candidates,
+            max_candidates=rules.max_candidates,
+        )
+    return price + (candidates - 1) * math.ceil(price * rules.candidate_price_percent / 100)
+
+
 def quote_job(
     *,
     operations: tuple[Operation, ...],
@@ -94,10 +107,11 @@ def quote_job(
     now: datetime,
     active_jobs: int = 0,
     debt: int = 0,
+    candidates: int = 1,
 ) -> JobQuote:
     """Decide whether a job may run now and what it costs; raise the refusal otherwise."""
     rules = tier_rules[tier]
-    cost = prices.cost(operations)
+    cost = job_cost(prices.cost(operations), candidates, rules)
     # Credits taken back by a refund or dispute that the balance could not cover.
     if debt > 0:
         raise OutstandingDebt(debt=debt)

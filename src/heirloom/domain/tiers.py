@@ -63,6 +63,18 @@ class TierRules(BaseModel):
     storage_quota_results: int | None = Field(
         default=None, description="Jobs with files a user may keep (unset: no limit)."
     )
+    max_candidates: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="Candidates (model runs with different seeds) a job may ask for to pick from.",
+    )
+    candidate_price_percent: int = Field(
+        default=100,
+        ge=0,
+        le=100,
+        description=("Percent of a job's price (rounded up) each candidate beyond the first adds."),
+    )
 
 
 # Every tier caps a user's daily and in-progress jobs: with no cap one user's submit-and-cancel
@@ -90,6 +102,8 @@ DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
         max_active_jobs=10,
         gpu_priority=2,
         storage_quota_bytes=20 * 1024**3,
+        max_candidates=4,
+        candidate_price_percent=50,
     ),
     Tier.FOREVER: TierRules(
         output_long_side=1280,
@@ -100,5 +114,7 @@ DEFAULT_TIER_RULES: dict[Tier, TierRules] = {
         max_active_jobs=10,
         gpu_priority=2,
         storage_quota_bytes=50 * 1024**3,
+        max_candidates=4,
+        candidate_price_percent=50,
     ),
 }

@@ -20,6 +20,8 @@ class Engine(Protocol):
     name: str
     # What makes the pictures, recorded on each job: model id, LoRA and revisions, sampling.
     model: str
+    # The same as fields (model_provenance): what a job's JSON, export and cost report show.
+    provenance: dict[str, Any]
 
     def apply(
         self,
@@ -46,6 +48,15 @@ class CpuEngine:
 
     name = "cpu-pillow-standin"
     model = "cpu-pillow-standin"
+    # One Pillow pass per operation, no weights, no sampling.
+    provenance: dict[str, Any] = {
+        "model_id": "cpu-pillow-standin",
+        "revision": None,
+        "lora": None,
+        "lora_revision": None,
+        "steps": None,
+        "cfg": None,
+    }
 
     # Shadows -> midtones -> highlights of the tone map: dark umber, warm tan, cream.
     _SHADOWS = (38, 27, 20)
@@ -103,6 +114,7 @@ class QwenImageEditEngine:
         self._pipeline = pipeline
         self._options = options
         self.model = model_label(options)
+        self.provenance = model_provenance(options)
         self._steps = options.lora_steps if options.lora_id else options.steps
         self._true_cfg_scale = (
             options.lora_true_cfg_scale if options.lora_id else options.true_cfg_scale
@@ -203,6 +215,23 @@ def model_label(options: QwenSettings) -> str:
     else:
         steps, cfg = options.steps, options.true_cfg_scale
     return f"{label} ({steps} steps, CFG {cfg})"
+
+
+def model_provenance(options: QwenSettings) -> dict[str, Any]:
+    """What `model_label` says, as fields: model id and revision, LoRA (repository/weights)
+    and its revision, steps and CFG (None: unpinned revision or no LoRA)."""
+    lora = None
+    if options.lora_id:
+        weights = f"/{options.lora_weight_name}" if options.lora_weight_name else ""
+        lora = f"{options.lora_id}{weights}"
+    return {
+        "model_id": options.model_id,
+        "revision": options.revision or None,
+        "lora": lora,
+        "lora_revision": (options.lora_revision or None) if lora else None,
+        "steps": options.lora_steps if lora else options.steps,
+        "cfg": options.lora_true_cfg_scale if lora else options.true_cfg_scale,
+    }
 
 
 def working_size(size: tuple[int, int], pixels: int) -> tuple[int, int]:

@@ -66,6 +66,9 @@ class ClaimStore(Protocol):
         ...
 
 
+# The handler's contract with the backend, recorded with every job it runs (its provenance):
+# raised when what the handler does with a job's input changes.
+HANDLER_VERSION = "2026.12.7"
 INPUT_FORMATS = ("JPEG", "PNG")
 OUTPUT_FORMATS = ("PNG", "JPEG")
 _JPEG_QUALITY = 95
@@ -167,6 +170,12 @@ def run_job(
         "height": result.height,
         "engine": engine.name,
         "model": engine.model,
+        "provenance": {
+            **engine.provenance,
+            "engine": engine.name,
+            "seed": seed,
+            "handler_version": HANDLER_VERSION,
+        },
     }
 
 

@@ -15,9 +15,12 @@ from heirloom.services.accounts.mail import Mailer
 from heirloom.services.accounts.signups import Signups
 from heirloom.services.accounts.stream_tokens import StreamTokens
 from heirloom.services.accounts.users import Accounts
+from heirloom.services.albums.albums import Albums
+from heirloom.services.albums.charges import AlbumCharges
 from heirloom.services.events.event_log import EventLog
 from heirloom.services.events.webhooks import Webhooks
 from heirloom.services.imaging import pipeline as imaging
+from heirloom.services.jobs.candidates import CandidateChoice
 from heirloom.services.jobs.settlement import Settlement
 from heirloom.services.jobs.store import JobStore
 from heirloom.services.money.budgets import Budgets
@@ -66,6 +69,9 @@ class Services:
     budgets: Budgets
     purchases: Purchases
     signups: Signups
+    candidates: CandidateChoice
+    albums: Albums
+    album_charges: AlbumCharges
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -150,6 +156,9 @@ class Services:
                 link_ttl_s=settings.signup_link_ttl_s,
                 starting_credits=settings.signup_credits,
             ),
+            candidates=CandidateChoice(db),
+            albums=Albums(db, storage),
+            album_charges=AlbumCharges(db, credits, settings.prices, settings.tier_rules),
         )
 
     def close(self) -> None:

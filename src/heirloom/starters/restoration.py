@@ -86,6 +86,7 @@ class Submitter:
         callback_url: str | None = None,
         seed: int | None = None,
         priority_retry: bool = False,
+        candidates: int = 1,
     ) -> Submission:
         """Charge for and start a job; without a `seed`, the job is its own seed origin."""
         await blocking(self.services.budgets.admit, Tier(user.tier))
@@ -99,7 +100,9 @@ class Submitter:
                 f"{self.settings.max_upload_bytes / 1e6:.0f} MB."
             )
         label = operations_label(ops)
-        request_hash = hashlib.sha256(label.encode() + b"\0" + data).hexdigest()
+        # Candidates count only when asked for, so earlier requests' hashes stay as they were.
+        asked = f"candidates={candidates}\0".encode() if candidates != 1 else b""
+        request_hash = hashlib.sha256(label.encode() + b"\0" + asked + data).hexdigest()
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= 200:
                 raise InvalidRequest("Idempotency-Key must be 1 to 200 characters.")
@@ -112,7 +115,7 @@ class Submitter:
                 return Submission(job=existing, created=False)
         info = await blocking(imaging.probe_upload, data, max_pixels=self.settings.max_image_pixels)
         # Fast refusal before anything is stored; the reservation re-checks under a lock.
-        quote = await blocking(self.services.credits.quote, user.id, label)
+        quote = await blocking(self.services.credits.quote, user.id, label, candidates=candidates)
         await blocking(self.services.retention.check_quota, user.id, Tier(user.tier), len(data))
         metadata = await blocking(photo_metadata.extract, data)
 
@@ -139,7 +142,7 @@ class Submitter:
                 tier=tier.value,
                 operations=label,
                 original_key=original_key,
-                rules=self._rules(tier),
+                rules=self.rules(tier),
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 retry_of=retry_of,
@@ -147,10 +150,12 @@ class Submitter:
                 seed=job_seed(job_id) if seed is None else seed,
                 submission_id=uuid.uuid4().hex,
                 priority_retry=priority_retry,
+                candidates=candidates,
             ),
             priority=priority,
             summary=(
                 f"{tier.value} - {label.replace(',', '+')} - {quote.cost} credits - "
+                f"{f'{candidates} candidates - ' if candidates > 1 else ''}"
                 f"{info.width}x{info.height} {info.format}"
             ),
         )
@@ -175,7 +180,8 @@ class Submitter:
         except RPCError:
             return True
 
-    def _rules(self, tier: Tier) -> JobRules:
+    def rules(self, tier: Tier) -> JobRules:
+        """The tier's rules as a job records them when it is submitted."""
         rules = self.settings.tier_rules[tier]
         return JobRules(
             output_long_side=rules.output_long_side,

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from heirloom.activities.albums import AlbumActivities
 from heirloom.activities.alerts import AlertActivities
 from heirloom.activities.cleanup import CleanupActivities
 from heirloom.activities.erasure import ErasureActivities
@@ -32,6 +33,7 @@ from heirloom.services.quality.processes import GateProcesses
 from heirloom.starters.webhooks import DeliveryStarter, webhook_dispatch_input
 from heirloom.temporal.job_logs import JobLogInterceptor
 from heirloom.worker.schedules import ensure_schedules
+from heirloom.workflows.album import AlbumWorkflow
 from heirloom.workflows.alerts import AlertsWorkflow
 from heirloom.workflows.cleanup import CleanupWorkflow
 from heirloom.workflows.erasure import ErasureWorkflow
@@ -74,6 +76,12 @@ def activity_functions(activities: RestorationActivities) -> list[Callable[..., 
         activities.discard_outputs,
         activities.finish_job,
     ]
+
+
+def album_activities(albums: AlbumActivities) -> list[Callable[..., Any]]:
+    """An album's activities that run beside its workflow on the tier's queue (the ZIP is
+    built on the export queue)."""
+    return [albums.reserve_album, albums.finish_album, albums.expire_album_zip]
 
 
 def erasure_activities(erasure: ErasureActivities) -> list[Callable[..., Any]]:
@@ -138,11 +146,17 @@ def export_worker(client: Client, services: Services, executor: ThreadPoolExecut
     """Data exports, on a queue of their own: a long build takes one of these slots, never one
     of the operations queue's, where refunds, erasures and webhooks wait."""
     export = ExportActivities(services)
+    albums = AlbumActivities(services)
     return Worker(
         client,
         task_queue=EXPORT_TASK_QUEUE,
         workflows=[ExportWorkflow],
-        activities=[export.build_export, export.fail_export, export.remove_export],
+        activities=[
+            export.build_export,
+            export.fail_export,
+            export.remove_export,
+            albums.build_album_zip,
+        ],
         activity_executor=executor,
         max_concurrent_activities=services.settings.worker_export_slots,
         graceful_shutdown_timeout=timedelta(seconds=services.settings.worker_graceful_shutdown_s),
@@ -177,6 +191,7 @@ def build_workers(
     """One worker per tier queue plus the operations and export queues, sharing threads,
     services and the quality gate's processes."""
     activities = RestorationActivities(services, gate)
+    albums = AlbumActivities(services)
     settings = services.settings
     gpu = [gpu_worker(client, activities, executor)] if settings.worker_gpu_slots else []
     ops = [ops_worker(client, services, executor), export_worker(client, services, executor)]
@@ -184,8 +199,8 @@ def build_workers(
         Worker(
             client,
             task_queue=tier.task_queue,
-            workflows=[RestorationWorkflow],
-            activities=activity_functions(activities),
+            workflows=[RestorationWorkflow, AlbumWorkflow],
+            activities=[*activity_functions(activities), *album_activities(albums)],
             activity_executor=executor,
             max_concurrent_activities=settings.worker_max_concurrent_activities.get(tier, 4),
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.restoration import RestorationActivities
+    from heirloom.domain.candidates import candidate_record
     from heirloom.domain.errors import (
         ERRORS_BY_CODE,
         JobAlreadyFinished,
@@ -41,7 +43,13 @@ with workflow.unsafe.imports_passed_through():
         ReserveResult,
         RestorationInput,
     )
-    from heirloom.domain.quality import Outcome, TryReport, decide, quality_record
+    from heirloom.domain.quality import (
+        GateDecision,
+        Outcome,
+        TryReport,
+        decide,
+        quality_record,
+    )
     from heirloom.domain.seeds import try_seed
     from heirloom.domain.task_queues import GPU_TASK_QUEUE
     from heirloom.temporal import search_attributes
@@ -98,15 +106,25 @@ class RestorationWorkflow:
     async def _process(self, job: RestorationInput) -> JobOutcome:
         """Charged (or refused), then each step in turn; a cancel or a failed step is
         compensated."""
+        if job.album_id is not None:
+            # Charged with its album before this run started: the reservation finds that
+            # charge (the ledger's unique key), no API sends the update.
+            await self._reserve()
         reservation = await self._reserved()
         if not reservation.accepted:
             return await self._refused(reservation)
         self._stage = Stage.QUEUED
         try:
             prepared = await self._prepare(job)
-            model = await self._checked_model(job, prepared)
-            result = await self._postprocess(job, prepared, model)
-            outcome = await self._complete(job, prepared, result)
+            candidates = None
+            if job.candidates > 1:
+                result, candidates = await self._candidates(job, prepared)
+                made_by = candidates[0]["provenance"]
+            else:
+                model = await self._checked_model(job, prepared)
+                result = await self._postprocess(job, prepared, model)
+                made_by = model.provenance
+            outcome = await self._complete(job, prepared, result, made_by, candidates)
         except _CancelRequested:
             outcome = await self._give_up(
                 JobStatus.CANCELLED, JobCancelled.code, JobCancelled.default_message
@@ -133,6 +151,10 @@ class RestorationWorkflow:
         A local activity: a short database step must not queue behind model calls for activity
         slots (bench/overhead.py: accept 103 -> 62 ms; with 2 s of model time POST /v1/jobs
         went from 5.7 s to 47 ms p50)."""
+        return await self._reserve()
+
+    async def _reserve(self) -> ReserveResult:
+        """Charge once, however many ask (the update, or an album's photo run itself)."""
         if self._reservation is None and not self._reserving:
             self._reserving = True
             try:
@@ -257,6 +279,47 @@ class RestorationWorkflow:
             raise _QualityRejected(f"quality gate rejected every output ({reasons})")
         return outputs[decision.kept]
 
+    async def _candidates(
+        self, job: RestorationInput, prepared: PreparedInput
+    ) -> tuple[PostprocessResult, list[dict[str, Any]]]:
+        """Run the model once per candidate, each with its own seed and claim generation (the
+        model step's exactly-once holds per candidate), one after another; each usable output
+        is post-processed into its own files. The first kept one is the result until the owner
+        chooses (POST /v1/jobs/{id}/choose); no usable output fails the job, refunded."""
+        outputs: list[ModelResult] = []
+        reports: list[TryReport] = []
+        for number in range(1, job.candidates + 1):
+            model = await self._run_model(job, prepared, number, job.rules.model_attempts)
+            outputs.append(model)
+            reports.append(await self._check_quality(prepared, model))
+        kept = [index for index, report in enumerate(reports) if report.usable]
+        if not kept:
+            self._quality = quality_record(reports, GateDecision(Outcome.REJECT))
+            reasons = ", ".join(f"candidate {n}: {r.reason}" for n, r in enumerate(reports, 1))
+            raise _QualityRejected(f"quality gate rejected every candidate ({reasons})")
+        first = reports[kept[0]]
+        self._quality = quality_record(
+            reports,
+            GateDecision(Outcome.ACCEPT if first.passed else Outcome.ACCEPT_FLAGGED, kept[0]),
+        )
+        records: list[dict[str, Any]] = []
+        results: list[PostprocessResult] = []
+        for index in kept:
+            number = index + 1
+            result = await self._postprocess(job, prepared, outputs[index], candidate=number)
+            results.append(result)
+            records.append(
+                candidate_record(
+                    number,
+                    result,
+                    seed=try_seed(job.seed, job.job_id, number),
+                    provenance=outputs[index].provenance,
+                    verdict="passed" if reports[index].passed else "flagged",
+                )
+            )
+        stored = sum(result.stored_bytes for result in results)
+        return dataclasses.replace(results[0], stored_bytes=stored), records
+
     async def _run_model(
         self, job: RestorationInput, prepared: PreparedInput, model_try: int, attempts: int
     ) -> ModelResult:
@@ -297,7 +360,12 @@ class RestorationWorkflow:
         )
 
     async def _postprocess(
-        self, job: RestorationInput, prepared: PreparedInput, model: ModelResult
+        self,
+        job: RestorationInput,
+        prepared: PreparedInput,
+        model: ModelResult,
+        *,
+        candidate: int = 0,
     ) -> PostprocessResult:
         rules = job.rules
         return await self._step(
@@ -311,6 +379,7 @@ class RestorationWorkflow:
                     rules.output_long_side,
                     rules.watermark,
                     rules.output_short_side,
+                    candidate=candidate,
                 ),
                 start_to_close_timeout=timedelta(seconds=rules.activity_timeout_s),
                 retry_policy=IMAGE_RETRY,
@@ -319,14 +388,26 @@ class RestorationWorkflow:
         )
 
     async def _complete(
-        self, job: RestorationInput, prepared: PreparedInput, result: PostprocessResult
+        self,
+        job: RestorationInput,
+        prepared: PreparedInput,
+        result: PostprocessResult,
+        provenance: dict[str, Any] | None,
+        candidates: list[dict[str, Any]] | None,
     ) -> JobOutcome:
         """Record the result; a local activity, as the reservation is."""
         # Past this point the job is done: a late cancel no longer applies.
         self._stage = Stage.FINALIZING
         await workflow.execute_local_activity_method(
             RestorationActivities.complete_job,
-            CompleteRequest(job.job_id, prepared.input_key, result, quality=self._quality),
+            CompleteRequest(
+                job.job_id,
+                prepared.input_key,
+                result,
+                quality=self._quality,
+                candidates=candidates,
+                provenance=provenance,
+            ),
             start_to_close_timeout=timedelta(seconds=job.rules.activity_timeout_s),
             retry_policy=MUST_LAND_RETRY,
         )

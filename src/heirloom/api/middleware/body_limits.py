@@ -29,6 +29,8 @@ MULTIPART_OVERHEAD = 64 * 1024
 # JSON bodies (admin routes) are a few hundred bytes.
 JSON_BODY_LIMIT = 64 * 1024
 UPLOAD_ROUTES = frozenset({("POST", "/v1/jobs")})
+# Many photos in one request: their own limit, all together (each photo is checked in the route).
+ALBUM_ROUTES = frozenset({("POST", "/v1/albums")})
 # Routes without an API key: their own rules authenticate them (a sign-up's rate limits and
 # link, Stripe's signature).
 PUBLIC_PREFIXES = ("/v1/pricing", "/v1/signup", "/v1/stripe/")
@@ -41,9 +43,10 @@ class _BodyTooLarge(Exception):
 class RequestLimits:
     """Refuse unauthenticated bodies, oversized bodies and NUL bytes in the address, early."""
 
-    def __init__(self, app: ASGIApp, *, max_upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_upload_bytes: int, album_max_bytes: int) -> None:
         self.app = app
         self.max_upload_bytes = max_upload_bytes
+        self.album_max_bytes = album_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +73,12 @@ class RequestLimits:
         await self._counted(scope, receive, send, limit, too_large)
 
     def _limit(self, scope: Scope) -> tuple[int, HeirloomError]:
-        if (scope["method"], scope["path"].rstrip("/")) in UPLOAD_ROUTES:
+        route = (scope["method"], scope["path"].rstrip("/"))
+        if route in ALBUM_ROUTES:
+            megabytes = self.album_max_bytes / 1e6
+            error = ImageTooLarge(f"The album is larger than the {megabytes:.0f} MB limit.")
+            return self.album_max_bytes, error
+        if route in UPLOAD_ROUTES:
             megabytes = self.max_upload_bytes / 1e6
             error = ImageTooLarge(f"The upload is larger than the {megabytes:.0f} MB limit.")
             return self.max_upload_bytes + MULTIPART_OVERHEAD, error

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, File, Form, Header, Path, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
@@ -12,8 +12,9 @@ from heirloom.api import paging
 from heirloom.api.contract import errors
 from heirloom.api.deps import CallerDep, CurrentUser, ServicesDep, TemporalDep, UploadBudget
 from heirloom.api.downloads import check_files_kept, file_response, job_file_key
-from heirloom.api.schemas import JobList, JobOut, RetryRequest
+from heirloom.api.schemas import ChooseRequest, JobList, JobOut, RetryRequest
 from heirloom.db.models import Job, utcnow
+from heirloom.domain.candidates import find_candidate
 from heirloom.domain.errors import (
     Conflict,
     ImageTooLarge,
@@ -24,6 +25,7 @@ from heirloom.domain.errors import (
 from heirloom.domain.gpu_queue import RETRY_PRIORITY
 from heirloom.domain.jobs import OPERATION_FORMS, JobStatus
 from heirloom.domain.seeds import job_seed, retry_key, seed_origin
+from heirloom.services.imaging import pipeline as imaging
 from heirloom.services.storage.keys import job_prefix
 from heirloom.starters import restoration
 
@@ -49,7 +51,7 @@ async def create_job(
         UploadFile,
         # `format: binary` beside OpenAPI 3.1's contentMediaType: generators read it as a file.
         File(
-            description="the photo: JPEG, PNG, WebP, TIFF or BMP",
+            description="the photo: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF",
             json_schema_extra={"format": "binary"},
         ),
     ],
@@ -60,6 +62,17 @@ async def create_job(
             json_schema_extra={"enum": list(OPERATION_FORMS)},
         ),
     ],
+    candidates: Annotated[
+        int,
+        Form(
+            ge=1,
+            le=4,
+            description=(
+                "model runs with different seeds to pick the result from (the tier's "
+                "max_candidates; each beyond the first adds candidate_price_percent of the price)"
+            ),
+        ),
+    ] = 1,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     callback_url: Annotated[
         str | None,
@@ -83,6 +96,7 @@ async def create_job(
         operations=operations,
         idempotency_key=idempotency_key,
         callback_url=callback_url,
+        candidates=candidates,
     )
     body = JobOut.from_job(submission.job)
     if not submission.created:
@@ -211,8 +225,45 @@ async def retry_job(
         priority=RETRY_PRIORITY if failed else None,
         priority_retry=failed,
         seed=seed,
+        candidates=job.candidates,
     )
     return JobOut.from_job(submission.job)
+
+
+@router.post("/{job_id}/choose", response_model=JobOut, responses=errors(409))
+def choose_candidate(
+    job_id: JobId,
+    body: ChooseRequest,
+    user: CurrentUser,
+    caller: CallerDep,
+    services: ServicesDep,
+) -> JobOut:
+    """Make one of a completed job's candidates its result (owner only); the others stay,
+    and go with the result when it is deleted or expires. Choosing again is allowed."""
+    job = services.candidates.choose(user.id, job_id, body.candidate)
+    services.audit.record(caller, owner_id=user.id, action="choose", job_id=job_id)
+    return JobOut.from_job(job)
+
+
+@router.get(
+    "/{job_id}/candidates/{candidate}/{kind}", response_class=Response, responses=errors(409)
+)
+def get_candidate_file(
+    job_id: JobId,
+    candidate: Annotated[int, Path(ge=1, le=4)],
+    kind: Literal["result", "thumbnail", "comparison"],
+    user: CurrentUser,
+    caller: CallerDep,
+    services: ServicesDep,
+) -> Response:
+    """One candidate's result, thumbnail or before/after (owner only; anyone else gets 404).
+    A job without candidates has one: its result."""
+    job = services.jobs.get_owned(user.id, job_id)
+    key = job_file_key(job, kind)  # 410 once the files are gone, 409 before completion
+    if job.candidate_results is not None or candidate != 1:
+        key = find_candidate(job.candidate_results, candidate)[f"{kind}_key"]
+    services.audit.record(caller, owner_id=user.id, action=f"candidate_{kind}", job_id=job_id)
+    return file_response(services, key, filename=f"{job_id}-candidate-{candidate}-{kind}.jpg")
 
 
 def _seed_origin(services: ServicesDep, job: Job) -> str:
@@ -239,10 +290,30 @@ def get_original(
 
 @router.get("/{job_id}/result", response_class=Response, responses=errors(409))
 def get_result(
-    job_id: JobId, user: CurrentUser, caller: CallerDep, services: ServicesDep
+    job_id: JobId,
+    user: CurrentUser,
+    caller: CallerDep,
+    services: ServicesDep,
+    result_format: Annotated[
+        Literal["jpeg", "png"] | None,
+        Query(alias="format", description="png: the same pixels as a lossless PNG"),
+    ] = None,
 ) -> Response:
-    """The restored photo (owner only; anyone else gets 404)."""
-    return _download(services, caller, user.id, job_id, "result")
+    """The restored photo (owner only; anyone else gets 404): JPEG, or PNG on request."""
+    if result_format != "png":
+        return _download(services, caller, user.id, job_id, "result")
+    job = services.jobs.get_owned(user.id, job_id)
+    key = job_file_key(job, "result")
+    services.audit.record(caller, owner_id=user.id, action="result", job_id=job_id)
+    png = imaging.result_as_png(services.storage.get(key))
+    return Response(
+        png,
+        media_type="image/png",
+        headers={
+            "Content-Disposition": f'inline; filename="{job_id}-result.png"',
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 @router.get("/{job_id}/thumbnail", response_class=Response, responses=errors(409))

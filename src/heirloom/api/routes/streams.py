@@ -24,6 +24,7 @@ from heirloom.db.models import Job, utcnow
 from heirloom.domain.errors import HeirloomError, NotFound, Unauthorized
 from heirloom.domain.jobs import Stage
 from heirloom.services.abuse.stream_caps import StreamCaps, StreamSlot
+from heirloom.services.albums.albums import ALBUM_COMPLETED
 from heirloom.services.context import Services
 from heirloom.services.events.event_log import Event
 from heirloom.services.events.feed import ChangeFeed
@@ -39,6 +40,8 @@ REVOKED = Unauthorized("The API key of this stream was revoked; the stream is cl
 def _body(event: Event) -> dict[str, Any]:
     if event.type == "snapshot" and not event.job_id:
         return {"id": event.id, "type": event.type, "jobs": event.state["jobs"]}
+    if event.type == ALBUM_COMPLETED:
+        return {"id": event.id, "type": event.type, "album": event.state}
     return {"id": event.id, "type": event.type, "job": event.state}
 
 
@@ -195,6 +198,39 @@ async def all_events(
     resume = after if after is not None else _resume_id(last_event_id)
     events = _feed(request.app.state).follow(caller.user.id, after_id=resume)
     return await _sse(events, services, caller.key_id, slot)
+
+
+@router.get("/v1/albums/{album_id}/events", response_class=EventSourceResponse)
+async def album_events(
+    album_id: str,
+    request: Request,
+    caller: StreamCaller,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+) -> EventSourceResponse:
+    """Every change of an album's photos, from the album's start (or after `Last-Event-ID`),
+    then `album.completed`, and the stream ends. Keys and caps as on a job's stream."""
+    services: Services = request.app.state.services
+    user = caller.user
+    album = await run_in_threadpool(services.albums.get_owned, user.id, album_id)
+    jobs = await run_in_threadpool(services.albums.jobs, album_id)
+    slot = _caps(request.app.state, services).acquire(user.id)
+    resume = after if after is not None else _resume_id(last_event_id)
+    followed = _feed(request.app.state).follow(user.id, after_id=resume or album.first_event_id)
+    events = _of_album(followed, album_id, {job.id for job in jobs})
+    return await _sse(_with_queue_place(events, services), services, caller.key_id, slot)
+
+
+async def _of_album(
+    events: AsyncIterator[Event], album_id: str, job_ids: set[str]
+) -> AsyncIterator[Event]:
+    """The events of the album's photos, then the album's own end, after which it stops."""
+    async for event in events:
+        if event.job_id == album_id and event.type == ALBUM_COMPLETED:
+            yield event
+            return
+        if event.job_id in job_ids:
+            yield event
 
 
 async def _refuse(websocket: WebSocket, error: HeirloomError) -> None:

@@ -20,11 +20,13 @@ router = APIRouter(prefix="/v1/me/webhook", tags=["webhooks"])
 
 
 # The events a webhook may ask for, so the document rejects any other.
-WebhookEvent = Literal["job.started", "job.completed", "job.failed", "job.cancelled"]
+WebhookEvent = Literal[
+    "job.started", "job.completed", "job.failed", "job.cancelled", "album.completed"
+]
 
 
 def _all_events() -> list[WebhookEvent]:
-    return ["job.started", "job.completed", "job.failed", "job.cancelled"]
+    return ["job.started", "job.completed", "job.failed", "job.cancelled", "album.completed"]
 
 
 class WebhookIn(BaseModel):

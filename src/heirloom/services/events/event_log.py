@@ -123,6 +123,27 @@ def append(
     webhooks.enqueue(session, JobEvent(id=row[0], **values), job.callback_url, found)
 
 
+def append_state(
+    session: Session, *, subject_id: str, user_id: str, event_type: str, state: dict[str, Any]
+) -> None:
+    """Record an event of something other than one job (an album: `subject_id` is its id,
+    `state` what its owner sees), in the transaction that made the change, as `append` does."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    event = JobEvent(
+        job_id=subject_id,
+        user_id=user_id,
+        type=event_type,
+        state=json.dumps(state, separators=(",", ":")),
+    )
+    session.add(event)
+    session.flush()
+    webhooks.enqueue(session, event, None)
+    if postgres:
+        session.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
 def _event(row: JobEvent) -> Event:
     assert row.id is not None
     return Event(

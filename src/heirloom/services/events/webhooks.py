@@ -31,7 +31,13 @@ from heirloom.services.events.pinning import (
     system_resolver,
 )
 
-WEBHOOK_EVENTS = ("job.started", "job.completed", "job.failed", "job.cancelled")
+WEBHOOK_EVENTS = (
+    "job.started",
+    "job.completed",
+    "job.failed",
+    "job.cancelled",
+    "album.completed",
+)
 SIGNATURE_HEADER = "Heirloom-Signature"
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 # Set in a session's info when it owes a delivery: its commit wakes the listeners.
@@ -322,7 +328,10 @@ class Webhooks:
                     "id": f"evt_{event.id}",
                     "type": event.type,
                     "created_at": as_utc(event.created_at).isoformat(),
-                    "job": json.loads(event.state),
+                    # An album's event carries the album (services/albums/), a job's the job.
+                    ("album" if event.type.startswith("album.") else "job"): json.loads(
+                        event.state
+                    ),
                 },
                 separators=(",", ":"),
             ).encode()

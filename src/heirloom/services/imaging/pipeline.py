@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, cast
 
+import pillow_heif
 from PIL import Image, ImageDraw, ImageFile, ImageFont, ImageOps, UnidentifiedImageError
 
 from heirloom.domain.errors import (
@@ -28,8 +29,13 @@ from heirloom.domain.errors import (
     UnsupportedFormat,
 )
 from heirloom.services.imaging import metadata as photo_metadata
+from heirloom.services.imaging import provenance
 
-ALLOWED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "MPO")
+# HEIC/HEIF (what phones save) through pillow-heif; Pillow reads AVIF itself. Only the primary
+# image is read: no thumbnails, depth maps or auxiliary images are parsed or decoded.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+ALLOWED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "MPO", "HEIF", "AVIF")
 # MPO (multi-picture JPEG, e.g. from phones) is opened and reported by the JPEG plugin; Pillow
 # has no opener of that name and raises KeyError if formats= lists it.
 _OPENERS: Final = tuple(fmt for fmt in ALLOWED_FORMATS if fmt != "MPO")
@@ -44,6 +50,8 @@ _EXTENSIONS: Final = {
     "WEBP": "webp",
     "TIFF": "tif",
     "BMP": "bmp",
+    "HEIF": "heic",
+    "AVIF": "avif",
 }
 # A restoration model upscales at most 4x a prepared input; anything bigger is a broken output.
 _MODEL_OUTPUT_MAX_PIXELS: Final = 64_000_000
@@ -190,9 +198,9 @@ def postprocess(
     if watermark:
         _watermark(after, watermark_text)
     return PostProcessed(
-        result=_jpeg(after, 90),
+        result=_jpeg(after, 90, xmp=provenance.XMP),
         thumbnail=_jpeg(thumbnail, 80),
-        comparison=_jpeg(comparison, 85),
+        comparison=_jpeg(comparison, 85, xmp=provenance.XMP),
         width=after.width,
         height=after.height,
     )
@@ -349,10 +357,23 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return img.point(lambda v: v * scale + offset).convert("L")
 
 
-def _jpeg(img: Image.Image, quality: int) -> bytes:
+def _jpeg(img: Image.Image, quality: int, *, xmp: bytes | None = None) -> bytes:
     # optimize=True saves ~7% of bytes but doubles encode time; progressive costs more still.
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality, optimize=False)
+    if xmp is None:
+        img.save(buf, "JPEG", quality=quality, optimize=False)
+    else:
+        img.save(buf, "JPEG", quality=quality, optimize=False, xmp=xmp)
+    return buf.getvalue()
+
+
+def result_as_png(result: bytes) -> bytes:
+    """A stored result (JPEG) as a PNG: the same pixels, nothing lost on the way, with the
+    result's AI note as PNG text and XMP. The result is already within the tier's frame."""
+    img = decode_rgb(result, error=InternalError)
+    buf = io.BytesIO()
+    # compress_level 1: the pixels are the same at any level, and 6 (the default) costs ~4x.
+    img.save(buf, "PNG", pnginfo=provenance.png_info(), compress_level=1)
     return buf.getvalue()
 
 

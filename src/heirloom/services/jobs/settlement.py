@@ -16,7 +16,13 @@ from heirloom.services.jobs.store import JobStore
 from heirloom.services.money.credits import CreditManager
 from heirloom.services.runpod.client import RunPodService
 from heirloom.services.storage.base import Storage
-from heirloom.services.storage.keys import KEY_KINDS, claims_prefix, job_key, model_outputs_prefix
+from heirloom.services.storage.keys import (
+    KEY_KINDS,
+    candidates_prefix,
+    claims_prefix,
+    job_key,
+    model_outputs_prefix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ def remove_partial_outputs(storage: Storage, user_id: str, job_id: str) -> None:
     """
     storage.delete_prefix(claims_prefix(user_id, job_id))
     storage.delete_prefix(model_outputs_prefix(user_id, job_id))
+    storage.delete_prefix(candidates_prefix(user_id, job_id))
     for kind in KEY_KINDS:
         if kind == "original":
             continue

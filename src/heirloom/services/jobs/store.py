@@ -121,9 +121,13 @@ class JobStore:
             values["photo_metadata"] = _merged_metadata(self.db.engine.dialect.name, metadata)
         self._update_unfinished(job_id, values, started_at=now)
 
-    def set_model(self, job_id: str, model: str) -> None:
-        """Record what made the job's model output (the handler's label, cut to the column)."""
-        self._update_unfinished(job_id, {"model": model[:300], "updated_at": utcnow()})
+    def set_model(self, job_id: str, model: str, provenance: dict[str, Any] | None = None) -> None:
+        """Record what made the job's model output (the handler's label, cut to the column,
+        and its fields: domain/provenance.py), in one statement."""
+        values: dict[str, Any] = {"model": model[:300], "updated_at": utcnow()}
+        if provenance is not None:
+            values["provenance"] = provenance
+        self._update_unfinished(job_id, values)
 
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise a job's progress; a lower figure (a late or retried report) changes nothing."""
@@ -141,20 +145,31 @@ class JobStore:
         keep_days: int | None = None,
         keep_days_by_tier: Mapping[str, int | None] | None = None,
         quality: dict[str, Any] | None = None,
+        candidates: list[dict[str, Any]] | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> bool:
         """Mark a job completed with its files; a job already refunded can never complete.
 
         `keep_days` stamps its expiry in the same write, so no reader sees a completed free
         job without one; `keep_days_by_tier` instead stamps it from the owner's tier as the
         same statement reads it (no read before the write); `quality` is what the quality
-        gate found. Returns whether this call ended the job.
+        gate found; `candidates` the files of each candidate, the first one the result until
+        the owner chooses; `provenance` what made the kept output. Returns whether this call
+        ended the job.
         """
         now = utcnow()
+        chosen = (
+            {"candidate_results": candidates, "chosen_candidate": candidates[0]["candidate"]}
+            if candidates
+            else {}
+        )
         return self._update_unfinished(
             job_id,
             {
                 **_expiry(now, keep_days, keep_days_by_tier),
                 **({"quality": quality} if quality is not None else {}),
+                **({"provenance": provenance} if provenance is not None else {}),
+                **chosen,
                 "status": JobStatus.COMPLETED.value,
                 "stage": Stage.DONE.value,
                 "progress": 100,

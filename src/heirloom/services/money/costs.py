@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -42,6 +42,8 @@ class JobCost:
     credits_value_usd: float
     # What made the result (jobs.model); None before the model ran.
     model: str | None = None
+    # The same as fields, with the seed and handler version (jobs.provenance).
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class CostSummary:
     by_model: dict[str, int] = field(default_factory=dict)
     # Money received less paid back, by currency, in minor units (cents).
     received: dict[str, int] = field(default_factory=dict)
+    # Jobs by the GPU handler version that ran their model (jobs.provenance; "none": unknown).
+    by_handler_version: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,13 @@ def summarize(
         by_operation=dict(Counter(job.operations for job in jobs)),
         by_model=dict(Counter(job.model or "none" for job in jobs)),
         received=dict(received),
+        by_handler_version=dict(Counter(_handler_version(job) for job in jobs)),
     )
+
+
+def _handler_version(job: JobCost) -> str:
+    version = (job.provenance or {}).get("handler_version")
+    return version if isinstance(version, str) else "none"
 
 
 class CostLedger:
@@ -230,6 +240,7 @@ class CostLedger:
             cost_usd=cost,
             credits_value_usd=kept * self.credit_price_usd,
             model=job.model,
+            provenance=job.provenance,
         )
 
     def report(

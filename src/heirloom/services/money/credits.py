@@ -44,7 +44,7 @@ from heirloom.domain.jobs import (
     operations_label,
     parse_operations,
 )
-from heirloom.domain.pricing import JobQuote, Prices, day_start, quote_job
+from heirloom.domain.pricing import JobQuote, Prices, day_start, job_cost, quote_job
 from heirloom.domain.tiers import Tier, TierRules
 from heirloom.services.events import event_log as events
 from heirloom.services.privacy.erasure import ROLE_ERASED
@@ -82,6 +82,8 @@ class NewJob:
     callback_url: str | None = None
     gpu_priority: int = 3
     submission_id: str | None = None
+    # Model runs with different seeds to pick the result from (domain/pricing.py job_cost).
+    candidates: int = 1
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,9 @@ class CreditManager:
         )
         return int(session.exec(statement).one())
 
-    def quote(self, user_id: str, operations: str, *, now: datetime | None = None) -> JobQuote:
+    def quote(
+        self, user_id: str, operations: str, *, now: datetime | None = None, candidates: int = 1
+    ) -> JobQuote:
         """The API's fast pre-check; the reservation applies the same rule under a lock."""
         now = now or self.clock()
         with self.db.session() as session:
@@ -189,6 +193,7 @@ class CreditManager:
                 balance=user.balance,
                 now=now,
                 debt=user.debt,
+                candidates=candidates,
             )
 
     def history(
@@ -232,7 +237,7 @@ class CreditManager:
         """
         now = now or self.clock()
         operations = parse_operations(job.operations)
-        cost = self.prices.cost(operations)
+        cost = job_cost(self.prices.cost(operations), job.candidates, self.tier_rules[job.tier])
         with self.db.session() as session:
             # The charge is one conditional statement: it cannot overdraw, and it locks the
             # user row (SQLite: the database) so this user's reservations run one at a time.
@@ -281,7 +286,15 @@ class CreditManager:
                 session.rollback()
                 return self._existing_reservation(session, job.job_id)
             # The same rule as the API's pre-check, now decided under the lock.
-            self._quote(session, job.user_id, job.tier, operations, balance=balance + cost, now=now)
+            self._quote(
+                session,
+                job.user_id,
+                job.tier,
+                operations,
+                balance=balance + cost,
+                now=now,
+                candidates=job.candidates,
+            )
             row = Job(
                 id=job.job_id,
                 user_id=job.user_id,
@@ -296,6 +309,7 @@ class CreditManager:
                 retry_of=job.retry_of,
                 callback_url=job.callback_url,
                 gpu_priority=job.gpu_priority,
+                candidates=job.candidates,
                 created_at=now,
                 updated_at=now,
             )
@@ -346,6 +360,7 @@ class CreditManager:
         balance: int,
         now: datetime,
         debt: int = 0,
+        candidates: int = 1,
     ) -> JobQuote:
         """quote_job with today's and in-progress job counts, each read only when capped."""
         rules = self.tier_rules[tier]
@@ -362,6 +377,7 @@ class CreditManager:
                 self.active_jobs(session, user_id) if rules.max_active_jobs is not None else 0
             ),
             debt=debt,
+            candidates=candidates,
         )
 
     def _refused_or_existing(
@@ -383,9 +399,11 @@ class CreditManager:
             balance=user.balance,
             now=now,
             debt=user.debt,
+            candidates=job.candidates,
         )
         # The rule passed on a fresher read: the balance moved; refuse with what it is now.
-        raise InsufficientCredits(cost=self.prices.cost(operations), balance=user.balance)
+        cost = job_cost(self.prices.cost(operations), job.candidates, self.tier_rules[job.tier])
+        raise InsufficientCredits(cost=cost, balance=user.balance)
 
     def _has_reservation(self, session: Session, job_id: str) -> bool:
         statement = select(CreditEntry.id).where(

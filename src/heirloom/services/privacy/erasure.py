@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import (
+    Album,
     ApiKey,
     AuditEntry,
     CreditEntry,
@@ -85,8 +86,8 @@ class Erasure:
         return deleted + self.storage.delete_prefix(user_prefix(user_id))
 
     def anonymise_records(self, user_id: str) -> None:
-        """Remove shares, jobs and everything of them, webhooks, stream tokens and exports; keep the
-        ledger and the audit trail without personal fields."""
+        """Remove shares, albums, jobs and everything of them, webhooks, stream tokens and
+        exports; keep the ledger and the audit trail without personal fields."""
         jobs = sa.select(col(Job.id)).where(col(Job.user_id) == user_id).scalar_subquery()
         with self.db.session() as session:
             session.execute(sa.delete(Share).where(col(Share.user_id) == user_id))
@@ -100,6 +101,9 @@ class Erasure:
             )
             session.execute(sa.delete(StreamToken).where(col(StreamToken.user_id) == user_id))
             session.execute(sa.delete(DataExport).where(col(DataExport.user_id) == user_id))
+            # Albums and their share links; an album still running finds its row gone and
+            # writes no ZIP (services/albums/).
+            session.execute(sa.delete(Album).where(col(Album.user_id) == user_id))
             session.execute(sa.delete(Job).where(col(Job.user_id) == user_id))
             session.execute(
                 sa.update(CreditEntry)

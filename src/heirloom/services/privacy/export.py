@@ -2,7 +2,7 @@
 into one ZIP streamed to storage, downloadable for a day, then removed.
 
 The ZIP holds the profile, ledger, jobs, audit trail, API keys (names and prefixes), webhook
-settings and share links as JSON (never a key hash, token hash or webhook secret), and every
+settings, share links and albums as JSON (never a key hash, token hash or webhook secret), and every
 original and result still kept. It is written to a temporary file on disk, one stored photo
 chunk by chunk, and uploaded from there in parts: its size never sits in memory.
 """
@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import (
+    Album,
     ApiKey,
     AuditEntry,
     CreditEntry,
@@ -197,6 +198,9 @@ class Exporter:
         shares = session.exec(
             select(Share).where(Share.user_id == user_id).order_by(col(Share.created_at))
         ).all()
+        albums = session.exec(
+            select(Album).where(Album.user_id == user_id).order_by(col(Album.created_at))
+        ).all()
         webhook = session.get(WebhookEndpoint, user_id)
         documents: dict[str, Any] = {
             "profile.json": _row(user, drop=("api_key_hash",)),
@@ -206,6 +210,7 @@ class Exporter:
             # Names and prefixes: a key's hash never leaves the database.
             "api_keys.json": [_row(key, drop=("key_hash",)) for key in keys],
             "shares.json": [_row(share, drop=("token_hash",)) for share in shares],
+            "albums.json": [_row(album, drop=("share_token_hash",)) for album in albums],
             # The settings, never the signing secrets.
             "webhook.json": (
                 _row(webhook, drop=("secret", "previous_secret")) if webhook is not None else None

@@ -29,6 +29,7 @@ from heirloom.domain.errors import (
 from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
 from heirloom.domain.messages import ModelRequest, ModelResult
 from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
+from heirloom.domain.provenance import provenance_of
 from heirloom.services.runpod.budget import CANCEL_ROUTE
 from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
 from heirloom.services.runpod.polls import PollScheduler
@@ -56,8 +57,8 @@ class JobStages(Protocol):
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise the job's progress; a lower figure changes nothing."""
 
-    def set_model(self, job_id: str, model: str) -> None:
-        """Record what made the job's model output."""
+    def set_model(self, job_id: str, model: str, provenance: dict[str, Any] | None = None) -> None:
+        """Record what made the job's model output (and its fields: domain/provenance.py)."""
 
 
 @dataclass(frozen=True)
@@ -318,8 +319,12 @@ class ModelStep:
         job = request.job
         key = model_key(job.user_id, job.job_id, generation)
         output: dict[str, Any] = state.output or {}
+        made_by = provenance_of(output.get("provenance"))
         result = ModelResult(
-            model_key=key, runpod_job_id=state.job_id, execution_time_ms=state.execution_time_ms
+            model_key=key,
+            runpod_job_id=state.job_id,
+            execution_time_ms=state.execution_time_ms,
+            provenance=made_by,
         )
         if state.status == "COMPLETED" and output.get("cancelled") is True:
             # The handler stopped itself: its claim was withdrawn (the job cancelled, settled or
@@ -332,7 +337,7 @@ class ModelStep:
             )
         model = output.get("model")
         if state.status == "COMPLETED" and isinstance(model, str) and model:
-            self.jobs.set_model(job.job_id, model)
+            self.jobs.set_model(job.job_id, model, made_by)
         # The handler wrote it to the key the worker presigned; only that key is trusted.
         if state.status == "COMPLETED" and output.get("output_key") == key:
             if not self.storage.exists(key):

@@ -27,6 +27,22 @@ def job_key(user_id: str, job_id: str, kind: str, ext: str) -> str:
     return f"{job_prefix(user_id, job_id)}{kind}.{ext}"
 
 
+def candidate_key(user_id: str, job_id: str, candidate: int, kind: str) -> str:
+    """Where one candidate's result, thumbnail or comparison is kept (always JPEG), e.g.
+    `users/u1/jobs/j1/candidates/2/result.jpg`: under the job's prefix, so they are deleted
+    with its result (retention, erasure, DELETE)."""
+    if candidate < 1:
+        raise ValueError(f"candidates count from 1, not {candidate}")
+    if kind not in ("result", "thumbnail", "comparison"):
+        raise ValueError(f"unknown candidate file {kind!r}")
+    return f"{candidates_prefix(user_id, job_id)}{candidate}/{kind}.jpg"
+
+
+def candidates_prefix(user_id: str, job_id: str) -> str:
+    """The prefix of every candidate's files of a job, ending in `/`."""
+    return f"{job_prefix(user_id, job_id)}candidates/"
+
+
 def model_key(user_id: str, job_id: str, generation: int) -> str:
     """Where the model run of one claim generation writes its output, e.g.
     `users/u1/jobs/j1/model/0.png`: one object per generation, so a late upload of an abandoned

@@ -117,7 +117,61 @@ export async function jobPage(main, { id, navigate, refreshMe }) {
           : null,
       ),
       downloadProblems,
+      candidatesSection(),
       shareSection(job),
+    );
+  }
+
+  // Several candidates: side by side, each with its seed; choosing one makes it the result.
+  function candidatesSection() {
+    if (!job.candidates || job.candidates.length < 2) return null;
+    const problems = h("div");
+    const cards = job.candidates.map((candidate) => {
+      const img = h("img", { alt: `Candidate ${candidate.candidate}`, loading: "lazy" });
+      blobUrl(candidate.thumbnail_url)
+        .then((url) => {
+          urls.push(url);
+          img.src = url;
+        })
+        .catch(() => {});
+      const choose = h(
+        "button",
+        { type: "button", disabled: candidate.chosen },
+        candidate.chosen ? "Chosen" : "Use this one",
+      );
+      choose.addEventListener("click", () =>
+        act(choose, problems, async () => {
+          job = await api(`${path}/choose`, {
+            method: "POST",
+            json: { candidate: candidate.candidate },
+          });
+          await showResult();
+        }),
+      );
+      return h(
+        "figure",
+        { class: candidate.chosen ? "candidate chosen" : "candidate" },
+        img,
+        h(
+          "figcaption",
+          {},
+          `Candidate ${candidate.candidate} · seed ${candidate.seed}`,
+          candidate.quality === "flagged" ? " · flagged by the quality check" : "",
+        ),
+        choose,
+      );
+    });
+    return h(
+      "section",
+      { id: "job-candidates" },
+      h("h2", {}, "Candidates"),
+      h(
+        "p",
+        { class: "muted" },
+        "Each was drawn with its own seed; the one you choose is the result.",
+      ),
+      h("div", { class: "candidates" }, ...cards),
+      problems,
     );
   }
 

@@ -15,7 +15,7 @@ export async function uploadPage(main, { refreshMe, navigate }) {
   const fileInput = h("input", {
     id: "photo",
     type: "file",
-    accept: "image/jpeg,image/png,image/webp,image/tiff,image/bmp",
+    accept: "image/jpeg,image/png,image/webp,image/tiff,image/bmp,image/heic,image/heif,image/avif",
   });
   const chosen = h("p", { class: "muted", id: "chosen" }, "No photo chosen yet.");
   const preview = h("div");
@@ -25,7 +25,7 @@ export async function uploadPage(main, { refreshMe, navigate }) {
     h("strong", {}, "Drop a photo here"),
     " or press to choose one",
     h("br"),
-    h("span", { class: "muted" }, "JPEG, PNG, WebP, TIFF or BMP"),
+    h("span", { class: "muted" }, "JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF"),
     fileInput,
   );
 
@@ -70,12 +70,39 @@ export async function uploadPage(main, { refreshMe, navigate }) {
   );
   const operations = () => main.querySelector('input[name="operations"]:checked').value;
 
+  // Several candidates (different seeds) to choose from, where the tier allows them.
+  const maxCandidates = (rules && rules.max_candidates) || 1;
+  const candidatesInput = h("input", {
+    id: "candidates",
+    type: "number",
+    min: "1",
+    max: String(maxCandidates),
+    value: "1",
+    oninput: () => {
+      submission = idempotencyKey();
+      update();
+    },
+  });
+  const candidates = () =>
+    Math.min(maxCandidates, Math.max(1, Number.parseInt(candidatesInput.value, 10) || 1));
+  const candidatesField =
+    maxCandidates > 1
+      ? h(
+          "p",
+          { class: "row" },
+          h("label", { for: "candidates" }, "Candidates to choose from"),
+          candidatesInput,
+        )
+      : null;
+
   const summary = h("p", { id: "cost-summary", role: "status" });
   const problems = h("div");
   const button = h("button", { type: "submit", disabled: true }, "Restore this photo");
 
   function update() {
-    const price = pricing.prices[operations()];
+    const base = pricing.prices[operations()];
+    const extra = Math.ceil((base * ((rules && rules.candidate_price_percent) || 100)) / 100);
+    const price = base + (candidates() - 1) * extra;
     const left = me.balance - price;
     fill(
       summary,
@@ -92,6 +119,7 @@ export async function uploadPage(main, { refreshMe, navigate }) {
       const form = new FormData();
       form.append("file", file, file.name);
       form.append("operations", operations());
+      form.append("candidates", String(candidates()));
       const job = await api("/v1/jobs", {
         method: "POST",
         form,
@@ -111,6 +139,7 @@ export async function uploadPage(main, { refreshMe, navigate }) {
       chosen,
       preview,
       h("fieldset", {}, h("legend", {}, "What to do"), ...choices),
+      candidatesField,
       summary,
       problems,
       button,
