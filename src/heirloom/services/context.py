@@ -59,6 +59,8 @@ class Services:
     exporter: Exporter
     costs: CostLedger
     budgets: Budgets
+    # The GPU pool's endpoints after the first (whose client is `runpod`), by id.
+    other_endpoints: dict[str, RunPodService]
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -73,7 +75,9 @@ class Services:
             touch_interval_s=settings.api_key_touch_interval_s,
         )
         limiter = RateLimiter.from_settings(settings)
-        runpod = RunPodService.from_settings(settings)
+        endpoints = settings.gpu_endpoints
+        runpod = RunPodService.from_settings(settings, endpoints[0])
+        others = {e.id: RunPodService.from_settings(settings, e) for e in endpoints[1:]}
         costs = CostLedger(
             db,
             credit_price_usd=settings.credit_price_usd,
@@ -87,7 +91,7 @@ class Services:
             jobs=jobs,
             storage=storage,
             runpod=runpod,
-            settlement=Settlement(credits, jobs, storage, runpod),
+            settlement=Settlement(credits, jobs, storage, runpod, others=others),
             gpu_queue=GpuQueue(
                 db,
                 pool_size=settings.gpu_pool_size,
@@ -96,7 +100,11 @@ class Services:
             keys=keys,
             limiter=limiter,
             abuse=AbuseMonitor(db, keys, limiter, settings),
-            model_runs=ModelRuns(db, gpu_price_per_s_usd=settings.gpu_price_per_s_usd),
+            model_runs=ModelRuns(
+                db,
+                gpu_price_per_s_usd=settings.gpu_price_per_s_usd,
+                endpoint_prices={e.id: e.price_per_s_usd or 0.0 for e in endpoints},
+            ),
             retention=Retention(db, storage, settings.tier_rules),
             audit=AuditLog(db),
             shares=Shares(db),
@@ -118,8 +126,17 @@ class Services:
                 monthly_usd=settings.budget_monthly_usd,
                 free_pause_pct=settings.budget_free_pause_pct,
             ),
+            other_endpoints=others,
         )
+
+    def runpod_for(self, endpoint: str | None) -> RunPodService:
+        """The client of a GPU pool endpoint; None (rows from before the pool) is the first."""
+        if endpoint is None or endpoint == self.settings.gpu_endpoints[0].id:
+            return self.runpod
+        return self.other_endpoints.get(endpoint, self.runpod)
 
     def close(self) -> None:
         self.runpod.close()
+        for service in self.other_endpoints.values():
+            service.close()
         self.db.dispose()
