@@ -6,6 +6,7 @@ Selection: among the endpoints the job's tier may use that are healthy (or on tr
 probe) and have a free slot, the cheapest per GPU second; on a tie the one with more free
 slots, then by id, so the choice is reproducible. An endpoint a job's previous RunPod job died
 on is avoided while another eligible endpoint is usable, even if that one must be waited for.
+When no eligible endpoint is healthy, the unhealthy ones are used rather than none.
 
 Health: `failures_to_unhealthy` consecutive failures mark an endpoint unhealthy; after its
 cooldown a probe (RunPod's /health) that answers puts it on trial, where one job may go to it;
@@ -56,7 +57,10 @@ def choose_endpoint(
     candidates: Sequence[Candidate], tier: str, *, avoid: Iterable[str] = ()
 ) -> str | None:
     """The endpoint a model step of `tier` goes to now; None: wait for a slot (or a recovery)."""
-    usable = [c for c in candidates if c.runs(tier) and c.usable]
+    runs_tier = [c for c in candidates if c.runs(tier)]
+    # With every eligible endpoint unhealthy, holding jobs back gains nothing (a pool of one
+    # keeps working): they go on, and each job's own attempts bound what fails.
+    usable = [c for c in runs_tier if c.usable] or runs_tier
     avoided = set(avoid)
     preferred = [c for c in usable if c.id not in avoided] or usable
     free = [c for c in preferred if c.free_slots > 0]
