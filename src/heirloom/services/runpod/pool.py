@@ -70,8 +70,10 @@ class Lease:
     def first_wait_s(self) -> float | None:
         """Seconds to the first poll of a job just submitted or resumed; None: poll soon."""
         endpoint = self.endpoint
-        if not endpoint.paced or endpoint.model_s is None:
+        if not endpoint.paced:
             return None
+        if endpoint.model_s is None:
+            return endpoint.unknown_wait_s
         now = endpoint.clock()
         self.expected_end = endpoint.expected_end_of(self, now)
         return self.expected_end - now + endpoint.margin_s()
@@ -84,7 +86,7 @@ class Lease:
         now = endpoint.clock()
         if answer.status == "IN_QUEUE":
             if endpoint.model_s is None:
-                return None
+                return endpoint.unknown_wait_s
             self.expected_end = endpoint.expected_end_of(self, now)
         else:
             self.started = True
@@ -93,7 +95,7 @@ class Lease:
                 ran_s = (answer.execution_time_ms or 0) / 1000
                 remaining = max(0.0, endpoint.model_s - ran_s)
             if remaining is None:
-                return None
+                return endpoint.unknown_wait_s
             self.expected_end = now + remaining
         return self.expected_end - now + endpoint.margin_s()
 
@@ -111,8 +113,12 @@ class PoolEndpoint:
         prefetch: int,
         paced: bool,
         clock: Clock,
+        unknown_wait_s: float = 0.5,
     ) -> None:
         self.config = config
+        # A paced poll's wait while neither the endpoint's model time nor the handler's
+        # steps say when the job ends (the first runs, loading): the longest poll interval.
+        self.unknown_wait_s = unknown_wait_s
         self.id = config.id
         self.slots = config.gpu_slots
         self.capacity = config.gpu_slots + prefetch
@@ -218,6 +224,7 @@ class EndpointPool:
                 prefetch=settings.gpu_prefetch_per_endpoint,
                 paced=settings.runpod_poll_by_expected_end,
                 clock=clock,
+                unknown_wait_s=settings.runpod_poll_interval_s,
             )
 
         # Without the GPU queue (the old design, a benchmark's baseline) tier slots admit.
@@ -244,6 +251,7 @@ class EndpointPool:
             prefetch=settings.gpu_prefetch_per_endpoint,
             paced=settings.runpod_poll_by_expected_end,
             clock=time.monotonic,
+            unknown_wait_s=settings.runpod_poll_interval_s,
         )
         return cls([endpoint], unbounded=True)
 
