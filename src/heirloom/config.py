@@ -197,6 +197,20 @@ class EndpointSettings(BaseModel):
     tiers: list[Tier] = Field(
         default_factory=list, description="The tiers whose jobs it runs (empty: every tier)."
     )
+    prefetch: int | None = Field(
+        default=None,
+        ge=0,
+        le=256,
+        description=(
+            "Jobs admitted beyond its slots, waiting at RunPod for the next free GPU (unset: "
+            "HEIRLOOM_GPU_PREFETCH_PER_ENDPOINT). An endpoint of many GPUs ends runs faster "
+            "than one prefetched job is replaced: about its runs ending per second times "
+            "the worker's hand-off (a poll margin and a Temporal dispatch, ~0.2 s)."
+        ),
+    )
+
+    def prefetch_or(self, default: int) -> int:
+        return default if self.prefetch is None else self.prefetch
 
 
 class QwenSettings(BaseModel):
@@ -1439,7 +1453,9 @@ class Settings(BaseSettings):
         """Model steps this worker process runs at once: each endpoint's slots and prefetch."""
         if not self.worker_gpu_slots:
             return 0
-        return sum(e.gpu_slots + self.gpu_prefetch_per_endpoint for e in self.gpu_endpoints)
+        return sum(
+            e.gpu_slots + e.prefetch_or(self.gpu_prefetch_per_endpoint) for e in self.gpu_endpoints
+        )
 
     @property
     def devstack_runpod_base_url(self) -> str:

@@ -221,7 +221,7 @@ class EndpointPool:
                     failures_to_unhealthy=settings.runpod_endpoint_failures,
                     cooldown_s=settings.runpod_endpoint_cooldown_s,
                 ),
-                prefetch=settings.gpu_prefetch_per_endpoint,
+                prefetch=config.prefetch_or(settings.gpu_prefetch_per_endpoint),
                 paced=settings.runpod_poll_by_expected_end,
                 clock=clock,
                 unknown_wait_s=settings.runpod_poll_interval_s,
