@@ -514,10 +514,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description=(
             "The GPU pool as several RunPod endpoints, a JSON list of objects: id, base_url, "
-            "gpu_slots, run_per_10s, status_per_10s, cancel_per_10s, price_per_s_usd, tiers "
-            "(README, GPU pool). A model step goes to the cheapest healthy endpoint its tier may "
-            "use with a free slot. Empty: one endpoint, HEIRLOOM_RUNPOD_ENDPOINT_ID with "
-            "HEIRLOOM_WORKER_GPU_SLOTS slots."
+            "gpu_slots, run_per_10s, status_per_10s, cancel_per_10s, price_per_s_usd, tiers, "
+            "prefetch (README, GPU pool). A model step goes to the cheapest healthy endpoint "
+            "its tier may use with a free slot. Empty: one endpoint, "
+            "HEIRLOOM_RUNPOD_ENDPOINT_ID with HEIRLOOM_WORKER_GPU_SLOTS slots."
         ),
         json_schema_extra=about("operator", "RunPod"),
     )
