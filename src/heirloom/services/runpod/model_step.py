@@ -273,14 +273,17 @@ class ModelStep:
         endpoint = lease.endpoint
         try:
             payload = await asyncio.to_thread(self.transfer.payload, request, start.generation)
-            runpod_job_id = await endpoint.polls.call(
-                lambda: endpoint.service.submit_async(
+
+            async def send() -> str:
+                lease.submitted_at = self.pool.clock()
+                return await endpoint.service.submit_async(
                     payload,
                     execution_timeout_s=self.settings.runpod_execution_timeout_s,
                     ttl_s=self.settings.runpod_ttl_s,
-                ),
-                on_wait=attempt.heartbeat,
-                route=RUN_ROUTE,
+                )
+
+            runpod_job_id = await endpoint.polls.call(
+                send, on_wait=attempt.heartbeat, route=RUN_ROUTE
             )
         except NotSent as err:
             self.pool.observe_error(endpoint, err)
@@ -325,6 +328,7 @@ class ModelStep:
             first_wait_s=lease.first_wait_s(),
         )
         async with watching as watch:
+            lease.watch = watch
             heartbeat(runpod_job_id, progress)
             while True:
                 try:

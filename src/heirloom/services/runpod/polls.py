@@ -98,6 +98,13 @@ class PollPlan:
     def remove(self, key: int) -> None:
         self._watched.pop(key, None)
 
+    def reschedule(self, key: int, wait_s: float) -> None:
+        """Move a watched job's next poll to `wait_s` from now (unless one is on the wire)."""
+        watched = self._watched.get(key)
+        if watched is None or watched.polling:
+            return
+        watched.due = self._clock() + min(max(wait_s, self.first_wait_s), PACED_LONGEST_WAIT_S)
+
     def polling(self, key: int) -> bool:
         """Whether a poll for this watch is on the wire."""
         watched = self._watched.get(key)
@@ -203,6 +210,11 @@ class Watch:
     def polling(self) -> bool:
         """A poll is on the wire; otherwise the scheduler is holding the next one back."""
         return self._scheduler.plan.polling(self._key)
+
+    def reschedule(self, wait_s: float) -> None:
+        """Poll next `wait_s` from now: its job's end became clearer."""
+        self._scheduler.plan.reschedule(self._key, wait_s)
+        self._scheduler.wake()
 
     async def next(self, timeout_s: float) -> RunPodJobState | None:
         """The next poll's state (raising its error); None if none came within `timeout_s`.
@@ -351,6 +363,10 @@ class PollScheduler:
         pause = min(pause, self.longest_pause_s)
         log.warning("RunPod answered 429: every request of this worker waits %.1f s", pause)
         return pause
+
+    def wake(self) -> None:
+        """Look at the plan again (a due time moved)."""
+        self._wake.set()
 
     def _kick(self) -> None:
         self._wake.set()

@@ -36,7 +36,7 @@ from heirloom.domain.errors import ModelFailed, ModelUnavailable
 from heirloom.services.runpod import metrics
 from heirloom.services.runpod.budget import STATUS_ROUTE
 from heirloom.services.runpod.client import RateLimited, RunPodJobState, RunPodService
-from heirloom.services.runpod.polls import PollScheduler, expected_remaining_s
+from heirloom.services.runpod.polls import PollScheduler, Watch, expected_remaining_s
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,12 @@ class Lease:
     since: float
     # When its RunPod job should end; None until the endpoint's model time is known.
     expected_end: float | None = None
+    # Whether its RunPod job is (believed) on a GPU.
     started: bool = False
     released: bool = field(default=False)
+    # When this step's /run went out (None: a resumed job), and its poll's watch.
+    submitted_at: float | None = None
+    watch: Watch | None = None
 
     @property
     def endpoint_id(self) -> str:
@@ -75,7 +79,8 @@ class Lease:
         if endpoint.model_s is None:
             return endpoint.unknown_wait_s
         now = endpoint.clock()
-        self.expected_end = endpoint.expected_end_of(self, now)
+        start, self.expected_end = endpoint.expected_span(self, now)
+        self.started = start <= now
         return self.expected_end - now + endpoint.margin_s()
 
     def pace(self, answer: RunPodJobState | Exception) -> float | None:
@@ -84,20 +89,27 @@ class Lease:
         if not endpoint.paced or not isinstance(answer, RunPodJobState) or answer.terminal:
             return None
         now = endpoint.clock()
+        model_s = endpoint.model_s
         if answer.status == "IN_QUEUE":
-            if endpoint.model_s is None:
+            if model_s is None:
                 return endpoint.unknown_wait_s
-            self.expected_end = endpoint.expected_end_of(self, now)
-        else:
-            self.started = True
+            self.started = False
+            _, self.expected_end = endpoint.expected_span(self, now)
+            return self.expected_end - now + endpoint.margin_s()
+        self.started = True
+        end: float | None = None
+        if model_s is not None and self.submitted_at is not None and answer.delay_time_ms:
+            # RunPod says when it started: it ends a model time later.
+            end = self.submitted_at + answer.delay_time_ms / 1000 + model_s
+        if end is None or end <= now:
             remaining = expected_remaining_s(answer)
-            if remaining is None and endpoint.model_s is not None:
-                ran_s = (answer.execution_time_ms or 0) / 1000
-                remaining = max(0.0, endpoint.model_s - ran_s)
+            if remaining is None and model_s is not None:
+                remaining = max(0.0, model_s - (answer.execution_time_ms or 0) / 1000)
             if remaining is None:
                 return endpoint.unknown_wait_s
-            self.expected_end = now + remaining
-        return self.expected_end - now + endpoint.margin_s()
+            end = now + remaining
+        self.expected_end = end
+        return end - now + endpoint.margin_s()
 
 
 class PoolEndpoint:
@@ -131,6 +143,8 @@ class PoolEndpoint:
         self.clock = clock
         self.leases: dict[int, Lease] = {}
         self.model_s: float | None = None
+        # How far runs stray from model_s (a moving mean of the absolute difference).
+        self.model_dev_s = 0.0
         self.probing = False
         self.runs: dict[str, int] = {}
 
@@ -149,19 +163,35 @@ class PoolEndpoint:
         )
 
     def margin_s(self) -> float:
-        return PACE_MARGIN_S + PACE_MARGIN_SHARE * (self.model_s or 0.0)
+        """How long after its expected end a job is polled: a share of the model time, and
+        twice the runs' usual spread."""
+        return PACE_MARGIN_S + PACE_MARGIN_SHARE * (self.model_s or 0.0) + 2 * self.model_dev_s
 
-    def expected_end_of(self, lease: Lease, now: float) -> float:
-        """When a job should end: it starts once enough of the jobs leased before it ended to
-        free a GPU (at their expected ends), then runs the endpoint's model time."""
+    def expected_span(self, lease: Lease, now: float) -> tuple[float, float]:
+        """When a job should start and end: it starts once enough of the jobs leased before it
+        ended to free a GPU (at their expected ends), then runs the endpoint's model time."""
         model_s = self.model_s or 0.0
         ahead = sorted(
             other.expected_end if other.expected_end is not None else now + model_s
             for other in self.leases.values()
             if other.key < lease.key and not other.released
         )
-        start = now if len(ahead) < self.slots else ahead[len(ahead) - self.slots]
-        return max(start, now) + model_s
+        start = now if len(ahead) < self.slots else max(ahead[len(ahead) - self.slots], now)
+        return start, start + model_s
+
+    def next_started(self, at: float) -> None:
+        """A run ended at `at`: the oldest job waiting at RunPod took its GPU then, so its end
+        is a model time later; its next poll moves there."""
+        if self.model_s is None:
+            return
+        waiting = [lease for lease in self.leases.values() if not lease.started]
+        if not waiting:
+            return
+        lease = min(waiting, key=lambda waiting_lease: waiting_lease.key)
+        lease.started = True
+        lease.expected_end = at + self.model_s
+        if lease.watch is not None:
+            lease.watch.reschedule(lease.expected_end - self.clock() + self.margin_s())
 
     def observe_run(self, state: RunPodJobState) -> None:
         """Learn from a run that ended: its model time, and the endpoint's health."""
@@ -169,11 +199,12 @@ class PoolEndpoint:
         metrics.ENDPOINT_RUNS.labels(endpoint=self.id, status=state.status).inc()
         if state.status == "COMPLETED" and state.execution_time_ms:
             seconds = state.execution_time_ms / 1000
-            self.model_s = (
-                seconds
-                if self.model_s is None
-                else (1 - MODEL_TIME_WEIGHT) * self.model_s + MODEL_TIME_WEIGHT * seconds
-            )
+            if self.model_s is None:
+                self.model_s = seconds
+                return
+            deviation = abs(seconds - self.model_s)
+            self.model_dev_s += MODEL_TIME_WEIGHT * (deviation - self.model_dev_s)
+            self.model_s += MODEL_TIME_WEIGHT * (seconds - self.model_s)
 
 
 class EndpointPool:
@@ -329,6 +360,9 @@ class EndpointPool:
         endpoint's health, a completed one for it."""
         endpoint = lease.endpoint
         endpoint.observe_run(state)
+        if lease.submitted_at is not None and state.delay_time_ms is not None:
+            ran_ms = state.delay_time_ms + (state.execution_time_ms or 0)
+            endpoint.next_started(lease.submitted_at + ran_ms / 1000)
         if state.status == "COMPLETED":
             self.request_ok(endpoint)
         elif state.status in ("FAILED", "TIMED_OUT"):
