@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ from tests.harness.bare_step import MemoryRuns, bare_step
 from tests.harness.serving import free_port
 
 from heirloom.config import EndpointSettings, Settings
+from heirloom.domain.errors import HeirloomError
 from heirloom.domain.messages import JobRef, ModelRequest
 from heirloom.services.runpod.client import RunPodService
 from heirloom.services.runpod.model_step import StepAttempt
@@ -53,7 +55,7 @@ DESIGNS = ("prefetch", "gpu-queue")
 # RunPod's limits per endpoint, per 10 s.
 RUNPOD_LIMITS = {"run": 1000.0, "status": 2000.0, "cancel": 100.0}
 API_KEY = "sim-key"
-TARGET_UTILISATION = 0.95
+ATTEMPTS = 4
 
 
 def settings_for(design: str, url: str, args: argparse.Namespace) -> Settings:
@@ -114,10 +116,8 @@ async def run_design(design: str, url: str, args: argparse.Namespace) -> dict[st
     pool = EndpointPool.from_settings(settings, services.__getitem__)
     runs = MemoryRuns()
     admission = asyncio.Semaphore(settings.gpu_admission)
-    attempt = StepAttempt(
-        number=1, heartbeat=lambda *_: None, heartbeat_every_s=1.0, cancel_requested=lambda: False
-    )
     failed: list[str] = []
+    retried: list[str] = []
 
     async def job(index: int) -> None:
         request = ModelRequest(
@@ -125,11 +125,23 @@ async def run_design(design: str, url: str, args: argparse.Namespace) -> dict[st
             input_key="in",
             tier="free",
         )
-        async with admission:
-            try:
-                await bare_step(settings, pool, runs).run(request, attempt)
-            except Exception as err:  # counted: a failed job is a figure, not a crash
-                failed.append(f"{type(err).__name__}: {err}")
+        # Temporal's attempts: a retryable error runs the step again, up to ATTEMPTS.
+        for number in range(1, ATTEMPTS + 1):
+            attempt = StepAttempt(
+                number=number,
+                heartbeat=lambda *_: None,
+                heartbeat_every_s=1.0,
+                cancel_requested=lambda: False,
+            )
+            async with admission:
+                try:
+                    await bare_step(settings, pool, runs).run(request, attempt)
+                    return
+                except HeirloomError as err:
+                    if not err.retryable or number == ATTEMPTS:
+                        failed.append(f"{type(err).__name__}: {err}")
+                        return
+                    retried.append(type(err).__name__)
 
     lag = LoopLag()
     cpu = harness.CpuMeter()
@@ -144,7 +156,7 @@ async def run_design(design: str, url: str, args: argparse.Namespace) -> dict[st
         await service.close_async()
     async with httpx.AsyncClient(base_url=url, timeout=30) as admin:
         stats: dict[str, dict[str, Any]] = (await admin.get("/_admin/stats")).json()
-    return figures(design, args, stats, elapsed, worker_cpu, lag.lags, runs, failed)
+    return figures(design, args, stats, elapsed, worker_cpu, lag.lags, runs, failed, retried)
 
 
 def figures(
@@ -156,6 +168,7 @@ def figures(
     lags: list[float],
     runs: MemoryRuns,
     failed: list[str],
+    retried: list[str],
 ) -> dict[str, Any]:
     endpoints = list(stats.values())
     starts = [e["first_start"] for e in endpoints if e["first_start"] is not None]
@@ -173,6 +186,7 @@ def figures(
         "jobs": args.jobs,
         "completed": completed,
         "failed": len(failed),
+        "retried_attempts": dict(Counter(retried)),
         "failures": sorted(set(failed))[:5],
         "elapsed_s": elapsed,
         "ideal_s": args.jobs * args.model_s / gpus,
@@ -203,7 +217,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, sim_cpu
     harness.print_table(
         [
             "design",
-            "done/failed",
+            "done/failed/retried",
             "elapsed s (ideal)",
             "GPU util",
             "req/job",
@@ -217,7 +231,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, sim_cpu
         [
             [
                 name,
-                f"{r['completed']}/{r['failed']}",
+                f"{r['completed']}/{r['failed']}/{sum(r['retried_attempts'].values())}",
                 f"{r['elapsed_s']:.1f} ({r['ideal_s']:.1f})",
                 f"{r['gpu_utilisation'] * 100:.1f}%",
                 f"{r['requests_per_job']:.2f}",

@@ -52,6 +52,11 @@ class NotSent(ModelUnavailable):
     go to another endpoint without risking a second job)."""
 
 
+class HeldBack(NotSent):
+    """The request waited for one of this process's connections and never went out: this
+    worker is busy, the endpoint is not at fault."""
+
+
 @dataclass(frozen=True)
 class RunPodJobState:
     """What one status poll tells about a RunPod job."""
@@ -257,6 +262,8 @@ def _run_body(payload: dict[str, Any], execution_timeout_s: int, ttl_s: int) -> 
 
 def _unreachable(method: Method, path: str, exc: httpx.HTTPError) -> ModelUnavailable:
     message = f"RunPod is unreachable ({method} {path}): {type(exc).__name__}"
+    if isinstance(exc, httpx.PoolTimeout):
+        return HeldBack(f"No connection to RunPod was free in time ({method} {path})")
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return NotSent(message)
     return ModelUnavailable(message)

@@ -35,7 +35,7 @@ from heirloom.domain.endpoints import (
 from heirloom.domain.errors import ModelFailed, ModelUnavailable
 from heirloom.services.runpod import metrics
 from heirloom.services.runpod.budget import STATUS_ROUTE
-from heirloom.services.runpod.client import RateLimited, RunPodJobState, RunPodService
+from heirloom.services.runpod.client import HeldBack, RateLimited, RunPodJobState, RunPodService
 from heirloom.services.runpod.polls import PollScheduler, Watch, expected_remaining_s
 
 log = logging.getLogger(__name__)
@@ -391,9 +391,12 @@ class EndpointPool:
             self._notify()
 
     def observe_error(self, endpoint: PoolEndpoint, err: Exception) -> None:
-        """A request's error: a transport error or 5xx counts against the endpoint; a 429 or
-        a 4xx does not (the budget or the request is at fault)."""
-        if isinstance(err, ModelUnavailable) and not isinstance(err, RateLimited):
+        """A request's error: a transport error or 5xx counts against the endpoint; a 429, a
+        4xx or a wait for one of this process's connections does not (the budget, the request
+        or this worker is at fault)."""
+        if isinstance(err, RateLimited | HeldBack):
+            return
+        if isinstance(err, ModelUnavailable):
             self.request_failed(endpoint, str(err))
 
     async def locate(self, runpod_job_id: str, first: PoolEndpoint) -> PoolEndpoint:
