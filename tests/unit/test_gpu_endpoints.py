@@ -15,7 +15,8 @@ from heirloom.domain.endpoints import (
     EndpointState,
     choose_endpoint,
 )
-from heirloom.services.runpod.client import RunPodJobState
+from heirloom.domain.errors import ModelUnavailable
+from heirloom.services.runpod.client import HeldBack, NotSent, RateLimited, RunPodJobState
 from heirloom.services.runpod.pool import PACE_MARGIN_S, PACE_MARGIN_SHARE, EndpointPool
 
 
@@ -135,5 +136,24 @@ def test_a_prefetched_job_is_first_polled_when_the_run_ahead_should_end() -> Non
         assert wait == pytest.approx(1.5 * 4.5 / 15.5 + margin)
         pool.release(first)
         assert endpoint.capacity - len(endpoint.leases) == 1
+
+    asyncio.run(scenario())
+
+
+def test_only_the_endpoints_own_faults_count_against_its_health() -> None:
+    """A 429 (the budget's) or a wait for one of the worker's connections (the worker's) is not
+    the endpoint's failure; an unreachable endpoint or a 5xx is."""
+
+    async def scenario() -> None:
+        settings = Settings(runpod_endpoint_failures=2)
+        pool = EndpointPool.from_settings(settings, lambda _: None)  # type: ignore[arg-type, return-value]
+        endpoint = pool.first
+        for _ in range(3):
+            pool.observe_error(endpoint, RateLimited("429", retry_after_s=1.0))
+            pool.observe_error(endpoint, HeldBack("no connection free"))
+        assert endpoint.health.failures == 0
+        pool.observe_error(endpoint, NotSent("connection refused"))
+        pool.observe_error(endpoint, ModelUnavailable("HTTP 503"))
+        assert state_of(endpoint.health) is EndpointState.UNHEALTHY
 
     asyncio.run(scenario())
