@@ -36,7 +36,12 @@ from heirloom.domain.errors import ModelFailed, ModelUnavailable
 from heirloom.services.runpod import metrics
 from heirloom.services.runpod.budget import STATUS_ROUTE
 from heirloom.services.runpod.client import HeldBack, RateLimited, RunPodJobState, RunPodService
-from heirloom.services.runpod.polls import PollScheduler, Watch, expected_remaining_s
+from heirloom.services.runpod.polls import (
+    PACED_LONGEST_WAIT_S,
+    PollScheduler,
+    Watch,
+    expected_remaining_s,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,11 @@ class Lease:
         model_s = endpoint.model_s
         if answer.status == "IN_QUEUE":
             if model_s is None:
+                # The end of a run ahead of it re-times its next poll (next_started): until
+                # then a poll would only find it queued again.
+                ahead = [o for o in endpoint.leases.values() if o.key < self.key]
+                if any(o.submitted_at is not None for o in ahead):
+                    return PACED_LONGEST_WAIT_S
                 return endpoint.unknown_wait_s
             self.started = False
             _, self.expected_end = endpoint.expected_span(self, now)
@@ -179,12 +189,14 @@ class PoolEndpoint:
         start = now if len(ahead) < self.slots else max(ahead[len(ahead) - self.slots], now)
         return start, start + model_s
 
-    def next_started(self, at: float) -> None:
+    def next_started(self, at: float, ended: Lease) -> None:
         """A run ended at `at`: the oldest job waiting at RunPod took its GPU then, so its end
         is a model time later; its next poll moves there."""
         if self.model_s is None:
             return
-        waiting = [lease for lease in self.leases.values() if not lease.started]
+        waiting = [
+            lease for lease in self.leases.values() if not lease.started and lease is not ended
+        ]
         if not waiting:
             return
         lease = min(waiting, key=lambda waiting_lease: waiting_lease.key)
@@ -362,7 +374,7 @@ class EndpointPool:
         endpoint.observe_run(state)
         if lease.submitted_at is not None and state.delay_time_ms is not None:
             ran_ms = state.delay_time_ms + (state.execution_time_ms or 0)
-            endpoint.next_started(lease.submitted_at + ran_ms / 1000)
+            endpoint.next_started(lease.submitted_at + ran_ms / 1000, lease)
         if state.status == "COMPLETED":
             self.request_ok(endpoint)
         elif state.status in ("FAILED", "TIMED_OUT"):
