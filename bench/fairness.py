@@ -3,15 +3,20 @@
 Run from the repository root: python bench/fairness.py [--gpus 4] [--model-ms 1000]
 (in a venv without the package installed: PYTHONPATH=src python bench/fairness.py).
 
-Two designs on the same load, one fresh stack each, in one run:
-- `gpu-queue`: src as shipped. Model steps wait in the GPU task queue (priority: retries, then
-  paid, then free; fair across users by fairness key); the worker's GPU slots (= the pool)
-  bound the RunPod jobs in flight.
-- `tier-slots`: the design before it, behind HEIRLOOM_GPU_QUEUE_ENABLED=false: the model step
-  runs on the job's tier queue and the worker submits to RunPod as soon as a tier slot is free
-  (free 8, paid 32: src's defaults), so RunPod's own first-in first-out queue decides.
-Both use src's RunPod client and poll scheduler; the pre-issue client (a thread per poll) is
-gone, so the baseline's RunPod traffic is already bounded by the request budget.
+Designs on the same load, one fresh stack each, in one run (--designs picks them):
+- `prefetch`: src as shipped. Model steps wait in the GPU task queue (priority: retries, then
+  paid, then free; fair across users by fairness key); the worker admits its GPU slots plus one
+  job per endpoint (HEIRLOOM_GPU_PREFETCH_PER_ENDPOINT=1), which waits at RunPod so a GPU
+  starts it the moment a run ends, and polls each RunPod job when it should end
+  (HEIRLOOM_RUNPOD_POLL_BY_EXPECTED_END=true).
+- `gpu-queue`: the design before it (prefetch 0, polls from 20 ms growing to
+  runpod_poll_interval_s): the GPU queue's slots equal the GPUs, so a GPU waits for the poll
+  that notices its run ended and for the next submission.
+- `tier-slots`: the design before the GPU queue, behind HEIRLOOM_GPU_QUEUE_ENABLED=false: the
+  model step runs on the job's tier queue and the worker submits to RunPod as soon as a tier
+  slot is free (free 8, paid 32: src's defaults), so RunPod's own first-in first-out queue
+  decides. Not run by default.
+All use src's RunPod client and poll scheduler.
 
 Each stack runs as production does, one process each: the dev server (TemporalDevServer),
 `heirloom runpod-endpoint` (--gpus simulated GPUs, --model-ms of GPU time per job),
@@ -20,9 +25,11 @@ Each stack runs as production does, one process each: the dev server (TemporalDe
 others share the rest), paid users at a tenth of that, and retries of failed jobs (failed on
 purpose before the load) every --retry-every seconds. Queue wait is from the POST to the start
 of the job's model run on a (simulated) GPU, read from the endpoint's run log; GPU utilisation
-counts busy GPU time while more jobs wait than there are GPUs; Jain's index compares each free
-user's GPU starts during the flood with its max-min fair share; RunPod requests are counted at
-the endpoint. Prints the tables and writes bench/results/fairness.json.
+with a backlog counts busy GPU time while more jobs wait than there are GPUs; end-to-end GPU
+utilisation counts it from the first model start to the last model end (ramp and tail
+included); RunPod requests per job are every /run, /status and /cancel over the load's
+jobs, counted at the endpoint; Jain's index compares each free user's GPU starts during the
+flood with its max-min fair share. Prints the tables and writes bench/results/fairness.json.
 """
 
 from __future__ import annotations
@@ -55,7 +62,22 @@ from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 
-DESIGNS = ("gpu-queue", "tier-slots")
+DESIGNS = ("prefetch", "gpu-queue", "tier-slots")
+DEFAULT_DESIGNS = ("prefetch", "gpu-queue")
+# What each design changes of src's defaults.
+DESIGN_ENV: dict[str, dict[str, str]] = {
+    "prefetch": {},
+    "gpu-queue": {
+        "HEIRLOOM_GPU_PREFETCH_PER_ENDPOINT": "0",
+        "HEIRLOOM_RUNPOD_POLL_BY_EXPECTED_END": "false",
+    },
+    "tier-slots": {
+        "HEIRLOOM_GPU_QUEUE_ENABLED": "false",
+        "HEIRLOOM_GPU_PREFETCH_PER_ENDPOINT": "0",
+        "HEIRLOOM_RUNPOD_POLL_BY_EXPECTED_END": "false",
+    },
+}
+TARGET_IDLE_MS = 50.0
 TARGET_UTILISATION = 0.95
 TARGET_JAIN = 0.9
 FREE_USERS = 4
@@ -162,7 +184,7 @@ async def run_design(design: str, home: Path, args: argparse.Namespace) -> dict[
     """One stack with one design: failed jobs to retry, the load, the drain, the figures."""
     uncapped = {"daily_job_limit": None, "max_active_jobs": None}
     env = {
-        "HEIRLOOM_GPU_QUEUE_ENABLED": "true" if design == "gpu-queue" else "false",
+        **DESIGN_ENV[design],
         "HEIRLOOM_TIER_RULES": json.dumps({"free": uncapped, "paid": uncapped}),
         # Nothing periodic competes for the two cores during a minute's run.
         "HEIRLOOM_SCHEDULES_ENABLED": "false",
@@ -280,6 +302,18 @@ def figures(
             busy += min(running, args.gpus) * step
         t += step
     utilisation = busy / (backlog_s * args.gpus) if backlog_s else float("nan")
+    # End to end: from the first model start to the last model end, ramp and tail included.
+    spans = [
+        (r["started_at"], r["finished_at"])
+        for r in runs
+        if r["started_at"] and r["finished_at"] and r["started_at"] >= started
+    ]
+    e2e_window = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
+    e2e_busy = sum(e - s for s, e in spans)
+    e2e_utilisation = e2e_busy / (e2e_window * args.gpus) if e2e_window else float("nan")
+    e2e_idle_ms_per_run = (
+        (e2e_window * args.gpus - e2e_busy) / len(spans) * 1000 if spans else float("nan")
+    )
     # GPU time left idle per model run while the backlog lasted: the hand-off from one job's
     # end to the next one's start, which does not grow with the model's time.
     runs_in_backlog = backlog_s * utilisation * args.gpus / model_s if backlog_s else 0.0
@@ -337,6 +371,9 @@ def figures(
         "backlog_s": backlog_s,
         "gpu_utilisation_with_backlog": utilisation,
         "gpu_idle_ms_per_run_with_backlog": idle_ms_per_run,
+        "gpu_utilisation_end_to_end": e2e_utilisation,
+        "gpu_idle_ms_per_run_end_to_end": e2e_idle_ms_per_run,
+        "model_runs": len(spans),
         "wait_ms": {kind: harness.summary_ms(values) for kind, values in waits.items()},
         "wait_in_model_times_p95": {
             kind: harness.percentile(values, 95) / model_s for kind, values in waits.items()
@@ -361,6 +398,7 @@ def figures(
         "jain_free_users": jain,
         "runpod_requests": requests,
         "runpod_requests_per_s": total_requests / elapsed,
+        "runpod_requests_per_job": total_requests / len(load.jobs) if load.jobs else float("nan"),
         "runpod_peak_requests_per_s": stats["peak_requests_per_s"],
         "runpod_rate_limited": stats["rate_limited"],
         "runpod_jobs_open_max": most_open,
@@ -506,27 +544,66 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
             for name, r in results.items()
         ],
     )
-    if set(DESIGNS) <= set(results):
-        new, old = results["gpu-queue"], results["tier-slots"]
-        print("\nRatios gpu-queue / tier-slots:")
+    print(
+        "\nKeeping GPUs busy (end to end: first model start to last model end, ramp and tail "
+        "included; idle ms per run: with a backlog / end to end):"
+    )
+    harness.print_table(
+        [
+            "design",
+            "model runs",
+            "GPU util e2e",
+            "GPU util backlog",
+            "idle ms/run",
+            "paid p95 / T",
+            "RunPod req/job",
+            "target req/job",
+        ],
+        [
+            [
+                name,
+                r["model_runs"],
+                f"{r['gpu_utilisation_end_to_end'] * 100:.1f}%",
+                f"{r['gpu_utilisation_with_backlog'] * 100:.1f}%",
+                f"{r['gpu_idle_ms_per_run_with_backlog']:.0f} / "
+                f"{r['gpu_idle_ms_per_run_end_to_end']:.0f}",
+                f"{r['wait_in_model_times_p95']['paid']:.2f}",
+                f"{r['runpod_requests_per_job']:.2f}",
+                f"{1 + args.model_ms / 2000:.2f}",
+            ]
+            for name, r in results.items()
+        ],
+    )
+    for first, second in (("prefetch", "gpu-queue"), ("gpu-queue", "tier-slots")):
+        if first not in results or second not in results:
+            continue
+        new, old = results[first], results[second]
+        print(f"\nRatios {first} / {second}:")
         for label, a, b in (
             ("paid wait p95", new["wait_ms"]["paid"]["p95"], old["wait_ms"]["paid"]["p95"]),
             ("retry wait p95", new["wait_ms"]["retry"]["p95"], old["wait_ms"]["retry"]["p95"]),
             ("free wait p95", new["wait_ms"]["free"]["p95"], old["wait_ms"]["free"]["p95"]),
             ("RunPod requests/s", new["runpod_requests_per_s"], old["runpod_requests_per_s"]),
+            ("RunPod req/job", new["runpod_requests_per_job"], old["runpod_requests_per_job"]),
             ("worker CPU", new["cpu_s_per_s"]["worker"], old["cpu_s_per_s"]["worker"]),
         ):
             print(f"  {label:18} {a / b:.2f}" if b else f"  {label:18} -")
+    most_requests = 1 + args.model_ms / 2000
     print(
-        f"\ntargets: GPU util >= {TARGET_UTILISATION:.0%} with a backlog; paid wait p95 <= one "
-        f"model time; Jain >= {TARGET_JAIN}; RunPod requests/s bounded by jobs on GPUs"
+        f"\ntargets: GPU util end to end >= {TARGET_UTILISATION:.0%}; idle per run with a "
+        f"backlog <= {TARGET_IDLE_MS:.0f} ms; paid wait p95 <= one model time; Jain >= "
+        f"{TARGET_JAIN}; RunPod requests per job <= {most_requests:.2f}; RunPod jobs open <= "
+        "GPUs + prefetch"
     )
     for name, r in results.items():
+        prefetch = 1 if name == "prefetch" else 0
         print(
-            f"  {name:10} util {_ok(r['gpu_utilisation_with_backlog'] >= TARGET_UTILISATION)}"
+            f"  {name:10} util {_ok(r['gpu_utilisation_end_to_end'] >= TARGET_UTILISATION)}"
+            f"  idle {_ok(r['gpu_idle_ms_per_run_with_backlog'] <= TARGET_IDLE_MS)}"
             f"  paid p95 {_ok(r['wait_in_model_times_p95']['paid'] <= 1.0)}"
             f"  Jain {_ok(r['jain_free_users'] >= TARGET_JAIN)}"
-            f"  RunPod jobs open <= GPUs {_ok(r['runpod_jobs_open_max'] <= args.gpus)}"
+            f"  req/job {_ok(r['runpod_requests_per_job'] <= most_requests)}"
+            f"  open {_ok(r['runpod_jobs_open_max'] <= args.gpus + prefetch)}"
             f"  all ended {_ok(r['drained'])}"
         )
 
@@ -543,7 +620,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--free-rate", type=float, default=2.5, help="free jobs/s in all")
     parser.add_argument("--retry-every", type=float, default=4.0, help="seconds")
     parser.add_argument(
-        "--designs", type=lambda s: [d for d in s.split(",") if d], default=list(DESIGNS)
+        "--designs",
+        type=lambda s: [d for d in s.split(",") if d],
+        default=list(DEFAULT_DESIGNS),
+        help=f"comma-separated, of {', '.join(DESIGNS)}",
     )
     args = parser.parse_args(argv)
     env = harness.environment()

@@ -169,6 +169,51 @@ class FaultSettings(BaseModel):
     )
 
 
+class EndpointSettings(BaseModel):
+    """One RunPod endpoint of the GPU pool (an item of HEIRLOOM_RUNPOD_ENDPOINTS).
+
+    Slots and request budgets are this worker process's share of the endpoint: with several GPU
+    worker processes, divide the endpoint's GPUs and RunPod's limits between them.
+    """
+
+    id: str = Field(min_length=1, max_length=100, description="The RunPod endpoint id.")
+    base_url: str | None = Field(
+        default=None, description="Its API's base URL (unset: HEIRLOOM_RUNPOD_BASE_URL)."
+    )
+    gpu_slots: int = Field(ge=1, description="Its GPUs (max workers) this process may fill.")
+    run_per_10s: float = Field(
+        default=1000, gt=0, description="Most /run requests per 10 s (RunPod: 1,000)."
+    )
+    status_per_10s: float = Field(
+        default=2000, gt=0, description="Most /status requests per 10 s (RunPod: 2,000)."
+    )
+    cancel_per_10s: float = Field(
+        default=100, gt=0, description="Most /cancel requests per 10 s (RunPod: 100)."
+    )
+    price_per_s_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="What its GPU costs per second, in USD (unset: HEIRLOOM_GPU_PRICE_PER_S_USD).",
+    )
+    tiers: list[Tier] = Field(
+        default_factory=list, description="The tiers whose jobs it runs (empty: every tier)."
+    )
+    prefetch: int | None = Field(
+        default=None,
+        ge=0,
+        le=256,
+        description=(
+            "Jobs admitted beyond its slots, waiting at RunPod for the next free GPU (unset: "
+            "HEIRLOOM_GPU_PREFETCH_PER_ENDPOINT). An endpoint of many GPUs ends runs faster "
+            "than one prefetched job is replaced: about its runs ending per second times "
+            "the worker's hand-off (a poll margin and a Temporal dispatch, ~0.2 s)."
+        ),
+    )
+
+    def prefetch_or(self, default: int) -> int:
+        return default if self.prefetch is None else self.prefetch
+
+
 class QwenSettings(BaseModel):
     """The GPU engine's model, sampling and memory choices (HEIRLOOM_QWEN__<NAME>).
 
@@ -465,6 +510,46 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8300/v2",
         description="RunPod's API (https://api.runpod.ai/v2), or the local endpoint's.",
         json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_endpoints: list[EndpointSettings] = Field(
+        default_factory=list,
+        description=(
+            "The GPU pool as several RunPod endpoints, a JSON list of objects: id, base_url, "
+            "gpu_slots, run_per_10s, status_per_10s, cancel_per_10s, price_per_s_usd, tiers, "
+            "prefetch (README, GPU pool). A model step goes to the cheapest healthy endpoint "
+            "its tier may use with a free slot. Empty: one endpoint, "
+            "HEIRLOOM_RUNPOD_ENDPOINT_ID with HEIRLOOM_WORKER_GPU_SLOTS slots."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_endpoint_failures: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Consecutive failures (unreachable, 5xx, a FAILED or TIMED_OUT run) after which an "
+            "endpoint is marked unhealthy and gets no new jobs."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_endpoint_cooldown_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long an unhealthy endpoint gets no jobs before a /health probe; if it answers, "
+            "one job tries it (success: healthy again; failure: the cooldown doubles, up to "
+            "10 minutes)."
+        ),
+        json_schema_extra=about("operator", "RunPod"),
+    )
+    runpod_poll_by_expected_end: bool = Field(
+        default=True,
+        description=(
+            "Poll each RunPod job when it is expected to end (from its place at the endpoint, "
+            "the endpoint's recent model times and the handler's reported steps) instead of at "
+            "a fast fixed cadence; false is the design before it, kept as bench/fairness.py's "
+            "baseline."
+        ),
+        json_schema_extra=about("developer", "RunPod"),
     )
     runpod_poll_interval_s: float = Field(
         default=0.5,
@@ -952,6 +1037,17 @@ class Settings(BaseSettings):
             "Model steps this worker process runs at once from the GPU queue (0: none; "
             "--gpu-slots wins). Summed over all worker processes it must equal "
             "HEIRLOOM_GPU_POOL_SIZE: that bound is the admission control."
+        ),
+        json_schema_extra=about("operator", "GPU queue"),
+    )
+    gpu_prefetch_per_endpoint: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description=(
+            "Model steps a worker process admits per endpoint beyond its GPU slots: the next "
+            "job waits at RunPod, so a GPU starts it the moment a run ends (0: admission is "
+            "exactly the slots, the design before it)."
         ),
         json_schema_extra=about("operator", "GPU queue"),
     )
@@ -1460,6 +1556,41 @@ class Settings(BaseSettings):
     @property
     def devstack_stripe_base_url(self) -> str:
         return f"http://127.0.0.1:{self.devstack_stripe_port}"
+
+    @property
+    def gpu_endpoints(self) -> list[EndpointSettings]:
+        """The GPU pool's endpoints: HEIRLOOM_RUNPOD_ENDPOINTS, or the one endpoint of the
+        single-endpoint settings (its budgets: runpod_cancels_per_s, RunPod's /run and /status
+        limits), each with its base URL and price filled in."""
+        configured = self.runpod_endpoints or [
+            EndpointSettings(
+                id=self.runpod_endpoint_id,
+                gpu_slots=max(1, self.worker_gpu_slots),
+                cancel_per_10s=self.runpod_cancels_per_s * 10,
+            )
+        ]
+        return [
+            endpoint.model_copy(
+                update={
+                    "base_url": endpoint.base_url or self.runpod_base_url,
+                    "price_per_s_usd": (
+                        self.gpu_price_per_s_usd
+                        if endpoint.price_per_s_usd is None
+                        else endpoint.price_per_s_usd
+                    ),
+                }
+            )
+            for endpoint in configured
+        ]
+
+    @property
+    def gpu_admission(self) -> int:
+        """Model steps this worker process runs at once: each endpoint's slots and prefetch."""
+        if not self.worker_gpu_slots:
+            return 0
+        return sum(
+            e.gpu_slots + e.prefetch_or(self.gpu_prefetch_per_endpoint) for e in self.gpu_endpoints
+        )
 
     @property
     def devstack_runpod_base_url(self) -> str:

@@ -147,10 +147,11 @@ def test_runpod_jobs_in_flight_never_exceed_the_pool_across_two_worker_processes
         for run in httpx.get(f"{env.runpod_url}/_admin/runs", timeout=10).json()
         if run["job_ref"] in jobs
     ]
-    # One RunPod job per job, never more than the pool's 2 open at the endpoint.
+    # One RunPod job per job, never more open at the endpoint than the pool's 2 GPUs and the
+    # one job each process prefetches (it waits at RunPod for the next free GPU).
     assert sorted(run["job_ref"] for run in runs) == sorted(jobs)
     assert all(run["finished_at"] is not None for run in runs)
-    assert most_open_at_endpoint(runs) <= 2
+    assert most_open_at_endpoint(runs) <= 2 + 2 * env.settings.gpu_prefetch_per_endpoint
     # Both processes took model steps: the work is shared, not run by one.
     for worker in workers:
         log = worker.log.read_text(errors="replace")

@@ -151,6 +151,8 @@ def held(stack: Stack) -> Iterator[Held]:
             "temporal_namespace": QUEUES_NAMESPACE,
             "worker_tiers": [Tier.FREE],
             "worker_gpu_slots": 1,
+            # Admission exactly the slots, so the third job waits in the GPU queue.
+            "gpu_prefetch_per_endpoint": 0,
             "worker_graceful_shutdown_s": 1.0,
         }
     )
@@ -246,6 +248,12 @@ def test_admin_queue_shows_the_gpu_backlog_by_priority_and_the_jobs_in_flight(
     assert free_backlog(body) >= 1
     # No worker polls the paid tier's queue in this namespace.
     assert queues[(Tier.PAID.task_queue, "workflow")]["pollers"] == 0
+    # The GPU pool of one endpoint (the single-endpoint settings), both model steps on it.
+    [endpoint] = body["endpoints"]
+    assert endpoint["id"] == held.stack.settings.runpod_endpoint_id
+    assert endpoint["in_flight"] >= 2
+    assert endpoint["price_per_s_usd"] == held.stack.settings.gpu_price_per_s_usd
+    assert endpoint["failing"] is False
 
 
 def test_admin_health_lists_the_workers_of_each_served_queue(held: Held) -> None:

@@ -36,7 +36,7 @@ from heirloom.services.jobs.store import ResultKeys
 from heirloom.services.money.credits import NewJob
 from heirloom.services.quality.processes import GateProcesses
 from heirloom.services.runpod.model_step import ModelStep, StepAttempt
-from heirloom.services.runpod.polls import PollSchedulers
+from heirloom.services.runpod.pool import EndpointPools
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.keys import candidate_key, job_key
 
@@ -78,9 +78,10 @@ class RestorationActivities:
         self.settings = services.settings
         self.gate = gate
         self._transfer = ModelTransfer(services.storage, services.settings)
-        # Looked up per poll, so a test may swap the RunPod service under a running worker.
-        self._polls = PollSchedulers(
-            services.settings, lambda job_id: self.services.runpod.status_async(job_id)
+        # Clients looked up per request, so a test may swap the RunPod service under a
+        # running worker.
+        self._pools = EndpointPools(
+            services.settings, lambda endpoint: self.services.runpod_for(endpoint)
         )
 
     @activity.defn
@@ -248,7 +249,8 @@ class RestorationActivities:
         if row is not None and row.status == JobStatus.COMPLETED:
             return
         if row is not None:
-            stop_gpu_job(self.services.runpod, job.job_id, row.runpod_job_id)
+            runpod = self.services.runpod_for(row.runpod_endpoint)
+            stop_gpu_job(runpod, job.job_id, row.runpod_job_id)
         remove_partial_outputs(self.services.storage, job.user_id, job.job_id)
 
     @activity.defn
@@ -273,11 +275,13 @@ class RestorationActivities:
         ]
 
     def _model_step(self) -> ModelStep:
-        """The model step over this worker's services and its event loop's poll scheduler."""
+        """The model step over this worker's services and its event loop's GPU pool."""
         services = self.services
+        pool = self._pools.current()
         return ModelStep(
             runpod=services.runpod,
-            polls=self._polls.current(),
+            polls=pool.first.polls,
+            pool=pool,
             runs=services.model_runs,
             jobs=services.jobs,
             storage=services.storage,

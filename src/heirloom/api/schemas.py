@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from heirloom.api.paging import NextCursor
 from heirloom.db.models import AuditEntry, Job, QueueMetric, Share, User, as_utc
 from heirloom.domain.tiers import Tier
+from heirloom.services.queue.endpoints import EndpointLoad
 from heirloom.services.queue.positions import QueuePlace
 from heirloom.services.queue.task_queues import Backlog, Liveness, QueueState
 
@@ -575,10 +576,55 @@ class TaskQueueStatsOut(BacklogOut):
         )
 
 
+class EndpointOut(BaseModel):
+    """One RunPod endpoint of the GPU pool: configuration, load and the last hour's attempts."""
+
+    id: str
+    gpu_slots: int = Field(description="GPUs one worker process may fill on it")
+    price_per_s_usd: float
+    tiers: list[str] = Field(description="tiers whose jobs it runs (empty: every tier)")
+    run_per_10s: float
+    status_per_10s: float
+    cancel_per_10s: float
+    in_flight: int = Field(description="model steps with a RunPod job on it now")
+    attempts_last_hour: int
+    failed_last_hour: int = Field(description="of those, FAILED or TIMED_OUT")
+    gpu_s_last_hour: float
+    cost_usd_last_hour: float = Field(description="at its price per GPU second")
+    consecutive_failures: int = Field(description="its latest attempts that failed in a row")
+    failing: bool = Field(
+        description=(
+            "its latest attempts failed often enough, recently enough, for workers to hold "
+            "new jobs back from it (each worker's own view: its metrics)"
+        )
+    )
+
+    @classmethod
+    def of(cls, load: EndpointLoad) -> EndpointOut:
+        config = load.config
+        return cls(
+            id=config.id,
+            gpu_slots=config.gpu_slots,
+            price_per_s_usd=config.price_per_s_usd or 0.0,
+            tiers=[tier.value for tier in config.tiers],
+            run_per_10s=config.run_per_10s,
+            status_per_10s=config.status_per_10s,
+            cancel_per_10s=config.cancel_per_10s,
+            in_flight=load.in_flight,
+            attempts_last_hour=load.attempts_last_hour,
+            failed_last_hour=load.failed_last_hour,
+            gpu_s_last_hour=load.gpu_s_last_hour,
+            cost_usd_last_hour=load.cost_usd_last_hour,
+            consecutive_failures=load.consecutive_failures,
+            failing=load.failing,
+        )
+
+
 class AdminQueueOut(BaseModel):
     gpu_pool_size: int
     gpu_in_flight: int = Field(description="model steps holding a GPU slot (job rows)")
     runpod_jobs_in_flight: int = Field(description="of those, the ones with a RunPod job")
+    endpoints: list[EndpointOut] = Field(description="the GPU pool's RunPod endpoints")
     task_queues: list[TaskQueueStatsOut]
 
 

@@ -111,6 +111,9 @@ class Job(SQLModel, table=True):
     cost: int
     refunded: int = Field(default=0)
     runpod_job_id: str | None = Field(default=None, max_length=100)
+    # The GPU pool's endpoint of its RunPod job (None: the single endpoint of older rows). Set
+    # with the RunPod job, or before a /run whose answer was lost: a retry stays on it.
+    runpod_endpoint: str | None = Field(default=None, max_length=100)
     # What made the result, as the handler names it (model id, LoRA, revisions, steps).
     model: str | None = Field(default=None, max_length=300)
     # The same as fields, with the seed and handler version (domain/provenance.py).
@@ -328,8 +331,10 @@ class ModelAttempt(SQLModel, table=True):
     delay_ms: int | None = None
     duplicate: bool = Field(default=False)
     duplicate_of: str | None = Field(default=None, max_length=100)
-    # GPU cost of this execution at the price in force when it was recorded (USD).
+    # GPU cost of this execution at its endpoint's price when it was recorded (USD).
     cost_usd: float | None = None
+    # The GPU pool's endpoint it ran on (None: the single endpoint of older rows).
+    endpoint: str | None = Field(default=None, max_length=100)
     # Which model output of the job it made: 2 is the quality gate's second try.
     model_try: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))

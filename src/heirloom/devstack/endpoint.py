@@ -3,7 +3,8 @@
 It speaks RunPod's `/v2/{endpoint_id}/...` API so Heirloom's client (and the `runpod` SDK) talk
 to it unchanged, runs jobs on `devstack_runpod_workers` simulated GPU workers (sharing the
 stack's storage, for claims by key), counts submissions and model executions per job_ref and
-requests per operation (with the most in any one second), and injects the faults in
+requests per operation (with the most in any one second, and per operation in any 10 s, as
+RunPod limits them), and injects the faults in
 `FaultSettings` (among them RunPod's request limits: 429 with Retry-After), changeable at run
 time through the local-only `/_admin/...` routes (which take no API key and get no injected
 latency).
@@ -147,6 +148,10 @@ class _Endpoint:
         # Arrival times of the last second's /run, /status and /cancel requests.
         self._recent: deque[float] = deque()
         self._peak_per_s = 0
+        # Arrival times of the last 10 s per operation, and the most in any 10 s: RunPod's
+        # limits are per 10 s per route, so a pool's per-endpoint budgets are checked by it.
+        self._recent_10s: dict[str, deque[float]] = {}
+        self._peak_per_10s: Counter[str] = Counter()
         # The shortest time from a 429 to the next request: a client honouring Retry-After
         # waits that long (when it has no other request on the wire).
         self._last_429_at: float | None = None
@@ -173,6 +178,11 @@ class _Endpoint:
             while recent[0] <= now - 1:
                 recent.popleft()
             self._peak_per_s = max(self._peak_per_s, len(recent))
+            window = self._recent_10s.setdefault(operation, deque())
+            window.append(now)
+            while window[0] <= now - 10:
+                window.popleft()
+            self._peak_per_10s[operation] = max(self._peak_per_10s[operation], len(window))
             if self._last_429_at is not None:
                 gap = now - self._last_429_at
                 self._gap_after_429 = min(self._gap_after_429 or gap, gap)
@@ -306,6 +316,10 @@ class _Endpoint:
                 },
                 "rate_limited": self._stats["rate_limited"],
                 "peak_requests_per_s": self._peak_per_s,
+                "peak_requests_per_10s": {
+                    operation: self._peak_per_10s[operation]
+                    for operation in ("run", "status", "cancel")
+                },
                 "shortest_wait_after_429_s": self._gap_after_429,
             }
 
@@ -339,6 +353,8 @@ class _Endpoint:
             self._stats.clear()
             self._recent.clear()
             self._peak_per_s = 0
+            self._recent_10s.clear()
+            self._peak_per_10s.clear()
             self._last_429_at = None
             self._gap_after_429 = None
             self._submitted_by_ref.clear()

@@ -101,6 +101,8 @@ class ModelRequest:
     seed: int | None = None
     # Which model output of the job this is: 2 is the quality gate's second try.
     model_try: int = 1
+    # The job's tier: which endpoints of the GPU pool may run it ("": any).
+    tier: str = ""
 
 
 @dataclass(frozen=True)

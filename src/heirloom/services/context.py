@@ -72,6 +72,8 @@ class Services:
     candidates: CandidateChoice
     albums: Albums
     album_charges: AlbumCharges
+    # The GPU pool's endpoints after the first (whose client is `runpod`), by id.
+    other_endpoints: dict[str, RunPodService]
 
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Services:
@@ -86,7 +88,9 @@ class Services:
             touch_interval_s=settings.api_key_touch_interval_s,
         )
         limiter = RateLimiter.from_settings(settings)
-        runpod = RunPodService.from_settings(settings)
+        endpoints = settings.gpu_endpoints
+        runpod = RunPodService.from_settings(settings, endpoints[0])
+        others = {e.id: RunPodService.from_settings(settings, e) for e in endpoints[1:]}
         retention = Retention(db, storage, settings.tier_rules)
         accounts = Accounts(db, credits, keys)
         stripe_api = StripeApi(
@@ -116,7 +120,7 @@ class Services:
             jobs=jobs,
             storage=storage,
             runpod=runpod,
-            settlement=Settlement(credits, jobs, storage, runpod),
+            settlement=Settlement(credits, jobs, storage, runpod, others=others),
             gpu_queue=GpuQueue(
                 db,
                 pool_size=settings.gpu_pool_size,
@@ -125,7 +129,11 @@ class Services:
             keys=keys,
             limiter=limiter,
             abuse=AbuseMonitor(db, keys, limiter, settings),
-            model_runs=ModelRuns(db, gpu_price_per_s_usd=settings.gpu_price_per_s_usd),
+            model_runs=ModelRuns(
+                db,
+                gpu_price_per_s_usd=settings.gpu_price_per_s_usd,
+                endpoint_prices={e.id: e.price_per_s_usd or 0.0 for e in endpoints},
+            ),
             retention=retention,
             audit=AuditLog(db),
             shares=Shares(db),
@@ -159,8 +167,17 @@ class Services:
             candidates=CandidateChoice(db),
             albums=Albums(db, storage),
             album_charges=AlbumCharges(db, credits, settings.prices, settings.tier_rules),
+            other_endpoints=others,
         )
+
+    def runpod_for(self, endpoint: str | None) -> RunPodService:
+        """The client of a GPU pool endpoint; None (rows from before the pool) is the first."""
+        if endpoint is None or endpoint == self.settings.gpu_endpoints[0].id:
+            return self.runpod
+        return self.other_endpoints.get(endpoint, self.runpod)
 
     def close(self) -> None:
         self.runpod.close()
+        for service in self.other_endpoints.values():
+            service.close()
         self.db.dispose()

@@ -166,15 +166,16 @@ def export_worker(client: Client, services: Services, executor: ThreadPoolExecut
 def gpu_worker(
     client: Client, activities: RestorationActivities, executor: ThreadPoolExecutor
 ) -> Worker:
-    """This process's share of the GPU pool: its slots bound the RunPod jobs it has in flight,
-    and the backlog waits in the GPU queue, in priority order, costing nothing."""
+    """This process's share of the GPU pool: its slots, plus one job prefetched per endpoint
+    (`Settings.gpu_admission`), bound the RunPod jobs it has in flight, and the backlog waits
+    in the GPU queue, in priority order, costing nothing."""
     settings = activities.settings
     return Worker(
         client,
         task_queue=GPU_TASK_QUEUE,
         activities=[activities.run_model],
         activity_executor=executor,
-        max_concurrent_activities=settings.worker_gpu_slots,
+        max_concurrent_activities=settings.gpu_admission,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
         max_heartbeat_throttle_interval=timedelta(seconds=1),
         interceptors=[JobLogInterceptor()],

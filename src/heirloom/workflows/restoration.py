@@ -334,6 +334,7 @@ class RestorationWorkflow:
                     prepared.input_key,
                     seed=try_seed(job.seed, job.job_id, model_try),
                     model_try=model_try,
+                    tier=job.tier,
                 ),
                 task_queue=GPU_TASK_QUEUE if rules.gpu_queue else None,
                 priority=self._gpu_priority(job),

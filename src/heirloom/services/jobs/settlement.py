@@ -8,6 +8,7 @@ gave up, or a submission whose run the API stopped because no worker answered.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from heirloom.domain.errors import HeirloomError, Interrupted
@@ -76,19 +77,28 @@ class Settlement:
     """Ends unfinished jobs as failed `interrupted`, refunding exactly once."""
 
     def __init__(
-        self, credits: CreditManager, jobs: JobStore, storage: Storage, runpod: RunPodService
+        self,
+        credits: CreditManager,
+        jobs: JobStore,
+        storage: Storage,
+        runpod: RunPodService,
+        *,
+        others: Mapping[str, RunPodService] | None = None,
     ) -> None:
         self.credits = credits
         self.jobs = jobs
         self.storage = storage
         self.runpod = runpod
+        # The GPU pool's other endpoints: a job's RunPod job is cancelled where it runs.
+        self.others = dict(others or {})
 
     def settle_interrupted(self, job_id: str, *, detail: str) -> Settled:
         """Settle a job whose run is closed; a job that already ended is left as it is."""
         job = self.jobs.find(job_id)
         if job is None or JobStatus(job.status).is_final:
             return Settled(job_id=job_id, refunded=0, ended=False)
-        stop_gpu_job(self.runpod, job_id, job.runpod_job_id)
+        runpod = self.others.get(job.runpod_endpoint or "", self.runpod)
+        stop_gpu_job(runpod, job_id, job.runpod_job_id)
         refund = self.credits.refund(job_id, f"job {job_id} interrupted")
         remove_partial_outputs(self.storage, job.user_id, job_id)
         self.jobs.finish_unsuccessfully(

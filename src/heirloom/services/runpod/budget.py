@@ -12,6 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from heirloom.config import EndpointSettings
 
 Clock = Callable[[], float]
 
@@ -20,7 +24,10 @@ BURST_SHARE = 0.1
 # Float slack: a token refilled over exactly 1/per_s seconds counts as whole.
 _EPSILON = 1e-9
 
-# Routes with a RunPod rate limit tighter than the endpoint's request budget.
+# RunPod's routes with limits of their own, per endpoint (/run 1,000, /status 2,000 and
+# /cancel 100 per 10 s).
+RUN_ROUTE = "run"
+STATUS_ROUTE = "status"
 CANCEL_ROUTE = "cancel"
 
 
@@ -97,3 +104,9 @@ def process_budget(route: str, per_s: float) -> RequestBudget:
         if budget is None:
             budget = _shared[(route, per_s)] = RequestBudget(per_s, clock=time.monotonic)
         return budget
+
+
+def endpoint_cancel_budget(endpoint: EndpointSettings) -> RequestBudget:
+    """This process's one /cancel budget for an endpoint, shared by its model steps and
+    settlement (the endpoint's cancel_per_10s)."""
+    return process_budget(f"{CANCEL_ROUTE}@{endpoint.id}", endpoint.cancel_per_10s / 10)

@@ -25,10 +25,14 @@ from typing import Any, Literal
 
 import httpx
 
-from heirloom.config import Settings
+from heirloom.config import EndpointSettings, Settings
 from heirloom.domain.errors import HeirloomError, ModelFailed, ModelUnavailable
-from heirloom.services.runpod.budget import CANCEL_ROUTE, RequestBudget, process_budget
-from heirloom.services.runpod.metrics import RUNPOD_ERRORS, RUNPOD_REQUEST_DURATION
+from heirloom.services.runpod.budget import RequestBudget, endpoint_cancel_budget
+from heirloom.services.runpod.metrics import (
+    ENDPOINT_REQUESTS,
+    RUNPOD_ERRORS,
+    RUNPOD_REQUEST_DURATION,
+)
 
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
 
@@ -41,6 +45,16 @@ class RateLimited(ModelUnavailable):
     def __init__(self, message: str, *, retry_after_s: float | None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class NotSent(ModelUnavailable):
+    """The connection failed before the request went out: RunPod never saw it (a `/run` may
+    go to another endpoint without risking a second job)."""
+
+
+class HeldBack(NotSent):
+    """The request waited for one of this process's connections and never went out: this
+    worker is busy, the endpoint is not at fault."""
 
 
 @dataclass(frozen=True)
@@ -91,15 +105,23 @@ class RunPodService:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RunPodService:
-        """The service for the endpoint configured in `settings`."""
+    def from_settings(
+        cls, settings: Settings, endpoint: EndpointSettings | None = None
+    ) -> RunPodService:
+        """The service for one endpoint of the GPU pool (default: its first, the one endpoint
+        of the single-endpoint settings)."""
+        endpoint = endpoint or settings.gpu_endpoints[0]
         return cls(
             api_key=settings.runpod_api_key,
-            endpoint_id=settings.runpod_endpoint_id,
-            base_url=settings.runpod_base_url,
+            endpoint_id=endpoint.id,
+            base_url=endpoint.base_url or settings.runpod_base_url,
             request_timeout_s=settings.runpod_request_timeout_s,
-            cancel_budget=process_budget(CANCEL_ROUTE, settings.runpod_cancels_per_s),
+            cancel_budget=endpoint_cancel_budget(endpoint),
         )
+
+    @property
+    def endpoint_id(self) -> str:
+        return self._endpoint_id
 
     # --- async: the worker's model steps ------------------------------------------------------
 
@@ -199,6 +221,7 @@ class RunPodService:
         self, method: Method, path: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
         operation = path.split("/", 1)[0]
+        ENDPOINT_REQUESTS.labels(endpoint=self._endpoint_id, operation=operation).inc()
         with _observed(operation):
             try:
                 response = self._client().request(method, path, json=body)
@@ -210,6 +233,7 @@ class RunPodService:
         self, method: Method, path: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
         operation = path.split("/", 1)[0]
+        ENDPOINT_REQUESTS.labels(endpoint=self._endpoint_id, operation=operation).inc()
         with _observed(operation):
             try:
                 response = await self._async_client().request(method, path, json=body)
@@ -237,7 +261,12 @@ def _run_body(payload: dict[str, Any], execution_timeout_s: int, ttl_s: int) -> 
 
 
 def _unreachable(method: Method, path: str, exc: httpx.HTTPError) -> ModelUnavailable:
-    return ModelUnavailable(f"RunPod is unreachable ({method} {path}): {type(exc).__name__}")
+    message = f"RunPod is unreachable ({method} {path}): {type(exc).__name__}"
+    if isinstance(exc, httpx.PoolTimeout):
+        return HeldBack(f"No connection to RunPod was free in time ({method} {path})")
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return NotSent(message)
+    return ModelUnavailable(message)
 
 
 def _answer(method: Method, path: str, response: httpx.Response) -> dict[str, Any] | None:

@@ -7,6 +7,12 @@ generation before any model work; a submission that finds the claim taken answer
 `duplicate_of`, and the step follows the claimant. Every RunPod request goes through the
 worker's poll scheduler (polls.py). Temporal stays outside: whoever runs the step passes its
 attempt number, a heartbeat and how a cancel is meant (`StepAttempt`).
+
+The GPU pool (pool.py) picks the endpoint of a new submission and holds its slot until the run
+ends. A job's RunPod job stays on its endpoint: a retry resumes it there, a `/run` whose answer
+was lost is sent again to the same endpoint (pinned on the job row), and only a RunPod job
+seen dead (or a `/run` that never left) lets the next submission go elsewhere, avoiding the
+endpoint it died on.
 """
 
 from __future__ import annotations
@@ -30,9 +36,16 @@ from heirloom.domain.jobs import MODEL_PROGRESS_SPAN, Stage, model_progress
 from heirloom.domain.messages import ModelRequest, ModelResult
 from heirloom.domain.model_progress import WORKER_FAULT_PREFIX
 from heirloom.domain.provenance import provenance_of
-from heirloom.services.runpod.budget import CANCEL_ROUTE
-from heirloom.services.runpod.client import TERMINAL_STATUSES, RunPodJobState, RunPodService
+from heirloom.services.runpod.budget import CANCEL_ROUTE, RUN_ROUTE, STATUS_ROUTE
+from heirloom.services.runpod.client import (
+    TERMINAL_STATUSES,
+    NotSent,
+    RateLimited,
+    RunPodJobState,
+    RunPodService,
+)
 from heirloom.services.runpod.polls import PollScheduler
+from heirloom.services.runpod.pool import EndpointPool, Lease, PoolEndpoint
 from heirloom.services.runpod.runs import AttemptRecord, ModelRuns
 from heirloom.services.runpod.transfer import ModelTransfer
 from heirloom.services.storage.base import Storage
@@ -82,6 +95,10 @@ class _Start:
     runpod_job_id: str | None
     generation: int
     stored: ModelResult | None = None
+    # The endpoint of the RunPod job to resume, or of a /run whose answer was lost.
+    endpoint: str | None = None
+    # The endpoint the job's previous RunPod job died on: the next goes elsewhere if it can.
+    avoid: tuple[str, ...] = ()
 
 
 class ModelStep:
@@ -97,9 +114,12 @@ class ModelStep:
         storage: Storage,
         transfer: ModelTransfer,
         settings: Settings,
+        pool: EndpointPool | None = None,
     ) -> None:
         self.runpod = runpod
         self.polls = polls
+        # A step built outside a worker runs on a pool of one over `runpod` and `polls`.
+        self.pool = pool if pool is not None else EndpointPool.single(settings, runpod, polls)
         self.runs = runs
         self.jobs = jobs
         self.storage = storage
@@ -119,46 +139,69 @@ class ModelStep:
         marked = asyncio.ensure_future(
             asyncio.to_thread(self.jobs.set_stage, job.job_id, Stage.PROCESSING)
         )
+        lease: Lease | None = None
         try:
-            start = await self._start(request, attempt)
-            if start.stored is not None:
-                return start.stored
-            if start.runpod_job_id is None:
-                polled = await self._submit(request, start.generation, attempt)
-            else:
-                polled = start.runpod_job_id
-                log.info("job %s resumes RunPod job %s", job.job_id, polled)
+            try:
+                start = await self._start(request, attempt)
+                if start.stored is not None:
+                    return start.stored
+                if start.runpod_job_id is None:
+                    lease, polled = await self._submit(request, start, attempt)
+                else:
+                    lease = self.pool.attach(start.endpoint)
+                    polled = start.runpod_job_id
+                    log.info(
+                        "job %s resumes RunPod job %s on %s", job.job_id, polled, lease.endpoint_id
+                    )
+            finally:
+                await marked
+            try:
+                state = await self._wait_for_end(job.job_id, polled, attempt, lease)
+                claimant = _duplicate_of(state)
+                if claimant is not None:
+                    home = await self.pool.locate(claimant, lease.endpoint)
+                    await asyncio.to_thread(
+                        self._follow_claimant,
+                        request,
+                        attempt,
+                        start.generation,
+                        state,
+                        claimant,
+                        (lease.endpoint_id, home.id),
+                    )
+                    log.info("job %s follows the claimant RunPod job %s", job.job_id, claimant)
+                    lease = self.pool.move(lease, home.id)
+                    polled = claimant
+                    state = await self._wait_for_end(job.job_id, polled, attempt, lease)
+            except asyncio.CancelledError:
+                # Only the job's cancel stops the GPU job; a timed-out or abandoned attempt
+                # leaves it running for the retry to resume.
+                if attempt.cancel_requested():
+                    await self.cancel_gpu_job(job.job_id, polled, lease.endpoint)
+                    await asyncio.to_thread(self.withdraw, request)
+                raise
+            self.pool.run_ended(lease, state)
+            ran_on = lease.endpoint_id
         finally:
-            await marked
-        try:
-            state = await self._wait_for_end(job.job_id, polled, attempt)
-            claimant = _duplicate_of(state)
-            if claimant is not None:
-                await asyncio.to_thread(
-                    self._follow_claimant, request, attempt, start.generation, state, claimant
-                )
-                log.info("job %s follows the claimant RunPod job %s", job.job_id, claimant)
-                polled = claimant
-                state = await self._wait_for_end(job.job_id, polled, attempt)
-        except asyncio.CancelledError:
-            # Only the job's cancel stops the GPU job; a timed-out or abandoned attempt leaves
-            # it running for the retry to resume.
-            if attempt.cancel_requested():
-                await self.cancel_gpu_job(job.job_id, polled)
-                await asyncio.to_thread(self.withdraw, request)
-            raise
-        await asyncio.to_thread(self._record_attempt, request, attempt, start.generation, state)
+            if lease is not None:
+                self.pool.release(lease)
+        await asyncio.to_thread(
+            self._record_attempt, request, attempt, start.generation, state, ran_on
+        )
         return await asyncio.to_thread(
             self._store_output, request, state, attempt, start.generation
         )
 
-    async def cancel_gpu_job(self, job_id: str, runpod_job_id: str) -> None:
-        """Stop the RunPod job of a cancelled step; the compensation tries again if this fails
-        or would wait out a long rate-limit pause."""
+    async def cancel_gpu_job(
+        self, job_id: str, runpod_job_id: str, endpoint: PoolEndpoint | None = None
+    ) -> None:
+        """Stop the RunPod job of a cancelled step on its endpoint; the compensation tries
+        again if this fails or would wait out a long rate-limit pause."""
+        on = endpoint or self.pool.first
         try:
             async with asyncio.timeout(self.settings.runpod_request_timeout_s):
-                await self.polls.call(
-                    lambda: self.runpod.cancel_async(runpod_job_id), route=CANCEL_ROUTE
+                await on.polls.call(
+                    lambda: on.service.cancel_async(runpod_job_id), route=CANCEL_ROUTE
                 )
         except (HeirloomError, TimeoutError) as err:
             log.warning("job %s: cancelling RunPod job %s failed: %s", job_id, runpod_job_id, err)
@@ -183,50 +226,92 @@ class ModelStep:
         current = await asyncio.to_thread(self.runs.state, job.job_id)
         runpod_job_id = current.runpod_job_id
         if runpod_job_id is None:
-            return _Start(runpod_job_id=None, generation=current.generation)
+            # A pinned endpoint may hold a /run whose answer was lost: submit there again.
+            return _Start(None, current.generation, endpoint=current.endpoint)
+        endpoint = self.pool.get(current.endpoint)
         try:
-            state = await self.polls.call(
-                lambda: self.runpod.status_async(runpod_job_id), on_wait=attempt.heartbeat
+            state = await endpoint.polls.call(
+                lambda: endpoint.service.status_async(runpod_job_id),
+                on_wait=attempt.heartbeat,
+                route=STATUS_ROUTE,
             )
         except ModelFailed:  # RunPod no longer knows the job (past its TTL)
             key = model_key(job.user_id, job.job_id, current.generation)
             if await asyncio.to_thread(self.storage.exists, key):
                 stored = ModelResult(model_key=key, runpod_job_id=runpod_job_id)
                 return _Start(runpod_job_id, current.generation, stored=stored)
+        except ModelUnavailable as err:
+            self.pool.observe_error(endpoint, err)
+            raise
         else:
             if state.status not in _DEAD_STATES:
-                return _Start(runpod_job_id=runpod_job_id, generation=current.generation)
+                return _Start(runpod_job_id, current.generation, endpoint=endpoint.id)
             await asyncio.to_thread(
-                self._record_attempt, request, attempt, current.generation, state
+                self._record_attempt, request, attempt, current.generation, state, endpoint.id
             )
         generation = await asyncio.to_thread(self.runs.next_generation, job.job_id, runpod_job_id)
         log.info(
-            "job %s: RunPod job %s is dead, claim generation %d",
+            "job %s: RunPod job %s on %s is dead, claim generation %d",
             job.job_id,
             runpod_job_id,
+            endpoint.id,
             generation,
         )
-        return _Start(runpod_job_id=None, generation=generation)
+        return _Start(runpod_job_id=None, generation=generation, avoid=(endpoint.id,))
 
-    async def _submit(self, request: ModelRequest, generation: int, attempt: StepAttempt) -> str:
-        """Submit, then make the RunPod id durable before anything polls it."""
+    async def _submit(
+        self, request: ModelRequest, start: _Start, attempt: StepAttempt
+    ) -> tuple[Lease, str]:
+        """Lease a slot, submit, then make the RunPod id (and its endpoint) durable before
+        anything polls it."""
         job = request.job
-        payload = await asyncio.to_thread(self.transfer.payload, request, generation)
-        runpod_job_id = await self.polls.call(
-            lambda: self.runpod.submit_async(
-                payload,
-                execution_timeout_s=self.settings.runpod_execution_timeout_s,
-                ttl_s=self.settings.runpod_ttl_s,
-            ),
-            on_wait=attempt.heartbeat,
-        )
+        if start.endpoint is not None:
+            lease = self.pool.attach(start.endpoint)
+        else:
+            lease = await self.pool.acquire(
+                request.tier, avoid=start.avoid, on_wait=attempt.heartbeat
+            )
+        endpoint = lease.endpoint
+        try:
+            payload = await asyncio.to_thread(self.transfer.payload, request, start.generation)
+
+            async def send() -> str:
+                lease.submitted_at = self.pool.clock()
+                return await endpoint.service.submit_async(
+                    payload,
+                    execution_timeout_s=self.settings.runpod_execution_timeout_s,
+                    ttl_s=self.settings.runpod_ttl_s,
+                )
+
+            runpod_job_id = await endpoint.polls.call(
+                send, on_wait=attempt.heartbeat, route=RUN_ROUTE
+            )
+        except NotSent as err:
+            self.pool.observe_error(endpoint, err)
+            self.pool.release(lease)
+            raise
+        except ModelUnavailable as err:
+            # RunPod may have queued the job: the retry sends it to this endpoint again.
+            if not isinstance(err, RateLimited):
+                self.pool.observe_error(endpoint, err)
+            self.pool.release(lease)
+            await asyncio.to_thread(self.runs.pin_endpoint, job.job_id, endpoint.id)
+            raise
+        except BaseException:
+            self.pool.release(lease)
+            raise
         await asyncio.to_thread(
             self.jobs.set_stage, job.job_id, Stage.PROCESSING, runpod_job_id=runpod_job_id
         )
-        return runpod_job_id
+        if len(self.pool.endpoints) > 1:
+            # The first endpoint is the one a row without an endpoint means.
+            await asyncio.to_thread(
+                self.runs.record_runpod_job, job.job_id, runpod_job_id, endpoint.id
+            )
+        return lease, runpod_job_id
 
     async def _wait_for_end(
-        self, job_id: str, runpod_job_id: str, attempt: StepAttempt
+        self, job_id: str, runpod_job_id: str, attempt: StepAttempt, lease: Lease
     ) -> RunPodJobState:
         """Follow the RunPod job through the worker's poll scheduler until it ends.
 
@@ -237,14 +322,22 @@ class ModelStep:
         heartbeat = attempt.heartbeat
         progress = MODEL_PROGRESS_SPAN[0]
         failed_polls = 0
-        async with self.polls.watch(runpod_job_id) as watch:
+        endpoint = lease.endpoint
+        watching = endpoint.polls.watch(
+            runpod_job_id,
+            pace=lease.pace if endpoint.paced else None,
+            first_wait_s=lease.first_wait_s(),
+        )
+        async with watching as watch:
+            lease.watch = watch
             heartbeat(runpod_job_id, progress)
             while True:
                 try:
                     state = await watch.next(attempt.heartbeat_every_s)
-                except ModelUnavailable:
+                except ModelUnavailable as err:
                     # A failed status check is not a failed model call: the GPU job runs on.
                     # Only a provider that stays unreachable fails this attempt.
+                    self.pool.observe_error(endpoint, err)
                     failed_polls += 1
                     if failed_polls > self.settings.runpod_status_error_limit:
                         raise
@@ -279,10 +372,19 @@ class ModelStep:
         generation: int,
         duplicate: RunPodJobState,
         claimant: str,
+        endpoints: tuple[str, str],
     ) -> None:
-        """Record the duplicate with its GPU time and make the claimant the job's RunPod job."""
-        self._record_attempt(request, attempt, generation, duplicate, duplicate_of=claimant)
-        self.runs.record_runpod_job(request.job.job_id, claimant)
+        """Record the duplicate with its GPU time and make the claimant (on the second of
+        `endpoints`) the job's RunPod job."""
+        duplicate_on, claimant_on = endpoints
+        self._record_attempt(
+            request, attempt, generation, duplicate, duplicate_on, duplicate_of=claimant
+        )
+        self.runs.record_runpod_job(
+            request.job.job_id,
+            claimant,
+            claimant_on if len(self.pool.endpoints) > 1 else None,
+        )
 
     def _record_attempt(
         self,
@@ -290,6 +392,7 @@ class ModelStep:
         attempt: StepAttempt,
         generation: int,
         state: RunPodJobState,
+        endpoint: str | None = None,
         *,
         duplicate_of: str | None = None,
     ) -> None:
@@ -304,6 +407,7 @@ class ModelStep:
                 delay_ms=state.delay_time_ms,
                 duplicate_of=duplicate_of,
                 model_try=request.model_try,
+                endpoint=endpoint,
             )
         )
 

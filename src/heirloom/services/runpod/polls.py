@@ -23,15 +23,20 @@ import contextlib
 import itertools
 import logging
 import time
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from heirloom.config import Settings
+from heirloom.config import EndpointSettings, Settings
 from heirloom.domain.model_progress import ModelReport, ModelStage
-from heirloom.services.runpod.budget import CANCEL_ROUTE, RequestBudget, process_budget
+from heirloom.services.runpod.budget import (
+    CANCEL_ROUTE,
+    RUN_ROUTE,
+    STATUS_ROUTE,
+    RequestBudget,
+    endpoint_cancel_budget,
+)
 from heirloom.services.runpod.client import RateLimited, RunPodJobState
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,13 @@ Clock = Callable[[], float]
 
 # The first wait between a job's polls; it grows by half each poll up to the longest.
 FIRST_POLL_WAIT_S = 0.02
+# A paced watch (its model step says when its job should end) is still polled at least this
+# often, in case the estimate is far off.
+PACED_LONGEST_WAIT_S = 30.0
+
+# A paced watch's pace: the seconds until its next poll after an answer (a state or an error);
+# None: the plan's own growing waits.
+Pace = Callable[["RunPodJobState | Exception"], "float | None"]
 
 
 @dataclass
@@ -62,8 +74,11 @@ class PollPlan:
         longest_wait_s: float,
         clock: Clock,
         first_wait_s: float = FIRST_POLL_WAIT_S,
+        status_budget: RequestBudget | None = None,
     ) -> None:
         self.budget = budget
+        # The endpoint's own /status limit, taken besides the shared budget.
+        self.status_budget = status_budget
         self.longest_wait_s = longest_wait_s
         self.first_wait_s = min(first_wait_s, longest_wait_s)
         self._clock = clock
@@ -72,15 +87,23 @@ class PollPlan:
     def __len__(self) -> int:
         return len(self._watched)
 
-    def add(self, key: int, runpod_job_id: str) -> None:
-        """Watch a job; its first poll is due after the first wait (a job just submitted or
-        resumed has not ended yet)."""
+    def add(self, key: int, runpod_job_id: str, first_wait_s: float | None = None) -> None:
+        """Watch a job; its first poll is due after `first_wait_s` (when it should end), or
+        after the first wait (a job just submitted or resumed has not ended yet)."""
+        first = self.first_wait_s if first_wait_s is None else max(first_wait_s, 0.0)
         self._watched[key] = _Watched(
-            runpod_job_id, due=self._clock() + self.first_wait_s, wait=self.first_wait_s * 1.5
+            runpod_job_id, due=self._clock() + first, wait=self.first_wait_s * 1.5
         )
 
     def remove(self, key: int) -> None:
         self._watched.pop(key, None)
+
+    def reschedule(self, key: int, wait_s: float) -> None:
+        """Move a watched job's next poll to `wait_s` from now (unless one is on the wire)."""
+        watched = self._watched.get(key)
+        if watched is None or watched.polling:
+            return
+        watched.due = self._clock() + min(max(wait_s, self.first_wait_s), PACED_LONGEST_WAIT_S)
 
     def polling(self, key: int) -> bool:
         """Whether a poll for this watch is on the wire."""
@@ -95,22 +118,33 @@ class PollPlan:
         )
         taken: list[tuple[int, str]] = []
         for _, key in due:
+            status_budget = self.status_budget
+            if status_budget is not None and not status_budget.take():
+                break
             if not self.budget.take():
+                if status_budget is not None:
+                    status_budget.give_back()
                 break
             watched = self._watched[key]
             watched.polling = True
             taken.append((key, watched.runpod_job_id))
         return taken
 
-    def answered(self, key: int, remaining_s: float | None = None) -> None:
-        """A poll came back (with a state or an error). With the model's expected remaining
-        time, the next poll is due when the model should be done (within the first and the
-        longest wait); without, after a wait that grows by half up to the longest, so short
-        jobs finish between early polls."""
+    def answered(
+        self, key: int, remaining_s: float | None = None, *, paced_s: float | None = None
+    ) -> None:
+        """A poll came back (with a state or an error). A paced watch's next poll is due when
+        its step expects the job to end (`paced_s`, up to PACED_LONGEST_WAIT_S). Else, with
+        the model's expected remaining time, the next poll is due when the model should be
+        done (within the first and the longest wait); without, after a wait that grows by half
+        up to the longest, so short jobs finish between early polls."""
         watched = self._watched.get(key)
         if watched is None:
             return
         watched.polling = False
+        if paced_s is not None:
+            watched.due = self._clock() + min(max(paced_s, self.first_wait_s), PACED_LONGEST_WAIT_S)
+            return
         if remaining_s is not None:
             wait = min(max(remaining_s, self.first_wait_s), self.longest_wait_s)
             watched.due = self._clock() + wait
@@ -121,6 +155,8 @@ class PollPlan:
     def rate_limited(self, key: int, pause_s: float) -> None:
         """A poll answered 429: everything waits `pause_s`, then this job is polled first."""
         self.budget.pause(pause_s)
+        if self.status_budget is not None:
+            self.status_budget.pause(pause_s)
         watched = self._watched.get(key)
         if watched is not None:
             watched.polling = False
@@ -130,7 +166,10 @@ class PollPlan:
         waiting = [w.due for w in self._watched.values() if not w.polling]
         if not waiting:
             return None
-        return max(min(waiting), self.budget.ready_at())
+        ready = self.budget.ready_at()
+        if self.status_budget is not None:
+            ready = max(ready, self.status_budget.ready_at())
+        return max(min(waiting), ready)
 
 
 def expected_remaining_s(state: RunPodJobState) -> float | None:
@@ -158,8 +197,11 @@ def expected_remaining_s(state: RunPodJobState) -> float | None:
 class Watch:
     """One model step's view of its RunPod job: each poll's answer, in order."""
 
-    def __init__(self, scheduler: PollScheduler, key: int, runpod_job_id: str) -> None:
+    def __init__(
+        self, scheduler: PollScheduler, key: int, runpod_job_id: str, pace: Pace | None = None
+    ) -> None:
         self.runpod_job_id = runpod_job_id
+        self.pace = pace
         self._scheduler = scheduler
         self._key = key
         self._answers: asyncio.Queue[RunPodJobState | Exception] = asyncio.Queue()
@@ -168,6 +210,11 @@ class Watch:
     def polling(self) -> bool:
         """A poll is on the wire; otherwise the scheduler is holding the next one back."""
         return self._scheduler.plan.polling(self._key)
+
+    def reschedule(self, wait_s: float) -> None:
+        """Poll next `wait_s` from now: its job's end became clearer."""
+        self._scheduler.plan.reschedule(self._key, wait_s)
+        self._scheduler.wake()
 
     async def next(self, timeout_s: float) -> RunPodJobState | None:
         """The next poll's state (raising its error); None if none came within `timeout_s`.
@@ -205,15 +252,20 @@ class PollScheduler:
         longest_pause_s: float = 60.0,
         cancels_per_s: float | None = None,
         cancel_budget: RequestBudget | None = None,
+        route_budgets: dict[str, RequestBudget] | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self._status = status
+        # Each route's own budget, taken besides the shared one (an endpoint's /run, /status
+        # and /cancel limits); /cancel's is `cancel_budget` when given (the process's, shared
+        # with settlement's cancels), else one of `cancels_per_s`.
+        self.route_budgets: dict[str, RequestBudget] = dict(route_budgets or {})
         self.plan = PollPlan(
-            RequestBudget(requests_per_s, clock=clock), longest_wait_s=longest_wait_s, clock=clock
+            RequestBudget(requests_per_s, clock=clock),
+            longest_wait_s=longest_wait_s,
+            clock=clock,
+            status_budget=self.route_budgets.get(STATUS_ROUTE),
         )
-        # Each route's own budget, taken besides the shared one: `cancel_budget` when given
-        # (the process's, shared with settlement's cancels), else one of `cancels_per_s`.
-        self.route_budgets: dict[str, RequestBudget] = {}
         if cancel_budget is not None:
             self.route_budgets[CANCEL_ROUTE] = cancel_budget
         elif cancels_per_s is not None:
@@ -232,24 +284,36 @@ class PollScheduler:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, status: Callable[[str], Awaitable[RunPodJobState]]
+        cls,
+        settings: Settings,
+        status: Callable[[str], Awaitable[RunPodJobState]],
+        endpoint: EndpointSettings | None = None,
     ) -> PollScheduler:
+        """The scheduler of one endpoint (default: the pool's first) within its budgets."""
+        endpoint = endpoint or settings.gpu_endpoints[0]
         return cls(
             status,
             requests_per_s=settings.runpod_requests_per_s,
             longest_wait_s=settings.runpod_poll_interval_s,
             default_pause_s=settings.runpod_rate_limit_pause_s,
             longest_pause_s=settings.runpod_rate_limit_longest_pause_s,
-            cancel_budget=process_budget(CANCEL_ROUTE, settings.runpod_cancels_per_s),
+            cancel_budget=endpoint_cancel_budget(endpoint),
+            route_budgets={
+                RUN_ROUTE: RequestBudget(endpoint.run_per_10s / 10, clock=time.monotonic),
+                STATUS_ROUTE: RequestBudget(endpoint.status_per_10s / 10, clock=time.monotonic),
+            },
         )
 
     @contextlib.asynccontextmanager
-    async def watch(self, runpod_job_id: str) -> AsyncIterator[Watch]:
-        """Poll `runpod_job_id` for the caller until it leaves the block."""
+    async def watch(
+        self, runpod_job_id: str, *, pace: Pace | None = None, first_wait_s: float | None = None
+    ) -> AsyncIterator[Watch]:
+        """Poll `runpod_job_id` for the caller until it leaves the block: first after
+        `first_wait_s` (default: at once, nearly), then as `pace` says (default: growing)."""
         key = next(self._keys)
-        watch = Watch(self, key, runpod_job_id)
+        watch = Watch(self, key, runpod_job_id, pace)
         self._watches[key] = watch
-        self.plan.add(key, runpod_job_id)
+        self.plan.add(key, runpod_job_id, first_wait_s)
         self._kick()
         try:
             yield watch
@@ -299,6 +363,10 @@ class PollScheduler:
         pause = min(pause, self.longest_pause_s)
         log.warning("RunPod answered 429: every request of this worker waits %.1f s", pause)
         return pause
+
+    def wake(self) -> None:
+        """Look at the plan again (a due time moved)."""
+        self._wake.set()
 
     def _kick(self) -> None:
         self._wake.set()
@@ -364,31 +432,9 @@ class PollScheduler:
         except Exception as err:  # delivered to the model step, which decides
             answer = err
         remaining = expected_remaining_s(answer) if isinstance(answer, RunPodJobState) else None
-        self.plan.answered(key, remaining)
         watch = self._watches.get(key)
+        paced = watch.pace(answer) if watch is not None and watch.pace is not None else None
+        self.plan.answered(key, remaining, paced_s=paced)
         if watch is not None:
             watch.deliver(answer)
         self._wake.set()
-
-
-class PollSchedulers:
-    """A worker's poll schedulers: one per event loop, so one per worker process, each made on
-    first use and polling with `status`."""
-
-    def __init__(
-        self, settings: Settings, status: Callable[[str], Awaitable[RunPodJobState]]
-    ) -> None:
-        self._settings = settings
-        self._status = status
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollScheduler] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def current(self) -> PollScheduler:
-        """The running event loop's scheduler."""
-        loop = asyncio.get_running_loop()
-        scheduler = self._by_loop.get(loop)
-        if scheduler is None:
-            scheduler = PollScheduler.from_settings(self._settings, self._status)
-            self._by_loop[loop] = scheduler
-        return scheduler

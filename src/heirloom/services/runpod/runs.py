@@ -25,6 +25,8 @@ class ModelRunState:
 
     runpod_job_id: str | None
     generation: int
+    # The endpoint of its RunPod job, or of a /run whose answer was lost.
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,31 +42,64 @@ class AttemptRecord:
     delay_ms: int | None
     duplicate_of: str | None = None
     model_try: int = 1
+    endpoint: str | None = None
 
 
 class ModelRuns:
     """Job-row state of the model step and the model_attempts table."""
 
-    def __init__(self, db: Database, *, gpu_price_per_s_usd: float = 0.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        gpu_price_per_s_usd: float = 0.0,
+        endpoint_prices: dict[str, float] | None = None,
+    ) -> None:
         self.db = db
         self.gpu_price_per_s_usd = gpu_price_per_s_usd
+        # Each endpoint's price per GPU second; others (and None) at gpu_price_per_s_usd.
+        self.endpoint_prices = dict(endpoint_prices or {})
+
+    def price_per_s_usd(self, endpoint: str | None) -> float:
+        if endpoint is None:
+            return self.gpu_price_per_s_usd
+        return self.endpoint_prices.get(endpoint, self.gpu_price_per_s_usd)
 
     def state(self, job_id: str) -> ModelRunState:
         with self.db.session() as session:
             row = session.exec(
-                select(Job.runpod_job_id, Job.model_generation).where(Job.id == job_id)
+                select(Job.runpod_job_id, Job.model_generation, Job.runpod_endpoint).where(
+                    Job.id == job_id
+                )
             ).one_or_none()
         if row is None:
             raise NotFound()
-        return ModelRunState(runpod_job_id=row[0], generation=row[1])
+        return ModelRunState(runpod_job_id=row[0], generation=row[1], endpoint=row[2])
 
-    def record_runpod_job(self, job_id: str, runpod_job_id: str) -> None:
-        """Make the job's RunPod job durable (a retried attempt resumes it)."""
+    def record_runpod_job(
+        self, job_id: str, runpod_job_id: str, endpoint: str | None = None
+    ) -> None:
+        """Make the job's RunPod job (and its endpoint) durable: a retried attempt resumes it."""
+        values: dict[str, object] = {"runpod_job_id": runpod_job_id, "updated_at": utcnow()}
+        if endpoint is not None:
+            values["runpod_endpoint"] = endpoint
         with self.db.session() as session:
             session.execute(
                 sa.update(Job)
                 .where(col(Job.id) == job_id)
-                .values(runpod_job_id=runpod_job_id, updated_at=utcnow())
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    def pin_endpoint(self, job_id: str, endpoint: str) -> None:
+        """Keep the endpoint a `/run` went to whose answer was lost: RunPod may run that job,
+        so the retry submits there again (the claim makes a second one a duplicate) rather
+        than to a second endpoint."""
+        with self.db.session() as session:
+            session.execute(
+                sa.update(Job)
+                .where(col(Job.id) == job_id, col(Job.runpod_job_id).is_(None))
+                .values(runpod_endpoint=endpoint, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
 
@@ -81,6 +116,7 @@ class ModelRuns:
                 .values(
                     model_generation=col(Job.model_generation) + 1,
                     runpod_job_id=None,
+                    runpod_endpoint=None,
                     updated_at=utcnow(),
                 )
                 .execution_options(synchronize_session=False)
@@ -102,6 +138,7 @@ class ModelRuns:
                 .values(
                     model_generation=col(Job.model_generation) + 1,
                     runpod_job_id=None,
+                    runpod_endpoint=None,
                     updated_at=utcnow(),
                 )
                 .execution_options(synchronize_session=False)
@@ -115,7 +152,7 @@ class ModelRuns:
 
     def record_attempt(self, record: AttemptRecord) -> None:
         """Keep one row per (job, RunPod job); seeing the same RunPod job again changes nothing."""
-        cost = attempt_cost_usd(record.execution_ms, self.gpu_price_per_s_usd)
+        cost = attempt_cost_usd(record.execution_ms, self.price_per_s_usd(record.endpoint))
         with self.db.session() as session:
             try:
                 session.add(
@@ -131,13 +168,14 @@ class ModelRuns:
                         duplicate_of=record.duplicate_of,
                         cost_usd=cost,
                         model_try=record.model_try,
+                        endpoint=record.endpoint,
                     )
                 )
                 session.flush()
             except IntegrityError:
                 session.rollback()
                 return
-        metrics.record_attempt(record.status, record.execution_ms, cost)
+        metrics.record_attempt(record.status, record.execution_ms, cost, record.endpoint)
         log.info(
             "model attempt recorded: RunPod job %s %s, %s ms, %.6f USD",
             record.runpod_job_id,

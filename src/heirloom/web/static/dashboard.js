@@ -105,7 +105,7 @@ function stat(id, value, label) {
 }
 
 async function queueSection() {
-  const queue = await api("/v1/queue");
+  const [queue, pool] = await Promise.all([api("/v1/queue"), endpointsTable()]);
   const waiting = queue.tiers.reduce((n, t) => n + t.waiting, 0);
   const onGpu = queue.tiers.reduce((n, t) => n + t.on_gpu, 0);
   return [
@@ -124,7 +124,29 @@ async function queueSection() {
         t.oldest_wait_s === null ? "" : `${Math.round(t.oldest_wait_s)} s`,
       ]),
     ),
+    h("h3", {}, "RunPod endpoints, last hour"),
+    pool,
   ];
+}
+
+/** The GPU pool's endpoints from /v1/admin/queue; its error stays inside the table's place. */
+async function endpointsTable() {
+  try {
+    const admin = await api("/v1/admin/queue");
+    return table(
+      ["Endpoint", "In flight / slots", "State", "Attempts (failed)", "GPU cost", "Price / s"],
+      admin.endpoints.map((e) => [
+        e.id,
+        `${e.in_flight} / ${e.gpu_slots}`,
+        badge(e.failing ? "failing" : "healthy"),
+        num(`${e.attempts_last_hour} (${e.failed_last_hour})`),
+        usd(e.cost_usd_last_hour),
+        `$${e.price_per_s_usd.toFixed(5)}`,
+      ]),
+    );
+  } catch (err) {
+    return errorBox(err);
+  }
 }
 
 async function costSection() {

@@ -1,5 +1,5 @@
-"""/v1/admin/queue: Temporal's task-queue statistics, GPU jobs in flight, and the recorded
-snapshots of the queue."""
+"""/v1/admin/queue: Temporal's task-queue statistics, GPU jobs in flight, the GPU pool's
+endpoints, and the recorded snapshots of the queue."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 from heirloom.api.deps import ServicesDep, TemporalDep
 from heirloom.api.schemas import (
     AdminQueueOut,
+    EndpointOut,
     IsoDateTime,
     QueueMetricOut,
     QueueMetricsPage,
@@ -19,6 +20,7 @@ from heirloom.api.schemas import (
 )
 from heirloom.db.models import as_utc, utcnow
 from heirloom.domain.errors import ServiceUnavailable
+from heirloom.services.queue.endpoints import EndpointLoads
 from heirloom.services.queue.snapshots import MAX_ROWS, QueueMetrics
 from heirloom.services.queue.task_queues import describe_all, gpu_and_tier_queues
 from heirloom.temporal.task_queues import TemporalTaskQueues
@@ -31,17 +33,19 @@ DEFAULT_METRICS_WINDOW = timedelta(hours=1)
 
 @router.get("", response_model=AdminQueueOut)
 async def get_task_queues(services: ServicesDep, temporal: TemporalDep) -> AdminQueueOut:
-    """Temporal's statistics of the GPU and tier queues (per priority key) and the model steps
-    in flight."""
+    """Temporal's statistics of the GPU and tier queues (per priority key), the model steps in
+    flight and each endpoint of the GPU pool."""
     try:
         states = await describe_all(TemporalTaskQueues(temporal), gpu_and_tier_queues())
     except RPCError as err:
         raise ServiceUnavailable("Temporal did not describe the task queues.") from err
     on_gpu, with_runpod = await run_in_threadpool(QueueMetrics(services.db).in_flight)
+    endpoints = await run_in_threadpool(EndpointLoads(services.db, services.settings).all)
     return AdminQueueOut(
         gpu_pool_size=services.settings.gpu_pool_size,
         gpu_in_flight=on_gpu,
         runpod_jobs_in_flight=with_runpod,
+        endpoints=[EndpointOut.of(load) for load in endpoints],
         task_queues=[TaskQueueStatsOut.of_state(state) for state in states],
     )
 
