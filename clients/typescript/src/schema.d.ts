@@ -4,6 +4,46 @@
  */
 
 export interface paths {
+    "/a/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Album Page
+         * @description Every completed photo of the album, before and after side by side.
+         */
+        get: operations["album_page"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/a/{token}/photos/{job_id}/comparison": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Album Photo Comparison
+         * @description One photo's before/after, when it belongs to the shared album and has completed.
+         */
+        get: operations["album_photo_comparison"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -488,8 +528,8 @@ export interface paths {
         };
         /**
          * Get Task Queues
-         * @description Temporal's statistics of the GPU and tier queues (per priority key) and the model steps
-         *     in flight.
+         * @description Temporal's statistics of the GPU and tier queues (per priority key), the model steps in
+         *     flight and each endpoint of the GPU pool.
          */
         get: operations["get_task_queues"];
         put?: never;
@@ -601,6 +641,113 @@ export interface paths {
          *     row records the admin and the key they used.
          */
         post: operations["grant_credits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/albums": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Album
+         * @description Charge every photo and start them, or charge nothing: 402 says how many credits are
+         *     missing. Each photo is a job of its own (its own refund and result).
+         */
+        post: operations["create_album"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/albums/{album_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Album
+         * @description The album, its counts per status and its photos' jobs.
+         */
+        get: operations["get_album"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/albums/{album_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Album Events
+         * @description Every change of an album's photos, from the album's start (or after `Last-Event-ID`),
+         *     then `album.completed`, and the stream ends. Keys and caps as on a job's stream.
+         */
+        get: operations["album_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/albums/{album_id}/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Share Album
+         * @description A public link to a page with every before/after of the album; a new link replaces the
+         *     previous one.
+         */
+        post: operations["share_album"];
+        /**
+         * Unshare Album
+         * @description Revoke the album's share link.
+         */
+        delete: operations["unshare_album"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/albums/{album_id}/zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Album Zip
+         * @description The ZIP of the album's results (owner only), for a day after the album completed.
+         */
+        get: operations["get_album_zip"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -721,6 +868,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{job_id}/candidates/{candidate}/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Candidate File
+         * @description One candidate's result, thumbnail or before/after (owner only; anyone else gets 404).
+         *     A job without candidates has one: its result.
+         */
+        get: operations["get_candidate_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{job_id}/choose": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choose Candidate
+         * @description Make one of a completed job's candidates its result (owner only); the others stay,
+         *     and go with the result when it is deleted or expires. Choosing again is allowed.
+         */
+        post: operations["choose_candidate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{job_id}/comparison": {
         parameters: {
             query?: never;
@@ -794,7 +983,7 @@ export interface paths {
         };
         /**
          * Get Result
-         * @description The restored photo (owner only; anyone else gets 404).
+         * @description The restored photo (owner only; anyone else gets 404): JPEG, or PNG on request.
          */
         get: operations["get_result"];
         put?: never;
@@ -1395,6 +1584,22 @@ export interface components {
          *     }
          */
         AdminJobOut: {
+            /**
+             * Album Id
+             * @description the album the photo came in with (GET /v1/albums/{id})
+             */
+            album_id?: string | null;
+            /**
+             * Candidate Count
+             * @description candidates asked for (model runs with different seeds)
+             * @default 1
+             */
+            candidate_count: number;
+            /**
+             * Candidates
+             * @description a job with candidates, once completed: each kept one with its seed and files; POST /v1/jobs/{id}/choose makes one the result (the first until then)
+             */
+            candidates?: components["schemas"]["CandidateOut"][] | null;
             /** Comparison Url */
             comparison_url: string | null;
             /**
@@ -1444,6 +1649,13 @@ export interface components {
             original_url?: string | null;
             /** Progress */
             progress: number;
+            /**
+             * Provenance
+             * @description what made the result, as fields: model_id, revision, lora, lora_revision, steps, cfg, seed, handler_version, engine (null: unpinned or not used); null until the model has run
+             */
+            provenance?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Quality
              * @description what the quality gate found in the result: verdict (passed, flagged, failed, not_checked), tries, faces_found, identity_distance, structure_score, checks, summary (a sentence for the user); null until the gate has decided
@@ -1532,6 +1744,11 @@ export interface components {
         /** AdminQueueOut */
         AdminQueueOut: {
             /**
+             * Endpoints
+             * @description the GPU pool's RunPod endpoints
+             */
+            endpoints: components["schemas"]["EndpointOut"][];
+            /**
              * Gpu In Flight
              * @description model steps holding a GPU slot (job rows)
              */
@@ -1545,6 +1762,61 @@ export interface components {
             runpod_jobs_in_flight: number;
             /** Task Queues */
             task_queues: components["schemas"]["TaskQueueStatsOut"][];
+        };
+        /**
+         * AlbumOut
+         * @description An album as its owner sees it: its photos' jobs counted by status, and each of them.
+         */
+        AlbumOut: {
+            /**
+             * Counts
+             * @description the photos' jobs by status
+             */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Credits Charged
+             * @description the album's total when it was charged
+             */
+            credits_charged: number;
+            /** Events Url */
+            events_url: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** Jobs */
+            jobs: components["schemas"]["JobOut"][];
+            /** Operations */
+            operations: string[];
+            /** Photos */
+            photos: number;
+            /**
+             * Status
+             * @description running until every photo has ended, then completed
+             */
+            status: string;
+            /** Zip Expires At */
+            zip_expires_at: string | null;
+            /**
+             * Zip Url
+             * @description the ZIP of results, once completed, for a day
+             */
+            zip_url: string | null;
+        };
+        /** AlbumShareOut */
+        AlbumShareOut: {
+            /**
+             * Url
+             * @description the public page with every before/after; shown once
+             */
+            url: string;
         };
         /** AlertList */
         AlertList: {
@@ -1618,6 +1890,19 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /** Body_create_album */
+        Body_create_album: {
+            /**
+             * Files
+             * @description the photos, as for POST /v1/jobs, in order
+             */
+            files: string[];
+            /**
+             * Operations
+             * @description restore, colorize or restore,colorize
+             */
+            operations: string;
+        };
         /** Body_create_job */
         Body_create_job: {
             /**
@@ -1626,9 +1911,15 @@ export interface components {
              */
             callback_url?: string | null;
             /**
+             * Candidates
+             * @description model runs with different seeds to pick the result from (the tier's max_candidates; each beyond the first adds candidate_price_percent of the price)
+             * @default 1
+             */
+            candidates: number;
+            /**
              * File
              * Format: binary
-             * @description the photo: JPEG, PNG, WebP, TIFF or BMP
+             * @description the photo: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF
              */
             file: string;
             /**
@@ -1645,6 +1936,33 @@ export interface components {
              * @description null removes the budget
              */
             amount_usd?: number | null;
+        };
+        /**
+         * CandidateOut
+         * @description One of a job's candidates: its own seed and files.
+         */
+        CandidateOut: {
+            /** Candidate */
+            candidate: number;
+            /** Chosen */
+            chosen: boolean;
+            /** Comparison Url */
+            comparison_url: string | null;
+            /** Height */
+            height: number;
+            /**
+             * Quality
+             * @description passed, or flagged by the quality gate
+             */
+            quality: string;
+            /** Result Url */
+            result_url: string | null;
+            /** Seed */
+            seed: number | null;
+            /** Thumbnail Url */
+            thumbnail_url: string | null;
+            /** Width */
+            width: number;
         };
         /** CheckOut */
         CheckOut: {
@@ -1670,6 +1988,17 @@ export interface components {
              * @description Stripe Checkout's page, where the buyer pays.
              */
             url: string;
+        };
+        /**
+         * ChooseRequest
+         * @description The body of `POST /v1/jobs/{id}/choose`.
+         */
+        ChooseRequest: {
+            /**
+             * Candidate
+             * @description the candidate that becomes the result
+             */
+            candidate: number;
         };
         /**
          * ControlAction
@@ -1749,6 +2078,61 @@ export interface components {
              * @description pass back as `cursor` for the next page; null on the last
              */
             next_cursor: string | null;
+        };
+        /**
+         * EndpointOut
+         * @description One RunPod endpoint of the GPU pool: configuration, load and the last hour's attempts.
+         */
+        EndpointOut: {
+            /** Attempts Last Hour */
+            attempts_last_hour: number;
+            /** Cancel Per 10S */
+            cancel_per_10s: number;
+            /**
+             * Consecutive Failures
+             * @description its latest attempts that failed in a row
+             */
+            consecutive_failures: number;
+            /**
+             * Cost Usd Last Hour
+             * @description at its price per GPU second
+             */
+            cost_usd_last_hour: number;
+            /**
+             * Failed Last Hour
+             * @description of those, FAILED or TIMED_OUT
+             */
+            failed_last_hour: number;
+            /**
+             * Failing
+             * @description its latest attempts failed often enough, recently enough, for workers to hold new jobs back from it (each worker's own view: its metrics)
+             */
+            failing: boolean;
+            /** Gpu S Last Hour */
+            gpu_s_last_hour: number;
+            /**
+             * Gpu Slots
+             * @description GPUs one worker process may fill on it
+             */
+            gpu_slots: number;
+            /** Id */
+            id: string;
+            /**
+             * In Flight
+             * @description model steps with a RunPod job on it now
+             */
+            in_flight: number;
+            /** Price Per S Usd */
+            price_per_s_usd: number;
+            /** Run Per 10S */
+            run_per_10s: number;
+            /** Status Per 10S */
+            status_per_10s: number;
+            /**
+             * Tiers
+             * @description tiers whose jobs it runs (empty: every tier)
+             */
+            tiers: string[];
         };
         /**
          * ErasureOut
@@ -1895,6 +2279,22 @@ export interface components {
          *     }
          */
         JobOut: {
+            /**
+             * Album Id
+             * @description the album the photo came in with (GET /v1/albums/{id})
+             */
+            album_id?: string | null;
+            /**
+             * Candidate Count
+             * @description candidates asked for (model runs with different seeds)
+             * @default 1
+             */
+            candidate_count: number;
+            /**
+             * Candidates
+             * @description a job with candidates, once completed: each kept one with its seed and files; POST /v1/jobs/{id}/choose makes one the result (the first until then)
+             */
+            candidates?: components["schemas"]["CandidateOut"][] | null;
             /** Comparison Url */
             comparison_url: string | null;
             /**
@@ -1940,6 +2340,13 @@ export interface components {
             original_url?: string | null;
             /** Progress */
             progress: number;
+            /**
+             * Provenance
+             * @description what made the result, as fields: model_id, revision, lora, lora_revision, steps, cfg, seed, handler_version, engine (null: unpinned or not used); null until the model has run
+             */
+            provenance?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Quality
              * @description what the quality gate found in the result: verdict (passed, flagged, failed, not_checked), tries, faces_found, identity_distance, structure_score, checks, summary (a sentence for the user); null until the gate has decided
@@ -2475,7 +2882,10 @@ export interface components {
         };
         /** SignupIn */
         SignupIn: {
-            /** Email */
+            /**
+             * Email
+             * @description The address the confirmation link goes to.
+             */
             email: string;
         };
         /**
@@ -2573,6 +2983,12 @@ export interface components {
         Tier: "free" | "paid" | "forever";
         /** TierOut */
         TierOut: {
+            /**
+             * Candidate Price Percent
+             * @description percent of the job's price (rounded up) each candidate beyond the first adds
+             * @default 100
+             */
+            candidate_price_percent: number;
             /** Daily Job Limit */
             daily_job_limit: number | null;
             /**
@@ -2582,6 +2998,12 @@ export interface components {
             gpu_priority: number;
             /** Max Active Jobs */
             max_active_jobs: number | null;
+            /**
+             * Max Candidates
+             * @description candidates (model runs with different seeds) a job may ask for
+             * @default 1
+             */
+            max_candidates: number;
             /** Model Attempts */
             model_attempts: number;
             /** Output Long Side */
@@ -2729,7 +3151,7 @@ export interface components {
          */
         WebhookIn: {
             /** Events */
-            events?: ("job.started" | "job.completed" | "job.failed" | "job.cancelled")[];
+            events?: ("job.started" | "job.completed" | "job.failed" | "job.cancelled" | "album.completed")[];
             /**
              * Url
              * @description http(s) URL; none: only a secret, for per-job callbacks
@@ -2759,6 +3181,151 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    album_page: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the album's page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    album_photo_comparison: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     healthz: {
         parameters: {
             query?: never;
@@ -5381,6 +5948,537 @@ export interface operations {
             };
         };
     };
+    create_album: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_create_album"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlbumOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Payment Required */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_album: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlbumOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    album_events: {
+        parameters: {
+            query?: {
+                /** @description resume after this event id */
+                after?: number | null;
+                /** @description a stream token, for browsers */
+                token?: string | null;
+            };
+            header?: {
+                "Last-Event-ID"?: string | null;
+            };
+            path: {
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    share_album: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlbumShareOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    unshare_album: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_album_zip: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     checkout: {
         parameters: {
             query?: never;
@@ -6031,6 +7129,201 @@ export interface operations {
             };
         };
     };
+    get_candidate_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+                candidate: number;
+                kind: "result" | "thumbnail" | "comparison";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    choose_candidate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChooseRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    RateLimit?: string;
+                    /** @description draft-ietf-httpapi-ratelimit-headers */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_comparison: {
         parameters: {
             query?: never;
@@ -6298,7 +7591,10 @@ export interface operations {
     };
     get_result: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description png: the same pixels as a lossless PNG */
+                format?: ("jpeg" | "png") | null;
+            };
             header?: never;
             path: {
                 job_id: string;

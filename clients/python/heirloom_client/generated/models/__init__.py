@@ -7,21 +7,28 @@ from .admin_health_out import AdminHealthOut
 from .admin_health_out_checks import AdminHealthOutChecks
 from .admin_job_out import AdminJobOut
 from .admin_job_out_metadata_type_0 import AdminJobOutMetadataType0
+from .admin_job_out_provenance_type_0 import AdminJobOutProvenanceType0
 from .admin_job_out_quality_type_0 import AdminJobOutQualityType0
 from .admin_purchase_out import AdminPurchaseOut
 from .admin_purchase_page import AdminPurchasePage
 from .admin_queue_out import AdminQueueOut
+from .album_out import AlbumOut
+from .album_out_counts import AlbumOutCounts
+from .album_share_out import AlbumShareOut
 from .alert_list import AlertList
 from .alert_out import AlertOut
 from .audit_out import AuditOut
 from .audit_page import AuditPage
+from .body_create_album import BodyCreateAlbum
 from .body_create_job import BodyCreateJob
 from .body_create_job_operations import BodyCreateJobOperations
 from .budget_in import BudgetIn
 from .budgets_response_budgets import BudgetsResponseBudgets
+from .candidate_out import CandidateOut
 from .check_out import CheckOut
 from .checkout_in import CheckoutIn
 from .checkout_out import CheckoutOut
+from .choose_request import ChooseRequest
 from .control_action import ControlAction
 from .control_audit_list import ControlAuditList
 from .control_in import ControlIn
@@ -29,6 +36,7 @@ from .cost_report_period import CostReportPeriod
 from .cost_report_response_cost_report import CostReportResponseCostReport
 from .delivery_out import DeliveryOut
 from .delivery_page import DeliveryPage
+from .endpoint_out import EndpointOut
 from .erasure_out import ErasureOut
 from .error_body import ErrorBody
 from .error_info import ErrorInfo
@@ -37,12 +45,15 @@ from .error_response import ErrorResponse
 from .export_list import ExportList
 from .export_out import ExportOut
 from .failure_rates_response_failure_rates import FailureRatesResponseFailureRates
+from .get_candidate_file_kind import GetCandidateFileKind
+from .get_result_format_type_0 import GetResultFormatType0
 from .grant_in import GrantIn
 from .grant_out import GrantOut
 from .healthz_response_healthz import HealthzResponseHealthz
 from .job_list import JobList
 from .job_out import JobOut
 from .job_out_metadata_type_0 import JobOutMetadataType0
+from .job_out_provenance_type_0 import JobOutProvenanceType0
 from .job_out_quality_type_0 import JobOutQualityType0
 from .job_status import JobStatus
 from .key_create import KeyCreate
@@ -106,21 +117,28 @@ __all__ = (
     "AdminHealthOutChecks",
     "AdminJobOut",
     "AdminJobOutMetadataType0",
+    "AdminJobOutProvenanceType0",
     "AdminJobOutQualityType0",
     "AdminPurchaseOut",
     "AdminPurchasePage",
     "AdminQueueOut",
+    "AlbumOut",
+    "AlbumOutCounts",
+    "AlbumShareOut",
     "AlertList",
     "AlertOut",
     "AuditOut",
     "AuditPage",
+    "BodyCreateAlbum",
     "BodyCreateJob",
     "BodyCreateJobOperations",
     "BudgetIn",
     "BudgetsResponseBudgets",
+    "CandidateOut",
     "CheckOut",
     "CheckoutIn",
     "CheckoutOut",
+    "ChooseRequest",
     "ControlAction",
     "ControlAuditList",
     "ControlIn",
@@ -128,6 +146,7 @@ __all__ = (
     "CostReportResponseCostReport",
     "DeliveryOut",
     "DeliveryPage",
+    "EndpointOut",
     "ErasureOut",
     "ErrorBody",
     "ErrorInfo",
@@ -136,12 +155,15 @@ __all__ = (
     "ExportList",
     "ExportOut",
     "FailureRatesResponseFailureRates",
+    "GetCandidateFileKind",
+    "GetResultFormatType0",
     "GrantIn",
     "GrantOut",
     "HealthzResponseHealthz",
     "JobList",
     "JobOut",
     "JobOutMetadataType0",
+    "JobOutProvenanceType0",
     "JobOutQualityType0",
     "JobStatus",
     "KeyCreate",

@@ -11,7 +11,9 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.admin_job_out_metadata_type_0 import AdminJobOutMetadataType0
+    from ..models.admin_job_out_provenance_type_0 import AdminJobOutProvenanceType0
     from ..models.admin_job_out_quality_type_0 import AdminJobOutQualityType0
+    from ..models.candidate_out import CandidateOut
     from ..models.error_body import ErrorBody
 
 
@@ -46,6 +48,10 @@ class AdminJobOut:
         user_id (str):
         width (int | None):
         workflow_url (str): the job's workflow in the Temporal Web UI
+        album_id (None | str | Unset): the album the photo came in with (GET /v1/albums/{id})
+        candidate_count (int | Unset): candidates asked for (model runs with different seeds) Default: 1.
+        candidates (list[CandidateOut] | None | Unset): a job with candidates, once completed: each kept one with its
+            seed and files; POST /v1/jobs/{id}/choose makes one the result (the first until then)
         estimated_finish_at (datetime.datetime | None | Unset):
         estimated_start_at (datetime.datetime | None | Unset):
         expires_at (datetime.datetime | None | Unset): when the job's files are deleted; null keeps them
@@ -53,6 +59,9 @@ class AdminJobOut:
         model (None | str | Unset): what made the result: the model, its LoRA and their revisions, as the GPU handler
             names them; null until the model has run
         original_url (None | str | Unset):
+        provenance (AdminJobOutProvenanceType0 | None | Unset): what made the result, as fields: model_id, revision,
+            lora, lora_revision, steps, cfg, seed, handler_version, engine (null: unpinned or not used); null until the
+            model has run
         quality (AdminJobOutQualityType0 | None | Unset): what the quality gate found in the result: verdict (passed,
             flagged, failed, not_checked), tries, faces_found, identity_distance, structure_score, checks, summary (a
             sentence for the user); null until the gate has decided
@@ -82,18 +91,23 @@ class AdminJobOut:
     user_id: str
     width: int | None
     workflow_url: str
+    album_id: None | str | Unset = UNSET
+    candidate_count: int | Unset = 1
+    candidates: list[CandidateOut] | None | Unset = UNSET
     estimated_finish_at: datetime.datetime | None | Unset = UNSET
     estimated_start_at: datetime.datetime | None | Unset = UNSET
     expires_at: datetime.datetime | None | Unset = UNSET
     metadata: AdminJobOutMetadataType0 | None | Unset = UNSET
     model: None | str | Unset = UNSET
     original_url: None | str | Unset = UNSET
+    provenance: AdminJobOutProvenanceType0 | None | Unset = UNSET
     quality: AdminJobOutQualityType0 | None | Unset = UNSET
     queue_position: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.admin_job_out_metadata_type_0 import AdminJobOutMetadataType0
+        from ..models.admin_job_out_provenance_type_0 import AdminJobOutProvenanceType0
         from ..models.admin_job_out_quality_type_0 import AdminJobOutQualityType0
         from ..models.error_body import ErrorBody
 
@@ -164,6 +178,26 @@ class AdminJobOut:
 
         workflow_url = self.workflow_url
 
+        album_id: None | str | Unset
+        if isinstance(self.album_id, Unset):
+            album_id = UNSET
+        else:
+            album_id = self.album_id
+
+        candidate_count = self.candidate_count
+
+        candidates: list[dict[str, Any]] | None | Unset
+        if isinstance(self.candidates, Unset):
+            candidates = UNSET
+        elif isinstance(self.candidates, list):
+            candidates = []
+            for candidates_type_0_item_data in self.candidates:
+                candidates_type_0_item = candidates_type_0_item_data.to_dict()
+                candidates.append(candidates_type_0_item)
+
+        else:
+            candidates = self.candidates
+
         estimated_finish_at: None | str | Unset
         if isinstance(self.estimated_finish_at, Unset):
             estimated_finish_at = UNSET
@@ -208,6 +242,14 @@ class AdminJobOut:
         else:
             original_url = self.original_url
 
+        provenance: dict[str, Any] | None | Unset
+        if isinstance(self.provenance, Unset):
+            provenance = UNSET
+        elif isinstance(self.provenance, AdminJobOutProvenanceType0):
+            provenance = self.provenance.to_dict()
+        else:
+            provenance = self.provenance
+
         quality: dict[str, Any] | None | Unset
         if isinstance(self.quality, Unset):
             quality = UNSET
@@ -251,6 +293,12 @@ class AdminJobOut:
                 "workflow_url": workflow_url,
             }
         )
+        if album_id is not UNSET:
+            field_dict["album_id"] = album_id
+        if candidate_count is not UNSET:
+            field_dict["candidate_count"] = candidate_count
+        if candidates is not UNSET:
+            field_dict["candidates"] = candidates
         if estimated_finish_at is not UNSET:
             field_dict["estimated_finish_at"] = estimated_finish_at
         if estimated_start_at is not UNSET:
@@ -263,6 +311,8 @@ class AdminJobOut:
             field_dict["model"] = model
         if original_url is not UNSET:
             field_dict["original_url"] = original_url
+        if provenance is not UNSET:
+            field_dict["provenance"] = provenance
         if quality is not UNSET:
             field_dict["quality"] = quality
         if queue_position is not UNSET:
@@ -273,7 +323,9 @@ class AdminJobOut:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.admin_job_out_metadata_type_0 import AdminJobOutMetadataType0
+        from ..models.admin_job_out_provenance_type_0 import AdminJobOutProvenanceType0
         from ..models.admin_job_out_quality_type_0 import AdminJobOutQualityType0
+        from ..models.candidate_out import CandidateOut
         from ..models.error_body import ErrorBody
 
         d = dict(src_dict)
@@ -408,6 +460,41 @@ class AdminJobOut:
 
         workflow_url = d.pop("workflow_url")
 
+        def _parse_album_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        album_id = _parse_album_id(d.pop("album_id", UNSET))
+
+        candidate_count = d.pop("candidate_count", UNSET)
+
+        def _parse_candidates(data: object) -> list[CandidateOut] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                candidates_type_0 = []
+                _candidates_type_0 = data
+                for candidates_type_0_item_data in _candidates_type_0:
+                    candidates_type_0_item = CandidateOut.from_dict(
+                        candidates_type_0_item_data
+                    )
+
+                    candidates_type_0.append(candidates_type_0_item)
+
+                return candidates_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[CandidateOut] | None | Unset, data)
+
+        candidates = _parse_candidates(d.pop("candidates", UNSET))
+
         def _parse_estimated_finish_at(
             data: object,
         ) -> datetime.datetime | None | Unset:
@@ -500,6 +587,25 @@ class AdminJobOut:
 
         original_url = _parse_original_url(d.pop("original_url", UNSET))
 
+        def _parse_provenance(
+            data: object,
+        ) -> AdminJobOutProvenanceType0 | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                provenance_type_0 = AdminJobOutProvenanceType0.from_dict(data)
+
+                return provenance_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(AdminJobOutProvenanceType0 | None | Unset, data)
+
+        provenance = _parse_provenance(d.pop("provenance", UNSET))
+
         def _parse_quality(data: object) -> AdminJobOutQualityType0 | None | Unset:
             if data is None:
                 return data
@@ -550,12 +656,16 @@ class AdminJobOut:
             user_id=user_id,
             width=width,
             workflow_url=workflow_url,
+            album_id=album_id,
+            candidate_count=candidate_count,
+            candidates=candidates,
             estimated_finish_at=estimated_finish_at,
             estimated_start_at=estimated_start_at,
             expires_at=expires_at,
             metadata=metadata,
             model=model,
             original_url=original_url,
+            provenance=provenance,
             quality=quality,
             queue_position=queue_position,
         )

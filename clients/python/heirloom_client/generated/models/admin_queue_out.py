@@ -7,6 +7,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 if TYPE_CHECKING:
+    from ..models.endpoint_out import EndpointOut
     from ..models.task_queue_stats_out import TaskQueueStatsOut
 
 
@@ -17,12 +18,14 @@ T = TypeVar("T", bound="AdminQueueOut")
 class AdminQueueOut:
     """
     Attributes:
+        endpoints (list[EndpointOut]): the GPU pool's RunPod endpoints
         gpu_in_flight (int): model steps holding a GPU slot (job rows)
         gpu_pool_size (int):
         runpod_jobs_in_flight (int): of those, the ones with a RunPod job
         task_queues (list[TaskQueueStatsOut]):
     """
 
+    endpoints: list[EndpointOut]
     gpu_in_flight: int
     gpu_pool_size: int
     runpod_jobs_in_flight: int
@@ -30,6 +33,11 @@ class AdminQueueOut:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        endpoints = []
+        for endpoints_item_data in self.endpoints:
+            endpoints_item = endpoints_item_data.to_dict()
+            endpoints.append(endpoints_item)
+
         gpu_in_flight = self.gpu_in_flight
 
         gpu_pool_size = self.gpu_pool_size
@@ -45,6 +53,7 @@ class AdminQueueOut:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "endpoints": endpoints,
                 "gpu_in_flight": gpu_in_flight,
                 "gpu_pool_size": gpu_pool_size,
                 "runpod_jobs_in_flight": runpod_jobs_in_flight,
@@ -56,9 +65,17 @@ class AdminQueueOut:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.endpoint_out import EndpointOut
         from ..models.task_queue_stats_out import TaskQueueStatsOut
 
         d = dict(src_dict)
+        endpoints = []
+        _endpoints = d.pop("endpoints")
+        for endpoints_item_data in _endpoints:
+            endpoints_item = EndpointOut.from_dict(endpoints_item_data)
+
+            endpoints.append(endpoints_item)
+
         gpu_in_flight = d.pop("gpu_in_flight")
 
         gpu_pool_size = d.pop("gpu_pool_size")
@@ -73,6 +90,7 @@ class AdminQueueOut:
             task_queues.append(task_queues_item)
 
         admin_queue_out = cls(
+            endpoints=endpoints,
             gpu_in_flight=gpu_in_flight,
             gpu_pool_size=gpu_pool_size,
             runpod_jobs_in_flight=runpod_jobs_in_flight,

@@ -21,14 +21,17 @@ T = TypeVar("T", bound="BodyCreateJob")
 class BodyCreateJob:
     """
     Attributes:
-        file (File): the photo: JPEG, PNG, WebP, TIFF or BMP
+        file (File): the photo: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF
         operations (BodyCreateJobOperations): restore, colorize or both (comma-separated, either order)
         callback_url (None | str | Unset): this job's events also go here, signed
+        candidates (int | Unset): model runs with different seeds to pick the result from (the tier's max_candidates;
+            each beyond the first adds candidate_price_percent of the price) Default: 1.
     """
 
     file: File
     operations: BodyCreateJobOperations
     callback_url: None | str | Unset = UNSET
+    candidates: int | Unset = 1
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,6 +45,8 @@ class BodyCreateJob:
         else:
             callback_url = self.callback_url
 
+        candidates = self.candidates
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -52,6 +57,8 @@ class BodyCreateJob:
         )
         if callback_url is not UNSET:
             field_dict["callback_url"] = callback_url
+        if candidates is not UNSET:
+            field_dict["candidates"] = candidates
 
         return field_dict
 
@@ -80,6 +87,11 @@ class BodyCreateJob:
                     )
                 )
 
+        if not isinstance(self.candidates, Unset):
+            files.append(
+                ("candidates", (None, str(self.candidates).encode(), "text/plain"))
+            )
+
         for prop_name, prop in self.additional_properties.items():
             files.append((prop_name, (None, str(prop).encode(), "text/plain")))
 
@@ -101,10 +113,13 @@ class BodyCreateJob:
 
         callback_url = _parse_callback_url(d.pop("callback_url", UNSET))
 
+        candidates = d.pop("candidates", UNSET)
+
         body_create_job = cls(
             file=file,
             operations=operations,
             callback_url=callback_url,
+            candidates=candidates,
         )
 
         body_create_job.additional_properties = d

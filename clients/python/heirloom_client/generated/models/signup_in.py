@@ -13,7 +13,7 @@ T = TypeVar("T", bound="SignupIn")
 class SignupIn:
     """
     Attributes:
-        email (str):
+        email (str): The address the confirmation link goes to.
     """
 
     email: str

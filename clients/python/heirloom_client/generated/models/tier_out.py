@@ -25,6 +25,9 @@ class TierOut:
         task_queue (str):
         tier (str):
         watermark (bool):
+        candidate_price_percent (int | Unset): percent of the job's price (rounded up) each candidate beyond the first
+            adds Default: 100.
+        max_candidates (int | Unset): candidates (model runs with different seeds) a job may ask for Default: 1.
         output_short_side (int | None | Unset):
         storage_quota_bytes (int | None | Unset):
         storage_quota_results (int | None | Unset):
@@ -40,6 +43,8 @@ class TierOut:
     task_queue: str
     tier: str
     watermark: bool
+    candidate_price_percent: int | Unset = 100
+    max_candidates: int | Unset = 1
     output_short_side: int | None | Unset = UNSET
     storage_quota_bytes: int | None | Unset = UNSET
     storage_quota_results: int | None | Unset = UNSET
@@ -68,6 +73,10 @@ class TierOut:
         tier = self.tier
 
         watermark = self.watermark
+
+        candidate_price_percent = self.candidate_price_percent
+
+        max_candidates = self.max_candidates
 
         output_short_side: int | None | Unset
         if isinstance(self.output_short_side, Unset):
@@ -103,6 +112,10 @@ class TierOut:
                 "watermark": watermark,
             }
         )
+        if candidate_price_percent is not UNSET:
+            field_dict["candidate_price_percent"] = candidate_price_percent
+        if max_candidates is not UNSET:
+            field_dict["max_candidates"] = max_candidates
         if output_short_side is not UNSET:
             field_dict["output_short_side"] = output_short_side
         if storage_quota_bytes is not UNSET:
@@ -151,6 +164,10 @@ class TierOut:
 
         watermark = d.pop("watermark")
 
+        candidate_price_percent = d.pop("candidate_price_percent", UNSET)
+
+        max_candidates = d.pop("max_candidates", UNSET)
+
         def _parse_output_short_side(data: object) -> int | None | Unset:
             if data is None:
                 return data
@@ -193,6 +210,8 @@ class TierOut:
             task_queue=task_queue,
             tier=tier,
             watermark=watermark,
+            candidate_price_percent=candidate_price_percent,
+            max_candidates=max_candidates,
             output_short_side=output_short_side,
             storage_quota_bytes=storage_quota_bytes,
             storage_quota_results=storage_quota_results,

@@ -1,10 +1,11 @@
 from typing import Literal
 
 WebhookInEventsItem = Literal[
-    "job.cancelled", "job.completed", "job.failed", "job.started"
+    "album.completed", "job.cancelled", "job.completed", "job.failed", "job.started"
 ]
 
 WEBHOOK_IN_EVENTS_ITEM_VALUES: set[WebhookInEventsItem] = {
+    "album.completed",
     "job.cancelled",
     "job.completed",
     "job.failed",

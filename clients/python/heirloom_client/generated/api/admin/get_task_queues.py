@@ -76,8 +76,8 @@ def sync_detailed(
 ) -> Response[AdminQueueOut | ErrorResponse]:
     """Get Task Queues
 
-     Temporal's statistics of the GPU and tier queues (per priority key) and the model steps
-    in flight.
+     Temporal's statistics of the GPU and tier queues (per priority key), the model steps in
+    flight and each endpoint of the GPU pool.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -102,8 +102,8 @@ def sync(
 ) -> AdminQueueOut | ErrorResponse | None:
     """Get Task Queues
 
-     Temporal's statistics of the GPU and tier queues (per priority key) and the model steps
-    in flight.
+     Temporal's statistics of the GPU and tier queues (per priority key), the model steps in
+    flight and each endpoint of the GPU pool.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -124,8 +124,8 @@ async def asyncio_detailed(
 ) -> Response[AdminQueueOut | ErrorResponse]:
     """Get Task Queues
 
-     Temporal's statistics of the GPU and tier queues (per priority key) and the model steps
-    in flight.
+     Temporal's statistics of the GPU and tier queues (per priority key), the model steps in
+    flight and each endpoint of the GPU pool.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -148,8 +148,8 @@ async def asyncio(
 ) -> AdminQueueOut | ErrorResponse | None:
     """Get Task Queues
 
-     Temporal's statistics of the GPU and tier queues (per priority key) and the model steps
-    in flight.
+     Temporal's statistics of the GPU and tier queues (per priority key), the model steps in
+    flight and each endpoint of the GPU pool.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -7,18 +7,37 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
-from ...types import Response
+from ...models.get_result_format_type_0 import (
+    GetResultFormatType0,
+)
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     job_id: str,
+    *,
+    format_: GetResultFormatType0 | None | Unset = UNSET,
 ) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    json_format_: None | str | Unset
+    if isinstance(format_, Unset):
+        json_format_ = UNSET
+    elif isinstance(format_, str):
+        json_format_ = format_
+    else:
+        json_format_ = format_
+    params["format"] = json_format_
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/v1/jobs/{job_id}/result".format(
             job_id=quote(str(job_id), safe=""),
         ),
+        "params": params,
     }
 
     return _kwargs
@@ -87,13 +106,15 @@ def sync_detailed(
     job_id: str,
     *,
     client: AuthenticatedClient,
+    format_: GetResultFormatType0 | None | Unset = UNSET,
 ) -> Response[Any | ErrorResponse]:
     """Get Result
 
-     The restored photo (owner only; anyone else gets 404).
+     The restored photo (owner only; anyone else gets 404): JPEG, or PNG on request.
 
     Args:
         job_id (str):
+        format_ (GetResultFormatType0 | None | Unset): png: the same pixels as a lossless PNG
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -105,6 +126,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         job_id=job_id,
+        format_=format_,
     )
 
     response = client.get_httpx_client().request(
@@ -118,13 +140,15 @@ def sync(
     job_id: str,
     *,
     client: AuthenticatedClient,
+    format_: GetResultFormatType0 | None | Unset = UNSET,
 ) -> Any | ErrorResponse | None:
     """Get Result
 
-     The restored photo (owner only; anyone else gets 404).
+     The restored photo (owner only; anyone else gets 404): JPEG, or PNG on request.
 
     Args:
         job_id (str):
+        format_ (GetResultFormatType0 | None | Unset): png: the same pixels as a lossless PNG
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -137,6 +161,7 @@ def sync(
     return sync_detailed(
         job_id=job_id,
         client=client,
+        format_=format_,
     ).parsed
 
 
@@ -144,13 +169,15 @@ async def asyncio_detailed(
     job_id: str,
     *,
     client: AuthenticatedClient,
+    format_: GetResultFormatType0 | None | Unset = UNSET,
 ) -> Response[Any | ErrorResponse]:
     """Get Result
 
-     The restored photo (owner only; anyone else gets 404).
+     The restored photo (owner only; anyone else gets 404): JPEG, or PNG on request.
 
     Args:
         job_id (str):
+        format_ (GetResultFormatType0 | None | Unset): png: the same pixels as a lossless PNG
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -162,6 +189,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         job_id=job_id,
+        format_=format_,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -173,13 +201,15 @@ async def asyncio(
     job_id: str,
     *,
     client: AuthenticatedClient,
+    format_: GetResultFormatType0 | None | Unset = UNSET,
 ) -> Any | ErrorResponse | None:
     """Get Result
 
-     The restored photo (owner only; anyone else gets 404).
+     The restored photo (owner only; anyone else gets 404): JPEG, or PNG on request.
 
     Args:
         job_id (str):
+        format_ (GetResultFormatType0 | None | Unset): png: the same pixels as a lossless PNG
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -193,5 +223,6 @@ async def asyncio(
         await asyncio_detailed(
             job_id=job_id,
             client=client,
+            format_=format_,
         )
     ).parsed
