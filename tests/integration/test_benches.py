@@ -26,7 +26,9 @@ QUICK: dict[str, tuple[str, list[str]]] = {
     "quality.py": ("--quick", ["quality.json"]),
     "streams.py": ("--streams 10 --seconds 1 --rate 5", ["streams.json"]),
     "chaos.py": ("--jobs 3 --kills 1 --model-ms 200", ["chaos.json"]),
-    "fairness.py": ("--gpus 2 --model-ms 100 --seconds 1.5", ["fairness.json"]),
+    "fairness.py": ("--gpus 2 --model-ms 100 --seconds 1.5 --designs prefetch", ["fairness.json"]),
+    "pool_sim.py": ("--gpus 10 --endpoints 2 --jobs 40 --model-s 0.2", ["pool_sim.json"]),
+    "idle.py": ("--seconds 3", ["idle.json"]),
     "overhead.py": (
         "--quick --jobs 3 --warmup 1 --concurrency 2 --jobs-per-client 1 --min-jobs 2",
         ["overhead.json"],
