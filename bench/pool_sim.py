@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pool_sim",
         {"environment": env, "settings": vars(args), "results": results, "sim_cpu_s": sim_cpu},
     )
-    print(f"\nwrote {path.relative_to(harness.ROOT)}")
+    print(f"\nwrote {path}")
     return 0
 
 

@@ -25,9 +25,7 @@ class MemoryStages:
     def set_progress(self, job_id: str, progress: int) -> None:
         return None
 
-    def set_model(
-        self, job_id: str, model: str, provenance: dict[str, Any] | None = None
-    ) -> None:
+    def set_model(self, job_id: str, model: str, provenance: dict[str, Any] | None = None) -> None:
         return None
 
 
