@@ -10,16 +10,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from heirloom.db.models import Album
+from heirloom.db.models import Album, DataExport, WebhookDelivery, utcnow
 from heirloom.domain.tiers import Tier
 from heirloom.services.albums.archive import build_album_zip
 from heirloom.services.context import Services
+from heirloom.services.privacy.export import export_key
 from tests.conftest import ServedApi
 from tests.support import completed_job
 
@@ -166,6 +168,9 @@ class World:
     other_key: str
     revoked_key: str
     victim_album: str
+    victim_share: str
+    victim_export: str
+    victim_delivery: int
 
 
 @pytest.fixture
@@ -189,7 +194,42 @@ def world(serve_api: ServeApi) -> World:
         other_key,
         revoked_key,
         ended_album(api.services, victim_id),
+        *victims_things(api.services, victim_id, victim_job),
     )
+
+
+def victims_things(services: Services, user_id: str, job_id: str) -> tuple[str, str, int]:
+    """A live share, a ready export and a failed webhook delivery of the victim: every `{id}`
+    of the walk is a real row of another user, so only an owner check refuses it."""
+    share = services.shares.create(
+        services.jobs.get(job_id), expires_in_s=3600, allow_download=True, now=utcnow()
+    ).share
+    export_id = uuid.uuid4().hex
+    services.storage.put(export_key(user_id, export_id), b"PK", content_type="application/zip")
+    with services.db.session() as session:
+        session.add(
+            DataExport(
+                id=export_id,
+                user_id=user_id,
+                state="ready",
+                ready_at=utcnow(),
+                expires_at=utcnow() + timedelta(days=1),
+                size_bytes=2,
+            )
+        )
+        delivery = WebhookDelivery(
+            event_id=1,
+            user_id=user_id,
+            job_id=job_id,
+            type="job.completed",
+            url="https://hooks.example.com/heirloom",
+            state="failed",
+            attempts=3,
+        )
+        session.add(delivery)
+        session.flush()
+        assert delivery.id is not None
+        return share.id, export_id, delivery.id
 
 
 def ended_album(services: Services, user_id: str) -> str:
@@ -211,6 +251,11 @@ def _snapshot(services: Services, other_id: str) -> dict[str, list[tuple[Any, ..
         "jobs": "SELECT id, user_id, status, stage, cost, refunded FROM jobs ORDER BY id",
         "ledger": "SELECT id, user_id, kind, amount FROM credit_ledger ORDER BY id",
         "keys": "SELECT id, user_id, revoked_at FROM api_keys WHERE user_id != :other ORDER BY id",
+        "shares": "SELECT id, user_id, revoked_at FROM shares ORDER BY id",
+        "exports": (
+            "SELECT id, user_id, state FROM data_exports WHERE user_id != :other ORDER BY id"
+        ),
+        "deliveries": "SELECT id, user_id, state, run FROM webhook_deliveries ORDER BY id",
     }
     with services.db.engine.connect() as conn:
         return {
@@ -226,11 +271,11 @@ def _call(
         job_id=world.victim_job,
         key_id=world.victim_key_id,
         user_id=world.victim_id,
-        share_id="0" * 32,
+        share_id=world.victim_share,
         purchase_id="cs_test_" + "0" * 24,
-        export_id="0" * 32,
+        export_id=world.victim_export,
         token="t" * 43,
-        delivery_id=999_999,
+        delivery_id=world.victim_delivery,
         period="day",
         scope="free",
         candidate=1,
@@ -274,7 +319,13 @@ def test_every_route_refuses_callers_without_the_right_key(world: World) -> None
                 answer = _call(client, method, template, row, world)
                 if row.access == "user" and not row.owned and name == "another user's key":
                     # The caller's own view: it must not contain the victim's anything.
-                    leaked = {world.victim_id, world.victim_job, world.victim_key_id}
+                    leaked = {
+                        world.victim_id,
+                        world.victim_job,
+                        world.victim_key_id,
+                        world.victim_share,
+                        world.victim_export,
+                    }
                     if answer.status_code >= 500 or any(x in answer.text for x in leaked):
                         unexpected.append(f"{method} {template} with {name}: {answer.text}")
                     continue

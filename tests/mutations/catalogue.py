@@ -24,6 +24,10 @@ class Mutation:
 GUARDS = "tests/integration/test_mutation_guards.py::"
 ERASURE = GUARDS + "test_erasure_leaves_no_file_and_no_personal_row"
 OUT_OF_REACH = GUARDS + "test_another_users_share_and_delivery_are_out_of_reach"
+ROUTE_WALK = (
+    "tests/integration/test_route_security.py::"
+    "test_every_route_refuses_callers_without_the_right_key"
+)
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -97,7 +101,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            if share.revoked_at is None:",
         new='            if share is None:\n                raise NotFound("No such share.")\n'
         "            if share.revoked_at is None:",
-        tests=(OUT_OF_REACH,),
+        tests=(OUT_OF_REACH, ROUTE_WALK),
     ),
     Mutation(
         name="redeliver-owner",
@@ -107,7 +111,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            if delivery is None or delivery.user_id != user_id:\n",
         new="            delivery = session.get(WebhookDelivery, delivery_id)\n"
         "            if delivery is None:\n",
-        tests=(OUT_OF_REACH,),
+        tests=(OUT_OF_REACH, ROUTE_WALK),
     ),
     Mutation(
         name="share-max-lifetime",
