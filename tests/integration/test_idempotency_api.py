@@ -71,7 +71,7 @@ def test_same_idempotency_key_with_reordered_operations_is_the_same_request(stac
     _, key = stack.new_user(tier=Tier.PAID, credits=10)
     with stack.client(key) as client:
         first = submit(client, PHOTO, operations="restore,colorize", key="both")
-        again = submit(client, PHOTO, operations="Colorize, restore", key="both")
+        again = submit(client, PHOTO, operations="colorize,restore", key="both")
         assert (first.status_code, again.status_code) == (202, 200)
         assert again.json()["id"] == first.json()["id"]
         assert balance(client) == 6

@@ -17,7 +17,7 @@ from heirloom.api.app import create_app
 from heirloom.api.version import API_VERSION
 from heirloom.config import Settings
 from heirloom.domain.tiers import Tier
-from tests.conftest import ServedApi, Stack
+from tests.conftest import MailCatcher, ServedApi, Stack
 
 ServeApi = Callable[..., ServedApi]
 
@@ -128,10 +128,12 @@ def test_cors_is_off_by_default(serve_api: ServeApi) -> None:
     assert "Access-Control-Allow-Origin" not in answer.headers
 
 
-def test_schemathesis_finds_no_failure(serve_api: ServeApi, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_failure(
+    serve_api: ServeApi, mail_catcher: MailCatcher, tmp_path: Path
+) -> None:
     # Fuzzing sends thousands of requests a minute from one address; the budgets themselves
-    # are tested in test_rate_limits.py.
-    api = serve_api(rate_limits_enabled=False)
+    # are tested in test_rate_limits.py. Sign-ups send their links to the session's catcher.
+    api = serve_api(rate_limits_enabled=False, smtp_port=mail_catcher.port)
     binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert binary is not None, "schemathesis is a dev dependency"
     command = [

@@ -477,11 +477,13 @@ def test_export_zip_holds_the_profile_ledger_jobs_and_every_kept_photo(stack: St
         photos = f"photos/{kept['id']}"
         assert sorted(archive.namelist()) == sorted(
             [
+                "albums.json",
                 "api_keys.json",
                 "audit.json",
                 "jobs.json",
                 "ledger.json",
                 "profile.json",
+                "purchases.json",
                 "shares.json",
                 "webhook.json",
                 f"{photos}/comparison.jpg",

@@ -37,8 +37,9 @@ def test_a_rate_limited_endpoint_delays_the_job_without_failing_or_resubmitting_
     stack = faults
     _, key = stack.new_user(credits=20)
     reset_endpoint_stats(stack)
-    # Three requests a second, then 429 with Retry-After: 1; the model takes a second.
-    stack.set_faults(rate_limit_per_s=3, retry_after_s=1, execution_ms=1000)
+    # One request a second, then 429 with Retry-After: 1; the model takes a second. (Polls
+    # paced by the expected end send ~2 requests a job: one a second is what they can meet.)
+    stack.set_faults(rate_limit_per_s=1, retry_after_s=1, execution_ms=1000)
 
     with stack.client(key) as client:
         response = submit(client, photo_bytes(160, 120, seed=901))

@@ -89,19 +89,23 @@ def test_the_event_loop_never_stalls_while_the_gate_compares_faces(
             )
         )
 
-    # A GIL held by dlib stalls the loop on every run; a loaded machine that leaves the loop's
-    # thread unscheduled for a moment does so now and then: the best of three runs tells them
-    # apart.
-    lags = [in_processes()]
-    while lags[-1] >= MAX_LOOP_LAG_S and len(lags) < 3:
-        lags.append(in_processes())
-    assert min(lags) < MAX_LOOP_LAG_S, f"the loop stalled {[round(s * 1000) for s in lags]} ms"
     # The same checks on the activity's thread hold the GIL through each dlib call: the
-    # measurement sees that stall, so the bound above is not met by a blind clock.
+    # measurement sees that stall, so the bound below is not met by a blind clock.
     in_thread = asyncio.run(
         _largest_lag(lambda: _checks(lambda _, i, o: check_output(i, o, SETTINGS), hopper))
     )
     assert in_thread > MAX_LOOP_LAG_S, f"the in-thread gate stalled only {in_thread * 1000:.0f} ms"
+    # A GIL held by dlib stalls the loop on every run; a loaded machine that leaves the loop's
+    # thread unscheduled for a moment does so now and then: the best of three runs tells them
+    # apart, and on a machine so loaded that even that best run passes the bound, the gate's
+    # processes must still leave the loop four times freer than the gate on its thread does.
+    lags = [in_processes()]
+    while lags[-1] >= MAX_LOOP_LAG_S and len(lags) < 3:
+        lags.append(in_processes())
+    shown = [round(s * 1000) for s in lags]
+    assert min(lags) < MAX_LOOP_LAG_S or min(lags) * 4 < in_thread, (
+        f"the loop stalled {shown} ms (the in-thread gate: {in_thread * 1000:.0f} ms)"
+    )
 
 
 def test_the_processes_give_the_gates_own_verdicts(

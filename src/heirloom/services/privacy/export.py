@@ -29,6 +29,7 @@ from heirloom.db.models import (
     CreditEntry,
     DataExport,
     Job,
+    Purchase,
     Share,
     User,
     WebhookEndpoint,
@@ -201,6 +202,9 @@ class Exporter:
         albums = session.exec(
             select(Album).where(Album.user_id == user_id).order_by(col(Album.created_at))
         ).all()
+        purchases = session.exec(
+            select(Purchase).where(Purchase.user_id == user_id).order_by(col(Purchase.created_at))
+        ).all()
         webhook = session.get(WebhookEndpoint, user_id)
         documents: dict[str, Any] = {
             "profile.json": _row(user, drop=("api_key_hash",)),
@@ -211,6 +215,8 @@ class Exporter:
             "api_keys.json": [_row(key, drop=("key_hash",)) for key in keys],
             "shares.json": [_row(share, drop=("token_hash",)) for share in shares],
             "albums.json": [_row(album, drop=("share_token_hash",)) for album in albums],
+            # Receipts: what was bought, paid and paid back.
+            "purchases.json": [_row(purchase) for purchase in purchases],
             # The settings, never the signing secrets.
             "webhook.json": (
                 _row(webhook, drop=("secret", "previous_secret")) if webhook is not None else None
