@@ -30,12 +30,12 @@ QUICK: dict[str, tuple[str, list[str]]] = {
     "pool_sim.py": ("--gpus 10 --endpoints 2 --jobs 40 --model-s 0.2", ["pool_sim.json"]),
     "idle.py": ("--seconds 3", ["idle.json"]),
     "overhead.py": (
-        "--quick --jobs 3 --warmup 1 --concurrency 2 --jobs-per-client 1 --min-jobs 2",
+        "--jobs 3 --warmup 1 --concurrency 2 --jobs-per-client 1 --min-jobs 2",
         ["overhead.json"],
     ),
     "api.py": (
-        "--quick --users 2 --clients 2 --max-seconds 1 --duration 2 --status-seconds 1 "
-        "--warmup 0.5 --readers 1 --gpus 1",
+        "--model-ms 0 --users 2 --clients 2 --max-seconds 1 --duration 2 --status-seconds 1 "
+        "--status-readers 1 --warmup 0.5 --readers 1 --gpus 1",
         ["api.json"],
     ),
 }
