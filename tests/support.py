@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from heirloom.config import Settings
-from heirloom.db.models import CreditEntry, ErasedUser, Job
+from heirloom.db.models import CreditEntry, ErasedUser, Job, WebhookDelivery
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.jobs import JobStatus
 from heirloom.domain.messages import JobOutcome
@@ -470,3 +470,22 @@ def completed_job(services: Services, user_id: str, size: int) -> str:
         ),
     )
     return job_id
+
+
+def failed_delivery(services: Services, user_id: str, job_id: str) -> int:
+    """A webhook delivery of `user_id` that failed for good (three attempts): one its owner may
+    send again and nobody else may touch. Returns its id."""
+    with services.db.session() as session:
+        delivery = WebhookDelivery(
+            event_id=1,
+            user_id=user_id,
+            job_id=job_id,
+            type="job.completed",
+            url="https://hooks.example.com/heirloom",
+            state="failed",
+            attempts=3,
+        )
+        session.add(delivery)
+        session.flush()
+        assert delivery.id is not None
+        return delivery.id

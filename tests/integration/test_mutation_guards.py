@@ -25,7 +25,7 @@ from heirloom.services.money.credits import NewJob
 from heirloom.services.privacy.erasure import user_prefix
 from heirloom.services.storage.keys import claim_key, job_key, job_prefix, model_key
 from tests.conftest import ServedApi
-from tests.support import completed_job
+from tests.support import completed_job, failed_delivery
 
 
 def _user(services: Services, credits: int = 20) -> str:
@@ -133,20 +133,7 @@ def test_another_users_share_and_delivery_are_out_of_reach(services: Services) -
     job = services.jobs.get(job_id)
     assert job.status == JobStatus.COMPLETED
     share = services.shares.create(job, expires_in_s=3600, allow_download=False, now=utcnow()).share
-    with services.db.session() as session:
-        delivery = WebhookDelivery(
-            event_id=1,
-            user_id=owner,
-            job_id=job_id,
-            type="job.completed",
-            url="https://hooks.example.com/heirloom",
-            state="failed",
-            attempts=3,
-        )
-        session.add(delivery)
-        session.flush()
-        delivery_id = delivery.id
-    assert delivery_id is not None
+    delivery_id = failed_delivery(services, owner, job_id)
 
     with pytest.raises(NotFound):
         services.shares.revoke(stranger, share.id, utcnow())

@@ -17,13 +17,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from heirloom.db.models import Album, DataExport, WebhookDelivery, utcnow
+from heirloom.db.models import Album, DataExport, utcnow
 from heirloom.domain.tiers import Tier
 from heirloom.services.albums.archive import build_album_zip
 from heirloom.services.context import Services
 from heirloom.services.privacy.export import export_key
 from tests.conftest import ServedApi
-from tests.support import completed_job
+from tests.support import completed_job, failed_delivery
 
 ServeApi = Callable[..., ServedApi]
 Access = Literal["public", "user", "admin"]
@@ -217,19 +217,7 @@ def victims_things(services: Services, user_id: str, job_id: str) -> tuple[str, 
                 size_bytes=2,
             )
         )
-        delivery = WebhookDelivery(
-            event_id=1,
-            user_id=user_id,
-            job_id=job_id,
-            type="job.completed",
-            url="https://hooks.example.com/heirloom",
-            state="failed",
-            attempts=3,
-        )
-        session.add(delivery)
-        session.flush()
-        assert delivery.id is not None
-        return share.id, export_id, delivery.id
+    return share.id, export_id, failed_delivery(services, user_id, job_id)
 
 
 def ended_album(services: Services, user_id: str) -> str:

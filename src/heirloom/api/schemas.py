@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from heirloom.api.paging import NextCursor
 from heirloom.db.models import AuditEntry, Job, QueueMetric, Share, User, as_utc
 from heirloom.domain.tiers import Tier
+from heirloom.services.ops.alerts import AlertOut
 from heirloom.services.queue.endpoints import EndpointLoad
 from heirloom.services.queue.positions import QueuePlace
 from heirloom.services.queue.task_queues import Backlog, Liveness, QueueState
@@ -883,17 +884,6 @@ class ExportList(BaseModel):
 
     exports: list[ExportOut]
     next_cursor: NextCursor
-
-
-class AlertOut(BaseModel):
-    """One alert incident: opened, and resolved once its condition cleared."""
-
-    id: int
-    key: str
-    severity: str
-    message: str
-    opened_at: datetime
-    resolved_at: datetime | None
 
 
 class AlertList(BaseModel):

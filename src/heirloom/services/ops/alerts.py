@@ -52,6 +52,8 @@ class Watched(Protocol):
 
 @dataclass(frozen=True)
 class AlertOut:
+    """One alert incident: opened, and resolved once its condition cleared."""
+
     id: int
     key: str
     severity: str

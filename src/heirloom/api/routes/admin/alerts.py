@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from heirloom.api import paging
 from heirloom.api.deps import ServicesDep
-from heirloom.api.schemas import AlertList, AlertOut
+from heirloom.api.schemas import AlertList
 from heirloom.services.ops.alerts import AlertBook
 
 router = APIRouter(prefix="/v1/admin/alerts", tags=["admin"])
@@ -30,6 +30,6 @@ async def alerts(
         after=paging.decode(cursor),
     )
     return AlertList(
-        alerts=[AlertOut.model_validate(row, from_attributes=True) for row in page.rows],
+        alerts=page.rows,
         next_cursor=page.next_cursor.encode() if page.next_cursor else None,
     )
