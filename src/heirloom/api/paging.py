@@ -9,11 +9,12 @@ are public already, so they stay; new clients use the cursor.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import Field
 
+from heirloom.db.paging import Page
 from heirloom.domain.errors import InvalidQuery
 from heirloom.domain.paging import MAX_CURSOR_LENGTH, Cursor
 
@@ -48,6 +49,11 @@ def before_id(token: str | None, legacy: int | None) -> int | None:
     if not isinstance(key, int):
         raise InvalidQuery("`cursor` is not one this list gave out.")
     return key
+
+
+def next_token(page: Page[Any]) -> str | None:
+    """`next_cursor` of a keyset page (db/paging.py): its cursor encoded, or None on the last."""
+    return page.next_cursor.encode() if page.next_cursor else None
 
 
 def after_id(next_before_id: int | None) -> str | None:

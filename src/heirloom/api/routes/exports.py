@@ -69,7 +69,7 @@ def list_exports(
     page = services.exporter.page(user.id, limit=limit, after=paging.decode(cursor))
     return ExportList(
         exports=[_out(row) for row in page.rows],
-        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        next_cursor=paging.next_token(page),
     )
 
 

@@ -146,7 +146,7 @@ def list_jobs(
     )
     return JobList(
         jobs=[JobOut.from_job(job) for job in page.rows],
-        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        next_cursor=paging.next_token(page),
         limit=limit,
         offset=0,
     )

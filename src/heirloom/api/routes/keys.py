@@ -51,7 +51,7 @@ def list_keys(
     page = services.keys.page_owned_by(user.id, limit=limit, after=paging.decode(cursor))
     return KeyList(
         keys=[_out(info) for info in page.rows],
-        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        next_cursor=paging.next_token(page),
     )
 
 

@@ -116,5 +116,5 @@ def purchases(
         purchases=[
             PurchaseOut(**{k: v for k, v in vars(r).items() if k != "user_id"}) for r in page.rows
         ],
-        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        next_cursor=paging.next_token(page),
     )

@@ -64,7 +64,7 @@ def list_shares(
     page = services.shares.page_for_job(user.id, job_id, limit=limit, after=paging.decode(cursor))
     return ShareList(
         shares=[ShareOut.from_share(share, now=now) for share in page.rows],
-        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        next_cursor=paging.next_token(page),
     )
 
 

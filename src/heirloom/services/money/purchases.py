@@ -132,20 +132,7 @@ class Purchases:
             if session.get(Purchase, made.id) is not None:
                 # Its webhook came first and wrote the purchase from the session's metadata.
                 return CheckoutStarted(purchase_id=made.id, url=made.url)
-            session.add(
-                Purchase(
-                    id=made.id,
-                    user_id=user_id,
-                    pack_id=pack.id,
-                    credits=pack.credits,
-                    price_minor=pack.price_minor,
-                    currency=pack.currency,
-                    tier=pack.tier.value if pack.tier else None,
-                    status=OPEN,
-                    created_at=self.clock(),
-                    updated_at=self.clock(),
-                )
-            )
+            session.add(self._opened(made.id, user_id, pack))
         return CheckoutStarted(purchase_id=made.id, url=made.url)
 
     # --- the webhook ---------------------------------------------------------------------
@@ -242,6 +229,22 @@ class Purchases:
             return user.id, Tier(purchase.tier)
         return None
 
+    def _opened(self, session_id: str, user_id: str, pack: Pack) -> Purchase:
+        """The row of a Checkout Session for `pack`, open until its payment arrives."""
+        now = self.clock()
+        return Purchase(
+            id=session_id,
+            user_id=user_id,
+            pack_id=pack.id,
+            credits=pack.credits,
+            price_minor=pack.price_minor,
+            currency=pack.currency,
+            tier=pack.tier.value if pack.tier else None,
+            status=OPEN,
+            created_at=now,
+            updated_at=now,
+        )
+
     def _from_metadata(
         self, session: Session, session_id: str, checkout: dict[str, Any]
     ) -> Purchase | None:
@@ -254,18 +257,7 @@ class Purchases:
         pack = next((p for p in self.packs if p.id == pack_id), None)
         if pack is None:
             return None
-        purchase = Purchase(
-            id=session_id,
-            user_id=user_id,
-            pack_id=pack.id,
-            credits=pack.credits,
-            price_minor=pack.price_minor,
-            currency=pack.currency,
-            tier=pack.tier.value if pack.tier else None,
-            status=OPEN,
-            created_at=self.clock(),
-            updated_at=self.clock(),
-        )
+        purchase = self._opened(session_id, user_id, pack)
         session.add(purchase)
         session.flush()
         return purchase

@@ -31,5 +31,5 @@ async def alerts(
     )
     return AlertList(
         alerts=page.rows,
-        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        next_cursor=paging.next_token(page),
     )

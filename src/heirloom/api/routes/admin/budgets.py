@@ -77,5 +77,5 @@ async def audit(
     page = await run_in_threadpool(services.budgets.audit, limit, paging.decode(cursor))
     return ControlAuditList(
         actions=[ControlAction.model_validate(line, from_attributes=True) for line in page.rows],
-        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        next_cursor=paging.next_token(page),
     )

@@ -26,7 +26,7 @@ def list_purchases(
     page = services.purchases.receipts(user_id, limit=limit, after=paging.decode(cursor))
     return AdminPurchasePage(
         purchases=[AdminPurchaseOut(**vars(r)) for r in page.rows],
-        next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        next_cursor=paging.next_token(page),
     )
 
 
