@@ -1,6 +1,7 @@
 """One user's 200-photo album does not hold back another user's single photo: the GPU queue's
-fairness key is the user, so the photo's model step starts within two model times of reaching
-the queue, however many of the album's photos wait there."""
+fairness key is the user, so the photo's model step starts before two model times' worth of the
+album's photos (two per GPU) have gone to the GPUs after it reached the queue, however many of
+the album's photos wait there. Counted, not timed: a loaded machine slows both alike."""
 
 from __future__ import annotations
 
@@ -48,6 +49,15 @@ def _stage(services: Services, job_id: str) -> str:
     return str(stage)
 
 
+def _past_gpu_queue(services: Services, album_id: str) -> int:
+    """The album's photos that left the GPU queue (their model step started, or later)."""
+    with services.db.session() as session:
+        rows = session.exec(
+            select(Job.id).where(col(Job.album_id) == album_id, col(Job.stage).not_in(_BEFORE_GPU))
+        ).all()
+    return len(rows)
+
+
 def _waiting(services: Services, album_id: str) -> int:
     with services.db.session() as session:
         rows = session.exec(
@@ -56,10 +66,10 @@ def _waiting(services: Services, album_id: str) -> int:
     return len(rows)
 
 
-def test_a_single_photo_starts_within_two_model_times_behind_a_200_photo_album(
+def test_a_single_photo_starts_within_two_model_times_of_gpu_work_behind_a_200_photo_album(
     temporal_server: TemporalDevServer, tmp_path: Path
 ) -> None:
-    async def scenario() -> tuple[float, float, int]:
+    async def scenario() -> tuple[int, int]:
         uncapped = {"daily_job_limit": None, "max_active_jobs": None}
         with running_stack(
             tmp_path,
@@ -99,36 +109,43 @@ def test_a_single_photo_starts_within_two_model_times_behind_a_200_photo_album(
                     assert time.monotonic() < deadline, "the album never filled the GPU queue"
                     await asyncio.sleep(0.05)
                 ahead = await asyncio.to_thread(_waiting, services, album.id)
-                submitted = time.monotonic()
+                counted = await asyncio.to_thread(_past_gpu_queue, services, album.id)
                 single = await Submitter(services, client).submit(
                     light,
                     data=photo_bytes(48, 36, seed=999),
                     operations="restore",
                     idempotency_key=None,
                 )
-                queued_at: float | None = None
+                # The album's photos past the GPU queue when the single photo entered it and
+                # when its own model step started. The first count is the one taken before the
+                # last look that did not see it waiting yet (never too high); the second is
+                # taken after it was seen started (never too low).
+                at_queue: int | None = None
                 while True:
+                    counting = await asyncio.to_thread(_past_gpu_queue, services, album.id)
                     stage = await asyncio.to_thread(_stage, services, single.job.id)
-                    now = time.monotonic()
-                    if stage == _WAITING and queued_at is None:
-                        queued_at = now
+                    if stage == _WAITING and at_queue is None:
+                        at_queue = counted
+                    counted = counting
                     if stage not in _BEFORE_GPU:
                         break
-                    assert now < deadline, f"the single photo never started: {stage}"
+                    assert time.monotonic() < deadline, f"the single photo never started: {stage}"
                     await asyncio.sleep(0.02)
-                assert queued_at is not None, "the single photo's GPU wait was never seen"
+                at_start = await asyncio.to_thread(_past_gpu_queue, services, album.id)
+                assert at_queue is not None, "the single photo's GPU wait was never seen"
                 waiting_behind = await asyncio.to_thread(_waiting, services, album.id)
                 assert waiting_behind >= GPUS, "the album no longer filled the queue"
-                return now - queued_at, now - submitted, ahead
+                return at_start - at_queue, ahead
             finally:
                 await _stop_album(client, services, album.id)
 
-    gpu_wait, since_submit, ahead = asyncio.run(scenario())
+    went_ahead, ahead = asyncio.run(scenario())
     print(
-        f"single photo behind {ahead} of the album's photos in the GPU queue: GPU wait "
-        f"{gpu_wait:.2f} s, submit to model start {since_submit:.2f} s (model {MODEL_S} s)"
+        f"single photo behind {ahead} of the album's photos in the GPU queue: "
+        f"{went_ahead} of them went to the GPUs before it ({GPUS} GPUs)"
     )
-    assert gpu_wait <= 2 * MODEL_S, gpu_wait
+    # Two model times of the pool's GPUs: the runs that end while it waits, each GPU's next.
+    assert went_ahead <= 2 * GPUS, went_ahead
 
 
 async def _stop_album(client: Client, services: Services, album_id: str) -> None:

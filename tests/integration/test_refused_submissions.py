@@ -73,12 +73,9 @@ def test_a_503_while_the_worker_is_frozen_never_charges(processes: ProcessStack)
     with client:
         os.kill(worker, signal.SIGSTOP)
         try:
-            started = time.monotonic()
             refused = submit(client, photo_bytes(320, 240, seed=7))
-            waited = time.monotonic() - started
             assert refused.status_code == 503, refused.text
             assert refused.json()["error"]["code"] == "service_unavailable"
-            assert waited >= SUBMIT_TIMEOUT_S
             # Recorded before the answer, in the database the reservation writes.
             with stack.services.db.session() as session:
                 withdrawn = session.exec(

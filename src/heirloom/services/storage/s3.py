@@ -274,7 +274,9 @@ def _client_config(
     config = Config(
         # SigV4 also for presigned URLs, whose expiry it signs (X-Amz-Expires, at most 7 days).
         signature_version="s3v4",
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        # total_max_attempts counts the first request; the dict's max_attempts counts retries
+        # only, and sent one request more than asked (two GETs for max_attempts=1).
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=connect_timeout_s,
         read_timeout=read_timeout_s,
     )
