@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 from PIL import Image
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from heirloom.api.app import create_app
-from heirloom.db.models import AuditEntry, CreditEntry, Share
+from heirloom.db.models import AuditEntry, CreditEntry, Job, Share
 from heirloom.domain.messages import CleanupInput, CleanupReport
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
@@ -68,6 +68,19 @@ def run_cleanup(stack: Stack, now: datetime, batch: int = 2) -> int:
     return asyncio.run(run()).expired
 
 
+def age(stack: Stack, job_ids: list[str], days: int) -> None:
+    """Move these jobs `days` into the past (their end and expiry), so a cleanup pass at the
+    real now finds them due: the shared stack's other jobs are never made due by it."""
+    with stack.services.db.session() as session:
+        for job in session.exec(select(Job).where(col(Job.id).in_(job_ids))).all():
+            if job.finished_at is not None:
+                job.finished_at -= timedelta(days=days)
+            if job.expires_at is not None:
+                job.expires_at -= timedelta(days=days)
+            session.add(job)
+        session.commit()
+
+
 def stored_keys(stack: Stack, user_id: str, job_id: str) -> list[str]:
     prefix = job_prefix(user_id, job_id)
     root = stack.settings.resolved_storage_dir / prefix
@@ -108,9 +121,13 @@ def test_cleanup_deletes_exactly_the_expired_free_files_and_an_upgrade_keeps_the
         assert upgraded.get(f"/v1/jobs/{kept['id']}").json()["expires_at"] is None
 
         # Six days on nothing is due; eight days on every free job is, three in batches of 2.
-        assert run_cleanup(stack, datetime.now(UTC) + timedelta(days=6)) == 0
+        # These jobs are aged, not the clock moved: the other tests' jobs stay where they are.
+        mine = [job["id"] for job in (*free_jobs, kept, paid_job)]
+        age(stack, mine, days=6)
+        assert run_cleanup(stack, datetime.now(UTC)) == 0
         assert all(stored_keys(stack, free_id, job["id"]) for job in free_jobs)
-        assert run_cleanup(stack, datetime.now(UTC) + timedelta(days=8)) >= 3
+        age(stack, mine, days=2)
+        assert run_cleanup(stack, datetime.now(UTC)) == 3
 
         for job in free_jobs:
             assert stored_keys(stack, free_id, job["id"]) == []
@@ -136,7 +153,7 @@ def test_cleanup_deletes_exactly_the_expired_free_files_and_an_upgrade_keeps_the
             ]
             assert client.get(f"/v1/jobs/{job['id']}/result").status_code == 200
         # A second pass finds nothing left to do.
-        assert run_cleanup(stack, datetime.now(UTC) + timedelta(days=8)) == 0
+        assert run_cleanup(stack, datetime.now(UTC)) == 0
         # The money record stays.
         with stack.services.db.session() as session:
             rows = session.exec(
