@@ -24,7 +24,7 @@ import httpx
 from sqlmodel import col, func, select
 from temporalio.client import Client
 
-from heirloom.config import FaultSettings
+from heirloom.config import FaultSettings, Settings
 from heirloom.db.models import CreditEntry, Job
 from heirloom.devstack.temporal_server import TemporalDevServer
 from heirloom.domain.tiers import DEFAULT_TIER_RULES, Tier
@@ -183,7 +183,7 @@ async def run_chaos(
                     await asyncio.sleep(rng.uniform(0.1, 0.6))
                     if target == "worker":
                         in_model_call = await _wait_model_call(
-                            http, worker, services, job_ids, deadline
+                            http, worker, services, settings, job_ids, deadline
                         )
                         async with lock:
                             worker.kill()
@@ -266,13 +266,19 @@ async def _wait_model_call(
     http: httpx.AsyncClient,
     worker: WorkerProcess,
     services: Services,
+    settings: Settings,
     job_ids: list[str],
     deadline: float,
 ) -> bool:
-    """Wait until the running worker polls a job the endpoint is running: a model call in flight.
+    """Wait until the running worker has a model call in flight: since it became ready it sent
+    RunPod a /run or a /status, and the endpoint still holds a job it has not finished.
 
     False when every job has finished or at the deadline: the kill then lands outside one.
+    (Polls are paced by each job's expected end, so a poll that finds a job running is rare:
+    the worker's own requests and the endpoint's unfinished jobs tell it instead.)
     """
+    health = f"/v2/{settings.runpod_endpoint_id}/health"
+    auth = {"Authorization": f"Bearer {settings.runpod_api_key}"}
     baseline: int | None = None
     checks = 0
     while time.monotonic() < deadline:
@@ -280,11 +286,14 @@ async def _wait_model_call(
         if checks % 20 == 0 and _all_final(await _statuses(services, job_ids)):
             return False
         if worker.ready():
-            polls: int = (await http.get("/_admin/stats")).json()["in_progress_polls"]
+            requests = (await http.get("/_admin/stats")).json()["requests"]
+            sent: int = requests["run"] + requests["status"]
             if baseline is None:
-                baseline = polls
-            elif polls >= baseline + 2:
-                return True
+                baseline = sent
+            elif sent > baseline:
+                jobs = (await http.get(health, headers=auth)).json()["jobs"]
+                if jobs["inProgress"] + jobs["inQueue"] > 0:
+                    return True
         await asyncio.sleep(0.05)
     return False
 
