@@ -8,6 +8,7 @@ is its second half alone, for an API (or workers) beside a stack that already ru
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,23 @@ STACK_SETTINGS: dict[str, Any] = {
     "metrics_token": "stack-metrics-token",
     "metrics_cache_s": 0.0,
 }
+
+
+class LocalNames:
+    """The test stacks' resolver for webhook hosts: `localhost` and `*.localhost` are loopback
+    (RFC 6761), every other name does not resolve, as on a machine without DNS. A host name a
+    test or a fuzzer makes up never reaches a real DNS server; `asked` counts the lookups."""
+
+    def __init__(self) -> None:
+        self.asked: Counter[str] = Counter()
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked[host] += 1
+        name = host.lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
+            return ["127.0.0.1"]
+        raise OSError(f"{host!r} is not resolved in tests: only localhost names are")
+
 
 # Builds the workers run beside the API: WorkerThread, a subclass, or None for no worker.
 WorkerFactory = Callable[[Services], WorkerThread]
@@ -82,6 +100,8 @@ def serving(
     and the API, in threads; stopped in reverse order. `before_close` sees the services after
     the API and the workers stopped, before they close."""
     services = Services.build(settings, pool_size=pool_size)
+    # Webhook and callback hosts resolve locally, at registration and at delivery alike.
+    services.webhooks.resolver = LocalNames()
     try:
         if isinstance(services.storage, S3Storage):
             services.storage.ensure_bucket()

@@ -73,7 +73,9 @@ async def create_job(
             ),
         ),
     ] = 1,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
     callback_url: Annotated[
         str | None,
         Form(max_length=2000, description="this job's events also go here, signed"),
