@@ -10,7 +10,7 @@ that run makes a pass every `every` until its window ends (workflows/periodic.py
 policy BUFFER_ONE starts the next run as one ends, so the passes keep their interval. Such a
 schedule triggers a run when it is created; when a worker updates it, the run in progress is
 told to finish after its pass and another is triggered, which starts as that one ends: the
-declared input (and a new worker's code) takes over at once. An idle stack so records a few runs
+declared input (and a new worker's code) takes over at once. So an idle stack records a few runs
 an hour for these jobs instead of one per pass.
 """
 
@@ -28,6 +28,7 @@ from temporalio.client import (
     ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -180,18 +181,20 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
             handle = client.get_schedule_handle(job.schedule_id)
             await handle.update(replace)
             if job.loops:
-                await _hand_over(client, job.schedule_id)
+                await _hand_over(client, handle)
 
 
-async def _hand_over(client: Client, schedule_id: str) -> None:
+async def _hand_over(client: Client, handle: ScheduleHandle) -> None:
     """Tell the schedule's running run to finish after its pass, and trigger the next (with
     BUFFER_ONE it starts as the running one ends, with the schedule's input as updated)."""
-    handle = client.get_schedule_handle(schedule_id)
-    for running in (await handle.describe()).info.running_actions:
+    description = await handle.describe()
+    if description.schedule.state.paused:  # by an operator: it stays so
+        return
+    for running in description.info.running_actions:
         if not isinstance(running, ScheduleActionExecutionStartWorkflow):
             continue
         try:
             await client.get_workflow_handle(running.workflow_id).signal(FINISH_SIGNAL)
         except RPCError as err:  # it ended meanwhile
-            log.info("schedule %s: run %s not signalled: %s", schedule_id, running.workflow_id, err)
+            log.info("schedule %s: run %s not signalled: %s", handle.id, running.workflow_id, err)
     await handle.trigger()
