@@ -13,9 +13,10 @@ activities they scheduled, by type) show the periodic work still done at its int
 `--before REF` the same run against commit REF's src goes first and both are printed side by
 side. Writes bench/results/idle.json.
 
-At 4bd1c25+ (one run an hour per looping job): 0 to 3 runs started per 10 idle minutes
-(the webhook sweep every 5 minutes; the hourly schedules), against 30 to 33 before
-(the 1-minute Schedules of reconciliation, alerts and queue metrics); docs/performance.md.
+Figures (docs/performance.md): with reconciliation, alerts and queue metrics in hour-long runs,
+3.3 runs started per 10 idle minutes (the 5-minute webhook sweep; the hourly schedules add
+about 0.8 on average) beside the 3 runs started with the stack, against 33.3 with their
+1-minute Schedules (6519e25), for the same 10 passes in 180 s.
 """
 
 from __future__ import annotations
