@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import io
 import random
@@ -26,9 +27,15 @@ from temporalio import activity
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflowservice.v1 import ListNamespacesRequest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    ScheduleActionExecutionStartWorkflow,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from heirloom.config import Settings
@@ -41,6 +48,7 @@ from heirloom.services.context import Services
 from heirloom.services.jobs.store import ResultKeys
 from heirloom.services.money.credits import NewJob
 from heirloom.services.runpod.polls import PollScheduler
+from heirloom.worker.schedules import periodic_jobs
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 # Screenshots and hang reports: git-ignored, kept by CI as artifacts.
@@ -489,3 +497,16 @@ def failed_delivery(services: Services, user_id: str, job_id: str) -> int:
         session.flush()
         assert delivery.id is not None
         return delivery.id
+
+
+async def remove_schedules(client: Client, settings: Settings) -> None:
+    """Delete every declared schedule in the client's namespace and end the runs it had going
+    (a looping job's run would otherwise go on for its window)."""
+    for job in periodic_jobs(settings):
+        handle = client.get_schedule_handle(job.schedule_id)
+        running = (await handle.describe()).info.running_actions
+        await handle.delete()
+        for action in running:
+            if isinstance(action, ScheduleActionExecutionStartWorkflow):
+                with contextlib.suppress(RPCError):  # it ended meanwhile
+                    await client.get_workflow_handle(action.workflow_id).terminate("test cleanup")

@@ -1085,8 +1085,9 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         description=(
-            "Interval of the reconcile Schedule, which settles charged jobs left without a live "
-            "run, in seconds."
+            "Interval of the reconciliation passes, which settle charged jobs left without a live "
+            "run, in seconds; each run of the `heirloom-reconcile` Schedule (an hour long at most) "
+            "makes them."
         ),
         json_schema_extra=about("operator", "Schedules"),
     )
@@ -1254,7 +1255,10 @@ class Settings(BaseSettings):
         default=60,
         gt=0,
         le=3600,
-        description="Interval of the Schedule that evaluates alerts, in seconds.",
+        description=(
+            "Interval of the alert evaluations, in seconds; each run of the `heirloom-alerts` "
+            "Schedule (an hour long at most) makes them."
+        ),
         json_schema_extra=about("operator", "Alerts"),
     )
     alerts_webhook_url: str | None = Field(
@@ -1311,7 +1315,10 @@ class Settings(BaseSettings):
         default=60,
         gt=0,
         le=3600,
-        description="Interval of the queue-metrics snapshot per tier and GPU priority, in seconds.",
+        description=(
+            "Interval of the queue-metrics snapshots per tier and GPU priority, in seconds; each "
+            "run of the `heirloom-queue-metrics` Schedule (an hour long at most) takes them."
+        ),
         json_schema_extra=about("operator", "Observability"),
     )
     queue_metrics_retention_days: int = Field(

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleDescription
@@ -18,6 +19,7 @@ from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
 from heirloom.domain.alerts import AlertsInput
 from heirloom.domain.jobs import JobStatus
+from heirloom.domain.periodic import Pace
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
@@ -25,11 +27,12 @@ from heirloom.services.jobs.store import ResultKeys
 from heirloom.services.money.credits import NewJob
 from heirloom.services.ops.alerts import AlertBook
 from heirloom.services.storage.keys import job_key
-from heirloom.worker.schedules import ensure_schedules, periodic_jobs
+from heirloom.worker.schedules import ensure_schedules
 from heirloom.workflows.alerts import AlertsWorkflow
 from tests.conftest import IDLE_NAMESPACE, Stack
 from tests.harness.serving import free_port
 from tests.harness.stack import local_endpoint
+from tests.support import remove_schedules
 
 
 @pytest.fixture
@@ -179,23 +182,29 @@ def test_runpod_without_idle_workers_and_a_growing_queue_fires_and_resolves(
             busy.close()
 
 
-def test_the_alerts_schedule_is_declared_on_the_ops_queue(stack: Stack) -> None:
-    # In the namespace no worker polls: the declared schedules never start a run there.
+def test_the_alerts_schedule_is_declared_on_the_ops_queue_evaluating_every_interval(
+    stack: Stack,
+) -> None:
+    # In the namespace no worker polls: the run a declared schedule starts never runs there.
     settings = stack.settings.model_copy(
         update={"temporal_namespace": IDLE_NAMESPACE, "alerts_interval_s": 120}
     )
 
-    async def declare() -> ScheduleDescription:
+    async def declare() -> tuple[ScheduleDescription, list[Any]]:
         client = await Client.connect(settings.temporal_address, namespace=IDLE_NAMESPACE)
         await ensure_schedules(client, settings)
         try:
-            return await client.get_schedule_handle("heirloom-alerts").describe()
+            description = await client.get_schedule_handle("heirloom-alerts").describe()
+            action = description.schedule.action
+            assert isinstance(action, ScheduleActionStartWorkflow)
+            return description, await client.data_converter.decode(action.args, [AlertsInput])
         finally:
-            for job in periodic_jobs(settings):
-                await client.get_schedule_handle(job.schedule_id).delete()
+            await remove_schedules(client, settings)
 
-    description = asyncio.run(declare())
-    assert [i.every for i in description.schedule.spec.intervals] == [timedelta(seconds=120)]
+    description, inputs = asyncio.run(declare())
+    # One run an hour, evaluating every 120 s within it.
+    assert [i.every for i in description.schedule.spec.intervals] == [timedelta(hours=1)]
+    assert inputs == [AlertsInput(window_s=settings.alert_window_s, pace=Pace(120, 3600))]
     action = description.schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert action.workflow == AlertsWorkflow.__name__

@@ -18,6 +18,8 @@ import httpx
 import pytest
 from temporalio.client import (
     Client,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
     WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowFailureError,
@@ -25,6 +27,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 
 from heirloom.domain.messages import ReconcileInput, ReconcileReport, RestorationInput
+from heirloom.domain.periodic import Pace
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
 from heirloom.worker.schedules import ensure_schedules
@@ -44,7 +47,7 @@ from tests.harness.gated import (
     wait_run_closed,
 )
 from tests.harness.stack import serving
-from tests.support import HANG_GUARD_S, photo_bytes, submit, wait_final
+from tests.support import HANG_GUARD_S, photo_bytes, remove_schedules, submit, wait_final
 
 
 @pytest.fixture(scope="module")
@@ -283,17 +286,66 @@ def test_reconciliation_leaves_running_jobs_alone(env: Env) -> None:
     assert env.ledger(job_id) == [("reserve", -2)]
 
 
-def test_the_reconcile_schedule_is_declared_with_the_configured_interval(env: Env) -> None:
-    async def declare_twice(client: Client) -> Any:
-        await ensure_schedules(client, env.settings)
-        await ensure_schedules(client, env.settings)
-        return await client.get_schedule_handle("heirloom-reconcile").describe()
+async def _running_reconcile_runs(client: Client) -> list[str]:
+    info = (await client.get_schedule_handle("heirloom-reconcile").describe()).info
+    return [
+        run.workflow_id
+        for run in info.running_actions
+        if isinstance(run, ScheduleActionExecutionStartWorkflow)
+    ]
 
-    description = env.temporal(declare_twice)
-    intervals = description.schedule.spec.intervals
-    assert [i.every for i in intervals] == [timedelta(seconds=env.settings.reconcile_interval_s)]
-    assert description.schedule.action.workflow == ReconcileWorkflow.__name__
-    assert description.schedule.action.task_queue == OPS_TASK_QUEUE
+
+def _passes(workflow_id: str) -> Callable[[Client], Any]:
+    """How many reconciliation passes the run began (each starts with a page of jobs)."""
+
+    async def count(client: Client) -> int:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        return sum(
+            1
+            for event in history.events
+            if event.HasField("activity_task_scheduled_event_attributes")
+            and event.activity_task_scheduled_event_attributes.activity_type.name == "find_stranded"
+        )
+
+    return count
+
+
+def test_the_reconcile_schedule_passes_every_interval_in_one_run_and_a_worker_start_takes_over(
+    env: Env,
+) -> None:
+    fast = env.settings.model_copy(update={"reconcile_interval_s": 1})
+    try:
+        with GatedWorker(env):
+            # A new schedule starts its run at once; the run makes pass after pass.
+            env.temporal(lambda client: ensure_schedules(client, fast))
+            wait_for(lambda: env.temporal(_running_reconcile_runs) != [], "the first run")
+            (first,) = env.temporal(_running_reconcile_runs)
+            wait_for(lambda: env.temporal(_passes(first)) >= 2, "a second pass in the run")
+            # A worker starting with other settings: the run ends, the next has the new input.
+            env.temporal(lambda client: ensure_schedules(client, env.settings))
+            last_pass = env.temporal(lambda client: client.get_workflow_handle(first).result())
+            assert "checked" in last_pass
+            wait_for(
+                lambda: env.temporal(_running_reconcile_runs) not in ([], [first]), "the next run"
+            )
+
+            async def declared(client: Client) -> tuple[Any, ScheduleActionStartWorkflow, Any]:
+                description = await client.get_schedule_handle("heirloom-reconcile").describe()
+                action = description.schedule.action
+                assert isinstance(action, ScheduleActionStartWorkflow)
+                (given,) = await client.data_converter.decode(action.args, [ReconcileInput])
+                return description.schedule.spec, action, given
+
+            spec, action, given = env.temporal(declared)
+    finally:
+        env.temporal(lambda client: remove_schedules(client, env.settings))
+    # One run an hour, a pass every configured interval within it.
+    assert [i.every for i in spec.intervals] == [timedelta(hours=1)]
+    settings = env.settings
+    pace = Pace(every_s=settings.reconcile_interval_s, window_s=3600)
+    assert given == ReconcileInput(settings.reconcile_grace_s, settings.reconcile_batch, pace)
+    assert action.workflow == ReconcileWorkflow.__name__
+    assert action.task_queue == OPS_TASK_QUEUE
 
 
 # --- submissions answer in bounded time -----------------------------------------------------

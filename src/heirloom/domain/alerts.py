@@ -7,7 +7,9 @@ finding on the next evaluation continues the incident instead of raising a new a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from heirloom.domain.periodic import Pace
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -149,9 +151,11 @@ def evaluate(snapshot: Snapshot, limits: AlertLimits) -> list[Finding]:
 
 @dataclass(frozen=True)
 class AlertsInput:
-    """One evaluation pass (the workflow's input, from the schedule)."""
+    """The workflow's input, from the schedule: the rules' window, and the pace of its
+    evaluations within the run (default: one)."""
 
     window_s: int = 900
+    pace: Pace = field(default_factory=Pace)
 
 
 @dataclass(frozen=True)

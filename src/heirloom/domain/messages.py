@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from heirloom.domain.periodic import Pace
+
 
 @dataclass(frozen=True)
 class JobRules:
@@ -205,10 +207,12 @@ class JobOutcome:
 
 @dataclass(frozen=True)
 class ReconcileInput:
-    """One reconciliation pass: jobs unchanged for `grace_s` are checked, `batch` at a time."""
+    """Reconciliation: jobs unchanged for `grace_s` are checked, `batch` at a time; one pass,
+    or at the schedule's `pace` within the run."""
 
     grace_s: int = 60
     batch: int = 100
+    pace: Pace = field(default_factory=Pace)
 
 
 @dataclass(frozen=True)

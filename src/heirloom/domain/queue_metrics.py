@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from heirloom.domain.periodic import Pace
 
 
 @dataclass(frozen=True)
 class QueueMetricsInput:
-    """What the Schedule starts the workflow with: how long snapshots are kept."""
+    """What the Schedule starts the workflow with: how long snapshots are kept, and the pace of
+    its snapshots within the run (default: one)."""
 
     retention_days: int = 30
+    pace: Pace = field(default_factory=Pace)
 
 
 @dataclass(frozen=True)

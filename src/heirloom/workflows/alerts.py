@@ -1,4 +1,5 @@
-"""AlertsWorkflow: evaluate the alert rules and deliver each change. Runs on a Schedule."""
+"""AlertsWorkflow: evaluate the alert rules and deliver each change. Runs on a Schedule, an
+evaluation every alerts interval within each run (workflows/periodic.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.alerts import AlertActivities
     from heirloom.domain.alerts import AlertsInput, AlertsReport
+    from heirloom.workflows.periodic import repeat
     from heirloom.workflows.retry import ALERT_DELIVERY_RETRY, TICK_RETRY
 
 _STEP_TIMEOUT = timedelta(seconds=30)
@@ -16,10 +18,14 @@ _STEP_TIMEOUT = timedelta(seconds=30)
 
 @workflow.defn
 class AlertsWorkflow:
-    """One evaluation: incidents opened or resolved, each delivered once it is recorded."""
+    """Evaluations at the input's pace (default: one): incidents opened or resolved, each
+    delivered once it is recorded. The result is the last evaluation's."""
 
     @workflow.run
     async def run(self, request: AlertsInput) -> AlertsReport:
+        return await repeat(request.pace, lambda: self.one_pass(request))
+
+    async def one_pass(self, request: AlertsInput) -> AlertsReport:
         report = await workflow.execute_activity_method(
             AlertActivities.evaluate_alerts,
             request,

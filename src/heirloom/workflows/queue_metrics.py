@@ -1,4 +1,5 @@
-"""QueueMetricsWorkflow: record a snapshot of the GPU queue and prune old ones. On a Schedule."""
+"""QueueMetricsWorkflow: record a snapshot of the GPU queue and prune old ones. On a Schedule,
+a snapshot every queue-metrics interval within each run (workflows/periodic.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from heirloom.activities.queue_metrics import QueueMetricsActivities
     from heirloom.domain.queue_metrics import QueueMetricsInput, SnapshotReport, SnapshotRequest
+    from heirloom.workflows.periodic import repeat
     from heirloom.workflows.retry import TICK_RETRY
 
 
 @workflow.defn
 class QueueMetricsWorkflow:
-    """One snapshot at the workflow's start time, so a retried activity writes the same one."""
+    """Snapshots at the input's pace (default: one), each at the workflow's time of its pass, so
+    a retried activity writes the same one. The result is the last snapshot's."""
 
     @workflow.run
     async def run(self, request: QueueMetricsInput) -> SnapshotReport:
+        return await repeat(request.pace, lambda: self.one_pass(request))
+
+    async def one_pass(self, request: QueueMetricsInput) -> SnapshotReport:
         report = await workflow.execute_activity_method(
             QueueMetricsActivities.record_queue_metrics,
             SnapshotRequest(

@@ -1,4 +1,5 @@
-"""ReconcileWorkflow: settle every job left charged without a live run. Runs on a Schedule."""
+"""ReconcileWorkflow: settle every job left charged without a live run. Runs on a Schedule,
+a pass every reconcile interval within each run (workflows/periodic.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
         SettleRequest,
         StrandedQuery,
     )
+    from heirloom.workflows.periodic import repeat
     from heirloom.workflows.retry import OPS_RETRY
 
 _STEP_TIMEOUT = timedelta(seconds=60)
@@ -23,10 +25,14 @@ SETTLE_DETAIL = "settled by reconciliation: the job's workflow run was closed or
 
 @workflow.defn
 class ReconcileWorkflow:
-    """One pass over unfinished jobs unchanged for the grace period; idempotent."""
+    """Passes over unfinished jobs unchanged for the grace period, at the input's pace (default:
+    one); idempotent. The result is the last pass's."""
 
     @workflow.run
     async def run(self, request: ReconcileInput) -> ReconcileReport:
+        return await repeat(request.pace, lambda: self.one_pass(request))
+
+    async def one_pass(self, request: ReconcileInput) -> ReconcileReport:
         cutoff = workflow.now() - timedelta(seconds=request.grace_s)
         after_id = ""
         checked = 0
