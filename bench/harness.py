@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -59,10 +60,12 @@ class StatementCounter:
     """Counts SQL statements, commits and pool checkouts on an engine, by activity.
 
     Statements are what SQLAlchemy's before_cursor_execute sees; a COMMIT is one more round trip
-    on PostgreSQL, and so is each checkout there (pool_pre_ping).
+    on PostgreSQL, and so is each checkout there (pool_pre_ping). `by_statement` counts each
+    (activity, statement text with its whitespace and literals folded) to show where they go.
     """
 
     statements: Counter[str] = field(default_factory=Counter)
+    by_statement: Counter[tuple[str, str]] = field(default_factory=Counter)
     commits: Counter[str] = field(default_factory=Counter)
     checkouts: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -75,6 +78,7 @@ class StatementCounter:
     def reset(self) -> None:
         with self._lock:
             self.statements.clear()
+            self.by_statement.clear()
             self.commits.clear()
             self.checkouts.clear()
 
@@ -86,9 +90,19 @@ class StatementCounter:
                 "checkouts": dict(self.checkouts),
             }
 
-    def _on_statement(self, *_args: Any) -> None:
+    def statement_texts(self) -> dict[str, dict[str, int]]:
+        """Per activity, each normalized statement's count, most frequent first."""
         with self._lock:
-            self.statements[_caller()] += 1
+            by_caller: dict[str, dict[str, int]] = {}
+            for (caller, text), count in self.by_statement.most_common():
+                by_caller.setdefault(caller, {})[text] = count
+            return by_caller
+
+    def _on_statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        caller = _caller()
+        with self._lock:
+            self.statements[caller] += 1
+            self.by_statement[caller, _normalized(statement)] += 1
 
     def _on_commit(self, *_args: Any) -> None:
         with self._lock:
@@ -97,6 +111,17 @@ class StatementCounter:
     def _on_checkout(self, *_args: Any) -> None:
         with self._lock:
             self.checkouts[_caller()] += 1
+
+
+_BLANKS = re.compile(r"\s+")
+# Literals and the placeholders of an expanded IN list or a multi-row VALUES.
+_LITERALS = re.compile(r"'[^']*'|\b\d+\b|%\(\w+\)s|\?")
+_REPEATS = re.compile(r"(\$, )+\$")
+
+
+def _normalized(statement: str) -> str:
+    text = _LITERALS.sub("$", _BLANKS.sub(" ", statement).strip())
+    return _REPEATS.sub("$, ...", text)
 
 
 def _caller() -> str:

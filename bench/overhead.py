@@ -349,6 +349,7 @@ async def measure(
     elapsed = time.perf_counter() - t0
     cpu = stack.cpu.since(stack.cpu.sample(), cpu0)
     db = {name: counter.snapshot() for name, counter in counters.items()}
+    texts = {name: counter.statement_texts() for name, counter in counters.items()}
     history = await history_breakdown(client, [job for _, _, job in done])
     model_ms = history.pop("model_execution_ms")
     busy_ms = history.pop("inside_activities_ms")
@@ -376,6 +377,14 @@ async def measure(
             }
         ],
         "db": db,
+        # Per side and activity, each statement's count per job.
+        "db_statements": {
+            side: {
+                caller: {text: count / len(done) for text, count in counts.items()}
+                for caller, counts in by_caller.items()
+            }
+            for side, by_caller in texts.items()
+        },
         "history": history,
     }
     for concurrency in args.concurrency:
@@ -577,6 +586,14 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
             ],
         )
 
+    if args.statements and (texts := results.get("real", {}).get("db_statements")):
+        print("\nStatements per job by side and activity (literals folded to $):")
+        for side, by_caller in texts.items():
+            for caller, counts in sorted(by_caller.items()):
+                print(f"  {side} / {caller}: {sum(counts.values()):.2f}")
+                for text, count in counts.items():
+                    print(f"    {count:6.2f}  {text[:200]}")
+
     print(
         "\nWhere a job's time goes (workflow history p50, ms; activity = wait+run; "
         "reserve and complete are local activities inside workflow tasks):"
@@ -702,6 +719,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="REF",
         help="first run this script against commit REF's src (a temporary git worktree), same "
         "arguments, and print its figures beside this run's (e.g. --before e7d6118)",
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="print each SQL statement the real jobs ran, per job, by activity",
     )
     parser.add_argument("--results-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

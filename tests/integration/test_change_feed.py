@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col
 
-from heirloom.db.models import Job, utcnow
+from heirloom.db.models import Job, JobEvent, WebhookEndpoint, utcnow
 from heirloom.domain.jobs import JobStatus, Stage
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.events.event_log import Event, append
+from heirloom.services.events.event_log import Event, job_state
 from heirloom.services.events.feed import ChangeFeed
 from heirloom.services.jobs.store import ResultKeys
 from heirloom.services.money.credits import NewJob
@@ -62,6 +63,72 @@ def test_each_applied_change_is_one_event_and_progress_never_goes_back(
     assert [e.state["progress"] for e in events] == [0, 5, 15, 50, 50, 100]
     assert events[-1].state["result_url"] == f"/v1/jobs/{job_id}/result"
     assert services.jobs.get(job_id).progress == 100
+
+
+def test_each_event_records_the_job_as_its_stream_shows_it(services: Services) -> None:
+    """The job's own write records its state (migration 0019's SQL): the same fields and
+    values as job_state, in its compact form (queue positions match its text)."""
+    jobs = services.jobs
+
+    def recorded_as_shown(job_id: str) -> str:
+        latest = services.events.latest_of_job(job_id)
+        assert latest is not None
+        assert latest.state == job_state(jobs.get(job_id))
+        with services.db.session() as session:
+            row = session.get(JobEvent, latest.id)
+            assert row is not None
+            return row.state
+
+    _, done = _reserved_job(services)
+    assert '"stage":"queued"' in recorded_as_shown(done)
+    jobs.set_stage(done, Stage.WAITING_FOR_GPU, metadata={"black_and_white": True})
+    assert '"stage":"waiting_for_gpu"' in recorded_as_shown(done)
+    quality = {"verdict": "kept", "tries": [{"score": 0.93, "note": None}], "name": 'Zoë "q"'}
+    jobs.complete(done, ResultKeys("in", "res", "thumb", "cmp", 10, 10), quality=quality)
+    assert '"status":"completed"' in recorded_as_shown(done)
+
+    _, failed = _reserved_job(services)
+    services.credits.refund(failed, "model failed")
+    recorded_as_shown(failed)
+    jobs.finish_unsuccessfully(
+        failed, JobStatus.FAILED, code="model_failed", message='The model said "no" (café).'
+    )
+    recorded_as_shown(failed)
+    # A finish on a whole second: isoformat leaves the microseconds out.
+    whole_second = datetime(2026, 12, 7, 10, 0, 0, tzinfo=UTC)
+    with services.db.session() as session:
+        session.execute(
+            sa.update(Job)
+            .where(col(Job.id) == failed)
+            .values(finished_at=whole_second, last_event="job.failed")
+        )
+    assert '"finished_at":"2026-12-07T10:00:00+00:00"' in recorded_as_shown(failed)
+
+
+def test_a_change_owes_its_event_to_its_owners_webhook_only(services: Services) -> None:
+    """The write's RETURNING looks up the owner's webhook: never another user's endpoint."""
+    owners = [_reserved_job(services) for _ in range(2)]
+    with services.db.session() as session:
+        for n, (user_id, _) in enumerate(owners):
+            session.add(
+                WebhookEndpoint(
+                    user_id=user_id,
+                    url=f"https://hooks{n}.example.com/in",
+                    events="job.started,job.completed",
+                    secret=f"whsec_{n}",
+                )
+            )
+    user_id, job_id = owners[1]
+    services.jobs.set_stage(job_id, Stage.PREPARING)
+    services.jobs.complete(job_id, ResultKeys("in", "res", "thumb", "cmp", 10, 10))
+    owed = services.webhooks.deliveries(user_id, limit=10, before_id=None)
+    assert sorted((d.type, d.url) for d in owed) == [
+        ("job.completed", "https://hooks1.example.com/in"),
+        ("job.started", "https://hooks1.example.com/in"),
+    ]
+    events = {e.id: e.type for e in services.events.for_job(job_id, 0)}
+    assert {events[d.event_id] for d in owed} == {"job.started", "job.completed"}
+    assert services.webhooks.deliveries(owners[0][0], limit=10, before_id=None) == []
 
 
 def test_refund_is_an_event_and_the_failure_after_it_ends_the_history(
@@ -199,7 +266,10 @@ def test_a_resumed_job_stream_ends_on_the_final_event_not_on_a_final_row(
                 await asyncio.sleep(0.01)
             assert not first.done(), "the stream ended without a final event"
             with services.db.session() as session:
-                append(session, job_id)  # the row's final state, recorded: job.cancelled
+                # A write that names its event records the row's final state: job.cancelled.
+                session.execute(
+                    sa.update(Job).where(col(Job.id) == job_id).values(last_event="job.cancelled")
+                )
             async with asyncio.timeout(60):
                 return await first
         finally:

@@ -95,6 +95,8 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_jobs_user_idempotency_key"),
         sa.Index("ix_jobs_user_created", "user_id", "created_at"),
+        # Each reservation's count of the user's jobs in progress (the tier's cap).
+        sa.Index("ix_jobs_user_status", "user_id", "status"),
         # The reconciler's query: unfinished jobs, oldest change first.
         sa.Index("ix_jobs_status_updated", "status", "updated_at"),
         # Queue positions: jobs waiting for a GPU, by priority, then by when they started to wait.
@@ -169,6 +171,10 @@ class Job(SQLModel, table=True):
     quality: dict[str, Any] | None = Field(
         default=None, sa_column=sa.Column(sa.JSON, nullable=True)
     )
+    # The kind of the job's latest change-feed event (job.queued, job.started, ...): a write
+    # that sets it appends that event with the job's state, in the same statement (the
+    # triggers of migration 0019); a write that leaves it out appends none.
+    last_event: str | None = Field(default=None, max_length=32)
 
 
 class Share(SQLModel, table=True):

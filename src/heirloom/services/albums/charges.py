@@ -158,6 +158,8 @@ class AlbumCharges:
                         album_id=album.album_id,
                         created_at=now,
                         updated_at=now,
+                        # Its insert appends the job.queued event (Job.last_event).
+                        last_event=events.QUEUED,
                     )
                 )
             try:
@@ -169,8 +171,6 @@ class AlbumCharges:
                 if winner is None:
                     raise
                 return self._charged(session, winner)
-            for job_id, _ in album.photos:
-                events.append(session, job_id, events.QUEUED)
             return AlbumCharge(album.album_id, cost, int(charged[0]), first_event_id)
 
     def _within_limits(

@@ -8,18 +8,18 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from heirloom.db.engine import Database
-from heirloom.db.models import Job, JobEvent, as_utc, utcnow
+from heirloom.db.models import Job, JobEvent, as_utc
 from heirloom.domain.jobs import JobStatus
 from heirloom.services.events import webhooks
 
 # PostgreSQL: the channel that wakes API processes, and the lock that makes event ids commit
-# in order (a reader that has seen id n can never later miss an id below n).
+# in order (a reader that has seen id n can never later miss an id below n). A job's events
+# are appended by its own write (migration 0019's triggers, which use both); an album's here.
 NOTIFY_CHANNEL = "heirloom_job_events"
 _APPEND_LOCK = 0x4845_4952_4C4F_4F4D & 0x7FFF_FFFF_FFFF_FFFF
-_EVENTS = SQLModel.metadata.tables["job_events"]
 
 QUEUED = "job.queued"
 STARTED = "job.started"
@@ -49,7 +49,7 @@ class Event:
 
 def job_state(job: Job) -> dict[str, Any]:
     """What a stream shows of a job: status, stage, progress, error, result links and what the
-    quality gate found."""
+    quality gate found. A job's own write records it in SQL (migration 0019): change both."""
     done = job.status == JobStatus.COMPLETED and job.result_key is not None
     base = f"/v1/jobs/{job.id}"
     return {
@@ -69,58 +69,38 @@ def job_state(job: Job) -> dict[str, Any]:
     }
 
 
-def append(
-    session: Session, job_id: str, event_type: str | None = None, *, job: Job | None = None
-) -> None:
-    """Record the job's state after a change, in the transaction that made it: one INSERT.
+def feed_columns(*, webhook: bool) -> list[Any]:
+    """What a job write that sets `Job.last_event` returns (its RETURNING), for
+    `owe_webhooks`: the job's id, owner, callback and the event's kind, and when the kind may
+    be one a webhook asks for, the owner's webhook subscription, looked up by the same
+    statement."""
+    columns: list[Any] = [col(Job.id), col(Job.user_id), col(Job.callback_url), col(Job.last_event)]
+    if webhook:
+        # Named with its table: SQLite's RETURNING drops the table from column names, and a
+        # bare user_id in the subquery would be the webhook's own (every user's endpoint).
+        owner = sa.literal_column(f"{Job.__tablename__}.user_id", sa.String)
+        columns += webhooks.subscription_columns(owner)
+    return columns
 
-    `job` is the row as the change left it (an UPDATE's RETURNING), read here when not given.
-    Without a type, a final status names itself (job.completed, ...) and anything else is
-    job.updated. On PostgreSQL the same statement takes the append lock first (a materialized
-    CTE, evaluated before the row's id is drawn) and wakes the API processes (pg_notify in
-    RETURNING, delivered at commit as NOTIFY is).
-    """
-    if job is None:
-        job = session.get(Job, job_id, populate_existing=True)
-        if job is None:
-            return
-    if event_type is None:
-        event_type = FINAL_TYPES.get(JobStatus(job.status), UPDATED)
-    values: dict[str, Any] = {
-        "job_id": job.id,
-        "user_id": job.user_id,
-        "type": event_type,
-        "state": json.dumps(job_state(job), separators=(",", ":")),
-        "created_at": utcnow(),
-    }
-    # The webhook lookup of a kind a webhook may ask for rides on the same statement.
-    wanted = (
-        webhooks.subscription_columns(job.user_id) if event_type in webhooks.WEBHOOK_EVENTS else []
+
+def owe_webhooks(session: Session, row: sa.Row[Any]) -> None:
+    """After a job write that appended its event (`row`: its `feed_columns`), owe the event to
+    the owner's webhook and the job's callback, in the same transaction. The event's id is
+    read only then: the job's row lock, held since the write, keeps its latest event ours."""
+    fields = row._mapping
+    event_type = fields["last_event"]
+    if event_type not in webhooks.WEBHOOK_EVENTS or not fields.get("webhook_exists"):
+        return
+    event_id = session.execute(
+        sa.select(sa.func.max(col(JobEvent.id))).where(col(JobEvent.job_id) == fields["id"])
+    ).scalar_one()
+    event = JobEvent(
+        id=event_id, job_id=fields["id"], user_id=fields["user_id"], type=event_type, state=""
     )
-    insert: sa.Insert
-    if session.get_bind().dialect.name == "postgresql":
-        lock = (
-            sa.select(sa.func.pg_advisory_xact_lock(_APPEND_LOCK).label("locked"))
-            .cte("append_lock")
-            .prefix_with("MATERIALIZED")
-        )
-        source = sa.select(
-            *(sa.literal(value, _EVENTS.c[name].type) for name, value in values.items())
-        ).select_from(lock)
-        insert = (
-            sa.insert(_EVENTS)
-            .from_select(list(values), source)
-            .returning(_EVENTS.c.id, *wanted, sa.func.pg_notify(NOTIFY_CHANNEL, ""))
-        )
-    else:
-        insert = sa.insert(_EVENTS).values(**values).returning(_EVENTS.c.id, *wanted)
-    row = session.execute(insert).one()
-    found = (
-        webhooks.Subscription(exists=bool(row[1]), url=row[2], events=row[3] or "")
-        if wanted
-        else None
+    found = webhooks.Subscription(
+        exists=True, url=fields["webhook_url"], events=fields["webhook_events"] or ""
     )
-    webhooks.enqueue(session, JobEvent(id=row[0], **values), job.callback_url, found)
+    webhooks.enqueue(session, event, fields["callback_url"], found)
 
 
 def append_state(

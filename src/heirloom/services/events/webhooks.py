@@ -86,9 +86,10 @@ class Subscription:
     events: str
 
 
-def subscription_columns(user_id: str) -> list[sa.ColumnElement[Any]]:
-    """Scalar subqueries for the user's `Subscription`, for an event's INSERT to return: the
-    event and its webhook lookup in one statement."""
+def subscription_columns(user_id: str | sa.ColumnElement[str]) -> list[sa.ColumnElement[Any]]:
+    """Scalar subqueries for the user's `Subscription` (`user_id` a value, or the column of
+    the row a statement writes), for the write that appends an event to return: the event
+    and its webhook lookup in one statement."""
     endpoint = sa.select(sa.literal(1)).where(col(WebhookEndpoint.user_id) == user_id)
     return [
         sa.exists(endpoint).label("webhook_exists"),
@@ -118,7 +119,8 @@ def enqueue(
 ) -> None:
     """Owe the event to its user's webhook, if it asked for this kind, and to the job's own
     callback URL (every kind); in the event's transaction. `found` is the user's subscription
-    when the event's INSERT returned it (`subscription_columns`); read here otherwise."""
+    when the write that appended the event returned it (`subscription_columns`); read here
+    otherwise."""
     if event.type not in WEBHOOK_EVENTS:
         return
     endpoint = found if found is not None else subscription(session, event.user_id)

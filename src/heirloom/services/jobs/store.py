@@ -119,7 +119,9 @@ class JobStore:
             values["runpod_job_id"] = runpod_job_id
         if metadata:
             values["photo_metadata"] = _merged_metadata(self.db.engine.dialect.name, metadata)
-        self._update_unfinished(job_id, values, started_at=now)
+        # job.started when this write starts the job (the SET reads the row before it).
+        started = sa.case((col(Job.started_at).is_(None), events.STARTED), else_=events.UPDATED)
+        self._update_unfinished(job_id, values, started, webhook=True)
 
     def set_model(self, job_id: str, model: str, provenance: dict[str, Any] | None = None) -> None:
         """Record what made the job's model output (the handler's label, cut to the column,
@@ -127,13 +129,14 @@ class JobStore:
         values: dict[str, Any] = {"model": model[:300], "updated_at": utcnow()}
         if provenance is not None:
             values["provenance"] = provenance
-        self._update_unfinished(job_id, values)
+        self._update_unfinished(job_id, values, events.UPDATED)
 
     def set_progress(self, job_id: str, progress: int) -> None:
         """Raise a job's progress; a lower figure (a late or retried report) changes nothing."""
         self._update_unfinished(
             job_id,
             {"progress": progress, "updated_at": utcnow()},
+            events.UPDATED,
             only_if=col(Job.progress) < progress,
         )
 
@@ -183,7 +186,9 @@ class JobStore:
                 "finished_at": now,
                 "updated_at": now,
             },
+            events.FINAL_TYPES[JobStatus.COMPLETED],
             only_if=col(Job.refunded) == 0,
+            webhook=True,
         )
 
     def finish_unsuccessfully(
@@ -218,6 +223,8 @@ class JobStore:
                 "finished_at": now,
                 "updated_at": now,
             },
+            events.FINAL_TYPES[status],
+            webhook=True,
         )
 
     def unfinished_before(
@@ -242,34 +249,27 @@ class JobStore:
         self,
         job_id: str,
         values: dict[str, Any],
+        event_type: str | sa.ColumnElement[str],
         only_if: sa.ColumnElement[bool] | None = None,
         *,
-        started_at: datetime | None = None,
+        webhook: bool = False,
     ) -> bool:
-        """Change an unfinished job; a change that applied is appended to the change feed.
-        Returns whether it applied.
-
-        `started_at` is the time a set_stage offered: the event is job.started when the row
-        took it, i.e. this change started the job.
-        """
+        """Change an unfinished job; a change that applied appends its event of `event_type`
+        to the change feed (`Job.last_event`), in the same statement. Returns whether it
+        applied. `webhook`: the kind may be one a webhook asks for."""
         finished = [s.value for s in JobStatus if s.is_final]
         with self.db.session() as session:
-            # One statement: the change, returning the row the event records.
-            statement = (
+            row = session.execute(
                 sa.update(Job)
                 .where(col(Job.id) == job_id, col(Job.status).not_in(finished))
                 .where(only_if if only_if is not None else sa.true())
-                .values(**values)
-                .returning(Job)
-                .execution_options(synchronize_session=False, populate_existing=True)
-            )
-            row = session.scalars(statement).one_or_none()
+                .values(**values, last_event=event_type)
+                .returning(*events.feed_columns(webhook=webhook))
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
             if row is None:
                 return False
-            event_type = None
-            if started_at is not None and row.started_at and as_utc(row.started_at) == started_at:
-                event_type = events.STARTED
-            events.append(session, job_id, event_type, job=row)
+            events.owe_webhooks(session, row)
         return True
 
     def set_metadata(

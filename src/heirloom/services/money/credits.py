@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from heirloom.db.engine import Database
 from heirloom.db.models import (
@@ -153,28 +155,11 @@ class CreditManager:
 
     def jobs_today(self, session: Session, user_id: str, now: datetime) -> int:
         """Jobs counted against the daily limit since the last UTC midnight."""
-        statement = select(func.count()).where(
-            Job.user_id == user_id,
-            col(Job.created_at) >= day_start(now),
-            sa.or_(
-                col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
-                # A job cancelled once its model was submitted used GPU time: it keeps its
-                # slot, so submit-and-cancel cannot burn GPU time for free.
-                sa.and_(
-                    col(Job.status) == JobStatus.CANCELLED.value,
-                    col(Job.runpod_job_id).is_not(None),
-                ),
-            ),
-        )
-        return int(session.exec(statement).one())
+        return int(session.exec(_jobs_today(user_id, now)).one())
 
     def active_jobs(self, session: Session, user_id: str) -> int:
         """Jobs queued or running now, counted against the tier's in-progress cap."""
-        statement = select(func.count()).where(
-            Job.user_id == user_id,
-            col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-        )
-        return int(session.exec(statement).one())
+        return int(session.exec(_active_jobs(user_id)).one())
 
     def quote(
         self, user_id: str, operations: str, *, now: datetime | None = None, candidates: int = 1
@@ -234,13 +219,23 @@ class CreditManager:
         Raises InsufficientCredits, DailyLimitReached or IdempotencyKeyReused, with nothing
         written; a submission the API withdrew (it answered 503) is refused with
         ServiceUnavailable, never charged.
+
+        Two statements on PostgreSQL: the charge, then the ledger row, the job row (its
+        job.queued event with it) and the reads the rules need. On SQLite, which has no
+        INSERT inside a statement, those reads ride on the charge and each row is its own
+        INSERT.
         """
         now = now or self.clock()
         operations = parse_operations(job.operations)
         cost = job_cost(self.prices.cost(operations), job.candidates, self.tier_rules[job.tier])
+        postgres = self.db.engine.dialect.name == "postgresql"
+        reads = self._reads_under_lock(job, now)
         with self.db.session() as session:
             # The charge is one conditional statement: it cannot overdraw, and it locks the
             # user row (SQLite: the database) so this user's reservations run one at a time.
+            # What must be read under that lock (a withdrawal, the job counts) is read after
+            # it: on SQLite by this statement, which holds the database's write lock before
+            # it reads; on PostgreSQL by the next, as this one's snapshot predates the lock.
             charged = session.execute(
                 sa.update(User)
                 .where(
@@ -249,51 +244,20 @@ class CreditManager:
                     col(User.debt) == 0,
                 )
                 .values(balance=User.balance - cost)
-                .returning(col(User.balance), col(User.role))
+                .returning(col(User.balance), col(User.role), *([] if postgres else reads))
                 .execution_options(synchronize_session=False)
             ).one_or_none()
-            # Read under the lock `withdraw` takes too: a withdrawal either committed before
-            # (seen here) or waits for this charge and then finds it.
-            if self._withdrawn(session, job.submission_id):
-                session.rollback()
-                log.warning("job %s: %s", job.job_id, WITHDRAWN_LOG_LINE)
-                raise ServiceUnavailable(_WITHDRAWN, retryable=False)
-            # An erasure closes the account under the same row lock: an upload that lands
-            # after it began is never charged nor run (the API then deletes its original).
-            if charged is not None and charged[1] == ROLE_ERASED:
-                session.rollback()
-                raise Unauthorized(_CLOSED)
-            if charged is None:
-                session.rollback()
-                return self._refused_or_existing(session, job, operations, now)
-            balance = int(charged[0])
-            try:
-                # Unique (job_id, kind): a retried reservation stops here and gets the
-                # first charge back; the rollback undoes this attempt's.
-                session.add(
-                    CreditEntry(
-                        user_id=job.user_id,
-                        job_id=job.job_id,
-                        kind=RESERVE,
-                        amount=-cost,
-                        reason=f"job {job.job_id}: {operations_label(operations)}",
-                        idempotency_key=f"{RESERVE}:{job.job_id}",
-                        created_at=now,
-                    )
-                )
-                session.flush()
-            except IntegrityError:
-                session.rollback()
-                return self._existing_reservation(session, job.job_id)
-            # The same rule as the API's pre-check, now decided under the lock.
-            self._quote(
-                session,
-                job.user_id,
-                job.tier,
-                operations,
-                balance=balance + cost,
-                now=now,
-                candidates=job.candidates,
+            if charged is None or charged.role == ROLE_ERASED:
+                return self._not_charged(session, job, operations, now, closed=charged is not None)
+            balance = int(charged.balance)
+            entry = CreditEntry(
+                user_id=job.user_id,
+                job_id=job.job_id,
+                kind=RESERVE,
+                amount=-cost,
+                reason=f"job {job.job_id}: {operations_label(operations)}",
+                idempotency_key=f"{RESERVE}:{job.job_id}",
+                created_at=now,
             )
             row = Job(
                 id=job.job_id,
@@ -312,7 +276,24 @@ class CreditManager:
                 candidates=job.candidates,
                 created_at=now,
                 updated_at=now,
+                # Its insert appends the job.queued event (Job.last_event).
+                last_event=events.QUEUED,
             )
+            if postgres:
+                return self._record_in_one_statement(
+                    session, job, operations, entry, row, reads, balance, now
+                )
+            self._refuse_withdrawn(session, job, withdrawn=bool(charged._mapping.get("withdrawn")))
+            try:
+                # Unique (job_id, kind): a retried reservation stops here and gets the
+                # first charge back; the rollback undoes this attempt's.
+                session.add(entry)
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                return self._existing_reservation(session, job.job_id)
+            # The same rule as the API's pre-check, now decided under the lock.
+            self._quote_reserved(job, operations, balance + cost, now, charged)
             session.add(row)
             try:
                 session.flush()
@@ -322,8 +303,137 @@ class CreditManager:
                 # Unique (user, idempotency key): another body under this key was charged
                 # first. Leaving the block rolls this charge back.
                 raise IdempotencyKeyReused() from None
-            events.append(session, job.job_id, events.QUEUED, job=row)
             return Reservation(job_id=job.job_id, cost=cost, balance=balance)
+
+    def _record_in_one_statement(
+        self,
+        session: Session,
+        job: NewJob,
+        operations: tuple[Operation, ...],
+        entry: CreditEntry,
+        row: Job,
+        reads: list[sa.ColumnElement[Any]],
+        balance: int,
+        now: datetime,
+    ) -> Reservation:
+        """PostgreSQL: the ledger row, then the job row if the ledger row is new, and the
+        reads, in one statement after the charge; then the same decisions in the same order
+        as SQLite's statements make them, any refusal rolling everything back."""
+        ledger = (
+            pg_insert(CreditEntry)
+            .values(_column_values(entry))
+            .on_conflict_do_nothing(constraint="uq_credit_ledger_job_kind")
+            .returning(col(CreditEntry.id))
+            .cte("ledger")
+        )
+        values = _column_values(row)
+        jobs = sa.inspect(Job).local_table.c
+        created = (
+            pg_insert(Job)
+            .from_select(
+                list(values),
+                sa.select(*(sa.literal(v, jobs[k].type) for k, v in values.items())).select_from(
+                    ledger
+                ),
+            )
+            .on_conflict_do_nothing()
+            .returning(col(Job.id))
+            .cte("created")
+        )
+        try:
+            outcome = session.execute(
+                sa.select(
+                    sa.select(ledger.c.id).scalar_subquery().label("ledger_id"),
+                    sa.select(created.c.id).scalar_subquery().label("job_id"),
+                    *reads,
+                )
+            ).one()
+        except IntegrityError:
+            session.rollback()
+            return self._existing_reservation(session, job.job_id)
+        self._refuse_withdrawn(session, job, withdrawn=bool(outcome._mapping.get("withdrawn")))
+        if outcome.ledger_id is None:
+            # Unique (job_id, kind): a retried reservation gets the first charge back.
+            session.rollback()
+            return self._existing_reservation(session, job.job_id)
+        cost = -entry.amount
+        self._quote_reserved(job, operations, balance + cost, now, outcome)
+        if outcome.job_id is None:
+            if job.idempotency_key is None:
+                raise RuntimeError(f"job {job.job_id} exists without its reservation")
+            # Unique (user, idempotency key): another body under this key was charged first.
+            raise IdempotencyKeyReused()
+        return Reservation(job_id=job.job_id, cost=cost, balance=balance)
+
+    def _reads_under_lock(self, job: NewJob, now: datetime) -> list[sa.ColumnElement[Any]]:
+        """What a reservation reads under the user's lock, as labelled scalar subqueries: a
+        withdrawal of its submission, and the job counts its tier's caps need."""
+        reads: list[sa.ColumnElement[Any]] = []
+        if job.submission_id is not None:
+            withdrawn = sa.select(sa.literal(1)).where(
+                col(WithdrawnSubmission.submission_id) == job.submission_id
+            )
+            reads.append(sa.exists(withdrawn).label("withdrawn"))
+        rules = self.tier_rules[job.tier]
+        if rules.daily_job_limit is not None:
+            today = _jobs_today(job.user_id, now).scalar_subquery()
+            reads.append(today.label("jobs_today"))
+        if rules.max_active_jobs is not None:
+            reads.append(_active_jobs(job.user_id).scalar_subquery().label("active_jobs"))
+        return reads
+
+    def _refuse_withdrawn(self, session: Session, job: NewJob, *, withdrawn: bool) -> None:
+        """A withdrawal committed before the charge (read under its lock): refuse, undoing it.
+
+        Read under the lock `withdraw` takes too: a withdrawal either committed before (seen
+        here) or waits for this charge and then finds it.
+        """
+        if withdrawn:
+            session.rollback()
+            log.warning("job %s: %s", job.job_id, WITHDRAWN_LOG_LINE)
+            raise ServiceUnavailable(_WITHDRAWN, retryable=False)
+
+    def _quote_reserved(
+        self,
+        job: NewJob,
+        operations: tuple[Operation, ...],
+        balance: int,
+        now: datetime,
+        reads: sa.Row[Any],
+    ) -> None:
+        """The same rule as the API's pre-check, decided under the lock on the counts read
+        there; a refusal raises, and leaving the session's block rolls the charge back."""
+        fields = reads._mapping
+        quote_job(
+            operations=operations,
+            tier=job.tier,
+            balance=balance,
+            jobs_today=int(fields.get("jobs_today") or 0),
+            prices=self.prices,
+            tier_rules=self.tier_rules,
+            now=now,
+            active_jobs=int(fields.get("active_jobs") or 0),
+            candidates=job.candidates,
+        )
+
+    def _not_charged(
+        self,
+        session: Session,
+        job: NewJob,
+        operations: tuple[Operation, ...],
+        now: datetime,
+        *,
+        closed: bool,
+    ) -> Reservation:
+        """The charge did not apply, or applied to a closed account: refuse in the order the
+        charged path would (a withdrawal first), or return a retry's first charge."""
+        self._refuse_withdrawn(session, job, withdrawn=self._withdrawn(session, job.submission_id))
+        session.rollback()
+        # An erasure closes the account under the same row lock: an upload that lands
+        # after it began is never charged nor run (the API then deletes its original).
+        if closed:
+            raise Unauthorized(_CLOSED)
+        return self._refused_or_existing(session, job, operations, now)
 
     def withdraw(self, submission_id: str, job_id: str, user_id: str) -> bool:
         """Record that the API gave up on a submission, before it answers 503; True if a
@@ -452,13 +562,13 @@ class CreditManager:
                 .where(col(User.id) == reserved.user_id)
                 .values(balance=User.balance + amount),
             )
+            # The job.refunded event comes with this write (Job.last_event).
             _update(
                 session,
                 sa.update(Job)
                 .where(col(Job.id) == job_id)
-                .values(refunded=amount, updated_at=utcnow()),
+                .values(refunded=amount, updated_at=utcnow(), last_event=events.REFUNDED),
             )
-            events.append(session, job_id, events.REFUNDED)
             return Refund(job_id=job_id, amount=amount, already_refunded=False)
 
     def grant(
@@ -528,6 +638,36 @@ class CreditManager:
             raise JobAlreadyFinished(f"The job is already {job.status}.")
         balance = session.exec(select(User.balance).where(User.id == entry.user_id)).one()
         return Reservation(job_id=job_id, cost=-entry.amount, balance=balance)
+
+
+def _column_values(row: SQLModel) -> dict[str, Any]:
+    """A new row's column values for a Core INSERT; those it leaves unset (None) the
+    database fills, as the ORM's INSERT would."""
+    table: sa.Table = row.__table__  # type: ignore[attr-defined]
+    return {c.name: value for c in table.columns if (value := getattr(row, c.name)) is not None}
+
+
+def _jobs_today(user_id: str, now: datetime) -> SelectOfScalar[int]:
+    return select(func.count()).where(
+        Job.user_id == user_id,
+        col(Job.created_at) >= day_start(now),
+        sa.or_(
+            col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
+            # A job cancelled once its model was submitted used GPU time: it keeps its
+            # slot, so submit-and-cancel cannot burn GPU time for free.
+            sa.and_(
+                col(Job.status) == JobStatus.CANCELLED.value,
+                col(Job.runpod_job_id).is_not(None),
+            ),
+        ),
+    )
+
+
+def _active_jobs(user_id: str) -> SelectOfScalar[int]:
+    return select(func.count()).where(
+        Job.user_id == user_id,
+        col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+    )
 
 
 def model_started(session: Session, job: Job) -> bool:

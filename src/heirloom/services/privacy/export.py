@@ -209,7 +209,9 @@ class Exporter:
         documents: dict[str, Any] = {
             "profile.json": _row(user, drop=("api_key_hash",)),
             "ledger.json": [_row(entry, drop=("idempotency_key",)) for entry in ledger],
-            "jobs.json": [_row(job, drop=("error_detail", "request_hash")) for job in jobs],
+            "jobs.json": [
+                _row(job, drop=("error_detail", "request_hash", "last_event")) for job in jobs
+            ],
             "audit.json": [_row(entry) for entry in audit],
             # Names and prefixes: a key's hash never leaves the database.
             "api_keys.json": [_row(key, drop=("key_hash",)) for key in keys],
