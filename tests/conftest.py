@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -27,17 +26,15 @@ from temporalio.service import RPCError
 import heirloom.db.models  # noqa: F401  (every table in SQLModel.metadata)
 from heirloom.config import FaultSettings, Settings
 from heirloom.db import migrate
-from heirloom.db.models import Job
 from heirloom.devstack.mail_catcher import start_catcher
 from heirloom.devstack.temporal_server import TemporalDevServer
-from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
 from tests.harness.required import unavailable
 from tests.harness.serving import free_port
 from tests.harness.stack import running_stack, serving
-from tests.support import HANG_GUARD_S, ledger_violations
+from tests.support import ledger_violations
 
 # Property tests: CI runs the same 25 examples every time (a red run is the code's, never the
 # draw's); `HYPOTHESIS_PROFILE=nightly` searches 1,000 fresh ones (docs/testing.md).
@@ -244,26 +241,10 @@ class Stack:
     api_url: str
     runpod_url: str
     admin_key: str
-    # The users new_user made since the last test's end: their jobs must all have ended by
-    # then (no test leaves work running into the next one on this shared stack).
-    users: list[str] = field(default_factory=list)
 
     def client(self, api_key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         return httpx.Client(base_url=self.api_url, headers=headers, timeout=30.0)
-
-    def unfinished_jobs(self, user_ids: list[str]) -> list[tuple[str, str, str]]:
-        """(job id, status, stage) of these users' jobs that have not ended."""
-        if not user_ids:
-            return []
-        with self.services.db.session() as session:
-            rows = session.exec(
-                select(Job.id, Job.status, Job.stage).where(
-                    col(Job.user_id).in_(user_ids),
-                    col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
-                )
-            ).all()
-        return [(job_id, str(status), str(stage)) for job_id, status, stage in rows]
 
     def new_user(self, *, tier: Tier = Tier.FREE, credits: int = 20) -> tuple[str, str]:
         """Create a user through the admin API; returns (user id, API key)."""
@@ -278,7 +259,6 @@ class Stack:
             )
         assert response.status_code == 201, response.text
         body = response.json()
-        self.users.append(body["id"])
         return body["id"], body["api_key"]
 
     def set_faults(self, **faults: float | str) -> None:
@@ -291,25 +271,6 @@ class Stack:
         response.raise_for_status()
         stats: dict[str, object] = response.json()
         return stats
-
-
-@pytest.fixture(autouse=True)
-def _no_work_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A test on a shared stack ends only once every job of the users it made has ended: a
-    job left running would change what the next test sees (the GPU queue, the endpoint's
-    counts). It waits for them (they end on their own; its faults were reset already) and
-    fails the test, naming them, if they still run at the hang guard."""
-    yield
-    if "stack" not in request.fixturenames:
-        return
-    stack: Stack = request.getfixturevalue("stack")
-    users, stack.users[:] = list(stack.users), []
-    left = stack.unfinished_jobs(users)
-    deadline = time.monotonic() + HANG_GUARD_S
-    while left and time.monotonic() < deadline:
-        time.sleep(0.1)
-        left = stack.unfinished_jobs(users)
-    assert left == [], f"the test left jobs running on the shared stack: {left}"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
