@@ -20,6 +20,7 @@ from heirloom.services.albums.charges import AlbumCharges
 from heirloom.services.events.event_log import EventLog
 from heirloom.services.events.webhooks import Webhooks
 from heirloom.services.imaging import pipeline as imaging
+from heirloom.services.jobs.admission import Admission
 from heirloom.services.jobs.candidates import CandidateChoice
 from heirloom.services.jobs.settlement import Settlement
 from heirloom.services.jobs.store import JobStore
@@ -49,6 +50,7 @@ class Services:
     credits: CreditManager
     accounts: Accounts
     jobs: JobStore
+    admission: Admission
     storage: Storage
     runpod: RunPodService
     keys: ApiKeys
@@ -118,6 +120,7 @@ class Services:
             credits=credits,
             accounts=accounts,
             jobs=jobs,
+            admission=Admission(db, credits, retention),
             storage=storage,
             runpod=runpod,
             settlement=Settlement(credits, jobs, storage, runpod, others=others),

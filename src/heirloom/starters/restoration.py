@@ -43,8 +43,8 @@ from heirloom.domain.messages import JobRules, ReserveResult, RestorationInput
 from heirloom.domain.seeds import job_seed
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.imaging import metadata as photo_metadata
 from heirloom.services.imaging import pipeline as imaging
+from heirloom.services.jobs.admission import Standing
 from heirloom.services.storage.keys import job_key
 from heirloom.starters.threads import blocking
 from heirloom.temporal import search_attributes
@@ -89,7 +89,8 @@ class Submitter:
         candidates: int = 1,
     ) -> Submission:
         """Charge for and start a job; without a `seed`, the job is its own seed origin."""
-        await blocking(self.services.budgets.admit, Tier(user.tier))
+        tier = Tier(user.tier)
+        standing = await blocking(self._standing, tier, user.id, idempotency_key)
         try:
             ops = parse_operations(operations)
         except ValueError as err:
@@ -106,25 +107,21 @@ class Submitter:
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= 200:
                 raise InvalidRequest("Idempotency-Key must be 1 to 200 characters.")
-            existing = await blocking(
-                self.services.jobs.by_idempotency_key, user.id, idempotency_key
-            )
+            existing = standing.existing
             if existing is not None:
                 if existing.request_hash != request_hash:
                     raise IdempotencyKeyReused()
                 return Submission(job=existing, created=False)
         info = await blocking(imaging.probe_upload, data, max_pixels=self.settings.max_image_pixels)
         # Fast refusal before anything is stored; the reservation re-checks under a lock.
-        quote = await blocking(self.services.credits.quote, user.id, label, candidates=candidates)
-        await blocking(self.services.retention.check_quota, user.id, Tier(user.tier), len(data))
-        metadata = await blocking(photo_metadata.extract, data)
-
+        quote = self.services.admission.check(
+            standing, ops, candidates=candidates, incoming_bytes=len(data)
+        )
         job_id = (
             uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}:{request_hash}").hex
             if idempotency_key
             else uuid.uuid4().hex
         )
-        tier = Tier(user.tier)
         if not await self._served(tier):
             raise ServiceUnavailable(
                 "No worker is processing jobs for your plan right now; nothing was charged. "
@@ -151,6 +148,8 @@ class Submitter:
                 submission_id=uuid.uuid4().hex,
                 priority_retry=priority_retry,
                 candidates=candidates,
+                photo_metadata=info.metadata,
+                original_bytes=len(data),
             ),
             priority=priority,
             summary=(
@@ -166,11 +165,14 @@ class Submitter:
                 result.error_message or "The job was refused.",
                 result.error_details,
             )
-        # The write returns the row the answer shows: no read after it.
-        job = await blocking(self.services.jobs.set_metadata, job_id, metadata, len(data))
-        if job is None:
-            job = await blocking(self.services.jobs.get, job_id)
-        return Submission(job=job, created=True)
+        # The reservation wrote the row with the upload's metadata and size: a read, no write.
+        return Submission(job=await blocking(self.services.jobs.get, job_id), created=True)
+
+    def _standing(self, tier: Tier, user_id: str, idempotency_key: str | None) -> Standing:
+        """Whether the tier takes submissions now (ServicePaused if not), then the user's
+        standing: one thread, one read for the idempotency, credit and quota checks."""
+        self.services.budgets.admit(tier)
+        return self.services.admission.standing(user_id, tier, idempotency_key)
 
     async def _served(self, tier: Tier) -> bool:
         """Whether a worker polls the tier's queue; when Temporal cannot say, assume so and let

@@ -16,6 +16,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from heirloom.db.engine import Database
 from heirloom.db.models import (
@@ -84,6 +85,9 @@ class NewJob:
     submission_id: str | None = None
     # Model runs with different seeds to pick the result from (domain/pricing.py job_cost).
     candidates: int = 1
+    # The upload's header metadata and size, on the row from the start (none: written later).
+    photo_metadata: dict[str, Any] | None = None
+    original_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,34 @@ class LedgerMismatch:
     ledger_sum: int
 
 
+def jobs_today_count(
+    user_id: str | sa.BindParameter[str], since: datetime | sa.BindParameter[datetime]
+) -> SelectOfScalar[int]:
+    """The count of the user's jobs against the daily limit made since `since` (the last
+    UTC midnight; a parameter in statements built once)."""
+    return select(func.count()).where(
+        col(Job.user_id) == user_id,
+        col(Job.created_at) >= since,
+        sa.or_(
+            col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
+            # A job cancelled once its model was submitted used GPU time: it keeps its
+            # slot, so submit-and-cancel cannot burn GPU time for free.
+            sa.and_(
+                col(Job.status) == JobStatus.CANCELLED.value,
+                col(Job.runpod_job_id).is_not(None),
+            ),
+        ),
+    )
+
+
+def active_jobs_count(user_id: str | sa.BindParameter[str]) -> SelectOfScalar[int]:
+    """The count of the user's jobs queued or running now (the tier's in-progress cap)."""
+    return select(func.count()).where(
+        col(Job.user_id) == user_id,
+        col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+    )
+
+
 class CreditManager:
     """Reserve, refund and grant credits over the append-only ledger."""
 
@@ -153,28 +185,11 @@ class CreditManager:
 
     def jobs_today(self, session: Session, user_id: str, now: datetime) -> int:
         """Jobs counted against the daily limit since the last UTC midnight."""
-        statement = select(func.count()).where(
-            Job.user_id == user_id,
-            col(Job.created_at) >= day_start(now),
-            sa.or_(
-                col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
-                # A job cancelled once its model was submitted used GPU time: it keeps its
-                # slot, so submit-and-cancel cannot burn GPU time for free.
-                sa.and_(
-                    col(Job.status) == JobStatus.CANCELLED.value,
-                    col(Job.runpod_job_id).is_not(None),
-                ),
-            ),
-        )
-        return int(session.exec(statement).one())
+        return int(session.exec(jobs_today_count(user_id, day_start(now))).one())
 
     def active_jobs(self, session: Session, user_id: str) -> int:
         """Jobs queued or running now, counted against the tier's in-progress cap."""
-        statement = select(func.count()).where(
-            Job.user_id == user_id,
-            col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-        )
-        return int(session.exec(statement).one())
+        return int(session.exec(active_jobs_count(user_id)).one())
 
     def quote(
         self, user_id: str, operations: str, *, now: datetime | None = None, candidates: int = 1
@@ -310,6 +325,8 @@ class CreditManager:
                 callback_url=job.callback_url,
                 gpu_priority=job.gpu_priority,
                 candidates=job.candidates,
+                photo_metadata=job.photo_metadata,
+                stored_bytes=job.original_bytes,
                 created_at=now,
                 updated_at=now,
             )
