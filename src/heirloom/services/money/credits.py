@@ -194,7 +194,8 @@ class CreditManager:
     def quote(
         self, user_id: str, operations: str, *, now: datetime | None = None, candidates: int = 1
     ) -> JobQuote:
-        """The API's fast pre-check; the reservation applies the same rule under a lock."""
+        """What a job would cost the user now, or its refusal: the reservation's rule (the API
+        checks a submission with Admission, which applies it in one read)."""
         now = now or self.clock()
         with self.db.session() as session:
             user = session.get(User, user_id)
