@@ -189,15 +189,19 @@ def _place_statement() -> sa.Select[int, int]:
     )
     same_priority = sa.and_(waiting, col(Job.gpu_priority) == priority)
     higher = sa.select(sa.func.count()).where(waiting, col(Job.gpu_priority) < priority)
-    mine_before = sa.select(sa.func.count()).where(
-        same_priority,
-        col(Job.user_id) == user_id,
-        sa.or_(
-            col(Job.updated_at) < since,
-            sa.and_(col(Job.updated_at) == since, col(Job.id) < sa.bindparam("job_id")),
-        ),
+    # The job's turn among its owner's jobs (k: its k-1 earlier ones go first), read once.
+    mine = (
+        sa.select((sa.func.count() + 1).label("turn"))
+        .where(
+            same_priority,
+            col(Job.user_id) == user_id,
+            sa.or_(
+                col(Job.updated_at) < since,
+                sa.and_(col(Job.updated_at) == since, col(Job.id) < sa.bindparam("job_id")),
+            ),
+        )
+        .subquery()
     )
-    turn = mine_before.scalar_subquery() + 1
     others = (
         sa.select(sa.func.count().label("waiting"))
         .where(same_priority, col(Job.user_id) != user_id)
@@ -206,7 +210,10 @@ def _place_statement() -> sa.Select[int, int]:
     )
     turns = sa.select(
         sa.func.coalesce(
-            sa.func.sum(sa.case((others.c.waiting < turn, others.c.waiting), else_=turn)), 0
+            sa.func.sum(
+                sa.case((others.c.waiting < mine.c.turn, others.c.waiting), else_=mine.c.turn)
+            ),
+            0,
         )
     )
     on_gpu = sa.select(sa.func.count()).where(
@@ -214,9 +221,9 @@ def _place_statement() -> sa.Select[int, int]:
         col(Job.status) == JobStatus.RUNNING.value,
     )
     return sa.select(
-        higher.scalar_subquery() + turn - 1 + turns.scalar_subquery(),
+        higher.scalar_subquery() + mine.c.turn - 1 + turns.scalar_subquery(),
         on_gpu.scalar_subquery(),
-    )
+    ).select_from(mine)
 
 
 _PLACE = _place_statement()
