@@ -114,13 +114,20 @@ class Services:
             credit_price_usd=settings.credit_price_usd,
             gpu_price_per_s_usd=settings.gpu_price_per_s_usd,
         )
+        budgets = Budgets(
+            db,
+            costs,
+            daily_usd=settings.budget_daily_usd,
+            monthly_usd=settings.budget_monthly_usd,
+            free_pause_pct=settings.budget_free_pause_pct,
+        )
         return cls(
             settings=settings,
             db=db,
             credits=credits,
             accounts=accounts,
             jobs=jobs,
-            admission=Admission(db, credits, retention),
+            admission=Admission(db, credits, retention, budgets),
             storage=storage,
             runpod=runpod,
             settlement=Settlement(credits, jobs, storage, runpod, others=others),
@@ -151,13 +158,7 @@ class Services:
                 request_timeout_s=settings.webhook_request_timeout_s,
             ),
             costs=costs,
-            budgets=Budgets(
-                db,
-                costs,
-                daily_usd=settings.budget_daily_usd,
-                monthly_usd=settings.budget_monthly_usd,
-                free_pause_pct=settings.budget_free_pause_pct,
-            ),
+            budgets=budgets,
             purchases=Purchases(db, stripe_api, retention, packs=PACKS),
             signups=Signups(
                 db,

@@ -44,7 +44,6 @@ from heirloom.domain.seeds import job_seed
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.imaging import pipeline as imaging
-from heirloom.services.jobs.admission import Standing
 from heirloom.services.storage.keys import job_key
 from heirloom.starters.threads import blocking
 from heirloom.temporal import search_attributes
@@ -90,7 +89,7 @@ class Submitter:
     ) -> Submission:
         """Charge for and start a job; without a `seed`, the job is its own seed origin."""
         tier = Tier(user.tier)
-        standing = await blocking(self._standing, tier, user.id, idempotency_key)
+        standing = await blocking(self.services.admission.standing, user.id, tier, idempotency_key)
         try:
             ops = parse_operations(operations)
         except ValueError as err:
@@ -167,12 +166,6 @@ class Submitter:
             )
         # The reservation wrote the row with the upload's metadata and size: a read, no write.
         return Submission(job=await blocking(self.services.jobs.get, job_id), created=True)
-
-    def _standing(self, tier: Tier, user_id: str, idempotency_key: str | None) -> Standing:
-        """Whether the tier takes submissions now (ServicePaused if not), then the user's
-        standing: one thread, one read for the idempotency, credit and quota checks."""
-        self.services.budgets.admit(tier)
-        return self.services.admission.standing(user_id, tier, idempotency_key)
 
     async def _served(self, tier: Tier) -> bool:
         """Whether a worker polls the tier's queue; when Temporal cannot say, assume so and let

@@ -1,9 +1,11 @@
 """What a submission is checked against before its upload is stored or charged, in one read.
 
 The job an Idempotency-Key already names, the user's balance and debt, the job counts the tier
-caps and the files kept against the quota come from one statement; the rules that judge them
-are the reservation's (domain/pricing.py quote_job) and the quota's (retention.check_usage).
-The reservation decides again under its lock: this read is the fast refusal.
+caps, the files kept against the quota, and whether any stop or budget could pause the tier
+come from one statement; the rules that judge them are the reservation's (domain/pricing.py
+quote_job), the quota's (retention.check_usage) and the budgets' (Budgets.admit, run only when
+a stop or a budget exists). The reservation decides again under its lock: this read is the fast
+refusal.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from sqlalchemy import orm
 from sqlmodel import col
 
 from heirloom.db.engine import Database
-from heirloom.db.models import Job, User
+from heirloom.db.models import Budget, Job, ServiceControl, User
 from heirloom.domain.errors import NotFound
 from heirloom.domain.jobs import Operation
 from heirloom.domain.pricing import JobQuote, day_start, quote_job
 from heirloom.domain.tiers import Tier
+from heirloom.services.money.budgets import ALL, Budgets
 from heirloom.services.money.credits import CreditManager, active_jobs_count, jobs_today_count
 from heirloom.services.results.retention import Retention, StorageUsage, check_usage, holding
 
@@ -45,14 +48,17 @@ class Standing:
 class Admission:
     """Reads a submitter's standing in one statement and judges a submission against it."""
 
-    def __init__(self, db: Database, credits: CreditManager, retention: Retention) -> None:
+    def __init__(
+        self, db: Database, credits: CreditManager, retention: Retention, budgets: Budgets
+    ) -> None:
         self.db = db
         self.credits = credits
         self.retention = retention
+        self.budgets = budgets
 
     def standing(self, user_id: str, tier: Tier, idempotency_key: str | None) -> Standing:
         """The user's standing; each count is read only when the tier caps it (NotFound for
-        an unknown user)."""
+        an unknown user). ServicePaused first when the tier takes no submissions now."""
         now = self.credits.clock()
         rules = self.credits.tier_rules[tier]
         statement = _standing_statement(
@@ -61,11 +67,18 @@ class Admission:
             kept=rules.storage_quota_bytes is not None or rules.storage_quota_results is not None,
             keyed=idempotency_key is not None,
         )
-        parameters = {"user_id": user_id, "since": day_start(now), "key": idempotency_key}
+        parameters = {
+            "user_id": user_id,
+            "since": day_start(now),
+            "key": idempotency_key,
+            "scopes": [ALL, tier.value],
+        }
         with self.db.session() as session:
             row = session.execute(statement, parameters).one_or_none()
         if row is None:
             raise NotFound("No such user.")
+        if row.controls or self.budgets.has_defaults:
+            self.budgets.admit(tier)
         return Standing(
             tier=tier,
             now=now,
@@ -74,7 +87,7 @@ class Admission:
             jobs_today=int(row[2]),
             active_jobs=int(row[3]),
             usage=self.retention.usage_of(tier, int(row[4]), int(row[5])),
-            existing=row[6] if idempotency_key is not None else None,
+            existing=row[7] if idempotency_key is not None else None,
         )
 
     def check(
@@ -106,8 +119,9 @@ class Admission:
 @functools.cache
 def _standing_statement(*, today: bool, active: bool, kept: bool, keyed: bool) -> sa.Select[Any]:
     """The one read of `Admission.standing`, built once per shape: balance, debt, the counts
-    the tier caps (0 where it does not), and the job the key names (only with a key).
-    Parameters: user_id, since (the day's start) and key."""
+    the tier caps (0 where it does not), the stops and budgets that could pause the tier, and
+    the job the key names (only with a key). Parameters: user_id, since (the day's start), key
+    and scopes (`all` and the tier)."""
     user_id = sa.bindparam("user_id", type_=sa.String)
     zero = sa.literal(0)
     usage = holding(user_id).subquery()
@@ -123,6 +137,12 @@ def _standing_statement(*, today: bool, active: bool, kept: bool, keyed: bool) -
         active_jobs_count(user_id).scalar_subquery() if active else zero,
         usage.c.bytes_used if kept else zero,
         usage.c.results_kept if kept else zero,
+        (
+            sa.select(sa.func.count())
+            .where(col(ServiceControl.scope).in_(sa.bindparam("scopes", expanding=True)))
+            .scalar_subquery()
+            + sa.select(sa.func.count()).select_from(Budget).scalar_subquery()
+        ).label("controls"),
     ]
     if keyed:
         named = sa.and_(

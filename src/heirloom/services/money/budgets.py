@@ -195,6 +195,12 @@ class Budgets:
         states = self._states(now, stored, budgeted_only=True)
         return [s for s in states if s.used_pct is not None and s.used_pct >= limit]
 
+    @property
+    def has_defaults(self) -> bool:
+        """Whether the settings set a budget: then every submission's check reads the spend,
+        even with no budget row stored."""
+        return any(amount is not None for amount in self.defaults.values())
+
     def admit(self, tier: Tier) -> None:
         """Raise ServicePaused when new `tier` submissions are refused."""
         if self.pause_reason(tier) is not None:
