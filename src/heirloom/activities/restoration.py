@@ -104,6 +104,8 @@ class RestorationActivities:
                     ),
                     submission_id=job.submission_id,
                     candidates=job.candidates,
+                    photo_metadata=job.photo_metadata,
+                    original_bytes=job.original_bytes,
                 )
             )
         except HeirloomError as err:

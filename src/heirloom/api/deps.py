@@ -21,20 +21,23 @@ from heirloom.temporal.task_queues import TemporalTaskQueues
 
 _bearer = HTTPBearer(auto_error=False)
 
+# The dependencies below only read the app's state: `async def`, so FastAPI calls them on the
+# event loop instead of sending each to a worker thread (a plain `def` dependency takes one).
 
-def get_services(request: Request) -> Services:
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client | None = request.app.state.temporal
     if client is None:
         raise ServiceUnavailable("The job service is not connected to Temporal yet.")
     return client
 
 
-def get_task_queues(request: Request) -> TaskQueueReader | None:
+async def get_task_queues(request: Request) -> TaskQueueReader | None:
     """Temporal's task queues as the services read them; None while Temporal is not connected."""
     client: Client | None = request.app.state.temporal
     return None if client is None else TemporalTaskQueues(client)

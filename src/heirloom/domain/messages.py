@@ -58,6 +58,11 @@ class RestorationInput:
     # A photo of an album: charged with its album before this run starts, so the run finds
     # its reservation itself instead of waiting for the API's reserve update.
     album_id: str | None = None
+    # What the upload's header says (services/imaging/metadata.py: format, size, mode, capture
+    # date, camera; never pixels or GPS) and its size: the reservation's job row holds them
+    # from the start, so the API writes nothing after it. Empty in runs started before.
+    photo_metadata: dict[str, Any] | None = None
+    original_bytes: int = 0
 
 
 @dataclass(frozen=True)

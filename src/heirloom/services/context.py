@@ -20,6 +20,7 @@ from heirloom.services.albums.charges import AlbumCharges
 from heirloom.services.events.event_log import EventLog
 from heirloom.services.events.webhooks import Webhooks
 from heirloom.services.imaging import pipeline as imaging
+from heirloom.services.jobs.admission import Admission
 from heirloom.services.jobs.candidates import CandidateChoice
 from heirloom.services.jobs.settlement import Settlement
 from heirloom.services.jobs.store import JobStore
@@ -49,6 +50,7 @@ class Services:
     credits: CreditManager
     accounts: Accounts
     jobs: JobStore
+    admission: Admission
     storage: Storage
     runpod: RunPodService
     keys: ApiKeys
@@ -112,12 +114,20 @@ class Services:
             credit_price_usd=settings.credit_price_usd,
             gpu_price_per_s_usd=settings.gpu_price_per_s_usd,
         )
+        budgets = Budgets(
+            db,
+            costs,
+            daily_usd=settings.budget_daily_usd,
+            monthly_usd=settings.budget_monthly_usd,
+            free_pause_pct=settings.budget_free_pause_pct,
+        )
         return cls(
             settings=settings,
             db=db,
             credits=credits,
             accounts=accounts,
             jobs=jobs,
+            admission=Admission(db, credits, retention, budgets),
             storage=storage,
             runpod=runpod,
             settlement=Settlement(credits, jobs, storage, runpod, others=others),
@@ -148,13 +158,7 @@ class Services:
                 request_timeout_s=settings.webhook_request_timeout_s,
             ),
             costs=costs,
-            budgets=Budgets(
-                db,
-                costs,
-                daily_usd=settings.budget_daily_usd,
-                monthly_usd=settings.budget_monthly_usd,
-                free_pause_pct=settings.budget_free_pause_pct,
-            ),
+            budgets=budgets,
             purchases=Purchases(db, stripe_api, retention, packs=PACKS),
             signups=Signups(
                 db,

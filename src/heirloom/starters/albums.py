@@ -30,7 +30,6 @@ from heirloom.domain.jobs import operations_label, parse_operations
 from heirloom.domain.messages import AlbumInput, AlbumPhoto, ReserveResult
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.imaging import metadata as photo_metadata
 from heirloom.services.imaging import pipeline as imaging
 from heirloom.services.storage.keys import job_key
 from heirloom.starters.restoration import Submitter
@@ -121,10 +120,9 @@ class AlbumSubmitter:
             err.message = f"Photo {number} ({upload.name}): {err.message}"
             err.details = {**err.details, "photo": number}
             raise
-        metadata = await blocking(photo_metadata.extract, data)
         key = job_key(user.id, job_id, "original", info.extension)
         await blocking(self.services.storage.put, key, data, content_type=f"image/{info.extension}")
-        return key, metadata, len(data)
+        return key, info.metadata, len(data)
 
     async def _remove(self, photos: list[AlbumPhoto]) -> None:
         for photo in photos:

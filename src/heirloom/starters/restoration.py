@@ -43,7 +43,6 @@ from heirloom.domain.messages import JobRules, ReserveResult, RestorationInput
 from heirloom.domain.seeds import job_seed
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
-from heirloom.services.imaging import metadata as photo_metadata
 from heirloom.services.imaging import pipeline as imaging
 from heirloom.services.storage.keys import job_key
 from heirloom.starters.threads import blocking
@@ -89,7 +88,8 @@ class Submitter:
         candidates: int = 1,
     ) -> Submission:
         """Charge for and start a job; without a `seed`, the job is its own seed origin."""
-        await blocking(self.services.budgets.admit, Tier(user.tier))
+        tier = Tier(user.tier)
+        standing = await blocking(self.services.admission.standing, user.id, tier, idempotency_key)
         try:
             ops = parse_operations(operations)
         except ValueError as err:
@@ -106,25 +106,21 @@ class Submitter:
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= 200:
                 raise InvalidRequest("Idempotency-Key must be 1 to 200 characters.")
-            existing = await blocking(
-                self.services.jobs.by_idempotency_key, user.id, idempotency_key
-            )
+            existing = standing.existing
             if existing is not None:
                 if existing.request_hash != request_hash:
                     raise IdempotencyKeyReused()
                 return Submission(job=existing, created=False)
         info = await blocking(imaging.probe_upload, data, max_pixels=self.settings.max_image_pixels)
         # Fast refusal before anything is stored; the reservation re-checks under a lock.
-        quote = await blocking(self.services.credits.quote, user.id, label, candidates=candidates)
-        await blocking(self.services.retention.check_quota, user.id, Tier(user.tier), len(data))
-        metadata = await blocking(photo_metadata.extract, data)
-
+        quote = self.services.admission.check(
+            standing, ops, candidates=candidates, incoming_bytes=len(data)
+        )
         job_id = (
             uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}:{request_hash}").hex
             if idempotency_key
             else uuid.uuid4().hex
         )
-        tier = Tier(user.tier)
         if not await self._served(tier):
             raise ServiceUnavailable(
                 "No worker is processing jobs for your plan right now; nothing was charged. "
@@ -151,6 +147,8 @@ class Submitter:
                 submission_id=uuid.uuid4().hex,
                 priority_retry=priority_retry,
                 candidates=candidates,
+                photo_metadata=info.metadata,
+                original_bytes=len(data),
             ),
             priority=priority,
             summary=(
@@ -166,11 +164,8 @@ class Submitter:
                 result.error_message or "The job was refused.",
                 result.error_details,
             )
-        # The write returns the row the answer shows: no read after it.
-        job = await blocking(self.services.jobs.set_metadata, job_id, metadata, len(data))
-        if job is None:
-            job = await blocking(self.services.jobs.get, job_id)
-        return Submission(job=job, created=True)
+        # The reservation wrote the row with the upload's metadata and size: a read, no write.
+        return Submission(job=await blocking(self.services.jobs.get, job_id), created=True)
 
     async def _served(self, tier: Tier) -> bool:
         """Whether a worker polls the tier's queue; when Temporal cannot say, assume so and let

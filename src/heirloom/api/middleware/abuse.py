@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from functools import partial
 
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,24 +37,34 @@ class AbuseObserver:
         async def observe(message: Message) -> None:
             caller = known_caller(scope)
             if message["type"] == "http.response.start" and caller is not None:
-                answer = {"status": message["status"]}
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"content-length" and value.isdigit():
-                        answer["length"] = int(value)
                 services: Services = scope["app"].state.services
-                await run_in_threadpool(_observe, services, scope, caller, answer)
+                report = _report(services, scope, caller, message)
+                if report is not None:
+                    await run_in_threadpool(report)
             await send(message)
 
         await self.app(scope, receive, observe)
 
 
-def _observe(services: Services, scope: Scope, caller: Caller, answer: dict[str, int]) -> None:
+def _report(
+    services: Services, scope: Scope, caller: Caller, message: Message
+) -> Callable[[], object] | None:
+    """What the monitor is told of this answer: a 404 on a job id, or a download's size; None
+    for every other answer, which then takes no thread."""
     path: str = scope["path"]
-    address = client_address(scope)
-    status = answer["status"]
+    status = message["status"]
     monitor = services.abuse
     if status == 404 and _JOB_PATH.match(path):
-        monitor.job_not_found(caller.key_id, caller.user.id, address)
-    elif status == 200 and _DOWNLOAD_PATH.match(path) and "length" in answer:
-        size = answer["length"]
-        monitor.downloaded(caller.key_id, caller.user.id, address, size, now=time.time())
+        return partial(monitor.job_not_found, caller.key_id, caller.user.id, client_address(scope))
+    if status == 200 and _DOWNLOAD_PATH.match(path):
+        for name, value in message.get("headers", []):
+            if name.lower() == b"content-length" and value.isdigit():
+                return partial(
+                    monitor.downloaded,
+                    caller.key_id,
+                    caller.user.id,
+                    client_address(scope),
+                    int(value),
+                    now=time.time(),
+                )
+    return None

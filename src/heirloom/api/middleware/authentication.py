@@ -35,14 +35,21 @@ async def authenticate(scope: Scope, services: Services, api_key: str | None) ->
     if known is not None:
         return known
     address = rate_limits.client_address(scope)
-    caller = await run_in_threadpool(services.keys.authenticate, api_key) if api_key else None
+    caller = await run_in_threadpool(_key_in_use, services, api_key, address) if api_key else None
     if caller is None:
         await rate_limits.auth_failed(scope, services, address)
         raise Unauthorized()
     scope.setdefault("state", {})[CALLER] = caller
-    await run_in_threadpool(services.abuse.key_used, caller.key_id, caller.user.id, address)
     rules = services.settings.tier_rules[Tier(caller.user.tier)]
     await rate_limits.spend(scope, services, "user", rules.rate_limit, caller.user.id)
+    return caller
+
+
+def _key_in_use(services: Services, api_key: str, address: str) -> Caller | None:
+    """The key's owner, the key seen from `address` by the abuse detector: one thread for both."""
+    caller = services.keys.authenticate(api_key)
+    if caller is not None:
+        services.abuse.key_used(caller.key_id, caller.user.id, address)
     return caller
 
 

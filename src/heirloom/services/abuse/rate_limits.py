@@ -29,6 +29,30 @@ def once_per(item: RateLimitItem) -> RateLimitItem:
     return RateLimitItemPerSecond(1, item.get_expiry())
 
 
+# How often the in-process storage drops expired entries (memory only: every check reads the
+# entries' own times, so an entry kept longer never changes a verdict).
+PRUNE_EVERY_S = 1.0
+
+
+class PrunedMemoryStorage(MemoryStorage):
+    """limits' in-process storage, pruned by the request that finds a second gone by.
+
+    MemoryStorage starts a 10 ms timer thread on every write that finds none alive: under
+    steady traffic that is a new thread per request, about 0.5 ms of CPU each.
+    """
+
+    def __init__(self) -> None:
+        self._pruned = time.monotonic()
+        super().__init__()
+
+    # The base class's private hook, by its mangled name: its writes call it.
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now - self._pruned >= PRUNE_EVERY_S:
+            self._pruned = now
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """One budget's answer to one request, in the terms of the IETF RateLimit fields."""
@@ -53,7 +77,7 @@ class RateLimiter:
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
         storage: Storage = (
-            RedisStorage(settings.redis_url) if settings.redis_url else MemoryStorage()
+            RedisStorage(settings.redis_url) if settings.redis_url else PrunedMemoryStorage()
         )
         return cls(
             storage, namespace=settings.rate_limit_namespace, enabled=settings.rate_limits_enabled

@@ -34,24 +34,27 @@ def extract(data: bytes) -> dict[str, Any]:
     """The header's metadata of an upload already accepted by `imaging.probe_upload`; no pixel
     is decoded (the colour check is `looks_black_and_white`, on the worker)."""
     with Image.open(io.BytesIO(data)) as img:
-        exif = _header_exif(img)
-        orientation = exif.get(_ORIENTATION, 1)
-        width, height = img.size
-        if orientation in _TRANSPOSED:
-            width, height = height, width
-        sub = exif.get_ifd(_EXIF_IFD)
-        captured = _exif_datetime(sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME))
-        camera = " ".join(
-            part for part in (_text(exif.get(_MAKE)), _text(exif.get(_MODEL))) if part
-        )
-        return {
-            "format": img.format,
-            "width": width,
-            "height": height,
-            "mode": img.mode,
-            "captured_at": captured,
-            "camera": camera or None,
-        }
+        return from_header(img)
+
+
+def from_header(img: Image.Image) -> dict[str, Any]:
+    """`extract`'s fields from an image opened but not decoded (`imaging.probe_upload`'s)."""
+    exif = _header_exif(img)
+    orientation = exif.get(_ORIENTATION, 1)
+    width, height = img.size
+    if orientation in _TRANSPOSED:
+        width, height = height, width
+    sub = exif.get_ifd(_EXIF_IFD)
+    captured = _exif_datetime(sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME))
+    camera = " ".join(part for part in (_text(exif.get(_MAKE)), _text(exif.get(_MODEL))) if part)
+    return {
+        "format": img.format,
+        "width": width,
+        "height": height,
+        "mode": img.mode,
+        "captured_at": captured,
+        "camera": camera or None,
+    }
 
 
 def looks_black_and_white(source_mode: str, shrunk: Image.Image) -> bool:

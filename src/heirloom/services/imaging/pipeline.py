@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import pillow_heif
 from PIL import Image, ImageDraw, ImageFile, ImageFont, ImageOps, UnidentifiedImageError
@@ -96,12 +96,14 @@ def limit_decodes(slots: int) -> None:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """An upload's header: Pillow format, stored size (before EXIF rotation), file extension."""
+    """An upload's header: Pillow format, stored size (before EXIF rotation), file extension,
+    and the photo metadata the job keeps (metadata.extract's fields, from the same parse)."""
 
     format: str
     width: int
     height: int
     extension: str
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,19 @@ class PostProcessed:
 
 
 def probe_upload(data: bytes, *, max_pixels: int) -> ImageInfo:
-    """Check an upload from its header alone; raise a user error if it cannot be restored."""
+    """Check an upload from its header alone; raise a user error if it cannot be restored.
+    The header's metadata comes with it: one parse, no pixel decoded."""
     img = _open(data, max_pixels=max_pixels)
     fmt = img.format
     if fmt not in _EXTENSIONS:  # only if a plugin in the allow-list reports a new format name
         raise UnsupportedFormat(format=fmt)
-    return ImageInfo(format=fmt, width=img.width, height=img.height, extension=_EXTENSIONS[fmt])
+    return ImageInfo(
+        format=fmt,
+        width=img.width,
+        height=img.height,
+        extension=_EXTENSIONS[fmt],
+        metadata=photo_metadata.from_header(img),
+    )
 
 
 def prepare_input(

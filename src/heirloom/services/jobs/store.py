@@ -62,12 +62,6 @@ class JobStore:
         with self.db.session() as session:
             return session.get(Job, job_id)
 
-    def by_idempotency_key(self, user_id: str, key: str) -> Job | None:
-        with self.db.session() as session:
-            return session.exec(
-                select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)
-            ).one_or_none()
-
     def list_owned(
         self, user_id: str, *, limit: int = 50, offset: int = 0, status: str | None = None
     ) -> list[Job]:

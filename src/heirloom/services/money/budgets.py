@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import AdminAudit, Budget, ServiceControl, as_utc, utcnow
@@ -82,9 +82,13 @@ class Budgets:
     ) -> list[BudgetState]:
         """Each period's budget and spend (only the periods with a budget when asked: the
         submission path then reads no spend at all while no budget is set)."""
-        now = now or utcnow()
         with self.db.session() as session:
-            stored = {row.period: row.amount_usd for row in session.exec(select(Budget))}
+            stored = _stored(session)
+        return self._states(now or utcnow(), stored, budgeted_only=budgeted_only)
+
+    def _states(
+        self, now: datetime, stored: dict[str, float | None], *, budgeted_only: bool
+    ) -> list[BudgetState]:
         states = []
         for period in PERIODS:
             since = period_start(now, period)
@@ -114,18 +118,7 @@ class Budgets:
 
     def controls(self) -> list[Control]:
         with self.db.session() as session:
-            rows = list(session.exec(select(ServiceControl).order_by(col(ServiceControl.scope))))
-        return [
-            Control(
-                r.scope,
-                r.paused,
-                (r.overrides or "").split(",") if r.overrides else [],
-                r.reason,
-                r.updated_by,
-                as_utc(r.updated_at),
-            )
-            for r in rows
-        ]
+            return _controls(session)
 
     def stop(self, actor_id: str, scope: str, reason: str | None) -> None:
         """Emergency stop: refuse new submissions for a tier or for all."""
@@ -134,7 +127,9 @@ class Budgets:
     def resume(self, actor_id: str, scope: str, reason: str | None) -> None:
         """Take new submissions again, lifting the budget pauses in force for this scope now."""
         tier = Tier.FREE if scope in (ALL, Tier.FREE.value) else Tier(scope)
-        lifted = [_period_key(s) for s in self._budget_pauses(tier, utcnow())]
+        with self.db.session() as session:
+            stored = _stored(session)
+        lifted = [_period_key(s) for s in self._budget_pauses(tier, utcnow(), stored)]
         self._set_control(actor_id, scope, paused=False, reason=reason, overrides=lifted)
 
     def _set_control(
@@ -177,27 +172,59 @@ class Budgets:
     def pause_reason(self, tier: Tier, now: datetime | None = None) -> str | None:
         """Why new `tier` submissions are refused now, or None when they are taken."""
         now = now or utcnow()
-        controls = {c.scope: c for c in self.controls()}
+        # One session for both tables: every submission asks.
+        with self.db.session() as session:
+            controls = {c.scope: c for c in _controls(session)}
+            stored = _stored(session)
         scoped = [c for c in (controls.get(ALL), controls.get(tier.value)) if c is not None]
         for control in scoped:
             if control.paused:
                 return f"stopped by an operator ({control.scope})"
         lifted = {key for control in scoped for key in control.overrides}
-        for state in self._budget_pauses(tier, now):
+        for state in self._budget_pauses(tier, now, stored):
             if _period_key(state) not in lifted:
                 return f"{state.period} GPU budget {state.used_pct:.0f}% used"
         return None
 
-    def _budget_pauses(self, tier: Tier, now: datetime) -> list[BudgetState]:
-        """The budgets whose use pauses `tier`: the free pause share, or 100% for the rest."""
+    def _budget_pauses(
+        self, tier: Tier, now: datetime, stored: dict[str, float | None]
+    ) -> list[BudgetState]:
+        """The budgets (of those `stored`) whose use pauses `tier`: the free pause share, or
+        100% for the rest."""
         limit = float(self.free_pause_pct) if tier is Tier.FREE else 100.0
-        states = self.states(now, budgeted_only=True)
+        states = self._states(now, stored, budgeted_only=True)
         return [s for s in states if s.used_pct is not None and s.used_pct >= limit]
+
+    @property
+    def has_defaults(self) -> bool:
+        """Whether the settings set a budget: then every submission's check reads the spend,
+        even with no budget row stored."""
+        return any(amount is not None for amount in self.defaults.values())
 
     def admit(self, tier: Tier) -> None:
         """Raise ServicePaused when new `tier` submissions are refused."""
         if self.pause_reason(tier) is not None:
             raise ServicePaused()
+
+
+def _stored(session: Session) -> dict[str, float | None]:
+    """The budgets an admin set, by period."""
+    return {row.period: row.amount_usd for row in session.exec(select(Budget))}
+
+
+def _controls(session: Session) -> list[Control]:
+    rows = session.exec(select(ServiceControl).order_by(col(ServiceControl.scope)))
+    return [
+        Control(
+            r.scope,
+            r.paused,
+            (r.overrides or "").split(",") if r.overrides else [],
+            r.reason,
+            r.updated_by,
+            as_utc(r.updated_at),
+        )
+        for r in rows
+    ]
 
 
 def _period_key(state: BudgetState) -> str:

@@ -86,6 +86,9 @@ class NewJob:
     submission_id: str | None = None
     # Model runs with different seeds to pick the result from (domain/pricing.py job_cost).
     candidates: int = 1
+    # The upload's header metadata and size, on the row from the start (none: written later).
+    photo_metadata: dict[str, Any] | None = None
+    original_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,34 @@ class LedgerMismatch:
     ledger_sum: int
 
 
+def jobs_today_count(
+    user_id: str | sa.BindParameter[str], since: datetime | sa.BindParameter[datetime]
+) -> SelectOfScalar[int]:
+    """The count of the user's jobs against the daily limit made since `since` (the last
+    UTC midnight; a parameter in statements built once)."""
+    return select(func.count()).where(
+        col(Job.user_id) == user_id,
+        col(Job.created_at) >= since,
+        sa.or_(
+            col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
+            # A job cancelled once its model was submitted used GPU time: it keeps its
+            # slot, so submit-and-cancel cannot burn GPU time for free.
+            sa.and_(
+                col(Job.status) == JobStatus.CANCELLED.value,
+                col(Job.runpod_job_id).is_not(None),
+            ),
+        ),
+    )
+
+
+def active_jobs_count(user_id: str | sa.BindParameter[str]) -> SelectOfScalar[int]:
+    """The count of the user's jobs queued or running now (the tier's in-progress cap)."""
+    return select(func.count()).where(
+        col(Job.user_id) == user_id,
+        col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+    )
+
+
 class CreditManager:
     """Reserve, refund and grant credits over the append-only ledger."""
 
@@ -155,16 +186,17 @@ class CreditManager:
 
     def jobs_today(self, session: Session, user_id: str, now: datetime) -> int:
         """Jobs counted against the daily limit since the last UTC midnight."""
-        return int(session.exec(_jobs_today(user_id, now)).one())
+        return int(session.exec(jobs_today_count(user_id, day_start(now))).one())
 
     def active_jobs(self, session: Session, user_id: str) -> int:
         """Jobs queued or running now, counted against the tier's in-progress cap."""
-        return int(session.exec(_active_jobs(user_id)).one())
+        return int(session.exec(active_jobs_count(user_id)).one())
 
     def quote(
         self, user_id: str, operations: str, *, now: datetime | None = None, candidates: int = 1
     ) -> JobQuote:
-        """The API's fast pre-check; the reservation applies the same rule under a lock."""
+        """What a job would cost the user now, or its refusal: the reservation's rule (the API
+        checks a submission with Admission, which applies it in one read)."""
         now = now or self.clock()
         with self.db.session() as session:
             user = session.get(User, user_id)
@@ -274,6 +306,8 @@ class CreditManager:
                 callback_url=job.callback_url,
                 gpu_priority=job.gpu_priority,
                 candidates=job.candidates,
+                photo_metadata=job.photo_metadata,
+                stored_bytes=job.original_bytes,
                 created_at=now,
                 updated_at=now,
                 # Its insert appends the job.queued event (Job.last_event).
@@ -376,10 +410,10 @@ class CreditManager:
             reads.append(sa.exists(withdrawn).label("withdrawn"))
         rules = self.tier_rules[job.tier]
         if rules.daily_job_limit is not None:
-            today = _jobs_today(job.user_id, now).scalar_subquery()
+            today = jobs_today_count(job.user_id, day_start(now)).scalar_subquery()
             reads.append(today.label("jobs_today"))
         if rules.max_active_jobs is not None:
-            reads.append(_active_jobs(job.user_id).scalar_subquery().label("active_jobs"))
+            reads.append(active_jobs_count(job.user_id).scalar_subquery().label("active_jobs"))
         return reads
 
     def _refuse_withdrawn(self, session: Session, job: NewJob, *, withdrawn: bool) -> None:
@@ -645,29 +679,6 @@ def _column_values(row: SQLModel) -> dict[str, Any]:
     database fills, as the ORM's INSERT would."""
     table: sa.Table = row.__table__  # type: ignore[attr-defined]
     return {c.name: value for c in table.columns if (value := getattr(row, c.name)) is not None}
-
-
-def _jobs_today(user_id: str, now: datetime) -> SelectOfScalar[int]:
-    return select(func.count()).where(
-        Job.user_id == user_id,
-        col(Job.created_at) >= day_start(now),
-        sa.or_(
-            col(Job.status).in_([s.value for s in _COUNTED_STATUSES]),
-            # A job cancelled once its model was submitted used GPU time: it keeps its
-            # slot, so submit-and-cancel cannot burn GPU time for free.
-            sa.and_(
-                col(Job.status) == JobStatus.CANCELLED.value,
-                col(Job.runpod_job_id).is_not(None),
-            ),
-        ),
-    )
-
-
-def _active_jobs(user_id: str) -> SelectOfScalar[int]:
-    return select(func.count()).where(
-        Job.user_id == user_id,
-        col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-    )
 
 
 def model_started(session: Session, job: Job) -> bool:

@@ -20,7 +20,6 @@ from sqlmodel import Session, col, func, select
 
 from heirloom.db.engine import Database
 from heirloom.db.models import Job, JobEvent, as_utc
-from heirloom.domain.gpu_queue import Waiting, position_in_queue
 from heirloom.domain.jobs import JobStatus, Stage
 
 # How many recent completed jobs the model-time estimate is taken from.
@@ -30,6 +29,8 @@ _RECENT_JOBS = 50
 WAIT_WINDOW = timedelta(hours=1)
 _WAIT_SAMPLE = 500
 _WAIT_CACHE_S = 10.0
+# The model-time estimate changes as jobs complete, slowly: read it at most this often.
+_MODEL_TIME_CACHE_S = 10.0
 # How a stage reads in an event's JSON state (services/events/event_log.py writes it compact).
 _WAITING_LIKE = f'%"stage":"{Stage.WAITING_FOR_GPU.value}"%'
 _PROCESSING_LIKE = f'%"stage":"{Stage.PROCESSING.value}"%'
@@ -63,32 +64,32 @@ class GpuQueue:
         self.pool_size = pool_size
         self.default_model_s = default_model_s
         self._waits: tuple[float, dict[str, float]] | None = None
+        self._model_s: tuple[float, float] | None = None
 
     def place(self, job: Job, now: datetime) -> QueuePlace | None:
-        """The job's place while it waits for a GPU; None once it has one or has ended."""
+        """The job's place while it waits for a GPU; None once it has one or has ended.
+
+        One statement counts the jobs ahead (domain/gpu_queue.py's order as SQL conditions on
+        ix_jobs_stage_priority) and the jobs on a GPU; no waiting row is read into Python.
+        """
         if job.stage != Stage.WAITING_FOR_GPU or JobStatus(job.status).is_final:
             return None
         with self.db.session() as session:
-            rows = session.exec(
-                select(Job.id, Job.user_id, Job.gpu_priority, Job.updated_at).where(
-                    col(Job.stage) == Stage.WAITING_FOR_GPU.value,
-                    col(Job.status) == JobStatus.RUNNING.value,
-                    col(Job.gpu_priority) <= job.gpu_priority,
-                )
-            ).all()
-            on_gpu = self._on_gpu(session)
+            position, on_gpu = session.execute(
+                _PLACE,
+                {
+                    "priority": job.gpu_priority,
+                    "user_id": job.user_id,
+                    "since": job.updated_at,
+                    "job_id": job.id,
+                },
+            ).one()
             model_s = self._model_seconds(session)
-        waiting = [
-            Waiting(job_id, user_id, priority, as_utc(since).timestamp())
-            for job_id, user_id, priority, since in rows
-        ]
-        me = Waiting(job.id, job.user_id, job.gpu_priority, as_utc(job.updated_at).timestamp())
-        position = position_in_queue(me, waiting)
         # Jobs on the GPUs are half done on average; each full round of the pool takes a
         # model time.
         busy = model_s / 2 if on_gpu >= self.pool_size else 0.0
-        start = now + timedelta(seconds=busy + model_s * (position // self.pool_size))
-        return QueuePlace(position, start, start + timedelta(seconds=model_s))
+        start = now + timedelta(seconds=busy + model_s * (int(position) // self.pool_size))
+        return QueuePlace(int(position), start, start + timedelta(seconds=model_s))
 
     def tiers(self, now: datetime) -> list[TierQueue]:
         """Per tier: jobs waiting, jobs on a GPU, and how long the oldest has waited."""
@@ -152,18 +153,12 @@ class GpuQueue:
                 waits.setdefault(jobs[job_id], []).append(wait)
         return waits
 
-    def _on_gpu(self, session: Session) -> int:
-        return int(
-            session.exec(
-                select(func.count()).where(
-                    col(Job.stage) == Stage.PROCESSING.value,
-                    col(Job.status) == JobStatus.RUNNING.value,
-                )
-            ).one()
-        )
-
     def _model_seconds(self, session: Session) -> float:
-        """The median run time of recent completed jobs (an upper bound of the model step)."""
+        """The median run time of recent completed jobs (an upper bound of the model step),
+        read at most once per _MODEL_TIME_CACHE_S: every waiting job's GET asks for it."""
+        cached = self._model_s
+        if cached is not None and time.monotonic() - cached[0] < _MODEL_TIME_CACHE_S:
+            return cached[1]
         rows = session.exec(
             select(Job.started_at, Job.finished_at)
             .where(col(Job.status) == JobStatus.COMPLETED.value)
@@ -175,9 +170,63 @@ class GpuQueue:
             for start, end in rows
             if start is not None and end is not None
         ]
-        if not spans:
-            return self.default_model_s
-        return max(math.ulp(1.0), statistics.median(spans))
+        model_s = max(math.ulp(1.0), statistics.median(spans)) if spans else self.default_model_s
+        self._model_s = (time.monotonic(), model_s)
+        return model_s
+
+
+def _place_statement() -> sa.Select[int, int]:
+    """(jobs dispatched before the job, jobs on a GPU), as `position_in_queue` counts them:
+    every waiting job of a higher priority; at the job's own priority, its owner's earlier
+    jobs (turn k = those + 1), and of each other user at most k jobs (fair turns). Built once;
+    the job is its parameters: priority, user_id, since (its updated_at) and job_id."""
+    priority = sa.bindparam("priority", type_=sa.Integer)
+    user_id = sa.bindparam("user_id", type_=sa.String)
+    since = sa.bindparam("since", type_=sa.DateTime(timezone=True))
+    waiting = sa.and_(
+        col(Job.stage) == Stage.WAITING_FOR_GPU.value,
+        col(Job.status) == JobStatus.RUNNING.value,
+    )
+    same_priority = sa.and_(waiting, col(Job.gpu_priority) == priority)
+    higher = sa.select(sa.func.count()).where(waiting, col(Job.gpu_priority) < priority)
+    # The job's turn among its owner's jobs (k: its k-1 earlier ones go first), read once.
+    mine = (
+        sa.select((sa.func.count() + 1).label("turn"))
+        .where(
+            same_priority,
+            col(Job.user_id) == user_id,
+            sa.or_(
+                col(Job.updated_at) < since,
+                sa.and_(col(Job.updated_at) == since, col(Job.id) < sa.bindparam("job_id")),
+            ),
+        )
+        .subquery()
+    )
+    others = (
+        sa.select(sa.func.count().label("waiting"))
+        .where(same_priority, col(Job.user_id) != user_id)
+        .group_by(col(Job.user_id))
+        .subquery()
+    )
+    turns = sa.select(
+        sa.func.coalesce(
+            sa.func.sum(
+                sa.case((others.c.waiting < mine.c.turn, others.c.waiting), else_=mine.c.turn)
+            ),
+            0,
+        )
+    )
+    on_gpu = sa.select(sa.func.count()).where(
+        col(Job.stage) == Stage.PROCESSING.value,
+        col(Job.status) == JobStatus.RUNNING.value,
+    )
+    return sa.select(
+        higher.scalar_subquery() + mine.c.turn - 1 + turns.scalar_subquery(),
+        on_gpu.scalar_subquery(),
+    ).select_from(mine)
+
+
+_PLACE = _place_statement()
 
 
 def _first_events(session: Session, job_ids: list[str], state_like: str) -> dict[str, datetime]:

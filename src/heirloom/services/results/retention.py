@@ -149,34 +149,46 @@ class Retention:
             )
 
     def usage(self, user_id: str, tier: Tier) -> StorageUsage:
-        rules = self.tier_rules[tier]
         with self.db.session() as session:
-            used, kept = session.exec(
-                select(func.coalesce(func.sum(Job.stored_bytes), 0), func.count(col(Job.id))).where(
-                    col(Job.user_id) == user_id, col(Job.status).in_(_HOLDING)
-                )
-            ).one()
+            used, kept = session.execute(holding(user_id)).one()
+        return self.usage_of(tier, int(used), int(kept))
+
+    def usage_of(self, tier: Tier, bytes_used: int, results_kept: int) -> StorageUsage:
+        """What `holding` counted, against the tier's quota."""
+        rules = self.tier_rules[tier]
         return StorageUsage(
-            bytes_used=int(used),
-            results_kept=int(kept),
+            bytes_used=bytes_used,
+            results_kept=results_kept,
             bytes_limit=rules.storage_quota_bytes,
             results_limit=rules.storage_quota_results,
         )
 
     def check_quota(self, user_id: str, tier: Tier, incoming_bytes: int) -> None:
         """Refuse a submission that would go over the tier's quota; nothing is charged yet."""
-        usage = self.usage(user_id, tier)
-        if usage.results_limit is not None and usage.results_kept >= usage.results_limit:
-            raise StorageQuotaExceeded(
-                f"Your plan keeps at most {usage.results_limit} jobs and you have "
-                f"{usage.results_kept}. Delete some jobs or upgrade, then submit again.",
-                results_kept=usage.results_kept,
-                results_limit=usage.results_limit,
-            )
-        if usage.bytes_limit is not None and usage.bytes_used + incoming_bytes > usage.bytes_limit:
-            raise StorageQuotaExceeded(
-                f"Your plan keeps {usage.bytes_limit / 1e6:.0f} MB of photos and you use "
-                f"{usage.bytes_used / 1e6:.1f} MB. Delete some jobs or upgrade, then submit again.",
-                bytes_used=usage.bytes_used,
-                bytes_limit=usage.bytes_limit,
-            )
+        check_usage(self.usage(user_id, tier), incoming_bytes)
+
+
+def holding(user_id: str | sa.BindParameter[str]) -> sa.Select[int, int]:
+    """(bytes, jobs) of the user's jobs that still hold files: what the quota counts."""
+    return sa.select(
+        func.coalesce(func.sum(Job.stored_bytes), 0).label("bytes_used"),
+        func.count(col(Job.id)).label("results_kept"),
+    ).where(col(Job.user_id) == user_id, col(Job.status).in_(_HOLDING))
+
+
+def check_usage(usage: StorageUsage, incoming_bytes: int) -> None:
+    """Refuse `incoming_bytes` more when they would go over the quota (StorageQuotaExceeded)."""
+    if usage.results_limit is not None and usage.results_kept >= usage.results_limit:
+        raise StorageQuotaExceeded(
+            f"Your plan keeps at most {usage.results_limit} jobs and you have "
+            f"{usage.results_kept}. Delete some jobs or upgrade, then submit again.",
+            results_kept=usage.results_kept,
+            results_limit=usage.results_limit,
+        )
+    if usage.bytes_limit is not None and usage.bytes_used + incoming_bytes > usage.bytes_limit:
+        raise StorageQuotaExceeded(
+            f"Your plan keeps {usage.bytes_limit / 1e6:.0f} MB of photos and you use "
+            f"{usage.bytes_used / 1e6:.1f} MB. Delete some jobs or upgrade, then submit again.",
+            bytes_used=usage.bytes_used,
+            bytes_limit=usage.bytes_limit,
+        )
