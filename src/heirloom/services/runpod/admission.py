@@ -62,20 +62,23 @@ class GpuAdmission(CustomSlotSupplier):
         self.held = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The core asks for a slot per poller; one at a time looks at the pool.
+        self._turn = asyncio.Lock()
 
     async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
         self._loop = asyncio.get_running_loop()
         pool = self._pool()
-        while True:
-            with self._lock:
-                if self.timed:
-                    wait = pool.admission_wait_s(self.held, self.limit, self.lead_s)
-                else:
-                    wait = 0.0 if self.held < self.limit else None
-                if wait is not None and wait <= 0:
-                    self.held += 1
-                    return SlotPermit()
-            await pool.changed(RECHECK_S if wait is None else min(wait, RECHECK_S))
+        async with self._turn:
+            while True:
+                with self._lock:
+                    if self.timed:
+                        wait = pool.admission_wait_s(self.held, self.limit, self.lead_s)
+                    else:
+                        wait = 0.0 if self.held < self.limit else None
+                    if wait is not None and wait <= 0:
+                        self.held += 1
+                        return SlotPermit()
+                await pool.changed(RECHECK_S if wait is None else min(wait, RECHECK_S))
 
     def try_reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit | None:
         """An eager task (none on the GPU queue, which runs no workflows): a GPU slot only."""

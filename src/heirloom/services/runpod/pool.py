@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import logging
 import math
@@ -500,7 +501,7 @@ class EndpointPool:
         waiting = max(0, admitted - min(len(ends), slots))
         if waiting >= len(ends):
             return 0.0
-        frees_at = sorted(ends)[waiting]
+        frees_at = heapq.nsmallest(waiting + 1, ends)[-1]
         dispatch = quantile(self.dispatch_s, DISPATCH_QUANTILE) if self.dispatch_s else 0.0
         return max(0.0, frees_at - (lead_s + dispatch + 2 * spread) - self.clock())
 
