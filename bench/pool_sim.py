@@ -14,8 +14,10 @@ backlog admitted as the GPU queue's worker admits it (`Settings.gpu_admission` s
 the prefetched ones by expected end through src's admission, services/runpod/admission.py, asked
 by POLLERS pollers at a time as Temporal's core asks; Temporal itself is not simulated).
 Designs: `prefetch` (src: --prefetch jobs per endpoint, default 1, each admitted shortly before
-the GPU it takes frees, polls paced by the expected end) and `gpu-queue` (the design before:
-admission = the GPUs, polls from 20 ms growing to runpod_poll_interval_s).
+the GPU it takes frees, polls paced by the expected end), `prefetch-early` (on request: the
+prefetched jobs admitted as soon as a slot frees, the design before it) and `gpu-queue` (the
+design before prefetch: admission = the GPUs, polls from 20 ms growing to
+runpod_poll_interval_s).
 
 Figures: GPU utilisation from the first model start to the last model end (the endpoints'
 busy GPU time), RunPod requests per job, the worker's CPU per job and its event loop's lag,
@@ -54,7 +56,8 @@ from heirloom.services.runpod.client import RunPodService
 from heirloom.services.runpod.model_step import StepAttempt
 from heirloom.services.runpod.pool import EndpointPool
 
-DESIGNS = ("prefetch", "gpu-queue")
+DESIGNS = ("prefetch", "prefetch-early", "gpu-queue")
+DEFAULT_DESIGNS = ("prefetch", "gpu-queue")
 # RunPod's limits per endpoint, per 10 s.
 RUNPOD_LIMITS = {"run": 1000.0, "status": 2000.0, "cancel": 100.0}
 API_KEY = "sim-key"
@@ -78,7 +81,7 @@ def settings_for(design: str, url: str, args: argparse.Namespace) -> Settings:
                 status_per_10s=limits["status"],
                 cancel_per_10s=limits["cancel"],
                 price_per_s_usd=0.0010 + 0.0001 * i,
-                prefetch=args.prefetch if design == "prefetch" else 0,
+                prefetch=args.prefetch if design.startswith("prefetch") else 0,
             )
             for i in range(args.endpoints)
         ],
@@ -86,7 +89,8 @@ def settings_for(design: str, url: str, args: argparse.Namespace) -> Settings:
         runpod_requests_per_s=sum(limits.values()) / 10,
         runpod_poll_interval_s=0.5,
         runpod_request_timeout_s=30.0,
-        runpod_poll_by_expected_end=design == "prefetch",
+        runpod_poll_by_expected_end=design.startswith("prefetch"),
+        gpu_prefetch_by_expected_end=design == "prefetch",
     )
 
 
@@ -280,7 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--prefetch", type=int, default=1, help="jobs prefetched per endpoint (prefetch design)"
     )
     parser.add_argument(
-        "--designs", type=lambda s: [d for d in s.split(",") if d], default=list(DESIGNS)
+        "--designs",
+        type=lambda s: [d for d in s.split(",") if d],
+        default=list(DEFAULT_DESIGNS),
+        help=f"comma-separated, of {', '.join(DESIGNS)}",
     )
     args = parser.parse_args(argv)
     env = harness.environment()

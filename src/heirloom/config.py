@@ -1066,9 +1066,10 @@ class Settings(BaseSettings):
         default=0.1,
         ge=0,
         description=(
-            "Seconds before a run's expected end, besides the worker's measured time from "
-            "admission to /run and twice the runs' spread, that the model step prefetched for "
-            "its GPU is admitted: slack for a run that ends early."
+            "Seconds before a run's expected end, besides the worker's measured time from a "
+            "step's start to its /run, its event loop's lag and twice the runs' spread, that "
+            "the model step prefetched for its GPU is admitted: slack for a run that ends "
+            "early."
         ),
         json_schema_extra=about("operator", "GPU queue"),
     )

@@ -24,7 +24,6 @@ when the slot freed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -274,6 +273,8 @@ class EndpointPool:
         self.dispatch_s: deque[float] = deque(maxlen=DISPATCH_SAMPLES)
         # Model steps whose run ended that are still storing its output.
         self.finishing = 0
+        # How late admission's timed waits woke (the event loop's lag), the last few.
+        self.wake_lag_s: deque[float] = deque(maxlen=DISPATCH_SAMPLES)
         for endpoint in endpoints:
             metrics.ENDPOINT_HEALTHY.labels(endpoint=endpoint.id).set(1)
             metrics.ENDPOINT_SLOTS.labels(endpoint=endpoint.id).set(endpoint.slots)
@@ -475,10 +476,10 @@ class EndpointPool:
 
         While a GPU slot is free: now. Beyond the slots, the step is prefetched for the GPU
         that frees next after those the steps already waiting will take: it is admitted
-        `lead_s`, the worker's recent time from a step's start to its /run and twice the
-        runs' spread before that run's expected end, so whatever the GPU queue holds then,
-        highest priority first, waits at RunPod when the GPU frees. Now, too, while an end is
-        unknown (no model time learnt yet, a run without an estimate)."""
+        `lead_s`, the worker's recent time from a step's start to its /run, its event loop's
+        lag and twice the runs' spread before that run's expected end, so whatever the GPU
+        queue holds then, highest priority first, waits at RunPod when the GPU frees. Now, too,
+        while an end is unknown (no model time learnt yet, a run without an estimate)."""
         # A step storing the output of a run that ended holds a slot but no GPU.
         admitted = max(0, admitted - self.finishing)
         if admitted >= limit:
@@ -503,6 +504,8 @@ class EndpointPool:
             return 0.0
         frees_at = heapq.nsmallest(waiting + 1, ends)[-1]
         dispatch = quantile(self.dispatch_s, DISPATCH_QUANTILE) if self.dispatch_s else 0.0
+        if self.wake_lag_s:
+            dispatch += quantile(self.wake_lag_s, DISPATCH_QUANTILE)
         return max(0.0, frees_at - (lead_s + dispatch + 2 * spread) - self.clock())
 
     def note_dispatch(self, seconds: float) -> None:
@@ -515,11 +518,16 @@ class EndpointPool:
 
     async def changed(self, timeout_s: float) -> None:
         """Return when a slot is released or an endpoint's state changes, or after
-        `timeout_s`."""
+        `timeout_s`; how much later than that a timed-out wait woke is the event loop's lag,
+        which admission adds to its lead."""
         changed = self._changed
-        with contextlib.suppress(TimeoutError):
+        loop = asyncio.get_running_loop()
+        due = loop.time() + timeout_s
+        try:
             async with asyncio.timeout(timeout_s):
                 await changed.wait()
+        except TimeoutError:
+            self.wake_lag_s.append(max(0.0, loop.time() - due))
 
     def _lease(self, endpoint: PoolEndpoint) -> Lease:
         lease = Lease(endpoint=endpoint, key=next(self._keys), since=self.clock())
