@@ -14,6 +14,8 @@ here: the poll scheduler and Temporal own retries.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
@@ -35,6 +37,13 @@ from heirloom.services.runpod.metrics import (
 )
 
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
+
+# httpcore asks `import sniffio` for every lock and event of an async request; anyio 4 no
+# longer needs sniffio, and without it each ask searched sys.path again (about half a
+# millisecond, a third of the worker's CPU per job: bench/pool_sim.py's profile). Marked absent
+# once, the ask fails at once and httpcore takes asyncio, as it did.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 Method = Literal["GET", "POST"]
 
