@@ -47,6 +47,14 @@ if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
 
 Method = Literal["GET", "POST"]
 
+# A worker's connections to one endpoint: httpx's 100 at most, every one kept alive. With
+# httpx's default of 20 kept, whatever a burst of polls opened beyond 20 was closed and the next
+# burst opened it again, a TCP (and with RunPod a TLS) handshake each: two per job in
+# bench/pool_sim.py at 1,000 GPUs, whose worker then spent half its CPU in httpcore's pool.
+# Fewer connections (64, 32 kept) queued the bursts inside httpcore, whose pool looks at every
+# connection for every queued request: worse again.
+ASYNC_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+
 
 class RateLimited(ModelUnavailable):
     """RunPod answered 429: wait `retry_after_s` (None: it did not say) before the next call."""
@@ -221,7 +229,10 @@ class RunPodService:
         client = self._async.get(loop)
         if client is None:
             client = httpx.AsyncClient(
-                base_url=self._base_url, headers=self._headers, timeout=self._timeout
+                base_url=self._base_url,
+                headers=self._headers,
+                timeout=self._timeout,
+                limits=ASYNC_LIMITS,
             )
             self._async[loop] = client
         return client
