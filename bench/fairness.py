@@ -7,9 +7,14 @@ Designs on the same load, one fresh stack each, in one run (--designs picks them
 - `prefetch`: src as shipped. Model steps wait in the GPU task queue (priority: retries, then
   paid, then free; fair across users by fairness key); the worker admits its GPU slots plus one
   job per endpoint (HEIRLOOM_GPU_PREFETCH_PER_ENDPOINT=1), which waits at RunPod so a GPU
-  starts it the moment a run ends, and polls each RunPod job when it should end
-  (HEIRLOOM_RUNPOD_POLL_BY_EXPECTED_END=true).
-- `gpu-queue`: the design before it (prefetch 0, polls from 20 ms growing to
+  starts it the moment a run ends, taking that job from the queue only shortly before the run
+  whose GPU it takes should end, so it is the highest-priority job waiting then
+  (HEIRLOOM_GPU_PREFETCH_BY_EXPECTED_END=true), and polls each RunPod job when it should end,
+  a margin learnt from the runs' lateness after it (HEIRLOOM_RUNPOD_POLL_BY_EXPECTED_END=true).
+- `prefetch-early`: the design before it (HEIRLOOM_GPU_PREFETCH_BY_EXPECTED_END=false): the
+  prefetched job is taken from the queue as soon as a slot frees, so a paid job arriving just
+  after waits behind it for one more run end.
+- `gpu-queue`: the design before those (prefetch 0, polls from 20 ms growing to
   runpod_poll_interval_s): the GPU queue's slots equal the GPUs, so a GPU waits for the poll
   that notices its run ended and for the next submission.
 - `tier-slots`: the design before the GPU queue, behind HEIRLOOM_GPU_QUEUE_ENABLED=false: the
@@ -20,10 +25,13 @@ All use src's RunPod client and poll scheduler.
 
 Each stack runs as production does, one process each: the dev server (TemporalDevServer),
 `heirloom runpod-endpoint` (--gpus simulated GPUs, --model-ms of GPU time per job),
-`heirloom worker` (every tier, --gpu-slots = --gpus) and `heirloom api`. The load, over
---seconds: free users at --free-rate jobs/s in all (one heavy user sends half of them, the
-others share the rest), paid users at a tenth of that, and retries of failed jobs (failed on
-purpose before the load) every --retry-every seconds. Queue wait is from the POST to the start
+`heirloom worker` (every tier, --gpu-slots = --gpus) and `heirloom api`. Before the load,
+jobs that fail (to retry during it), then --warm-up jobs that complete (default: one per GPU),
+so the worker has learnt the model time as a running worker has; their RunPod requests are
+reported apart (what a fresh worker's first jobs cost) and the load's counted from zero. The
+load, over --seconds: free users at --free-rate jobs/s in all (one heavy user sends half of
+them, the others share the rest), paid users at --paid-share of that (evenly spaced), and
+retries of failed jobs every --retry-every seconds. Queue wait is from the POST to the start
 of the job's model run on a (simulated) GPU, read from the endpoint's run log; GPU utilisation
 with a backlog counts busy GPU time while more jobs wait than there are GPUs; end-to-end GPU
 utilisation counts it from the first model start to the last model end (ramp and tail
@@ -62,11 +70,12 @@ from heirloom.domain.jobs import JobStatus
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 
-DESIGNS = ("prefetch", "gpu-queue", "tier-slots")
-DEFAULT_DESIGNS = ("prefetch", "gpu-queue")
+DESIGNS = ("prefetch", "prefetch-early", "gpu-queue", "tier-slots")
+DEFAULT_DESIGNS = ("prefetch", "prefetch-early")
 # What each design changes of src's defaults.
 DESIGN_ENV: dict[str, dict[str, str]] = {
     "prefetch": {},
+    "prefetch-early": {"HEIRLOOM_GPU_PREFETCH_BY_EXPECTED_END": "false"},
     "gpu-queue": {
         "HEIRLOOM_GPU_PREFETCH_PER_ENDPOINT": "0",
         "HEIRLOOM_RUNPOD_POLL_BY_EXPECTED_END": "false",
@@ -142,7 +151,7 @@ def schedule(args: argparse.Namespace) -> list[tuple[float, str, int]]:
         user = 0 if rng.random() < 0.5 else rng.randrange(1, FREE_USERS)
         events.append((t, "free", user))
         t += free_interval
-    paid_interval = free_interval * 10
+    paid_interval = free_interval / args.paid_share
     t = paid_interval / 2
     while t < args.seconds:
         events.append((t, "paid", rng.randrange(PAID_USERS)))
@@ -213,6 +222,23 @@ async def run_design(design: str, home: Path, args: argparse.Namespace) -> dict[
             await set_faults(runpod_url, failed=0.0, execution_ms=args.model_ms)
             async with httpx.AsyncClient() as admin:
                 (await admin.post(f"{runpod_url}/_admin/reset-stats")).raise_for_status()
+            if args.warm_up:
+                print(f"... {design}: {args.warm_up} jobs to warm up", flush=True)
+                await asyncio.gather(
+                    *(
+                        load.post("setup", f"warm-{i}", free[i % FREE_USERS].api_key)
+                        for i in range(args.warm_up)
+                    )
+                )
+                if not await wait_final(services, [s.job_id for s in load.jobs], DRAIN_TIMEOUT_S):
+                    raise RuntimeError("the warm-up jobs did not end")
+                warm_jobs = len(load.jobs)
+                load.jobs.clear()
+            else:
+                warm_jobs = 0
+            async with httpx.AsyncClient() as admin:
+                warm_stats = (await admin.get(f"{runpod_url}/_admin/stats")).json()
+                (await admin.post(f"{runpod_url}/_admin/reset-stats")).raise_for_status()
 
             print(f"... {design}: {args.seconds:.0f} s of load", flush=True)
             cpu_before = cpu.sample()
@@ -240,7 +266,7 @@ async def run_design(design: str, home: Path, args: argparse.Namespace) -> dict[
                 runs = (await admin.get(f"{runpod_url}/_admin/runs")).json()
                 stats = (await admin.get(f"{runpod_url}/_admin/stats")).json()
         final = statuses(services, [s.job_id for s in load.jobs])
-    return figures(
+    result = figures(
         design,
         args,
         load,
@@ -251,6 +277,13 @@ async def run_design(design: str, home: Path, args: argparse.Namespace) -> dict[
         cpu_spent=cpu_spent,
         drained=drained,
     )
+    warm_requests = sum(warm_stats["requests"].values())
+    result["warm_up"] = {
+        "jobs": warm_jobs,
+        "runpod_requests": warm_stats["requests"],
+        "runpod_requests_per_job": warm_requests / warm_jobs if warm_jobs else float("nan"),
+    }
+    return result
 
 
 def figures(
@@ -397,6 +430,12 @@ def figures(
         },
         "jain_free_users": jain,
         "runpod_requests": requests,
+        # Each job's end is seen by one /status; the others found it running or queued.
+        "status_polls": {
+            "saw_end": len(load.jobs),
+            "running": stats["in_progress_polls"],
+            "queued": requests["status"] - len(load.jobs) - stats["in_progress_polls"],
+        },
         "runpod_requests_per_s": total_requests / elapsed,
         "runpod_requests_per_job": total_requests / len(load.jobs) if load.jobs else float("nan"),
         "runpod_peak_requests_per_s": stats["peak_requests_per_s"],
@@ -440,8 +479,8 @@ def _count(values: Any) -> dict[str, int]:
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\nGPU queue fairness: {args.gpus} GPUs, {args.model_ms} ms per model run, "
-        f"{args.seconds:.0f} s of load (free {args.free_rate}/s, paid a tenth of it, "
-        f"{RETRIES} retries); queue wait = POST to the model's start on a GPU, ms"
+        f"{args.seconds:.0f} s of load (free {args.free_rate}/s, paid {args.paid_share:g} of "
+        f"it, {RETRIES} retries); queue wait = POST to the model's start on a GPU, ms"
     )
     rows = []
     for name, r in results.items():
@@ -520,6 +559,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         [
             "design",
             "run/status/cancel",
+            "status: end/running/queued",
             "req/s",
             "peak/s",
             "429s",
@@ -534,6 +574,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
             [
                 name,
                 "/".join(str(r["runpod_requests"][k]) for k in ("run", "status", "cancel")),
+                "/".join(str(r["status_polls"][k]) for k in ("saw_end", "running", "queued")),
                 r["runpod_requests_per_s"],
                 r["runpod_peak_requests_per_s"],
                 r["runpod_rate_limited"],
@@ -558,6 +599,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
             "paid p95 / T",
             "RunPod req/job",
             "target req/job",
+            "warm-up req/job",
         ],
         [
             [
@@ -570,11 +612,13 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
                 f"{r['wait_in_model_times_p95']['paid']:.2f}",
                 f"{r['runpod_requests_per_job']:.2f}",
                 f"{1 + args.model_ms / 2000:.2f}",
+                f"{r['warm_up']['runpod_requests_per_job']:.2f} ({r['warm_up']['jobs']} jobs)",
             ]
             for name, r in results.items()
         ],
     )
-    for first, second in (("prefetch", "gpu-queue"), ("gpu-queue", "tier-slots")):
+    pairs = (("prefetch", "prefetch-early"), ("prefetch", "gpu-queue"), ("gpu-queue", "tier-slots"))
+    for first, second in pairs:
         if first not in results or second not in results:
             continue
         new, old = results[first], results[second]
@@ -596,7 +640,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         "GPUs + prefetch"
     )
     for name, r in results.items():
-        prefetch = 1 if name == "prefetch" else 0
+        prefetch = 1 if name.startswith("prefetch") else 0
         print(
             f"  {name:10} util {_ok(r['gpu_utilisation_end_to_end'] >= TARGET_UTILISATION)}"
             f"  idle {_ok(r['gpu_idle_ms_per_run_with_backlog'] <= TARGET_IDLE_MS)}"
@@ -618,7 +662,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-ms", type=int, default=2000, help="GPU time per model run")
     parser.add_argument("--seconds", type=float, default=24.0, help="of load")
     parser.add_argument("--free-rate", type=float, default=2.5, help="free jobs/s in all")
+    parser.add_argument(
+        "--paid-share", type=float, default=0.1, help="paid jobs per free job (evenly spaced)"
+    )
     parser.add_argument("--retry-every", type=float, default=4.0, help="seconds")
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=None,
+        help="jobs that complete before the load (default: one per GPU; 0: a cold worker)",
+    )
     parser.add_argument(
         "--designs",
         type=lambda s: [d for d in s.split(",") if d],
@@ -626,6 +679,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"comma-separated, of {', '.join(DESIGNS)}",
     )
     args = parser.parse_args(argv)
+    if args.warm_up is None:
+        args.warm_up = args.gpus
     env = harness.environment()
     t0 = time.monotonic()
     results: dict[str, dict[str, Any]] = {}

@@ -10,10 +10,14 @@ timers, each job runs --model-s seconds first in, first out per endpoint, and Ru
 limits per endpoint (/run 1,000, /status 2,000, /cancel 100 per 10 s, times --limit-scale)
 answer 429 beyond them. This process is one GPU worker: the real `ModelStep`, GPU pool, clients
 and poll schedulers (tests/harness/bare_step.py stands in for the database and storage), the
-backlog admitted as the GPU queue's worker admits it (`Settings.gpu_admission` steps at once;
-Temporal itself is not simulated). Designs: `prefetch` (src: --prefetch jobs per endpoint,
-default 1, polls paced by the expected end) and `gpu-queue` (the design before: admission =
-the GPUs, polls from 20 ms growing to runpod_poll_interval_s).
+backlog admitted as the GPU queue's worker admits it (`Settings.gpu_admission` steps at once,
+the prefetched ones by expected end through src's admission, services/runpod/admission.py, asked
+by POLLERS pollers at a time as Temporal's core asks; Temporal itself is not simulated).
+Designs: `prefetch` (src: --prefetch jobs per endpoint, default 1, each admitted shortly before
+the GPU it takes frees, polls paced by the expected end), `prefetch-early` (on request: the
+prefetched jobs admitted as soon as a slot frees, the design before it) and `gpu-queue` (the
+design before prefetch: admission = the GPUs, polls from 20 ms growing to
+runpod_poll_interval_s).
 
 Figures: GPU utilisation from the first model start to the last model end (the endpoints'
 busy GPU time), RunPod requests per job, the worker's CPU per job and its event loop's lag,
@@ -47,15 +51,19 @@ from tests.harness.serving import free_port
 from heirloom.config import EndpointSettings, Settings
 from heirloom.domain.errors import HeirloomError
 from heirloom.domain.messages import JobRef, ModelRequest
+from heirloom.services.runpod.admission import GpuAdmission
 from heirloom.services.runpod.client import RunPodService
 from heirloom.services.runpod.model_step import StepAttempt
 from heirloom.services.runpod.pool import EndpointPool
 
-DESIGNS = ("prefetch", "gpu-queue")
+DESIGNS = ("prefetch", "prefetch-early", "gpu-queue")
+DEFAULT_DESIGNS = ("prefetch", "gpu-queue")
 # RunPod's limits per endpoint, per 10 s.
 RUNPOD_LIMITS = {"run": 1000.0, "status": 2000.0, "cancel": 100.0}
 API_KEY = "sim-key"
 ATTEMPTS = 4
+# Temporal's core asks the slot supplier for one slot per poller at a time (its default).
+POLLERS = 5
 
 
 def settings_for(design: str, url: str, args: argparse.Namespace) -> Settings:
@@ -73,7 +81,7 @@ def settings_for(design: str, url: str, args: argparse.Namespace) -> Settings:
                 status_per_10s=limits["status"],
                 cancel_per_10s=limits["cancel"],
                 price_per_s_usd=0.0010 + 0.0001 * i,
-                prefetch=args.prefetch if design == "prefetch" else 0,
+                prefetch=args.prefetch if design.startswith("prefetch") else 0,
             )
             for i in range(args.endpoints)
         ],
@@ -81,7 +89,8 @@ def settings_for(design: str, url: str, args: argparse.Namespace) -> Settings:
         runpod_requests_per_s=sum(limits.values()) / 10,
         runpod_poll_interval_s=0.5,
         runpod_request_timeout_s=30.0,
-        runpod_poll_by_expected_end=design == "prefetch",
+        runpod_poll_by_expected_end=design.startswith("prefetch"),
+        gpu_prefetch_by_expected_end=design == "prefetch",
     )
 
 
@@ -115,7 +124,15 @@ async def run_design(design: str, url: str, args: argparse.Namespace) -> dict[st
     }
     pool = EndpointPool.from_settings(settings, services.__getitem__)
     runs = MemoryRuns()
-    admission = asyncio.Semaphore(settings.gpu_admission)
+    slots = sum(endpoint.gpu_slots for endpoint in settings.gpu_endpoints)
+    admission = GpuAdmission(
+        lambda: pool,
+        slots=slots,
+        limit=settings.gpu_admission,
+        lead_s=settings.gpu_prefetch_lead_s,
+        timed=settings.gpu_prefetch_by_expected_end and settings.runpod_poll_by_expected_end,
+    )
+    pollers = asyncio.Semaphore(POLLERS)
     failed: list[str] = []
     retried: list[str] = []
 
@@ -133,15 +150,18 @@ async def run_design(design: str, url: str, args: argparse.Namespace) -> dict[st
                 heartbeat_every_s=1.0,
                 cancel_requested=lambda: False,
             )
-            async with admission:
-                try:
-                    await bare_step(settings, pool, runs).run(request, attempt)
+            async with pollers:
+                await admission.reserve_slot(None)  # type: ignore[arg-type]
+            try:
+                await bare_step(settings, pool, runs).run(request, attempt)
+                return
+            except HeirloomError as err:
+                if not err.retryable or number == ATTEMPTS:
+                    failed.append(f"{type(err).__name__}: {err}")
                     return
-                except HeirloomError as err:
-                    if not err.retryable or number == ATTEMPTS:
-                        failed.append(f"{type(err).__name__}: {err}")
-                        return
-                    retried.append(type(err).__name__)
+                retried.append(type(err).__name__)
+            finally:
+                admission.release_slot(None)  # type: ignore[arg-type]
 
     lag = LoopLag()
     cpu = harness.CpuMeter()
@@ -264,7 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--prefetch", type=int, default=1, help="jobs prefetched per endpoint (prefetch design)"
     )
     parser.add_argument(
-        "--designs", type=lambda s: [d for d in s.split(",") if d], default=list(DESIGNS)
+        "--designs",
+        type=lambda s: [d for d in s.split(",") if d],
+        default=list(DEFAULT_DESIGNS),
+        help=f"comma-separated, of {', '.join(DESIGNS)}",
     )
     args = parser.parse_args(argv)
     env = harness.environment()

@@ -1051,6 +1051,28 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=about("operator", "GPU queue"),
     )
+    gpu_prefetch_by_expected_end: bool = Field(
+        default=True,
+        description=(
+            "Admit each prefetched model step only shortly before the run whose GPU it will "
+            "take should end (HEIRLOOM_GPU_PREFETCH_LEAD_S plus the worker's own dispatch "
+            "time ahead), so the job that waits at RunPod is the highest-priority one waiting "
+            "then; false admits it as soon as a slot is free, the design before it (a paid job "
+            "arriving behind an early prefetched free job waits up to two model times)."
+        ),
+        json_schema_extra=about("developer", "GPU queue"),
+    )
+    gpu_prefetch_lead_s: float = Field(
+        default=0.1,
+        ge=0,
+        description=(
+            "Seconds before a run's expected end, besides the worker's measured time from a "
+            "step's start to its /run, its event loop's lag and twice the runs' spread, that "
+            "the model step prefetched for its GPU is admitted: slack for a run that ends "
+            "early."
+        ),
+        json_schema_extra=about("operator", "GPU queue"),
+    )
     gpu_queue_enabled: bool = Field(
         default=True,
         description=(

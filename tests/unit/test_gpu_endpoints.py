@@ -5,6 +5,7 @@ back, and when a job's next poll is due."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,16 @@ from heirloom.domain.endpoints import (
     choose_endpoint,
 )
 from heirloom.domain.errors import ModelUnavailable
+from heirloom.services.runpod.admission import GpuAdmission
 from heirloom.services.runpod.client import HeldBack, NotSent, RateLimited, RunPodJobState
-from heirloom.services.runpod.pool import PACE_MARGIN_S, PACE_MARGIN_SHARE, EndpointPool
+from heirloom.services.runpod.pool import (
+    LATENESS_QUANTILE,
+    LATENESS_SLACK,
+    PACE_MARGIN_S,
+    PACE_MARGIN_SHARE,
+    EndpointPool,
+    quantile,
+)
 
 
 def candidate(
@@ -155,5 +164,106 @@ def test_only_the_endpoints_own_faults_count_against_its_health() -> None:
         pool.observe_error(endpoint, NotSent("connection refused"))
         pool.observe_error(endpoint, ModelUnavailable("HTTP 503"))
         assert state_of(endpoint.health) is EndpointState.UNHEALTHY
+
+    asyncio.run(scenario())
+
+
+def test_a_prefetched_step_is_admitted_shortly_before_the_gpu_it_takes_frees() -> None:
+    """GPU slots are admitted at once; a step beyond them only `lead` (plus the worker's
+    dispatch time and twice the runs' spread) before the run whose GPU it will take should
+    end, so the GPU queue hands over whatever has the highest priority then."""
+
+    async def scenario() -> None:
+        clock = Clock()
+        settings = Settings(worker_gpu_slots=2, gpu_prefetch_per_endpoint=1)
+        pool = EndpointPool.from_settings(settings, lambda _: None, clock=clock)  # type: ignore[arg-type, return-value]
+        endpoint = pool.first
+        limit = endpoint.capacity
+        assert limit == 3
+        assert pool.admission_wait_s(0, limit, 0.2) == 0.0
+        assert pool.admission_wait_s(1, limit, 0.2) == 0.0
+        first = await pool.acquire("free")
+        # No model time learnt yet: the prefetched step is admitted at once, as before.
+        assert pool.admission_wait_s(2, limit, 0.2) == 0.0
+        endpoint.observe_run(state("COMPLETED", 2000))
+        first.first_wait_s()
+        clock.now += 0.5
+        second = await pool.acquire("free")
+        second.first_wait_s()
+        # Both GPUs busy: the first frees in 1.5 s, so the prefetch waits 1.3 s.
+        assert pool.admission_wait_s(2, limit, 0.2) == pytest.approx(1.3)
+        # One step already waits for the first GPU: the next takes the second's, in 2.0 s;
+        # at the limit, none until a step leaves.
+        assert pool.admission_wait_s(3, limit + 1, 0.2) == pytest.approx(1.8)
+        assert pool.admission_wait_s(3, limit, 0.2) is None
+        # The worker's own dispatch time counts too.
+        pool.note_dispatch(0.1)
+        assert pool.admission_wait_s(2, limit, 0.2) == pytest.approx(1.2)
+        # A step storing an ended run's output holds no GPU.
+        pool.finishing = 1
+        assert pool.admission_wait_s(3, limit, 0.2) == pytest.approx(1.2)
+        # Overdue: now.
+        clock.now += 5
+        assert pool.admission_wait_s(2, limit, 0.2) == 0.0
+
+    asyncio.run(scenario())
+
+
+def test_the_poll_margin_follows_how_late_recent_runs_ended() -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        settings = Settings(worker_gpu_slots=1, gpu_prefetch_per_endpoint=0)
+        pool = EndpointPool.from_settings(settings, lambda _: None, clock=clock)  # type: ignore[arg-type, return-value]
+        endpoint = pool.first
+        endpoint.observe_run(state("COMPLETED", 2000))
+        for late_ms in (10, 20, 30, 40, 50, 60, 70, 80, 90, 100):
+            lease = await pool.acquire("free")
+            lease.submitted_at = clock.now
+            lease.first_wait_s()
+            ended = RunPodJobState("rp", "COMPLETED", {}, None, 0, 2000 + late_ms)
+            pool.run_ended(lease, ended)
+            pool.release(lease)
+        # The runs ended later and later against an estimate that followed them: the margin
+        # covers the latest of them, with some slack.
+        late = quantile(endpoint.lateness, LATENESS_QUANTILE)
+        assert late == pytest.approx(max(endpoint.lateness))
+        assert 0.02 < late < 0.1
+        assert endpoint.margin_s() == pytest.approx(PACE_MARGIN_S + LATENESS_SLACK * late)
+
+    asyncio.run(scenario())
+
+
+def test_the_gpu_workers_slot_supplier_holds_a_prefetch_back_until_it_is_due() -> None:
+    """Temporal asks the supplier for a slot before each poll of the GPU queue: the GPU slots
+    come at once, the prefetched one when the pool says so, and a released slot wakes it."""
+
+    async def scenario() -> None:
+        clock = Clock()
+        settings = Settings(worker_gpu_slots=2, gpu_prefetch_per_endpoint=1)
+        pool = EndpointPool.from_settings(settings, lambda _: None, clock=clock)  # type: ignore[arg-type, return-value]
+        endpoint = pool.first
+        admission = GpuAdmission(lambda: pool, slots=2, limit=3, lead_s=0.2)
+        context: Any = None
+        await admission.reserve_slot(context)
+        await admission.reserve_slot(context)
+        endpoint.observe_run(state("COMPLETED", 2000))
+        for _ in range(2):
+            lease = await pool.acquire("free")
+            lease.first_wait_s()
+        prefetch = asyncio.ensure_future(admission.reserve_slot(context))
+        await asyncio.sleep(0.01)
+        assert not prefetch.done()
+        clock.now += 1.85
+        pool.wake()
+        await asyncio.wait_for(prefetch, timeout=10)
+        assert admission.held == 3
+        # At the limit, only a released slot lets the next one in (an eager task gets none).
+        assert admission.try_reserve_slot(context) is None
+        fourth = asyncio.ensure_future(admission.reserve_slot(context))
+        await asyncio.sleep(0.01)
+        assert not fourth.done()
+        admission.release_slot(context)
+        await asyncio.wait_for(fourth, timeout=10)
+        assert admission.held == 3
 
     asyncio.run(scenario())

@@ -276,6 +276,11 @@ class RestorationActivities:
             Operation.COLORIZE.value
         ]
 
+    @property
+    def gpu_pools(self) -> EndpointPools:
+        """This worker's GPU pools, one per event loop (the GPU queue's admission asks them)."""
+        return self._pools
+
     def _model_step(self) -> ModelStep:
         """The model step over this worker's services and its event loop's GPU pool."""
         services = self.services

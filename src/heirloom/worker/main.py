@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
 
 from heirloom.activities.albums import AlbumActivities
 from heirloom.activities.alerts import AlertActivities
@@ -30,6 +30,7 @@ from heirloom.domain.task_queues import EXPORT_TASK_QUEUE, GPU_TASK_QUEUE, OPS_T
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.quality.processes import GateProcesses
+from heirloom.services.runpod.admission import GpuAdmission
 from heirloom.starters.webhooks import DeliveryStarter, webhook_dispatch_input
 from heirloom.temporal.job_logs import JobLogInterceptor
 from heirloom.worker.schedules import ensure_schedules
@@ -168,14 +169,45 @@ def gpu_worker(
 ) -> Worker:
     """This process's share of the GPU pool: its slots, plus one job prefetched per endpoint
     (`Settings.gpu_admission`), bound the RunPod jobs it has in flight, and the backlog waits
-    in the GPU queue, in priority order, costing nothing."""
+    in the GPU queue, in priority order, costing nothing. Each prefetched job is taken from the
+    queue shortly before the GPU it waits for frees (services/runpod/admission.py)."""
     settings = activities.settings
+    slots = sum(endpoint.gpu_slots for endpoint in settings.gpu_endpoints)
+    timed = (
+        settings.gpu_prefetch_by_expected_end
+        and settings.runpod_poll_by_expected_end
+        and settings.gpu_admission > slots
+    )
+    if not timed:
+        return Worker(
+            client,
+            task_queue=GPU_TASK_QUEUE,
+            activities=[activities.run_model],
+            activity_executor=executor,
+            max_concurrent_activities=settings.gpu_admission,
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
+            max_heartbeat_throttle_interval=timedelta(seconds=1),
+            interceptors=[JobLogInterceptor()],
+        )
+    admission = GpuAdmission(
+        activities.gpu_pools.current,
+        slots=slots,
+        limit=settings.gpu_admission,
+        lead_s=settings.gpu_prefetch_lead_s,
+    )
+    # The GPU queue runs no workflows; the other kinds keep the SDK's default of 100.
+    unused = FixedSizeSlotSupplier(100)
     return Worker(
         client,
         task_queue=GPU_TASK_QUEUE,
         activities=[activities.run_model],
         activity_executor=executor,
-        max_concurrent_activities=settings.gpu_admission,
+        tuner=WorkerTuner.create_composite(
+            workflow_supplier=unused,
+            activity_supplier=admission,
+            local_activity_supplier=unused,
+            nexus_supplier=unused,
+        ),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
         max_heartbeat_throttle_interval=timedelta(seconds=1),
         interceptors=[JobLogInterceptor()],

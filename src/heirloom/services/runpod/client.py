@@ -14,6 +14,8 @@ here: the poll scheduler and Temporal own retries.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
@@ -36,7 +38,22 @@ from heirloom.services.runpod.metrics import (
 
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
 
+# httpcore asks `import sniffio` for every lock and event of an async request; anyio 4 no
+# longer needs sniffio, and without it each ask searched sys.path again (about half a
+# millisecond, a third of the worker's CPU per job: bench/pool_sim.py's profile). Marked absent
+# once, the ask fails at once and httpcore takes asyncio, as it did.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
+
 Method = Literal["GET", "POST"]
+
+# A worker's connections to one endpoint: httpx's 100 at most, every one kept alive. With
+# httpx's default of 20 kept, whatever a burst of polls opened beyond 20 was closed and the next
+# burst opened it again, a TCP (and with RunPod a TLS) handshake each: two per job in
+# bench/pool_sim.py at 1,000 GPUs, whose worker then spent half its CPU in httpcore's pool.
+# Fewer connections (64, 32 kept) queued the bursts inside httpcore, whose pool looks at every
+# connection for every queued request: worse again.
+ASYNC_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 
 
 class RateLimited(ModelUnavailable):
@@ -212,7 +229,10 @@ class RunPodService:
         client = self._async.get(loop)
         if client is None:
             client = httpx.AsyncClient(
-                base_url=self._base_url, headers=self._headers, timeout=self._timeout
+                base_url=self._base_url,
+                headers=self._headers,
+                timeout=self._timeout,
+                limits=ASYNC_LIMITS,
             )
             self._async[loop] = client
         return client

@@ -134,6 +134,7 @@ class ModelStep:
         JobCancelled when the handler stopped itself because its claim was withdrawn.
         """
         job = request.job
+        begun = self.pool.clock()
         # The job holds a GPU slot from here: it leaves the queue positions' count. The write
         # runs beside the submission, which a free GPU is waiting for.
         marked = asyncio.ensure_future(
@@ -146,7 +147,7 @@ class ModelStep:
                 if start.stored is not None:
                     return start.stored
                 if start.runpod_job_id is None:
-                    lease, polled = await self._submit(request, start, attempt)
+                    lease, polled = await self._submit(request, start, attempt, begun)
                 else:
                     lease = self.pool.attach(start.endpoint)
                     polled = start.runpod_job_id
@@ -185,12 +186,17 @@ class ModelStep:
         finally:
             if lease is not None:
                 self.pool.release(lease)
-        await asyncio.to_thread(
-            self._record_attempt, request, attempt, start.generation, state, ran_on
-        )
-        return await asyncio.to_thread(
-            self._store_output, request, state, attempt, start.generation
-        )
+        # The run ended: what is left holds no GPU (admission counts it so).
+        self.pool.finishing += 1
+        try:
+            await asyncio.to_thread(
+                self._record_attempt, request, attempt, start.generation, state, ran_on
+            )
+            return await asyncio.to_thread(
+                self._store_output, request, state, attempt, start.generation
+            )
+        finally:
+            self.pool.finishing -= 1
 
     async def cancel_gpu_job(
         self, job_id: str, runpod_job_id: str, endpoint: PoolEndpoint | None = None
@@ -260,10 +266,11 @@ class ModelStep:
         return _Start(runpod_job_id=None, generation=generation, avoid=(endpoint.id,))
 
     async def _submit(
-        self, request: ModelRequest, start: _Start, attempt: StepAttempt
+        self, request: ModelRequest, start: _Start, attempt: StepAttempt, begun: float
     ) -> tuple[Lease, str]:
         """Lease a slot, submit, then make the RunPod id (and its endpoint) durable before
-        anything polls it."""
+        anything polls it. The time from the step's start (`begun`) to its /run tells the
+        admission of prefetched steps how early to take them."""
         job = request.job
         if start.endpoint is not None:
             lease = self.pool.attach(start.endpoint)
@@ -286,6 +293,8 @@ class ModelStep:
             runpod_job_id = await endpoint.polls.call(
                 send, on_wait=attempt.heartbeat, route=RUN_ROUTE
             )
+            if lease.submitted_at is not None:
+                self.pool.note_dispatch(lease.submitted_at - begun)
         except NotSent as err:
             self.pool.observe_error(endpoint, err)
             self.pool.release(lease)

@@ -10,18 +10,28 @@ never moves to a second endpoint while the first may still run it.
 
 Polls are paced by when each job should end (`Lease.pace`): a job submitted behind busy GPUs
 starts when the earliest of the runs ahead of it ends, then runs the endpoint's recent model
-time; the handler's reported steps refine it. So a job costs its `/run` and about one
-`/status`, instead of a poll every few hundred milliseconds.
+time; the handler's reported steps refine it. The first poll goes a margin after that end, the
+margin learnt from how late the endpoint's recent runs ended against their estimate. So a job
+costs its `/run` and one `/status`, instead of a poll every few hundred milliseconds.
+
+The prefetched steps are admitted by time (`EndpointPool.admission_wait_s`, which the GPU
+queue's worker asks through admission.py): a step beyond the GPU slots is taken from the GPU
+queue only shortly before the run whose GPU it will take should end, so the job waiting at
+RunPod when a GPU frees is the highest-priority one waiting then, not whichever job was first
+when the slot freed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
+import math
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from heirloom.config import EndpointSettings, Settings
@@ -54,6 +64,19 @@ PACE_MARGIN_S = 0.03
 PACE_MARGIN_SHARE = 0.03
 # Weight of the latest run in an endpoint's model time (an exponential moving average).
 MODEL_TIME_WEIGHT = 0.2
+# Once this many runs were seen ending, the margin is PACE_MARGIN_S past the LATENESS_QUANTILE
+# of how late the last LATENESS_RUNS ended against the estimate their last poll was timed by
+# (scaled by LATENESS_SLACK; all but the latest of 50, the latest while fewer): nearly every
+# first poll finds its run ended, so a job costs one /status. At most LATENESS_CAP_SHARE of
+# the model time, so a stall on the GPU side does not delay every end seen after it.
+LATENESS_RUNS = 50
+LATENESS_MIN_RUNS = 5
+LATENESS_QUANTILE = 0.98
+LATENESS_SLACK = 1.25
+LATENESS_CAP_SHARE = 0.1
+# The worker's own time from a model step's start to its /run: the last this many steps.
+DISPATCH_SAMPLES = 40
+DISPATCH_QUANTILE = 0.9
 
 
 @dataclass(eq=False)
@@ -155,6 +178,9 @@ class PoolEndpoint:
         self.model_s: float | None = None
         # How far runs stray from model_s (a moving mean of the absolute difference).
         self.model_dev_s = 0.0
+        # How late recent runs ended after the end their last poll was timed for (seconds,
+        # negative: earlier).
+        self.lateness: deque[float] = deque(maxlen=LATENESS_RUNS)
         self.probing = False
         self.runs: dict[str, int] = {}
 
@@ -173,8 +199,12 @@ class PoolEndpoint:
         )
 
     def margin_s(self) -> float:
-        """How long after its expected end a job is polled: a share of the model time, and
+        """How long after its expected end a job is polled: past how late nearly all recent
+        runs ended against their estimate; before enough runs, a share of the model time and
         twice the runs' usual spread."""
+        if len(self.lateness) >= LATENESS_MIN_RUNS:
+            late = LATENESS_SLACK * max(0.0, quantile(self.lateness, LATENESS_QUANTILE))
+            return PACE_MARGIN_S + min(late, LATENESS_CAP_SHARE * (self.model_s or 0.0))
         return PACE_MARGIN_S + PACE_MARGIN_SHARE * (self.model_s or 0.0) + 2 * self.model_dev_s
 
     def expected_span(self, lease: Lease, now: float) -> tuple[float, float]:
@@ -239,6 +269,12 @@ class EndpointPool:
         self._keys = itertools.count()
         self._changed = asyncio.Event()
         self._probes: set[asyncio.Task[None]] = set()
+        # Seconds from a model step's start to its /run, the last DISPATCH_SAMPLES steps.
+        self.dispatch_s: deque[float] = deque(maxlen=DISPATCH_SAMPLES)
+        # Model steps whose run ended that are still storing its output.
+        self.finishing = 0
+        # How late admission's timed waits woke (the event loop's lag), the last few.
+        self.wake_lag_s: deque[float] = deque(maxlen=DISPATCH_SAMPLES)
         for endpoint in endpoints:
             metrics.ENDPOINT_HEALTHY.labels(endpoint=endpoint.id).set(1)
             metrics.ENDPOINT_SLOTS.labels(endpoint=endpoint.id).set(endpoint.slots)
@@ -368,13 +404,16 @@ class EndpointPool:
         return self._lease(self.get(endpoint_id))
 
     def run_ended(self, lease: Lease, state: RunPodJobState) -> None:
-        """A leased RunPod job ended: learn its model time; a failed run counts against the
-        endpoint's health, a completed one for it."""
+        """A leased RunPod job ended: learn its model time and how late it ended against its
+        estimate; a failed run counts against the endpoint's health, a completed one for it."""
         endpoint = lease.endpoint
         endpoint.observe_run(state)
         if lease.submitted_at is not None and state.delay_time_ms is not None:
             ran_ms = state.delay_time_ms + (state.execution_time_ms or 0)
-            endpoint.next_started(lease.submitted_at + ran_ms / 1000, lease)
+            ended_at = lease.submitted_at + ran_ms / 1000
+            if state.status == "COMPLETED" and lease.expected_end is not None:
+                endpoint.lateness.append(ended_at - lease.expected_end)
+            endpoint.next_started(ended_at, lease)
         if state.status == "COMPLETED":
             self.request_ok(endpoint)
         elif state.status in ("FAILED", "TIMED_OUT"):
@@ -430,6 +469,66 @@ class EndpointPool:
             return False
         return True
 
+    def admission_wait_s(self, admitted: int, limit: int, lead_s: float) -> float | None:
+        """Seconds until the GPU queue's worker, holding `admitted` model steps, may take one
+        more (0: now); None: not before one ends (`limit` reached, the steps storing their
+        run's output not counted).
+
+        While a GPU slot is free: now. Beyond the slots, the step is prefetched for the GPU
+        that frees next after those the steps already waiting will take: it is admitted
+        `lead_s`, the worker's recent time from a step's start to its /run, its event loop's
+        lag and twice the runs' spread before that run's expected end, so whatever the GPU
+        queue holds then, highest priority first, waits at RunPod when the GPU frees. Now, too,
+        while an end is unknown (no model time learnt yet, a run without an estimate)."""
+        # A step storing the output of a run that ended holds a slot but no GPU.
+        admitted = max(0, admitted - self.finishing)
+        if admitted >= limit:
+            return None
+        slots = sum(endpoint.slots for endpoint in self.endpoints.values())
+        if admitted < slots:
+            return 0.0
+        ends: list[float] = []
+        spread = 0.0
+        for endpoint in self.endpoints.values():
+            if endpoint.model_s is None:
+                return 0.0
+            spread = max(spread, endpoint.model_dev_s)
+            for lease in endpoint.leases.values():
+                if not lease.started or lease.released:
+                    continue
+                if lease.expected_end is None:
+                    return 0.0
+                ends.append(lease.expected_end)
+        waiting = max(0, admitted - min(len(ends), slots))
+        if waiting >= len(ends):
+            return 0.0
+        frees_at = heapq.nsmallest(waiting + 1, ends)[-1]
+        dispatch = quantile(self.dispatch_s, DISPATCH_QUANTILE) if self.dispatch_s else 0.0
+        if self.wake_lag_s:
+            dispatch += quantile(self.wake_lag_s, DISPATCH_QUANTILE)
+        return max(0.0, frees_at - (lead_s + dispatch + 2 * spread) - self.clock())
+
+    def note_dispatch(self, seconds: float) -> None:
+        """A model step's /run went out `seconds` after the step started."""
+        self.dispatch_s.append(seconds)
+
+    def wake(self) -> None:
+        """Something admission waits on changed (a step left the worker)."""
+        self._notify()
+
+    async def changed(self, timeout_s: float) -> None:
+        """Return when a slot is released or an endpoint's state changes, or after
+        `timeout_s`; how much later than that a timed-out wait woke is the event loop's lag,
+        which admission adds to its lead."""
+        changed = self._changed
+        loop = asyncio.get_running_loop()
+        due = loop.time() + timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                await changed.wait()
+        except TimeoutError:
+            self.wake_lag_s.append(max(0.0, loop.time() - due))
+
     def _lease(self, endpoint: PoolEndpoint) -> Lease:
         lease = Lease(endpoint=endpoint, key=next(self._keys), since=self.clock())
         endpoint.leases[lease.key] = lease
@@ -481,6 +580,15 @@ class EndpointPool:
             )
             for e in self.endpoints.values()
         ]
+
+
+def quantile(values: Iterable[float], q: float) -> float:
+    """The `q` quantile of some values (the nearest rank at or above it)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    rank = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[rank]
 
 
 @dataclass(frozen=True)
