@@ -11,7 +11,7 @@ limits per endpoint (/run 1,000, /status 2,000, /cancel 100 per 10 s, times --li
 answer 429 beyond them. This process is one GPU worker: the real `ModelStep`, GPU pool, clients
 and poll schedulers (tests/harness/bare_step.py stands in for the database and storage), the
 backlog admitted as the GPU queue's worker admits it (`Settings.gpu_admission` steps at once,
-the prefetched ones by expected end through src's admission, services/runpod/admission.py, asked
+the prefetched ones by expected end through src's admission, worker/gpu_admission.py, asked
 by POLLERS pollers at a time as Temporal's core asks; Temporal itself is not simulated).
 Designs: `prefetch` (src: --prefetch jobs per endpoint, default 1, each admitted shortly before
 the GPU it takes frees, polls paced by the expected end), `prefetch-early` (on request: the
@@ -51,10 +51,10 @@ from tests.harness.serving import free_port
 from heirloom.config import EndpointSettings, Settings
 from heirloom.domain.errors import HeirloomError
 from heirloom.domain.messages import JobRef, ModelRequest
-from heirloom.services.runpod.admission import GpuAdmission
 from heirloom.services.runpod.client import RunPodService
 from heirloom.services.runpod.model_step import StepAttempt
 from heirloom.services.runpod.pool import EndpointPool
+from heirloom.worker.gpu_admission import GpuAdmission
 
 DESIGNS = ("prefetch", "prefetch-early", "gpu-queue")
 DEFAULT_DESIGNS = ("prefetch", "gpu-queue")

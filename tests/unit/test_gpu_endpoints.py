@@ -17,7 +17,6 @@ from heirloom.domain.endpoints import (
     choose_endpoint,
 )
 from heirloom.domain.errors import ModelUnavailable
-from heirloom.services.runpod.admission import GpuAdmission
 from heirloom.services.runpod.client import HeldBack, NotSent, RateLimited, RunPodJobState
 from heirloom.services.runpod.pool import (
     LATENESS_QUANTILE,
@@ -27,6 +26,7 @@ from heirloom.services.runpod.pool import (
     EndpointPool,
     quantile,
 )
+from heirloom.worker.gpu_admission import GpuAdmission
 
 
 def candidate(

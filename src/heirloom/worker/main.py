@@ -30,9 +30,9 @@ from heirloom.domain.task_queues import EXPORT_TASK_QUEUE, GPU_TASK_QUEUE, OPS_T
 from heirloom.domain.tiers import Tier
 from heirloom.services.context import Services
 from heirloom.services.quality.processes import GateProcesses
-from heirloom.services.runpod.admission import GpuAdmission
 from heirloom.starters.webhooks import DeliveryStarter, webhook_dispatch_input
 from heirloom.temporal.job_logs import JobLogInterceptor
+from heirloom.worker.gpu_admission import GpuAdmission
 from heirloom.worker.schedules import ensure_schedules
 from heirloom.workflows.album import AlbumWorkflow
 from heirloom.workflows.alerts import AlertsWorkflow
@@ -170,7 +170,7 @@ def gpu_worker(
     """This process's share of the GPU pool: its slots, plus one job prefetched per endpoint
     (`Settings.gpu_admission`), bound the RunPod jobs it has in flight, and the backlog waits
     in the GPU queue, in priority order, costing nothing. Each prefetched job is taken from the
-    queue shortly before the GPU it waits for frees (services/runpod/admission.py)."""
+    queue shortly before the GPU it waits for frees (worker/gpu_admission.py)."""
     settings = activities.settings
     slots = sum(endpoint.gpu_slots for endpoint in settings.gpu_endpoints)
     timed = (
