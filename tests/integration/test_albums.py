@@ -48,7 +48,10 @@ def read_stream(client: httpx.Client, url: str) -> list[dict[str, Any]]:
     with connect_sse(client, "GET", url, timeout=180) as source:
         assert source.response.status_code == 200
         for sse in source.iter_sse():
-            events.append(json.loads(sse.data))
+            # httpx-sse reads a CRLF split across two chunks as two line ends, and so hands out
+            # an event without data now and then (seen under load); every real one has JSON.
+            if sse.data:
+                events.append(json.loads(sse.data))
     return events
 
 
