@@ -374,6 +374,29 @@ def wait_until(
     return value
 
 
+class HangGuard:
+    """The one deadline a hand-written wait loop has: it only guards against a hang (it never
+    decides a verdict), and a hang is reported like `wait_until`'s, with `hang_report`.
+
+        guard = HangGuard("the album filled the GPU queue")
+        while not filled():
+            guard.check()
+            ...
+    """
+
+    def __init__(self, what: str, timeout: float = HANG_GUARD_S) -> None:
+        self.what = what
+        self.timeout = timeout
+        self._deadline = time.monotonic() + timeout
+
+    def check(self, what: str | None = None) -> None:
+        if time.monotonic() > self._deadline:
+            said = what or self.what
+            raise AssertionError(
+                f"{said}: still not true after {self.timeout}s; {hang_report(said)}"
+            )
+
+
 def hang_report(what: str) -> str:
     """Write every thread's stack and every event loop's pending tasks to test-artifacts/ and
     say where: a job that hangs in a loaded run leaves evidence of where it waited."""

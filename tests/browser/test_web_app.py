@@ -17,7 +17,6 @@ import io
 import random
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ from tests.browser.recording import PageRecord
 from tests.conftest import MailCatcher, Stack
 from tests.harness.evaluation_photos import jpeg, lfw_portraits
 from tests.harness.required import unavailable
-from tests.support import HANG_GUARD_S, photo_bytes
+from tests.support import HANG_GUARD_S, HangGuard, photo_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
@@ -440,9 +439,9 @@ def test_three_candidates_are_shown_side_by_side_and_one_is_chosen(
 
 def _wait_for(page: Page, condition: Callable[[], bool], what: str) -> None:
     """Let the browser run until `condition` holds; the deadline only guards against a hang."""
-    deadline = time.monotonic() + DEADLINE_MS / 1000
+    guard = HangGuard(f"waiting until {what}", DEADLINE_MS / 1000)
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        guard.check()
         page.wait_for_timeout(50)
 
 

@@ -18,7 +18,6 @@ import pytest
 from temporalio.client import Client
 
 from heirloom.activities.webhooks import delivery_workflow_id
-from heirloom.db.models import as_utc
 from heirloom.domain.errors import InvalidRequest
 from heirloom.domain.task_queues import OPS_TASK_QUEUE
 from heirloom.domain.tiers import Tier
@@ -27,7 +26,7 @@ from heirloom.services.events.webhooks import Webhooks
 from heirloom.worker.schedules import webhook_dispatch_input
 from heirloom.workflows.webhooks import WebhookDeliveryWorkflow, WebhookDispatchWorkflow
 from tests.conftest import Stack
-from tests.support import photo_bytes, submit, wait_final
+from tests.support import photo_bytes, submit, wait_final, wait_until
 
 
 class Receiver:
@@ -36,13 +35,11 @@ class Receiver:
     def __init__(self, statuses: list[int]) -> None:
         self.statuses = statuses
         self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.received_at: list[float] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received_at.append(time.time())
                 receiver.requests.append((dict(self.headers.items()), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
@@ -150,15 +147,13 @@ def test_a_delivery_leaves_as_its_event_commits_without_any_dispatcher_run(
     stack: Stack, receiver: Receiver
 ) -> None:
     # The test stack runs no Schedules: only the worker that committed the event starts it.
+    # No Schedule and no sweep runs here, so only the commit's own start can deliver it: a
+    # delivery at all (within the hang guard) is the verdict, not how many seconds it took.
     user_id, _, secret, job_id = _completed_job_with_webhook(stack, receiver, ["job.completed"])
-    deadline = time.monotonic() + 10
-    while not receiver.requests and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: receiver.requests, "the delivery started by its event's commit")
     assert len(receiver.requests) == 1
     (delivery,) = stack.services.webhooks.deliveries(user_id, limit=10, before_id=None)
     assert delivery.job_id == job_id
-    owed_at = as_utc(delivery.created_at).timestamp()
-    assert receiver.received_at[0] - owed_at < 2.0
     headers, body = receiver.requests[0]
     assert _verify(headers, body, secret)
     assert json.loads(body)["type"] == "job.completed"
@@ -168,9 +163,7 @@ def test_the_sweep_starts_a_delivery_owed_by_a_process_that_started_none(
     stack: Stack, receiver: Receiver
 ) -> None:
     user_id, _, secret, _ = _completed_job_with_webhook(stack, receiver, ["job.completed"])
-    deadline = time.monotonic() + 10
-    while not receiver.requests and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: receiver.requests, "the delivery started by its event's commit")
     (delivered,) = stack.services.webhooks.deliveries(user_id, limit=10, before_id=None)
     assert delivered.id is not None
     # A process with no Temporal client (none subscribed to its commits) owes it again, as
