@@ -32,6 +32,7 @@ from heirloom.domain.tiers import Tier
 from heirloom.services.accounts.users import ROLE_ADMIN
 from heirloom.services.context import Services
 from tests.harness.required import unavailable
+from tests.harness.run_order import FileTimes, slowest_first
 from tests.harness.serving import free_port
 from tests.harness.stack import running_stack, serving
 from tests.support import ledger_violations
@@ -57,6 +58,24 @@ QUEUES_NAMESPACE = "heirloom-queues"
 # An album's fairness test floods the GPU queue: a namespace of its own.
 ALBUMS_NAMESPACE = "heirloom-albums"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+_FILE_TIMES = FileTimes()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    slowest_first(items)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _FILE_TIMES.add(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FILE_TIMES.seconds:
+        terminalreporter.section("slowest files")
+        for line in _FILE_TIMES.summary():
+            terminalreporter.write_line(line)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
