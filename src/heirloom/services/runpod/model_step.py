@@ -135,27 +135,23 @@ class ModelStep:
         """
         job = request.job
         begun = self.pool.clock()
-        # The job holds a GPU slot from here: it leaves the queue positions' count. The write
-        # runs beside the submission, which a free GPU is waiting for.
-        marked = asyncio.ensure_future(
-            asyncio.to_thread(self.jobs.set_stage, job.job_id, Stage.PROCESSING)
-        )
         lease: Lease | None = None
         try:
-            try:
-                start = await self._start(request, attempt)
-                if start.stored is not None:
-                    return start.stored
-                if start.runpod_job_id is None:
-                    lease, polled = await self._submit(request, start, attempt, begun)
-                else:
-                    lease = self.pool.attach(start.endpoint)
-                    polled = start.runpod_job_id
-                    log.info(
-                        "job %s resumes RunPod job %s on %s", job.job_id, polled, lease.endpoint_id
-                    )
-            finally:
-                await marked
+            start = await self._start(request, attempt)
+            if start.stored is not None:
+                return start.stored
+            # The job leaves the queue positions' count once its run is at RunPod: a new run
+            # is marked by the write that makes its RunPod id durable (one statement, after
+            # /run), a resumed one here.
+            if start.runpod_job_id is None:
+                lease, polled = await self._submit(request, start, attempt, begun)
+            else:
+                await asyncio.to_thread(self.jobs.set_stage, job.job_id, Stage.PROCESSING)
+                lease = self.pool.attach(start.endpoint)
+                polled = start.runpod_job_id
+                log.info(
+                    "job %s resumes RunPod job %s on %s", job.job_id, polled, lease.endpoint_id
+                )
             try:
                 state = await self._wait_for_end(job.job_id, polled, attempt, lease)
                 claimant = _duplicate_of(state)
