@@ -6,8 +6,9 @@ Run from the repository root: python bench/api.py [--quick] [--model-ms 0,2000]
 The stack runs as production runs it, src as shipped, one process each: the embedded Temporal
 dev server (TemporalDevServer: SQLite file + WAL pragmas, transfer-queue read limit lifted),
 `heirloom runpod-endpoint`, `heirloom worker --tiers paid` and `heirloom api`, on one SQLite
-database and local storage. This process creates paid users with credits
-(Services.accounts.create) and drives the API with concurrent httpx clients:
+database (or a new database on the PostgreSQL server --database-url names) and local storage.
+This process creates paid users with credits (Services.accounts.create) and drives the API
+with concurrent httpx clients:
 1. closed loop: --clients submitters, each POSTs a 320x240 JPEG then GETs its job;
 2. target: open loop at --rate submissions/min for --duration seconds, with --readers status
    readers beside it (a GET every 50 ms each);
@@ -302,7 +303,12 @@ async def run_stack(model_ms: int, home: Path, args: argparse.Namespace) -> dict
         "HEIRLOOM_TIER_RULES": '{"paid": {"max_active_jobs": null, "daily_job_limit": null}}',
     }
     worker = ["--tiers", Tier.PAID.value]
-    with process_stack(home, gpus=args.gpus, worker=worker, env=env) as stack:
+    with (
+        harness.scratch_database(args.database_url, home) as database_url,
+        process_stack(
+            home, gpus=args.gpus, worker=worker, env=env, database_url=database_url
+        ) as stack,
+    ):
         server, services, api_url = stack.server, stack.services, stack.api_url
         accounts = [
             services.accounts.create(email=f"load-{i}@bench.local", tier=Tier.PAID, credits=10**7)
@@ -319,6 +325,7 @@ async def run_stack(model_ms: int, home: Path, args: argparse.Namespace) -> dict
             result: dict[str, Any] = {
                 "model_ms": model_ms,
                 "temporal_dev_server": harness.server_flags(server),
+                "database": sa.engine.make_url(database_url).get_backend_name(),
             }
             phases: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
                 ("target", lambda: open_loop(load, args.rate, args.duration, args.readers))
@@ -555,6 +562,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds")
     parser.add_argument("--gpus", type=int, default=4, help="simulated RunPod workers")
     parser.add_argument("--quick", action="store_true", help="short phases")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres): "
+        "each stack uses a new database on it, dropped after; default a SQLite file",
+    )
     parser.add_argument(
         "--before",
         metavar="REF",

@@ -107,12 +107,14 @@ def process_stack(
     gpus: int,
     worker: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Iterator[ProcessStack]:
     """The stack in child processes under `home`: the endpoint with `gpus` simulated GPUs,
     `heirloom worker` with the arguments `worker` (its GPU slots, and the pool, are the GPUs)
-    and the API. `env` adds or replaces HEIRLOOM_* variables for all three."""
+    and the API. `env` adds or replaces HEIRLOOM_* variables for all three. The database is a
+    SQLite file under `home` unless `database_url` names another (an empty one: migrated here)."""
     with temporal_server(home) as server:
-        database_url = f"sqlite:///{home / 'heirloom.db'}"
+        database_url = database_url or f"sqlite:///{home / 'heirloom.db'}"
         migrate.upgrade(database_url)
         runpod_port, api_port = free_port(), free_port()
         runpod_url, api_url = f"http://127.0.0.1:{runpod_port}", f"http://127.0.0.1:{api_port}"
