@@ -12,23 +12,25 @@ from collections import defaultdict
 
 import pytest
 
-# The slowest files of a quiet 2-core run, slowest first (seconds of test time per file; the
-# summary `make test` prints under "slowest files" gives the current figures).
+# The slowest files, slowest first (seconds of setup, call and teardown per file, summed over
+# its tests, in a `.ci/run` beside a CPU-heavy load on 2 cores, 2026-12-08: 3,064 s in all).
+# The summary every run prints under "slowest files" gives the current figures.
 SLOWEST_FILES = (
-    "tests/integration/test_benches.py",
-    "tests/integration/test_chaos.py",
-    "tests/integration/test_openapi_contract.py",
-    "tests/integration/test_storage_backends_lifecycle.py",
-    "tests/integration/test_user_messages.py",
-    "tests/integration/test_album_chaos.py",
-    "tests/integration/test_worker_shutdown.py",
-    "tests/integration/test_gpu_queue.py",
-    "tests/integration/test_gpu_pool.py",
-    "tests/browser/test_web_app.py",
-    "tests/integration/test_settlement.py",
-    "tests/integration/test_upload_memory.py",
-    "tests/integration/test_readme_promises.py",
-    "tests/integration/test_refused_submissions.py",
+    "tests/integration/test_benches.py",  # 318 s
+    "tests/integration/test_openapi_contract.py",  # 294 s
+    "tests/integration/test_chaos.py",  # 200 s
+    "tests/integration/test_user_messages.py",  # 149 s
+    "tests/integration/test_storage_backends_lifecycle.py",  # 122 s
+    "tests/integration/test_settlement.py",  # 96 s
+    "tests/integration/test_results_lifecycle.py",  # 91 s
+    "tests/integration/test_workflow_rules.py",  # 87 s
+    "tests/integration/test_readme_promises.py",  # 78 s
+    "tests/integration/test_worker_shutdown.py",  # 71 s
+    "tests/integration/test_live_status.py",  # 64 s
+    "tests/integration/test_gpu_queue.py",  # 59 s
+    "tests/integration/test_upload_memory.py",  # 56 s
+    "tests/integration/test_jobs_api.py",  # 53 s
+    "tests/integration/test_accounts_api.py",  # 52 s
 )
 
 
