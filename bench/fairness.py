@@ -30,14 +30,15 @@ jobs that fail (to retry during it), then --warm-up jobs that complete (default:
 so the worker has learnt the model time as a running worker has; their RunPod requests are
 reported apart (what a fresh worker's first jobs cost) and the load's counted from zero. The
 load, over --seconds: free users at --free-rate jobs/s in all (one heavy user sends half of
-them, the others share the rest), paid users at --paid-share of that (evenly spaced), and
-retries of failed jobs every --retry-every seconds. Queue wait is from the POST to the start
-of the job's model run on a (simulated) GPU, read from the endpoint's run log; GPU utilisation
-with a backlog counts busy GPU time while more jobs wait than there are GPUs; end-to-end GPU
-utilisation counts it from the first model start to the last model end (ramp and tail
-included); RunPod requests per job are every /run, /status and /cancel over the load's
-jobs, counted at the endpoint; Jain's index compares each free user's GPU starts during the
-flood with its max-min fair share. Prints the tables and writes bench/results/fairness.json.
+them, the others share the rest), paid users at --paid-share of that (one at a random moment
+of each interval, seeded), and retries of failed jobs every --retry-every seconds. Queue wait
+is from the POST to the start of the job's model run on a (simulated) GPU, read from the
+endpoint's run log; GPU utilisation with a backlog counts busy GPU time while more jobs wait
+than there are GPUs; end-to-end GPU utilisation counts it from the first model start to the
+last model end (ramp and tail included); RunPod requests per job are every /run, /status and
+/cancel over the load's jobs, counted at the endpoint; Jain's index compares each free user's
+GPU starts during the flood with its max-min fair share. Prints the tables and writes
+bench/results/fairness.json.
 """
 
 from __future__ import annotations
@@ -151,10 +152,13 @@ def schedule(args: argparse.Namespace) -> list[tuple[float, str, int]]:
         user = 0 if rng.random() < 0.5 else rng.randrange(1, FREE_USERS)
         events.append((t, "free", user))
         t += free_interval
+    # Paid jobs: one at a random moment of each interval (seeded: the same per design). Evenly
+    # spaced, each came at the same instant as a retry (which goes first) and at the same
+    # phase of the GPUs' cycle: one situation measured six times instead of a paid job's wait.
     paid_interval = free_interval / args.paid_share
-    t = paid_interval / 2
-    while t < args.seconds:
-        events.append((t, "paid", rng.randrange(PAID_USERS)))
+    t = 0.0
+    while t + paid_interval <= args.seconds + 1e-9:
+        events.append((t + rng.uniform(0, paid_interval), "paid", rng.randrange(PAID_USERS)))
         t += paid_interval
     t = args.retry_every / 2
     retry = 0
@@ -663,7 +667,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=24.0, help="of load")
     parser.add_argument("--free-rate", type=float, default=2.5, help="free jobs/s in all")
     parser.add_argument(
-        "--paid-share", type=float, default=0.1, help="paid jobs per free job (evenly spaced)"
+        "--paid-share",
+        type=float,
+        default=0.1,
+        help="paid jobs per free job (one at a seeded random moment of each interval)",
     )
     parser.add_argument("--retry-every", type=float, default=4.0, help="seconds")
     parser.add_argument(
