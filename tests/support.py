@@ -171,15 +171,18 @@ async def job_ending(handle: WorkflowHandle[Any, Any], job_id: str) -> JobEnding
 
 async def _result(handle: WorkflowHandle[Any, Any]) -> Any:
     """The run's result; the time-skipping server's result poll may come back before the
-    closing event is readable ("No completion event found"): ask again, a few times."""
-    for _ in range(5):
+    closing event is readable ("No completion event found"), and under load that lasts while
+    a failed workflow task is retried (a cancel that raced an activity's completion is one):
+    ask again until the run closes, under the hang guard (a run that never closes fails)."""
+    guard = HangGuard(f"workflow {handle.id} closed")
+    while True:
         try:
             return await handle.result()
         except RuntimeError as err:
             if "No completion event found" not in str(err):
                 raise
-            await asyncio.sleep(0.2)
-    return await handle.result()
+        guard.check()
+        await asyncio.sleep(0.2)
 
 
 class ActivityAttempts(ClientInterceptor, Interceptor):
