@@ -369,10 +369,9 @@ def wait_until(
     """Poll until `condition` returns a true value other than None (False and empty mean not
     yet) and return it; the deadline only guards against a hang, and a hang is reported with
     what every thread and event loop of this process was doing (`hang_report`)."""
-    deadline = time.monotonic() + timeout
+    guard = HangGuard(what, timeout)
     while (value := condition()) is None or value is False or value == []:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not true after {timeout}s; {hang_report(what)}")
+        guard.check()
         time.sleep(interval)
     return value
 
