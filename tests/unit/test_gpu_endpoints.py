@@ -5,6 +5,8 @@ back, and when a job's next poll is due."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -115,6 +117,11 @@ class Clock:
         return self.now
 
 
+def pool_of(settings: Settings, clock: Callable[[], float] = time.monotonic) -> EndpointPool:
+    """The pool of `settings`' endpoints, with no RunPod client: these tests never send."""
+    return EndpointPool.from_settings(settings, lambda _: None, clock=clock)  # type: ignore[arg-type, return-value]
+
+
 def state(
     status: str, execution_ms: int, output: dict[str, object] | None = None
 ) -> RunPodJobState:
@@ -125,7 +132,7 @@ def test_a_prefetched_job_is_first_polled_when_the_run_ahead_should_end() -> Non
     async def scenario() -> None:
         clock = Clock()
         settings = Settings(worker_gpu_slots=1, gpu_prefetch_per_endpoint=1)
-        pool = EndpointPool.from_settings(settings, lambda _: None, clock=clock)  # type: ignore[arg-type, return-value]
+        pool = pool_of(settings, clock)
         endpoint = pool.first
         assert endpoint.capacity == 2
         first = await pool.acquire("free")
@@ -155,7 +162,7 @@ def test_only_the_endpoints_own_faults_count_against_its_health() -> None:
 
     async def scenario() -> None:
         settings = Settings(runpod_endpoint_failures=2)
-        pool = EndpointPool.from_settings(settings, lambda _: None)  # type: ignore[arg-type, return-value]
+        pool = pool_of(settings)
         endpoint = pool.first
         for _ in range(3):
             pool.observe_error(endpoint, RateLimited("429", retry_after_s=1.0))
@@ -176,7 +183,7 @@ def test_a_prefetched_step_is_admitted_shortly_before_the_gpu_it_takes_frees() -
     async def scenario() -> None:
         clock = Clock()
         settings = Settings(worker_gpu_slots=2, gpu_prefetch_per_endpoint=1)
-        pool = EndpointPool.from_settings(settings, lambda _: None, clock=clock)  # type: ignore[arg-type, return-value]
+        pool = pool_of(settings, clock)
         endpoint = pool.first
         limit = endpoint.capacity
         assert limit == 3
@@ -213,7 +220,7 @@ def test_the_poll_margin_follows_how_late_recent_runs_ended() -> None:
     async def scenario() -> None:
         clock = Clock()
         settings = Settings(worker_gpu_slots=1, gpu_prefetch_per_endpoint=0)
-        pool = EndpointPool.from_settings(settings, lambda _: None, clock=clock)  # type: ignore[arg-type, return-value]
+        pool = pool_of(settings, clock)
         endpoint = pool.first
         endpoint.observe_run(state("COMPLETED", 2000))
         for late_ms in (10, 20, 30, 40, 50, 60, 70, 80, 90, 100):
@@ -240,7 +247,7 @@ def test_the_gpu_workers_slot_supplier_holds_a_prefetch_back_until_it_is_due() -
     async def scenario() -> None:
         clock = Clock()
         settings = Settings(worker_gpu_slots=2, gpu_prefetch_per_endpoint=1)
-        pool = EndpointPool.from_settings(settings, lambda _: None, clock=clock)  # type: ignore[arg-type, return-value]
+        pool = pool_of(settings, clock)
         endpoint = pool.first
         admission = GpuAdmission(lambda: pool, slots=2, limit=3, lead_s=0.2)
         context: Any = None
